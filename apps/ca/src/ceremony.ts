@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import {
+  createSigner,
+  encodeName,
+  encodePem,
+  exportEncryptedPrivateKey,
+  generateKeyPair,
+  importPrivateKeyPem,
+  intermediateDraft,
+  issuerInfo,
+  lintAndSign,
+  newSerial,
+  parseCsr,
+  readCertificate,
+  rootDraft,
+  type CertificateInfo,
+  type KeyTypeName,
+  type Signer,
+} from '@shortleaf/pki';
+import { parseDuration } from '@shortleaf/authority';
+import { assertAbsent, writeFileAtomic, writeSecretFile } from './files.js';
+import { rootLayout } from './layout.js';
+
+const random = (n: number) => new Uint8Array(randomBytes(n));
+const wholeSecond = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+
+/** Root and intermediate certificates are backdated this much, for clock skew across machines. */
+const CA_BACKDATE_MS = 5 * 60_000;
+
+/**
+ * Creates an offline root: key (P-384 by default) encrypted as PKCS#8 under the passphrase, mode
+ * 0600, and a self-signed certificate. Refuses to overwrite an existing root.
+ */
+export function createRoot(opts: { dir: string; passphrase: string; commonName: string; keyType?: KeyTypeName; validity?: string; now?: Date }): CertificateInfo {
+  const files = rootLayout(opts.dir);
+  assertAbsent(files.key);
+  assertAbsent(files.certificate);
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const { privateKey } = generateKeyPair(opts.keyType ?? 'EC-P384');
+  const signer = createSigner(privateKey);
+  const now = wholeSecond(opts.now ?? new Date());
+  const subjectDer = encodeName({ commonName: opts.commonName, organization: 'Shortleaf' });
+  const draft = rootDraft({
+    serial: newSerial(random).bytes,
+    subjectDer,
+    commonName: opts.commonName,
+    publicKey: signer.publicKey,
+    notBefore: new Date(now.getTime() - CA_BACKDATE_MS),
+    notAfter: new Date(now.getTime() + parseDuration(opts.validity ?? '3650d')),
+  });
+  const der = lintAndSign(draft, signer, { issuer: null });
+  writeSecretFile(files.key, exportEncryptedPrivateKey(privateKey, opts.passphrase));
+  writeFileAtomic(files.certificate, encodePem('CERTIFICATE', der));
+  return readCertificate(der);
+}
+
+/** Opens an offline root: its certificate and a signer from the decrypted key. */
+export function openRoot(dir: string, passphrase: string): { certificate: CertificateInfo; signer: Signer } {
+  const files = rootLayout(dir);
+  const certificate = readCertificate(readFileSync(files.certificate, 'utf8'));
+  const signer = createSigner(importPrivateKeyPem(readFileSync(files.key, 'utf8'), passphrase));
+  return { certificate, signer };
+}
+
+/**
+ * Signs an intermediate CSR with the offline root: CA:TRUE, pathLen 0, keyCertSign+cRLSign,
+ * optional permitted name constraints, validity bounded by the root's.
+ */
+export function signIntermediate(opts: {
+  root: { certificate: CertificateInfo; signer: Signer };
+  csrPem: string;
+  permitDns?: readonly string[];
+  permitUri?: readonly string[];
+  validity?: string;
+  now?: Date;
+}): Uint8Array {
+  const csr = parseCsr(opts.csrPem);
+  const now = wholeSecond(opts.now ?? new Date());
+  const issuer = issuerInfo(opts.root.certificate, opts.root.signer);
+  const commonName = csr.commonName ?? 'Shortleaf Intermediate CA';
+  const notAfter = Math.min(now.getTime() + parseDuration(opts.validity ?? '1825d'), opts.root.certificate.notAfter.getTime());
+  const draft = intermediateDraft({
+    serial: newSerial(random).bytes,
+    subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
+    commonName,
+    publicKey: csr.publicKey,
+    notBefore: new Date(Math.max(now.getTime() - CA_BACKDATE_MS, opts.root.certificate.notBefore.getTime())),
+    notAfter: new Date(notAfter),
+    issuer,
+    // RFC 5280 §4.2.1.10: a URI constraint names a host, so spiffe://example.org becomes example.org.
+    permitDns: opts.permitDns ?? [],
+    permitUri: (opts.permitUri ?? []).map((u) => (u.includes('://') ? new URL(u).hostname : u)),
+  });
+  return lintAndSign(draft, opts.root.signer, { issuer });
+}

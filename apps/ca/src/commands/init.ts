@@ -1,0 +1,74 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createIntermediateKey, importIntermediate } from '@shortleaf/authority';
+import { csrToPem, encodePem } from '@shortleaf/pki';
+import { createRoot, openRoot, signIntermediate } from '../ceremony.js';
+import { out, parse } from '../cli.js';
+import { envSecrets } from '../config.js';
+import { openStore, passphraseSealer } from '../data.js';
+import { writeSecretFile } from '../files.js';
+import { dataLayout, rootLayout } from '../layout.js';
+import { dataPassphrase } from '../passphrase.js';
+import { addJwkProvisioner } from '../provisioners.js';
+
+const NOTICE = `
+  ┌──────────────────────────────────────────────────────────────────────────┐
+  │ DEVELOPMENT CA. The root key is on this machine, in DATA/offline-root,    │
+  │ with its passphrase beside it. In production the root lives on an offline │
+  │ machine: run \`shortleaf root init\` there, and only the root certificate  │
+  │ and the signed intermediate ever reach the server.                        │
+  └──────────────────────────────────────────────────────────────────────────┘`;
+
+const clock = { now: () => new Date() };
+const newSecret = () => randomBytes(24).toString('base64url');
+
+/**
+ * The development shortcut: offline root (kept in DATA/offline-root), sealed intermediate,
+ * its signature and import, and an `admin` JWK provisioner. Safe to run twice: a data directory
+ * with an active intermediate is left as it is.
+ */
+export async function initDataDir(dataDir: string): Promise<{ created: boolean }> {
+  const layout = dataLayout(dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { store } = await openStore(dataDir);
+  try {
+    if ((await store.getActiveIssuer()) !== null) return { created: false };
+    const env = envSecrets();
+    if (env.password === undefined && !existsSync(layout.password)) writeSecretFile(layout.password, `${newSecret()}\n`);
+    const { passphrase } = await dataPassphrase({ devFile: layout.password });
+    const rootFiles = rootLayout(layout.offlineRoot);
+    const rootPassword = env.rootPassword ?? newSecret();
+    if (env.rootPassword === undefined) {
+      mkdirSync(layout.offlineRoot, { recursive: true, mode: 0o700 });
+      writeSecretFile(rootFiles.password, `${rootPassword}\n`);
+    }
+    createRoot({ dir: layout.offlineRoot, passphrase: rootPassword, commonName: 'Shortleaf Development Root CA' });
+    const csr = await createIntermediateKey(store, passphraseSealer(passphrase), clock, { id: randomUUID(), name: 'primary', commonName: 'Shortleaf Intermediate CA' });
+    const root = openRoot(layout.offlineRoot, rootPassword);
+    const cert = signIntermediate({ root, csrPem: csrToPem(csr) });
+    await importIntermediate(store, clock, { name: 'primary', certificatePem: encodePem('CERTIFICATE', cert), rootPem: encodePem('CERTIFICATE', root.certificate.der) });
+    const adminKey = join(layout.provisionerKeys, 'admin.jwk');
+    await addJwkProvisioner(store, { name: 'admin', keyOut: adminKey, policy: {} });
+    process.stderr.write(`${NOTICE}\n`);
+    return { created: true };
+  } finally {
+    await store.close();
+  }
+}
+
+/** `shortleaf init --data DIR`. */
+export async function initCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { data: { type: 'string' } });
+  const dataDir = values.data ?? './data';
+  const { created } = await initDataDir(dataDir);
+  const layout = dataLayout(dataDir);
+  if (!created) {
+    out(`${dataDir} already holds an active intermediate; nothing to do`);
+    return;
+  }
+  out(`initialised ${dataDir}
+  root certificate (trust this):   ${rootLayout(layout.offlineRoot).certificate}
+  admin provisioner key (0600):    ${join(layout.provisionerKeys, 'admin.jwk')}
+  next: shortleaf serve --data ${dataDir}`);
+}

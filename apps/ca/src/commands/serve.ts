@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import type { Context, Hono } from 'hono';
+import { createApiApp } from '@shortleaf/api';
+import { createAuthority, loadActiveIssuer, parseDuration, type Logger } from '@shortleaf/authority';
+import { CA_ISSUERS_PATH, createStatusApp } from '@shortleaf/status';
+import { out, parse } from '../cli.js';
+import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
+import { dataSealer, openStore } from '../data.js';
+import { dataLayout } from '../layout.js';
+import { createLogger } from '../logger.js';
+import { issueServerCredentials, scheduleServerRenewal } from '../server-certificate.js';
+import { initDataDir } from './init.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function listen(server: Server | HttpsServer, hostPort: { host: string; port: number }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(hostPort.port, hostPort.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+const urlHost = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
+/** Names the CA's HTTPS certificate carries and token audiences accept. */
+function serverNames(config: ServeConfig, listenHost: string): string[] {
+  const names = new Set(['localhost', '127.0.0.1', '::1', ...config.dnsNames]);
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') names.add(listenHost);
+  if (config.publicUrl !== null) names.add(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ''));
+  return [...names];
+}
+
+function audiences(config: ServeConfig, names: string[], port: number, path: string): string[] {
+  const bases = new Set(names.map((n) => `https://${urlHost(n)}:${port}`));
+  if (port === 443) for (const n of names) bases.add(`https://${urlHost(n)}`);
+  if (config.publicUrl !== null) bases.add(config.publicUrl.replace(/\/+$/, ''));
+  return [...bases].map((b) => `${b}${path}`);
+}
+
+function clientCertificate(c: Context): Uint8Array | null {
+  const socket = (c.env as HttpBindings).incoming.socket as TLSSocket;
+  const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : null;
+  return peer !== null && peer.raw !== undefined ? new Uint8Array(peer.raw) : null;
+}
+
+const requester = (c: Context): string => (c.env as HttpBindings).incoming.socket.remoteAddress ?? 'unknown';
+
+/**
+ * `shortleaf serve`: loads config, unseals the intermediate, binds the HTTPS API listener and the
+ * plain-HTTP status listener, keeps its own certificate fresh, and shuts down cleanly on SIGTERM.
+ */
+export async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { data: { type: 'string' }, config: { type: 'string' }, listen: { type: 'string' }, 'status-listen': { type: 'string' }, 'password-file': { type: 'string' } });
+  let config: ServeConfig;
+  try {
+    config = loadConfig(values.config, { ...(values.listen ? { listen: values.listen } : {}), ...(values['status-listen'] ? { statusListen: values['status-listen'] } : {}) });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`configuration: ${err.message}`);
+    throw err;
+  }
+  const logger = createLogger(config.log.level);
+  const dataDir = values.data ?? './data';
+  const layout = dataLayout(dataDir);
+  if (!existsSync(layout.database)) {
+    logger.warn('first_run_init', { dataDir, note: 'no database found: initialising a development CA' });
+    await initDataDir(dataDir);
+  }
+  if (existsSync(layout.offlineRoot)) {
+    logger.warn('development_root_present', { path: layout.offlineRoot, note: 'the root key is on this machine; production keeps it offline. The server never reads it.' });
+  }
+  const { sealer } = await dataSealer(dataDir, values['password-file']);
+  const { store } = await openStore(dataDir);
+  let issuer;
+  try {
+    issuer = await loadActiveIssuer(store, sealer);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+
+  // Bind first (a port of 0 picks a free one), then derive the URLs that leaves embed.
+  let apiApp: Hono | undefined;
+  let statusApp: Hono | undefined;
+  const httpsServer = createHttpsServer({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, getRequestListener((req, env) => apiApp!.fetch(req, env)));
+  const httpServer = createHttpServer(getRequestListener((req, env) => statusApp!.fetch(req, env)));
+  httpsServer.headersTimeout = httpServer.headersTimeout = 10_000;
+  httpsServer.requestTimeout = httpServer.requestTimeout = 30_000;
+  const apiAddr = parseHostPort(config.listen, 'listen');
+  const statusAddr = parseHostPort(config.statusListen, 'statusListen');
+  const apiPort = await listen(httpsServer, apiAddr);
+  const statusPort = await listen(httpServer, statusAddr);
+  const statusBase = (config.statusUrl ?? `http://${urlHost(statusAddr.host === '0.0.0.0' ? '127.0.0.1' : statusAddr.host)}:${statusPort}`).replace(/\/+$/, '');
+
+  const authority = createAuthority({
+    store,
+    issuer,
+    clock: { now: () => new Date() },
+    random: (n) => new Uint8Array(randomBytes(n)),
+    urls: { ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${CA_ISSUERS_PATH}`, crl: `${statusBase}/crl` },
+    logger,
+  });
+  const names = serverNames(config, apiAddr.host);
+  const lifetimeMs = parseDuration(config.serverCertificateLifetime);
+  const creds = await issueServerCredentials(authority, names, lifetimeMs);
+  httpsServer.setSecureContext({ key: creds.key, cert: creds.cert });
+  const renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ key: c.key, cert: c.cert }) });
+
+  const roots = issuer.roots.map((r) => r.der);
+  apiApp = createApiApp({ authority, signAudiences: audiences(config, names, apiPort, '/api/v1/sign'), clientCertificate, requester, roots, logger, maxBodyBytes: config.limits.maxBodyBytes });
+  statusApp = createStatusApp({ intermediate: issuer.certificate.der, roots });
+
+  const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
+  pruner.unref();
+
+  const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
+  logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
+  out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info('shutting_down', { signal });
+      renewal.stop();
+      clearInterval(pruner);
+      const force = setTimeout(() => {
+        httpsServer.closeAllConnections();
+        httpServer.closeAllConnections();
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      let open = 2;
+      const closed = () => {
+        if (--open === 0) resolve();
+      };
+      httpsServer.close(closed);
+      httpServer.close(closed);
+      httpsServer.closeIdleConnections();
+      httpServer.closeIdleConnections();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await store.close();
+  logger.info('stopped');
+}
+
+export type { Logger };

@@ -1,0 +1,24 @@
+import { SqliteStore, sealSecret, unsealSecret } from '@shortleaf/store';
+import type { KeySealer } from '@shortleaf/authority';
+import { dataLayout } from './layout.js';
+import { dataPassphrase } from './passphrase.js';
+
+/** Opens a data directory's database (migrating it) without touching any secret. */
+export async function openStore(dataDir: string): Promise<{ store: SqliteStore; layout: ReturnType<typeof dataLayout> }> {
+  const layout = dataLayout(dataDir);
+  return { store: await SqliteStore.open(layout.database), layout };
+}
+
+/** A KeySealer bound to a passphrase, which stays in this closure only. */
+export function passphraseSealer(passphrase: string): KeySealer {
+  return {
+    seal: (plaintext, context) => sealSecret(plaintext, passphrase, context),
+    unseal: (blob, context) => unsealSecret(blob, passphrase, context),
+  };
+}
+
+/** Resolves the data passphrase (env, file, dev file, prompt) and returns a sealer for it. */
+export async function dataSealer(dataDir: string, passwordFile?: string): Promise<{ sealer: KeySealer; source: string }> {
+  const { passphrase, source } = await dataPassphrase({ ...(passwordFile === undefined ? {} : { passwordFile }), devFile: dataLayout(dataDir).password });
+  return { sealer: passphraseSealer(passphrase), source };
+}

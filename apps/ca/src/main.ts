@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { AuthorityError } from '@shortleaf/authority';
+import { CaProblemError } from '@shortleaf/client';
+import { PkiError } from '@shortleaf/pki';
+import { StoreError } from '@shortleaf/store';
+import { UsageError } from './cli.js';
+import { certificateCommand, renewCommand } from './commands/certificate.js';
+import { initCommand } from './commands/init.js';
+import { intermediateCommand } from './commands/intermediate.js';
+import { migrateCommand } from './commands/migrate.js';
+import { provisionerCommand } from './commands/provisioner.js';
+import { rootCommand } from './commands/root.js';
+import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/token.js';
+
+const VERBS: Record<string, (args: string[]) => Promise<void>> = {
+  root: rootCommand,
+  intermediate: intermediateCommand,
+  init: initCommand,
+  serve: serveCommand,
+  migrate: migrateCommand,
+  provisioner: provisionerCommand,
+  token: tokenCommand,
+  certificate: certificateCommand,
+  renew: renewCommand,
+};
+
+const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
+
+Offline root ceremony:
+  shortleaf root init --out DIR
+  shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U]
+On the CA server:
+  shortleaf intermediate csr --data DIR [--out FILE]
+  shortleaf intermediate import --data DIR --cert FILE --root FILE
+  shortleaf init --data DIR                 development shortcut: all of the above on one machine
+  shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT]
+  shortleaf migrate --data DIR
+  shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
+  shortleaf provisioner list --data DIR
+Clients:
+  shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]...
+  shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT [--kty EC|RSA|OKP] [--not-after 1h]
+  shortleaf renew --ca URL --root FILE --cert FILE --key FILE [--rekey]
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (verb === undefined || verb === 'help' || verb === '--help' || verb === '-h') {
+    process.stdout.write(USAGE);
+    return verb === undefined ? 2 : 0;
+  }
+  const run = VERBS[verb];
+  if (run === undefined) {
+    process.stderr.write(`shortleaf: unknown command "${verb}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await run(args);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`shortleaf ${verb}: ${err.message}\n`);
+      return 2;
+    }
+    const code = err instanceof AuthorityError || err instanceof PkiError || err instanceof StoreError ? ` [${err.code}]` : err instanceof CaProblemError ? ` [${err.type}]` : '';
+    process.stderr.write(`shortleaf ${verb}: ${(err as Error).message}${code}\n`);
+    if (process.env.SHORTLEAF_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

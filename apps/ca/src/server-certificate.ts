@@ -1,0 +1,64 @@
+import type { Authority, Logger } from '@shortleaf/authority';
+import { encodeCertificates, generateKeyPair, publicKeyOf } from '@shortleaf/pki';
+
+export interface ServerCredentials {
+  key: string;
+  /** Leaf followed by the intermediate, so a client that trusts only the root connects. */
+  cert: string;
+  notAfter: Date;
+}
+
+/** Issues the HTTPS listener's own certificate from the active intermediate, with a fresh key. */
+export async function issueServerCredentials(authority: Authority, names: string[], lifetimeMs: number): Promise<ServerCredentials> {
+  const { privateKey } = generateKeyPair('EC-P256');
+  const issued = await authority.issueServerCertificate({ publicKey: publicKeyOf(privateKey), names, lifetimeMs });
+  return {
+    key: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    cert: encodeCertificates([issued.der, ...issued.chain]),
+    notAfter: issued.notAfter,
+  };
+}
+
+/**
+ * Keeps the listener's certificate fresh: renews at two thirds of its life and hands the new
+ * credentials to `apply` (which swaps the TLS context, so no connection is dropped). A failed
+ * renewal is logged and retried in a minute while the old certificate is still valid.
+ */
+export function scheduleServerRenewal(opts: {
+  authority: Authority;
+  names: string[];
+  lifetimeMs: number;
+  current: ServerCredentials;
+  apply(creds: ServerCredentials): void;
+  logger: Logger;
+}): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const plan = (notAfter: Date) => {
+    if (stopped) return;
+    const delay = Math.max(1_000, notAfter.getTime() - Date.now() - opts.lifetimeMs / 3);
+    timer = setTimeout(renew, Math.min(delay, 2 ** 31 - 1));
+    timer.unref();
+  };
+  const renew = async () => {
+    try {
+      const creds = await issueServerCredentials(opts.authority, opts.names, opts.lifetimeMs);
+      opts.apply(creds);
+      opts.logger.info('server_certificate_renewed', { notAfter: creds.notAfter.toISOString() });
+      plan(creds.notAfter);
+    } catch (err) {
+      opts.logger.error('server_certificate_renewal_failed', { error: (err as Error).message });
+      if (!stopped) {
+        timer = setTimeout(renew, 60_000);
+        timer.unref();
+      }
+    }
+  };
+  plan(opts.current.notAfter);
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Authority, IssuedCertificate, Logger } from '@shortleaf/authority';
+import { encodeCertificates, encodePem } from '@shortleaf/pki';
+import { readJsonObject } from './body.js';
+import { ApiError, toProblem } from './problems.js';
+
+export interface ApiAppOptions {
+  authority: Authority;
+  /** Accepted `aud` values for sign tokens: the sign URL under every name this server answers to. */
+  signAudiences: readonly string[];
+  /** DER of the certificate the client presented over TLS, or null. Supplied by the server wiring. */
+  clientCertificate(c: Context): Uint8Array | null;
+  /** Who is asking, for the audit log (the peer address). */
+  requester(c: Context): string;
+  roots: readonly Uint8Array[];
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+function issuedBody(cert: IssuedCertificate) {
+  return {
+    serial: cert.serial,
+    certificate: encodePem('CERTIFICATE', cert.der),
+    chain: encodeCertificates(cert.chain),
+    notBefore: cert.notBefore.toISOString(),
+    notAfter: cert.notAfter.toISOString(),
+  };
+}
+
+/**
+ * The REST front door as a Hono app: trust bundles, health, `/api/v1/sign` (one-time token) and
+ * `/api/v1/renew` (mutual TLS). It only translates HTTP to authority calls and errors to RFC 7807
+ * problem documents; every decision is the authority's.
+ */
+export function createApiApp(opts: ApiAppOptions): Hono {
+  const app = new Hono();
+  const rootsPem = encodeCertificates(opts.roots);
+  const intermediatesPem = encodeCertificates(opts.authority.chain);
+
+  app.onError((err, c) => {
+    const { problem, internal } = toProblem(err);
+    if (internal) opts.logger.error('request_failed', { path: c.req.path, error: err.message, stack: err.stack });
+    c.header('content-type', 'application/problem+json');
+    return c.body(JSON.stringify(problem), problem.status as 400);
+  });
+  app.notFound(() => {
+    throw new ApiError('notFound', 'no such endpoint');
+  });
+
+  const limit = bodyLimit({
+    maxSize: opts.maxBodyBytes,
+    onError: () => {
+      throw new ApiError('bodyTooLarge', `the request body is larger than ${opts.maxBodyBytes} bytes (limits.maxBodyBytes)`);
+    },
+  });
+
+  app.get('/health', (c) =>
+    c.json({ status: 'ok', issuer: opts.authority.issuer.name, issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString() }),
+  );
+  app.get('/roots.pem', (c) => c.body(rootsPem, 200, { 'content-type': 'application/x-pem-file' }));
+  app.get('/intermediates.pem', (c) => c.body(intermediatesPem, 200, { 'content-type': 'application/x-pem-file' }));
+
+  app.post('/api/v1/sign', limit, async (c) => {
+    const body = await readJsonObject(c, ['csr', 'token', 'notAfter']);
+    const cert = await opts.authority.sign({ csr: body.csr, token: body.token, notAfter: body.notAfter, audiences: opts.signAudiences, requester: opts.requester(c) });
+    opts.logger.info('certificate_issued', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'sign' });
+    return c.json(issuedBody(cert), 201);
+  });
+
+  app.post('/api/v1/renew', limit, async (c) => {
+    // A bare POST renews with the same key; a JSON body with a CSR rekeys.
+    const body = c.req.header('content-type') === undefined ? {} : await readJsonObject(c, ['csr']);
+    const cert = await opts.authority.renew({ clientCertificate: opts.clientCertificate(c), csr: body.csr, requester: opts.requester(c) });
+    opts.logger.info('certificate_renewed', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'renew' });
+    return c.json(issuedBody(cert), 201);
+  });
+
+  for (const path of ['/api/v1/sign', '/api/v1/renew']) {
+    app.all(path, () => {
+      throw new ApiError('methodNotAllowed', `${path} accepts POST only`);
+    });
+  }
+  return app;
+}

@@ -1,0 +1,266 @@
+import { Buffer } from 'node:buffer';
+import {
+  PkiError,
+  assertLintClean,
+  leafDraft,
+  nameToString,
+  newSerial,
+  parseCertificate,
+  parseCsr,
+  parseName,
+  policyRefusal,
+  signDraft,
+  type CertificateInfo,
+  type ParsedCsr,
+  type PublicKeyInfo,
+  type PublicUrls,
+  type SubjectName,
+} from '@shortleaf/pki';
+import { StoreError } from '@shortleaf/store';
+import { formatDuration, parseDuration } from './duration.js';
+import { AuthorityError } from './errors.js';
+import type { LoadedIssuer } from './issuer.js';
+import { parsePolicy, type Policy } from './policy.js';
+import type { AuthorityStore, Clock, Logger } from './ports.js';
+import { createTokenVerifier, type TokenClaims } from './token.js';
+
+/** What every front door hands back to its client. */
+export interface IssuedCertificate {
+  serial: string;
+  der: Uint8Array;
+  /** Issuing intermediates, nearest first; never the root. */
+  chain: Uint8Array[];
+  notBefore: Date;
+  notAfter: Date;
+  names: SubjectName[];
+}
+
+export interface AuthorityOptions {
+  store: AuthorityStore;
+  issuer: LoadedIssuer;
+  clock: Clock;
+  random(n: number): Uint8Array;
+  urls: PublicUrls;
+  logger: Logger;
+}
+
+/** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
+export const BACKDATE_MS = 60_000;
+/** The provisioner name recorded for the CA's own HTTPS certificates. */
+export const INTERNAL_PROVISIONER = 'shortleaf:server';
+
+/**
+ * The only code that signs leaves. Every front door (REST sign, mTLS renew, ACME later) calls it,
+ * and it always runs Boulder's order: authenticate, authorize against policy, draft from the
+ * profile, lint, record the intent (and burn the token) in one transaction, sign, record the result.
+ */
+export function createAuthority(opts: AuthorityOptions) {
+  const { store, issuer, clock, logger } = opts;
+  const chain = [issuer.certificate.der];
+  const policies = new Map<string, { text: string; policy: Policy }>();
+
+  const verifyToken = createTokenVerifier({
+    now: () => clock.now(),
+    publicJwk: async (name) => {
+      const p = await store.getProvisioner(name);
+      return p !== null && p.type === 'jwk' ? p.publicJwk : null;
+    },
+  });
+
+  async function policyOf(name: string): Promise<Policy> {
+    const row = await store.getProvisioner(name);
+    if (row === null) throw new AuthorityError('unknownProvisioner', `no provisioner named ${JSON.stringify(name)}`);
+    const cached = policies.get(name);
+    if (cached !== undefined && cached.text === row.policy) return cached.policy;
+    const policy = parsePolicy(JSON.parse(row.policy));
+    policies.set(name, { text: row.policy, policy });
+    return policy;
+  }
+
+  function resolveLifetime(requested: unknown, policy: Policy, now: Date): number {
+    if (requested === undefined || requested === null) return policy.defaultLifetimeMs;
+    let ms: number;
+    if (typeof requested === 'string' && /^\d/.test(requested) && /[smhd]$/.test(requested)) {
+      ms = parseDuration(requested);
+    } else if (typeof requested === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(requested) && !Number.isNaN(Date.parse(requested))) {
+      ms = Date.parse(requested) - now.getTime();
+    } else {
+      throw new AuthorityError('badLifetime', 'notAfter must be a duration such as "1h" or an RFC 3339 time');
+    }
+    if (ms > policy.maxLifetimeMs) throw new AuthorityError('lifetimeTooLong', `the requested lifetime ${formatDuration(Math.max(ms, 0))} exceeds this provisioner's maximum of ${formatDuration(policy.maxLifetimeMs)}`);
+    if (ms < policy.minLifetimeMs) throw new AuthorityError('lifetimeTooShort', `the requested lifetime is shorter than this provisioner's minimum of ${formatDuration(policy.minLifetimeMs)}`);
+    return ms;
+  }
+
+  function checkKey(key: PublicKeyInfo, policy: Policy, provisioner: string): void {
+    if (!policy.keyTypes.includes(key.type.name)) {
+      throw new AuthorityError('keyTypeNotAllowed', `key type ${key.type.name} is not allowed by provisioner ${provisioner} (allowed: ${policy.keyTypes.join(', ')})`);
+    }
+  }
+
+  function checkNames(names: readonly SubjectName[], policy: Policy, provisioner: string): void {
+    for (const n of names) {
+      const refusal = policyRefusal(n, policy.names);
+      if (refusal !== null) throw new AuthorityError('nameNotAllowed', `provisioner ${provisioner}: ${refusal}`);
+    }
+  }
+
+  function checkCsrNames(csr: ParsedCsr, authorized: readonly SubjectName[]): void {
+    const allowed = new Set(authorized.map(nameToString));
+    const extra = csr.requestedNames.find((n) => !allowed.has(nameToString(n)));
+    if (extra !== undefined) {
+      throw new AuthorityError('csrNameNotAuthorized', `the CSR asks for ${nameToString(extra)}, which the credential does not authorise`);
+    }
+  }
+
+  interface IssueRequest {
+    provisioner: string;
+    requester: string;
+    actor: string;
+    action: 'issue' | 'renew';
+    commonName: string | null;
+    names: SubjectName[];
+    publicKey: PublicKeyInfo;
+    lifetimeMs: number;
+    maxLifetimeMs?: number;
+    tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
+    now: Date;
+  }
+
+  async function issue(req: IssueRequest): Promise<IssuedCertificate> {
+    const nowS = Math.floor(req.now.getTime() / 1000) * 1000;
+    const notBefore = new Date(Math.max(nowS - BACKDATE_MS, issuer.certificate.notBefore.getTime()));
+    const notAfter = new Date(Math.min(nowS + req.lifetimeMs, issuer.certificate.notAfter.getTime()));
+    for (let attempt = 0; ; attempt++) {
+      const serial = newSerial(opts.random);
+      const draft = leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: opts.urls });
+      try {
+        assertLintClean(draft, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
+      } catch (cause) {
+        logger.error('lint_failed', { serial: serial.hex, reason: (cause as Error).message, bug: true });
+        throw new AuthorityError('internal', 'the certificate failed its pre-signing checks; nothing was issued', { cause });
+      }
+      const names = req.names.map(nameToString);
+      try {
+        await store.reserveCertificate({
+          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now },
+          ...(req.tokenUse === undefined ? {} : { tokenUse: req.tokenUse }),
+          audit: { at: req.now, action: req.action, actor: req.actor, serial: serial.hex, detail: { names, notAfter: notAfter.toISOString(), requester: req.requester } },
+        });
+      } catch (cause) {
+        if (cause instanceof StoreError && cause.code === 'serialCollision' && attempt < 3) continue;
+        throw mapStoreError(cause);
+      }
+      const der = signDraft(draft, issuer.signer);
+      try {
+        await store.completeCertificate(serial.hex, der, clock.now());
+      } catch (cause) {
+        throw mapStoreError(cause);
+      }
+      return { serial: serial.hex, der, chain, notBefore, notAfter, names: req.names };
+    }
+  }
+
+  /** Signs a CSR authorised by a one-time provisioner token (`POST /api/v1/sign`). */
+  async function sign(input: { csr: unknown; token: unknown; notAfter?: unknown; audiences: readonly string[]; requester: string }): Promise<IssuedCertificate> {
+    const claims: TokenClaims = await verifyToken(input.token, input.audiences);
+    const policy = await policyOf(claims.provisioner);
+    if (typeof input.csr !== 'string') throw new PkiError('badCsr', 'csr must be a PEM string');
+    const csr = parseCsr(input.csr);
+    checkKey(csr.publicKey, policy, claims.provisioner);
+    checkNames(claims.names, policy, claims.provisioner);
+    checkCsrNames(csr, claims.names);
+    const now = clock.now();
+    const lifetimeMs = resolveLifetime(input.notAfter, policy, now);
+    return issue({
+      provisioner: claims.provisioner,
+      requester: input.requester,
+      actor: `provisioner:${claims.provisioner}`,
+      action: 'issue',
+      commonName: claims.subject.value,
+      names: claims.names,
+      publicKey: csr.publicKey,
+      lifetimeMs,
+      maxLifetimeMs: policy.maxLifetimeMs,
+      tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt },
+      now,
+    });
+  }
+
+  /**
+   * Renews the certificate a client proved over mutual TLS: same names, fresh lifetime of the
+   * same length (bounded by today's policy), same key unless a CSR asks to rekey. Only
+   * certificates we issued, byte for byte, and still valid, renew.
+   */
+  async function renew(input: { clientCertificate: Uint8Array | null; csr?: unknown; requester: string }): Promise<IssuedCertificate> {
+    if (input.clientCertificate === null) {
+      throw new AuthorityError('clientCertificateRequired', 'renewal needs the current certificate presented over mutual TLS');
+    }
+    let current: CertificateInfo;
+    try {
+      current = parseCertificate(input.clientCertificate);
+    } catch (cause) {
+      throw new AuthorityError('certificateUnknown', 'the client certificate cannot be parsed', { cause });
+    }
+    const row = await store.getCertificate(current.serial);
+    if (row === null || row.der === null || !Buffer.from(row.der).equals(input.clientCertificate)) {
+      throw new AuthorityError('certificateUnknown', 'the client certificate was not issued by this CA');
+    }
+    const now = clock.now();
+    if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
+    if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
+    const policy = await policyOf(row.provisioner);
+    const names = row.names.map((n) => parseName(n.slice(n.indexOf(':') + 1)));
+    checkNames(names, policy, row.provisioner);
+    let publicKey = current.publicKey;
+    if (input.csr !== undefined && input.csr !== null) {
+      if (typeof input.csr !== 'string') throw new PkiError('badCsr', 'csr must be a PEM string');
+      const csr = parseCsr(input.csr);
+      checkCsrNames(csr, names);
+      publicKey = csr.publicKey;
+    }
+    checkKey(publicKey, policy, row.provisioner);
+    const original = row.notAfter.getTime() - row.notBefore.getTime() - BACKDATE_MS;
+    const lifetimeMs = Math.min(Math.max(original, policy.minLifetimeMs), policy.maxLifetimeMs);
+    return issue({
+      provisioner: row.provisioner,
+      requester: input.requester,
+      actor: `certificate:${row.serial}`,
+      action: 'renew',
+      commonName: current.commonName,
+      names,
+      publicKey,
+      lifetimeMs,
+      maxLifetimeMs: policy.maxLifetimeMs,
+      now,
+    });
+  }
+
+  /** Issues the CA's own HTTPS certificate; recorded and audited like any other. */
+  async function issueServerCertificate(input: { publicKey: PublicKeyInfo; names: string[]; lifetimeMs: number }): Promise<IssuedCertificate> {
+    const names = input.names.map((n) => parseName(n));
+    return issue({
+      provisioner: INTERNAL_PROVISIONER,
+      requester: 'shortleaf serve',
+      actor: INTERNAL_PROVISIONER,
+      action: 'issue',
+      commonName: names[0]?.value ?? null,
+      names,
+      publicKey: input.publicKey,
+      lifetimeMs: input.lifetimeMs,
+      now: clock.now(),
+    });
+  }
+
+  return { sign, renew, issueServerCertificate, issuer, chain };
+}
+
+export type Authority = ReturnType<typeof createAuthority>;
+
+function mapStoreError(cause: unknown): Error {
+  if (cause instanceof StoreError) {
+    if (cause.code === 'tokenReplayed') return new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
+    if (cause.code === 'storageUnavailable') return new AuthorityError('storageUnavailable', 'the certificate store is unavailable; nothing was issued', { cause });
+  }
+  return new AuthorityError('internal', 'issuance failed; nothing was issued', { cause });
+}

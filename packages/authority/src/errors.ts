@@ -1,0 +1,38 @@
+/** Stable codes for every way the authority refuses a request; front doors map them to responses. */
+export type AuthorityErrorCode =
+  | 'tokenMalformed'
+  | 'tokenSignature'
+  | 'tokenExpired'
+  | 'tokenAudience'
+  | 'tokenLifetime'
+  | 'tokenReplayed'
+  | 'unknownProvisioner'
+  | 'nameNotAllowed'
+  | 'csrNameNotAuthorized'
+  | 'keyTypeNotAllowed'
+  | 'badLifetime'
+  | 'lifetimeTooLong'
+  | 'lifetimeTooShort'
+  | 'clientCertificateRequired'
+  | 'certificateUnknown'
+  | 'certificateExpired'
+  | 'issuerUnavailable'
+  | 'rootKeyRefused'
+  | 'issuerMismatch'
+  | 'badPolicy'
+  | 'storageUnavailable'
+  | 'internal';
+
+/**
+ * A refusal by the authority. `code` is stable and safe to show; `message` tells the caller what
+ * to change. Internal failures (lint, storage) keep their cause for the log, not for the client.
+ */
+export class AuthorityError extends Error {
+  override readonly name = 'AuthorityError';
+  readonly code: AuthorityErrorCode;
+
+  constructor(code: AuthorityErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,116 @@
+import { Buffer } from 'node:buffer';
+import {
+  createCsr,
+  createSigner,
+  exportPrivateKey,
+  generateKeyPair,
+  importPrivateKey,
+  isIssuedBy,
+  issuerInfo,
+  parseCertificate,
+  parseCsr,
+  readCertificate,
+  type CertificateInfo,
+  type IssuerInfo,
+  type KeyTypeName,
+  type Signer,
+} from '@shortleaf/pki';
+import { AuthorityError } from './errors.js';
+import type { AuthorityStore, Clock, KeySealer } from './ports.js';
+
+/** The intermediate the server signs with, unsealed and checked. */
+export interface LoadedIssuer {
+  id: string;
+  name: string;
+  certificate: CertificateInfo;
+  roots: CertificateInfo[];
+  signer: Signer;
+  info: IssuerInfo;
+}
+
+const sealContext = (id: string) => `issuer:${id}`;
+
+/**
+ * Checks that a CA certificate may be used as our signing intermediate: a CA, not self-signed,
+ * chaining to one of the roots, with a key that is no root's key. This is how the server refuses
+ * to ever hold a root private key, even if an operator imports one by mistake.
+ */
+export function assertUsableIntermediate(cert: CertificateInfo, roots: readonly CertificateInfo[]): CertificateInfo {
+  if (cert.selfSigned || roots.some((r) => Buffer.from(r.publicKey.spki).equals(cert.publicKey.spki))) {
+    throw new AuthorityError('rootKeyRefused', 'this is a root certificate or uses a root key: the server never holds a root private key; sign an intermediate offline instead');
+  }
+  if (!cert.isCa) throw new AuthorityError('issuerMismatch', 'the certificate is not a CA certificate (BasicConstraints cA is not set)');
+  const root = roots.find((r) => isIssuedBy(cert, r));
+  if (root === undefined) throw new AuthorityError('issuerMismatch', 'the intermediate certificate does not chain to the given root');
+  return root;
+}
+
+/** Unseals the active intermediate's key and checks it against its certificate and roots. */
+export async function loadActiveIssuer(store: AuthorityStore, sealer: KeySealer): Promise<LoadedIssuer> {
+  const row = await store.getActiveIssuer();
+  if (row === null || row.certDer === null) {
+    throw new AuthorityError('issuerUnavailable', 'no active intermediate: run `shortleaf init` (development) or `shortleaf intermediate csr` and `intermediate import`');
+  }
+  const roots = (await store.listRoots()).map((der) => parseCertificate(der));
+  const certificate = parseCertificate(row.certDer);
+  assertUsableIntermediate(certificate, roots);
+  const key = importPrivateKey(await sealer.unseal(row.sealedKey, sealContext(row.id)));
+  const signer = createSigner(key);
+  if (!Buffer.from(signer.publicKey.spki).equals(certificate.publicKey.spki)) {
+    throw new AuthorityError('issuerMismatch', `the sealed key of intermediate ${row.name} does not match its certificate`);
+  }
+  return { id: row.id, name: row.name, certificate, roots, signer, info: issuerInfo(certificate, signer) };
+}
+
+/**
+ * Generates a new intermediate key inside the database, sealed, and returns its CSR (DER). The
+ * key never exists anywhere else: the offline root signs the CSR and `importIntermediate` brings
+ * the certificate back.
+ */
+export async function createIntermediateKey(
+  store: AuthorityStore,
+  sealer: KeySealer,
+  clock: Clock,
+  opts: { id: string; name: string; commonName: string; keyType?: KeyTypeName },
+): Promise<Uint8Array> {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.name)) throw new AuthorityError('badPolicy', 'an intermediate name is lower-case letters, digits and dashes');
+  if ((await store.getIssuerByName(opts.name)) !== null) {
+    throw new AuthorityError('badPolicy', `an intermediate named ${opts.name} already exists`);
+  }
+  const keyType = opts.keyType ?? 'EC-P256';
+  const { privateKey } = generateKeyPair(keyType);
+  const csr = createCsr(privateKey, { commonName: opts.commonName, organization: 'Shortleaf' }, []);
+  const sealedKey = await sealer.seal(exportPrivateKey(privateKey), sealContext(opts.id));
+  await store.createIssuer({ id: opts.id, name: opts.name, sealedKey, keyAlgorithm: keyType, csrDer: csr, createdAt: clock.now() });
+  return csr;
+}
+
+/**
+ * Accepts a signed intermediate certificate: it must chain to the given root and carry the
+ * public key sealed under `name`. Activates it when no intermediate is active yet.
+ */
+export async function importIntermediate(
+  store: AuthorityStore,
+  clock: Clock,
+  opts: { name: string; certificatePem: string; rootPem: string },
+): Promise<{ activated: boolean; certificate: CertificateInfo }> {
+  const row = await store.getIssuerByName(opts.name);
+  if (row === null) throw new AuthorityError('issuerMismatch', `no intermediate key named ${opts.name}: run \`shortleaf intermediate csr\` first`);
+  const root = readCertificate(opts.rootPem);
+  if (!root.selfSigned || !root.isCa) throw new AuthorityError('issuerMismatch', 'the --root file is not a self-signed CA certificate');
+  const cert = readCertificate(opts.certificatePem);
+  assertUsableIntermediate(cert, [root]);
+  const csrKey = parseCsrKey(row.csrDer);
+  if (!Buffer.from(csrKey).equals(cert.publicKey.spki)) {
+    throw new AuthorityError('issuerMismatch', `the certificate's key is not the key sealed for intermediate ${opts.name}`);
+  }
+  const now = clock.now();
+  await store.addRoot(root.der, now);
+  await store.setIssuerCertificate(row.id, cert.der);
+  const active = await store.getActiveIssuer();
+  if (active === null) await store.activateIssuer(row.id, now);
+  return { activated: active === null, certificate: cert };
+}
+
+// The CSR was made by createIntermediateKey; it is re-read only for the key it carries.
+const parseCsrKey = (csrDer: Uint8Array): Uint8Array => parseCsr(csrDer).publicKey.spki;

@@ -1,0 +1,84 @@
+/**
+ * What the authority needs from storage, declared here by the code that uses it (the SQLite
+ * adapter in @shortleaf/store implements it; a PostgreSQL one could too).
+ */
+export interface IssuerRow {
+  id: string;
+  name: string;
+  sealedKey: Uint8Array;
+  keyAlgorithm: string;
+  csrDer: Uint8Array;
+  certDer: Uint8Array | null;
+  createdAt: Date;
+  activatedAt: Date | null;
+  active: boolean;
+}
+
+export interface ProvisionerRow {
+  name: string;
+  type: 'jwk' | 'acme';
+  publicJwk: string | null;
+  policy: string;
+  createdAt: Date;
+}
+
+export interface CertificateRow {
+  serial: string;
+  issuerId: string;
+  subject: string;
+  names: string[];
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array | null;
+  provisioner: string;
+  requester: string;
+  status: 'reserved' | 'issued';
+  createdAt: Date;
+  issuedAt: Date | null;
+}
+
+export interface AuditEntry {
+  at: Date;
+  action: string;
+  actor: string;
+  serial: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface AuthorityStore {
+  getActiveIssuer(): Promise<IssuerRow | null>;
+  getIssuerByName(name: string): Promise<IssuerRow | null>;
+  createIssuer(r: Pick<IssuerRow, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>): Promise<void>;
+  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void>;
+  activateIssuer(id: string, at: Date): Promise<void>;
+  addRoot(certDer: Uint8Array, at: Date): Promise<unknown>;
+  listRoots(): Promise<Uint8Array[]>;
+  addProvisioner(r: ProvisionerRow): Promise<void>;
+  getProvisioner(name: string): Promise<ProvisionerRow | null>;
+  listProvisioners(): Promise<ProvisionerRow[]>;
+  reserveCertificate(input: {
+    certificate: Omit<CertificateRow, 'der' | 'status' | 'issuedAt'>;
+    tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
+    audit: AuditEntry;
+  }): Promise<void>;
+  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRow | null>;
+  pruneTokenUses(now: Date): Promise<number>;
+}
+
+/** Seals and unseals private keys at rest; the store package provides it. */
+export interface KeySealer {
+  seal(plaintext: Uint8Array, context: string): Promise<Uint8Array>;
+  unseal(blob: Uint8Array, context: string): Promise<Uint8Array>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/** Structured log events; fields never carry keys, tokens or passphrases. */
+export interface Logger {
+  info(event: string, fields?: Record<string, unknown>): void;
+  warn(event: string, fields?: Record<string, unknown>): void;
+  error(event: string, fields?: Record<string, unknown>): void;
+}

@@ -1,0 +1,124 @@
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { parseName, type SubjectName } from '@shortleaf/pki';
+import { AuthorityError } from './errors.js';
+
+/** RFC 7519 claims of a Shortleaf one-time token, after verification. */
+export interface TokenClaims {
+  provisioner: string;
+  subject: SubjectName;
+  names: SubjectName[];
+  jti: string;
+  expiresAt: Date;
+}
+
+/** Longest token lifetime (exp − iat) we accept: one-time tokens are minted just before use. */
+export const MAX_TOKEN_LIFETIME_S = 300;
+/** Clock skew tolerated on exp/nbf/iat. */
+export const TOKEN_CLOCK_SKEW_S = 60;
+/** Most names one token may authorise; more is refused, not truncated. */
+export const MAX_TOKEN_NAMES = 100;
+const MAX_TOKEN_BYTES = 8 * 1024;
+const ALGORITHMS = ['ES256', 'EdDSA'];
+
+export interface TokenVerifierDeps {
+  /** Looks up a JWK provisioner's public key by name; null when there is none. */
+  publicJwk(provisioner: string): Promise<string | null>;
+  now(): Date;
+}
+
+/**
+ * Verifies one-time tokens: signature by the named provisioner's key (ES256 or EdDSA), the
+ * audience, a lifetime of at most five minutes, and the claims we issue on. Single use (`jti`) is
+ * enforced later, atomically with recording the certificate, so a refused request burns nothing.
+ */
+export function createTokenVerifier(deps: TokenVerifierDeps) {
+  const keys = new Map<string, { jwk: string; key: CryptoKey | KeyObject | Uint8Array }>();
+
+  async function keyFor(provisioner: string, alg: string) {
+    const jwk = await deps.publicJwk(provisioner);
+    if (jwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(provisioner)}`);
+    const cached = keys.get(`${provisioner}/${alg}`);
+    if (cached !== undefined && cached.jwk === jwk) return cached.key;
+    const key = await importJWK(JSON.parse(jwk) as JWK, alg);
+    keys.set(`${provisioner}/${alg}`, { jwk, key });
+    return key;
+  }
+
+  return async function verifyToken(token: unknown, audiences: readonly string[]): Promise<TokenClaims> {
+    if (typeof token !== 'string' || token.length === 0) throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
+    if (token.length > MAX_TOKEN_BYTES) throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
+    let alg: string;
+    let iss: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg ?? '';
+      iss = decodeJwt(token).iss;
+    } catch (cause) {
+      throw new AuthorityError('tokenMalformed', 'the token is not a JWT', { cause });
+    }
+    if (!ALGORITHMS.includes(alg)) throw new AuthorityError('tokenMalformed', `token algorithm ${JSON.stringify(alg)} is not allowed (use ES256 or EdDSA)`);
+    if (typeof iss !== 'string' || iss === '') throw new AuthorityError('tokenMalformed', 'the token has no "iss" naming its provisioner');
+    const key = await keyFor(iss, alg);
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: ALGORITHMS,
+        issuer: iss,
+        audience: [...audiences],
+        clockTolerance: TOKEN_CLOCK_SKEW_S,
+        currentDate: deps.now(),
+        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'aud'],
+      }));
+    } catch (cause) {
+      throw mapJoseError(cause);
+    }
+    const { exp, iat, nbf, jti, sub, sans } = payload as Record<string, unknown>;
+    const start = typeof nbf === 'number' ? Math.max(nbf, iat as number) : (iat as number);
+    if ((exp as number) - start > MAX_TOKEN_LIFETIME_S) {
+      throw new AuthorityError('tokenLifetime', `the token lives ${(exp as number) - start}s; one-time tokens may live at most ${MAX_TOKEN_LIFETIME_S}s`);
+    }
+    if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128) throw new AuthorityError('tokenMalformed', 'the token "jti" must be a string of 8 to 128 characters');
+    if (typeof sub !== 'string') throw new AuthorityError('tokenMalformed', 'the token "sub" must be a string');
+    if (sans !== undefined && (!Array.isArray(sans) || sans.some((s) => typeof s !== 'string'))) {
+      throw new AuthorityError('tokenMalformed', 'the token "sans" claim must be a list of strings');
+    }
+    const rawNames = (sans as string[] | undefined) ?? [sub];
+    if (rawNames.length === 0 || rawNames.length > MAX_TOKEN_NAMES) throw new AuthorityError('tokenMalformed', `a token authorises 1 to ${MAX_TOKEN_NAMES} names`);
+    const names = dedupe(rawNames.map((n) => parseTokenName(n)));
+    const subject = parseTokenName(sub);
+    if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {
+      throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
+    }
+    return { provisioner: iss, subject, names, jti, expiresAt: new Date((exp as number) * 1000) };
+  };
+}
+
+function parseTokenName(raw: string): SubjectName {
+  try {
+    return parseName(raw);
+  } catch (cause) {
+    throw new AuthorityError('tokenMalformed', `the token names an invalid name: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function dedupe(names: SubjectName[]): SubjectName[] {
+  const seen = new Set<string>();
+  return names.filter((n) => {
+    const k = `${n.kind}:${n.value}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function mapJoseError(cause: unknown): AuthorityError {
+  if (cause instanceof joseErrors.JWTExpired) return new AuthorityError('tokenExpired', 'the token has expired; mint a new one', { cause });
+  if (cause instanceof joseErrors.JWTClaimValidationFailed) {
+    if (cause.claim === 'aud') return new AuthorityError('tokenAudience', "the token's audience (aud) is not this CA's endpoint", { cause });
+    if (cause.claim === 'nbf' || cause.claim === 'iat') return new AuthorityError('tokenExpired', 'the token is not valid yet (check the clock)', { cause });
+    return new AuthorityError('tokenMalformed', `the token claim "${cause.claim}" is invalid: ${cause.reason}`, { cause });
+  }
+  if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new AuthorityError('tokenSignature', "the token's signature does not verify with the provisioner's key", { cause });
+  }
+  return new AuthorityError('tokenMalformed', 'the token cannot be verified', { cause });
+}

@@ -1,0 +1,87 @@
+import { request } from 'node:https';
+
+export interface IssuedResponse {
+  serial: string;
+  certificate: string;
+  chain: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** A problem document returned by the CA, as a throwable error with its stable type. */
+export class CaProblemError extends Error {
+  override readonly name = 'CaProblemError';
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly detail: string,
+  ) {
+    super(`${detail} (${type}, HTTP ${status})`);
+  }
+}
+
+export interface ClientOptions {
+  caUrl: string;
+  /** PEM of the roots to trust for the CA's HTTPS listener. */
+  rootPem: string;
+  /** Client certificate and key (PEM) for mutual-TLS calls such as renew. */
+  cert?: string;
+  key?: string;
+  timeoutMs?: number;
+}
+
+/** A typed client for Shortleaf's REST API, used by the CLI, the agent and the tests. */
+export function createClient(opts: ClientOptions) {
+  const base = new URL(opts.caUrl);
+
+  function call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, base),
+        {
+          method,
+          ca: opts.rootPem,
+          ...(opts.cert === undefined ? {} : { cert: opts.cert, key: opts.key }),
+          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
+          timeout: opts.timeoutMs ?? 15_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              let p: { type?: string; detail?: string } = {};
+              try {
+                p = JSON.parse(text) as typeof p;
+              } catch {
+                /* not a problem document: report the raw status */
+              }
+              reject(new CaProblemError(status, p.type ?? 'unknown', p.detail ?? text.slice(0, 200)));
+              return;
+            }
+            try {
+              resolve({ status, body: (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T });
+            } catch (err) {
+              reject(err as Error);
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${base.origin} within ${opts.timeoutMs ?? 15_000} ms`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  return {
+    sign: async (input: { csr: string; token: string; notAfter?: string }) => (await call<IssuedResponse>('POST', '/api/v1/sign', input)).body,
+    renew: async (input: { csr?: string } = {}) => (await call<IssuedResponse>('POST', '/api/v1/renew', input.csr === undefined ? undefined : input)).body,
+    roots: async () => (await call<string>('GET', '/roots.pem')).body,
+    health: async () => (await call<{ status: string }>('GET', '/health')).body,
+  };
+}
+
+export type Client = ReturnType<typeof createClient>;

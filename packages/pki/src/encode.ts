@@ -1,0 +1,128 @@
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  AccessDescription,
+  AuthorityInfoAccessSyntax,
+  CRLDistributionPoints,
+  DistributionPoint,
+  DistributionPointName,
+  ExtendedKeyUsage,
+  GeneralName,
+  GeneralSubtree,
+  GeneralSubtrees,
+  NameConstraints,
+  SubjectAlternativeName,
+} from '@peculiar/asn1-x509';
+import type { SignatureAlgorithm } from './algorithms.js';
+import type { Signer } from './crypto.js';
+import { bitString, booleanTrue, concat, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
+import type { CertificateDraft, KeyUsageName } from './draft.js';
+import type { SubjectName } from './names.js';
+
+// RFC 5280 §4.2.1.3 bit positions.
+const KEY_USAGE_BITS: Record<KeyUsageName, number> = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 };
+
+const EXT = {
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  nameConstraints: '2.5.29.30',
+  crlDistributionPoints: '2.5.29.31',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+} as const;
+
+const AD_OCSP = '1.3.6.1.5.5.7.48.1';
+const AD_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';
+
+/** DER AlgorithmIdentifier for a signature algorithm (RFC 5754 §3.2, RFC 8410 §3). */
+export function algorithmIdentifier(alg: SignatureAlgorithm): Uint8Array {
+  return alg.nullParameters ? sequence(oid(alg.oid), nullValue()) : sequence(oid(alg.oid));
+}
+
+function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical ? sequence(oid(id), booleanTrue(), octetString(value)) : sequence(oid(id), octetString(value));
+}
+
+function generalName(n: SubjectName): GeneralName {
+  switch (n.kind) {
+    case 'dns':
+      return new GeneralName({ dNSName: n.value });
+    case 'ip':
+      return new GeneralName({ iPAddress: n.value });
+    case 'uri':
+      return new GeneralName({ uniformResourceIdentifier: n.value });
+  }
+}
+
+const uriName = (uri: string): GeneralName => new GeneralName({ uniformResourceIdentifier: uri });
+const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
+
+function encodeExtensions(d: CertificateDraft): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const bc = d.basicConstraints.ca
+    ? sequence(booleanTrue(), ...(d.basicConstraints.pathLen === undefined ? [] : [integer(d.basicConstraints.pathLen)]))
+    : sequence();
+  out.push(extension(EXT.basicConstraints, true, bc));
+  out.push(extension(EXT.keyUsage, true, namedBits(d.keyUsage.map((k) => KEY_USAGE_BITS[k]))));
+  if (d.extKeyUsage.length > 0) out.push(extension(EXT.extKeyUsage, false, der(new ExtendedKeyUsage([...d.extKeyUsage]))));
+  out.push(extension(EXT.subjectKeyIdentifier, false, octetString(d.subjectKeyIdentifier)));
+  if (d.authorityKeyIdentifier !== null) {
+    out.push(extension(EXT.authorityKeyIdentifier, false, sequence(tlv(0x80, d.authorityKeyIdentifier))));
+  }
+  if (d.subjectAltNames.length > 0) {
+    // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
+    const critical = d.commonName === null;
+    out.push(extension(EXT.subjectAltName, critical, der(new SubjectAlternativeName(d.subjectAltNames.map(generalName)))));
+  }
+  if (d.ocspUrls.length + d.caIssuersUrls.length > 0) {
+    const aia = new AuthorityInfoAccessSyntax([
+      ...d.ocspUrls.map((u) => new AccessDescription({ accessMethod: AD_OCSP, accessLocation: uriName(u) })),
+      ...d.caIssuersUrls.map((u) => new AccessDescription({ accessMethod: AD_CA_ISSUERS, accessLocation: uriName(u) })),
+    ]);
+    out.push(extension(EXT.authorityInfoAccess, false, der(aia)));
+  }
+  if (d.crlUrls.length > 0) {
+    const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: d.crlUrls.map(uriName) }) });
+    out.push(extension(EXT.crlDistributionPoints, false, der(new CRLDistributionPoints([dp]))));
+  }
+  if (d.nameConstraints !== null) {
+    const permitted = [
+      ...d.nameConstraints.permittedDns.map((n) => new GeneralSubtree({ base: new GeneralName({ dNSName: n }) })),
+      ...d.nameConstraints.permittedUri.map((n) => new GeneralSubtree({ base: uriName(n) })),
+    ];
+    out.push(extension(EXT.nameConstraints, true, der(new NameConstraints({ permittedSubtrees: new GeneralSubtrees(permitted) }))));
+  }
+  return out;
+}
+
+/** Encodes a draft as DER TBSCertificate (RFC 5280 §4.1), with the signer's algorithm in it. */
+export function encodeTbs(d: CertificateDraft, algorithm: SignatureAlgorithm): Uint8Array {
+  return sequence(
+    tlv(0xa0, integer(2)), // v3
+    integerBytes(d.serial),
+    algorithmIdentifier(algorithm),
+    d.issuerDer,
+    sequence(time(d.notBefore), time(d.notAfter)),
+    d.subjectDer,
+    d.publicKey.spki,
+    tlv(0xa3, sequence(...encodeExtensions(d))),
+  );
+}
+
+/** Signs DER to-be-signed bytes and wraps them as a certificate, CRL or other signed SEQUENCE. */
+export function signTbs(tbs: Uint8Array, signer: Signer): Uint8Array {
+  return sequence(tbs, algorithmIdentifier(signer.algorithm), bitString(signer.sign(tbs)));
+}
+
+/** Encodes a subject Name with an optional common name and organization, one RDN each. */
+export function encodeName(attrs: { commonName?: string | null; organization?: string | null }): Uint8Array {
+  const rdns: Uint8Array[] = [];
+  const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
+  if (attrs.organization) rdns.push(tlv(0x31, sequence(oid('2.5.4.10'), utf8(attrs.organization))));
+  if (attrs.commonName) rdns.push(tlv(0x31, sequence(oid('2.5.4.3'), utf8(attrs.commonName))));
+  return sequence(...rdns);
+}
+
+export { concat };

@@ -1,0 +1,32 @@
+export { PkiError, type PkiErrorCode } from './errors.js';
+export { decodePem, decodePemOne, encodePem, encodeCertificates, type PemBlock } from './pem.js';
+export { KEY_TYPE_NAMES, keyTypeByName, signatureAlgorithmByOid, type KeyTypeName, type KeyTypeRow, type SignatureAlgorithm } from './algorithms.js';
+export {
+  RSA_MAX_BITS,
+  RSA_MIN_BITS,
+  createSigner,
+  exportEncryptedPrivateKey,
+  exportPrivateKey,
+  generateKeyPair,
+  importPrivateKey,
+  importPrivateKeyPem,
+  importPublicKey,
+  keyIdentifier,
+  publicKeyOf,
+  samePublicKey,
+  sha256,
+  verifySignature,
+  type KeyObject,
+  type PublicKeyInfo,
+  type Signer,
+} from './crypto.js';
+export { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
+export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
+export { newSerial, normalizeSerial, serialToHex } from './serial.js';
+export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
+export { encodeName } from './encode.js';
+export { MAX_COMMON_NAME, intermediateDraft, leafDraft, profileRules, rootDraft, type CaInput, type LeafInput, type ProfileRules, type PublicUrls } from './profiles.js';
+export { LINTS, assertLintClean, lintDraft, type Lint, type LintContext } from './lints/index.js';
+export { lintAndSign, signDraft } from './sign.js';
+export { MAX_CSR_BYTES, createCsr, csrToPem, parseCsr, type ParsedCsr } from './csr.js';
+export { isIssuedBy, issuerInfo, parseCertificate, readCertificate, readCertificates, type CertificateInfo } from './certificate.js';

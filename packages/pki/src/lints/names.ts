@@ -1,0 +1,67 @@
+import { nameToString, type SubjectName } from '../names.js';
+import type { Lint } from './lint.js';
+
+/** RFC 5280 §4.2.1.6: a leaf identifies its subject in the SAN; an empty SAN identifies nobody. */
+export const subjectAltNamePresent: Lint = {
+  name: 'subject_alt_name_present',
+  check: (d, { rules }) => (rules.requireSubjectAltName && d.subjectAltNames.length === 0 ? 'a leaf needs at least one subject alternative name' : null),
+};
+
+/** Shortleaf invariant: every name comes from the credential, never from the CSR alone. */
+export const namesAuthorized: Lint = {
+  name: 'names_authorized',
+  check: (d, ctx) => {
+    if (ctx.authorizedNames === undefined) return d.profile === 'leaf' ? 'a leaf was drafted with no authorised names to check against' : null;
+    const allowed = new Set(ctx.authorizedNames.map(nameToString));
+    const extra = d.subjectAltNames.find((n) => !allowed.has(nameToString(n)));
+    if (extra !== undefined) return `${nameToString(extra)} was not authorised`;
+    if (d.profile === 'leaf' && d.commonName !== null && !d.subjectAltNames.some((n) => n.value === d.commonName)) {
+      return `common name ${d.commonName} is not among the subject alternative names`;
+    }
+    return null;
+  },
+};
+
+/** No name appears twice in the SAN. */
+export const subjectAltNamesUnique: Lint = {
+  name: 'subject_alt_names_unique',
+  check: (d) => {
+    const seen = new Set(d.subjectAltNames.map(nameToString));
+    return seen.size === d.subjectAltNames.length ? null : 'a subject alternative name appears twice';
+  },
+};
+
+function dnsWithin(name: string, base: string): boolean {
+  const b = base.toLowerCase();
+  if (b.startsWith('.')) return name.endsWith(b);
+  return name === b || name.endsWith(`.${b}`);
+}
+
+function uriHost(uri: string): string | null {
+  try {
+    return new URL(uri).hostname.toLowerCase() || null;
+  } catch {
+    return null;
+  }
+}
+
+function withinConstraints(n: SubjectName, dns: readonly string[], uri: readonly string[]): boolean {
+  // RFC 5280 §4.2.1.10: a constraint restricts only names of its own type; URI constraints match the host.
+  if (n.kind === 'dns') return dns.length === 0 || dns.some((b) => dnsWithin(n.value, b.replace(/^\*\./, '.')));
+  if (n.kind === 'uri') {
+    const host = uriHost(n.value);
+    return uri.length === 0 || (host !== null && uri.some((b) => dnsWithin(host, b)));
+  }
+  return true;
+}
+
+/** RFC 5280 §4.2.1.10: never sign a name the issuer's own name constraints forbid; verifiers would refuse it. */
+export const namesWithinIssuerConstraints: Lint = {
+  name: 'names_within_issuer_constraints',
+  check: (d, ctx) => {
+    if (ctx.issuer === null) return null;
+    const { permittedDns, permittedUri } = ctx.issuer;
+    const bad = d.subjectAltNames.find((n) => !withinConstraints(n, permittedDns, permittedUri));
+    return bad === undefined ? null : `${nameToString(bad)} is outside the issuer's name constraints`;
+  },
+};

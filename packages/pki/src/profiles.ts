@@ -1,0 +1,146 @@
+import { keyIdentifier, type PublicKeyInfo } from './crypto.js';
+import { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
+import { encodeName } from './encode.js';
+import type { SubjectName } from './names.js';
+
+/** What a profile demands of every certificate made with it; the lints check drafts against this. */
+export interface ProfileRules {
+  ca: boolean;
+  pathLen?: number;
+  keyUsage(key: PublicKeyInfo): readonly KeyUsageName[];
+  extKeyUsage: readonly string[];
+  requireSubjectAltName: boolean;
+  requireRevocationPointers: boolean;
+  selfSigned: boolean;
+}
+
+// One row per profile, jose-style: looked up by name, never branched on inline.
+const PROFILES: Record<ProfileName, ProfileRules> = {
+  root: {
+    ca: true,
+    keyUsage: () => ['keyCertSign', 'cRLSign'],
+    extKeyUsage: [],
+    requireSubjectAltName: false,
+    requireRevocationPointers: false,
+    selfSigned: true,
+  },
+  intermediate: {
+    ca: true,
+    pathLen: 0,
+    keyUsage: () => ['keyCertSign', 'cRLSign'],
+    extKeyUsage: [],
+    requireSubjectAltName: false,
+    requireRevocationPointers: false,
+    selfSigned: false,
+  },
+  leaf: {
+    ca: false,
+    // RFC 8813/5480: keyEncipherment only makes sense for RSA key transport.
+    keyUsage: (key) => (key.type.keyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']),
+    extKeyUsage: [OID.serverAuth, OID.clientAuth],
+    requireSubjectAltName: true,
+    requireRevocationPointers: true,
+    selfSigned: false,
+  },
+};
+
+/** Looks up a profile's rules by name. */
+export function profileRules(name: ProfileName): ProfileRules {
+  return PROFILES[name];
+}
+
+/** Where relying parties find revocation data and the issuer; leaves embed these URLs. */
+export interface PublicUrls {
+  ocsp: string;
+  caIssuers: string;
+  crl: string;
+}
+
+/** ub-common-name (RFC 5280 Appendix A): longer subjects go in the SAN only. */
+export const MAX_COMMON_NAME = 64;
+
+export interface LeafInput {
+  serial: Uint8Array;
+  commonName: string | null;
+  names: readonly SubjectName[];
+  publicKey: PublicKeyInfo;
+  notBefore: Date;
+  notAfter: Date;
+  issuer: IssuerInfo;
+  urls: PublicUrls;
+}
+
+/** Drafts an end-entity certificate for mTLS: both serverAuth and clientAuth, short-lived. */
+export function leafDraft(input: LeafInput): CertificateDraft {
+  const rules = PROFILES.leaf;
+  const cn = input.commonName !== null && input.commonName.length <= MAX_COMMON_NAME ? input.commonName : null;
+  return {
+    profile: 'leaf',
+    serial: input.serial,
+    issuerDer: input.issuer.subjectDer,
+    subjectDer: encodeName({ commonName: cn }),
+    commonName: cn,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    publicKey: input.publicKey,
+    basicConstraints: { ca: false },
+    keyUsage: rules.keyUsage(input.publicKey),
+    extKeyUsage: rules.extKeyUsage,
+    subjectKeyIdentifier: keyIdentifier(input.publicKey.spki),
+    authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
+    subjectAltNames: input.names,
+    ocspUrls: [input.urls.ocsp],
+    caIssuersUrls: [input.urls.caIssuers],
+    crlUrls: [input.urls.crl],
+    nameConstraints: null,
+  };
+}
+
+export interface CaInput {
+  serial: Uint8Array;
+  subjectDer: Uint8Array;
+  commonName: string;
+  publicKey: PublicKeyInfo;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Drafts a self-signed root: CA without a path length limit, no AKI (RFC 5280 §4.2.1.1 allows it). */
+export function rootDraft(input: CaInput): CertificateDraft {
+  return {
+    profile: 'root',
+    serial: input.serial,
+    issuerDer: input.subjectDer,
+    subjectDer: input.subjectDer,
+    commonName: input.commonName,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    publicKey: input.publicKey,
+    basicConstraints: { ca: true },
+    keyUsage: PROFILES.root.keyUsage(input.publicKey),
+    extKeyUsage: [],
+    subjectKeyIdentifier: keyIdentifier(input.publicKey.spki),
+    authorityKeyIdentifier: null,
+    subjectAltNames: [],
+    ocspUrls: [],
+    caIssuersUrls: [],
+    crlUrls: [],
+    nameConstraints: null,
+  };
+}
+
+/** Drafts an intermediate under a root: pathLen 0, optional permitted-subtree name constraints. */
+export function intermediateDraft(
+  input: CaInput & { issuer: IssuerInfo; permitDns: readonly string[]; permitUri: readonly string[] },
+): CertificateDraft {
+  const constrained = input.permitDns.length + input.permitUri.length > 0;
+  return {
+    ...rootDraft(input),
+    profile: 'intermediate',
+    issuerDer: input.issuer.subjectDer,
+    basicConstraints: { ca: true, pathLen: 0 },
+    keyUsage: PROFILES.intermediate.keyUsage(input.publicKey),
+    authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
+    nameConstraints: constrained ? { permittedDns: input.permitDns, permittedUri: input.permitUri } : null,
+  };
+}

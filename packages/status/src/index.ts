@@ -1,0 +1,1 @@
+export { CA_ISSUERS_PATH, createStatusApp, type StatusAppOptions } from './app.js';

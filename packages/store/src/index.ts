@@ -1,0 +1,18 @@
+// Public API of @shortleaf/store. Other packages import only from here.
+export { StoreError } from './errors.js';
+export type { StoreErrorCode } from './errors.js';
+export { sealSecret, unsealSecret } from './seal.js';
+export { SqliteStore } from './sqlite-store.js';
+export type {
+  AuditEntry,
+  CertificateRecord,
+  CertificateReservation,
+  IssuerRecord,
+  ListAuditOptions,
+  ListCertificatesOptions,
+  NewIssuer,
+  OpenOptions,
+  ProvisionerRecord,
+  ReserveCertificateInput,
+  TokenUse,
+} from './records.js';

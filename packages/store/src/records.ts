@@ -1,0 +1,90 @@
+// What the store takes and returns. Plain data: DER as bytes, serials as lowercase hex, times as
+// Date, JSON columns (policy) as text the store does not interpret.
+
+/** An intermediate CA key: sealed private key, its CSR, and the certificate once the root signed it. */
+export interface IssuerRecord {
+  id: string;
+  name: string;
+  sealedKey: Uint8Array;
+  keyAlgorithm: string;
+  csrDer: Uint8Array;
+  certDer: Uint8Array | null;
+  createdAt: Date;
+  activatedAt: Date | null;
+  active: boolean;
+}
+
+/** What `createIssuer` needs: a new issuer has no certificate and is not active. */
+export type NewIssuer = Pick<IssuerRecord, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>;
+
+/** A credential source the authority trusts: a JWK for one-time tokens, or ACME. */
+export interface ProvisionerRecord {
+  name: string;
+  type: 'jwk' | 'acme';
+  publicJwk: string | null;
+  policy: string;
+  createdAt: Date;
+}
+
+/** One certificate, from reservation (`der` null) to issuance. */
+export interface CertificateRecord {
+  serial: string;
+  issuerId: string;
+  subject: string;
+  names: string[];
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array | null;
+  provisioner: string;
+  requester: string;
+  status: 'reserved' | 'issued';
+  createdAt: Date;
+  issuedAt: Date | null;
+}
+
+/** What is recorded before signing: everything but the result. */
+export type CertificateReservation = Omit<CertificateRecord, 'der' | 'status' | 'issuedAt'>;
+
+/** One line of the audit log; `detail` is stored as JSON. */
+export interface AuditEntry {
+  at: Date;
+  action: string;
+  actor: string;
+  serial: string | null;
+  detail: Record<string, unknown>;
+}
+
+/** A spent one-time token, remembered until it would have expired. */
+export interface TokenUse {
+  provisioner: string;
+  jti: string;
+  expiresAt: Date;
+}
+
+/** The first step of issuance, written in one transaction. */
+export interface ReserveCertificateInput {
+  certificate: CertificateReservation;
+  tokenUse?: TokenUse;
+  audit: AuditEntry;
+}
+
+/** Filters for `listCertificates`. */
+export interface ListCertificatesOptions {
+  status?: 'reserved' | 'issued';
+  expiringBefore?: Date;
+  limit?: number;
+}
+
+/** Filters for `listAudit`. */
+export interface ListAuditOptions {
+  since?: Date;
+  limit?: number;
+}
+
+/** Options for `SqliteStore.open`. */
+export interface OpenOptions {
+  /** Folder of `NNNN_name.sql` files; defaults to the repository's `migrations/`. */
+  migrationsDir?: string | URL;
+  /** Open without writing; refuses a database that still needs migrations. */
+  readonly?: boolean;
+}

@@ -1,0 +1,392 @@
+import { describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreError } from './errors.js';
+import type { StoreErrorCode } from './errors.js';
+import type { AuditEntry, CertificateReservation, NewIssuer, ProvisionerRecord, TokenUse } from './records.js';
+import { SqliteStore } from './sqlite-store.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function openStore(t: TestContext, path = join(tempDir(t), 'ca.db')): Promise<SqliteStore> {
+  const store = await SqliteStore.open(path);
+  t.after(() => store.close());
+  return store;
+}
+
+function storeError(code: StoreErrorCode, messagePart: string) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.equal(err.name, 'StoreError');
+    assert.ok(err.message.includes(messagePart), `"${err.message}" should mention "${messagePart}"`);
+    return true;
+  };
+}
+
+const t0 = new Date('2025-06-01T12:00:00.000Z');
+const minutes = (n: number): Date => new Date(t0.getTime() + n * 60_000);
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+function issuer(id: string, overrides: Partial<NewIssuer> = {}): NewIssuer {
+  return {
+    id,
+    name: `issuer-${id}`,
+    sealedKey: bytes(`sealed-${id}`),
+    keyAlgorithm: 'ECDSA-P256',
+    csrDer: bytes(`csr-${id}`),
+    createdAt: t0,
+    ...overrides,
+  };
+}
+
+async function activeIssuer(store: SqliteStore, id = 'int-1'): Promise<string> {
+  await store.createIssuer(issuer(id));
+  await store.setIssuerCertificate(id, bytes(`cert-${id}`));
+  await store.activateIssuer(id, t0);
+  return id;
+}
+
+function reservation(serial: string, overrides: Partial<CertificateReservation> = {}): CertificateReservation {
+  return {
+    serial,
+    issuerId: 'int-1',
+    subject: 'CN=api.internal',
+    names: ['api.internal', '10.0.0.7'],
+    notBefore: minutes(-1),
+    notAfter: minutes(24 * 60),
+    provisioner: 'ops',
+    requester: 'alice@example.com',
+    createdAt: t0,
+    ...overrides,
+  };
+}
+
+function audit(action: string, serial: string | null = null, at = t0): AuditEntry {
+  return { at, action, actor: 'provisioner:ops', serial, detail: { note: action, n: 1 } };
+}
+
+const token = (jti: string, expiresAt = minutes(5)): TokenUse => ({ provisioner: 'ops', jti, expiresAt });
+
+describe('SqliteStore: opening', () => {
+  it('creates a missing parent folder 0700 and keeps the database (and its WAL) 0600', async (t) => {
+    const dir = join(tempDir(t), 'data', 'nested');
+    const path = join(dir, 'ca.db');
+    const store = await openStore(t, path);
+    await store.setSetting('k', 'v'); // forces the -wal file into existence
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);
+  });
+
+  it('tightens an existing database file that others could read', async (t) => {
+    const path = join(tempDir(t), 'ca.db');
+    new Database(path).close();
+    await (await SqliteStore.open(path)).close();
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+  });
+
+  it('puts the database in WAL mode', async (t) => {
+    const path = join(tempDir(t), 'ca.db');
+    await openStore(t, path);
+    const db = new Database(path, { readonly: true });
+    t.after(() => db.close());
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  });
+
+  it('runs its connection with synchronous=FULL, foreign keys on and a 5 s busy timeout', async (t) => {
+    const store = await openStore(t);
+    // These are per-connection settings, invisible from another connection: look at the store's own.
+    const db = (store as unknown as { db: Database.Database }).db;
+    assert.equal(db.pragma('synchronous', { simple: true }), 2); // FULL: a certificate is on disk before anyone sees it
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
+  });
+
+  it('reports a missing database opened read-only as storageUnavailable', async (t) => {
+    await assert.rejects(SqliteStore.open(join(tempDir(t), 'absent.db'), { readonly: true }), storeError('storageUnavailable', 'SQLITE_CANTOPEN'));
+  });
+
+  it('maps a write to a read-only database to storageUnavailable, keeping the SQLite error as cause', async (t) => {
+    const path = join(tempDir(t), 'ca.db');
+    await (await SqliteStore.open(path)).close();
+    const store = await SqliteStore.open(path, { readonly: true });
+    t.after(() => store.close());
+    await assert.rejects(store.setSetting('k', 'v'), (err: unknown) => {
+      storeError('storageUnavailable', 'SQLITE_READONLY')(err);
+      assert.match(String((err as StoreError & { cause: { code: string } }).cause.code), /^SQLITE_READONLY/);
+      return true;
+    });
+    assert.equal(await store.getSetting('k'), null); // reads still work
+  });
+
+  it('works on :memory:', async (t) => {
+    const store = await openStore(t, ':memory:');
+    assert.equal((await store.counts()).schema_migrations, 1);
+  });
+});
+
+describe('SqliteStore: issuance', () => {
+  it('reserves then completes a certificate, with its token use and audit entry', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    const reserved = reservation('00aa11');
+    await store.reserveCertificate({ certificate: reserved, tokenUse: token('jti-1'), audit: audit('certificate.reserve', '00aa11') });
+
+    assert.deepEqual(await store.getCertificate('00aa11'), { ...reserved, der: null, status: 'reserved', issuedAt: null });
+    const counts = await store.counts();
+    assert.equal(counts.certificates, 1);
+    assert.equal(counts.token_uses, 1);
+    assert.equal(counts.audit_log, 1);
+
+    const der = bytes('signed certificate DER');
+    await store.completeCertificate('00aa11', der, minutes(1));
+    const issued = await store.getCertificate('00aa11');
+    assert.equal(issued?.status, 'issued');
+    assert.deepEqual(issued?.der, Buffer.from(der));
+    assert.deepEqual(issued?.issuedAt, minutes(1));
+    assert.deepEqual(issued?.names, ['api.internal', '10.0.0.7']);
+    assert.deepEqual(await store.listAudit(), [audit('certificate.reserve', '00aa11')]);
+  });
+
+  it('completes a serial only once', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('01'), audit: audit('reserve', '01') });
+    await store.completeCertificate('01', bytes('first'), minutes(1));
+    await assert.rejects(store.completeCertificate('01', bytes('second'), minutes(2)), storeError('notFound', '01'));
+    assert.deepEqual((await store.getCertificate('01'))?.der, Buffer.from(bytes('first')));
+    await assert.rejects(store.completeCertificate('ffff', bytes('x'), minutes(2)), storeError('notFound', 'ffff'));
+  });
+
+  it('a replayed token is tokenReplayed and writes no certificate or audit entry', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve', '0a') });
+    const before = await store.counts();
+    await assert.rejects(
+      store.reserveCertificate({ certificate: reservation('0b'), tokenUse: token('jti-1'), audit: audit('reserve', '0b') }),
+      storeError('tokenReplayed', 'already been used'),
+    );
+    assert.deepEqual(await store.counts(), before);
+    assert.equal(await store.getCertificate('0b'), null);
+  });
+
+  it('the same jti under another provisioner is a different token', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve') });
+    await store.reserveCertificate({
+      certificate: reservation('0b'),
+      tokenUse: { ...token('jti-1'), provisioner: 'other' },
+      audit: audit('reserve'),
+    });
+    assert.equal((await store.counts()).token_uses, 2);
+  });
+
+  it('a reused serial is serialCollision and leaves the token unspent', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('0c'), tokenUse: token('jti-1'), audit: audit('reserve', '0c') });
+    const before = await store.counts();
+    await assert.rejects(
+      store.reserveCertificate({ certificate: reservation('0c', { subject: 'CN=evil' }), tokenUse: token('jti-2'), audit: audit('reserve', '0c') }),
+      storeError('serialCollision', '0c'),
+    );
+    assert.deepEqual(await store.counts(), before);
+    assert.equal((await store.getCertificate('0c'))?.subject, 'CN=api.internal');
+    // The caller retries with a fresh serial and the same token: it must still be usable.
+    await store.reserveCertificate({ certificate: reservation('0d'), tokenUse: token('jti-2'), audit: audit('reserve', '0d') });
+  });
+
+  it('a serial for an unknown issuer is notFound and writes nothing', async (t) => {
+    const store = await openStore(t);
+    const before = await store.counts();
+    await assert.rejects(
+      store.reserveCertificate({ certificate: reservation('0e', { issuerId: 'ghost' }), tokenUse: token('jti-1'), audit: audit('reserve') }),
+      storeError('notFound', 'ghost'),
+    );
+    assert.deepEqual(await store.counts(), before);
+  });
+
+  it('lists certificates by reservation order, with status, expiry and limit filters', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('03', { createdAt: minutes(3), notAfter: minutes(100) }), audit: audit('r') });
+    await store.reserveCertificate({ certificate: reservation('01', { createdAt: minutes(1), notAfter: minutes(300) }), audit: audit('r') });
+    await store.reserveCertificate({ certificate: reservation('02', { createdAt: minutes(2), notAfter: minutes(200) }), audit: audit('r') });
+    await store.completeCertificate('02', bytes('der'), minutes(4));
+    const serials = async (opts?: Parameters<SqliteStore['listCertificates']>[0]): Promise<string[]> =>
+      (await store.listCertificates(opts)).map((c) => c.serial);
+
+    assert.deepEqual(await serials(), ['01', '02', '03']);
+    assert.deepEqual(await serials({ status: 'reserved' }), ['01', '03']);
+    assert.deepEqual(await serials({ status: 'issued' }), ['02']);
+    assert.deepEqual(await serials({ expiringBefore: minutes(250) }), ['02', '03']);
+    assert.deepEqual(await serials({ expiringBefore: minutes(250), status: 'reserved' }), ['03']);
+    assert.deepEqual(await serials({ limit: 2 }), ['01', '02']);
+    assert.deepEqual(await serials({ limit: 0 }), []);
+    await assert.rejects(store.listCertificates({ limit: -1 }), RangeError);
+  });
+
+  it('prunes only token uses that have expired', async (t) => {
+    const store = await openStore(t);
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('a1'), tokenUse: token('old', minutes(1)), audit: audit('r') });
+    await store.reserveCertificate({ certificate: reservation('a2'), tokenUse: token('new', minutes(10)), audit: audit('r') });
+    assert.equal(await store.pruneTokenUses(minutes(5)), 1);
+    assert.equal((await store.counts()).token_uses, 1);
+    await assert.rejects(
+      store.reserveCertificate({ certificate: reservation('a3'), tokenUse: token('new', minutes(10)), audit: audit('r') }),
+      storeError('tokenReplayed', 'ops'),
+    );
+  });
+});
+
+describe('SqliteStore: issuers', () => {
+  it('creates, reads and refuses duplicate ids or names', async (t) => {
+    const store = await openStore(t);
+    await store.createIssuer(issuer('a'));
+    const before = await store.counts();
+    await assert.rejects(store.createIssuer(issuer('a', { name: 'fresh-name' })), storeError('conflict', 'a'));
+    await assert.rejects(store.createIssuer(issuer('b', { name: 'issuer-a' })), storeError('conflict', 'issuer-a'));
+    assert.deepEqual(await store.counts(), before);
+
+    const got = await store.getIssuer('a');
+    assert.deepEqual(got, {
+      ...issuer('a'),
+      sealedKey: Buffer.from(bytes('sealed-a')),
+      csrDer: Buffer.from(bytes('csr-a')),
+      certDer: null,
+      activatedAt: null,
+      active: false,
+    });
+    assert.deepEqual(await store.getIssuerByName('issuer-a'), got);
+    assert.equal(await store.getIssuer('zzz'), null);
+    assert.equal(await store.getIssuerByName('zzz'), null);
+    assert.equal(await store.getActiveIssuer(), null);
+  });
+
+  it('refuses to activate an issuer that is missing or has no certificate yet', async (t) => {
+    const store = await openStore(t);
+    await store.createIssuer(issuer('a'));
+    await assert.rejects(store.activateIssuer('a', t0), storeError('notFound', 'no certificate yet'));
+    await assert.rejects(store.activateIssuer('nope', t0), storeError('notFound', 'nope'));
+    await assert.rejects(store.setIssuerCertificate('nope', bytes('c')), storeError('notFound', 'nope'));
+    assert.equal(await store.getActiveIssuer(), null);
+  });
+
+  it('keeps exactly one issuer active', async (t) => {
+    const store = await openStore(t);
+    for (const id of ['a', 'b', 'c']) {
+      await store.createIssuer(issuer(id));
+      await store.setIssuerCertificate(id, bytes(`cert-${id}`));
+    }
+    const activeIds = async (): Promise<string[]> => (await store.listIssuers()).filter((i) => i.active).map((i) => i.id);
+
+    await store.activateIssuer('a', minutes(1));
+    await store.activateIssuer('b', minutes(2));
+    assert.deepEqual(await activeIds(), ['b']);
+    assert.equal((await store.getActiveIssuer())?.id, 'b');
+    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(2));
+    assert.deepEqual((await store.getActiveIssuer())?.certDer, Buffer.from(bytes('cert-b')));
+
+    await store.activateIssuer('b', minutes(3)); // re-activation keeps the original time
+    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(2));
+    await store.activateIssuer('a', minutes(4));
+    assert.deepEqual(await activeIds(), ['a']);
+    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(4));
+  });
+
+  it('the schema itself refuses a second active issuer', async (t) => {
+    const path = join(tempDir(t), 'ca.db');
+    const store = await openStore(t, path);
+    await activeIssuer(store, 'a');
+    await store.createIssuer(issuer('b'));
+    const db = new Database(path);
+    t.after(() => db.close());
+    assert.throws(() => db.prepare("UPDATE issuers SET active = 1 WHERE id = 'b'").run(), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
+  });
+});
+
+describe('SqliteStore: roots, provisioners, audit, settings', () => {
+  it('adds roots idempotently under their SHA-256 fingerprint', async (t) => {
+    const store = await openStore(t);
+    const root = bytes('root DER');
+    const fingerprint = await store.addRoot(root, t0);
+    assert.equal(fingerprint, createHash('sha256').update(root).digest('hex'));
+    assert.equal(await store.addRoot(root, minutes(1)), fingerprint);
+    await store.addRoot(bytes('second root'), minutes(2));
+    assert.deepEqual(await store.listRoots(), [Buffer.from(root), Buffer.from(bytes('second root'))]);
+  });
+
+  it('adds provisioners and refuses a second one with the same name', async (t) => {
+    const store = await openStore(t);
+    const ops: ProvisionerRecord = { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', createdAt: t0 };
+    const acme: ProvisionerRecord = { name: 'acme', type: 'acme', publicJwk: null, policy: '{}', createdAt: t0 };
+    await store.addProvisioner(ops);
+    await store.addProvisioner(acme);
+    const before = await store.counts();
+    await assert.rejects(store.addProvisioner({ ...ops, policy: '{"dns":["*"]}' }), storeError('conflict', 'ops'));
+    assert.deepEqual(await store.counts(), before);
+    assert.deepEqual(await store.getProvisioner('ops'), ops);
+    assert.equal(await store.getProvisioner('nobody'), null);
+    assert.deepEqual(await store.listProvisioners(), [acme, ops]);
+  });
+
+  it('appends and lists audit entries, filtered by time and limited', async (t) => {
+    const store = await openStore(t);
+    await store.appendAudit(audit('one', null, minutes(1)));
+    await store.appendAudit(audit('two', 'abcd', minutes(2)));
+    await store.appendAudit(audit('three', null, minutes(3)));
+    assert.deepEqual(
+      (await store.listAudit()).map((e) => e.action),
+      ['one', 'two', 'three'],
+    );
+    assert.deepEqual(await store.listAudit({ since: minutes(2), limit: 1 }), [audit('two', 'abcd', minutes(2))]);
+  });
+
+  it('stores and overwrites settings', async (t) => {
+    const store = await openStore(t);
+    assert.equal(await store.getSetting('crl.number'), null);
+    await store.setSetting('crl.number', '1');
+    await store.setSetting('crl.number', '2');
+    assert.equal(await store.getSetting('crl.number'), '2');
+    assert.equal((await store.counts()).settings, 1);
+  });
+
+  it('counts every table', async (t) => {
+    const store = await openStore(t);
+    assert.deepEqual(await store.counts(), {
+      audit_log: 0,
+      certificates: 0,
+      issuers: 0,
+      provisioners: 0,
+      roots: 0,
+      schema_migrations: 1,
+      settings: 0,
+      token_uses: 0,
+    });
+  });
+
+  it('persists across close and reopen', async (t) => {
+    const path = join(tempDir(t), 'ca.db');
+    const first = await SqliteStore.open(path);
+    await activeIssuer(first);
+    await first.reserveCertificate({ certificate: reservation('77'), audit: audit('r') });
+    await first.completeCertificate('77', bytes('der'), minutes(1));
+    await first.close();
+    const second = await openStore(t, path);
+    assert.equal((await second.getCertificate('77'))?.status, 'issued');
+    assert.equal((await second.getActiveIssuer())?.id, 'int-1');
+  });
+});
