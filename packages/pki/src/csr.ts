@@ -1,11 +1,11 @@
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Extensions, GeneralName, Name, SubjectAlternativeName } from '@peculiar/asn1-x509';
+import { Buffer } from 'node:buffer';
 import { signatureAlgorithmByOid, type SignatureAlgorithm } from './algorithms.js';
 import { createSigner, importPublicKey, publicKeyOf, verifySignature, type KeyObject, type PublicKeyInfo } from './crypto.js';
 import { integer, oid, readChildren, readOid, readTlv, sequence, splitSigned, tlv } from './der.js';
 import { encodeName, signTbs } from './encode.js';
 import { PkiError } from './errors.js';
-import { parseName, type SubjectName } from './names.js';
+import { decodeGeneralNames, encodeGeneralNames, findNameAttribute } from './general-names.js';
+import type { SubjectName } from './names.js';
 import { decodePemOne, encodePem } from './pem.js';
 
 /** CSRs larger than this are refused before parsing; real ones are well under 4 KiB. */
@@ -67,45 +67,42 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   return { der, publicKey, commonName, requestedNames, signatureAlgorithm };
 }
 
+const COMMON_NAME_OID = oid(COMMON_NAME);
+const SAN_OID = oid(SUBJECT_ALT_NAME);
+
 function readCommonName(subjectDer: Uint8Array): string | null {
   try {
-    const name = AsnConvert.parse(subjectDer, Name);
-    for (const rdn of name) for (const atv of rdn) if (atv.type === COMMON_NAME) return atv.value.toString();
-    return null;
+    return findNameAttribute(subjectDer, COMMON_NAME_OID);
   } catch (cause) {
     throw new PkiError('badCsr', 'the CSR subject cannot be parsed', { cause });
   }
 }
 
+// PKCS#9 extensionRequest: SET { Extensions }, each Extension SEQUENCE { OID, [critical], OCTET STRING }.
 function readRequestedNames(attributesDer: Uint8Array): SubjectName[] {
   const names: SubjectName[] = [];
   try {
     const outer = readTlv(attributesDer, 0);
     for (const attr of readChildren(attributesDer, outer)) {
       const [type, values] = readChildren(attributesDer, attr);
-      if (type === undefined || values === undefined) continue;
-      const typeOid = readOid(attributesDer, type);
-      if (typeOid !== EXTENSION_REQUEST) continue;
-      const value = readChildren(attributesDer, values)[0];
-      if (value === undefined) continue;
-      const exts = AsnConvert.parse(attributesDer.subarray(value.start, value.end), Extensions);
-      for (const ext of exts) {
-        if (ext.extnID !== SUBJECT_ALT_NAME) continue;
-        for (const gn of AsnConvert.parse(ext.extnValue, SubjectAlternativeName)) names.push(generalNameToSubject(gn));
+      if (type === undefined || values === undefined) throw new PkiError('badDer', 'an attribute needs a type and values');
+      if (readOid(attributesDer, type) !== EXTENSION_REQUEST) continue;
+      const exts = readChildren(attributesDer, values)[0];
+      if (exts === undefined || exts.tag !== 0x30) throw new PkiError('badDer', 'extensionRequest holds no Extensions');
+      for (const ext of readChildren(attributesDer, exts)) {
+        const parts = readChildren(attributesDer, ext);
+        const id = parts[0];
+        const value = parts[parts.length - 1];
+        if (id === undefined || value === undefined || value.tag !== 0x04) throw new PkiError('badDer', 'an extension is malformed');
+        if (!Buffer.from(attributesDer.subarray(id.start, id.end)).equals(SAN_OID)) continue;
+        names.push(...decodeGeneralNames(attributesDer.subarray(value.contentStart, value.end)));
       }
     }
   } catch (cause) {
-    if (cause instanceof PkiError) throw cause;
+    if (cause instanceof PkiError && cause.code !== 'badDer') throw cause;
     throw new PkiError('badCsr', 'the CSR extension request cannot be parsed', { cause });
   }
   return names;
-}
-
-function generalNameToSubject(gn: GeneralName): SubjectName {
-  if (gn.dNSName !== undefined) return parseName(gn.dNSName);
-  if (gn.iPAddress !== undefined) return parseName(gn.iPAddress);
-  if (gn.uniformResourceIdentifier !== undefined) return parseName(gn.uniformResourceIdentifier);
-  throw new PkiError('badCsr', 'the CSR asks for a name type we do not issue (only DNS, IP and URI)');
 }
 
 /** Makes a CSR with a CN and SAN names, signed with the given key; used by the CLI and the CA itself. */
@@ -113,19 +110,13 @@ export function createCsr(privateKey: KeyObject, subject: { commonName: string |
   const signer = createSigner(privateKey);
   const attrs: Uint8Array[] = [];
   if (names.length > 0) {
-    const san = new Uint8Array(AsnConvert.serialize(new SubjectAlternativeName(names.map(subjectToGeneralName))));
-    const ext = sequence(oid(SUBJECT_ALT_NAME), tlv(0x04, san));
+    const ext = sequence(oid(SUBJECT_ALT_NAME), tlv(0x04, encodeGeneralNames(names)));
     attrs.push(sequence(oid(EXTENSION_REQUEST), tlv(0x31, sequence(ext))));
   }
   const info = sequence(integer(0), encodeName(subject), publicKeyOf(privateKey).spki, tlv(0xa0, ...attrs));
   return signTbs(info, signer);
 }
 
-function subjectToGeneralName(n: SubjectName): GeneralName {
-  if (n.kind === 'dns') return new GeneralName({ dNSName: n.value });
-  if (n.kind === 'ip') return new GeneralName({ iPAddress: n.value });
-  return new GeneralName({ uniformResourceIdentifier: n.value });
-}
 
 /** PEM form of a CSR. */
 export const csrToPem = (der: Uint8Array): string => encodePem('CERTIFICATE REQUEST', der);

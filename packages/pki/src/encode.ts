@@ -1,22 +1,9 @@
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  AccessDescription,
-  AuthorityInfoAccessSyntax,
-  CRLDistributionPoints,
-  DistributionPoint,
-  DistributionPointName,
-  ExtendedKeyUsage,
-  GeneralName,
-  GeneralSubtree,
-  GeneralSubtrees,
-  NameConstraints,
-  SubjectAlternativeName,
-} from '@peculiar/asn1-x509';
+import { Buffer } from 'node:buffer';
 import type { SignatureAlgorithm } from './algorithms.js';
 import type { Signer } from './crypto.js';
 import { bitString, booleanTrue, concat, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
 import type { CertificateDraft, KeyUsageName } from './draft.js';
-import type { SubjectName } from './names.js';
+import { encodeGeneralName, encodeGeneralNames } from './general-names.js';
 
 // RFC 5280 §4.2.1.3 bit positions.
 const KEY_USAGE_BITS: Record<KeyUsageName, number> = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 };
@@ -45,19 +32,7 @@ function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array
   return critical ? sequence(oid(id), booleanTrue(), octetString(value)) : sequence(oid(id), octetString(value));
 }
 
-function generalName(n: SubjectName): GeneralName {
-  switch (n.kind) {
-    case 'dns':
-      return new GeneralName({ dNSName: n.value });
-    case 'ip':
-      return new GeneralName({ iPAddress: n.value });
-    case 'uri':
-      return new GeneralName({ uniformResourceIdentifier: n.value });
-  }
-}
-
-const uriName = (uri: string): GeneralName => new GeneralName({ uniformResourceIdentifier: uri });
-const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
+const uriName = (uri: string): Uint8Array => encodeGeneralName({ kind: 'uri', value: uri });
 
 function encodeExtensions(d: CertificateDraft): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -66,7 +41,7 @@ function encodeExtensions(d: CertificateDraft): Uint8Array[] {
     : sequence();
   out.push(extension(EXT.basicConstraints, true, bc));
   out.push(extension(EXT.keyUsage, true, namedBits(d.keyUsage.map((k) => KEY_USAGE_BITS[k]))));
-  if (d.extKeyUsage.length > 0) out.push(extension(EXT.extKeyUsage, false, der(new ExtendedKeyUsage([...d.extKeyUsage]))));
+  if (d.extKeyUsage.length > 0) out.push(extension(EXT.extKeyUsage, false, sequence(...d.extKeyUsage.map(oid))));
   out.push(extension(EXT.subjectKeyIdentifier, false, octetString(d.subjectKeyIdentifier)));
   if (d.authorityKeyIdentifier !== null) {
     out.push(extension(EXT.authorityKeyIdentifier, false, sequence(tlv(0x80, d.authorityKeyIdentifier))));
@@ -74,25 +49,28 @@ function encodeExtensions(d: CertificateDraft): Uint8Array[] {
   if (d.subjectAltNames.length > 0) {
     // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
     const critical = d.commonName === null;
-    out.push(extension(EXT.subjectAltName, critical, der(new SubjectAlternativeName(d.subjectAltNames.map(generalName)))));
+    out.push(extension(EXT.subjectAltName, critical, encodeGeneralNames(d.subjectAltNames)));
   }
   if (d.ocspUrls.length + d.caIssuersUrls.length > 0) {
-    const aia = new AuthorityInfoAccessSyntax([
-      ...d.ocspUrls.map((u) => new AccessDescription({ accessMethod: AD_OCSP, accessLocation: uriName(u) })),
-      ...d.caIssuersUrls.map((u) => new AccessDescription({ accessMethod: AD_CA_ISSUERS, accessLocation: uriName(u) })),
-    ]);
-    out.push(extension(EXT.authorityInfoAccess, false, der(aia)));
+    const aia = sequence(
+      ...d.ocspUrls.map((u) => sequence(oid(AD_OCSP), uriName(u))),
+      ...d.caIssuersUrls.map((u) => sequence(oid(AD_CA_ISSUERS), uriName(u))),
+    );
+    out.push(extension(EXT.authorityInfoAccess, false, aia));
   }
   if (d.crlUrls.length > 0) {
-    const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: d.crlUrls.map(uriName) }) });
-    out.push(extension(EXT.crlDistributionPoints, false, der(new CRLDistributionPoints([dp]))));
+    // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } } (RFC 5280 §4.2.1.13)
+    const dp = sequence(tlv(0xa0, tlv(0xa0, ...d.crlUrls.map(uriName))));
+    out.push(extension(EXT.crlDistributionPoints, false, sequence(dp)));
   }
   if (d.nameConstraints !== null) {
+    // GeneralSubtree { base } with minimum 0 omitted as DER requires for a DEFAULT (RFC 5280 §4.2.1.10).
+    const subtree = (tag: number, text: string) => sequence(tlv(tag, Buffer.from(text, 'ascii')));
     const permitted = [
-      ...d.nameConstraints.permittedDns.map((n) => new GeneralSubtree({ base: new GeneralName({ dNSName: n }) })),
-      ...d.nameConstraints.permittedUri.map((n) => new GeneralSubtree({ base: uriName(n) })),
+      ...d.nameConstraints.permittedDns.map((n) => subtree(0x82, n)),
+      ...d.nameConstraints.permittedUri.map((n) => subtree(0x86, n)),
     ];
-    out.push(extension(EXT.nameConstraints, true, der(new NameConstraints({ permittedSubtrees: new GeneralSubtrees(permitted) }))));
+    out.push(extension(EXT.nameConstraints, true, sequence(tlv(0xa0, ...permitted))));
   }
   return out;
 }

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
+import { GroupCommitter } from './group-commit.js';
 import { applyMigrations, loadMigrations, pendingMigrations } from './migrate.js';
 import type {
   AuditEntry,
@@ -51,11 +52,11 @@ function checkLimit(limit: number | undefined): number {
  */
 export class SqliteStore {
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly reserveTransaction: Database.Transaction<(input: ReserveCertificateInput) => void>;
   private readonly activateTransaction: Database.Transaction<(id: string, at: Date) => void>;
+  private readonly issuanceWrites: GroupCommitter;
 
   private constructor(private readonly db: Database.Database) {
-    this.reserveTransaction = db.transaction((input: ReserveCertificateInput) => this.reserveInTransaction(input));
+    this.issuanceWrites = new GroupCommitter(db, (err) => (err instanceof StoreError ? err : toStorageError(err)));
     this.activateTransaction = db.transaction((id: string, at: Date) => this.activateInTransaction(id, at));
   }
 
@@ -273,7 +274,7 @@ export class SqliteStore {
    * an unknown issuer is `notFound`.
    */
   async reserveCertificate(input: ReserveCertificateInput): Promise<void> {
-    this.guard(() => this.reserveTransaction.immediate(input));
+    return this.issuanceWrites.submit(() => this.reserveInTransaction(input));
   }
 
   private reserveInTransaction({ certificate: c, tokenUse, audit }: ReserveCertificateInput): void {
@@ -323,7 +324,7 @@ export class SqliteStore {
    * or already completed: a serial is signed once).
    */
   async completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> {
-    this.guard(() => {
+    return this.issuanceWrites.submit(() => {
       const result = this.stmt(
         "UPDATE certificates SET der = ?, status = 'issued', issued_at = ? WHERE serial = ? AND status = 'reserved'",
       ).run(der, toText(issuedAt), serial);
