@@ -46,6 +46,8 @@ export interface AuthorityOptions {
 
 /** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
 export const BACKDATE_MS = 60_000;
+const wholeSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
+
 /** The provisioner name recorded for the CA's own HTTPS certificates. */
 export const INTERNAL_PROVISIONER = 'shortleaf:server';
 
@@ -77,13 +79,14 @@ export function createAuthority(opts: AuthorityOptions) {
     return policy;
   }
 
+  // Lifetimes are whole seconds: certificate times carry no fractions (RFC 5280 §4.1.2.5).
   function resolveLifetime(requested: unknown, policy: Policy, now: Date): number {
     if (requested === undefined || requested === null) return policy.defaultLifetimeMs;
     let ms: number;
     if (typeof requested === 'string' && /^\d/.test(requested) && /[smhd]$/.test(requested)) {
       ms = parseDuration(requested);
     } else if (typeof requested === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(requested) && !Number.isNaN(Date.parse(requested))) {
-      ms = Date.parse(requested) - now.getTime();
+      ms = wholeSecond(Date.parse(requested)) - wholeSecond(now.getTime());
     } else {
       throw new AuthorityError('badLifetime', 'notAfter must be a duration such as "1h" or an RFC 3339 time');
     }
@@ -128,7 +131,10 @@ export function createAuthority(opts: AuthorityOptions) {
   }
 
   async function issue(req: IssueRequest): Promise<IssuedCertificate> {
-    const nowS = Math.floor(req.now.getTime() / 1000) * 1000;
+    const nowS = wholeSecond(req.now.getTime());
+    if (nowS >= issuer.certificate.notAfter.getTime()) {
+      throw new AuthorityError('issuerUnavailable', `the intermediate expired at ${issuer.certificate.notAfter.toISOString()}; import a new one`);
+    }
     const notBefore = new Date(Math.max(nowS - BACKDATE_MS, issuer.certificate.notBefore.getTime()));
     const notAfter = new Date(Math.min(nowS + req.lifetimeMs, issuer.certificate.notAfter.getTime()));
     for (let attempt = 0; ; attempt++) {

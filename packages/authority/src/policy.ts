@@ -51,11 +51,18 @@ export function parsePolicy(doc: unknown): Policy {
       throw new AuthorityError('badPolicy', (cause as Error).message, { cause });
     }
   }
+  const duration = (key: 'defaultLifetime' | 'maxLifetime' | 'minLifetime'): number => {
+    try {
+      return parseDuration(d[key] ?? POLICY_DEFAULTS[key]);
+    } catch (cause) {
+      throw new AuthorityError('badPolicy', `policy key "${key}": ${(cause as Error).message}`, { cause });
+    }
+  };
   const policy: Policy = {
     names,
-    defaultLifetimeMs: parseDuration(d.defaultLifetime ?? POLICY_DEFAULTS.defaultLifetime),
-    maxLifetimeMs: parseDuration(d.maxLifetime ?? POLICY_DEFAULTS.maxLifetime),
-    minLifetimeMs: parseDuration(d.minLifetime ?? POLICY_DEFAULTS.minLifetime),
+    defaultLifetimeMs: duration('defaultLifetime'),
+    maxLifetimeMs: duration('maxLifetime'),
+    minLifetimeMs: duration('minLifetime'),
     keyTypes,
   };
   if (policy.minLifetimeMs > policy.defaultLifetimeMs || policy.defaultLifetimeMs > policy.maxLifetimeMs) {

@@ -39,7 +39,13 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     if (jwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(provisioner)}`);
     const cached = keys.get(`${provisioner}/${alg}`);
     if (cached !== undefined && cached.jwk === jwk) return cached.key;
-    const key = await importJWK(JSON.parse(jwk) as JWK, alg);
+    let key;
+    try {
+      key = await importJWK(JSON.parse(jwk) as JWK, alg);
+    } catch (cause) {
+      // jose cannot use this provisioner's key with the token's algorithm (EdDSA token, EC key).
+      throw new AuthorityError('tokenSignature', `the token's signature cannot be checked: provisioner ${provisioner} has no ${alg} key`, { cause });
+    }
     keys.set(`${provisioner}/${alg}`, { jwk, key });
     return key;
   }
@@ -72,9 +78,15 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
       throw mapJoseError(cause);
     }
     const { exp, iat, nbf, jti, sub, sans } = payload as Record<string, unknown>;
-    const start = typeof nbf === 'number' ? Math.max(nbf, iat as number) : (iat as number);
-    if ((exp as number) - start > MAX_TOKEN_LIFETIME_S) {
-      throw new AuthorityError('tokenLifetime', `the token lives ${(exp as number) - start}s; one-time tokens may live at most ${MAX_TOKEN_LIFETIME_S}s`);
+    if (typeof iat !== 'number' || typeof exp !== 'number') throw new AuthorityError('tokenMalformed', 'the token "iat" and "exp" must be numbers');
+    const start = typeof nbf === 'number' ? Math.max(nbf, iat) : iat;
+    if (exp - start > MAX_TOKEN_LIFETIME_S) {
+      throw new AuthorityError('tokenLifetime', `the token lives ${exp - start}s; one-time tokens may live at most ${MAX_TOKEN_LIFETIME_S}s`);
+    }
+    // The token's own iat cannot be trusted to bound its life: a future iat would stretch it.
+    const nowS = deps.now().getTime() / 1000;
+    if (iat > nowS + TOKEN_CLOCK_SKEW_S || exp - nowS > MAX_TOKEN_LIFETIME_S + TOKEN_CLOCK_SKEW_S) {
+      throw new AuthorityError('tokenLifetime', `the token is issued in the future or expires more than ${MAX_TOKEN_LIFETIME_S}s from now (check the clock)`);
     }
     if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128) throw new AuthorityError('tokenMalformed', 'the token "jti" must be a string of 8 to 128 characters');
     if (typeof sub !== 'string') throw new AuthorityError('tokenMalformed', 'the token "sub" must be a string');
@@ -88,7 +100,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {
       throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
     }
-    return { provisioner: iss, subject, names, jti, expiresAt: new Date((exp as number) * 1000) };
+    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000) };
   };
 }
 

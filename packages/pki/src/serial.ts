@@ -14,7 +14,8 @@ export function newSerial(randomBytes: (n: number) => Uint8Array): { bytes: Uint
   let start = 0;
   while (start < raw.length - 1 && raw[start] === 0) start++;
   const trimmed = raw.subarray(start);
-  if (trimmed.length === 1 && trimmed[0] === 0) return newSerial(randomBytes);
+  // 128 zero bits from a working CSPRNG will not happen; from a broken one, refuse to go on.
+  if (trimmed.length === 1 && trimmed[0] === 0) throw new PkiError('badCertificate', 'the random source returned only zeros');
   // A set top bit would read as negative: DER needs a leading zero octet then.
   const bytes = trimmed[0]! & 0x80 ? Uint8Array.of(0, ...trimmed) : Uint8Array.from(trimmed);
   return { bytes, hex: serialToHex(bytes) };
