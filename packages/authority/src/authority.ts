@@ -48,6 +48,12 @@ export interface AuthorityOptions {
 export const BACKDATE_MS = 60_000;
 const wholeSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
+/**
+ * Only DNS names go in the subject CN. OpenSSL checks a hostname-like CN against an issuer's DNS
+ * name constraints when the SAN has no DNS name, so an IP in the CN could fail verification.
+ */
+const commonNameFor = (subject: SubjectName): string | null => (subject.kind === 'dns' ? subject.value : null);
+
 /** The provisioner name recorded for the CA's own HTTPS certificates. */
 export const INTERNAL_PROVISIONER = 'shortleaf:server';
 
@@ -183,7 +189,7 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: input.requester,
       actor: `provisioner:${claims.provisioner}`,
       action: 'issue',
-      commonName: claims.subject.value,
+      commonName: commonNameFor(claims.subject),
       names: claims.names,
       publicKey: csr.publicKey,
       lifetimeMs,
@@ -250,7 +256,7 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: 'shortleaf serve',
       actor: INTERNAL_PROVISIONER,
       action: 'issue',
-      commonName: names[0]?.value ?? null,
+      commonName: names[0] === undefined ? null : commonNameFor(names[0]),
       names,
       publicKey: input.publicKey,
       lifetimeMs: input.lifetimeMs,

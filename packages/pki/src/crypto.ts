@@ -35,6 +35,8 @@ export interface PublicKeyInfo {
 export function importPublicKey(spki: Uint8Array): PublicKeyInfo {
   let keyObject: KeyObject;
   try {
+    // spki is copied into certificates as is: bytes after the structure would corrupt them.
+    if (readTlv(spki, 0).end !== spki.length) throw new PkiError('badDer', 'bytes after the SubjectPublicKeyInfo');
     keyObject = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch (cause) {
     throw new PkiError('unsupportedKey', 'the public key cannot be parsed', { cause });

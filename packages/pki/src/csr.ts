@@ -99,6 +99,7 @@ function readRequestedNames(attributesDer: Uint8Array): SubjectName[] {
       }
     }
   } catch (cause) {
+    if (cause instanceof PkiError && cause.code === 'badName') throw new PkiError('badCsr', `the CSR asks for a name we do not issue: ${cause.message}`, { cause });
     if (cause instanceof PkiError && cause.code !== 'badDer') throw cause;
     throw new PkiError('badCsr', 'the CSR extension request cannot be parsed', { cause });
   }

@@ -70,6 +70,7 @@ export interface NamePolicy {
 /** Checks a policy's patterns when it is configured, so a typo fails at start-up, not at issuance. */
 export function validateNamePolicy(policy: NamePolicy): void {
   for (const p of policy.dns ?? []) {
+    if (p.endsWith('.')) throw new PkiError('badName', `the DNS pattern ${JSON.stringify(p)} must not end with a dot`);
     const body = p.startsWith('*.') ? p.slice(2) : p.startsWith('.') ? p.slice(1) : p;
     parseDns(body);
   }

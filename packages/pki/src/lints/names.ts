@@ -15,8 +15,10 @@ export const namesAuthorized: Lint = {
     const allowed = new Set(ctx.authorizedNames.map(nameToString));
     const extra = d.subjectAltNames.find((n) => !allowed.has(nameToString(n)));
     if (extra !== undefined) return `${nameToString(extra)} was not authorised`;
-    if (d.profile === 'leaf' && d.commonName !== null && !d.subjectAltNames.some((n) => n.value === d.commonName)) {
-      return `common name ${d.commonName} is not among the subject alternative names`;
+    // Only a DNS name may be the CN: verifiers match a hostname-like CN against DNS name
+    // constraints when the SAN has no DNS name (OpenSSL does), so an IP there can break the chain.
+    if (d.profile === 'leaf' && d.commonName !== null && !d.subjectAltNames.some((n) => n.kind === 'dns' && n.value === d.commonName)) {
+      return `common name ${d.commonName} is not one of the DNS subject alternative names`;
     }
     return null;
   },
@@ -49,8 +51,9 @@ function withinConstraints(n: SubjectName, dns: readonly string[], uri: readonly
   // RFC 5280 §4.2.1.10: a constraint restricts only names of its own type; URI constraints match the host.
   if (n.kind === 'dns') return dns.length === 0 || dns.some((b) => dnsWithin(n.value, b.replace(/^\*\./, '.')));
   if (n.kind === 'uri') {
+    // A URI constraint names exactly one host, or with a leading dot the hosts below it.
     const host = uriHost(n.value);
-    return uri.length === 0 || (host !== null && uri.some((b) => dnsWithin(host, b)));
+    return uri.length === 0 || (host !== null && uri.some((b) => (b.startsWith('.') ? host.endsWith(b.toLowerCase()) : host === b.toLowerCase())));
   }
   return true;
 }

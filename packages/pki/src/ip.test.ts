@@ -1,0 +1,147 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PkiError } from './errors.js';
+import { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
+
+const hex = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('hex'));
+
+/** Node's WHATWG URL parser serialises IPv6 hosts per RFC 5952: an independent oracle. */
+const whatwg = (text: string): string => new URL(`http://[${text}]/`).hostname.slice(1, -1);
+
+describe('parseIp', () => {
+  it('parses IPv4 to four bytes', () => {
+    assert.deepEqual(parseIp('10.0.0.1'), Uint8Array.of(10, 0, 0, 1));
+    assert.deepEqual(parseIp('0.0.0.0'), Uint8Array.of(0, 0, 0, 0));
+    assert.deepEqual(parseIp('255.255.255.255'), Uint8Array.of(255, 255, 255, 255));
+  });
+
+  it('parses IPv6, with and without ::, to sixteen bytes', () => {
+    assert.equal(hex(parseIp('::')), '0'.repeat(32));
+    assert.equal(hex(parseIp('::1')), `${'0'.repeat(30)}01`);
+    assert.equal(hex(parseIp('2001:db8::1')), '20010db8000000000000000000000001');
+    assert.equal(hex(parseIp('2001:DB8:0:0:0:0:0:1')), '20010db8000000000000000000000001');
+    assert.equal(hex(parseIp('fe80::')), `fe80${'0'.repeat(28)}`);
+    assert.equal(hex(parseIp('1:2:3:4:5:6:7::')), '00010002000300040005000600070000');
+  });
+
+  it('parses an IPv4 tail in IPv6 (RFC 4291 §2.2 form 3)', () => {
+    assert.equal(hex(parseIp('::ffff:1.2.3.4')), '00000000000000000000ffff01020304');
+    assert.equal(hex(parseIp('64:ff9b::192.0.2.33')), '0064ff9b0000000000000000c0000221');
+  });
+
+  for (const bad of [
+    '1.2.3',
+    '256.1.1.1',
+    '01.2.3.4',
+    '1.2.3.4.5',
+    '1::2::3',
+    ':::',
+    '',
+    'localhost',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7:8::',
+    ':1::2',
+    '12345::',
+    'g::1',
+    '::ffff:1.2.3',
+    '::ffff:256.2.3.4',
+    'fe80::1%eth0',
+    '10.0.0.1/8',
+  ]) {
+    it(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.equal(parseIp(bad), null);
+    });
+  }
+});
+
+describe('formatIp', () => {
+  it('formats IPv4 dotted-decimal', () => {
+    assert.equal(formatIp(Uint8Array.of(192, 168, 0, 10)), '192.168.0.10');
+  });
+
+  // RFC 5952 §4: lower case, no leading zeros, the longest run of ≥ 2 zero groups compressed, the
+  // first such run on a tie, and a single zero group never compressed.
+  for (const [input, canonical] of [
+    ['::', '::'],
+    ['::1', '::1'],
+    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+    ['2001:0db8::0001', '2001:db8::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+    ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+    ['ABCD:0:0:0:0:0:0:0', 'abcd::'],
+    ['fe80::1:2', 'fe80::1:2'],
+    ['::ffff:1.2.3.4', '::ffff:102:304'],
+  ] as const) {
+    it(`formats ${input} as ${canonical}`, () => {
+      const formatted = formatIp(parseIp(input)!);
+      assert.equal(formatted, canonical);
+      assert.equal(formatted, whatwg(input));
+      assert.equal(hex(parseIp(formatted)), hex(parseIp(input)));
+    });
+  }
+
+  it('refuses byte strings that are not 4 or 16 long', () => {
+    assert.throws(() => formatIp(new Uint8Array(5)), (err: unknown) => {
+      assert.ok(err instanceof PkiError);
+      assert.equal(err.code, 'badName');
+      assert.match(err.message, /4 or 16 bytes/);
+      return true;
+    });
+  });
+});
+
+describe('parseCidr', () => {
+  it('parses networks and treats a bare address as a single host', () => {
+    assert.deepEqual(parseCidr('10.0.0.0/8'), { network: Uint8Array.of(10, 0, 0, 0), prefix: 8 });
+    assert.deepEqual(parseCidr('0.0.0.0/0'), { network: Uint8Array.of(0, 0, 0, 0), prefix: 0 });
+    assert.deepEqual(parseCidr('10.1.2.3'), { network: Uint8Array.of(10, 1, 2, 3), prefix: 32 });
+    assert.equal(parseCidr('2001:db8::/32')?.prefix, 32);
+    assert.equal(parseCidr('::/0')?.prefix, 0);
+    assert.equal(parseCidr('2001:db8::1')?.prefix, 128);
+    assert.equal(parseCidr('2001:db8::1/128')?.prefix, 128);
+  });
+
+  for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/8/1', 'x/8', '10.0.0.0/-1', '10.0.0.0/', '10.0.0.0/8.5', '/8', '']) {
+    it(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.equal(parseCidr(bad), null);
+    });
+  }
+});
+
+describe('ipInNetwork', () => {
+  const inNet = (ip: string, cidr: string): boolean => ipInNetwork(parseIp(ip)!, parseCidr(cidr)!);
+
+  it('/0 holds every address of its own family only', () => {
+    assert.ok(inNet('203.0.113.9', '0.0.0.0/0'));
+    assert.ok(inNet('2001:db8::1', '::/0'));
+    assert.ok(!inNet('2001:db8::1', '0.0.0.0/0'));
+    assert.ok(!inNet('203.0.113.9', '::/0'));
+  });
+
+  it('/8 holds its first octet', () => {
+    assert.ok(inNet('10.255.255.255', '10.0.0.0/8'));
+    assert.ok(inNet('10.0.0.0', '10.0.0.0/8'));
+    assert.ok(!inNet('11.0.0.0', '10.0.0.0/8'));
+    assert.ok(!inNet('9.255.255.255', '10.0.0.0/8'));
+  });
+
+  it('a prefix inside an octet masks the right bits', () => {
+    assert.ok(inNet('172.31.255.255', '172.16.0.0/12'));
+    assert.ok(!inNet('172.32.0.0', '172.16.0.0/12'));
+    assert.ok(inNet('2001:db8:ffff::1', '2001:db8::/32'));
+    assert.ok(!inNet('2001:db9::1', '2001:db8::/32'));
+  });
+
+  it('/32 and /128 hold exactly one address', () => {
+    assert.ok(inNet('10.1.2.3', '10.1.2.3/32'));
+    assert.ok(!inNet('10.1.2.4', '10.1.2.3/32'));
+    assert.ok(inNet('2001:db8::1', '2001:db8::1/128'));
+    assert.ok(!inNet('2001:db8::2', '2001:db8::1/128'));
+  });
+
+  it('never mixes families, even for IPv4-mapped IPv6', () => {
+    assert.ok(!inNet('::ffff:10.0.0.1', '10.0.0.0/8'));
+    assert.ok(!inNet('10.0.0.1', '::ffff:10.0.0.0/104'));
+  });
+});
