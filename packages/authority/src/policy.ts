@@ -58,10 +58,12 @@ export function parsePolicy(doc: unknown): Policy {
       throw new AuthorityError('badPolicy', `policy key "${key}": ${(cause as Error).message}`, { cause });
     }
   };
+  const maxLifetimeMs = duration('maxLifetime');
   const policy: Policy = {
     names,
-    defaultLifetimeMs: duration('defaultLifetime'),
-    maxLifetimeMs: duration('maxLifetime'),
+    // A maximum below the 24 h default, given alone, lowers the default with it.
+    defaultLifetimeMs: d.defaultLifetime === undefined ? Math.min(duration('defaultLifetime'), maxLifetimeMs) : duration('defaultLifetime'),
+    maxLifetimeMs,
     minLifetimeMs: duration('minLifetime'),
     keyTypes,
   };

@@ -27,6 +27,7 @@ export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type Pr
 export { encodeName } from './encode.js';
 export { MAX_COMMON_NAME, intermediateDraft, leafDraft, profileRules, rootDraft, type CaInput, type LeafInput, type ProfileRules, type PublicUrls } from './profiles.js';
 export { LINTS, assertLintClean, lintDraft, type Lint, type LintContext } from './lints/index.js';
+export { withinConstraints } from './lints/names.js';
 export { lintAndSign, signDraft } from './sign.js';
 export { MAX_CSR_BYTES, createCsr, csrToPem, parseCsr, type ParsedCsr } from './csr.js';
 export { isIssuedBy, issuerInfo, parseCertificate, readCertificate, readCertificates, type CertificateInfo } from './certificate.js';

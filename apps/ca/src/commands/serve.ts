@@ -7,7 +7,8 @@ import type { TLSSocket } from 'node:tls';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import { createApiApp } from '@shortleaf/api';
-import { createAuthority, loadActiveIssuer, parseDuration, type Logger } from '@shortleaf/authority';
+import { createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
+import { parseName, withinConstraints } from '@shortleaf/pki';
 import { CA_ISSUERS_PATH, createStatusApp } from '@shortleaf/status';
 import { out, parse } from '../cli.js';
 import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
@@ -31,12 +32,20 @@ function listen(server: Server | HttpsServer, hostPort: { host: string; port: nu
 
 const urlHost = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
-/** Names the CA's HTTPS certificate carries and token audiences accept. */
-function serverNames(config: ServeConfig, listenHost: string): string[] {
-  const names = new Set(['localhost', '127.0.0.1', '::1', ...config.dnsNames]);
-  if (listenHost !== '0.0.0.0' && listenHost !== '::') names.add(listenHost);
-  if (config.publicUrl !== null) names.add(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ''));
-  return [...names];
+/**
+ * Names the CA's HTTPS certificate carries and token audiences accept. Names outside the
+ * intermediate's own name constraints are left out (verifiers would refuse the certificate), so a
+ * constrained intermediate serves without `localhost`; configure `dnsNames` inside the constraints.
+ */
+function serverNames(config: ServeConfig, listenHost: string, issuer: LoadedIssuer, logger: Logger): string[] {
+  const wanted = new Set(['localhost', '127.0.0.1', '::1', ...config.dnsNames]);
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') wanted.add(listenHost);
+  if (config.publicUrl !== null) wanted.add(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ''));
+  const { permittedDns, permittedUri } = issuer.certificate;
+  const names = [...wanted].filter((n) => withinConstraints(parseName(n), permittedDns, permittedUri));
+  const dropped = [...wanted].filter((n) => !names.includes(n));
+  if (dropped.length > 0) logger.warn('server_names_outside_constraints', { dropped, permittedDns, note: 'the intermediate is name-constrained; these names are left out of the HTTPS certificate' });
+  return names;
 }
 
 function audiences(config: ServeConfig, names: string[], port: number, path: string): string[] {
@@ -87,6 +96,13 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
 
+  // Signals are handled from here on, so a SIGTERM right after `listening` still shuts down cleanly.
+  let stopRequested: ((signal: string) => void) | undefined;
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+  const onSignal = (signal: NodeJS.Signals) => stopRequested!(signal);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
   // Bind first (a port of 0 picks a free one), then derive the URLs that leaves embed.
   let apiApp: Hono | undefined;
   let statusApp: Hono | undefined;
@@ -94,60 +110,68 @@ export async function serveCommand(args: string[]): Promise<void> {
   const httpServer = createHttpServer(getRequestListener((req, env) => statusApp!.fetch(req, env)));
   httpsServer.headersTimeout = httpServer.headersTimeout = 10_000;
   httpsServer.requestTimeout = httpServer.requestTimeout = 30_000;
-  const apiAddr = parseHostPort(config.listen, 'listen');
-  const statusAddr = parseHostPort(config.statusListen, 'statusListen');
-  const apiPort = await listen(httpsServer, apiAddr);
-  const statusPort = await listen(httpServer, statusAddr);
-  const statusBase = (config.statusUrl ?? `http://${urlHost(statusAddr.host === '0.0.0.0' ? '127.0.0.1' : statusAddr.host)}:${statusPort}`).replace(/\/+$/, '');
-
-  const authority = createAuthority({
-    store,
-    issuer,
-    clock: { now: () => new Date() },
-    random: (n) => new Uint8Array(randomBytes(n)),
-    urls: { ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${CA_ISSUERS_PATH}`, crl: `${statusBase}/crl` },
-    logger,
-  });
-  const names = serverNames(config, apiAddr.host);
-  const lifetimeMs = parseDuration(config.serverCertificateLifetime);
-  const creds = await issueServerCredentials(authority, names, lifetimeMs);
-  httpsServer.setSecureContext({ key: creds.key, cert: creds.cert });
-  const renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ key: c.key, cert: c.cert }) });
-
-  const roots = issuer.roots.map((r) => r.der);
-  apiApp = createApiApp({ authority, signAudiences: audiences(config, names, apiPort, '/api/v1/sign'), clientCertificate, requester, roots, logger, maxBodyBytes: config.limits.maxBodyBytes });
-  statusApp = createStatusApp({ intermediate: issuer.certificate.der, roots });
-
+  let renewal: { stop(): void } | undefined;
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
 
-  const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
-  logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
-  out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
+  const shutdown = async (): Promise<void> => {
+    renewal?.stop();
+    clearInterval(pruner);
+    const force = setTimeout(() => {
+      httpsServer.closeAllConnections();
+      httpServer.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    const close = (server: Server | HttpsServer) =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    await Promise.all([close(httpsServer), close(httpServer)]);
+    clearTimeout(force);
+    await store.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info('shutting_down', { signal });
-      renewal.stop();
-      clearInterval(pruner);
-      const force = setTimeout(() => {
-        httpsServer.closeAllConnections();
-        httpServer.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      let open = 2;
-      const closed = () => {
-        if (--open === 0) resolve();
-      };
-      httpsServer.close(closed);
-      httpServer.close(closed);
-      httpsServer.closeIdleConnections();
-      httpServer.closeIdleConnections();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await store.close();
+  try {
+    const apiAddr = parseHostPort(config.listen, 'listen');
+    const statusAddr = parseHostPort(config.statusListen, 'statusListen');
+    const apiPort = await listen(httpsServer, apiAddr);
+    const statusPort = await listen(httpServer, statusAddr);
+    const statusBase = (config.statusUrl ?? `http://${urlHost(statusAddr.host === '0.0.0.0' ? '127.0.0.1' : statusAddr.host)}:${statusPort}`).replace(/\/+$/, '');
+
+    const authority = createAuthority({
+      store,
+      issuer,
+      clock: { now: () => new Date() },
+      random: (n) => new Uint8Array(randomBytes(n)),
+      urls: { ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${CA_ISSUERS_PATH}`, crl: `${statusBase}/crl` },
+      logger,
+    });
+    const names = serverNames(config, apiAddr.host, issuer, logger);
+    const lifetimeMs = parseDuration(config.serverCertificateLifetime);
+    const creds = await issueServerCredentials(authority, names, lifetimeMs);
+    httpsServer.setSecureContext({ key: creds.key, cert: creds.cert });
+    renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ key: c.key, cert: c.cert }) });
+
+    const roots = issuer.roots.map((r) => r.der);
+    apiApp = createApiApp({ authority, signAudiences: audiences(config, names, apiPort, '/api/v1/sign'), clientCertificate, requester, roots, logger, maxBodyBytes: config.limits.maxBodyBytes });
+    statusApp = createStatusApp({ intermediate: issuer.certificate.der, roots });
+
+    const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
+    logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
+    out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
+  } catch (err) {
+    // A start-up failure after binding must not leave a listening socket keeping the process alive.
+    await shutdown();
+    throw err;
+  }
+
+  const signal = await stopSignal;
+  logger.info('shutting_down', { signal });
+  await shutdown();
   logger.info('stopped');
 }
 

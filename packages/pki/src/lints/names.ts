@@ -47,7 +47,8 @@ function uriHost(uri: string): string | null {
   }
 }
 
-function withinConstraints(n: SubjectName, dns: readonly string[], uri: readonly string[]): boolean {
+/** Whether a name satisfies an issuer's permitted subtrees, judged as OpenSSL and RFC 5280 §4.2.1.10 do. */
+export function withinConstraints(n: SubjectName, dns: readonly string[], uri: readonly string[]): boolean {
   // RFC 5280 §4.2.1.10: a constraint restricts only names of its own type; URI constraints match the host.
   if (n.kind === 'dns') return dns.length === 0 || dns.some((b) => dnsWithin(n.value, b.replace(/^\*\./, '.')));
   if (n.kind === 'uri') {
