@@ -169,8 +169,14 @@ describe('parsePolicy', () => {
   it('refuses lifetimes out of order', () => {
     bad({ minLifetime: '2h', defaultLifetime: '1h', maxLifetime: '3h' }, 'minLifetime ≤ defaultLifetime ≤ maxLifetime');
     bad({ defaultLifetime: '8d' }, 'minLifetime ≤ defaultLifetime ≤ maxLifetime');
-    bad({ maxLifetime: '1h' }, 'minLifetime ≤ defaultLifetime ≤ maxLifetime');
+    bad({ maxLifetime: '1h', defaultLifetime: '2h' }, 'minLifetime ≤ defaultLifetime ≤ maxLifetime');
     bad({ minLifetime: '2d' }, 'minLifetime ≤ defaultLifetime ≤ maxLifetime');
     assert.equal(parsePolicy({ minLifetime: '1h', defaultLifetime: '1h', maxLifetime: '1h' }).maxLifetimeMs, HOUR);
+  });
+
+  it('lowers the default lifetime to a maximum given alone below it', () => {
+    const p = parsePolicy({ maxLifetime: '2h' });
+    assert.equal(p.defaultLifetimeMs, 2 * HOUR);
+    assert.equal(p.maxLifetimeMs, 2 * HOUR);
   });
 });

@@ -2,24 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIssuedBy, issuerInfo, parseCertificate, readCertificate, readCertificates } from './certificate.js';
 import { createSigner, generateKeyPair } from './crypto.js';
-import { PkiError, type PkiErrorCode } from './errors.js';
+import { PkiError } from './errors.js';
 import { assertLintClean, lintDraft } from './lints/index.js';
 import { encodeName } from './encode.js';
 import { encodeCertificates, encodePem } from './pem.js';
 import { rootDraft } from './profiles.js';
 import { newSerial } from './serial.js';
 import { lintAndSign, signDraft } from './sign.js';
-import { DAY, MINUTE, NOW, OpenSsl, URLS, at, leafFor, makeIntermediate, makeRoot, opensslHex, random, type TestCa, type TestLeaf } from './test-fixtures.js';
-
-function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof PkiError, `expected PkiError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (typeof fragment === 'string') assert.ok(err.message.includes(fragment), `message was: ${err.message}`);
-    else assert.match(err.message, fragment);
-    return true;
-  });
-}
+import { DAY, MINUTE, NOW, OpenSsl, URLS, at, leafFor, makeIntermediate, makeRoot, opensslHex, random, type TestCa, type TestLeaf, assertPkiError } from './test-fixtures.js';
 
 const openssl = new OpenSsl();
 after(() => openssl.remove());

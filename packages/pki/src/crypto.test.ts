@@ -16,20 +16,10 @@ import {
   verifySignature,
 } from './crypto.js';
 import { readTlv } from './der.js';
-import { PkiError, type PkiErrorCode } from './errors.js';
+import { PkiError } from './errors.js';
 import { decodePemOne, encodePem } from './pem.js';
 import { signDraft } from './sign.js';
-import { OpenSsl, leafFor, makeIntermediate, makeRoot, opensslHex } from './test-fixtures.js';
-
-function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof PkiError, `expected PkiError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (typeof fragment === 'string') assert.ok(err.message.includes(fragment), `message was: ${err.message}`);
-    else assert.match(err.message, fragment);
-    return true;
-  });
-}
+import { OpenSsl, leafFor, makeIntermediate, makeRoot, opensslHex, assertPkiError } from './test-fixtures.js';
 
 const spkiOf = (key: KeyObject): Uint8Array => new Uint8Array(key.export({ format: 'der', type: 'spki' }));
 const data = new TextEncoder().encode('to be signed');

@@ -4,20 +4,10 @@ import { sign as nodeSign, type KeyObject } from 'node:crypto';
 import { createSigner, generateKeyPair, publicKeyOf } from './crypto.js';
 import { MAX_CSR_BYTES, createCsr, csrToPem, parseCsr } from './csr.js';
 import { bitString, integer, oid, sequence, tlv } from './der.js';
-import { PkiError, type PkiErrorCode } from './errors.js';
+import { PkiError } from './errors.js';
 import { parseName } from './names.js';
 import { decodePemOne, encodePem } from './pem.js';
-import { OpenSsl } from './test-fixtures.js';
-
-function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof PkiError, `expected PkiError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (typeof fragment === 'string') assert.ok(err.message.includes(fragment), `message was: ${err.message}`);
-    else assert.match(err.message, fragment);
-    return true;
-  });
-}
+import { OpenSsl, assertPkiError } from './test-fixtures.js';
 
 const names = ['a.example', '10.0.0.1', '2001:db8::1', 'spiffe://example.org/x'].map(parseName);
 /** A copy of `der` with the low bit of one byte flipped; a negative index counts from the end. */

@@ -1,17 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PkiError, type PkiErrorCode } from './errors.js';
+import { PkiError } from './errors.js';
 import { decodePem, decodePemOne, encodeCertificates, encodePem } from './pem.js';
-
-function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof PkiError, `expected PkiError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (typeof fragment === 'string') assert.ok(err.message.includes(fragment), `message was: ${err.message}`);
-    else assert.match(err.message, fragment);
-    return true;
-  });
-}
+import { assertPkiError } from './test-fixtures.js';
 
 // 200 bytes so the base64 body spans several 64-character lines.
 const der = Uint8Array.from({ length: 200 }, (_, i) => (i * 37) & 0xff);

@@ -3,12 +3,14 @@
  * with the package's own builders on a fixed clock, and a scratch folder where OpenSSL checks
  * what we sign. The I/O lives here, not in the package proper, which stays free of it.
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCertificate, issuerInfo, type CertificateInfo } from './certificate.js';
+import { PkiError, type PkiErrorCode } from './errors.js';
 import { createSigner, generateKeyPair, publicKeyOf, type KeyObject, type Signer } from './crypto.js';
 import type { CertificateDraft, IssuerInfo } from './draft.js';
 import type { KeyTypeName } from './algorithms.js';
@@ -182,3 +184,14 @@ export class OpenSsl {
 
 /** OpenSSL's colon-separated upper-case hex, as it prints key identifiers. */
 export const opensslHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase().match(/../g)!.join(':');
+
+/** Asserts that `fn` throws a PkiError with this code and a message containing `fragment`. */
+export function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof PkiError, `expected PkiError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (typeof fragment === 'string') assert.ok(err.message.includes(fragment), `message was: ${err.message}`);
+    else assert.match(err.message, fragment);
+    return true;
+  });
+}
