@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import {
   createSigner,
   encodeName,
@@ -11,7 +11,13 @@ import {
   issuerInfo,
   lintAndSign,
   newSerial,
+  ocspSignerDraft,
   parseCsr,
+  buildCrl,
+  normalizeSerial,
+  reasonCode,
+  reasonName,
+  type CrlEntry,
   readCertificate,
   rootDraft,
   type CertificateInfo,
@@ -93,4 +99,60 @@ export function signIntermediate(opts: {
     permitUri: (opts.permitUri ?? []).map((u) => (u.includes('://') ? new URL(u).hostname : u)),
   });
   return lintAndSign(draft, opts.root.signer, { issuer });
+}
+
+/**
+ * Signs, with the offline root, the OCSP responder certificate the server uses to answer for the
+ * intermediate's own status (RFC 6960 §4.2.2.2: EKU OCSPSigning, ocsp-nocheck). It cannot be
+ * rotated without the root, so it lives as long as the intermediate by default.
+ */
+export function signRootOcspSigner(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }): Uint8Array {
+  const csr = parseCsr(opts.csrPem);
+  const now = wholeSecond(opts.now ?? new Date());
+  const issuer = issuerInfo(opts.root.certificate, opts.root.signer);
+  const commonName = csr.commonName ?? 'Shortleaf Root OCSP Responder';
+  const draft = ocspSignerDraft({
+    serial: newSerial(random).bytes,
+    subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
+    commonName,
+    publicKey: csr.publicKey,
+    notBefore: new Date(Math.max(now.getTime() - CA_BACKDATE_MS, opts.root.certificate.notBefore.getTime())),
+    notAfter: new Date(Math.min(now.getTime() + parseDuration(opts.validity ?? '1825d'), opts.root.certificate.notAfter.getTime())),
+    issuer,
+  });
+  return lintAndSign(draft, opts.root.signer, { issuer });
+}
+
+interface RootCrlState {
+  number: string;
+  revoked: Array<{ serial: string; revokedAt: string; reason: string }>;
+}
+
+/**
+ * Issues the root's next CRL from the state kept beside the root key (root-crl.json): every
+ * revocation made so far, plus an optional new one, under a number one higher than the last.
+ * The root CRL carries no Issuing Distribution Point, because intermediates name no CRL
+ * distribution point and OpenSSL would then judge the CRL out of scope.
+ */
+export function signRootCrl(opts: { root: { certificate: CertificateInfo; signer: Signer }; dir: string; revoke?: { serial: string; reason: string }; validity?: string; now?: Date }): { der: Uint8Array; number: bigint; entries: number } {
+  const stateFile = rootLayout(opts.dir).crlState;
+  const state: RootCrlState = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as RootCrlState) : { number: '0', revoked: [] };
+  const now = wholeSecond(opts.now ?? new Date());
+  if (opts.revoke !== undefined) {
+    const serial = normalizeSerial(opts.revoke.serial);
+    const reason = reasonName(reasonCode(opts.revoke.reason));
+    if (!state.revoked.some((r) => r.serial === serial)) state.revoked.push({ serial, revokedAt: now.toISOString(), reason });
+  }
+  const number = BigInt(state.number) + 1n;
+  const entries: CrlEntry[] = state.revoked.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: reasonName(reasonCode(r.reason)) }));
+  const der = buildCrl({
+    issuer: { subjectDer: opts.root.certificate.subjectDer, subjectKeyIdentifier: opts.root.certificate.subjectKeyIdentifier!, signer: opts.root.signer },
+    number,
+    thisUpdate: now,
+    nextUpdate: new Date(Math.min(now.getTime() + parseDuration(opts.validity ?? '90d'), opts.root.certificate.notAfter.getTime())),
+    distributionPoint: null,
+    entries,
+  });
+  writeFileAtomic(stateFile, `${JSON.stringify({ number: number.toString(), revoked: state.revoked }, null, 2)}\n`);
+  return { der, number, entries: entries.length };
 }

@@ -21,6 +21,28 @@ export interface ServeConfig {
   serverCertificateLifetime: string;
   limits: { maxBodyBytes: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  crl: {
+    /** thisUpdate → nextUpdate of the intermediate's CRL. */
+    validity: string;
+    /** Rebuild on schedule once the CRL is this old (well before nextUpdate). */
+    refreshAfter: string;
+    /** Revocations within this window share one rebuild (at most 5 s by design). */
+    rebuildDelay: string;
+    /** Longest Cache-Control max-age on /crl, within nextUpdate. */
+    cacheMaxAge: string;
+  };
+  ocsp: {
+    /** thisUpdate → nextUpdate of an OCSP response. */
+    validity: string;
+    /** Lifetime of the delegated responder certificate; it rotates at two thirds. */
+    signerLifetime: string;
+    /** Most pre-signed responses kept in memory. */
+    cacheEntries: number;
+  };
+  rootCrl: {
+    /** Warn (in /health and the log) this long before the imported root CRL's nextUpdate. */
+    warnBefore: string;
+  };
 }
 
 export const DEFAULT_CONFIG: ServeConfig = {
@@ -32,13 +54,24 @@ export const DEFAULT_CONFIG: ServeConfig = {
   serverCertificateLifetime: '24h',
   limits: { maxBodyBytes: 64 * 1024 },
   log: { level: 'info' },
+  crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
+  ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
+  rootCrl: { warnBefore: '7d' },
 };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Shape = { [key: string]: 'string' | 'string?' | 'string[]' | 'number' | 'level' | Shape };
+type Shape = { [key: string]: 'string' | 'string?' | 'string[]' | 'number' | 'level' | 'duration' | Shape };
+
+function isDuration(v: unknown): boolean {
+  try {
+    return typeof v === 'string' && parseDuration(v) > 0;
+  } catch {
+    return false;
+  }
+}
 const SHAPE: Shape = {
   listen: 'string',
   statusListen: 'string',
@@ -48,6 +81,9 @@ const SHAPE: Shape = {
   serverCertificateLifetime: 'string',
   limits: { maxBodyBytes: 'number' },
   log: { level: 'level' },
+  crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },
+  ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
+  rootCrl: { warnBefore: 'duration' },
 };
 
 function check(value: Record<string, unknown>, shape: Shape, prefix: string): void {
@@ -65,8 +101,10 @@ function check(value: Record<string, unknown>, shape: Shape, prefix: string): vo
         : want === 'string?' ? v === null || typeof v === 'string'
         : want === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
         : want === 'number' ? typeof v === 'number' && Number.isInteger(v) && v > 0
+        : want === 'duration' ? isDuration(v)
         : ['debug', 'info', 'warn', 'error'].includes(v as string);
-    if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${typeof want === 'object' ? 'an object' : want})`);
+    const expected = typeof want === 'object' ? 'an object' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want;
+    if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${expected})`);
     if (typeof want === 'object') check(v as Record<string, unknown>, want, `${path}.`);
   }
 }
@@ -101,6 +139,9 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     ...(fromFile as Partial<ServeConfig>),
     limits: { ...DEFAULT_CONFIG.limits, ...((fromFile.limits as object | undefined) ?? {}) },
     log: { ...DEFAULT_CONFIG.log, ...((fromFile.log as object | undefined) ?? {}) },
+    crl: { ...DEFAULT_CONFIG.crl, ...((fromFile.crl as object | undefined) ?? {}) },
+    ocsp: { ...DEFAULT_CONFIG.ocsp, ...((fromFile.ocsp as object | undefined) ?? {}) },
+    rootCrl: { ...DEFAULT_CONFIG.rootCrl, ...((fromFile.rootCrl as object | undefined) ?? {}) },
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   parseHostPort(merged.listen, 'listen');
@@ -116,6 +157,9 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
   } catch (err) {
     throw new ConfigError(`serverCertificateLifetime: ${(err as Error).message}`);
   }
+  if (parseDuration(merged.crl.rebuildDelay) > 5_000) throw new ConfigError('crl.rebuildDelay is at most 5s: a revocation must reach the CRL within seconds');
+  if (parseDuration(merged.crl.refreshAfter) >= parseDuration(merged.crl.validity)) throw new ConfigError('crl.refreshAfter must be shorter than crl.validity');
+  if (parseDuration(merged.ocsp.validity) >= parseDuration(merged.ocsp.signerLifetime)) throw new ConfigError('ocsp.validity must be shorter than ocsp.signerLifetime');
   return merged;
 }
 

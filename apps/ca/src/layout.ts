@@ -15,5 +15,5 @@ export function dataLayout(dataDir: string) {
 
 /** Files of an offline root directory made by `shortleaf root init`. */
 export function rootLayout(dir: string) {
-  return { certificate: join(dir, 'root.crt'), key: join(dir, 'root.key'), password: join(dir, 'password') };
+  return { certificate: join(dir, 'root.crt'), key: join(dir, 'root.key'), password: join(dir, 'password'), crlState: join(dir, 'root-crl.json') };
 }

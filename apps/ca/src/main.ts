@@ -9,6 +9,7 @@ import { initCommand } from './commands/init.js';
 import { intermediateCommand } from './commands/intermediate.js';
 import { migrateCommand } from './commands/migrate.js';
 import { provisionerCommand } from './commands/provisioner.js';
+import { certsCommand, revokeCommand, rootCrlCommand } from './commands/revocation.js';
 import { rootCommand } from './commands/root.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
@@ -23,21 +24,28 @@ const VERBS: Record<string, (args: string[]) => Promise<void>> = {
   token: tokenCommand,
   certificate: certificateCommand,
   renew: renewCommand,
+  revoke: revokeCommand,
+  certs: certsCommand,
+  'root-crl': rootCrlCommand,
 };
 
 const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
 
 Offline root ceremony:
   shortleaf root init --out DIR
-  shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U]
+  shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U] [--ocsp-csr F --ocsp-out F]
+  shortleaf root crl --root DIR --out FILE [--revoke SERIAL --reason R] [--validity 90d]
 On the CA server:
-  shortleaf intermediate csr --data DIR [--out FILE]
-  shortleaf intermediate import --data DIR --cert FILE --root FILE
+  shortleaf intermediate csr --data DIR [--out FILE] [--ocsp-out FILE]
+  shortleaf intermediate import --data DIR --cert FILE --root FILE [--ocsp-cert FILE]
+  shortleaf root-crl import FILE --data DIR
   shortleaf init --data DIR                 development shortcut: all of the above on one machine
   shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT]
   shortleaf migrate --data DIR
   shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
   shortleaf provisioner list --data DIR
+  shortleaf revoke SERIAL --reason keyCompromise --data DIR
+  shortleaf certs list --data DIR [--revoked] [--expiring 24h]
 Clients:
   shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]...
   shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT [--kty EC|RSA|OKP] [--not-after 1h]

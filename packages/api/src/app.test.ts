@@ -222,7 +222,7 @@ describe('REST API', () => {
 
     const health = await app.request('/health');
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { status: 'ok', issuer: 'primary', issuerNotAfter: ca.issuer.certificate.notAfter.toISOString() });
+    assert.deepEqual(await health.json(), { status: 'ok', warnings: [], issuer: 'primary', issuerNotAfter: ca.issuer.certificate.notAfter.toISOString() });
   });
 
   it('never logs a token, a provisioner key or the passphrase', () => {

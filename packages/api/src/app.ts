@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Authority, IssuedCertificate, Logger } from '@shortleaf/authority';
-import { encodeCertificates, encodePem } from '@shortleaf/pki';
+import { AuthorityError, type Authority, type IssuedCertificate, type Logger, type Revoke } from '@shortleaf/authority';
+import { encodeCertificates, encodePem, normalizeSerial } from '@shortleaf/pki';
 import { readJsonObject } from './body.js';
 import { ApiError, toProblem } from './problems.js';
 
@@ -16,6 +16,20 @@ export interface ApiAppOptions {
   roots: readonly Uint8Array[];
   logger: Logger;
   maxBodyBytes: number;
+  /** Records a revocation (the authority's revoker); absent, /api/v1/revoke answers 404. */
+  revoke?: Revoke;
+  /** Accepted `aud` values for revoke tokens. */
+  revokeAudiences?: readonly string[];
+  /** Conditions an operator should act on soon (a root CRL about to lapse…), for /health. */
+  warnings?: () => string[];
+}
+
+function normalizeRequestSerial(serial: string): string {
+  try {
+    return normalizeSerial(serial);
+  } catch (cause) {
+    throw new AuthorityError('certificateNotFound', `${JSON.stringify(serial.slice(0, 60))} is not a hexadecimal serial number`, { cause });
+  }
 }
 
 function issuedBody(cert: IssuedCertificate) {
@@ -55,9 +69,10 @@ export function createApiApp(opts: ApiAppOptions): Hono {
     },
   });
 
-  app.get('/health', (c) =>
-    c.json({ status: 'ok', issuer: opts.authority.issuer.name, issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString() }),
-  );
+  app.get('/health', (c) => {
+    const warnings = opts.warnings?.() ?? [];
+    return c.json({ status: warnings.length === 0 ? 'ok' : 'warn', warnings, issuer: opts.authority.issuer.name, issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString() });
+  });
   app.get('/roots.pem', (c) => c.body(rootsPem, 200, { 'content-type': 'application/x-pem-file' }));
   app.get('/intermediates.pem', (c) => c.body(intermediatesPem, 200, { 'content-type': 'application/x-pem-file' }));
 
@@ -76,7 +91,19 @@ export function createApiApp(opts: ApiAppOptions): Hono {
     return c.json(issuedBody(cert), 201);
   });
 
-  for (const path of ['/api/v1/sign', '/api/v1/renew']) {
+  const revoke = opts.revoke;
+  if (revoke !== undefined) {
+    app.post('/api/v1/revoke', limit, async (c) => {
+      const body = await readJsonObject(c, ['serial', 'reason', 'token']);
+      if (typeof body.serial !== 'string') throw new ApiError('badRequest', 'serial (hexadecimal) is required');
+      const serial = normalizeRequestSerial(body.serial);
+      const { actor, tokenUse } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });
+      const result = await revoke({ serial, reason: body.reason, actor, requester: opts.requester(c), ...(tokenUse === undefined ? {} : { tokenUse }) });
+      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked }, 200);
+    });
+  }
+
+  for (const path of ['/api/v1/sign', '/api/v1/renew', '/api/v1/revoke']) {
     app.all(path, () => {
       throw new ApiError('methodNotAllowed', `${path} accepts POST only`);
     });

@@ -55,6 +55,11 @@ const TABLE: Record<string, { status: number; title: string }> = {
   clientCertificateRequired: { status: 401, title: 'Client certificate required' },
   certificateUnknown: { status: 403, title: 'Certificate not issued by this CA' },
   certificateExpired: { status: 401, title: 'Certificate expired' },
+  badRevocationReason: { status: 400, title: 'Invalid revocation reason' },
+  badCrl: { status: 400, title: 'Invalid CRL' },
+  certificateNotFound: { status: 404, title: 'Certificate not found' },
+  certificateRevoked: { status: 403, title: 'Certificate revoked' },
+  notAuthorized: { status: 403, title: 'Not authorized' },
   storageUnavailable: { status: 503, title: 'Storage unavailable' },
   issuerUnavailable: { status: 503, title: 'No active intermediate' },
 };

@@ -2,9 +2,12 @@ import { Buffer } from 'node:buffer';
 import {
   PkiError,
   assertLintClean,
+  encodeName,
   leafDraft,
+  ocspSignerDraft,
   nameToString,
   newSerial,
+  normalizeSerial,
   parseCertificate,
   parseCsr,
   parseName,
@@ -56,6 +59,9 @@ const commonNameFor = (subject: SubjectName): string | null => (subject.kind ===
 
 /** The provisioner name recorded for the CA's own HTTPS certificates. */
 export const INTERNAL_PROVISIONER = 'shortleaf:server';
+/** The provisioner name recorded for delegated OCSP responder certificates. */
+export const OCSP_PROVISIONER = 'shortleaf:ocsp';
+const OCSP_SIGNER_CN = 'Shortleaf OCSP Responder';
 
 /**
  * The only code that signs leaves. Every front door (REST sign, mTLS renew, ACME later) calls it,
@@ -67,7 +73,7 @@ export function createAuthority(opts: AuthorityOptions) {
   const chain = [issuer.certificate.der];
   const policies = new Map<string, { text: string; policy: Policy }>();
 
-  const verifyToken = createTokenVerifier({
+  const { verifyToken, verifyRevokeToken } = createTokenVerifier({
     now: () => clock.now(),
     publicJwk: async (name) => {
       const p = await store.getProvisioner(name);
@@ -123,6 +129,7 @@ export function createAuthority(opts: AuthorityOptions) {
   }
 
   interface IssueRequest {
+    profile?: 'leaf' | 'ocsp-signer';
     provisioner: string;
     requester: string;
     actor: string;
@@ -145,7 +152,10 @@ export function createAuthority(opts: AuthorityOptions) {
     const notAfter = new Date(Math.min(nowS + req.lifetimeMs, issuer.certificate.notAfter.getTime()));
     for (let attempt = 0; ; attempt++) {
       const serial = newSerial(opts.random);
-      const draft = leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: opts.urls });
+      const draft =
+        req.profile === 'ocsp-signer'
+          ? ocspSignerDraft({ serial: serial.bytes, subjectDer: encodeName({ commonName: req.commonName, organization: 'Shortleaf' }), commonName: req.commonName ?? OCSP_SIGNER_CN, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info })
+          : leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: opts.urls });
       try {
         assertLintClean(draft, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
       } catch (cause) {
@@ -218,6 +228,7 @@ export function createAuthority(opts: AuthorityOptions) {
     if (row === null || row.der === null || !Buffer.from(row.der).equals(input.clientCertificate)) {
       throw new AuthorityError('certificateUnknown', 'the client certificate was not issued by this CA');
     }
+    await assertNotRevoked(row.serial);
     const now = clock.now();
     if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
     if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
@@ -264,7 +275,56 @@ export function createAuthority(opts: AuthorityOptions) {
     });
   }
 
-  return { sign, renew, issueServerCertificate, issuer, chain };
+  /** Issues a delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for a key held in memory. */
+  async function issueOcspSignerCertificate(input: { publicKey: PublicKeyInfo; lifetimeMs: number }): Promise<IssuedCertificate> {
+    return issue({
+      profile: 'ocsp-signer',
+      provisioner: OCSP_PROVISIONER,
+      requester: 'shortleaf serve',
+      actor: OCSP_PROVISIONER,
+      action: 'issue',
+      commonName: OCSP_SIGNER_CN,
+      names: [],
+      publicKey: input.publicKey,
+      lifetimeMs: input.lifetimeMs,
+      now: clock.now(),
+    });
+  }
+
+  /**
+   * Refuses renewal of a revoked certificate. Checked after the certificate is known to be ours,
+   * so a foreign certificate still gets `certificateUnknown`.
+   */
+  async function assertNotRevoked(serial: string): Promise<void> {
+    const revoked = await store.revocations.get(serial);
+    if (revoked !== null) throw new AuthorityError('certificateRevoked', `certificate ${serial} was revoked (${revoked.reason}) at ${revoked.revokedAt.toISOString()}; it cannot renew`);
+  }
+
+  /**
+   * Decides who may revoke a serial: the holder of that very certificate over mutual TLS
+   * (self-revocation), or a one-time token from the provisioner that issued it whose `sub` is the
+   * serial. Returns the actor for the audit log and the token use to spend atomically.
+   */
+  async function authorizeRevocation(input: {
+    serial: string;
+    token: unknown;
+    clientCertificate: Uint8Array | null;
+    audiences: readonly string[];
+  }): Promise<{ actor: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date } }> {
+    const row = await store.getCertificate(input.serial);
+    if (row === null || row.der === null) throw new AuthorityError('certificateNotFound', `no certificate with serial ${input.serial} was issued here`);
+    if (input.token === undefined || input.token === null) {
+      if (input.clientCertificate === null) throw new AuthorityError('clientCertificateRequired', 'revocation needs a token, or the certificate itself presented over mutual TLS');
+      if (!Buffer.from(row.der).equals(input.clientCertificate)) throw new AuthorityError('notAuthorized', 'over mutual TLS a certificate can revoke only itself');
+      return { actor: `certificate:${row.serial}` };
+    }
+    const claims = await verifyRevokeToken(input.token, input.audiences);
+    if (normalizeSerial(claims.serial) !== row.serial) throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
+    if (claims.provisioner !== row.provisioner) throw new AuthorityError('notAuthorized', `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`);
+    return { actor: `provisioner:${claims.provisioner}`, tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt } };
+  }
+
+  return { sign, renew, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
 }
 
 export type Authority = ReturnType<typeof createAuthority>;

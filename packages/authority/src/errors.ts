@@ -20,6 +20,11 @@ export type AuthorityErrorCode =
   | 'rootKeyRefused'
   | 'issuerMismatch'
   | 'badPolicy'
+  | 'badRevocationReason'
+  | 'badCrl'
+  | 'certificateNotFound'
+  | 'certificateRevoked'
+  | 'notAuthorized'
   | 'storageUnavailable'
   | 'internal';
 

@@ -1,7 +1,13 @@
 export { AuthorityError, type AuthorityErrorCode } from './errors.js';
-export type { AuditEntry, AuthorityStore, CertificateRow, Clock, IssuerRow, KeySealer, Logger, ProvisionerRow } from './ports.js';
+export type { AuditEntry, AuthorityStore, CertificateRow, Clock, CrlRow, IssuerRow, KeySealer, Logger, ProvisionerRow, RevocationRow, RevocationStore, RootCrlRow } from './ports.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { POLICY_DEFAULTS, parsePolicy, type Policy, type PolicyDocument } from './policy.js';
 export { MAX_TOKEN_LIFETIME_S, MAX_TOKEN_NAMES, createTokenVerifier, type TokenClaims } from './token.js';
 export { assertUsableIntermediate, createIntermediateKey, importIntermediate, loadActiveIssuer, type LoadedIssuer } from './issuer.js';
-export { BACKDATE_MS, INTERNAL_PROVISIONER, createAuthority, type Authority, type AuthorityOptions, type IssuedCertificate } from './authority.js';
+export { BACKDATE_MS, INTERNAL_PROVISIONER, OCSP_PROVISIONER, createAuthority, type Authority, type AuthorityOptions, type IssuedCertificate } from './authority.js';
+export { createRevoker, parseReason, type Revoke, type RevocationResult } from './revoke.js';
+export { createCrlPublisher, type CrlPublisher, type CrlPublisherOptions } from './crl-publisher.js';
+export { createOcspResponder, type OcspAnswer, type OcspOutcome, type OcspResponderOptions, type OcspResponderService } from './ocsp-responder.js';
+export { createOcspSignerManager, loadRootDelegatedResponder, ocspSignerSealContext, type ManagedResponder } from './ocsp-signers.js';
+export { createRootOcspSignerKey, importRootOcspSigner } from './root-ocsp-signer.js';
+export { importRootCrl, latestRootCrl, rootCrlWarnings } from './root-crl.js';

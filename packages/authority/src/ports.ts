@@ -45,7 +45,59 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
+export interface RevocationRow {
+  serial: string;
+  revokedAt: Date;
+  reason: string;
+  actor: string;
+}
+
+export interface CrlRow {
+  issuerId: string;
+  number: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  entries: number;
+  der: Uint8Array;
+}
+
+export interface RootCrlRow {
+  rootFingerprint: string;
+  number: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Uint8Array;
+  importedAt: Date;
+}
+
+export interface OcspSignerRow {
+  id: string;
+  issuerId: string;
+  sealedKey: Uint8Array;
+  csrDer: Uint8Array;
+  certDer: Uint8Array | null;
+  createdAt: Date;
+}
+
+/** Revocation state: the store's `revocations` repository implements it. */
+export interface RevocationStore {
+  revoke(r: RevocationRow, audit: AuditEntry, tokenUse?: { provisioner: string; jti: string; expiresAt: Date }): Promise<{ record: RevocationRow; alreadyRevoked: boolean }>;
+  get(serial: string): Promise<RevocationRow | null>;
+  list(): Promise<RevocationRow[]>;
+  since(afterRowid: number): Promise<Array<{ rowid: number; serial: string }>>;
+  listForCrl(issuerId: string, previousThisUpdate: Date | null): Promise<Array<{ serial: string; revokedAt: Date; reason: string }>>;
+  latestCrl(issuerId: string): Promise<CrlRow | null>;
+  insertCrl(r: CrlRow): Promise<void>;
+  pruneCrls(issuerId: string, keep: number): Promise<void>;
+  importRootCrl(r: RootCrlRow): Promise<void>;
+  latestRootCrl(rootFingerprint: string): Promise<RootCrlRow | null>;
+  createOcspSigner(r: Omit<OcspSignerRow, 'certDer'>): Promise<void>;
+  setOcspSignerCertificate(id: string, certDer: Uint8Array): Promise<void>;
+  getOcspSigner(issuerId: string): Promise<OcspSignerRow | null>;
+}
+
 export interface AuthorityStore {
+  revocations: RevocationStore;
   getActiveIssuer(): Promise<IssuerRow | null>;
   getIssuerByName(name: string): Promise<IssuerRow | null>;
   createIssuer(r: Pick<IssuerRow, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>): Promise<void>;

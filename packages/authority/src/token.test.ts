@@ -157,7 +157,7 @@ describe('createTokenVerifier on its own', () => {
   it('returns the claims the authority issues on', async () => {
     const { privateKey, publicKey } = generateKeyPair('EC-P256');
     const p = { name: 'solo', alg: 'ES256' as const, privateJwk: privateKey.export({ format: 'jwk' }), publicJwk: publicKey.export({ format: 'jwk' }) };
-    const verify = createTokenVerifier({ now: () => T0, publicJwk: async (name) => (name === 'solo' ? JSON.stringify(p.publicJwk) : null) });
+    const { verifyToken: verify } = createTokenVerifier({ now: () => T0, publicJwk: async (name) => (name === 'solo' ? JSON.stringify(p.publicJwk) : null) });
     const token = await mint(p, { subject: '10.0.0.1', sans: ['10.0.0.1', 'spiffe://example.org/x'] });
     const claims = await verify(token, ['https://elsewhere.test', AUD]);
     assert.equal(claims.provisioner, 'solo');

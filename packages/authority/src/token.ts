@@ -50,7 +50,8 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     return key;
   }
 
-  return async function verifyToken(token: unknown, audiences: readonly string[]): Promise<TokenClaims> {
+  /** Signature, audience, lifetime and the claims every token carries; returns the payload. */
+  async function verifyJwt(token: unknown, audiences: readonly string[]): Promise<{ iss: string; sub: string; jti: string; exp: number; payload: Record<string, unknown> }> {
     if (typeof token !== 'string' || token.length === 0) throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
     if (token.length > MAX_TOKEN_BYTES) throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
     let alg: string;
@@ -77,7 +78,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     } catch (cause) {
       throw mapJoseError(cause);
     }
-    const { exp, iat, nbf, jti, sub, sans } = payload as Record<string, unknown>;
+    const { exp, iat, nbf, jti, sub } = payload as Record<string, unknown>;
     if (typeof iat !== 'number' || typeof exp !== 'number') throw new AuthorityError('tokenMalformed', 'the token "iat" and "exp" must be numbers');
     const start = typeof nbf === 'number' ? Math.max(nbf, iat) : iat;
     if (exp - start > MAX_TOKEN_LIFETIME_S) {
@@ -90,6 +91,13 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     }
     if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128) throw new AuthorityError('tokenMalformed', 'the token "jti" must be a string of 8 to 128 characters');
     if (typeof sub !== 'string') throw new AuthorityError('tokenMalformed', 'the token "sub" must be a string');
+    return { iss, sub, jti, exp, payload: payload as Record<string, unknown> };
+  }
+
+  /** Verifies a sign token: its `sub` and `sans` are the names the certificate may carry. */
+  async function verifyToken(token: unknown, audiences: readonly string[]): Promise<TokenClaims> {
+    const { iss, sub, jti, exp, payload } = await verifyJwt(token, audiences);
+    const { sans } = payload;
     if (sans !== undefined && (!Array.isArray(sans) || sans.some((s) => typeof s !== 'string'))) {
       throw new AuthorityError('tokenMalformed', 'the token "sans" claim must be a list of strings');
     }
@@ -101,7 +109,15 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
       throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
     }
     return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000) };
-  };
+  }
+
+  /** Verifies a revoke token: its `sub` is the serial of the certificate to revoke. */
+  async function verifyRevokeToken(token: unknown, audiences: readonly string[]): Promise<{ provisioner: string; serial: string; jti: string; expiresAt: Date }> {
+    const { iss, sub, jti, exp } = await verifyJwt(token, audiences);
+    return { provisioner: iss, serial: sub, jti, expiresAt: new Date(exp * 1000) };
+  }
+
+  return { verifyToken, verifyRevokeToken };
 }
 
 function parseTokenName(raw: string): SubjectName {

@@ -1,7 +1,7 @@
 import type { PublicKeyInfo, Signer } from './crypto.js';
 import type { SubjectName } from './names.js';
 
-export type ProfileName = 'root' | 'intermediate' | 'leaf';
+export type ProfileName = 'root' | 'intermediate' | 'leaf' | 'ocsp-signer';
 
 export type KeyUsageName = 'digitalSignature' | 'keyEncipherment' | 'keyCertSign' | 'cRLSign';
 
@@ -44,12 +44,15 @@ export interface CertificateDraft {
   caIssuersUrls: readonly string[];
   crlUrls: readonly string[];
   nameConstraints: { permittedDns: readonly string[]; permittedUri: readonly string[] } | null;
+  /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), carried by delegated OCSP responder certificates only. */
+  ocspNoCheck: boolean;
 }
 
 export const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   ocspSigning: '1.3.6.1.5.5.7.3.9',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
   commonName: '2.5.4.3',
   organization: '2.5.4.10',
 } as const;

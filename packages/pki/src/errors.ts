@@ -9,7 +9,10 @@ export type PkiErrorCode =
   | 'unsupportedAlgorithm'
   | 'badName'
   | 'lintFailed'
-  | 'badCertificate';
+  | 'badCertificate'
+  | 'badRevocationReason'
+  | 'badCrl'
+  | 'badOcspRequest';
 
 /**
  * The one error type the PKI core throws. Callers switch on `code`; `message` is written for the

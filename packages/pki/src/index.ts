@@ -25,9 +25,32 @@ export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePo
 export { newSerial, normalizeSerial, serialToHex } from './serial.js';
 export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
 export { encodeName } from './encode.js';
-export { MAX_COMMON_NAME, intermediateDraft, leafDraft, profileRules, rootDraft, type CaInput, type LeafInput, type ProfileRules, type PublicUrls } from './profiles.js';
+export {
+  MAX_COMMON_NAME,
+  intermediateDraft,
+  leafDraft,
+  ocspSignerDraft,
+  profileRules,
+  rootDraft,
+  type CaInput,
+  type LeafInput,
+  type OcspSignerInput,
+  type ProfileRules,
+  type PublicUrls,
+} from './profiles.js';
 export { LINTS, assertLintClean, lintDraft, type Lint, type LintContext } from './lints/index.js';
 export { withinConstraints } from './lints/names.js';
 export { lintAndSign, signDraft } from './sign.js';
 export { MAX_CSR_BYTES, createCsr, csrToPem, parseCsr, type ParsedCsr } from './csr.js';
 export { isIssuedBy, issuerInfo, parseCertificate, readCertificate, readCertificates, type CertificateInfo } from './certificate.js';
+export { REVOCATION_REASONS, reasonCode, reasonName, type RevocationReason } from './revocation-reasons.js';
+export { buildCrl, isCrlSignedBy, parseCrl, type CrlEntry, type CrlInput, type ParsedCrl } from './crl.js';
+export { MAX_OCSP_REQUEST_BYTES, issuerHashes, parseOcspRequest, type CertId, type OcspHash, type OcspRequest } from './ocsp-request.js';
+export {
+  buildOcspResponse,
+  ocspErrorResponse,
+  responderKeyHash,
+  type OcspCertStatus,
+  type OcspResponder,
+  type OcspSingleResponse,
+} from './ocsp-response.js';

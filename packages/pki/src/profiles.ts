@@ -12,6 +12,8 @@ export interface ProfileRules {
   requireSubjectAltName: boolean;
   requireRevocationPointers: boolean;
   selfSigned: boolean;
+  /** Whether certificates of this profile carry id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). */
+  ocspNoCheck: boolean;
 }
 
 // One row per profile, jose-style: looked up by name, never branched on inline.
@@ -23,6 +25,7 @@ const PROFILES: Record<ProfileName, ProfileRules> = {
     requireSubjectAltName: false,
     requireRevocationPointers: false,
     selfSigned: true,
+    ocspNoCheck: false,
   },
   intermediate: {
     ca: true,
@@ -32,6 +35,7 @@ const PROFILES: Record<ProfileName, ProfileRules> = {
     requireSubjectAltName: false,
     requireRevocationPointers: false,
     selfSigned: false,
+    ocspNoCheck: false,
   },
   leaf: {
     ca: false,
@@ -41,6 +45,18 @@ const PROFILES: Record<ProfileName, ProfileRules> = {
     requireSubjectAltName: true,
     requireRevocationPointers: true,
     selfSigned: false,
+    ocspNoCheck: false,
+  },
+  // RFC 6960 §4.2.2.2: a delegated responder, issued by the CA whose certificates it speaks for.
+  // No revocation pointers: with id-pkix-ocsp-nocheck nobody checks the responder's own status.
+  'ocsp-signer': {
+    ca: false,
+    keyUsage: () => ['digitalSignature'],
+    extKeyUsage: [OID.ocspSigning],
+    requireSubjectAltName: false,
+    requireRevocationPointers: false,
+    selfSigned: false,
+    ocspNoCheck: true,
   },
 };
 
@@ -93,6 +109,7 @@ export function leafDraft(input: LeafInput): CertificateDraft {
     caIssuersUrls: [input.urls.caIssuers],
     crlUrls: [input.urls.crl],
     nameConstraints: null,
+    ocspNoCheck: false,
   };
 }
 
@@ -126,6 +143,7 @@ export function rootDraft(input: CaInput): CertificateDraft {
     caIssuersUrls: [],
     crlUrls: [],
     nameConstraints: null,
+    ocspNoCheck: false,
   };
 }
 
@@ -142,5 +160,45 @@ export function intermediateDraft(
     keyUsage: PROFILES.intermediate.keyUsage(input.publicKey),
     authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
     nameConstraints: constrained ? { permittedDns: input.permitDns, permittedUri: input.permitUri } : null,
+  };
+}
+
+export interface OcspSignerInput {
+  serial: Uint8Array;
+  subjectDer: Uint8Array;
+  commonName: string;
+  publicKey: PublicKeyInfo;
+  notBefore: Date;
+  notAfter: Date;
+  issuer: IssuerInfo;
+}
+
+/**
+ * Drafts a delegated OCSP responder certificate (RFC 6960 §4.2.2.2): issued directly by the CA
+ * whose certificates it answers for, id-kp-OCSPSigning only, and id-pkix-ocsp-nocheck so clients
+ * do not ask about the responder itself. Keep it short-lived: nocheck means it cannot be revoked.
+ */
+export function ocspSignerDraft(input: OcspSignerInput): CertificateDraft {
+  const rules = PROFILES['ocsp-signer'];
+  return {
+    profile: 'ocsp-signer',
+    serial: input.serial,
+    issuerDer: input.issuer.subjectDer,
+    subjectDer: input.subjectDer,
+    commonName: input.commonName,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    publicKey: input.publicKey,
+    basicConstraints: { ca: false },
+    keyUsage: rules.keyUsage(input.publicKey),
+    extKeyUsage: rules.extKeyUsage,
+    subjectKeyIdentifier: keyIdentifier(input.publicKey.spki),
+    authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
+    subjectAltNames: [],
+    ocspUrls: [],
+    caIssuersUrls: [],
+    crlUrls: [],
+    nameConstraints: null,
+    ocspNoCheck: rules.ocspNoCheck,
   };
 }

@@ -18,7 +18,7 @@ import { encodeName } from './encode.js';
 import type { LintContext } from './lints/lint.js';
 import { parseName, type SubjectName } from './names.js';
 import { encodePem } from './pem.js';
-import { intermediateDraft, leafDraft, rootDraft, type PublicUrls } from './profiles.js';
+import { intermediateDraft, leafDraft, ocspSignerDraft, rootDraft, type PublicUrls } from './profiles.js';
 import { newSerial } from './serial.js';
 import { lintAndSign } from './sign.js';
 
@@ -87,6 +87,22 @@ export function makeIntermediate(
   return finish(lintAndSign(draft, root.signer, { issuer: root.info }), signer);
 }
 
+/** A delegated OCSP responder certificate under `issuer` (RFC 6960 §4.2.2.2), valid for a day. */
+export function makeOcspSigner(issuer: TestCa, opts: { commonName?: string } = {}): TestCa {
+  const commonName = opts.commonName ?? 'Test OCSP Responder';
+  const signer = createSigner(generateKeyPair('EC-P256').privateKey);
+  const draft = ocspSignerDraft({
+    serial: newSerial(random).bytes,
+    subjectDer: encodeName({ commonName, organization: 'Shortleaf Test' }),
+    commonName,
+    publicKey: signer.publicKey,
+    notBefore: at(-HOUR),
+    notAfter: at(DAY),
+    issuer: issuer.info,
+  });
+  return finish(lintAndSign(draft, issuer.signer, { issuer: issuer.info }), signer);
+}
+
 export interface TestLeaf {
   key: KeyObject;
   names: SubjectName[];
@@ -122,6 +138,9 @@ export interface OpenSslResult {
   output: string;
 }
 
+/** Room for `openssl crl -text` of a CRL with 100,000 entries (~10 MB of text). */
+const MAX_OUTPUT = 256 * 1024 * 1024;
+
 /** A scratch folder and the `openssl` binary, the independent checker of what we produce. */
 export class OpenSsl {
   readonly dir = mkdtempSync(join(tmpdir(), 'pki-'));
@@ -138,7 +157,7 @@ export class OpenSsl {
    * on success, because some verdicts (`req -verify`) are printed to stderr with exit status 0.
    */
   try(args: readonly string[]): OpenSslResult {
-    const r = spawnSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = spawnSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
     if (r.error !== undefined) throw r.error;
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   }
@@ -146,7 +165,7 @@ export class OpenSsl {
   /** Runs openssl and returns stdout alone, throwing with OpenSSL's own words when it fails. */
   run(args: readonly string[]): string {
     try {
-      return execFileSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       throw new Error(`openssl ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
@@ -175,6 +194,16 @@ export class OpenSsl {
       ...extra,
       leaf,
     ]);
+  }
+
+  /**
+   * `openssl ocsp` with the chain checked at the tests' clock. OpenSSL compares a response's
+   * thisUpdate/nextUpdate with the real clock whatever -attime says (OCSP_check_validity), so the
+   * tolerated skew (-validity_period) is stretched to reach the tests' clock from today.
+   */
+  ocsp(args: readonly string[]): OpenSslResult {
+    const skew = Math.ceil(Math.abs(NOW.getTime() - Date.now()) / 1000) + DAY / 1000;
+    return this.try(['ocsp', ...args, '-attime', String(NOW.getTime() / 1000), '-validity_period', String(skew)]);
   }
 
   remove(): void {

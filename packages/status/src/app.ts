@@ -1,29 +1,112 @@
-import { Hono } from 'hono';
-import { encodeCertificates } from '@shortleaf/pki';
+import { Buffer } from 'node:buffer';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { CrlRow, OcspAnswer, RootCrlRow } from '@shortleaf/authority';
+import { MAX_OCSP_REQUEST_BYTES, encodeCertificates, encodePem, ocspErrorResponse } from '@shortleaf/pki';
+import { notModified, secondsUntil } from './http-cache.js';
 
 export interface StatusAppOptions {
   /** DER of the active intermediate, served at the caIssuers URL that leaves embed. */
   intermediate: Uint8Array;
   roots: readonly Uint8Array[];
+  /** The intermediate's current CRL, or null before the first one is built. */
+  crl(): CrlRow | null;
+  /** The newest imported root CRL, or null. */
+  rootCrl(): RootCrlRow | null;
+  /** Answers one DER OCSP request. */
+  ocsp(request: Uint8Array): Promise<OcspAnswer>;
+  /** Longest time an HTTP cache may keep a CRL before asking again (seconds), within nextUpdate. */
+  crlMaxAgeSeconds: number;
+  now(): Date;
+  onError(event: string, fields: Record<string, unknown>): void;
 }
 
 /** Path of the issuer certificate on the status listener; leaves point their AIA caIssuers here. */
 export const CA_ISSUERS_PATH = '/intermediate.crt';
 
+const problem = (c: Context, status: 400 | 404 | 413 | 415 | 503, code: string, detail: string) => {
+  c.header('content-type', 'application/problem+json');
+  return c.body(JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail }), status);
+};
+
+const crlEtag = (row: { number: bigint; der: Uint8Array }) => `"crl-${row.number}-${row.der.length}"`;
+
 /**
- * The public, plain-HTTP listener for data relying parties fetch without credentials. Plain HTTP
- * on purpose (RFC 5280 §4.2.2.1): checking revocation over TLS would need revocation data first.
- * CRLs and OCSP join it with the revocation service.
+ * The public, plain-HTTP listener for what relying parties fetch without credentials: the CRLs,
+ * the OCSP responder (RFC 6960, RFC 5019 GET profile), the issuer certificate. Plain HTTP on
+ * purpose (RFC 5280 §4.2.2.1): checking revocation over TLS would need revocation data first.
  */
 export function createStatusApp(opts: StatusAppOptions): Hono {
   const app = new Hono();
   const rootsPem = encodeCertificates(opts.roots);
+
+  app.onError((err, c) => {
+    opts.onError('status_request_failed', { path: c.req.path, error: err.message });
+    if (c.req.path.startsWith('/ocsp')) return ocspBody(c, ocspErrorResponse('internalError'));
+    return problem(c, 503, 'internal', 'the status service failed to answer; the cause is in its log');
+  });
+  app.notFound((c) => problem(c, 404, 'notFound', 'no such resource on the status listener'));
+
   app.get(CA_ISSUERS_PATH, (c) => c.body(new Uint8Array(opts.intermediate), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' }));
   app.get('/roots.pem', (c) => c.body(rootsPem, 200, { 'content-type': 'application/x-pem-file' }));
   app.get('/health', (c) => c.json({ status: 'ok' }));
-  app.notFound((c) => {
-    c.header('content-type', 'application/problem+json');
-    return c.body(JSON.stringify({ type: 'urn:shortleaf:problem:notFound', title: 'Not found', status: 404, detail: 'no such resource on the status listener' }), 404);
+
+  function serveCrl(c: Context, row: { number: bigint; thisUpdate: Date; nextUpdate: Date; der: Uint8Array } | null, pem: boolean) {
+    if (row === null) return problem(c, 404, 'notFound', 'no CRL has been published yet');
+    const etag = pem ? crlEtag(row).replace(/"$/, '-pem"') : crlEtag(row);
+    c.header('etag', etag);
+    c.header('last-modified', row.thisUpdate.toUTCString());
+    c.header('expires', row.nextUpdate.toUTCString());
+    c.header('cache-control', `public, max-age=${secondsUntil(row.nextUpdate, opts.now(), opts.crlMaxAgeSeconds)}, no-transform`);
+    if (notModified(c, etag, row.thisUpdate)) return c.body(null, 304);
+    if (pem) return c.body(encodePem('X509 CRL', row.der), 200, { 'content-type': 'application/x-pem-file' });
+    return c.body(new Uint8Array(row.der), 200, { 'content-type': 'application/pkix-crl' });
+  }
+
+  app.get('/crl', (c) => serveCrl(c, opts.crl(), false));
+  app.get('/crl.pem', (c) => serveCrl(c, opts.crl(), true));
+  app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
+
+  function ocspBody(c: Context, body: Uint8Array) {
+    return c.body(new Uint8Array(body), 200, { 'content-type': 'application/ocsp-response' });
+  }
+
+  app.post(
+    '/ocsp',
+    bodyLimit({ maxSize: MAX_OCSP_REQUEST_BYTES, onError: (c) => problem(c, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`) }),
+    async (c) => {
+      if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/ocsp-request') {
+        return problem(c, 415, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');
+      }
+      const answer = await opts.ocsp(new Uint8Array(await c.req.arrayBuffer()));
+      return ocspBody(c, answer.body);
+    },
+  );
+
+  // RFC 5019 §5: GET /ocsp/{url-encoded base64 of the DER request}; also accepted without the
+  // percent-encoding, since '+', '/' and '=' survive in many clients' URLs.
+  app.get('/ocsp/*', async (c) => {
+    const raw = new URL(c.req.url).pathname.slice('/ocsp/'.length);
+    let b64: string;
+    try {
+      b64 = decodeURIComponent(raw);
+    } catch {
+      return ocspBody(c, ocspErrorResponse('malformedRequest'));
+    }
+    if (b64.length === 0 || b64.length > (MAX_OCSP_REQUEST_BYTES * 4) / 3 + 4 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+      return ocspBody(c, ocspErrorResponse('malformedRequest'));
+    }
+    const answer = await opts.ocsp(new Uint8Array(Buffer.from(b64, 'base64')));
+    if (answer.cache !== null) {
+      const { thisUpdate, nextUpdate, etag } = answer.cache;
+      c.header('etag', etag);
+      c.header('last-modified', thisUpdate.toUTCString());
+      c.header('expires', nextUpdate.toUTCString());
+      c.header('cache-control', `max-age=${secondsUntil(nextUpdate, opts.now())}, public, no-transform, must-revalidate`);
+      if (notModified(c, etag, thisUpdate)) return c.body(null, 304);
+    }
+    return ocspBody(c, answer.body);
   });
+
   return app;
 }

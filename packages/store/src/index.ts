@@ -16,3 +16,4 @@ export type {
   ReserveCertificateInput,
   TokenUse,
 } from './records.js';
+export { RevocationRepository, type CrlEntryRecord, type CrlRecord, type OcspSignerRecord, type RevocationRecord, type RootCrlRecord } from './revocation-repository.js';

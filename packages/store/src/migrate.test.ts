@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +18,12 @@ function tempDir(t: TestContext): string {
   return dir;
 }
 
-/** A migrations folder holding the real 0001 plus the given extra files. */
-function migrationsDir(t: TestContext, extra: Record<string, string>, withInit = true): string {
+/** A migrations folder holding the real 0001 (or every real migration) plus the given extra files. */
+function migrationsDir(t: TestContext, extra: Record<string, string>, withInit: boolean | 'all' = true): string {
   const dir = join(tempDir(t), 'migrations');
   mkdirSync(dir);
-  if (withInit) copyFileSync(join(repoMigrations, '0001_init.sql'), join(dir, '0001_init.sql'));
+  const real = withInit === 'all' ? readdirSync(repoMigrations).filter((f) => f.endsWith('.sql')) : withInit ? ['0001_init.sql'] : [];
+  for (const name of real) copyFileSync(join(repoMigrations, name), join(dir, name));
   for (const [name, sql] of Object.entries(extra)) writeFileSync(join(dir, name), sql);
   return dir;
 }
@@ -61,18 +62,20 @@ describe('migrations', () => {
     assert.equal(loadMigrations()[0]?.name, '0001_init.sql');
   });
 
-  it('applies each migration once, records it, and applies nothing the second time', (t) => {
+  it('applies each migration once, in order, records it, and applies nothing the second time', (t) => {
     const db = new Database(':memory:');
     t.after(() => db.close());
     const migrations = loadMigrations(repoMigrations);
+    const names = readdirSync(repoMigrations).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort();
+    assert.ok(names.length >= 2, 'the repository has its migrations');
     const at = new Date('2025-01-02T03:04:05.000Z');
-    assert.deepEqual(applyMigrations(db, migrations, () => at), ['0001_init.sql']);
-    assert.deepEqual(recorded(db), [{ version: 1, name: '0001_init.sql', applied_at: at.toISOString() }]);
-    for (const table of ['audit_log', 'certificates', 'issuers', 'provisioners', 'roots', 'settings', 'token_uses']) {
+    assert.deepEqual(applyMigrations(db, migrations, () => at), names);
+    assert.deepEqual(recorded(db), names.map((name) => ({ version: Number(name.slice(0, 4)), name, applied_at: at.toISOString() })));
+    for (const table of ['audit_log', 'certificates', 'issuers', 'provisioners', 'roots', 'settings', 'token_uses', 'revocations', 'crls', 'root_crls', 'ocsp_signers']) {
       assert.ok(tableNames(db).includes(table), `missing table ${table}`);
     }
     assert.deepEqual(applyMigrations(db, migrations), []);
-    assert.equal(recorded(db).length, 1);
+    assert.equal(recorded(db).length, names.length);
   });
 
   it('re-opening a store applies nothing', async (t) => {
@@ -126,19 +129,20 @@ describe('migrations', () => {
   });
 
   it('refuses a database with a version this code has no file for (schemaTooNew)', async (t) => {
-    const newer = migrationsDir(t, { '0002_future.sql': 'CREATE TABLE future (x INTEGER);' });
+    const newer = migrationsDir(t, { '9999_future.sql': 'CREATE TABLE future (x INTEGER);' }, 'all');
     const path = join(tempDir(t), 'ca.db');
     await (await SqliteStore.open(path, { migrationsDir: newer })).close();
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations }), isStoreError('schemaTooNew', /version\(s\) 2 /));
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations, readonly: true }), isStoreError('schemaTooNew', '2'));
+    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations }), isStoreError('schemaTooNew', /version\(s\) 9999 /));
+    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations, readonly: true }), isStoreError('schemaTooNew', '9999'));
   });
 
   it('a read-only open refuses a database that still needs migrations, and writes nothing', async (t) => {
     const path = join(tempDir(t), 'ca.db');
     await (await SqliteStore.open(path)).close();
-    const dir = migrationsDir(t, { '0002_next.sql': 'CREATE TABLE next (x INTEGER);' });
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: dir, readonly: true }), isStoreError('migrationFailed', '0002_next.sql'));
-    assert.equal(recorded(rawDb(t, path)).length, 1);
+    const before = recorded(rawDb(t, path)).length;
+    const dir = migrationsDir(t, { '9999_next.sql': 'CREATE TABLE next (x INTEGER);' }, 'all');
+    await assert.rejects(SqliteStore.open(path, { migrationsDir: dir, readonly: true }), isStoreError('migrationFailed', '9999_next.sql'));
+    assert.equal(recorded(rawDb(t, path)).length, before);
   });
 
   it('a missing migrations folder is a migrationFailed error', async (t) => {

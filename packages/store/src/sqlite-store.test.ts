@@ -131,7 +131,7 @@ describe('SqliteStore: opening', () => {
 
   it('works on :memory:', async (t) => {
     const store = await openStore(t, ':memory:');
-    assert.equal((await store.counts()).schema_migrations, 1);
+    assert.ok(((await store.counts()).schema_migrations ?? 0) >= 2);
   });
 });
 
@@ -369,10 +369,14 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
     assert.deepEqual(await store.counts(), {
       audit_log: 0,
       certificates: 0,
+      crls: 0,
       issuers: 0,
+      ocsp_signers: 0,
       provisioners: 0,
+      revocations: 0,
+      root_crls: 0,
       roots: 0,
-      schema_migrations: 1,
+      schema_migrations: 2,
       settings: 0,
       token_uses: 0,
     });

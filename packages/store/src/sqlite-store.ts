@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { GroupCommitter } from './group-commit.js';
+import { RevocationRepository } from './revocation-repository.js';
 import { applyMigrations, loadMigrations, pendingMigrations } from './migrate.js';
 import type {
   AuditEntry,
@@ -54,9 +55,12 @@ export class SqliteStore {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly activateTransaction: Database.Transaction<(id: string, at: Date) => void>;
   private readonly issuanceWrites: GroupCommitter;
+  /** Revocations, CRLs, root CRLs and root-delegated OCSP signers, on this same connection. */
+  readonly revocations: RevocationRepository;
 
   private constructor(private readonly db: Database.Database) {
     this.issuanceWrites = new GroupCommitter(db, (err) => (err instanceof StoreError ? err : toStorageError(err)));
+    this.revocations = new RevocationRepository({ db, stmt: (sql) => this.stmt(sql), guard: (op) => this.guard(op), insertAudit: (e) => this.insertAudit(e) });
     this.activateTransaction = db.transaction((id: string, at: Date) => this.activateInTransaction(id, at));
   }
 

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createIntermediateKey, importIntermediate } from '@shortleaf/authority';
+import { createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootCrl, importRootOcspSigner } from '@shortleaf/authority';
 import { csrToPem, encodePem } from '@shortleaf/pki';
-import { createRoot, openRoot, signIntermediate } from '../ceremony.js';
+import { createRoot, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
 import { out, parse } from '../cli.js';
 import { envSecrets } from '../config.js';
 import { openStore, passphraseSealer } from '../data.js';
@@ -24,8 +24,9 @@ const clock = { now: () => new Date() };
 const newSecret = () => randomBytes(24).toString('base64url');
 
 /**
- * The development shortcut: offline root (kept in DATA/offline-root), sealed intermediate,
- * its signature and import, and an `admin` JWK provisioner. Safe to run twice: a data directory
+ * The development shortcut: offline root (kept in DATA/offline-root), sealed intermediate and
+ * root-delegated OCSP responder keys, their signatures and import, a first root CRL, and an
+ * `admin` JWK provisioner. Safe to run twice: a data directory
  * with an active intermediate is left as it is.
  */
 export async function initDataDir(dataDir: string): Promise<{ created: boolean }> {
@@ -44,10 +45,16 @@ export async function initDataDir(dataDir: string): Promise<{ created: boolean }
       writeSecretFile(rootFiles.password, `${rootPassword}\n`);
     }
     createRoot({ dir: layout.offlineRoot, passphrase: rootPassword, commonName: 'Shortleaf Development Root CA' });
-    const csr = await createIntermediateKey(store, passphraseSealer(passphrase), clock, { id: randomUUID(), name: 'primary', commonName: 'Shortleaf Intermediate CA' });
+    const sealer = passphraseSealer(passphrase);
+    const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name: 'primary', commonName: 'Shortleaf Intermediate CA' });
+    const ocspCsr = await createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: 'primary' });
     const root = openRoot(layout.offlineRoot, rootPassword);
     const cert = signIntermediate({ root, csrPem: csrToPem(csr) });
+    const ocspCert = signRootOcspSigner({ root, csrPem: csrToPem(ocspCsr) });
     await importIntermediate(store, clock, { name: 'primary', certificatePem: encodePem('CERTIFICATE', cert), rootPem: encodePem('CERTIFICATE', root.certificate.der) });
+    await importRootOcspSigner(store, { issuerName: 'primary', certificatePem: encodePem('CERTIFICATE', ocspCert), root: root.certificate });
+    // Proxies that check the whole chain need the root's CRL too; give them a first one.
+    await importRootCrl(store, clock, signRootCrl({ root, dir: layout.offlineRoot }).der);
     const adminKey = join(layout.provisionerKeys, 'admin.jwk');
     await addJwkProvisioner(store, { name: 'admin', keyOut: adminKey, policy: {} });
     process.stderr.write(`${NOTICE}\n`);

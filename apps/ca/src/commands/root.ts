@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { encodePem, type KeyTypeName } from '@shortleaf/pki';
-import { createRoot, openRoot, signIntermediate } from '../ceremony.js';
+import { createRoot, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
 import { out, parse, UsageError } from '../cli.js';
 import { writeFileAtomic } from '../files.js';
 import { rootLayout } from '../layout.js';
@@ -21,14 +21,38 @@ export async function rootCommand(args: string[]): Promise<void> {
   if (verb === 'sign-intermediate') {
     const { values } = parse(
       rest,
-      { root: { type: 'string' }, csr: { type: 'string' }, out: { type: 'string' }, 'permit-dns': { type: 'string', multiple: true }, 'permit-uri': { type: 'string', multiple: true }, validity: { type: 'string' } },
+      {
+        root: { type: 'string' },
+        csr: { type: 'string' },
+        out: { type: 'string' },
+        'permit-dns': { type: 'string', multiple: true },
+        'permit-uri': { type: 'string', multiple: true },
+        validity: { type: 'string' },
+        'ocsp-csr': { type: 'string' },
+        'ocsp-out': { type: 'string' },
+      },
       ['root', 'csr', 'out'],
     );
+    if ((values['ocsp-csr'] === undefined) !== (values['ocsp-out'] === undefined)) throw new UsageError('--ocsp-csr and --ocsp-out go together');
     const root = openRoot(values.root!, await rootPassphrase({ passwordFile: rootLayout(values.root!).password }));
     const der = signIntermediate({ root, csrPem: readFileSync(values.csr!, 'utf8'), permitDns: values['permit-dns'] ?? [], permitUri: values['permit-uri'] ?? [], ...(values.validity ? { validity: values.validity } : {}) });
     writeFileAtomic(values.out!, encodePem('CERTIFICATE', der));
     out(`intermediate certificate written to ${values.out}`);
+    if (values['ocsp-csr'] !== undefined) {
+      const ocsp = signRootOcspSigner({ root, csrPem: readFileSync(values['ocsp-csr'], 'utf8'), ...(values.validity ? { validity: values.validity } : {}) });
+      writeFileAtomic(values['ocsp-out']!, encodePem('CERTIFICATE', ocsp));
+      out(`root-delegated OCSP responder certificate written to ${values['ocsp-out']}`);
+    }
     return;
   }
-  throw new UsageError('usage: shortleaf root init --out DIR | shortleaf root sign-intermediate --root DIR --csr FILE --out FILE');
+  if (verb === 'crl') {
+    const { values } = parse(rest, { root: { type: 'string' }, out: { type: 'string' }, revoke: { type: 'string' }, reason: { type: 'string' }, validity: { type: 'string' } }, ['root', 'out']);
+    if (values.reason !== undefined && values.revoke === undefined) throw new UsageError('--reason goes with --revoke SERIAL');
+    const root = openRoot(values.root!, await rootPassphrase({ passwordFile: rootLayout(values.root!).password }));
+    const crl = signRootCrl({ root, dir: values.root!, ...(values.revoke ? { revoke: { serial: values.revoke, reason: values.reason ?? 'unspecified' } } : {}), ...(values.validity ? { validity: values.validity } : {}) });
+    writeFileAtomic(values.out!, crl.der);
+    out(`root CRL number ${crl.number} with ${crl.entries} entries written to ${values.out}; import it with \`shortleaf root-crl import\``);
+    return;
+  }
+  throw new UsageError('usage: shortleaf root init --out DIR | root sign-intermediate --root DIR --csr FILE --out FILE [--ocsp-csr F --ocsp-out F] | root crl --root DIR --out FILE [--revoke SERIAL --reason R]');
 }

@@ -15,6 +15,7 @@ import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../con
 import { dataSealer, openStore } from '../data.js';
 import { dataLayout } from '../layout.js';
 import { createLogger } from '../logger.js';
+import { startRevocationServices } from '../revocation-services.js';
 import { issueServerCredentials, scheduleServerRenewal } from '../server-certificate.js';
 import { initDataDir } from './init.js';
 
@@ -114,8 +115,10 @@ export async function serveCommand(args: string[]): Promise<void> {
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
 
+  let stopRevocation: (() => void) | undefined;
   const shutdown = async (): Promise<void> => {
     renewal?.stop();
+    stopRevocation?.();
     clearInterval(pruner);
     const force = setTimeout(() => {
       httpsServer.closeAllConnections();
@@ -156,9 +159,32 @@ export async function serveCommand(args: string[]): Promise<void> {
     httpsServer.setSecureContext({ key: creds.key, cert: creds.cert });
     renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ key: c.key, cert: c.cert }) });
 
+    const revocation = await startRevocationServices({ store, sealer, authority, issuer, config, logger, crlUrl: `${statusBase}/crl` });
+    stopRevocation = () => revocation.stop();
+
     const roots = issuer.roots.map((r) => r.der);
-    apiApp = createApiApp({ authority, signAudiences: audiences(config, names, apiPort, '/api/v1/sign'), clientCertificate, requester, roots, logger, maxBodyBytes: config.limits.maxBodyBytes });
-    statusApp = createStatusApp({ intermediate: issuer.certificate.der, roots });
+    apiApp = createApiApp({
+      authority,
+      signAudiences: audiences(config, names, apiPort, '/api/v1/sign'),
+      revokeAudiences: audiences(config, names, apiPort, '/api/v1/revoke'),
+      revoke: revocation.revoke,
+      warnings: revocation.warnings,
+      clientCertificate,
+      requester,
+      roots,
+      logger,
+      maxBodyBytes: config.limits.maxBodyBytes,
+    });
+    statusApp = createStatusApp({
+      intermediate: issuer.certificate.der,
+      roots,
+      crl: () => revocation.crls.current(),
+      rootCrl: revocation.rootCrl,
+      ocsp: (request) => revocation.ocsp.respond(request),
+      crlMaxAgeSeconds: parseDuration(config.crl.cacheMaxAge) / 1000,
+      now: () => new Date(),
+      onError: (event, fields) => logger.error(event, fields),
+    });
 
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
     logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });

@@ -22,7 +22,7 @@ export const keyUsageMatchesProfile: Lint = {
   },
 };
 
-/** RFC 5280 §4.2.1.12: leaves carry serverAuth and clientAuth; CA certificates carry no EKU. */
+/** RFC 5280 §4.2.1.12: leaves carry serverAuth and clientAuth, OCSP signers OCSPSigning; CA certificates carry no EKU. */
 export const extKeyUsageMatchesProfile: Lint = {
   name: 'ext_key_usage_matches_profile',
   check: (d, { rules }) => (same(d.extKeyUsage, rules.extKeyUsage) ? null : `ExtendedKeyUsage [${d.extKeyUsage.join(', ')}] differs from the profile's`),
@@ -69,5 +69,18 @@ export const keyIsNotIssuerKey: Lint = {
   check: (d, ctx) => {
     if (ctx.issuer === null || d.profile === 'root') return null;
     return Buffer.from(d.publicKey.spki).equals(ctx.issuer.signer.publicKey.spki) ? "the certificate's key is its issuer's key" : null;
+  },
+};
+
+/**
+ * RFC 6960 §4.2.2.2.1: id-pkix-ocsp-nocheck tells clients never to check a certificate's status, so
+ * it belongs on delegated OCSP responder certificates only; on a leaf it would make that leaf
+ * unrevocable in practice. The OCSP signer profile always carries it.
+ */
+export const ocspNoCheckOnlyOnOcspSigners: Lint = {
+  name: 'ocsp_no_check_only_on_ocsp_signers',
+  check: (d, { rules }) => {
+    if (d.ocspNoCheck === rules.ocspNoCheck) return null;
+    return d.ocspNoCheck ? `id-pkix-ocsp-nocheck on a ${d.profile} certificate; only OCSP signers carry it` : `the ${d.profile} profile needs id-pkix-ocsp-nocheck`;
   },
 };

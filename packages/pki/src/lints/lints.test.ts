@@ -5,7 +5,7 @@ import { OID, type CertificateDraft } from '../draft.js';
 import { encodeName } from '../encode.js';
 import { PkiError } from '../errors.js';
 import { parseName } from '../names.js';
-import { intermediateDraft, rootDraft } from '../profiles.js';
+import { intermediateDraft, ocspSignerDraft, rootDraft } from '../profiles.js';
 import { newSerial } from '../serial.js';
 import { DAY, HOUR, at, leafFor, makeIntermediate, makeRoot, random, type TestCa } from '../test-fixtures.js';
 import { LINTS, assertLintClean, lintDraft, type LintContext } from './index.js';
@@ -24,6 +24,7 @@ let leafRsa: Case;
 let leafConstrained: Case;
 let intermediate: Case;
 let rootCase: Case;
+let ocspSigner: Case;
 
 const NAMES = ['a.example', '10.0.0.1', 'spiffe://example.org/x'];
 
@@ -41,6 +42,8 @@ before(() => {
     ctx: { issuer: root.info },
   };
   rootCase = { draft: rootDraft({ ...ca, serial: newSerial(random).bytes }), ctx: { issuer: null } };
+  // As the authority issues it: no credential, so no authorised names to check.
+  ocspSigner = { draft: ocspSignerDraft({ ...ca, subjectDer: encodeName({ commonName: 'OCSP' }), commonName: 'OCSP', serial: newSerial(random).bytes, issuer: int.info, notBefore: at(-HOUR), notAfter: at(DAY) }), ctx: { issuer: int.info } };
 });
 
 const bytes = (n: number, first: number): Uint8Array => {
@@ -117,6 +120,11 @@ const BREAKAGES: Breakage[] = [
     broken: (c) => patched(c, { publicKey: root.signer.publicKey, subjectKeyIdentifier: keyIdentifier(root.signer.publicKey.spki) }),
     reason: /issuer's key/,
   },
+  { lint: 'ocsp_no_check_only_on_ocsp_signers', what: 'id-pkix-ocsp-nocheck on a leaf', base: leaf, broken: (c) => patched(c, { ocspNoCheck: true }), reason: /id-pkix-ocsp-nocheck on a leaf certificate; only OCSP signers carry it/ },
+  { lint: 'ocsp_no_check_only_on_ocsp_signers', what: 'an OCSP signer without id-pkix-ocsp-nocheck', base: () => ocspSigner, broken: (c) => patched(c, { ocspNoCheck: false }), reason: /the ocsp-signer profile needs id-pkix-ocsp-nocheck/ },
+  { lint: 'ext_key_usage_matches_profile', what: 'an OCSP signer with serverAuth', base: () => ocspSigner, broken: (c) => patched(c, { extKeyUsage: [OID.ocspSigning, OID.serverAuth] }), reason: /differs from the profile's/ },
+  { lint: 'key_usage_matches_profile', what: 'an OCSP signer with keyCertSign', base: () => ocspSigner, broken: (c) => patched(c, { keyUsage: ['digitalSignature', 'keyCertSign'] }), reason: /the ocsp-signer profile needs \[digitalSignature\]/ },
+  { lint: 'basic_constraints_match_profile', what: 'an OCSP signer with cA true', base: () => ocspSigner, broken: (c) => patched(c, { basicConstraints: { ca: true } }), reason: /the ocsp-signer profile needs false/ },
   { lint: 'subject_alt_name_present', what: 'an empty SAN', base: leaf, broken: (c) => patched(c, { subjectAltNames: [], commonName: null }), reason: /at least one subject alternative name/ },
   { lint: 'names_authorized', what: 'a SAN name the credential did not authorise', base: leaf, broken: (c) => patched(c, {}, { authorizedNames: c.draft.subjectAltNames.slice(0, 2) }), reason: /uri:spiffe:\/\/example\.org\/x was not authorised/ },
   { lint: 'names_authorized', what: 'a CN that is not among the SANs', base: leaf, broken: (c) => patched(c, { commonName: 'b.example' }), reason: /common name b\.example is not one of the DNS subject alternative names/ },
@@ -148,10 +156,17 @@ const BREAKAGES: Breakage[] = [
 ];
 
 describe('lintDraft', () => {
-  it('passes the unbroken leaf, RSA leaf, constrained leaf, intermediate and root drafts', () => {
-    for (const c of [leafEc, leafRsa, leafConstrained, intermediate, rootCase]) {
+  it('passes the unbroken leaf, RSA leaf, constrained leaf, intermediate, root and OCSP signer drafts', () => {
+    for (const c of [leafEc, leafRsa, leafConstrained, intermediate, rootCase, ocspSigner]) {
       assert.deepEqual(lintDraft(c.draft, c.ctx), [], c.draft.profile);
     }
+  });
+
+  it('asks no names of an OCSP signer: none authorised, or an empty list, both pass', () => {
+    assert.deepEqual(lintDraft(ocspSigner.draft, { ...ocspSigner.ctx, authorizedNames: [] }), []);
+    // The CN-among-SANs rule is for leaves: an OCSP signer has a CN and no SAN.
+    assert.equal(ocspSigner.draft.commonName, 'OCSP');
+    assert.deepEqual(ocspSigner.draft.subjectAltNames, []);
   });
 
   it('has a breaking case for every lint in LINTS', () => {

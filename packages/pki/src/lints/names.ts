@@ -11,13 +11,14 @@ export const subjectAltNamePresent: Lint = {
 export const namesAuthorized: Lint = {
   name: 'names_authorized',
   check: (d, ctx) => {
-    if (ctx.authorizedNames === undefined) return d.profile === 'leaf' ? 'a leaf was drafted with no authorised names to check against' : null;
+    // Profiles without names of their own (CAs, OCSP signers) need no credential's names to check.
+    if (ctx.authorizedNames === undefined) return ctx.rules.requireSubjectAltName ? `a ${d.profile} was drafted with no authorised names to check against` : null;
     const allowed = new Set(ctx.authorizedNames.map(nameToString));
     const extra = d.subjectAltNames.find((n) => !allowed.has(nameToString(n)));
     if (extra !== undefined) return `${nameToString(extra)} was not authorised`;
     // Only a DNS name may be the CN: verifiers match a hostname-like CN against DNS name
     // constraints when the SAN has no DNS name (OpenSSL does), so an IP there can break the chain.
-    if (d.profile === 'leaf' && d.commonName !== null && !d.subjectAltNames.some((n) => n.kind === 'dns' && n.value === d.commonName)) {
+    if (ctx.rules.requireSubjectAltName && d.commonName !== null && !d.subjectAltNames.some((n) => n.kind === 'dns' && n.value === d.commonName)) {
       return `common name ${d.commonName} is not one of the DNS subject alternative names`;
     }
     return null;

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { createRevoker, importRootCrl, parseDuration } from '@shortleaf/authority';
+import { out, parse, UsageError } from '../cli.js';
+import { openStore } from '../data.js';
+import { createLogger } from '../logger.js';
+
+const clock = { now: () => new Date() };
+
+/**
+ * `shortleaf revoke SERIAL --reason R --data DIR`: the operator's revocation, written straight to
+ * the database. A running server notices it within a second (it watches for new revocations),
+ * re-signs OCSP for the serial and rebuilds its CRL.
+ */
+export async function revokeCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { data: { type: 'string' }, reason: { type: 'string' } }, ['data']);
+  const serial = positionals[0];
+  if (serial === undefined) throw new UsageError('usage: shortleaf revoke SERIAL --reason keyCompromise --data DIR');
+  const { store } = await openStore(values.data!);
+  try {
+    const revoke = createRevoker({ store, clock, logger: createLogger('warn'), onRevoked: () => undefined });
+    const r = await revoke({ serial, reason: values.reason, actor: `operator:${process.env.USER ?? 'cli'}`, requester: 'shortleaf revoke' });
+    out(r.alreadyRevoked ? `${r.serial} was already revoked (${r.reason}) at ${r.revokedAt.toISOString()}` : `revoked ${r.serial} (${r.reason}) at ${r.revokedAt.toISOString()}`);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `shortleaf certs list --data DIR [--revoked] [--expiring 24h]`: what this CA has issued. */
+export async function certsCommand(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  if (verb !== 'list') throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h]');
+  const { values } = parse(rest, { data: { type: 'string' }, revoked: { type: 'boolean' }, expiring: { type: 'string' } }, ['data']);
+  const { store } = await openStore(values.data!);
+  try {
+    const revoked = new Map((await store.revocations.list()).map((r) => [r.serial, r]));
+    const now = Date.now();
+    const horizon = values.expiring === undefined ? null : now + parseDuration(values.expiring);
+    const certs = await store.listCertificates(horizon === null ? {} : { expiringBefore: new Date(horizon) });
+    out('SERIAL\tSTATUS\tNOT AFTER\tPROVISIONER\tNAMES');
+    for (const c of certs) {
+      const r = revoked.get(c.serial);
+      if (values.revoked && r === undefined) continue;
+      if (horizon !== null && (c.notAfter.getTime() < now || r !== undefined)) continue;
+      const status = r !== undefined ? `revoked:${r.reason}` : c.notAfter.getTime() < now ? 'expired' : c.status === 'reserved' ? 'reserved' : 'valid';
+      out(`${c.serial}\t${status}\t${c.notAfter.toISOString()}\t${c.provisioner}\t${c.names.join(',')}`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** `shortleaf root-crl import FILE --data DIR`: brings a CRL the offline root signed to the server. */
+export async function rootCrlCommand(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  if (verb !== 'import') throw new UsageError('usage: shortleaf root-crl import FILE --data DIR');
+  const { values, positionals } = parse(rest, { data: { type: 'string' } }, ['data']);
+  const file = positionals[0];
+  if (file === undefined) throw new UsageError('usage: shortleaf root-crl import FILE --data DIR');
+  const bytes = readFileSync(file);
+  const input = bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ' ? bytes.toString('utf8') : new Uint8Array(bytes);
+  const { store } = await openStore(values.data!);
+  try {
+    const { row, crl } = await importRootCrl(store, clock, input);
+    out(`imported root CRL number ${row.number} (${crl.entries.length} entries), next update ${row.nextUpdate.toISOString()}`);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,118 @@
+import { buildCrl, reasonName, reasonCode, type CrlEntry } from '@shortleaf/pki';
+import type { LoadedIssuer } from './issuer.js';
+import type { AuthorityStore, Clock, CrlRow, Logger } from './ports.js';
+
+export interface CrlPublisherOptions {
+  store: AuthorityStore;
+  issuer: LoadedIssuer;
+  clock: Clock;
+  logger: Logger;
+  /** The URL leaves carry as their CRL distribution point; the CRL's IDP names it exactly. */
+  distributionPoint: string;
+  /** thisUpdate → nextUpdate. */
+  validityMs: number;
+  /** A scheduled rebuild happens once a CRL is this old, well before its nextUpdate. */
+  refreshAfterMs: number;
+  /** Revocations arriving within this window share one rebuild. */
+  rebuildDelayMs: number;
+}
+
+/** How many past CRLs to keep in the database; older ones are never served again. */
+const KEEP_CRLS = 10;
+
+/**
+ * Publishes the intermediate's full CRL (RFC 5280 §5): rebuilt on a schedule well before
+ * nextUpdate, and shortly after any revocation with bursts coalesced into one rebuild. Each
+ * build takes the next CRL number from the database, so numbers only grow across restarts.
+ */
+export function createCrlPublisher(opts: CrlPublisherOptions) {
+  const { store, issuer, clock, logger } = opts;
+  let current: CrlRow | null = null;
+  let building: Promise<CrlRow> | null = null;
+  let again = false;
+  let rebuildTimer: NodeJS.Timeout | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function build(): Promise<CrlRow> {
+    const previous = await store.revocations.latestCrl(issuer.id);
+    const now = new Date(Math.floor(clock.now().getTime() / 1000) * 1000);
+    const nextUpdate = new Date(Math.min(now.getTime() + opts.validityMs, issuer.certificate.notAfter.getTime()));
+    const rows = await store.revocations.listForCrl(issuer.id, previous?.thisUpdate ?? null);
+    const entries: CrlEntry[] = rows.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt, reason: reasonName(reasonCode(r.reason)) }));
+    const number = (previous?.number ?? 0n) + 1n;
+    const started = performance.now();
+    const der = buildCrl({
+      issuer: { subjectDer: issuer.certificate.subjectDer, subjectKeyIdentifier: issuer.info.subjectKeyIdentifier, signer: issuer.signer },
+      number,
+      thisUpdate: now,
+      nextUpdate,
+      distributionPoint: opts.distributionPoint,
+      entries,
+    });
+    const row: CrlRow = { issuerId: issuer.id, number, thisUpdate: now, nextUpdate, entries: entries.length, der };
+    await store.revocations.insertCrl(row);
+    await store.revocations.pruneCrls(issuer.id, KEEP_CRLS);
+    logger.info('crl_published', { issuer: issuer.name, number: number.toString(), entries: entries.length, bytes: der.length, ms: Math.round(performance.now() - started), nextUpdate: nextUpdate.toISOString() });
+    return row;
+  }
+
+  /** Builds now, or once more after the build in progress if one is running. */
+  async function rebuild(): Promise<CrlRow> {
+    if (building !== null) {
+      again = true;
+      return building;
+    }
+    building = (async () => {
+      try {
+        let row = await build();
+        while (again && !stopped) {
+          again = false;
+          row = await build();
+        }
+        current = row;
+        scheduleRefresh();
+        return row;
+      } finally {
+        building = null;
+      }
+    })();
+    return building;
+  }
+
+  function scheduleRefresh(): void {
+    clearTimeout(refreshTimer);
+    if (stopped || current === null) return;
+    const due = current.thisUpdate.getTime() + opts.refreshAfterMs - clock.now().getTime();
+    refreshTimer = setTimeout(() => void rebuild().catch((err: Error) => logger.error('crl_publish_failed', { error: err.message })), Math.min(Math.max(due, 1_000), 2 ** 31 - 1));
+    refreshTimer.unref();
+  }
+
+  return {
+    /** Loads the newest CRL, and builds one now if there is none or it is due. */
+    async start(): Promise<void> {
+      current = await store.revocations.latestCrl(issuer.id);
+      if (current === null || clock.now().getTime() >= current.thisUpdate.getTime() + opts.refreshAfterMs) await rebuild();
+      else scheduleRefresh();
+    },
+    /** The CRL being served. */
+    current: (): CrlRow | null => current,
+    rebuild,
+    /** Asks for a rebuild soon; revocations in the same window share it. Never waits for it. */
+    requestRebuild(): void {
+      if (rebuildTimer !== undefined || stopped) return;
+      rebuildTimer = setTimeout(() => {
+        rebuildTimer = undefined;
+        rebuild().catch((err: Error) => logger.error('crl_publish_failed', { error: err.message }));
+      }, opts.rebuildDelayMs);
+      rebuildTimer.unref();
+    },
+    stop(): void {
+      stopped = true;
+      clearTimeout(rebuildTimer);
+      clearTimeout(refreshTimer);
+    },
+  };
+}
+
+export type CrlPublisher = ReturnType<typeof createCrlPublisher>;
