@@ -1,7 +1,7 @@
 // `shortleaf migrate --data DIR`: creates a private database, records what it applied, is
 // idempotent, and refuses a database from a newer Shortleaf.
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { shortleaf, shortleafOk, tempDir } from './helpers/cli.js';
 import { databasePath, tableCounts } from './helpers/data.js';
@@ -29,7 +29,9 @@ describe('shortleaf migrate', () => {
     assert.equal(mode(data), 0o700);
     assert.equal(mode(databasePath(data)), 0o600);
     const rows = readMigrations(data);
-    assert.deepEqual(rows.map(({ version, name }) => ({ version, name })), [{ version: 1, name: '0001_init.sql' }]);
+    const files = readdirSync(new URL('../migrations/', import.meta.url)).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort();
+    assert.ok(files.includes('0001_init.sql') && files.includes('0002_revocation.sql'));
+    assert.deepEqual(rows.map(({ version, name }) => ({ version, name })), files.map((name) => ({ version: Number(name.slice(0, 4)), name })));
     assert.ok(!Number.isNaN(Date.parse(rows[0]!.applied_at)));
     const counts = await tableCounts(data);
     for (const table of ['issuers', 'roots', 'provisioners', 'certificates', 'token_uses', 'audit_log', 'settings']) {

@@ -9,13 +9,16 @@ export interface HttpResult {
   body: Buffer;
   text: string;
   json<T = Record<string, unknown>>(): T;
+  /** Response headers, lower-case names (set by `request` and `curlWithHeaders`). */
+  headers?: Record<string, string>;
 }
 
 const MARK = '@@shortleaf-e2e@@';
 
-function result(status: number, contentType: string, body: Buffer): HttpResult {
+function result(status: number, contentType: string, body: Buffer, headers?: Record<string, string>): HttpResult {
   const text = body.toString('utf8');
   return {
+    ...(headers === undefined ? {} : { headers }),
     status,
     contentType,
     body,
@@ -42,6 +45,22 @@ export async function curl(args: readonly string[], opts: { timeoutMs?: number }
   return result(Number(status), contentType, r.stdoutBytes);
 }
 
+/**
+ * Like `curl`, and also returns the response headers (lower-case names, repeated values joined
+ * with ", "), from curl's own `%{header_json}`.
+ */
+export async function curlWithHeaders(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<HttpResult & { headers: Record<string, string> }> {
+  const r = await run('curl', ['-sS', '--max-time', '20', '-w', `%{stderr}${MARK} %{http_code} %{content_type}\n%{header_json}`, ...args], { timeoutMs: opts.timeoutMs ?? 30_000 });
+  const at = r.stderr.lastIndexOf(MARK);
+  if (r.code !== 0 || at < 0) throw new Error(`curl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  const tail = r.stderr.slice(at + MARK.length);
+  const nl = tail.indexOf('\n');
+  const [status = '0', contentType = ''] = tail.slice(0, nl).trim().split(' ');
+  const raw = JSON.parse(tail.slice(nl + 1)) as Record<string, string[]>;
+  const headers = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.toLowerCase(), v.join(', ')]));
+  return { ...result(Number(status), contentType, r.stdoutBytes, headers), headers };
+}
+
 /** Runs curl expecting it to fail before any HTTP response (TLS refused, say); returns its exit code and message. */
 export async function curlFailure(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   const r = await run('curl', ['-sS', '--max-time', '20', ...args]);
@@ -59,6 +78,8 @@ export interface RequestOptions {
   key?: string;
   servername?: string;
   timeoutMs?: number;
+  /** A new connection with no TLS session reuse (no keep-alive agent, no session cache). */
+  freshConnection?: boolean;
 }
 
 /** One HTTP(S) request with node's own client; for bodies and headers curl makes awkward. */
@@ -75,6 +96,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
         method: opts.method ?? 'GET',
         headers,
         timeout: opts.timeoutMs ?? 15_000,
+        ...(opts.freshConnection ? { agent: false } : {}),
         ...(u.protocol === 'https:'
           ? { ca: opts.ca, ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}), ...(opts.servername ? { servername: opts.servername } : {}) }
           : {}),
@@ -82,7 +104,8 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve(result(res.statusCode ?? 0, String(res.headers['content-type'] ?? ''), Buffer.concat(chunks))));
+        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]));
+        res.on('end', () => resolve(result(res.statusCode ?? 0, String(res.headers['content-type'] ?? ''), Buffer.concat(chunks), headers)));
         res.on('error', reject);
       },
     );

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { shortleafArgs, track, DEFAULT_TIMEOUT_MS } from './cli.js';
 
 /** The URLs `shortleaf serve` announces in its `listening` log line. */
@@ -183,4 +184,19 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
     if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 500));
   }
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago: bound with port 0, read, and closed. For
+ * processes (nginx) that cannot announce the port they picked.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

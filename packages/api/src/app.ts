@@ -55,6 +55,8 @@ export function createApiApp(opts: ApiAppOptions): Hono {
   app.onError((err, c) => {
     const { problem, internal } = toProblem(err);
     if (internal) opts.logger.error('request_failed', { path: c.req.path, error: err.message, stack: err.stack });
+    // A refused oversized body is never read to its end: close rather than leave the socket paused.
+    if (problem.status === 413) c.header('connection', 'close');
     c.header('content-type', 'application/problem+json');
     return c.body(JSON.stringify(problem), problem.status as 400);
   });

@@ -89,11 +89,14 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
   }
 
   return {
-    /** Loads the newest CRL, and builds one now if there is none or it is due. */
+    /**
+     * Builds a fresh CRL at start. The stored one may miss revocations recorded while the server
+     * was down (or cut short by a shutdown), or name a distribution point the configuration no
+     * longer uses, which verifiers would reject as out of scope.
+     */
     async start(): Promise<void> {
       current = await store.revocations.latestCrl(issuer.id);
-      if (current === null || clock.now().getTime() >= current.thisUpdate.getTime() + opts.refreshAfterMs) await rebuild();
-      else scheduleRefresh();
+      await rebuild();
     },
     /** The CRL being served. */
     current: (): CrlRow | null => current,

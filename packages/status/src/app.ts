@@ -73,7 +73,14 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
 
   app.post(
     '/ocsp',
-    bodyLimit({ maxSize: MAX_OCSP_REQUEST_BYTES, onError: (c) => problem(c, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`) }),
+    bodyLimit({
+      maxSize: MAX_OCSP_REQUEST_BYTES,
+      onError: (c) => {
+        // The rest of the body is never read: close the connection instead of leaving it paused.
+        c.header('connection', 'close');
+        return problem(c, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
+      },
+    }),
     async (c) => {
       if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/ocsp-request') {
         return problem(c, 415, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');

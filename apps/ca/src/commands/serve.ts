@@ -105,10 +105,14 @@ export async function serveCommand(args: string[]): Promise<void> {
   process.once('SIGINT', onSignal);
 
   // Bind first (a port of 0 picks a free one), then derive the URLs that leaves embed.
+  // Requests that arrive while start-up finishes wait for it rather than fail: a proxy told "500"
+  // by the OCSP responder would refuse good clients.
   let apiApp: Hono | undefined;
   let statusApp: Hono | undefined;
-  const httpsServer = createHttpsServer({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, getRequestListener((req, env) => apiApp!.fetch(req, env)));
-  const httpServer = createHttpServer(getRequestListener((req, env) => statusApp!.fetch(req, env)));
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const httpsServer = createHttpsServer({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, getRequestListener(async (req, env) => (await ready, apiApp!.fetch(req, env))));
+  const httpServer = createHttpServer(getRequestListener(async (req, env) => (await ready, statusApp!.fetch(req, env))));
   httpsServer.headersTimeout = httpServer.headersTimeout = 10_000;
   httpsServer.requestTimeout = httpServer.requestTimeout = 30_000;
   let renewal: { stop(): void } | undefined;
@@ -120,11 +124,12 @@ export async function serveCommand(args: string[]): Promise<void> {
     renewal?.stop();
     stopRevocation?.();
     clearInterval(pruner);
+    // Referenced on purpose: it is what ends connections that never finish (a client still sending
+    // a refused body), so the process must live until it fires.
     const force = setTimeout(() => {
       httpsServer.closeAllConnections();
       httpServer.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
-    force.unref();
     const close = (server: Server | HttpsServer) =>
       new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
@@ -186,11 +191,15 @@ export async function serveCommand(args: string[]): Promise<void> {
       onError: (event, fields) => logger.error(event, fields),
     });
 
+    markReady();
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
     logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
     out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
   } catch (err) {
-    // A start-up failure after binding must not leave a listening socket keeping the process alive.
+    // A start-up failure after binding must not leave a listening socket keeping the process alive,
+    // nor requests waiting for a readiness that will not come.
+    httpsServer.closeAllConnections();
+    httpServer.closeAllConnections();
     await shutdown();
     throw err;
   }
