@@ -1,8 +1,6 @@
-import { Buffer } from 'node:buffer';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import type { CrlRow, OcspAnswer, RootCrlRow } from '@shortleaf/authority';
-import { MAX_OCSP_REQUEST_BYTES, encodeCertificates, encodePem, ocspErrorResponse } from '@shortleaf/pki';
+import type { CrlRow, RootCrlRow } from '@shortleaf/authority';
+import { encodeCertificates, encodePem } from '@shortleaf/pki';
 import { notModified, secondsUntil } from './http-cache.js';
 
 export interface StatusAppOptions {
@@ -13,8 +11,6 @@ export interface StatusAppOptions {
   crl(): CrlRow | null;
   /** The newest imported root CRL, or null. */
   rootCrl(): RootCrlRow | null;
-  /** Answers one DER OCSP request. */
-  ocsp(request: Uint8Array): Promise<OcspAnswer>;
   /** Longest time an HTTP cache may keep a CRL before asking again (seconds), within nextUpdate. */
   crlMaxAgeSeconds: number;
   now(): Date;
@@ -24,7 +20,7 @@ export interface StatusAppOptions {
 /** Path of the issuer certificate on the status listener; leaves point their AIA caIssuers here. */
 export const CA_ISSUERS_PATH = '/intermediate.crt';
 
-const problem = (c: Context, status: 400 | 404 | 413 | 415 | 503, code: string, detail: string) => {
+const problem = (c: Context, status: 404 | 503, code: string, detail: string) => {
   c.header('content-type', 'application/problem+json');
   return c.body(JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail }), status);
 };
@@ -33,8 +29,9 @@ const crlEtag = (row: { number: bigint; der: Uint8Array }) => `"crl-${row.number
 
 /**
  * The public, plain-HTTP listener for what relying parties fetch without credentials: the CRLs,
- * the OCSP responder (RFC 6960, RFC 5019 GET profile), the issuer certificate. Plain HTTP on
- * purpose (RFC 5280 §4.2.2.1): checking revocation over TLS would need revocation data first.
+ * the root CRL, the issuer certificate. Plain HTTP on purpose (RFC 5280 §4.2.2.1): checking
+ * revocation over TLS would need revocation data first. OCSP, the hot path, is served beside it
+ * on node:http (ocsp-http.ts).
  */
 export function createStatusApp(opts: StatusAppOptions): Hono {
   const app = new Hono();
@@ -42,7 +39,6 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
 
   app.onError((err, c) => {
     opts.onError('status_request_failed', { path: c.req.path, error: err.message });
-    if (c.req.path.startsWith('/ocsp')) return ocspBody(c, ocspErrorResponse('internalError'));
     return problem(c, 503, 'internal', 'the status service failed to answer; the cause is in its log');
   });
   app.notFound((c) => problem(c, 404, 'notFound', 'no such resource on the status listener'));
@@ -66,54 +62,6 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   app.get('/crl', (c) => serveCrl(c, opts.crl(), false));
   app.get('/crl.pem', (c) => serveCrl(c, opts.crl(), true));
   app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
-
-  function ocspBody(c: Context, body: Uint8Array) {
-    return c.body(new Uint8Array(body), 200, { 'content-type': 'application/ocsp-response' });
-  }
-
-  app.post(
-    '/ocsp',
-    bodyLimit({
-      maxSize: MAX_OCSP_REQUEST_BYTES,
-      onError: (c) => {
-        // The rest of the body is never read: close the connection instead of leaving it paused.
-        c.header('connection', 'close');
-        return problem(c, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
-      },
-    }),
-    async (c) => {
-      if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/ocsp-request') {
-        return problem(c, 415, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');
-      }
-      const answer = await opts.ocsp(new Uint8Array(await c.req.arrayBuffer()));
-      return ocspBody(c, answer.body);
-    },
-  );
-
-  // RFC 5019 §5: GET /ocsp/{url-encoded base64 of the DER request}; also accepted without the
-  // percent-encoding, since '+', '/' and '=' survive in many clients' URLs.
-  app.get('/ocsp/*', async (c) => {
-    const raw = new URL(c.req.url).pathname.slice('/ocsp/'.length);
-    let b64: string;
-    try {
-      b64 = decodeURIComponent(raw);
-    } catch {
-      return ocspBody(c, ocspErrorResponse('malformedRequest'));
-    }
-    if (b64.length === 0 || b64.length > (MAX_OCSP_REQUEST_BYTES * 4) / 3 + 4 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
-      return ocspBody(c, ocspErrorResponse('malformedRequest'));
-    }
-    const answer = await opts.ocsp(new Uint8Array(Buffer.from(b64, 'base64')));
-    if (answer.cache !== null) {
-      const { thisUpdate, nextUpdate, etag } = answer.cache;
-      c.header('etag', etag);
-      c.header('last-modified', thisUpdate.toUTCString());
-      c.header('expires', nextUpdate.toUTCString());
-      c.header('cache-control', `max-age=${secondsUntil(nextUpdate, opts.now())}, public, no-transform, must-revalidate`);
-      if (notModified(c, etag, thisUpdate)) return c.body(null, 304);
-    }
-    return ocspBody(c, answer.body);
-  });
 
   return app;
 }

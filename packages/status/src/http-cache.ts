@@ -10,10 +10,13 @@ export function secondsUntil(until: Date, now: Date, cap = Number.POSITIVE_INFIN
  * without If-None-Match, when nothing changed since If-Modified-Since (RFC 9110 §13.1).
  */
 export function notModified(c: Context, etag: string, lastModified: Date): boolean {
-  const inm = c.req.header('if-none-match');
-  if (inm !== undefined) return inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
-  const ims = c.req.header('if-modified-since');
-  if (ims === undefined) return false;
-  const since = Date.parse(ims);
+  return isNotModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), etag, lastModified);
+}
+
+/** The same decision from the raw header values. */
+export function isNotModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, lastModified: Date): boolean {
+  if (ifNoneMatch !== undefined) return ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
   return !Number.isNaN(since) && Math.floor(lastModified.getTime() / 1000) * 1000 <= since;
 }

@@ -1,2 +1,3 @@
 export { CA_ISSUERS_PATH, createStatusApp, type StatusAppOptions } from './app.js';
-export { notModified, secondsUntil } from './http-cache.js';
+export { createOcspHttpHandler, type OcspHttpOptions } from './ocsp-http.js';
+export { isNotModified, notModified, secondsUntil } from './http-cache.js';

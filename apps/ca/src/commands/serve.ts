@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -9,7 +9,7 @@ import type { Context, Hono } from 'hono';
 import { createApiApp } from '@shortleaf/api';
 import { createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
 import { parseName, withinConstraints } from '@shortleaf/pki';
-import { CA_ISSUERS_PATH, createStatusApp } from '@shortleaf/status';
+import { CA_ISSUERS_PATH, createOcspHttpHandler, createStatusApp } from '@shortleaf/status';
 import { out, parse } from '../cli.js';
 import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
 import { dataSealer, openStore } from '../data.js';
@@ -112,7 +112,16 @@ export async function serveCommand(args: string[]): Promise<void> {
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const httpsServer = createHttpsServer({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, getRequestListener(async (req, env) => (await ready, apiApp!.fetch(req, env))));
-  const httpServer = createHttpServer(getRequestListener(async (req, env) => (await ready, statusApp!.fetch(req, env))));
+  // The status listener: OCSP on plain node:http (its hot path), everything else the Hono app.
+  const statusListener = getRequestListener((req, env) => statusApp!.fetch(req, env));
+  let ocspHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  const dispatchStatus = (req: IncomingMessage, res: ServerResponse) => {
+    if (!ocspHandler!(req, res)) void statusListener(req, res);
+  };
+  const httpServer = createHttpServer((req, res) => {
+    if (ocspHandler !== undefined) dispatchStatus(req, res);
+    else void ready.then(() => dispatchStatus(req, res));
+  });
   httpsServer.headersTimeout = httpServer.headersTimeout = 10_000;
   httpsServer.requestTimeout = httpServer.requestTimeout = 30_000;
   let renewal: { stop(): void } | undefined;
@@ -185,12 +194,12 @@ export async function serveCommand(args: string[]): Promise<void> {
       roots,
       crl: () => revocation.crls.current(),
       rootCrl: revocation.rootCrl,
-      ocsp: (request) => revocation.ocsp.respond(request),
       crlMaxAgeSeconds: parseDuration(config.crl.cacheMaxAge) / 1000,
       now: () => new Date(),
       onError: (event, fields) => logger.error(event, fields),
     });
 
+    ocspHandler = createOcspHttpHandler({ ocsp: (request) => revocation.ocsp.respond(request), now: () => new Date(), onError: (event, fields) => logger.error(event, fields) });
     markReady();
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
     logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });

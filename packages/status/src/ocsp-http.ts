@@ -1,0 +1,108 @@
+import { Buffer } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OcspAnswer } from '@shortleaf/authority';
+import { MAX_OCSP_REQUEST_BYTES, ocspErrorResponse } from '@shortleaf/pki';
+import { isNotModified, secondsUntil } from './http-cache.js';
+
+export interface OcspHttpOptions {
+  ocsp(request: Uint8Array): Promise<OcspAnswer>;
+  now(): Date;
+  onError(event: string, fields: Record<string, unknown>): void;
+}
+
+const PREFIX = '/ocsp/';
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const MAX_GET_BASE64 = Math.ceil(MAX_OCSP_REQUEST_BYTES / 3) * 4;
+
+function problem(res: ServerResponse, status: 413 | 415, code: string, detail: string): void {
+  // The rest of a refused body is never read: close the connection rather than leave it paused.
+  res.writeHead(status, { 'content-type': 'application/problem+json', connection: 'close' });
+  res.end(JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail }));
+}
+
+function ocspBody(res: ServerResponse, body: Uint8Array, extra?: Record<string, string>): void {
+  res.writeHead(200, { 'content-type': 'application/ocsp-response', 'content-length': body.length, ...extra });
+  res.end(body);
+}
+
+// HTTP dates of a signed response, formatted once per response rather than once per request.
+const dates = new WeakMap<Uint8Array, { lastModified: string; expires: string }>();
+
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > limit ? null : new Uint8Array(Buffer.concat(chunks))));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * The OCSP endpoints (RFC 6960 POST, RFC 5019 GET) on plain node:http. They are the status
+ * listener's hot path, and for a pre-signed answer building a web-standard Request for the
+ * framework costs several times the lookup itself, so they bypass Hono. Returns false for any
+ * other path, which the caller hands on to the status app.
+ */
+export function createOcspHttpHandler(opts: OcspHttpOptions) {
+  async function get(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    let b64: string;
+    try {
+      // RFC 5019 §5 asks for URL-encoded base64; raw '+', '/' and '=' are accepted too.
+      b64 = path.includes('%') ? decodeURIComponent(path) : path;
+    } catch {
+      return ocspBody(res, ocspErrorResponse('malformedRequest'));
+    }
+    if (b64.length === 0 || b64.length > MAX_GET_BASE64 || !BASE64.test(b64)) return ocspBody(res, ocspErrorResponse('malformedRequest'));
+    const answer = await opts.ocsp(new Uint8Array(Buffer.from(b64, 'base64')));
+    if (answer.cache === null) return ocspBody(res, answer.body);
+    const { thisUpdate, nextUpdate, etag } = answer.cache;
+    let d = dates.get(answer.body);
+    if (d === undefined) dates.set(answer.body, (d = { lastModified: thisUpdate.toUTCString(), expires: nextUpdate.toUTCString() }));
+    const headers = {
+      etag,
+      'last-modified': d.lastModified,
+      expires: d.expires,
+      'cache-control': `max-age=${secondsUntil(nextUpdate, opts.now())}, public, no-transform, must-revalidate`,
+    };
+    if (isNotModified(req.headers['if-none-match'], req.headers['if-modified-since'], etag, thisUpdate)) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    ocspBody(res, answer.body, headers);
+  }
+
+  async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/ocsp-request') {
+      return problem(res, 415, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');
+    }
+    const tooLarge = () => problem(res, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
+    if (Number(req.headers['content-length'] ?? 0) > MAX_OCSP_REQUEST_BYTES) return tooLarge();
+    const body = await readBody(req, MAX_OCSP_REQUEST_BYTES);
+    if (body === null) return tooLarge();
+    ocspBody(res, (await opts.ocsp(body)).body);
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '';
+    let work: Promise<void>;
+    if (req.method === 'GET' && url.startsWith(PREFIX)) work = get(req, res, url.slice(PREFIX.length).split('?')[0]!);
+    else if (req.method === 'POST' && (url === '/ocsp' || url.startsWith('/ocsp?'))) work = post(req, res);
+    else return false;
+    work.catch((err: Error) => {
+      opts.onError('ocsp_request_failed', { error: err.message });
+      if (!res.headersSent) ocspBody(res, ocspErrorResponse('internalError'));
+      else res.destroy();
+    });
+    return true;
+  };
+}
