@@ -5,7 +5,7 @@ import { sealSecret, unsealSecret } from './seal.js';
 
 const passphrase = 'correct horse battery staple';
 const context = 'issuer:01HZX';
-const secret = new TextEncoder().encode('-----BEGIN PRIVATE KEY----- pretend this is PKCS#8');
+const secret = new TextEncoder().encode('pretend these are the PKCS#8 bytes of a private key');
 const headerLength = 4 + 3 + 16 + 12 + 16;
 
 async function assertUnsealFails(blob: Uint8Array, pass = passphrase, ctx = context): Promise<void> {
