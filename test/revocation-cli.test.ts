@@ -245,12 +245,15 @@ describe('the root CRL: production ceremony with a root-delegated OCSP responder
     const served = await rootCrlServed();
     assert.equal(served.info.number, 2n);
     assert.equal(served.info.entries.get(intSerial)?.reason, 'CA Compromise');
-    // A 90-day root CRL is no reason to warn. (Whether /health should warn that the active
-    // intermediate is now revoked is a separate question; this only pins the expiry warning.)
-    await pollUntil('/health to take the 90-day root CRL', async () => {
+    // A 90-day root CRL is no reason to warn about expiry, but the active intermediate is now
+    // revoked, and the operator must hear it: /health and the log say so.
+    const h = await pollUntil('/health to take the 90-day root CRL', async () => {
       const r = await health();
       return r.warnings.some((w) => /root CRL (expires|expired)/.test(w)) ? undefined : r;
     }, { timeoutMs: 10_000, intervalMs: 200 });
+    assert.equal(h.status, 'warn');
+    assert.ok(h.warnings.some((w) => /root revoked the active intermediate \(cACompromise\)/.test(w)), JSON.stringify(h.warnings));
+    assert.ok(srv().logs().some((l) => l.event === 'intermediate_warning'), 'an intermediate_warning log line');
   });
 
   it('an older root CRL, or one another root signed, is refused with badCrl', async () => {

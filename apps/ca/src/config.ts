@@ -43,6 +43,10 @@ export interface ServeConfig {
     /** Warn (in /health and the log) this long before the imported root CRL's nextUpdate. */
     warnBefore: string;
   };
+  intermediate: {
+    /** Warn (in /health and the log) this long before the active intermediate expires. */
+    warnBefore: string;
+  };
 }
 
 export const DEFAULT_CONFIG: ServeConfig = {
@@ -57,6 +61,7 @@ export const DEFAULT_CONFIG: ServeConfig = {
   crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
   ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
   rootCrl: { warnBefore: '7d' },
+  intermediate: { warnBefore: '30d' },
 };
 
 export class ConfigError extends Error {
@@ -84,6 +89,7 @@ const SHAPE: Shape = {
   crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },
   ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
   rootCrl: { warnBefore: 'duration' },
+  intermediate: { warnBefore: 'duration' },
 };
 
 function check(value: Record<string, unknown>, shape: Shape, prefix: string): void {
@@ -142,6 +148,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     crl: { ...DEFAULT_CONFIG.crl, ...((fromFile.crl as object | undefined) ?? {}) },
     ocsp: { ...DEFAULT_CONFIG.ocsp, ...((fromFile.ocsp as object | undefined) ?? {}) },
     rootCrl: { ...DEFAULT_CONFIG.rootCrl, ...((fromFile.rootCrl as object | undefined) ?? {}) },
+    intermediate: { ...DEFAULT_CONFIG.intermediate, ...((fromFile.intermediate as object | undefined) ?? {}) },
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   parseHostPort(merged.listen, 'listen');

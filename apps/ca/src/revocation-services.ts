@@ -3,6 +3,7 @@ import {
   createOcspResponder,
   createOcspSignerManager,
   createRevoker,
+  issuerWarnings,
   latestRootCrl,
   loadRootDelegatedResponder,
   parseDuration,
@@ -13,6 +14,7 @@ import {
   type Logger,
   type RootCrlRow,
 } from '@shortleaf/authority';
+import { parseCrl } from '@shortleaf/pki';
 import type { SqliteStore } from '@shortleaf/store';
 import type { ServeConfig } from './config.js';
 
@@ -76,7 +78,16 @@ export async function startRevocationServices(opts: {
 
   let rootCrl: RootCrlRow | null = root === null ? null : await latestRootCrl(store, root.der);
   const warnBeforeMs = parseDuration(config.rootCrl.warnBefore);
-  const warnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
+  const issuerWarnBeforeMs = parseDuration(config.intermediate.warnBefore);
+  let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
+  const intermediateWarnings = () => issuerWarnings(issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
+  const rootWarnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
+  const warnings = () => [...intermediateWarnings(), ...rootWarnings()];
+
+  const logWarnings = () => {
+    for (const w of intermediateWarnings()) logger.warn('intermediate_warning', { warning: w });
+    for (const w of rootWarnings()) logger.warn('root_crl_warning', { warning: w });
+  };
 
   // Another process may write revocations or import a root CRL: look every second.
   let lastRowid = (await store.revocations.since(0)).at(-1)?.rowid ?? 0;
@@ -93,6 +104,8 @@ export async function startRevocationServices(opts: {
         const latest = await latestRootCrl(store, root.der);
         if (latest !== null && latest.number !== rootCrl?.number) {
           rootCrl = latest;
+          parsedRootCrl = parseCrl(latest.der);
+          logWarnings();
           await ocsp.reloadRootCrl();
           logger.info('root_crl_loaded', { number: latest.number.toString(), nextUpdate: latest.nextUpdate.toISOString() });
         }
@@ -105,9 +118,6 @@ export async function startRevocationServices(opts: {
 
   const refresher = setInterval(() => void ocsp.refresh().catch((err: Error) => logger.error('ocsp_refresh_failed', { error: err.message })), OCSP_REFRESH_INTERVAL_MS);
   refresher.unref();
-  const logWarnings = () => {
-    for (const w of warnings()) logger.warn('root_crl_warning', { warning: w });
-  };
   logWarnings();
   const warner = setInterval(logWarnings, WARNING_LOG_INTERVAL_MS);
   warner.unref();

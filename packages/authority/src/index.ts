@@ -10,4 +10,4 @@ export { createCrlPublisher, type CrlPublisher, type CrlPublisherOptions } from 
 export { createOcspResponder, type OcspAnswer, type OcspOutcome, type OcspResponderOptions, type OcspResponderService } from './ocsp-responder.js';
 export { createOcspSignerManager, loadRootDelegatedResponder, ocspSignerSealContext, type ManagedResponder } from './ocsp-signers.js';
 export { createRootOcspSignerKey, importRootOcspSigner } from './root-ocsp-signer.js';
-export { importRootCrl, latestRootCrl, rootCrlWarnings } from './root-crl.js';
+export { importRootCrl, issuerWarnings, latestRootCrl, rootCrlWarnings } from './root-crl.js';

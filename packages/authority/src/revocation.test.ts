@@ -242,3 +242,19 @@ describe('revocation in the authority', () => {
     });
   });
 });
+
+describe('intermediate warnings', () => {
+  it('warns when the root CRL revokes the active intermediate, and before it expires', async () => {
+    const { issuerWarnings } = await import('./root-crl.js');
+    const root = makeRoot({ commonName: 'Warn Root' });
+    const intermediate = { serial: 'abc123', notAfter: at(T0, 100 * DAY) };
+    const crl = (entries: Array<{ serial: string; revokedAt: Date; reason: 'cACompromise' }>) =>
+      parseCrl(buildCrl({ issuer: { subjectDer: root.certificate.subjectDer, subjectKeyIdentifier: root.certificate.subjectKeyIdentifier!, signer: root.signer }, number: 1n, thisUpdate: T0, nextUpdate: at(T0, 90 * DAY), distributionPoint: null, entries }));
+    assert.deepEqual(issuerWarnings(intermediate, crl([]), T0, 30 * DAY), []);
+    assert.deepEqual(issuerWarnings(intermediate, null, T0, 30 * DAY), []);
+    const revoked = issuerWarnings(intermediate, crl([{ serial: 'abc123', revokedAt: T0, reason: 'cACompromise' }]), T0, 30 * DAY);
+    assert.equal(revoked.length, 1);
+    assert.match(revoked[0]!, /root revoked the active intermediate \(cACompromise\)/);
+    assert.match(issuerWarnings(intermediate, null, at(T0, 80 * DAY), 30 * DAY)[0]!, /expires at .*import a new intermediate/);
+  });
+});

@@ -36,6 +36,22 @@ export async function latestRootCrl(store: AuthorityStore, rootDer: Uint8Array):
 }
 
 /**
+ * Warnings about the intermediate itself: revoked by the root's CRL (every chain through it now
+ * fails, so new certificates are useless until another intermediate is imported), or near the
+ * end of its validity, which caps every leaf's notAfter.
+ */
+export function issuerWarnings(intermediate: { serial: string; notAfter: Date }, rootCrl: ParsedCrl | null, now: Date, warnBeforeMs: number): string[] {
+  const warnings: string[] = [];
+  const revoked = rootCrl?.entries.find((e) => e.serial === intermediate.serial);
+  if (revoked !== undefined) {
+    warnings.push(`the root revoked the active intermediate (${revoked.reason}) at ${revoked.revokedAt.toISOString()}: certificates it signs no longer verify; import a new intermediate`);
+  }
+  const left = intermediate.notAfter.getTime() - now.getTime();
+  if (left <= warnBeforeMs) warnings.push(`the active intermediate expires at ${intermediate.notAfter.toISOString()}: leaves are capped at that time; import a new intermediate`);
+  return warnings;
+}
+
+/**
  * Warnings about the root CRL: proxies that check the whole chain refuse every client once it
  * lapses, so an operator must hear about it well before its nextUpdate.
  */
