@@ -71,6 +71,9 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   const { store, issuer, clock, logger } = opts;
   const cache = new Map<string, CachedResponse>();
   const bySerial = new Map<string, Set<string>>();
+  // Request bytes (as a latin1 string) → CertID cache key: lets a repeated request skip parsing.
+  // Entries only point into `cache`, so an invalidated response is never found through them.
+  const byRequest = new Map<string, string>();
   const intermediateHashes = new Map(HASHES.map((h) => [h, issuerHashes(issuer.certificate, h)]));
   const rootHashes = issuer.roots.map((root) => ({ root, hashes: new Map(HASHES.map((h) => [h, issuerHashes(root, h)])) }));
   let rootCrl: { number: bigint; revoked: Map<string, { revokedAt: Date; reason: string }> } | null = null;
@@ -143,7 +146,19 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   const toAnswer = (e: CachedResponse, hit: boolean): OcspAnswer => ({ body: e.body, outcome: e.outcome, cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag }, hit });
   const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer => ({ body: ocspErrorResponse(outcome), outcome, cache: null, hit: false });
 
+  /**
+   * The hot path: answers a request seen before from the cache, without parsing it, or returns
+   * null when it needs the full path (first sight, a nonce, a stale or invalidated response).
+   */
+  function lookup(der: Uint8Array): OcspAnswer | null {
+    const key = byRequest.get(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1'));
+    const hit = key === undefined ? undefined : cache.get(key);
+    return hit !== undefined && fresh(hit, clock.now().getTime()) ? toAnswer(hit, true) : null;
+  }
+
   async function respond(der: Uint8Array): Promise<OcspAnswer> {
+    const fast = lookup(der);
+    if (fast !== null) return fast;
     let request;
     try {
       request = parseOcspRequest(der);
@@ -153,10 +168,19 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     }
     const certId = request.certIds[0]!;
     if (request.nonce === null) {
-      const hit = cache.get(cacheKey(certId));
-      if (hit !== undefined && fresh(hit, clock.now().getTime())) return toAnswer(hit, true);
+      const key = cacheKey(certId);
+      const hit = cache.get(key);
+      const result = hit !== undefined && fresh(hit, clock.now().getTime()) ? toAnswer(hit, true) : await answer(certId, null);
+      if (cache.has(key)) rememberRequest(der, key);
+      return result;
     }
     return answer(certId, request.nonce);
+  }
+
+  function rememberRequest(der: Uint8Array, key: string): void {
+    // Bounded like the cache; dropping the whole index only costs re-parsing.
+    if (byRequest.size >= 2 * opts.maxCacheEntries) byRequest.clear();
+    byRequest.set(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1'), key);
   }
 
   async function answer(certId: CertId, nonce: Uint8Array | null): Promise<OcspAnswer> {
@@ -198,6 +222,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
 
   return {
     respond,
+    lookup,
     resign,
     refresh,
     invalidate,
@@ -206,6 +231,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     clear(): void {
       cache.clear();
       bySerial.clear();
+      byRequest.clear();
     },
     stats: () => ({ entries: cache.size }),
   };

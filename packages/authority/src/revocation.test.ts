@@ -207,6 +207,23 @@ describe('revocation in the authority', () => {
       assert.equal((await ocsp.respond(leafRequest(cert.serial))).hit, false, 'past half its validity a response is re-signed');
     });
 
+    it('answers repeated requests by their bytes alone, never with a response a revocation replaced', async () => {
+      ocsp.clear();
+      const cert = await issue('o5.internal');
+      const request = leafRequest(cert.serial);
+      assert.equal(ocsp.lookup(request), null, 'a request never seen needs the full path');
+      const first = await ocsp.respond(request);
+      assert.ok(Buffer.from(ocsp.lookup(request)!.body).equals(first.body));
+      await revoke({ serial: cert.serial, reason: 'superseded', actor: 't', requester: 't' });
+      assert.equal(ocsp.lookup(request)?.outcome, 'revoked', 'the re-signed response, found through the same request bytes');
+      ocsp.invalidate(cert.serial);
+      assert.equal(ocsp.lookup(request), null);
+      const withNonce = leafRequest(cert.serial, 'sha1', randomBytes(16));
+      await ocsp.respond(withNonce);
+      assert.equal(ocsp.lookup(withNonce), null, 'a nonce request is never answered from the cache');
+      assert.equal(ocsp.lookup(leafRequest('1234abcd')), null);
+    });
+
     it('keeps at most maxCacheEntries responses', async () => {
       ocsp.clear();
       for (const name of ['e1', 'e2', 'e3', 'e4']) await ocsp.respond(leafRequest((await issue(`${name}.internal`)).serial));

@@ -199,7 +199,12 @@ export async function serveCommand(args: string[]): Promise<void> {
       onError: (event, fields) => logger.error(event, fields),
     });
 
-    ocspHandler = createOcspHttpHandler({ ocsp: (request) => revocation.ocsp.respond(request), now: () => new Date(), onError: (event, fields) => logger.error(event, fields) });
+    ocspHandler = createOcspHttpHandler({
+      ocsp: (request) => revocation.ocsp.respond(request),
+      lookup: (request) => revocation.ocsp.lookup(request),
+      now: () => new Date(),
+      onError: (event, fields) => logger.error(event, fields),
+    });
     markReady();
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
     logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
