@@ -61,6 +61,14 @@ export function createRoot(opts: { dir: string; passphrase: string; commonName: 
   return readCertificate(der);
 }
 
+/** Validity of a certificate the root signs: backdated for clock skew, never outside the root's. */
+function underRoot(root: CertificateInfo, now: Date, validity: string): { notBefore: Date; notAfter: Date } {
+  return {
+    notBefore: new Date(Math.max(now.getTime() - CA_BACKDATE_MS, root.notBefore.getTime())),
+    notAfter: new Date(Math.min(now.getTime() + parseDuration(validity), root.notAfter.getTime())),
+  };
+}
+
 /** Opens an offline root: its certificate and a signer from the decrypted key. */
 export function openRoot(dir: string, passphrase: string): { certificate: CertificateInfo; signer: Signer } {
   const files = rootLayout(dir);
@@ -85,14 +93,12 @@ export function signIntermediate(opts: {
   const now = wholeSecond(opts.now ?? new Date());
   const issuer = issuerInfo(opts.root.certificate, opts.root.signer);
   const commonName = csr.commonName ?? 'Shortleaf Intermediate CA';
-  const notAfter = Math.min(now.getTime() + parseDuration(opts.validity ?? '1825d'), opts.root.certificate.notAfter.getTime());
   const draft = intermediateDraft({
     serial: newSerial(random).bytes,
     subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
     commonName,
     publicKey: csr.publicKey,
-    notBefore: new Date(Math.max(now.getTime() - CA_BACKDATE_MS, opts.root.certificate.notBefore.getTime())),
-    notAfter: new Date(notAfter),
+    ...underRoot(opts.root.certificate, now, opts.validity ?? '1825d'),
     issuer,
     // RFC 5280 §4.2.1.10: a URI constraint names a host, so spiffe://example.org becomes example.org.
     permitDns: opts.permitDns ?? [],
@@ -116,8 +122,7 @@ export function signRootOcspSigner(opts: { root: { certificate: CertificateInfo;
     subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
     commonName,
     publicKey: csr.publicKey,
-    notBefore: new Date(Math.max(now.getTime() - CA_BACKDATE_MS, opts.root.certificate.notBefore.getTime())),
-    notAfter: new Date(Math.min(now.getTime() + parseDuration(opts.validity ?? '1825d'), opts.root.certificate.notAfter.getTime())),
+    ...underRoot(opts.root.certificate, now, opts.validity ?? '1825d'),
     issuer,
   });
   return lintAndSign(draft, opts.root.signer, { issuer });

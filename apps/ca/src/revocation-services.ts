@@ -74,7 +74,17 @@ export async function startRevocationServices(opts: {
     await ocsp.resign(serial);
     crls.requestRebuild();
   };
-  const revoke = createRevoker({ store, clock, logger, onRevoked });
+  // Revocations this process made are handled at once; the watcher is for other processes'.
+  const handledHere = new Set<string>();
+  const revoke = createRevoker({
+    store,
+    clock,
+    logger,
+    onRevoked: async (serial) => {
+      handledHere.add(serial);
+      await onRevoked(serial);
+    },
+  });
 
   let rootCrl: RootCrlRow | null = root === null ? null : await latestRootCrl(store, root.der);
   const warnBeforeMs = parseDuration(config.rootCrl.warnBefore);
@@ -98,7 +108,7 @@ export async function startRevocationServices(opts: {
     void (async () => {
       for (const r of await store.revocations.since(lastRowid)) {
         lastRowid = r.rowid;
-        await onRevoked(r.serial);
+        if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
       }
       if (root !== null) {
         const latest = await latestRootCrl(store, root.der);

@@ -10,13 +10,13 @@ import {
   reasonName,
   reasonCode,
   type CertId,
-  type CertificateInfo,
   type OcspCertStatus,
   type OcspHash,
 } from '@shortleaf/pki';
 import type { LoadedIssuer } from './issuer.js';
 import type { ManagedResponder } from './ocsp-signers.js';
 import type { AuthorityStore, Clock, Logger } from './ports.js';
+import { rootFingerprint } from './root-crl.js';
 
 export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'malformedRequest' | 'unauthorized' | 'internalError';
 
@@ -74,6 +74,10 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   // Request bytes (as a latin1 string) → CertID cache key: lets a repeated request skip parsing.
   // Entries only point into `cache`, so an invalidated response is never found through them.
   const byRequest = new Map<string, string>();
+  // Bumped by every invalidation of a serial. An answer whose status was read under an older
+  // generation is still returned but never cached: a revocation landing while a request was
+  // reading the database must not be overwritten by the "good" that request signed.
+  const generations = new Map<string, number>();
   const intermediateHashes = new Map(HASHES.map((h) => [h, issuerHashes(issuer.certificate, h)]));
   const rootHashes = issuer.roots.map((root) => ({ root, hashes: new Map(HASHES.map((h) => [h, issuerHashes(root, h)])) }));
   let rootCrl: { number: bigint; revoked: Map<string, { revokedAt: Date; reason: string }> } | null = null;
@@ -86,7 +90,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   async function reloadRootCrl(): Promise<void> {
     const root = issuer.roots.find((r) => same(r.subjectDer, issuer.certificate.issuerDer));
     if (root === undefined) return;
-    const row = await store.revocations.latestRootCrl(fingerprint(root));
+    const row = await store.revocations.latestRootCrl(rootFingerprint(root.der));
     if (row === null || (rootCrl !== null && row.number === rootCrl.number)) return;
     const parsed = parseCrl(row.der);
     rootCrl = { number: row.number, revoked: new Map(parsed.entries.map((e) => [e.serial, { revokedAt: e.revokedAt, reason: e.reason }])) };
@@ -139,6 +143,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
 
   /** Drops every cached response for a serial; the next request re-reads its status. */
   function invalidate(serial: string): void {
+    generations.set(serial, (generations.get(serial) ?? 0) + 1);
     for (const key of [...(bySerial.get(serial) ?? [])]) forget(key);
   }
 
@@ -184,6 +189,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   }
 
   async function answer(certId: CertId, nonce: Uint8Array | null): Promise<OcspAnswer> {
+    const generation = generations.get(certId.serial) ?? 0;
     let status: OcspCertStatus;
     let responder: ManagedResponder;
     if (matches(certId, intermediateHashes.get(certId.hash))) {
@@ -198,7 +204,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     const entry = sign(certId, status, responder, nonce);
     if (nonce !== null) return { ...toAnswer(entry, false), cache: null };
     // Unknown serials are not kept: anyone can ask for any number of them.
-    if (status.kind !== 'unknown') remember(cacheKey(certId), entry);
+    if (status.kind !== 'unknown' && generation === (generations.get(certId.serial) ?? 0)) remember(cacheKey(certId), entry);
     return toAnswer(entry, false);
   }
 
@@ -238,8 +244,4 @@ export function createOcspResponder(opts: OcspResponderOptions) {
 }
 
 export type OcspResponderService = ReturnType<typeof createOcspResponder>;
-
-function fingerprint(cert: CertificateInfo): string {
-  return createHash('sha256').update(cert.der).digest('hex');
-}
 

@@ -224,6 +224,18 @@ describe('revocation in the authority', () => {
       assert.equal(ocsp.lookup(leafRequest('1234abcd')), null);
     });
 
+    it('never caches an answer whose status was read before the serial was invalidated', async () => {
+      ocsp.clear();
+      const cert = await issue('o6.internal');
+      const request = leafRequest(cert.serial);
+      const pending = ocsp.respond(request); // reads the status from the database asynchronously
+      ocsp.invalidate(cert.serial); // what a revocation does meanwhile
+      assert.equal((await pending).outcome, 'good', 'the request itself still gets the status it read');
+      assert.equal(ocsp.lookup(request), null, 'but that answer must not be cached over the revocation');
+      await ocsp.respond(request);
+      assert.ok(ocsp.lookup(request) !== null, 'the next answer is cached again');
+    });
+
     it('keeps at most maxCacheEntries responses', async () => {
       ocsp.clear();
       for (const name of ['e1', 'e2', 'e3', 'e4']) await ocsp.respond(leafRequest((await issue(`${name}.internal`)).serial));

@@ -3,7 +3,8 @@ import { isCrlSignedBy, parseCertificate, parseCrl, type ParsedCrl } from '@shor
 import { AuthorityError } from './errors.js';
 import type { AuthorityStore, Clock, RootCrlRow } from './ports.js';
 
-const fingerprint = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
+/** The store's key for a root: SHA-256 of its DER, lower-case hex. */
+export const rootFingerprint = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 
 /**
  * Imports a root CRL signed offline: it must be signed by one of our roots and carry a higher
@@ -20,19 +21,19 @@ export async function importRootCrl(store: AuthorityStore, clock: Clock, input: 
   const root = roots.find((r) => isCrlSignedBy(crl, r));
   if (root === undefined) throw new AuthorityError('badCrl', 'the CRL is not signed by any root this CA trusts');
   if (crl.number === null || crl.nextUpdate === null) throw new AuthorityError('badCrl', 'a root CRL needs a CRL number and a nextUpdate');
-  const rootFingerprint = fingerprint(root.der);
-  const latest = await store.revocations.latestRootCrl(rootFingerprint);
+  const fingerprint = rootFingerprint(root.der);
+  const latest = await store.revocations.latestRootCrl(fingerprint);
   if (latest !== null && crl.number <= latest.number) {
     throw new AuthorityError('badCrl', `CRL number ${crl.number} is not newer than the imported ${latest.number}`);
   }
-  const row: RootCrlRow = { rootFingerprint, number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, der: crl.der, importedAt: clock.now() };
+  const row: RootCrlRow = { rootFingerprint: fingerprint, number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, der: crl.der, importedAt: clock.now() };
   await store.revocations.importRootCrl(row);
   return { crl, row };
 }
 
 /** The newest imported CRL of the root that issued the active intermediate. */
 export async function latestRootCrl(store: AuthorityStore, rootDer: Uint8Array): Promise<RootCrlRow | null> {
-  return store.revocations.latestRootCrl(fingerprint(rootDer));
+  return store.revocations.latestRootCrl(rootFingerprint(rootDer));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { SignatureAlgorithm } from './algorithms.js';
 import type { Signer } from './crypto.js';
-import { bitString, booleanTrue, concat, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
+import { bitString, booleanTrue, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
 import type { CertificateDraft, KeyUsageName } from './draft.js';
 import { encodeGeneralName, encodeGeneralNames } from './general-names.js';
 
@@ -133,4 +133,3 @@ export function encodeName(attrs: { commonName?: string | null; organization?: s
   return sequence(...rdns);
 }
 
-export { concat };

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { CrlRow, RootCrlRow } from '@shortleaf/authority';
 import { encodeCertificates, encodePem } from '@shortleaf/pki';
-import { notModified, secondsUntil } from './http-cache.js';
+import { notModified, problemBody, secondsUntil } from './http-cache.js';
 
 export interface StatusAppOptions {
   /** DER of the active intermediate, served at the caIssuers URL that leaves embed. */
@@ -22,7 +22,7 @@ export const CA_ISSUERS_PATH = '/intermediate.crt';
 
 const problem = (c: Context, status: 404 | 503, code: string, detail: string) => {
   c.header('content-type', 'application/problem+json');
-  return c.body(JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail }), status);
+  return c.body(problemBody(status, code, detail), status);
 };
 
 const crlEtag = (row: { number: bigint; der: Uint8Array }) => `"crl-${row.number}-${row.der.length}"`;

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OcspAnswer } from '@shortleaf/authority';
 import { MAX_OCSP_REQUEST_BYTES, ocspErrorResponse } from '@shortleaf/pki';
-import { isNotModified, secondsUntil } from './http-cache.js';
+import { isNotModified, problemBody, secondsUntil } from './http-cache.js';
 
 export interface OcspHttpOptions {
   ocsp(request: Uint8Array): Promise<OcspAnswer>;
@@ -19,7 +19,7 @@ const MAX_GET_BASE64 = Math.ceil(MAX_OCSP_REQUEST_BYTES / 3) * 4;
 function problem(res: ServerResponse, status: 413 | 415, code: string, detail: string): void {
   // The rest of a refused body is never read: close the connection rather than leave it paused.
   res.writeHead(status, { 'content-type': 'application/problem+json', connection: 'close' });
-  res.end(JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail }));
+  res.end(problemBody(status, code, detail));
 }
 
 function ocspBody(res: ServerResponse, body: Uint8Array, extra?: Record<string, string>): void {

@@ -224,4 +224,3 @@ export async function serveCommand(args: string[]): Promise<void> {
   logger.info('stopped');
 }
 
-export type { Logger };
