@@ -19,6 +19,7 @@ export interface ProvisionerRow {
   type: 'jwk' | 'acme';
   publicJwk: string | null;
   policy: string;
+  options?: string;
   createdAt: Date;
 }
 

@@ -6,6 +6,7 @@ export type StoreErrorCode =
   | 'conflict'
   | 'notFound'
   | 'tokenReplayed'
+  | 'eabKeyUsed'
   | 'serialCollision'
   | 'storageUnavailable';
 

@@ -11,9 +11,26 @@ export type {
   ListAuditOptions,
   ListCertificatesOptions,
   NewIssuer,
+  NewProvisioner,
   OpenOptions,
   ProvisionerRecord,
   ReserveCertificateInput,
   TokenUse,
 } from './records.js';
 export { RevocationRepository, type CrlEntryRecord, type CrlRecord, type OcspSignerRecord, type RevocationRecord, type RootCrlRecord } from './revocation-repository.js';
+export {
+  AcmeRepository,
+  type AcmeAccountRecord,
+  type AcmeAccountStatus,
+  type AcmeAuthorizationRecord,
+  type AcmeAuthorizationStatus,
+  type AcmeChallengeRecord,
+  type AcmeChallengeStatus,
+  type AcmeChallengeType,
+  type AcmeEabKeyRecord,
+  type AcmeIdentifierRecord,
+  type AcmeOrderRecord,
+  type AcmeOrderStatus,
+  type AcmeProblemRecord,
+  type AcmeValidationOutcome,
+} from './acme-repository.js';

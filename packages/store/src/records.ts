@@ -23,8 +23,13 @@ export interface ProvisionerRecord {
   type: 'jwk' | 'acme';
   publicJwk: string | null;
   policy: string;
+  /** JSON options of its type (ACME: whether EAB is required, rate limits, terms of service); `{}` if none. */
+  options: string;
   createdAt: Date;
 }
+
+/** What `addProvisioner` needs: `options` defaults to `{}`. */
+export type NewProvisioner = Omit<ProvisionerRecord, 'options'> & { options?: string };
 
 /** One certificate, from reservation (`der` null) to issuance. */
 export interface CertificateRecord {

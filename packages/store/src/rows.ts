@@ -20,6 +20,7 @@ export interface ProvisionerRow {
   type: 'jwk' | 'acme';
   public_jwk: string | null;
   policy: string;
+  options: string;
   created_at: string;
 }
 
@@ -80,6 +81,7 @@ export function toProvisionerRecord(row: ProvisionerRow): ProvisionerRecord {
     type: row.type,
     publicJwk: row.public_jwk,
     policy: row.policy,
+    options: row.options,
     createdAt: fromText(row.created_at),
   };
 }

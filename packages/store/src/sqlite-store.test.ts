@@ -331,9 +331,10 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
 
   it('adds provisioners and refuses a second one with the same name', async (t) => {
     const store = await openStore(t);
-    const ops: ProvisionerRecord = { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', createdAt: t0 };
-    const acme: ProvisionerRecord = { name: 'acme', type: 'acme', publicJwk: null, policy: '{}', createdAt: t0 };
-    await store.addProvisioner(ops);
+    const ops: ProvisionerRecord = { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', options: '{}', createdAt: t0 };
+    const acme: ProvisionerRecord = { name: 'acme', type: 'acme', publicJwk: null, policy: '{}', options: '{"requireEab":true}', createdAt: t0 };
+    const { options: _defaulted, ...opsWithoutOptions } = ops;
+    await store.addProvisioner(opsWithoutOptions); // options default to {}
     await store.addProvisioner(acme);
     const before = await store.counts();
     await assert.rejects(store.addProvisioner({ ...ops, policy: '{"dns":["*"]}' }), storeError('conflict', 'ops'));
@@ -367,6 +368,12 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
   it('counts every table', async (t) => {
     const store = await openStore(t);
     assert.deepEqual(await store.counts(), {
+      acme_accounts: 0,
+      acme_authorizations: 0,
+      acme_challenges: 0,
+      acme_eab_keys: 0,
+      acme_order_authorizations: 0,
+      acme_orders: 0,
       audit_log: 0,
       certificates: 0,
       crls: 0,
@@ -376,7 +383,7 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
       revocations: 0,
       root_crls: 0,
       roots: 0,
-      schema_migrations: 2,
+      schema_migrations: 3,
       settings: 0,
       token_uses: 0,
     });

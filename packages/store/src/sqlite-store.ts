@@ -3,8 +3,10 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
+import { AcmeRepository } from './acme-repository.js';
 import { GroupCommitter } from './group-commit.js';
 import { RevocationRepository } from './revocation-repository.js';
+import type { RepositoryContext } from './revocation-repository.js';
 import { applyMigrations, loadMigrations, pendingMigrations } from './migrate.js';
 import type {
   AuditEntry,
@@ -13,6 +15,7 @@ import type {
   ListAuditOptions,
   ListCertificatesOptions,
   NewIssuer,
+  NewProvisioner,
   OpenOptions,
   ProvisionerRecord,
   ReserveCertificateInput,
@@ -57,10 +60,14 @@ export class SqliteStore {
   private readonly issuanceWrites: GroupCommitter;
   /** Revocations, CRLs, root CRLs and root-delegated OCSP signers, on this same connection. */
   readonly revocations: RevocationRepository;
+  /** ACME accounts, EAB keys, orders, authorizations and challenges, on this same connection. */
+  readonly acme: AcmeRepository;
 
   private constructor(private readonly db: Database.Database) {
     this.issuanceWrites = new GroupCommitter(db, (err) => (err instanceof StoreError ? err : toStorageError(err)));
-    this.revocations = new RevocationRepository({ db, stmt: (sql) => this.stmt(sql), guard: (op) => this.guard(op), insertAudit: (e) => this.insertAudit(e) });
+    const context: RepositoryContext = { db, stmt: (sql) => this.stmt(sql), guard: (op) => this.guard(op), insertAudit: (e) => this.insertAudit(e) };
+    this.revocations = new RevocationRepository(context);
+    this.acme = new AcmeRepository(context);
     this.activateTransaction = db.transaction((id: string, at: Date) => this.activateInTransaction(id, at));
   }
 
@@ -236,14 +243,15 @@ export class SqliteStore {
   // ── provisioners ───────────────────────────────────────────────────────────────────────────
 
   /** Add a provisioner. `conflict` if one with this name exists: replacing credentials is a separate, deliberate act. */
-  async addProvisioner(r: ProvisionerRecord): Promise<void> {
+  async addProvisioner(r: NewProvisioner): Promise<void> {
     this.guard(() => {
       try {
-        this.stmt('INSERT INTO provisioners (name, type, public_jwk, policy, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        this.stmt('INSERT INTO provisioners (name, type, public_jwk, policy, options, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
           r.name,
           r.type,
           r.publicJwk,
           r.policy,
+          r.options ?? '{}',
           toText(r.createdAt),
         );
       } catch (err) {
