@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '@shortleaf/authority';
+import { parseIp } from '@shortleaf/pki';
 
 /**
  * The server's configuration. Every key has a default, so `shortleaf serve` needs no file; an
@@ -47,6 +48,25 @@ export interface ServeConfig {
     /** Warn (in /health and the log) this long before the active intermediate expires. */
     warnBefore: string;
   };
+  acme: {
+    /** How challenges are checked; ports and resolver are settable so private networks and tests run unprivileged. */
+    validation: {
+      /** Port http-01 is fetched from (RFC 8555 says 80). */
+      httpPort: number;
+      /** Port tls-alpn-01 connects to (RFC 8737 says 443). */
+      tlsPort: number;
+      /** DNS server (host:port) for dns-01 TXT lookups and address lookups; null uses the system's. */
+      dnsResolver: string | null;
+      /** Static name → IP map consulted before DNS, e.g. {"svc1.test": "127.0.0.1"}. */
+      hosts: Record<string, string>;
+      /** Longest one validation may take. */
+      timeout: string;
+    };
+    /** How long an order may stay unfinished. */
+    orderLifetime: string;
+    /** How long a valid authorization is reused for new orders of the same account. */
+    authorizationLifetime: string;
+  };
 }
 
 export const DEFAULT_CONFIG: ServeConfig = {
@@ -62,13 +82,14 @@ export const DEFAULT_CONFIG: ServeConfig = {
   ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
   rootCrl: { warnBefore: '7d' },
   intermediate: { warnBefore: '30d' },
+  acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s' }, orderLifetime: '24h', authorizationLifetime: '24h' },
 };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Shape = { [key: string]: 'string' | 'string?' | 'string[]' | 'number' | 'level' | 'duration' | Shape };
+type Shape = { [key: string]: 'string' | 'string?' | 'string[]' | 'string map' | 'number' | 'level' | 'duration' | Shape };
 
 function isDuration(v: unknown): boolean {
   try {
@@ -90,6 +111,7 @@ const SHAPE: Shape = {
   ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
   rootCrl: { warnBefore: 'duration' },
   intermediate: { warnBefore: 'duration' },
+  acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
 };
 
 function check(value: Record<string, unknown>, shape: Shape, prefix: string): void {
@@ -106,10 +128,11 @@ function check(value: Record<string, unknown>, shape: Shape, prefix: string): vo
         : want === 'string' ? typeof v === 'string'
         : want === 'string?' ? v === null || typeof v === 'string'
         : want === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+        : want === 'string map' ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
         : want === 'number' ? typeof v === 'number' && Number.isInteger(v) && v > 0
         : want === 'duration' ? isDuration(v)
         : ['debug', 'info', 'warn', 'error'].includes(v as string);
-    const expected = typeof want === 'object' ? 'an object' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want;
+    const expected = typeof want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want;
     if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${expected})`);
     if (typeof want === 'object') check(v as Record<string, unknown>, want, `${path}.`);
   }
@@ -120,6 +143,11 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   const port = Number(m?.[2]);
   if (m === null || port > 65535) throw new ConfigError(`${what} must be HOST:PORT, got ${JSON.stringify(text)}`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function mergeAcme(fromFile: Partial<ServeConfig['acme']>): ServeConfig['acme'] {
+  const d = DEFAULT_CONFIG.acme;
+  return { ...d, ...fromFile, validation: { ...d.validation, ...(fromFile.validation ?? {}) } };
 }
 
 /** Loads the JSON file (if any), applies command-line overrides, and validates every value. */
@@ -149,6 +177,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     ocsp: { ...DEFAULT_CONFIG.ocsp, ...((fromFile.ocsp as object | undefined) ?? {}) },
     rootCrl: { ...DEFAULT_CONFIG.rootCrl, ...((fromFile.rootCrl as object | undefined) ?? {}) },
     intermediate: { ...DEFAULT_CONFIG.intermediate, ...((fromFile.intermediate as object | undefined) ?? {}) },
+    acme: mergeAcme((fromFile.acme as Partial<ServeConfig['acme']> | undefined) ?? {}),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   parseHostPort(merged.listen, 'listen');
@@ -166,6 +195,13 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
   }
   if (parseDuration(merged.crl.rebuildDelay) > 5_000) throw new ConfigError('crl.rebuildDelay is at most 5s: a revocation must reach the CRL within seconds');
   if (parseDuration(merged.crl.refreshAfter) >= parseDuration(merged.crl.validity)) throw new ConfigError('crl.refreshAfter must be shorter than crl.validity');
+  for (const [key, port] of [['httpPort', merged.acme.validation.httpPort], ['tlsPort', merged.acme.validation.tlsPort]] as const) {
+    if (port > 65535) throw new ConfigError(`acme.validation.${key} must be a TCP port (1-65535)`);
+  }
+  if (merged.acme.validation.dnsResolver !== null) parseHostPort(merged.acme.validation.dnsResolver, 'acme.validation.dnsResolver');
+  for (const [name, ip] of Object.entries(merged.acme.validation.hosts)) {
+    if (parseIp(ip) === null) throw new ConfigError(`acme.validation.hosts: ${JSON.stringify(name)} must map to an IP address, not ${JSON.stringify(ip)}`);
+  }
   if (parseDuration(merged.ocsp.validity) >= parseDuration(merged.ocsp.signerLifetime)) throw new ConfigError('ocsp.validity must be shorter than ocsp.signerLifetime');
   return merged;
 }

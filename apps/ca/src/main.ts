@@ -4,6 +4,7 @@ import { CaProblemError } from '@shortleaf/client';
 import { PkiError } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
 import { UsageError } from './cli.js';
+import { acmeCommand } from './commands/acme.js';
 import { certificateCommand, renewCommand } from './commands/certificate.js';
 import { initCommand } from './commands/init.js';
 import { intermediateCommand } from './commands/intermediate.js';
@@ -27,6 +28,7 @@ const VERBS: Record<string, (args: string[]) => Promise<void>> = {
   revoke: revokeCommand,
   certs: certsCommand,
   'root-crl': rootCrlCommand,
+  acme: acmeCommand,
 };
 
 const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
@@ -43,7 +45,10 @@ On the CA server:
   shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT]
   shortleaf migrate --data DIR
   shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
+  shortleaf provisioner add NAME --type acme --data DIR [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
   shortleaf provisioner list --data DIR
+  shortleaf acme eab add --provisioner NAME --data DIR     prints a key id and HMAC key for one ACME account
+  shortleaf acme eab list --provisioner NAME --data DIR
   shortleaf revoke SERIAL --reason keyCompromise --data DIR
   shortleaf certs list --data DIR [--revoked] [--expiring 24h]
 Clients:

@@ -259,6 +259,44 @@ export function createAuthority(opts: AuthorityOptions) {
     });
   }
 
+  /**
+   * Refuses names an ACME provisioner's policy does not allow, before an order is created, so a
+   * client learns at `newOrder` rather than at finalize. Returns the refusal per name (null if
+   * allowed) so the ACME front door can send one subproblem per identifier.
+   */
+  async function refuseNames(provisioner: string, names: readonly SubjectName[]): Promise<Array<string | null>> {
+    const policy = await policyOf(provisioner);
+    return names.map((n) => policyRefusal(n, policy.names));
+  }
+
+  /**
+   * Issues for an ACME order whose identifiers the account has proven control of. The ACME front
+   * door has checked that the CSR names exactly the order's identifiers; the policy, key and name
+   * checks run again here because this is the one place that decides what gets signed.
+   */
+  async function issueForOrder(input: { provisioner: string; account: string; order: string; csr: Uint8Array; names: SubjectName[]; notAfter?: string; requester: string }): Promise<IssuedCertificate> {
+    const policy = await policyOf(input.provisioner);
+    const csr = parseCsr(input.csr);
+    checkKey(csr.publicKey, policy, input.provisioner);
+    checkNames(input.names, policy, input.provisioner);
+    checkCsrNames(csr, input.names);
+    const now = clock.now();
+    const lifetimeMs = resolveLifetime(input.notAfter, policy, now);
+    const first = input.names[0];
+    return issue({
+      provisioner: input.provisioner,
+      requester: input.requester,
+      actor: `acme-account:${input.account}`,
+      action: 'issue',
+      commonName: first === undefined ? null : commonNameFor(first),
+      names: input.names,
+      publicKey: csr.publicKey,
+      lifetimeMs,
+      maxLifetimeMs: policy.maxLifetimeMs,
+      now,
+    });
+  }
+
   /** Issues the CA's own HTTPS certificate; recorded and audited like any other. */
   async function issueServerCertificate(input: { publicKey: PublicKeyInfo; names: string[]; lifetimeMs: number }): Promise<IssuedCertificate> {
     const names = input.names.map((n) => parseName(n));
@@ -324,7 +362,7 @@ export function createAuthority(opts: AuthorityOptions) {
     return { actor: `provisioner:${claims.provisioner}`, tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt } };
   }
 
-  return { sign, renew, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
+  return { sign, renew, refuseNames, issueForOrder, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
 }
 
 export type Authority = ReturnType<typeof createAuthority>;

@@ -10,7 +10,7 @@ import { openStore, passphraseSealer } from '../data.js';
 import { writeSecretFile } from '../files.js';
 import { dataLayout, rootLayout } from '../layout.js';
 import { dataPassphrase } from '../passphrase.js';
-import { addJwkProvisioner } from '../provisioners.js';
+import { addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
 
 const NOTICE = `
   ┌──────────────────────────────────────────────────────────────────────────┐
@@ -57,6 +57,7 @@ export async function initDataDir(dataDir: string): Promise<{ created: boolean }
     await importRootCrl(store, clock, signRootCrl({ root, dir: layout.offlineRoot }).der);
     const adminKey = join(layout.provisionerKeys, 'admin.jwk');
     await addJwkProvisioner(store, { name: 'admin', keyOut: adminKey, policy: {} });
+    await addAcmeProvisioner(store, { name: 'acme', policy: {}, options: {} });
     process.stderr.write(`${NOTICE}\n`);
     return { created: true };
   } finally {
@@ -77,5 +78,6 @@ export async function initCommand(args: string[]): Promise<void> {
   out(`initialised ${dataDir}
   root certificate (trust this):   ${rootLayout(layout.offlineRoot).certificate}
   admin provisioner key (0600):    ${join(layout.provisionerKeys, 'admin.jwk')}
+  ACME directory (once serving):   https://localhost:9443/acme/acme/directory
   next: shortleaf serve --data ${dataDir}`);
 }

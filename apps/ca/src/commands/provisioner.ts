@@ -2,7 +2,7 @@ import type { PolicyDocument } from '@shortleaf/authority';
 import type { KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { openStore } from '../data.js';
-import { addJwkProvisioner } from '../provisioners.js';
+import { addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
 
 /** `shortleaf provisioner add|list`: who may ask for certificates, and for which names. */
 export async function provisionerCommand(args: string[]): Promise<void> {
@@ -21,11 +21,21 @@ export async function provisionerCommand(args: string[]): Promise<void> {
         'min-lifetime': { type: 'string' },
         'key-types': { type: 'string' },
         kty: { type: 'string' },
+        type: { type: 'string' },
+        'require-eab': { type: 'boolean' },
+        'terms-of-service': { type: 'string' },
+        'orders-per-hour': { type: 'string' },
+        'failed-validations-per-hour': { type: 'string' },
       },
-      ['data', 'key-out'],
+      ['data'],
     );
     const name = positionals[0];
-    if (name === undefined) throw new UsageError('usage: shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns PATTERN]...');
+    const type = values.type ?? 'jwk';
+    if (name === undefined) throw new UsageError('usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) [--allow-dns PATTERN]...');
+    if (type !== 'jwk' && type !== 'acme') throw new UsageError('--type is jwk (one-time tokens) or acme (RFC 8555)');
+    if (type === 'jwk' && values['key-out'] === undefined) throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
+    const acmeOnly = (['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const).find((k) => values[k] !== undefined);
+    if (type === 'jwk' && acmeOnly !== undefined) throw new UsageError(`--${acmeOnly} applies to ACME provisioners (--type acme)`);
     const policy: PolicyDocument = {
       names: { dns: values['allow-dns'] ?? [], ip: values['allow-ip'] ?? [], uri: values['allow-uri'] ?? [] },
       ...(values['default-lifetime'] ? { defaultLifetime: values['default-lifetime'] } : {}),
@@ -36,6 +46,23 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP') throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
     const { store } = await openStore(values.data!);
     try {
+      if (type === 'acme') {
+        const count = (flag: 'orders-per-hour' | 'failed-validations-per-hour') => {
+          const v = values[flag];
+          if (v === undefined) return undefined;
+          if (!/^[1-9]\d{0,8}$/.test(v)) throw new UsageError(`--${flag} must be a positive integer`);
+          return Number(v);
+        };
+        const options = {
+          ...(values['require-eab'] ? { requireEab: true } : {}),
+          ...(values['terms-of-service'] ? { termsOfService: values['terms-of-service'] } : {}),
+          ...(count('orders-per-hour') === undefined ? {} : { ordersPerHour: count('orders-per-hour') }),
+          ...(count('failed-validations-per-hour') === undefined ? {} : { failedValidationsPerHour: count('failed-validations-per-hour') }),
+        };
+        await addAcmeProvisioner(store, { name, policy, options });
+        out(`ACME provisioner ${name} added: directory at /acme/${name}/directory${options.requireEab ? ' (external account binding required: shortleaf acme eab add)' : ''}`);
+        return;
+      }
       const { kid } = await addJwkProvisioner(store, { name, keyOut: values['key-out']!, policy, ...(values.kty ? { kty: values.kty as 'EC' | 'OKP' } : {}) });
       out(`provisioner ${name} added (kid ${kid}); its private key is in ${values['key-out']} (mode 0600)`);
     } finally {
@@ -47,11 +74,11 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
     const { store } = await openStore(values.data!);
     try {
-      for (const p of await store.listProvisioners()) out(`${p.name}\t${p.type}\t${p.policy}`);
+      for (const p of await store.listProvisioners()) out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
     } finally {
       await store.close();
     }
     return;
   }
-  throw new UsageError('usage: shortleaf provisioner add NAME --data DIR --key-out FILE | shortleaf provisioner list --data DIR');
+  throw new UsageError('usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) | shortleaf provisioner list --data DIR');
 }

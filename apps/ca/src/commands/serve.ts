@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
+import { createAcmeApp, createValidator } from '@shortleaf/acme';
 import { createApiApp } from '@shortleaf/api';
 import { createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
 import { parseName, withinConstraints } from '@shortleaf/pki';
@@ -108,10 +109,18 @@ export async function serveCommand(args: string[]): Promise<void> {
   // Requests that arrive while start-up finishes wait for it rather than fail: a proxy told "500"
   // by the OCSP responder would refuse good clients.
   let apiApp: Hono | undefined;
+  let acmeApp: ReturnType<typeof createAcmeApp> | undefined;
   let statusApp: Hono | undefined;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const httpsServer = createHttpsServer({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, getRequestListener(async (req, env) => (await ready, apiApp!.fetch(req, env))));
+  // One HTTPS listener, two front doors: ACME under /acme/, the REST API everywhere else.
+  const httpsServer = createHttpsServer(
+    { requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    getRequestListener(async (req, env) => {
+      await ready;
+      return new URL(req.url).pathname.startsWith('/acme/') ? acmeApp!.app.fetch(req, env) : apiApp!.fetch(req, env);
+    }),
+  );
   // The status listener: OCSP on plain node:http (its hot path), everything else the Hono app.
   const statusListener = getRequestListener((req, env) => statusApp!.fetch(req, env));
   let ocspHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
@@ -147,6 +156,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       });
     await Promise.all([close(httpsServer), close(httpServer)]);
     clearTimeout(force);
+    // Validations already started record their outcome before the database closes.
+    await acmeApp?.close();
     await store.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
@@ -188,6 +199,20 @@ export async function serveCommand(args: string[]): Promise<void> {
       roots,
       logger,
       maxBodyBytes: config.limits.maxBodyBytes,
+    });
+    acmeApp = createAcmeApp({
+      store: store.acme,
+      certificates: store,
+      authority,
+      revoke: revocation.revoke,
+      sealer,
+      validate: createValidator({ ...config.acme.validation, timeoutMs: parseDuration(config.acme.validation.timeout) }),
+      clock: { now: () => new Date() },
+      random: (n) => new Uint8Array(randomBytes(n)),
+      logger,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      orderLifetimeMs: parseDuration(config.acme.orderLifetime),
+      authorizationLifetimeMs: parseDuration(config.acme.authorizationLifetime),
     });
     statusApp = createStatusApp({
       intermediate: issuer.certificate.der,

@@ -1,0 +1,91 @@
+/**
+ * ACME error types (RFC 8555 §6.7, RFC 9773 §4.2 for `alreadyReplaced`), one row each: the HTTP
+ * status a problem of that type is sent with. Domain code throws `AcmeError`; the app's error
+ * handler is the only place that turns one into a problem document.
+ */
+export const ACME_ERRORS = {
+  accountDoesNotExist: 400,
+  alreadyReplaced: 409,
+  alreadyRevoked: 400,
+  badCSR: 400,
+  badNonce: 400,
+  badPublicKey: 400,
+  badRevocationReason: 400,
+  badSignatureAlgorithm: 400,
+  caa: 403,
+  conflict: 409,
+  connection: 400,
+  dns: 400,
+  externalAccountRequired: 400,
+  incorrectResponse: 403,
+  invalidContact: 400,
+  malformed: 400,
+  notFound: 404,
+  orderNotReady: 403,
+  rateLimited: 429,
+  rejectedIdentifier: 400,
+  serverInternal: 500,
+  tls: 400,
+  unauthorized: 403,
+  unsupportedContact: 400,
+  unsupportedIdentifier: 400,
+  unsupportedMediaType: 415,
+  userActionRequired: 403,
+} as const;
+
+export type AcmeErrorType = keyof typeof ACME_ERRORS;
+
+export const ACME_ERROR_PREFIX = 'urn:ietf:params:acme:error:';
+
+/** An identifier an error is about, for subproblems (RFC 8555 §6.7.1). */
+export interface AcmeIdentifier {
+  type: 'dns' | 'ip';
+  value: string;
+}
+
+export interface Subproblem {
+  type: AcmeErrorType;
+  detail: string;
+  identifier: AcmeIdentifier;
+}
+
+/** RFC 7807 problem document with ACME's extensions, as sent and as stored on a challenge. */
+export interface AcmeProblem {
+  type: string;
+  detail: string;
+  status: number;
+  subproblems?: Array<{ type: string; detail: string; identifier: AcmeIdentifier }>;
+}
+
+/**
+ * A refusal with an ACME error type. `unsupportedMediaType` is not an RFC type: it is sent as
+ * `malformed` with status 415 (RFC 8555 §6.2). `headers` carries what the response needs beside
+ * the document, such as `Retry-After` on `rateLimited` or `Location` on `conflict`.
+ */
+export class AcmeError extends Error {
+  override readonly name = 'AcmeError';
+  readonly subproblems: Subproblem[];
+  readonly headers: Record<string, string>;
+  constructor(
+    readonly type: AcmeErrorType,
+    message: string,
+    opts: { cause?: unknown; subproblems?: Subproblem[]; headers?: Record<string, string>; status?: number } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.subproblems = opts.subproblems ?? [];
+    this.headers = opts.headers ?? {};
+    this.status = opts.status ?? ACME_ERRORS[type];
+  }
+
+  /** The type's status from the table, unless the refusal needs another (405 for a GET). */
+  readonly status: number;
+
+  toProblem(): AcmeProblem {
+    const type = this.type === 'unsupportedMediaType' ? 'malformed' : this.type;
+    const problem: AcmeProblem = { type: `${ACME_ERROR_PREFIX}${type}`, detail: this.message, status: this.status };
+    if (this.subproblems.length > 0) {
+      problem.subproblems = this.subproblems.map((s) => ({ type: `${ACME_ERROR_PREFIX}${s.type}`, detail: s.detail, identifier: s.identifier }));
+    }
+    return problem;
+  }
+}

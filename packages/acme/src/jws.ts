@@ -1,0 +1,119 @@
+import { calculateJwkThumbprint, flattenedVerify, importJWK, type FlattenedJWSInput, type JWK } from 'jose';
+import { AcmeError } from './errors.js';
+
+/** Account-key algorithms we verify (RFC 8555 §6.2 requires ES256 and allows the others). */
+export const JWS_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'EdDSA'] as const;
+export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
+
+/** The curve or key type each algorithm needs, so a key cannot be used under another's name. */
+const KEY_FOR_ALGORITHM: Record<JwsAlgorithm, (jwk: JWK) => boolean> = {
+  ES256: (k) => k.kty === 'EC' && k.crv === 'P-256',
+  ES384: (k) => k.kty === 'EC' && k.crv === 'P-384',
+  RS256: (k) => k.kty === 'RSA' && typeof k.n === 'string' && Buffer.from(k.n, 'base64url').length * 8 >= 2048,
+  EdDSA: (k) => k.kty === 'OKP' && k.crv === 'Ed25519',
+};
+
+export interface ProtectedHeader {
+  alg: JwsAlgorithm;
+  nonce?: string;
+  url: string;
+  jwk?: JWK;
+  kid?: string;
+}
+
+/** A request body as a flattened JWS (RFC 7515 §7.2.2), with its protected header decoded. */
+export interface ParsedJws {
+  input: FlattenedJWSInput;
+  header: ProtectedHeader;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Parses a flattened JWS. RFC 8555 §6.2: exactly one signature, no unprotected header, and the
+ * protected header is where everything lives.
+ */
+export function parseJws(value: unknown, what = 'the request body'): ParsedJws {
+  if (!isRecord(value)) throw new AcmeError('malformed', `${what} must be a flattened JWS object`);
+  for (const key of Object.keys(value)) {
+    if (key === 'header') throw new AcmeError('malformed', `${what} has an unprotected header; put every header field in "protected"`);
+    if (key !== 'protected' && key !== 'payload' && key !== 'signature') throw new AcmeError('malformed', `${what} has an unexpected field "${key}" (only the flattened JWS serialization is accepted)`);
+  }
+  const { protected: prot, payload, signature } = value;
+  if (typeof prot !== 'string' || typeof payload !== 'string' || typeof signature !== 'string') {
+    throw new AcmeError('malformed', `${what} needs string "protected", "payload" and "signature" fields`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(prot, 'base64url').toString('utf8'));
+  } catch {
+    throw new AcmeError('malformed', `the protected header of ${what} is not base64url-encoded JSON`);
+  }
+  if (!isRecord(header)) throw new AcmeError('malformed', `the protected header of ${what} must be a JSON object`);
+  return { input: { protected: prot, payload, signature }, header: header as unknown as ProtectedHeader };
+}
+
+/**
+ * Checks the protected header of a request (RFC 8555 §6.2, §6.4): a supported asymmetric `alg`,
+ * a `url` equal to the URL the request was sent to, and exactly one of `jwk` (only where `keyMode`
+ * allows it: newAccount and revokeCert) or `kid`. The nonce is checked by the caller, first.
+ */
+export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string; keyMode: 'jwk' | 'kid' | 'either' }): void {
+  const raw = header as unknown as Record<string, unknown>;
+  if (typeof raw.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(raw.alg)) {
+    throw new AcmeError('badSignatureAlgorithm', `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`);
+  }
+  if (typeof raw.url !== 'string') throw new AcmeError('malformed', 'the protected header must carry a "url"');
+  // RFC 8555 §6.4: the url names the resource the client meant; a mismatch is refused outright.
+  if (raw.url !== opts.requestUrl) throw new AcmeError('unauthorized', `the protected header's url ${JSON.stringify(raw.url)} does not match the request URL ${opts.requestUrl}`);
+  const hasJwk = raw.jwk !== undefined;
+  const hasKid = raw.kid !== undefined;
+  if (hasJwk === hasKid) throw new AcmeError('malformed', 'the protected header must have exactly one of "jwk" and "kid"');
+  if (hasJwk && opts.keyMode === 'kid') throw new AcmeError('malformed', 'this request must be signed by an account key named with "kid", not an embedded "jwk"');
+  if (hasKid && opts.keyMode === 'jwk') throw new AcmeError('malformed', 'this request must carry the new account key as "jwk", not "kid"');
+  if (hasKid && typeof raw.kid !== 'string') throw new AcmeError('malformed', '"kid" must be an account URL');
+  if (hasJwk) checkPublicJwk(raw.jwk, header.alg);
+}
+
+/** A public key usable with `alg`: no private members, the right type and curve, RSA ≥ 2048. */
+export function checkPublicJwk(jwk: unknown, alg: JwsAlgorithm): asserts jwk is JWK {
+  if (!isRecord(jwk)) throw new AcmeError('malformed', '"jwk" must be a JSON Web Key object');
+  if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new AcmeError('badPublicKey', '"jwk" must be a public key; it carries private key material');
+  if (!KEY_FOR_ALGORITHM[alg](jwk as JWK)) throw new AcmeError('badPublicKey', `the key (${String(jwk.kty)} ${String(jwk.crv ?? '')}) does not fit algorithm ${alg}, or is too small`);
+}
+
+/** Only the members RFC 7638 hashes, so stored keys carry nothing a client made up. */
+export function publicJwk(jwk: JWK): JWK {
+  const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, (jwk as Record<string, unknown>)[n]])) as JWK;
+  if (jwk.kty === 'EC') return pick(['kty', 'crv', 'x', 'y']);
+  if (jwk.kty === 'OKP') return pick(['kty', 'crv', 'x']);
+  return pick(['kty', 'n', 'e']);
+}
+
+export async function thumbprint(jwk: JWK): Promise<string> {
+  try {
+    return await calculateJwkThumbprint(publicJwk(jwk), 'sha256');
+  } catch (cause) {
+    throw new AcmeError('badPublicKey', 'the JSON Web Key is incomplete', { cause });
+  }
+}
+
+export type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+
+export async function importPublicJwk(jwk: JWK, alg: JwsAlgorithm): Promise<VerifyKey> {
+  try {
+    return await importJWK(publicJwk(jwk), alg);
+  } catch (cause) {
+    throw new AcmeError('badPublicKey', `the JSON Web Key cannot be used: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Verifies the signature and returns the payload bytes (empty for POST-as-GET). */
+export async function verifyJws(jws: ParsedJws, key: VerifyKey): Promise<Uint8Array> {
+  try {
+    const { payload } = await flattenedVerify(jws.input, key, { algorithms: [jws.header.alg] });
+    return payload;
+  } catch (cause) {
+    throw new AcmeError('malformed', 'the JWS signature does not verify with the key it names', { cause });
+  }
+}

@@ -1,0 +1,200 @@
+import { AuthorityError } from '@shortleaf/authority';
+import { PkiError, encodeCertificates, parseCsr, type ParsedCsr } from '@shortleaf/pki';
+import { StoreError } from '@shortleaf/store';
+import { newId, type AcmeContext, type AcmeServices } from './context.js';
+import { AcmeError, type Subproblem } from './errors.js';
+import { authorizationIdentifier, checkCsrMatchesOrder, identifierKey, parseOrderIdentifiers, toSubjectName } from './identifiers.js';
+import { requireAccount } from './pipeline.js';
+import type { AccountRecord, AuthorizationRecord, ChallengeType, OrderRecord } from './ports.js';
+import { certificateForCertId, parseCertId } from './renewal-info.js';
+import { orderStatus, orderView } from './resources.js';
+
+const HOUR_MS = 3_600_000;
+/** Seconds a client should wait before polling a resource that is still being worked on. */
+export const POLL_RETRY_AFTER_S = 1;
+
+/** RFC 8555 §8 with RFC 8737 and RFC 8738: which challenges an identifier is offered. */
+function challengeTypes(identifier: { type: 'dns' | 'ip' }, wildcard: boolean): ChallengeType[] {
+  if (wildcard) return ['dns-01'];
+  if (identifier.type === 'ip') return ['http-01', 'tls-alpn-01'];
+  return ['http-01', 'dns-01', 'tls-alpn-01'];
+}
+
+function optionalTime(value: unknown, field: string): Date | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value))) throw new AcmeError('malformed', `"${field}" must be an RFC 3339 time`);
+  return new Date(Date.parse(value));
+}
+
+async function orderAuthorizations(s: AcmeServices, order: OrderRecord): Promise<AuthorizationRecord[]> {
+  const found = await Promise.all(order.authorizationIds.map((id) => s.store.getAuthorization(id)));
+  return found.filter((a): a is AuthorizationRecord => a !== null);
+}
+
+/** An order of this account, or `notFound`: the same answer for someone else's and for none. */
+async function ownOrder(s: AcmeServices, account: AccountRecord, id: string): Promise<OrderRecord> {
+  const order = await s.store.getOrder(id);
+  if (order === null || order.accountId !== account.id) throw new AcmeError('notFound', `there is no order ${id} for this account`);
+  return order;
+}
+
+async function orderResponse(c: AcmeContext, s: AcmeServices, order: OrderRecord, status: 200 | 201 = 200): Promise<Response> {
+  const now = s.clock.now();
+  const authorizations = await orderAuthorizations(s, order);
+  const view = orderView(order, authorizations, c.get('urls'), now);
+  if (view.status === 'processing' || view.status === 'pending') c.header('Retry-After', String(POLL_RETRY_AFTER_S));
+  c.header('Location', c.get('urls').order(order.id));
+  return c.json(view, status);
+}
+
+async function checkRateLimit(s: AcmeServices, c: AcmeContext, account: AccountRecord): Promise<void> {
+  const limit = c.get('provisioner').options.ordersPerHour;
+  const now = s.clock.now();
+  const count = await s.store.countOrdersSince(account.id, new Date(now.getTime() - HOUR_MS));
+  if (count < limit) return;
+  const recent = await s.store.listOrders(account.id, limit);
+  const oldest = recent.at(-1)?.createdAt.getTime() ?? now.getTime();
+  const retryAfter = Math.max(1, Math.ceil((oldest + HOUR_MS - now.getTime()) / 1000));
+  throw new AcmeError('rateLimited', `this account created ${count} orders in the last hour; the limit is ${limit}`, { headers: { 'Retry-After': String(retryAfter) } });
+}
+
+/** RFC 9773 §5: `replaces` names a certificate of this account that shares an identifier. */
+async function checkReplaces(s: AcmeServices, account: AccountRecord, value: unknown, identifiers: readonly { type: string; value: string }[]) {
+  const id = parseCertId(value);
+  const row = await certificateForCertId(s, id);
+  if (row === null) throw new AcmeError('malformed', `"replaces" names ${id.text}, which this CA did not issue`);
+  const order = await s.store.getOrderByCertificate(row.serial);
+  if (order === null || order.accountId !== account.id) throw new AcmeError('unauthorized', `certificate ${id.text} was not issued to this account`);
+  const before = new Set(order.identifiers.map(identifierKey));
+  if (!identifiers.some((i) => before.has(`${i.type}:${i.value}`))) throw new AcmeError('malformed', `the order shares no identifier with the certificate it replaces (${id.text})`);
+  return { text: id.text, serial: row.serial };
+}
+
+/**
+ * newOrder (RFC 8555 §7.4): checks the identifiers against the provisioner's policy (one
+ * subproblem per refused name), the account's rate limit and any `replaces`, then records the
+ * order with an authorization per identifier, reusing valid ones.
+ */
+export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Response> {
+  const account = requireAccount(c);
+  const payload = c.get('payload');
+  if (payload === null) throw new AcmeError('malformed', 'newOrder needs a JSON payload with "identifiers"');
+  for (const key of Object.keys(payload)) {
+    if (!['identifiers', 'notBefore', 'notAfter', 'replaces'].includes(key)) throw new AcmeError('malformed', `unknown newOrder field "${key}"`);
+  }
+  const identifiers = parseOrderIdentifiers(payload.identifiers);
+  const wildcardIp = identifiers.find((i) => i.type === 'ip' && i.value.includes('*'));
+  if (wildcardIp !== undefined) throw new AcmeError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
+  if (payload.notBefore !== undefined) throw new AcmeError('malformed', '"notBefore" is not supported: certificates start when they are issued');
+  const notAfter = optionalTime(payload.notAfter, 'notAfter');
+  const provisioner = c.get('provisioner').name;
+  const refusals = await s.authority.refuseNames(provisioner, identifiers.map(toSubjectName));
+  const problems: Subproblem[] = identifiers.flatMap((identifier, i) => (refusals[i] == null ? [] : [{ type: 'rejectedIdentifier' as const, detail: refusals[i]!, identifier }]));
+  if (problems.length > 0) {
+    throw new AcmeError('rejectedIdentifier', problems.length === 1 ? problems[0]!.detail : `provisioner ${provisioner} does not allow ${problems.length} of these identifiers; see subproblems`, { subproblems: problems });
+  }
+  await checkRateLimit(s, c, account);
+  const replaces = payload.replaces === undefined ? null : await checkReplaces(s, account, payload.replaces, identifiers);
+
+  const now = s.clock.now();
+  const expires = new Date(now.getTime() + s.orderLifetimeMs);
+  const fresh: AuthorizationRecord[] = [];
+  const authorizationIds: string[] = [];
+  for (const requested of identifiers) {
+    const { identifier, wildcard } = authorizationIdentifier(requested);
+    const reusable = await s.store.findValidAuthorization(account.id, identifier, wildcard, now);
+    if (reusable !== null) {
+      authorizationIds.push(reusable.id);
+      continue;
+    }
+    const id = newId(s);
+    // One token per authorization, shared by its challenges (as Boulder does).
+    const token = newId(s, 32);
+    fresh.push({
+      id,
+      accountId: account.id,
+      identifier,
+      wildcard,
+      status: 'pending',
+      expires,
+      createdAt: now,
+      challenges: challengeTypes(identifier, wildcard).map((type) => ({ id: newId(s), authorizationId: id, type, token, status: 'pending', validated: null, error: null })),
+    });
+    authorizationIds.push(id);
+  }
+  const order: OrderRecord = { id: newId(s), accountId: account.id, status: 'pending', identifiers, authorizationIds, notBefore: null, notAfter, expires, error: null, certificateSerial: null, replaces: replaces?.text ?? null, replacesSerial: replaces?.serial ?? null, createdAt: now };
+  try {
+    await s.store.createOrder(order, fresh);
+  } catch (cause) {
+    if (cause instanceof StoreError && cause.code === 'conflict') throw new AcmeError('alreadyReplaced', `certificate ${replaces?.text} has already been replaced by another order`, { cause });
+    throw cause;
+  }
+  return orderResponse(c, s, order, 201);
+}
+
+/** POST-as-GET of an order. */
+export async function getOrder(c: AcmeContext, s: AcmeServices): Promise<Response> {
+  const account = requireAccount(c);
+  return orderResponse(c, s, await ownOrder(s, account, c.req.param('id') ?? ''));
+}
+
+/** Authority refusals that are about the CSR the client sent; anything else is ours. */
+const CSR_REFUSALS = new Set(['keyTypeNotAllowed', 'nameNotAllowed', 'csrNameNotAuthorized', 'badLifetime', 'lifetimeTooLong', 'lifetimeTooShort']);
+
+/**
+ * finalize (RFC 8555 §7.4): only a ready order; the CSR must name exactly its identifiers. The
+ * certificate is issued before the response, so the order comes back valid. A refused CSR leaves
+ * the order ready for another try; a failure of ours marks it invalid.
+ */
+export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Response> {
+  const account = requireAccount(c);
+  const order = await ownOrder(s, account, c.req.param('id') ?? '');
+  const now = s.clock.now();
+  const { status } = orderStatus(order, await orderAuthorizations(s, order), now);
+  if (status !== 'ready') throw new AcmeError('orderNotReady', `the order is ${status}; finalize needs it ready (every authorization valid)`);
+  const payload = c.get('payload');
+  if (payload === null || typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw new AcmeError('malformed', 'finalize needs "csr": the base64url DER of a CSR');
+  const der = new Uint8Array(Buffer.from(payload.csr, 'base64url'));
+  let csr: ParsedCsr;
+  try {
+    csr = parseCsr(der);
+  } catch (cause) {
+    if (cause instanceof PkiError) throw new AcmeError('badCSR', cause.message, { cause });
+    throw cause;
+  }
+  checkCsrMatchesOrder(csr, order.identifiers);
+  if (!(await s.store.transitionOrder(order.id, 'pending', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is already being finalized');
+  try {
+    const issued = await s.authority.issueForOrder({
+      provisioner: account.provisioner,
+      account: account.id,
+      order: order.id,
+      csr: der,
+      names: order.identifiers.map(toSubjectName),
+      ...(order.notAfter === null ? {} : { notAfter: order.notAfter.toISOString() }),
+      requester: `acme:${account.id}`,
+    });
+    await s.store.transitionOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.serial });
+    s.logger.info('acme_order_valid', { order: order.id, account: account.id, serial: issued.serial });
+  } catch (cause) {
+    if ((cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) || cause instanceof PkiError) {
+      await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
+      throw new AcmeError('badCSR', (cause as Error).message, { cause });
+    }
+    const problem = new AcmeError('serverInternal', 'issuance failed; the order is invalid, create a new one').toProblem();
+    await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false);
+    throw cause;
+  }
+  return orderResponse(c, s, (await s.store.getOrder(order.id))!);
+}
+
+/** Certificate download (RFC 8555 §7.4.2): the leaf and its issuing chain, PEM. */
+export async function certificate(c: AcmeContext, s: AcmeServices): Promise<Response> {
+  const account = requireAccount(c);
+  const serial = c.req.param('serial') ?? '';
+  const order = /^[0-9a-f]{1,40}$/.test(serial) ? await s.store.getOrderByCertificate(serial) : null;
+  if (order === null || order.accountId !== account.id) throw new AcmeError('notFound', `there is no certificate ${serial.slice(0, 40)} for this account`);
+  const row = await s.certificates.getCertificate(serial);
+  if (row === null || row.der === null) throw new AcmeError('notFound', `there is no certificate ${serial}`);
+  return c.body(encodeCertificates([row.der, ...s.authority.chain]), 200, { 'Content-Type': 'application/pem-certificate-chain' });
+}

@@ -1,0 +1,165 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { every } from 'hono/combine';
+import type { JWK } from 'jose';
+import type { AcmeEnv, AcmeServices } from './context.js';
+import { AcmeError } from './errors.js';
+import { checkHeader, importPublicJwk, parseJws, verifyJws, type JwsAlgorithm, type VerifyKey } from './jws.js';
+import type { NoncePool } from './nonces.js';
+import { parseAcmeOptions, type AcmeOptions } from './options.js';
+import { acmeUrls } from './resources.js';
+
+type Middleware = MiddlewareHandler<AcmeEnv>;
+export type KeyMode = 'jwk' | 'kid' | 'either';
+
+/** Deepest JSON nesting a request may have; ACME payloads are shallow. */
+const MAX_JSON_DEPTH = 8;
+
+function tooDeep(value: unknown, level = 0): boolean {
+  if (level > MAX_JSON_DEPTH) return true;
+  if (value === null || typeof value !== 'object') return false;
+  return Object.values(value).some((v) => tooDeep(v, level + 1));
+}
+
+/**
+ * RFC 8555 §6.5 and §7.1: every response, error or not, carries a fresh `Replay-Nonce` and a
+ * link to the directory, and nothing is cached unless a handler says so.
+ */
+export function responseHeaders(nonces: NoncePool): Middleware {
+  return async (c, next) => {
+    await next();
+    c.res.headers.set('Replay-Nonce', nonces.issue());
+    const urls = c.get('urls');
+    if (urls !== undefined) c.res.headers.append('Link', `<${urls.directory}>;rel="index"`);
+    if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
+  };
+}
+
+/** Finds the ACME provisioner named in the path and the URLs its resources live at. */
+export function provisionerContext(services: Pick<AcmeServices, 'certificates'>): Middleware {
+  const parsed = new Map<string, { text: string; options: AcmeOptions }>();
+  return async (c, next) => {
+    const name = c.req.param('provisioner') ?? '';
+    const origin = new URL(c.req.url).origin;
+    const row = await services.certificates.getProvisioner(name);
+    if (row === null || row.type !== 'acme') throw new AcmeError('notFound', `there is no ACME provisioner named ${JSON.stringify(name)}`);
+    c.set('urls', acmeUrls(origin, name));
+    const text = row.options ?? '{}';
+    let cached = parsed.get(name);
+    if (cached === undefined || cached.text !== text) {
+      cached = { text, options: parseAcmeOptions(JSON.parse(text)) };
+      parsed.set(name, cached);
+    }
+    c.set('provisioner', { name, options: cached.options });
+    await next();
+  };
+}
+
+/**
+ * The request pipeline for signed POSTs, in RFC 8555 order: content type (§6.2), parse the JWS,
+ * spend the nonce (§6.5), check the protected header (§6.2, §6.4: alg, url, jwk xor kid), look up
+ * the account named by `kid` (§6.2), verify the signature, and parse the payload (§6.3: empty
+ * means POST-as-GET). Each step leaves its result on the context.
+ */
+export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number }): Middleware {
+  const keys = new Map<string, VerifyKey>();
+  const keyFor = async (jwkText: string, alg: JwsAlgorithm): Promise<VerifyKey> => {
+    const cacheKey = `${alg} ${jwkText}`;
+    const hit = keys.get(cacheKey);
+    if (hit !== undefined) return hit;
+    const key = await importPublicJwk(JSON.parse(jwkText) as JWK, alg);
+    if (keys.size >= 10_000) keys.delete(keys.keys().next().value!);
+    keys.set(cacheKey, key);
+    return key;
+  };
+
+  const contentType: Middleware = async (c, next) => {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/jose\+json\s*(;|$)/i.test(type)) throw new AcmeError('unsupportedMediaType', 'ACME requests must be sent as application/jose+json');
+    await next();
+  };
+
+  // Counted while the body streams in, so an oversized one is refused before it is buffered.
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      throw new AcmeError('malformed', `the request body is larger than ${deps.maxBodyBytes} bytes`);
+    },
+  }) as Middleware;
+
+  const parse: Middleware = async (c, next) => {
+    let body: ArrayBuffer;
+    try {
+      body = await c.req.arrayBuffer();
+    } catch (cause) {
+      // bodyLimit's counting stream throws here when a body without Content-Length runs over.
+      throw new AcmeError('malformed', `the request body is larger than ${deps.maxBodyBytes} bytes, or could not be read`, { cause });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.from(body).toString('utf8'));
+    } catch {
+      throw new AcmeError('malformed', 'the request body is not valid JSON');
+    }
+    c.set('jws', parseJws(value));
+    await next();
+  };
+
+  const nonce: Middleware = async (c, next) => {
+    const value = (c.get('jws').header as { nonce?: unknown }).nonce;
+    if (typeof value !== 'string' || !deps.nonces.consume(value)) {
+      throw new AcmeError('badNonce', typeof value === 'string' ? 'the nonce was already used, has expired, or was not issued here; retry with the Replay-Nonce of this response' : 'the protected header must carry a "nonce"');
+    }
+    await next();
+  };
+
+  const header: Middleware = async (c, next) => {
+    checkHeader(c.get('jws').header, { requestUrl: c.req.url, keyMode });
+    await next();
+  };
+
+  const account: Middleware = async (c, next) => {
+    const kid = c.get('jws').header.kid;
+    if (kid === undefined) {
+      c.set('account', null);
+      return next();
+    }
+    const prefix = c.get('urls').account('');
+    const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : '';
+    const found = id === '' || id.includes('/') ? null : await deps.services.store.getAccount(id);
+    if (found === null || found.provisioner !== c.get('provisioner').name) throw new AcmeError('accountDoesNotExist', `no account ${kid} exists at this provisioner`);
+    if (found.status !== 'valid') throw new AcmeError('unauthorized', `account ${kid} is ${found.status}`);
+    c.set('account', found);
+    await next();
+  };
+
+  const verify: Middleware = async (c, next) => {
+    const jws = c.get('jws');
+    const acct = c.get('account');
+    const jwkText = acct === null ? JSON.stringify(jws.header.jwk) : acct.jwk;
+    const payload = await verifyJws(jws, await keyFor(jwkText, jws.header.alg));
+    if (payload.length === 0) {
+      c.set('payload', null);
+    } else {
+      let value: unknown;
+      try {
+        value = JSON.parse(Buffer.from(payload).toString('utf8'));
+      } catch {
+        throw new AcmeError('malformed', 'the JWS payload is not valid JSON');
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AcmeError('malformed', 'the JWS payload must be a JSON object');
+      if (tooDeep(value)) throw new AcmeError('malformed', `the JWS payload nests deeper than ${MAX_JSON_DEPTH} levels`);
+      c.set('payload', value as Record<string, unknown>);
+    }
+    await next();
+  };
+
+  return every(contentType, limit, parse, nonce, header, account, verify) as Middleware;
+}
+
+/** The account of a `kid`-signed request; the pipeline guarantees it for `kid` routes. */
+export function requireAccount(c: { get(key: 'account'): AcmeEnv['Variables']['account'] }) {
+  const account = c.get('account');
+  if (account === null) throw new AcmeError('malformed', 'this request must be signed by an account key named with "kid"');
+  return account;
+}

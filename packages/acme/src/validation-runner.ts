@@ -1,0 +1,62 @@
+import type { Clock, Logger } from '@shortleaf/authority';
+import { AcmeError, type AcmeProblem } from './errors.js';
+import type { AcmeStore, AuthorizationRecord, ChallengeRecord } from './ports.js';
+import type { Validator } from './validators/index.js';
+
+export interface ValidationRunner {
+  /** Queues validation of a challenge that was just moved to `processing`. */
+  start(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string): void;
+  /** Resolves once every queued and running validation has recorded its outcome. */
+  drain(): Promise<void>;
+}
+
+/**
+ * Runs challenge validations in the background (RFC 8555 §7.5.1: the client polls), at most
+ * `concurrency` at a time so a burst of orders cannot open unbounded outbound connections. Each
+ * outcome is recorded on the challenge and its authorization in one write.
+ */
+export function createValidationRunner(opts: { store: AcmeStore; validate: Validator; clock: Clock; logger: Logger; authorizationLifetimeMs: number; concurrency?: number }): ValidationRunner {
+  const concurrency = opts.concurrency ?? 16;
+  const queue: Array<() => Promise<void>> = [];
+  const running = new Set<Promise<void>>();
+
+  const pump = () => {
+    while (running.size < concurrency && queue.length > 0) {
+      const job = queue.shift()!;
+      const p = job().finally(() => {
+        running.delete(p);
+        pump();
+      });
+      running.add(p);
+    }
+  };
+
+  async function validate(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string): Promise<void> {
+    let error: AcmeProblem | null = null;
+    try {
+      await opts.validate({ type: challenge.type, identifier: authorization.identifier, token: challenge.token, keyAuthorization });
+    } catch (cause) {
+      const err = cause instanceof AcmeError ? cause : new AcmeError('serverInternal', 'validation failed unexpectedly', { cause });
+      if (!(cause instanceof AcmeError)) opts.logger.error('acme_validation_error', { challenge: challenge.id, error: (cause as Error).message });
+      error = { ...err.toProblem(), status: err.status };
+    }
+    const at = opts.clock.now();
+    try {
+      if (error === null) await opts.store.finishChallenge(challenge.id, { valid: true, at, authorizationExpires: new Date(at.getTime() + opts.authorizationLifetimeMs) });
+      else await opts.store.finishChallenge(challenge.id, { valid: false, at, error });
+      opts.logger.info('acme_validation', { challenge: challenge.id, type: challenge.type, identifier: authorization.identifier.value, valid: error === null, ...(error === null ? {} : { problem: error.type }) });
+    } catch (cause) {
+      opts.logger.error('acme_validation_record_failed', { challenge: challenge.id, error: (cause as Error).message });
+    }
+  }
+
+  return {
+    start(challenge, authorization, keyAuthorization) {
+      queue.push(() => validate(challenge, authorization, keyAuthorization));
+      pump();
+    },
+    async drain() {
+      while (running.size > 0 || queue.length > 0) await Promise.allSettled([...running]);
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { Deadline } from './deadline.js';
+import type { Lookup } from './resolve.js';
+
+/** Where and how long the validation authority looks for a challenge response. */
+export interface ValidationConfig {
+  /** Where http-01 is fetched; 80 in production. */
+  httpPort: number;
+  /** Where tls-alpn-01 connects; 443 in production. */
+  tlsPort: number;
+  /** `host:port` (IPv4, or `[v6]:port`) of the DNS server to ask; null = the system resolver. */
+  dnsResolver: string | null;
+  /** Static lower-case name → IP map consulted before DNS for http-01 and tls-alpn-01 addresses. */
+  hosts: Record<string, string>;
+  /** Budget for one validation attempt, all steps included. */
+  timeoutMs: number;
+}
+
+export interface ChallengeToValidate {
+  type: 'http-01' | 'dns-01' | 'tls-alpn-01';
+  /** For a wildcard order, the base name without `*.`. */
+  identifier: { type: 'dns' | 'ip'; value: string };
+  token: string;
+  /** `token + '.' + base64url(JWK thumbprint)`, computed by the caller (RFC 8555 §8.1). */
+  keyAuthorization: string;
+}
+
+/** Resolves when the challenge is satisfied; throws `AcmeError` when it is not. */
+export type Validator = (challenge: ChallengeToValidate) => Promise<void>;
+
+/** What one challenge validator gets besides the challenge. */
+export interface ValidationContext {
+  config: ValidationConfig;
+  lookup: Lookup;
+  deadline: Deadline;
+}
