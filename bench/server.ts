@@ -17,6 +17,8 @@ export interface BenchServer {
 export interface StartServerOptions {
   /** Extra flags for the server's node, before the script: `['--cpu-prof', '--cpu-prof-dir', dir]`. */
   nodeArgs?: string[];
+  /** Extra flags for `shortleaf serve`: `['--config', file]`. */
+  serveArgs?: string[];
 }
 
 /** Initialises a development CA in a temp folder and starts `shortleaf serve` on free ports. */
@@ -24,7 +26,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
   const dataDir = mkdtempSync(join(tmpdir(), 'shortleaf-bench-'));
   const init = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'init', '--data', dataDir], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`init failed: ${init.stderr}`);
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--status-listen', '127.0.0.1:0'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--status-listen', '127.0.0.1:0', ...(options.serveArgs ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env },
   });
@@ -40,6 +42,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
       }
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buf}`)));
+  }).catch((err: unknown) => {
+    // Not started (an exit, a config error, the timeout): leave no process and no folder behind.
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
   });
   return {
     dataDir,

@@ -83,8 +83,10 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
       meta: { externalAccountRequired: options.requireEab, ...(options.termsOfService === null ? {} : { termsOfService: options.termsOfService }) },
     });
   });
-  // RFC 8555 §7.2: HEAD answers 200, GET 204; neither is cached.
-  app.on(['GET', 'HEAD'], `${p}/new-nonce`, (c) => c.body(null, c.req.method === 'HEAD' ? 200 : 204));
+  // RFC 8555 §7.2: HEAD answers 200, GET 204; neither is cached. The explicit zero length keeps
+  // the connection open: without it Node's client cannot tell where a HEAD reply ends and closes
+  // the socket, so every nonce would cost the client a new TLS handshake.
+  app.on(['GET', 'HEAD'], `${p}/new-nonce`, (c) => (c.req.method === 'HEAD' ? c.body(null, 200, { 'Content-Length': '0' }) : c.body(null, 204)));
   app.get(`${p}/renewal-info/:certid`, handle(renewalInfo));
 
   app.post(`${p}/new-account`, signed('jwk'), handle(newAccount));
