@@ -27,7 +27,7 @@ import { cpuMs, cpuTimes, startServer } from './server.js';
 
 const CERTS = Number(process.env.BENCH_CERTS ?? 50);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
-const WARM = 3;
+const WARM = Number(process.env.BENCH_WARM ?? 3);
 const GOAL = 0.5;
 /** The whole benchmark stops by itself after this long. */
 const DEADLINE_MS = 15 * 60_000;

@@ -104,7 +104,7 @@ export async function keyChange(c: AcmeContext, s: AcmeServices): Promise<Respon
   checkHeader(inner.header, { requestUrl: c.get('jws').header.url, keyMode: 'jwk' });
   if ((inner.header as { nonce?: unknown }).nonce !== undefined) throw new AcmeError('malformed', 'the inner keyChange JWS must not carry a nonce');
   const newJwk = inner.header.jwk!;
-  const body = await verifyJws(inner, await importPublicJwk(newJwk, inner.header.alg));
+  const body = verifyJws(inner, importPublicJwk(newJwk, inner.header.alg));
   let change: { account?: unknown; oldKey?: unknown };
   try {
     change = JSON.parse(Buffer.from(body).toString('utf8')) as typeof change;

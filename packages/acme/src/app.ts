@@ -5,9 +5,10 @@ import { keyChange, listOrders, newAccount, updateAccount } from './accounts.js'
 import { authorization, challenge } from './authorizations.js';
 import type { AcmeCertificateStore, AcmeEnv, AcmeServices } from './context.js';
 import { AcmeError } from './errors.js';
+import { createKeyCache } from './jws.js';
 import { createNoncePool } from './nonces.js';
 import { certificate, finalize, getOrder, newOrder } from './orders.js';
-import { provisionerContext, responseHeaders, signedRequest, type KeyMode } from './pipeline.js';
+import { provisionerContext, responseHeaders, signedRequest, type BodyReader, type KeyMode } from './pipeline.js';
 import type { AcmeStore } from './ports.js';
 import { renewalInfo } from './renewal-info.js';
 import { revokeCert } from './revocation.js';
@@ -29,6 +30,8 @@ export interface AcmeAppOptions {
   orderLifetimeMs: number;
   /** How long a valid authorization is reused for new orders of the same account. */
   authorizationLifetimeMs: number;
+  /** Reads request bodies from the host server's native request; the Fetch API when absent. */
+  readBody?: BodyReader;
 }
 
 /** Turns anything thrown into an ACME problem; a 500 never carries internal detail. */
@@ -53,7 +56,8 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
   const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs });
   const services: AcmeServices = { ...opts, validations };
   const nonces = createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
-  const signed = (mode: KeyMode) => signedRequest(mode, { services, nonces, maxBodyBytes: opts.maxBodyBytes });
+  const keyFor = createKeyCache();
+  const signed = (mode: KeyMode) => signedRequest(mode, { services, nonces, maxBodyBytes: opts.maxBodyBytes, keyFor, ...(opts.readBody === undefined ? {} : { readBody: opts.readBody }) });
   const handle = (fn: (c: Context<AcmeEnv>, s: AcmeServices) => Promise<Response>) => (c: Context<AcmeEnv>) => fn(c, services);
 
   const app = new Hono<AcmeEnv>();

@@ -1,6 +1,7 @@
 // Public API of @shortleaf/acme. Other packages import only from here.
 export { createAcmeApp, type AcmeAppOptions } from './app.js';
 export type { AcmeCertificateStore } from './context.js';
+export type { BodyReader } from './pipeline.js';
 export { eabSealContext } from './eab.js';
 export { ACME_ERRORS, ACME_ERROR_PREFIX, AcmeError, type AcmeErrorType, type AcmeIdentifier, type AcmeProblem, type Subproblem } from './errors.js';
 export { ACME_OPTION_DEFAULTS, AcmeOptionsError, parseAcmeOptions, type AcmeOptions } from './options.js';

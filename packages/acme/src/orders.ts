@@ -169,7 +169,7 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
       provisioner: account.provisioner,
       account: account.id,
       order: order.id,
-      csr: der,
+      csr,
       names: order.identifiers.map(toSubjectName),
       ...(order.notAfter === null ? {} : { notAfter: order.notAfter.toISOString() }),
       requester: `acme:${account.id}`,

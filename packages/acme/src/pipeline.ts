@@ -1,15 +1,21 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { every } from 'hono/combine';
-import type { JWK } from 'jose';
 import type { AcmeEnv, AcmeServices } from './context.js';
 import { AcmeError } from './errors.js';
-import { checkHeader, importPublicJwk, parseJws, verifyJws, type JwsAlgorithm, type VerifyKey } from './jws.js';
+import { checkHeader, parseJws, verifyJws, type JwsAlgorithm, type VerifyKey } from './jws.js';
 import type { NoncePool } from './nonces.js';
 import { parseAcmeOptions, type AcmeOptions } from './options.js';
 import { acmeUrls } from './resources.js';
 
 type Middleware = MiddlewareHandler<AcmeEnv>;
+
+/**
+ * Reads a request body of at most `maxBytes`, rejecting past that. The host may supply one that
+ * reads its server's native request directly (cheaper than a web stream); the default reads
+ * through the Fetch API.
+ */
+export type BodyReader = (c: Context, maxBytes: number) => Promise<Uint8Array>;
 export type KeyMode = 'jwk' | 'kid' | 'either';
 
 /** Deepest JSON nesting a request may have; ACME payloads are shallow. */
@@ -61,18 +67,7 @@ export function provisionerContext(services: Pick<AcmeServices, 'certificates'>)
  * the account named by `kid` (§6.2), verify the signature, and parse the payload (§6.3: empty
  * means POST-as-GET). Each step leaves its result on the context.
  */
-export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number }): Middleware {
-  const keys = new Map<string, VerifyKey>();
-  const keyFor = async (jwkText: string, alg: JwsAlgorithm): Promise<VerifyKey> => {
-    const cacheKey = `${alg} ${jwkText}`;
-    const hit = keys.get(cacheKey);
-    if (hit !== undefined) return hit;
-    const key = await importPublicJwk(JSON.parse(jwkText) as JWK, alg);
-    if (keys.size >= 10_000) keys.delete(keys.keys().next().value!);
-    keys.set(cacheKey, key);
-    return key;
-  };
-
+export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number; keyFor: (jwkText: string, alg: JwsAlgorithm) => VerifyKey; readBody?: BodyReader }): Middleware {
   const contentType: Middleware = async (c, next) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/jose\+json\s*(;|$)/i.test(type)) throw new AcmeError('unsupportedMediaType', 'ACME requests must be sent as application/jose+json');
@@ -88,11 +83,11 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
   }) as Middleware;
 
   const parse: Middleware = async (c, next) => {
-    let body: ArrayBuffer;
+    let body: Uint8Array;
     try {
-      body = await c.req.arrayBuffer();
+      body = deps.readBody === undefined ? new Uint8Array(await c.req.arrayBuffer()) : await deps.readBody(c, deps.maxBodyBytes);
     } catch (cause) {
-      // bodyLimit's counting stream throws here when a body without Content-Length runs over.
+      // Over the limit: the host's reader, or bodyLimit's counting stream, throws here.
       throw new AcmeError('malformed', `the request body is larger than ${deps.maxBodyBytes} bytes, or could not be read`, { cause });
     }
     let value: unknown;
@@ -137,7 +132,7 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     const jws = c.get('jws');
     const acct = c.get('account');
     const jwkText = acct === null ? JSON.stringify(jws.header.jwk) : acct.jwk;
-    const payload = await verifyJws(jws, await keyFor(jwkText, jws.header.alg));
+    const payload = verifyJws(jws, deps.keyFor(jwkText, jws.header.alg));
     if (payload.length === 0) {
       c.set('payload', null);
     } else {
@@ -154,7 +149,9 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     await next();
   };
 
-  return every(contentType, limit, parse, nonce, header, account, verify) as Middleware;
+    // A host reader enforces the limit itself; bodyLimit would build a Fetch Request just to count.
+  const steps = deps.readBody === undefined ? [contentType, limit, parse, nonce, header, account, verify] : [contentType, parse, nonce, header, account, verify];
+  return every(...steps) as Middleware;
 }
 
 /** The account of a `kid`-signed request; the pipeline guarantees it for `kid` routes. */

@@ -271,12 +271,13 @@ export function createAuthority(opts: AuthorityOptions) {
 
   /**
    * Issues for an ACME order whose identifiers the account has proven control of. The ACME front
-   * door has checked that the CSR names exactly the order's identifiers; the policy, key and name
-   * checks run again here because this is the one place that decides what gets signed.
+   * door has parsed the CSR (with pki's `parseCsr`, which checks its signature) and checked that it
+   * names exactly the order's identifiers; the policy, key and name checks run again here because
+   * this is the one place that decides what gets signed.
    */
-  async function issueForOrder(input: { provisioner: string; account: string; order: string; csr: Uint8Array; names: SubjectName[]; notAfter?: string; requester: string }): Promise<IssuedCertificate> {
+  async function issueForOrder(input: { provisioner: string; account: string; order: string; csr: ParsedCsr; names: SubjectName[]; notAfter?: string; requester: string }): Promise<IssuedCertificate> {
     const policy = await policyOf(input.provisioner);
-    const csr = parseCsr(input.csr);
+    const csr = input.csr;
     checkKey(csr.publicKey, policy, input.provisioner);
     checkNames(input.names, policy, input.provisioner);
     checkCsrNames(csr, input.names);

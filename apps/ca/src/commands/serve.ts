@@ -63,6 +63,29 @@ function clientCertificate(c: Context): Uint8Array | null {
   return peer !== null && peer.raw !== undefined ? new Uint8Array(peer.raw) : null;
 }
 
+/**
+ * Reads a request body straight from Node's request, at most `maxBytes`: cheaper than the Fetch
+ * API's stream, and every ACME request has a body. Past the limit the rest is discarded unread.
+ */
+function readNodeBody(c: Context, maxBytes: number): Promise<Uint8Array> {
+  const incoming = (c.env as HttpBindings).incoming;
+  return new Promise((resolve, reject) => {
+    if (Number(incoming.headers['content-length'] ?? 0) > maxBytes) return reject(new RangeError(`the body is larger than ${maxBytes} bytes`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      incoming.off('data', onData);
+      incoming.resume();
+      reject(new RangeError(`the body is larger than ${maxBytes} bytes`));
+    };
+    incoming.on('data', onData);
+    incoming.once('end', () => resolve(Buffer.concat(chunks)));
+    incoming.once('error', reject);
+  });
+}
+
 const requester = (c: Context): string => (c.env as HttpBindings).incoming.socket.remoteAddress ?? 'unknown';
 
 /**
@@ -213,6 +236,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       maxBodyBytes: config.limits.maxBodyBytes,
       orderLifetimeMs: parseDuration(config.acme.orderLifetime),
       authorizationLifetimeMs: parseDuration(config.acme.authorizationLifetime),
+      readBody: readNodeBody,
     });
     statusApp = createStatusApp({
       intermediate: issuer.certificate.der,
