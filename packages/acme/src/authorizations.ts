@@ -13,6 +13,16 @@ async function ownAuthorization(s: AcmeServices, account: AccountRecord, id: str
   return authz;
 }
 
+/**
+ * A challenge stored as `processing` that no validation in this process is working on was left by
+ * a restart; start it again rather than leave the client polling until the authorization expires.
+ */
+function resumeValidations(s: AcmeServices, account: AccountRecord, authz: AuthorizationRecord): void {
+  for (const chall of authz.challenges) {
+    if (chall.status === 'processing' && !s.validations.has(chall.id)) s.validations.start(chall, authz, `${chall.token}.${account.thumbprint}`);
+  }
+}
+
 function authorizationResponse(c: AcmeContext, s: AcmeServices, authz: AuthorizationRecord): Response {
   const view = authorizationView(authz, c.get('urls'), s.clock.now());
   if (view.status === 'pending') c.header('Retry-After', String(POLL_RETRY_AFTER_S));
@@ -23,6 +33,7 @@ function authorizationResponse(c: AcmeContext, s: AcmeServices, authz: Authoriza
 export async function authorization(c: AcmeContext, s: AcmeServices): Promise<Response> {
   const account = requireAccount(c);
   let authz = await ownAuthorization(s, account, c.req.param('id') ?? '');
+  resumeValidations(s, account, authz);
   const payload = c.get('payload');
   if (payload !== null && payload.status !== undefined) {
     if (payload.status !== 'deactivated') throw new AcmeError('malformed', 'the only status a client may set on an authorization is "deactivated"');
@@ -58,7 +69,10 @@ export async function challenge(c: AcmeContext, s: AcmeServices): Promise<Respon
       chall = (await s.store.getChallenge(chall.id)) ?? chall;
     }
   }
-  if (chall.status === 'processing') c.header('Retry-After', String(POLL_RETRY_AFTER_S));
+  if (chall.status === 'processing') {
+    resumeValidations(s, account, { ...authz, challenges: [chall] });
+    c.header('Retry-After', String(POLL_RETRY_AFTER_S));
+  }
   c.header('Link', `<${urls.authorization(authz.id)}>;rel="up"`);
   return c.json(challengeView(chall, urls));
 }

@@ -6,6 +6,8 @@ import type { Validator } from './validators/index.js';
 export interface ValidationRunner {
   /** Queues validation of a challenge that was just moved to `processing`. */
   start(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string): void;
+  /** Whether this process is validating that challenge (queued or running). */
+  has(challengeId: string): boolean;
   /** Resolves once every queued and running validation has recorded its outcome. */
   drain(): Promise<void>;
 }
@@ -19,6 +21,7 @@ export function createValidationRunner(opts: { store: AcmeStore; validate: Valid
   const concurrency = opts.concurrency ?? 16;
   const queue: Array<() => Promise<void>> = [];
   const running = new Set<Promise<void>>();
+  const pending = new Set<string>();
 
   const pump = () => {
     while (running.size < concurrency && queue.length > 0) {
@@ -52,9 +55,12 @@ export function createValidationRunner(opts: { store: AcmeStore; validate: Valid
 
   return {
     start(challenge, authorization, keyAuthorization) {
-      queue.push(() => validate(challenge, authorization, keyAuthorization));
+      if (pending.has(challenge.id)) return;
+      pending.add(challenge.id);
+      queue.push(() => validate(challenge, authorization, keyAuthorization).finally(() => pending.delete(challenge.id)));
       pump();
     },
+    has: (challengeId) => pending.has(challengeId),
     async drain() {
       while (running.size > 0 || queue.length > 0) await Promise.allSettled([...running]);
     },
