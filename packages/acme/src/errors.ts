@@ -58,8 +58,13 @@ export interface AcmeProblem {
 }
 
 /**
- * A refusal with an ACME error type. `unsupportedMediaType` is not an RFC type: it is sent as
- * `malformed` with status 415 (RFC 8555 §6.2). `headers` carries what the response needs beside
+ * Rows that are not RFC 8555 types but name a status: sent as `malformed` with that status, as
+ * Boulder does (415 for the wrong content type, RFC 8555 §6.2; 404 for an unknown resource).
+ */
+const SENT_AS_MALFORMED: ReadonlySet<AcmeErrorType> = new Set(['unsupportedMediaType', 'notFound']);
+
+/**
+ * A refusal with an ACME error type (see SENT_AS_MALFORMED for the two pseudo-types). `headers` carries what the response needs beside
  * the document, such as `Retry-After` on `rateLimited` or `Location` on `conflict`.
  */
 export class AcmeError extends Error {
@@ -81,7 +86,7 @@ export class AcmeError extends Error {
   readonly status: number;
 
   toProblem(): AcmeProblem {
-    const type = this.type === 'unsupportedMediaType' ? 'malformed' : this.type;
+    const type = SENT_AS_MALFORMED.has(this.type) ? 'malformed' : this.type;
     const problem: AcmeProblem = { type: `${ACME_ERROR_PREFIX}${type}`, detail: this.message, status: this.status };
     if (this.subproblems.length > 0) {
       problem.subproblems = this.subproblems.map((s) => ({ type: `${ACME_ERROR_PREFIX}${s.type}`, detail: s.detail, identifier: s.identifier }));
