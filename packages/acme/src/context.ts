@@ -17,7 +17,7 @@ export interface AcmeCertificateStore {
 export interface AcmeServices {
   store: AcmeStore;
   certificates: AcmeCertificateStore;
-  authority: Pick<Authority, 'refuseNames' | 'issueForOrder' | 'chain'>;
+  authority: Pick<Authority, 'refuseNames' | 'checkLifetime' | 'issueForOrder' | 'chain'>;
   revoke: Revoke;
   sealer: KeySealer;
   validations: ValidationRunner;

@@ -71,6 +71,8 @@ export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string;
   if (typeof raw.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(raw.alg)) {
     throw new AcmeError('badSignatureAlgorithm', `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`);
   }
+  // RFC 7515 §4.1.11: an extension the server must understand; we understand none.
+  if (raw.crit !== undefined) throw new AcmeError('malformed', 'the protected header lists critical extensions ("crit"), and this server supports none');
   if (typeof raw.url !== 'string') throw new AcmeError('malformed', 'the protected header must carry a "url"');
   // RFC 8555 §6.4: the url names the resource the client meant; a mismatch is refused outright.
   if (raw.url !== opts.requestUrl) throw new AcmeError('unauthorized', `the protected header's url ${JSON.stringify(raw.url)} does not match the request URL ${opts.requestUrl}`);

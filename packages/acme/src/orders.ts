@@ -71,6 +71,18 @@ async function checkReplaces(s: AcmeServices, account: AccountRecord, value: unk
 }
 
 /**
+ * RFC 9773 §5: only an order that is not invalid blocks another replacement. An order that
+ * expired or whose authorization failed reads as invalid but is stored as pending; record that,
+ * so an abandoned attempt does not block renewal for good.
+ */
+async function settleAbandonedReplacement(s: AcmeServices, serial: string, now: Date): Promise<void> {
+  const blocking = await s.store.getOrderReplacing(serial);
+  if (blocking === null || blocking.status !== 'pending') return;
+  const { status, error } = orderStatus(blocking, await orderAuthorizations(s, blocking), now);
+  if (status === 'invalid') await s.store.transitionOrder(blocking.id, 'pending', { status: 'invalid', ...(error === null ? {} : { error }) });
+}
+
+/**
  * newOrder (RFC 8555 §7.4): checks the identifiers against the provisioner's policy (one
  * subproblem per refused name), the account's rate limit and any `replaces`, then records the
  * order with an authorization per identifier, reusing valid ones.
@@ -92,6 +104,14 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
   const problems: Subproblem[] = identifiers.flatMap((identifier, i) => (refusals[i] == null ? [] : [{ type: 'rejectedIdentifier' as const, detail: refusals[i]!, identifier }]));
   if (problems.length > 0) {
     throw new AcmeError('rejectedIdentifier', problems.length === 1 ? problems[0]!.detail : `provisioner ${provisioner} does not allow ${problems.length} of these identifiers; see subproblems`, { subproblems: problems });
+  }
+  if (notAfter !== null) {
+    try {
+      await s.authority.checkLifetime(provisioner, notAfter.toISOString());
+    } catch (cause) {
+      if (cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) throw new AcmeError('malformed', `"notAfter": ${cause.message}`, { cause });
+      throw cause;
+    }
   }
   await checkRateLimit(s, c, account);
   const replaces = payload.replaces === undefined ? null : await checkReplaces(s, account, payload.replaces, identifiers);
@@ -123,6 +143,7 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
     authorizationIds.push(id);
   }
   const order: OrderRecord = { id: newId(s), accountId: account.id, status: 'pending', identifiers, authorizationIds, notBefore: null, notAfter, expires, error: null, certificateSerial: null, replaces: replaces?.text ?? null, replacesSerial: replaces?.serial ?? null, createdAt: now };
+  if (replaces !== null) await settleAbandonedReplacement(s, replaces.serial, now);
   try {
     await s.store.createOrder(order, fresh);
   } catch (cause) {

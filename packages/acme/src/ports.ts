@@ -102,6 +102,8 @@ export interface AcmeStore {
   transitionOrder(id: string, from: OrderRecord['status'], to: { status: OrderRecord['status']; error?: AcmeProblem; certificateSerial?: string }): Promise<boolean>;
   /** The order whose certificate has this serial, if it came through ACME. */
   getOrderByCertificate(serial: string): Promise<OrderRecord | null>;
+  /** The order, not stored as `invalid`, whose `replacesSerial` is this serial. */
+  getOrderReplacing(serial: string): Promise<OrderRecord | null>;
   countOrdersSince(accountId: string, since: Date): Promise<number>;
 
   getAuthorization(id: string): Promise<AuthorizationRecord | null>;

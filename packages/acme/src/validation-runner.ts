@@ -35,6 +35,8 @@ export function createValidationRunner(opts: { store: AcmeStore; validate: Valid
   };
 
   async function validate(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string): Promise<void> {
+    // A restart's leftover may be resumed by a read that raced its own completion: check first.
+    if ((await opts.store.getChallenge(challenge.id))?.status !== 'processing') return;
     let error: AcmeProblem | null = null;
     try {
       await opts.validate({ type: challenge.type, identifier: authorization.identifier, token: challenge.token, keyAuthorization });

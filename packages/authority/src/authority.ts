@@ -270,6 +270,14 @@ export function createAuthority(opts: AuthorityOptions) {
   }
 
   /**
+   * Refuses a requested notAfter the provisioner's policy would refuse at issuance, so an ACME
+   * order that could never be finalized is refused when it is created.
+   */
+  async function checkLifetime(provisioner: string, notAfter: string): Promise<void> {
+    resolveLifetime(notAfter, await policyOf(provisioner), clock.now());
+  }
+
+  /**
    * Issues for an ACME order whose identifiers the account has proven control of. The ACME front
    * door has parsed the CSR (with pki's `parseCsr`, which checks its signature) and checked that it
    * names exactly the order's identifiers; the policy, key and name checks run again here because
@@ -363,7 +371,7 @@ export function createAuthority(opts: AuthorityOptions) {
     return { actor: `provisioner:${claims.provisioner}`, tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt } };
   }
 
-  return { sign, renew, refuseNames, issueForOrder, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
+  return { sign, renew, refuseNames, checkLifetime, issueForOrder, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
 }
 
 export type Authority = ReturnType<typeof createAuthority>;

@@ -396,6 +396,14 @@ export class AcmeRepository {
     });
   }
 
+  /** The order that is not `invalid` and replaces this serial (RFC 9773 §5), if any. */
+  async getOrderReplacing(serial: string): Promise<AcmeOrderRecord | null> {
+    return this.ctx.guard(() => {
+      const row = this.ctx.stmt("SELECT * FROM acme_orders WHERE replaces_serial = ? AND status != 'invalid' LIMIT 1").get(serial) as OrderRow | undefined;
+      return row === undefined ? null : toOrder(row, this.authorizationIdsOf(row.id));
+    });
+  }
+
   /** How many orders the account created after `since` (for rate limits). */
   async countOrdersSince(accountId: string, since: Date): Promise<number> {
     return this.ctx.guard(() => this.ctx.stmt('SELECT COUNT(*) FROM acme_orders WHERE account_id = ? AND created_at > ?').pluck().get(accountId, toText(since)) as number);
