@@ -15,15 +15,16 @@
  * BENCH_IN_FLIGHT (default 8) size the runs.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Agent } from 'node:https';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, axios as acmeAxios, crypto as acmeCrypto, setLogger } from 'acme-client';
 import { startPebble } from './pebble.js';
 import { cpuMs, cpuTimes, startServer } from './server.js';
+import { benchWorkspace } from './workspace.js';
 
 const CERTS = Number(process.env.BENCH_CERTS ?? 50);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
@@ -226,15 +227,7 @@ async function benchServer(server: AcmeServer, orders: Order[], tokens: Map<stri
   }
 }
 
-const work = mkdtempSync(join(tmpdir(), 'shortleaf-acme-bench-'));
-const stops: Array<() => Promise<void>> = [];
-const cleanUp = async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  stops.length = 0;
-  rmSync(work, { recursive: true, force: true });
-};
-// Interrupted or stuck: the finally below will not run, so stop what we started here.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+const { work, stops, cleanUp } = benchWorkspace('shortleaf-acme-bench-');
 setTimeout(() => {
   console.error(`bench:acme: not finished after ${DEADLINE_MS / 60_000} minutes; stopping`);
   void cleanUp().finally(() => process.exit(1));

@@ -15,14 +15,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { mintToken } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, parseName } from '@shortleaf/pki';
 import { cpuTimes, runWrk, spawnGroup, startNginx, startNodeStatic, startServer, summarizeCpuProfile, waitForOutput, type BenchServer, type WrkResult } from './server.js';
+import { benchWorkspace } from './workspace.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const WARM_SECONDS = 1;
@@ -158,16 +159,8 @@ function load(url: string, mode: 'post' | 'get', file: string, prefix?: string[]
   return runWrk({ ...opts, seconds: SECONDS });
 }
 
-const work = mkdtempSync(join(tmpdir(), 'shortleaf-ocsp-bench-'));
+const { work, stops, cleanUp } = benchWorkspace('shortleaf-ocsp-bench-');
 const profileDir = join(work, 'profile');
-const stops: Array<() => Promise<void>> = [];
-const cleanUp = async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  stops.length = 0;
-  rmSync(work, { recursive: true, force: true });
-};
-// Interrupted: the finally below will not run, so stop what we started here.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 try {
   const server = await startServer(PROFILE ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] } : {});
   // Profiling: the server on CPU 0 and wrk on CPU 1, or the sampler charges the time the server

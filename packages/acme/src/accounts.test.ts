@@ -14,12 +14,7 @@ describe('ACME accounts', () => {
   });
   after(() => h.close());
 
-  async function account(provisioner = 'acme'): Promise<AcmeClient> {
-    const client = await h.client(provisioner);
-    const reply = await client.newAccount();
-    assert.equal(reply.status, 201, reply.text);
-    return client;
-  }
+  const account = (provisioner?: string): Promise<AcmeClient> => h.account(provisioner);
 
   /** An EAB key as `shortleaf acme eab add` makes one: a random HMAC key, sealed at rest. */
   async function eabKey(provisioner: string): Promise<{ kid: string; secret: Uint8Array }> {

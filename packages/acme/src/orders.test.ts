@@ -25,12 +25,7 @@ describe('ACME orders', () => {
   });
   after(() => h.close());
 
-  async function account(provisioner = 'acme'): Promise<AcmeClient> {
-    const client = await h.client(provisioner);
-    const reply = await client.newAccount();
-    assert.equal(reply.status, 201, reply.text);
-    return client;
-  }
+  const account = (provisioner?: string): Promise<AcmeClient> => h.account(provisioner);
 
   describe('finalize (RFC 8555 §7.4)', () => {
     it('refuses an order whose authorizations are not valid yet with orderNotReady', async () => {

@@ -156,6 +156,8 @@ export interface AcmeHarness {
   addProvisioner(name: string, options?: Record<string, unknown>, policy?: Record<string, unknown>): Promise<void>;
   /** A client with a fresh key for `provisioner` (no account yet). */
   client(provisioner?: string): Promise<AcmeClient>;
+  /** A client with a newly registered account (asserting the 201). */
+  account(provisioner?: string): Promise<AcmeClient>;
   close(): Promise<void>;
 }
 
@@ -197,6 +199,12 @@ export async function createAcmeHarness(): Promise<AcmeHarness> {
     responses,
     addProvisioner,
     client: async (provisioner = 'acme') => new AcmeClient(harness, provisioner, await newKey()),
+    account: async (provisioner = 'acme') => {
+      const client = new AcmeClient(harness, provisioner, await newKey());
+      const reply = await client.newAccount();
+      assert.equal(reply.status, 201, reply.text);
+      return client;
+    },
     close: async () => {
       await acme.close();
       server.closeAllConnections();

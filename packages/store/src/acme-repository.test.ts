@@ -1,42 +1,19 @@
 import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeOrderRecord, AcmeProblemRecord } from './acme-repository.js';
-import { StoreError } from './errors.js';
-import type { StoreErrorCode } from './errors.js';
 import { SqliteStore } from './sqlite-store.js';
+import { bytes, minutes, openStore, storeError, t0, tempDir } from './test-fixtures.js';
 
 const repoMigrations = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-acme-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
-async function openStore(t: TestContext, path = join(tempDir(t), 'ca.db')): Promise<SqliteStore> {
-  const store = await SqliteStore.open(path);
-  t.after(() => store.close());
-  return store;
-}
 
-function storeError(code: StoreErrorCode, messagePart: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    assert.ok(err.message.includes(messagePart), `"${err.message}" should mention "${messagePart}"`);
-    return true;
-  };
-}
 
-const t0 = new Date('2025-06-01T12:00:00.000Z');
-const minutes = (n: number): Date => new Date(t0.getTime() + n * 60_000);
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const problem = (detail: string): AcmeProblemRecord => ({
   type: 'urn:ietf:params:acme:error:incorrectResponse',
   detail,

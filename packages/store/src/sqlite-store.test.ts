@@ -1,41 +1,17 @@
 import { describe, it } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
-import type { StoreErrorCode } from './errors.js';
 import type { AuditEntry, CertificateReservation, NewIssuer, ProvisionerRecord, TokenUse } from './records.js';
 import { SqliteStore } from './sqlite-store.js';
+import { bytes, minutes, openStore, storeError, t0, tempDir } from './test-fixtures.js';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-store-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
-async function openStore(t: TestContext, path = join(tempDir(t), 'ca.db')): Promise<SqliteStore> {
-  const store = await SqliteStore.open(path);
-  t.after(() => store.close());
-  return store;
-}
 
-function storeError(code: StoreErrorCode, messagePart: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    assert.equal(err.name, 'StoreError');
-    assert.ok(err.message.includes(messagePart), `"${err.message}" should mention "${messagePart}"`);
-    return true;
-  };
-}
 
-const t0 = new Date('2025-06-01T12:00:00.000Z');
-const minutes = (n: number): Date => new Date(t0.getTime() + n * 60_000);
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 function issuer(id: string, overrides: Partial<NewIssuer> = {}): NewIssuer {
   return {
