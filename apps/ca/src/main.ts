@@ -3,6 +3,7 @@ import { AuthorityError } from '@shortleaf/authority';
 import { CaProblemError } from '@shortleaf/client';
 import { PkiError } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
+import { agentCommand } from '@shortleaf/agent';
 import { UsageError } from './cli.js';
 import { acmeCommand } from './commands/acme.js';
 import { certificateCommand, renewCommand } from './commands/certificate.js';
@@ -52,6 +53,9 @@ On the CA server:
   shortleaf revoke SERIAL --reason keyCompromise --data DIR
   shortleaf certs list --data DIR [--revoked] [--expiring 24h]
 Clients:
+  shortleaf agent --ca URL --root FILE --cert OUT --key OUT (--token T | --token-file F) [--exec CMD] …
+  shortleaf agent crl --url URL --root-url URL --root FILE --out FILE.pem [--exec CMD] …
+                                            (shortleaf agent --help for every option)
   shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]...
   shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT [--kty EC|RSA|OKP] [--not-after 1h]
   shortleaf renew --ca URL --root FILE --cert FILE --key FILE [--rekey]
@@ -59,6 +63,8 @@ Clients:
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
+  // The agent is its own program (apps/agent, also shipped alone); it reports its own exit code.
+  if (verb === 'agent') return agentCommand(args);
   if (verb === undefined || verb === 'help' || verb === '--help' || verb === '-h') {
     process.stdout.write(USAGE);
     return verb === undefined ? 2 : 0;

@@ -1,0 +1,274 @@
+import { readFileSync, statSync } from 'node:fs';
+import { CaProblemError, createClient, type IssuedResponse } from '@shortleaf/client';
+import { createCsr, csrToPem, generateKeyPair, parseName, readCertificates, type CertificateInfo, type KeyTypeName } from '@shortleaf/pki';
+import { certId, fetchRenewalWindow } from './ari.js';
+import { readCredentials, recoverCredentials, writeCredentials, type CredentialPaths, type Credentials } from './credential-files.js';
+import type { AgentStatus } from './health.js';
+import { runHook, type Hook } from './hooks.js';
+import type { AgentLogger } from './log.js';
+import { backoffDelay, renewalTime, timeInWindow } from './schedule.js';
+
+export type TokenSource = { kind: 'value'; value: string } | { kind: 'file'; path: string };
+
+export interface CertificateAgentOptions {
+  caUrl: string;
+  rootPem: string;
+  paths: CredentialPaths;
+  /** The one-time token for the first certificate (and after expiry, from a file that changed). */
+  token: TokenSource | null;
+  /** Names for the bootstrap CSR; the token decides what the certificate may carry. */
+  names: string[];
+  keyType: KeyTypeName;
+  /** Requested lifetime of the first certificate (`8h`, RFC 3339); renewals keep their length. */
+  notAfter: string | null;
+  /** A new key at each renewal; otherwise the key stays and only the certificate changes. */
+  rekey: boolean;
+  renewAt: number;
+  jitter: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  hook: Hook | null;
+  /** Base URL of the CA's renewalInfo (RFC 9773), or null to use only the local schedule. */
+  ariUrl: string | null;
+  /** How often a `--token-file` is looked at while waiting for a new token. */
+  tokenPollMs: number;
+}
+
+export interface AgentDeps {
+  logger: AgentLogger;
+  now(): Date;
+  random(): number;
+  /** Resolves after `ms`, or early (false) when the agent is stopping. */
+  sleep(ms: number): Promise<boolean>;
+}
+
+/** The agent stops and the process exits with `code` (2: a new token is needed). */
+export class AgentExit extends Error {
+  override readonly name = 'AgentExit';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Refusals that renewing again cannot fix: only a new token can. */
+const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'certificateExpired', 'clientCertificateRequired']);
+const problemCode = (err: unknown): string | null => (err instanceof CaProblemError ? err.type.replace(/^urn:shortleaf:problem:/, '') : null);
+/** A 4xx other than 408 and 429 will not change by retrying the same request. */
+const isRefusal = (err: unknown): boolean => err instanceof CaProblemError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+const describe = (err: unknown): string => (err instanceof CaProblemError ? `${err.detail} (${problemCode(err)})` : (err as Error).message);
+
+/**
+ * Keeps a key and certificate current with no human in the loop: the first certificate from a
+ * one-time token, then renewal over mutual TLS with the current certificate, at two-thirds of its
+ * life (or in the window the CA's renewalInfo suggests), with backoff on failure. The files stay
+ * in place while the certificate is valid; once it expired or was revoked, only a new token helps.
+ */
+export function createCertificateAgent(opts: CertificateAgentOptions, deps: AgentDeps) {
+  const { logger } = deps;
+  const status: AgentStatus = { subject: null, serial: null, notBefore: null, notAfter: null, nextRenewal: null, lastRenewal: null, lastError: null, failures: 0 };
+  let current: { creds: Credentials; leaf: CertificateInfo } | null = null;
+
+  function adopt(creds: Credentials): void {
+    const leaf = readCertificates(creds.certPem)[0];
+    if (leaf === undefined) throw new Error(`${opts.paths.cert} holds no certificate`);
+    current = { creds, leaf };
+    status.subject = leaf.commonName ?? leaf.names.map((n) => n.value).join(', ');
+    status.serial = leaf.serial;
+    status.notBefore = leaf.notBefore;
+    status.notAfter = leaf.notAfter;
+  }
+
+  function readToken(): string | null {
+    if (opts.token === null) return null;
+    if (opts.token.kind === 'value') return opts.token.value;
+    try {
+      return readFileSync(opts.token.path, 'utf8').trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  const tokenStamp = (): string => {
+    if (opts.token?.kind !== 'file') return '';
+    try {
+      const s = statSync(opts.token.path);
+      return `${s.mtimeMs}:${s.size}:${s.ino}`;
+    } catch {
+      return 'missing';
+    }
+  };
+
+  async function afterWrite(issued: IssuedResponse, event: string): Promise<void> {
+    status.lastRenewal = deps.now();
+    status.failures = 0;
+    status.lastError = null;
+    logger.info(event, { serial: issued.serial, notAfter: issued.notAfter, cert: opts.paths.cert });
+    if (opts.hook === null) return;
+    const outcome = await runHook(opts.hook);
+    (outcome.ok ? logger.info : logger.error)(outcome.ok ? 'hook_succeeded' : 'hook_failed', { hook: opts.hook.kind, detail: outcome.detail });
+  }
+
+  /** Gets a first certificate with the token: a fresh key and CSR made here; the key never leaves. */
+  async function bootstrap(token: string): Promise<void> {
+    const { privateKey } = generateKeyPair(opts.keyType);
+    const names = opts.names.map((n) => parseName(n));
+    const csr = csrToPem(createCsr(privateKey, { commonName: null }, names));
+    const client = createClient({ caUrl: opts.caUrl, rootPem: opts.rootPem });
+    const issued = await client.sign({ csr, token, ...(opts.notAfter === null ? {} : { notAfter: opts.notAfter }) });
+    const creds: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string };
+    writeCredentials(opts.paths, creds);
+    adopt(creds);
+    await afterWrite(issued, 'bootstrapped');
+  }
+
+  /** Renews over mutual TLS with the current certificate; with `rekey`, under a new key. */
+  async function renew(): Promise<void> {
+    const { creds } = current!;
+    const client = createClient({ caUrl: opts.caUrl, rootPem: opts.rootPem, cert: creds.certPem, key: creds.keyPem });
+    let keyPem = creds.keyPem;
+    let issued: IssuedResponse;
+    if (opts.rekey) {
+      const { privateKey } = generateKeyPair(opts.keyType);
+      keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+      issued = await client.renew({ csr: csrToPem(createCsr(privateKey, { commonName: null }, [])) });
+    } else {
+      issued = await client.renew();
+    }
+    const next: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem };
+    writeCredentials(opts.paths, next);
+    adopt(next);
+    await afterWrite(issued, 'renewed');
+  }
+
+  /** When to renew the current certificate: in the CA's ARI window if it offers one. */
+  async function scheduleNext(): Promise<Date> {
+    const leaf = current!.leaf;
+    const id = opts.ariUrl === null ? null : certId(leaf);
+    const window = id === null ? null : await fetchRenewalWindow(`${opts.ariUrl}/${id}`, opts.rootPem);
+    const at = window === null ? renewalTime(leaf, { renewAt: opts.renewAt, jitter: opts.jitter, random: deps.random }) : timeInWindow(window, deps.now(), deps.random);
+    status.nextRenewal = at;
+    logger.info('renewal_scheduled', { serial: leaf.serial, at: at.toISOString(), source: window === null ? 'schedule' : 'renewalInfo', notAfter: leaf.notAfter.toISOString() });
+    return at;
+  }
+
+  /**
+   * Only a new token helps now. With `--token-file`, waits for the file to change and starts
+   * over with it; otherwise stops with exit code 2 and says so.
+   */
+  async function awaitNewToken(reason: string): Promise<boolean> {
+    if (opts.token?.kind !== 'file') {
+      logger.error('new_token_needed', { reason, note: 'the certificate cannot be renewed; restart the agent with a new --token (or use --token-file)' });
+      throw new AgentExit(2, `${reason}; a new token is needed`);
+    }
+    logger.error('waiting_for_new_token', { reason, tokenFile: opts.token.path });
+    const seen = tokenStamp();
+    while (tokenStamp() === seen) if (!(await deps.sleep(opts.tokenPollMs))) return false;
+    return true;
+  }
+
+  /** Bootstraps, retrying transient failures; a refused token waits for a new one (or exits). */
+  async function bootstrapWithRetries(): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const token = readToken();
+      if (token === null) {
+        if (!(await awaitNewToken(opts.token === null ? 'there is no certificate yet and no --token or --token-file' : `the token file ${opts.token.kind === 'file' ? opts.token.path : ''} is empty or missing`))) return false;
+        continue;
+      }
+      try {
+        await bootstrap(token);
+        return true;
+      } catch (err) {
+        status.failures++;
+        status.lastError = describe(err);
+        logger.error('bootstrap_failed', { attempt, error: status.lastError });
+        if (isRefusal(err)) {
+          if (!(await awaitNewToken(`the CA refused the token: ${status.lastError}`))) return false;
+          continue;
+        }
+        if (!(await deps.sleep(backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random })))) return false;
+      }
+    }
+  }
+
+  /** One renewal attempt series, until success, a refusal only a token can fix, or expiry. */
+  async function renewWithRetries(): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await renew();
+        return true;
+      } catch (err) {
+        status.failures++;
+        status.lastError = describe(err);
+        const notAfter = current!.leaf.notAfter.getTime();
+        const left = notAfter - deps.now().getTime();
+        const delay = Math.min(backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random }), Math.max(left, 0));
+        const code = problemCode(err);
+        logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(code !== null && NEEDS_NEW_TOKEN.has(code) ? {} : { retryInMs: delay }) });
+        if (code !== null && NEEDS_NEW_TOKEN.has(code)) return bootstrapAfter(`the CA refused to renew certificate ${current!.leaf.serial}: ${status.lastError}`);
+        if (left <= 0) return bootstrapAfter(`certificate ${current!.leaf.serial} expired at ${current!.leaf.notAfter.toISOString()} before it could be renewed`);
+        if (!(await deps.sleep(delay))) return false;
+      }
+    }
+  }
+
+  async function bootstrapAfter(reason: string): Promise<boolean> {
+    if (!(await awaitNewToken(reason))) return false;
+    return bootstrapWithRetries();
+  }
+
+  /** Reads what is on disk (finishing a write a kill interrupted), or gets the first certificate. */
+  async function load(): Promise<boolean> {
+    recoverCredentials(opts.paths);
+    const creds = readCredentials(opts.paths);
+    if (creds !== null) {
+      adopt(creds);
+      logger.info('loaded', { serial: current!.leaf.serial, notAfter: current!.leaf.notAfter.toISOString(), cert: opts.paths.cert });
+      if (deps.now().getTime() >= current!.leaf.notAfter.getTime()) return bootstrapAfter(`certificate ${current!.leaf.serial} on disk expired at ${current!.leaf.notAfter.toISOString()}`);
+      return true;
+    }
+    return bootstrapWithRetries();
+  }
+
+  return {
+    status: (): AgentStatus => ({ ...status }),
+
+    /** Runs until stopped: load or bootstrap, then renew on schedule forever. */
+    async run(): Promise<void> {
+      if (!(await load())) return;
+      for (;;) {
+        const at = await scheduleNext();
+        if (!(await deps.sleep(Math.max(0, at.getTime() - deps.now().getTime())))) return;
+        if (!(await renewWithRetries())) return;
+      }
+    },
+
+    /** `--once`: gets the first certificate if there is none, renews if due, and returns. */
+    async once(): Promise<'bootstrapped' | 'renewed' | 'not due'> {
+      recoverCredentials(opts.paths);
+      const creds = readCredentials(opts.paths);
+      if (creds === null) {
+        const token = readToken();
+        if (token === null) throw new AgentExit(2, 'there is no certificate yet and no token to get one');
+        await bootstrap(token);
+        return 'bootstrapped';
+      }
+      adopt(creds);
+      const at = await scheduleNext();
+      if (deps.now().getTime() < at.getTime()) {
+        logger.info('not_due', { serial: current!.leaf.serial, at: at.toISOString() });
+        return 'not due';
+      }
+      try {
+        await renew();
+      } catch (err) {
+        const code = problemCode(err);
+        logger.error('renewal_failed', { attempt: 1, error: describe(err), serial: current!.leaf.serial, keptFiles: true });
+        throw new AgentExit(code !== null && NEEDS_NEW_TOKEN.has(code) ? 2 : 1, `renewal failed: ${describe(err)}`);
+      }
+      return 'renewed';
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { certId } from './ari.js';
+import { AgentUsageError, parseAgentArgs, parseDurationMs } from './cli.js';
+
+describe('agent command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-agent-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = join(dir, 'roots.pem');
+  writeFileSync(root, 'roots');
+  const base = ['--ca', 'https://ca.test:9443/', '--root', root, '--cert', 'c.pem', '--key', 'k.pem'];
+
+  it('reads a certificate command with its defaults', () => {
+    const cmd = parseAgentArgs([...base, '--token-file', 't', '--exec', 'nginx -s reload', '--san', 'a.test', '--san', 'b.test']);
+    assert.equal(cmd.mode, 'certificate');
+    if (cmd.mode !== 'certificate') return;
+    assert.equal(cmd.options.caUrl, 'https://ca.test:9443');
+    assert.equal(cmd.options.renewAt, 0.66);
+    assert.equal(cmd.options.jitter, 0.05);
+    assert.equal(cmd.options.ariUrl, 'https://ca.test:9443/acme/acme/renewal-info');
+    assert.deepEqual(cmd.options.token, { kind: 'file', path: 't' });
+    assert.deepEqual(cmd.options.hook, { kind: 'exec', command: 'nginx -s reload', timeoutMs: 30_000 });
+    assert.deepEqual(cmd.options.names, ['a.test', 'b.test']);
+    assert.equal(cmd.options.retryMinMs, 2_000);
+    assert.equal(cmd.once, false);
+  });
+
+  it('reads a CRL command', () => {
+    const cmd = parseAgentArgs(['crl', '--url', 'http://s/crl', '--root-url', 'http://s/root.crl', '--root', root, '--out', 'crl.pem', '--signal', 'HUP', '--pid-file', 'p', '--interval', '30s']);
+    assert.deepEqual(cmd.mode === 'crl' && [cmd.urls, cmd.intervalMs, cmd.hook], [['http://s/crl', 'http://s/root.crl'], 30_000, { kind: 'signal', signal: 'SIGHUP', pidFile: 'p' }]);
+  });
+
+  it('refuses each mistake with a sentence that says what to change', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--ca', 'https://x'], /--root is required/],
+      [[...base, '--token', 'a', '--token-file', 'b'], /--token or --token-file, not both/],
+      [[...base.slice(0, 1), 'http://ca.test', ...base.slice(2)], /https:\/\//],
+      [[...base, '--renew-at', '1.2'], /--renew-at must be a fraction/],
+      [[...base, '--jitter', '0.5'], /--jitter/],
+      [[...base, '--exec', 'x', '--signal', 'HUP'], /--exec or --signal, not both/],
+      [[...base, '--signal', 'HUP'], /--pid-file/],
+      [[...base, '--signal', 'KILL', '--pid-file', 'p'], /--signal must be/],
+      [[...base, '--retry-min', '10s', '--retry-max', '1s'], /--retry-max/],
+      [[...base, '--kty', 'DSA'], /--kty/],
+      [[...base, '--health-addr', 'nope'], /HOST:PORT/],
+      [[...base, '--bogus'], /bogus/],
+      [['crl', '--root', root, '--out', 'x'], /--url/],
+      [['crl', '--url', 'ftp://x', '--root', root, '--out', 'x'], /not an http/],
+    ];
+    for (const [args, message] of cases) assert.throws(() => parseAgentArgs(args), (err: unknown) => err instanceof AgentUsageError && message.test(err.message), args.join(' '));
+  });
+
+  it('reads durations', () => {
+    assert.equal(parseDurationMs('250ms', 'x'), 250);
+    assert.equal(parseDurationMs('1.5s', 'x'), 1_500);
+    assert.equal(parseDurationMs('5m', 'x'), 300_000);
+    assert.throws(() => parseDurationMs('5 minutes', '--interval'), /--interval must be a duration/);
+  });
+});
+
+describe('ARI certificate identifier (RFC 9773 §4.1)', () => {
+  it('encodes the AKI and the serial as a DER integer, with a leading zero when the top bit is set', () => {
+    const aki = Uint8Array.from([0x69, 0x88, 0x5b, 0x6b]);
+    assert.equal(certId({ authorityKeyIdentifier: aki, serial: '87654321' }), `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0, 0x87, 0x65, 0x43, 0x21]).toString('base64url')}`);
+    assert.equal(certId({ authorityKeyIdentifier: aki, serial: '1234567' }), `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0x01, 0x23, 0x45, 0x67]).toString('base64url')}`);
+    assert.equal(certId({ authorityKeyIdentifier: null, serial: '01' }), null);
+  });
+});
