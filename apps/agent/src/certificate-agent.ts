@@ -245,8 +245,8 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       }
     },
 
-    /** `--once`: gets the first certificate if there is none, renews if due, and returns. */
-    async once(): Promise<'bootstrapped' | 'renewed' | 'not due'> {
+    /** `--once`: gets the first certificate if there is none, renews if due (or `force`), and returns. */
+    async once(force = false): Promise<'bootstrapped' | 'renewed' | 'not due'> {
       recoverCredentials(opts.paths);
       const creds = readCredentials(opts.paths);
       if (creds === null) {
@@ -257,7 +257,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       }
       adopt(creds);
       const at = await scheduleNext();
-      if (deps.now().getTime() < at.getTime()) {
+      if (!force && deps.now().getTime() < at.getTime()) {
         logger.info('not_due', { serial: current!.leaf.serial, at: at.toISOString() });
         return 'not due';
       }

@@ -47,6 +47,7 @@ describe('agent command line', () => {
       [[...base, '--kty', 'DSA'], /--kty/],
       [[...base, '--health-addr', 'nope'], /HOST:PORT/],
       [[...base, '--bogus'], /bogus/],
+      [[...base, '--force'], /--force goes with --once/],
       [['crl', '--root', root, '--out', 'x'], /--url/],
       [['crl', '--url', 'ftp://x', '--root', root, '--out', 'x'], /not an http/],
     ];

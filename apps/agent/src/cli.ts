@@ -17,7 +17,7 @@ Certificates (bootstrap once with a one-time token, then renew over mutual TLS):
                   (--token T | --token-file F) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
                   [--renew-at 0.66] [--jitter 0.05] [--rekey] [--retry-min 2s] [--retry-max 5m]
                   [--exec 'nginx -s reload' | --signal HUP --pid-file F] [--hook-timeout 30s]
-                  [--ari-url URL | --no-ari] [--health-addr 127.0.0.1:PORT] [--once]
+                  [--ari-url URL | --no-ari] [--health-addr 127.0.0.1:PORT] [--once [--force]]
 CRL files for proxies (verified, newer only, written atomically):
   shortleaf agent crl --url URL [--root-url URL] --root FILE --out FILE.pem [--interval 60s]
                   [--exec CMD | --signal HUP --pid-file F] [--once]
@@ -73,6 +73,8 @@ export interface CertificateCommand {
   options: CertificateAgentOptions;
   healthAddr: { host: string; port: number } | null;
   once: boolean;
+  /** With --once: renew even if not due. */
+  force: boolean;
 }
 
 export interface CrlCommand {
@@ -131,6 +133,7 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
     'no-ari': { type: 'boolean' },
     'health-addr': { type: 'string' },
     once: { type: 'boolean' },
+    force: { type: 'boolean' },
     'token-poll': { type: 'string' },
     ...HOOK_OPTIONS,
   });
@@ -154,6 +157,7 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
   const retryMinMs = parseDurationMs(String(v['retry-min'] ?? '2s'), '--retry-min');
   const retryMaxMs = parseDurationMs(String(v['retry-max'] ?? '5m'), '--retry-max');
   if (retryMaxMs < retryMinMs) throw new AgentUsageError('--retry-max must not be shorter than --retry-min');
+  if (v.force === true && v.once !== true) throw new AgentUsageError('--force goes with --once');
   return {
     mode: 'certificate',
     options: {
@@ -175,5 +179,6 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
     },
     healthAddr: v['health-addr'] === undefined ? null : hostPort(String(v['health-addr']), '--health-addr'),
     once: v.once === true,
+    force: v.force === true,
   };
 }

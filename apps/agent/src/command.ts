@@ -65,7 +65,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     }
     const agent = createCertificateAgent(command.options, deps);
     if (command.once) {
-      const outcome = await agent.once();
+      const outcome = await agent.once(command.force);
       logger.info('once_done', { outcome });
       return 0;
     }
