@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { CaProblemError, createClient, type IssuedResponse } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, parseName, readCertificates, type CertificateInfo, type KeyTypeName } from '@shortleaf/pki';
+import { acmeBootstrap, type AcmeBootstrapOptions } from './acme-bootstrap.js';
 import { certId, fetchRenewalWindow } from './ari.js';
 import { readCredentials, recoverCredentials, writeCredentials, type CredentialPaths, type Credentials } from './credential-files.js';
 import type { AgentStatus } from './health.js';
@@ -16,6 +17,8 @@ export interface CertificateAgentOptions {
   paths: CredentialPaths;
   /** The one-time token for the first certificate (and after expiry, from a file that changed). */
   token: TokenSource | null;
+  /** Instead of a token, get the first certificate (and any after expiry) over ACME. */
+  acme: Omit<AcmeBootstrapOptions, 'rootPem' | 'names' | 'keyType'> | null;
   /** Names for the bootstrap CSR; the token decides what the certificate may carry. */
   names: string[];
   keyType: KeyTypeName;
@@ -101,11 +104,12 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     }
   };
 
-  async function afterWrite(issued: IssuedResponse, event: string): Promise<void> {
+  /** Records a new certificate (already adopted) and runs the hook. */
+  async function afterWrite(event: 'bootstrapped' | 'renewed'): Promise<void> {
     status.lastRenewal = deps.now();
     status.failures = 0;
     status.lastError = null;
-    logger.info(event, { serial: issued.serial, notAfter: issued.notAfter, cert: opts.paths.cert });
+    logger.info(event, { serial: current!.leaf.serial, notAfter: current!.leaf.notAfter.toISOString(), cert: opts.paths.cert });
     if (opts.hook === null) return;
     const outcome = await runHook(opts.hook);
     (outcome.ok ? logger.info : logger.error)(outcome.ok ? 'hook_succeeded' : 'hook_failed', { hook: opts.hook.kind, detail: outcome.detail });
@@ -121,7 +125,15 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const creds: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string };
     writeCredentials(opts.paths, creds);
     adopt(creds);
-    await afterWrite(issued, 'bootstrapped');
+    await afterWrite('bootstrapped');
+  }
+
+  /** Gets a first certificate over ACME (http-01 answered by the agent, EAB when configured). */
+  async function bootstrapOverAcme(): Promise<void> {
+    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: opts.rootPem, names: opts.names, keyType: opts.keyType });
+    writeCredentials(opts.paths, creds);
+    adopt(creds);
+    await afterWrite('bootstrapped');
   }
 
   /** Renews over mutual TLS with the current certificate; with `rekey`, under a new key. */
@@ -140,7 +152,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const next: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem };
     writeCredentials(opts.paths, next);
     adopt(next);
-    await afterWrite(issued, 'renewed');
+    await afterWrite('renewed');
   }
 
   /** When to renew the current certificate: in the CA's ARI window if it offers one. */
@@ -159,6 +171,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
    * over with it; otherwise stops with exit code 2 and says so.
    */
   async function awaitNewToken(reason: string): Promise<boolean> {
+    if (opts.acme !== null) {
+      logger.warn('bootstrapping_again', { reason, via: 'acme' });
+      return true;
+    }
     if (opts.token?.kind !== 'file') {
       logger.error('new_token_needed', { reason, note: 'the certificate cannot be renewed; restart the agent with a new --token (or use --token-file)' });
       throw new AgentExit(2, `${reason}; a new token is needed`);
@@ -172,6 +188,19 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   /** Bootstraps, retrying transient failures; a refused token waits for a new one (or exits). */
   async function bootstrapWithRetries(): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
+      if (opts.acme !== null) {
+        try {
+          await bootstrapOverAcme();
+          return true;
+        } catch (err) {
+          status.failures++;
+          status.lastError = describe(err);
+          const delay = backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random });
+          logger.error('bootstrap_failed', { attempt, via: 'acme', error: status.lastError, retryInMs: delay });
+          if (!(await deps.sleep(delay))) return false;
+          continue;
+        }
+      }
       const token = readToken();
       if (token === null) {
         if (!(await awaitNewToken(opts.token === null ? 'there is no certificate yet and no --token or --token-file' : `the token file ${opts.token.kind === 'file' ? opts.token.path : ''} is empty or missing`))) return false;
@@ -250,6 +279,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       recoverCredentials(opts.paths);
       const creds = readCredentials(opts.paths);
       if (creds === null) {
+        if (opts.acme !== null) {
+          await bootstrapOverAcme();
+          return 'bootstrapped';
+        }
         const token = readToken();
         if (token === null) throw new AgentExit(2, 'there is no certificate yet and no token to get one');
         await bootstrap(token);

@@ -14,7 +14,8 @@ export const AGENT_USAGE = `shortleaf agent: keeps a certificate current, or a C
 
 Certificates (bootstrap once with a one-time token, then renew over mutual TLS):
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT [--chain OUT]
-                  (--token T | --token-file F) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
+                  (--token T | --token-file F | --acme DIRECTORY [--http-01-addr 0.0.0.0:80]
+                   [--eab-kid K --eab-hmac H] [--email E]) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
                   [--renew-at 0.66] [--jitter 0.05] [--rekey] [--retry-min 2s] [--retry-max 5m]
                   [--exec 'nginx -s reload' | --signal HUP --pid-file F] [--hook-timeout 30s]
                   [--ari-url URL | --no-ari] [--health-addr 127.0.0.1:PORT] [--once [--force]]
@@ -135,11 +136,22 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
     once: { type: 'boolean' },
     force: { type: 'boolean' },
     'token-poll': { type: 'string' },
+    acme: { type: 'string' },
+    'http-01-addr': { type: 'string' },
+    'eab-kid': { type: 'string' },
+    'eab-hmac': { type: 'string' },
+    email: { type: 'string' },
+    'acme-timeout': { type: 'string' },
     ...HOOK_OPTIONS,
   });
   const v = values as Record<string, string | boolean | string[] | undefined>;
   for (const required of ['ca', 'root', 'cert', 'key'] as const) if (v[required] === undefined) throw new AgentUsageError(`--${required} is required\n\n${AGENT_USAGE}`);
   if (v.token !== undefined && v['token-file'] !== undefined) throw new AgentUsageError('give --token or --token-file, not both');
+  if (v.acme !== undefined && (v.token !== undefined || v['token-file'] !== undefined)) throw new AgentUsageError('give --acme or a token, not both');
+  if (v.acme !== undefined && !/^https:\/\//.test(String(v.acme))) throw new AgentUsageError('--acme must be the https:// URL of an ACME directory');
+  if (v.acme !== undefined && ((v.san as string[] | undefined) ?? []).length === 0) throw new AgentUsageError('--acme needs --san NAME for each name to order');
+  if ((v['eab-kid'] === undefined) !== (v['eab-hmac'] === undefined)) throw new AgentUsageError('--eab-kid and --eab-hmac go together');
+  for (const flag of ['http-01-addr', 'eab-kid', 'eab-hmac', 'email', 'acme-timeout']) if (v[flag] !== undefined && v.acme === undefined) throw new AgentUsageError(`--${flag} goes with --acme`);
   const caUrl = String(v.ca).replace(/\/+$/, '');
   if (!/^https:\/\//.test(caUrl)) throw new AgentUsageError('--ca must be the CA\'s https:// URL');
   const keyType = KTY[String(v.kty ?? 'EC')];
@@ -165,6 +177,16 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
       rootPem: readText(String(v.root), 'the root file'),
       paths: { cert: String(v.cert), key: String(v.key), ...(v.chain === undefined ? {} : { chain: String(v.chain) }) },
       token: v.token !== undefined ? { kind: 'value', value: String(v.token) } : v['token-file'] !== undefined ? { kind: 'file', path: String(v['token-file']) } : null,
+      acme:
+        v.acme === undefined
+          ? null
+          : {
+              directoryUrl: String(v.acme),
+              http01: hostPort(String(v['http-01-addr'] ?? '0.0.0.0:80'), '--http-01-addr'),
+              eab: v['eab-kid'] === undefined ? null : { kid: String(v['eab-kid']), hmacKey: String(v['eab-hmac']) },
+              contact: v.email === undefined ? null : String(v.email),
+              timeoutMs: parseDurationMs(String(v['acme-timeout'] ?? '2m'), '--acme-timeout'),
+            },
       names: (v.san as string[] | undefined) ?? [],
       keyType,
       notAfter: v['not-after'] === undefined ? null : String(v['not-after']),
