@@ -1,30 +1,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  createSigner,
-  encodeName,
-  encodePem,
-  generateKeyPair,
-  intermediateDraft,
-  issuerInfo,
-  leafDraft,
-  newSerial,
-  parseCertificate,
-  parseName,
-  publicKeyOf,
-  rootDraft,
-  signDraft,
-  type IssuerInfo,
-  type KeyObject,
-  type Signer,
-} from '@shortleaf/pki';
+import { generateKeyPair, type KeyObject } from '@shortleaf/pki';
 import { writeTempFile } from './atomic-file.js';
+import { makeCa, makeLeaf, type Ca } from './test-fixtures.js';
 import {
   CredentialFilesError,
   keyMatchesCertificate,
@@ -37,46 +20,13 @@ import {
 } from './credential-files.js';
 
 const HOUR = 3_600_000;
-const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
-const URLS = { ocsp: 'http://status.test/ocsp', caIssuers: 'http://status.test/int.crt', crl: 'http://status.test/crl' };
-
-interface Ca {
-  pem: string;
-  signer: Signer;
-  info: IssuerInfo;
-}
-
-function makeCa(commonName: string, parent?: Ca): Ca {
-  const signer = createSigner(generateKeyPair('EC-P256').privateKey);
-  const base = {
-    serial: newSerial(random).bytes,
-    subjectDer: encodeName({ commonName }),
-    commonName,
-    publicKey: signer.publicKey,
-    notBefore: new Date(Date.now() - HOUR),
-    notAfter: new Date(Date.now() + 48 * HOUR),
-  };
-  const draft = parent === undefined ? rootDraft(base) : intermediateDraft({ ...base, issuer: parent.info, permitDns: [], permitUri: [] });
-  const der = signDraft(draft, parent?.signer ?? signer);
-  return { pem: encodePem('CERTIFICATE', der), signer, info: issuerInfo(parseCertificate(der), signer) };
-}
 
 const newKey = (): KeyObject => generateKeyPair('EC-P256').privateKey;
 const keyPem = (key: KeyObject): string => key.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 /** A fresh leaf for `key` under `ca`, as the credential the agent would write. */
 function credentials(ca: Ca, key: KeyObject): Credentials {
-  const draft = leafDraft({
-    serial: newSerial(random).bytes,
-    commonName: 'svc.test',
-    names: [parseName('svc.test')],
-    publicKey: publicKeyOf(key),
-    notBefore: new Date(Date.now() - HOUR),
-    notAfter: new Date(Date.now() + HOUR),
-    issuer: ca.info,
-    urls: URLS,
-  });
-  const leaf = encodePem('CERTIFICATE', signDraft(draft, ca.signer));
+  const leaf = makeLeaf(ca, 'svc.test', { key }).pem;
   return { certPem: leaf + ca.pem, chainPem: ca.pem, keyPem: keyPem(key) };
 }
 

@@ -1,32 +1,14 @@
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildCrl,
-  createSigner,
-  encodeName,
-  encodePem,
-  generateKeyPair,
-  intermediateDraft,
-  issuerInfo,
-  leafDraft,
-  newSerial,
-  parseCertificate,
-  parseName,
-  publicKeyOf,
-  rootDraft,
-  serialToHex,
-  signDraft,
-  type CrlEntry,
-  type IssuerInfo,
-  type Signer,
-} from '@shortleaf/pki';
+import { buildCrl, encodePem, type CrlEntry } from '@shortleaf/pki';
+import { makeCa as makeCaAt, makeLeaf as makeLeafAt, type Ca } from './test-fixtures.js';
 import { CrlSyncError, createCrlSync, type CrlSyncErrorCode, type CrlSyncOptions } from './crl-sync.js';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
@@ -34,45 +16,9 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const at = (ms: number): Date => new Date(NOW.getTime() + ms);
-const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
-const URLS = { ocsp: 'http://status.test/ocsp', caIssuers: 'http://status.test/intermediate.crt', crl: 'http://status.test/crl' };
 
-interface Ca {
-  der: Uint8Array;
-  pem: string;
-  signer: Signer;
-  info: IssuerInfo;
-}
-
-function makeCa(commonName: string, parent?: Ca): Ca {
-  const signer = createSigner(generateKeyPair('EC-P256').privateKey);
-  const base = {
-    serial: newSerial(random).bytes,
-    subjectDer: encodeName({ commonName, organization: 'Shortleaf Test' }),
-    commonName,
-    publicKey: signer.publicKey,
-    notBefore: at(-DAY),
-    notAfter: at(365 * DAY),
-  };
-  const draft = parent === undefined ? rootDraft(base) : intermediateDraft({ ...base, issuer: parent.info, permitDns: [], permitUri: [] });
-  const der = signDraft(draft, parent?.signer ?? signer);
-  return { der, pem: encodePem('CERTIFICATE', der), signer, info: issuerInfo(parseCertificate(der), signer) };
-}
-
-function makeLeaf(ca: Ca, name: string): { pem: string; serial: string } {
-  const draft = leafDraft({
-    serial: newSerial(random).bytes,
-    commonName: name,
-    names: [parseName(name)],
-    publicKey: publicKeyOf(generateKeyPair('EC-P256').privateKey),
-    notBefore: at(-MINUTE),
-    notAfter: at(DAY),
-    issuer: ca.info,
-    urls: URLS,
-  });
-  return { pem: encodePem('CERTIFICATE', signDraft(draft, ca.signer)), serial: serialToHex(draft.serial) };
-}
-
+const makeCa = (name: string, parent?: Ca): Ca => makeCaAt(name, parent, NOW);
+const makeLeaf = (ca: Ca, name: string) => makeLeafAt(ca, name, { now: NOW, lifetimeMs: DAY });
 const root = makeCa('Test Root');
 const int = makeCa('Test Intermediate', root);
 /** Same name as `int`, another key: only the signature tells them apart. */
@@ -89,7 +35,7 @@ function crl(ca: Ca, number: bigint, patch: { entries?: CrlEntry[]; nextUpdate?:
     number,
     thisUpdate: at(-MINUTE),
     nextUpdate: patch.nextUpdate ?? at(DAY),
-    distributionPoint: ca === root || ca === stranger ? null : URLS.crl,
+    distributionPoint: ca === root || ca === stranger ? null : 'http://status.test/crl',
     entries: patch.entries ?? (ca === root ? [] : ENTRIES),
   });
 }
