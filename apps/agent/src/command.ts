@@ -57,8 +57,13 @@ export async function agentCommand(args: string[]): Promise<number> {
     if (command.mode === 'crl') {
       const agent = createCrlAgent(command, deps);
       if (command.once) {
-        await agent.pollOnce();
-        return 0;
+        try {
+          await agent.pollOnce();
+          return 0;
+        } catch (err) {
+          logger.error('crl_refused', { error: (err as Error).message, code: (err as { code?: string }).code ?? null, kept: command.out });
+          return 1;
+        }
       }
       await agent.run();
       return 0;

@@ -251,6 +251,13 @@ describe('buildCrl', () => {
   });
 });
 
+/** The CRL with the tag of its signed part (the first thing inside the outer SEQUENCE) replaced. */
+function tbsTagChanged(der: Uint8Array, tag: number): Uint8Array {
+  const copy = new Uint8Array(der);
+  copy[der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2] = tag;
+  return copy;
+}
+
 describe('parseCrl', () => {
   it('reads back what buildCrl wrote', () => {
     const parsed = parseCrl(intCrl);
@@ -291,6 +298,7 @@ describe('parseCrl', () => {
       [root.der, 'no signature algorithm or issuer'],
       [root.pem, /X509 CRL/],
       ['not pem', /no PEM block/],
+      [tbsTagChanged(intCrl, 0x31), 'TBSCertList) is not a SEQUENCE'],
     ];
     for (const [input, fragment] of cases) assertPkiError(() => parseCrl(input), 'badCrl', fragment);
   });

@@ -373,6 +373,7 @@ export function parseCrl(input: Uint8Array | string): ParsedCrl {
     const der = typeof input === 'string' ? decodePemOne(input, ['X509 CRL']) : input;
     const { tbs } = splitSigned(der);
     const tbsTlv = readTlv(tbs, 0);
+    if (tbsTlv.tag !== 0x30) throw bad('the signed part of the CRL (TBSCertList) is not a SEQUENCE');
     const fields = readChildren(tbs, tbsTlv);
     let i = 0;
     if (fields[0]?.tag === 0x02) {
