@@ -185,39 +185,38 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     return true;
   }
 
+  const retryDelay = (attempt: number): number => backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random });
+
+  function recordFailure(err: unknown): string {
+    status.failures++;
+    status.lastError = describe(err);
+    return status.lastError;
+  }
+
   /** Bootstraps, retrying transient failures; a refused token waits for a new one (or exits). */
   async function bootstrapWithRetries(): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      if (opts.acme !== null) {
-        try {
-          await bootstrapOverAcme();
-          return true;
-        } catch (err) {
-          status.failures++;
-          status.lastError = describe(err);
-          const delay = backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random });
-          logger.error('bootstrap_failed', { attempt, via: 'acme', error: status.lastError, retryInMs: delay });
-          if (!(await deps.sleep(delay))) return false;
-          continue;
-        }
-      }
-      const token = readToken();
-      if (token === null) {
-        if (!(await awaitNewToken(opts.token === null ? 'there is no certificate yet and no --token or --token-file' : `the token file ${opts.token.kind === 'file' ? opts.token.path : ''} is empty or missing`))) return false;
+      const token = opts.acme === null ? readToken() : null;
+      if (opts.acme === null && token === null) {
+        const reason = opts.token?.kind === 'file' ? `the token file ${opts.token.path} is empty or missing` : 'there is no certificate yet and no --token or --token-file';
+        if (!(await awaitNewToken(reason))) return false;
         continue;
       }
       try {
-        await bootstrap(token);
+        if (opts.acme === null) await bootstrap(token!);
+        else await bootstrapOverAcme();
         return true;
       } catch (err) {
-        status.failures++;
-        status.lastError = describe(err);
-        logger.error('bootstrap_failed', { attempt, error: status.lastError });
-        if (isRefusal(err)) {
-          if (!(await awaitNewToken(`the CA refused the token: ${status.lastError}`))) return false;
+        const error = recordFailure(err);
+        const via = opts.acme === null ? 'token' : 'acme';
+        if (via === 'token' && isRefusal(err)) {
+          logger.error('bootstrap_failed', { attempt, via, error });
+          if (!(await awaitNewToken(`the CA refused the token: ${error}`))) return false;
           continue;
         }
-        if (!(await deps.sleep(backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random })))) return false;
+        const delay = retryDelay(attempt);
+        logger.error('bootstrap_failed', { attempt, via, error, retryInMs: delay });
+        if (!(await deps.sleep(delay))) return false;
       }
     }
   }
@@ -229,11 +228,9 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         await renew();
         return true;
       } catch (err) {
-        status.failures++;
-        status.lastError = describe(err);
-        const notAfter = current!.leaf.notAfter.getTime();
-        const left = notAfter - deps.now().getTime();
-        const delay = Math.min(backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random }), Math.max(left, 0));
+        recordFailure(err);
+        const left = current!.leaf.notAfter.getTime() - deps.now().getTime();
+        const delay = Math.min(retryDelay(attempt), Math.max(left, 0));
         const code = problemCode(err);
         logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(code !== null && NEEDS_NEW_TOKEN.has(code) ? {} : { retryInMs: delay }) });
         if (code !== null && NEEDS_NEW_TOKEN.has(code)) return bootstrapAfter(`the CA refused to renew certificate ${current!.leaf.serial}: ${status.lastError}`);
