@@ -233,6 +233,9 @@ describe('production-style ceremony', () => {
   });
 
   it('serve with a wrong SHORTLEAF_PASSWORD exits non-zero, says it cannot unseal, and never listens', async () => {
+    // One server per data directory: stop the running one, or the lock would answer first.
+    await server?.stop();
+    server = undefined;
     const r = await serveExpectingFailure({ data, env: { SHORTLEAF_PASSWORD: 'not-the-passphrase' } });
     assert.equal(r.listened, false, `it must not listen:\n${r.stderr}`);
     assert.equal(r.timedOut, false, `it must exit on its own:\n${r.stderr}`);

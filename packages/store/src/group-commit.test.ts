@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
+import { GroupCommitter } from './group-commit.js';
+import { toStorageError } from './sqlite-errors.js';
 import { SqliteStore } from './sqlite-store.js';
 
 const t0 = new Date('2026-01-01T00:00:00.000Z');
@@ -54,5 +56,33 @@ describe('group commit of issuance writes', () => {
     assert.equal((await store.getCertificate('b1'))?.status, 'issued');
     assert.equal((await store.getCertificate('b2'))?.status, 'reserved');
     await assert.rejects(store.completeCertificate('zz', new Uint8Array([1]), t0), (e: unknown) => e instanceof StoreError && e.code === 'notFound');
+  });
+
+  it('a write whose failure ends the transaction (SQLITE_FULL) fails the whole batch; nothing after it commits alone', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'shortleaf-group-'));
+    const db = new Database(join(dir, 'g.db'));
+    t.after(() => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    db.exec('CREATE TABLE t (x INTEGER)');
+    const committer = new GroupCommitter(db, toStorageError);
+    const insert = db.prepare('INSERT INTO t (x) VALUES (?)');
+    // SQLite rolls the whole transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+    // the second write does what SQLite would do, then fails as it would.
+    const diskFull = () => {
+      db.exec('ROLLBACK');
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const results = await Promise.allSettled([committer.submit(() => insert.run(1)), committer.submit(diskFull), committer.submit(() => insert.run(3))]);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.ok(r.reason instanceof StoreError && r.reason.code === 'storageUnavailable', String(r.reason));
+    }
+    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 0, 'a write the caller was told failed must not be committed');
+    assert.equal(db.inTransaction, false);
+    // The committer keeps working once the disk does.
+    await committer.submit(() => insert.run(4));
+    assert.deepEqual(db.prepare('SELECT x FROM t').pluck().all(), [4]);
   });
 });

@@ -30,6 +30,10 @@ export class GroupCommitter {
           single(op); // nested: a SAVEPOINT, rolled back on its own if it throws
           return undefined;
         } catch (err) {
+          // On some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled back the whole
+          // transaction: the writes before this one are gone, and the ones after it would each
+          // commit on their own while their callers are told the batch failed. Fail them all.
+          if (!db.inTransaction) throw err;
           return mapError(err) ?? err;
         }
       }),

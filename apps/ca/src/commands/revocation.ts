@@ -25,23 +25,27 @@ export async function revokeCommand(args: string[]): Promise<void> {
   }
 }
 
-/** `shortleaf certs list --data DIR [--revoked] [--expiring 24h]`: what this CA has issued. */
+/**
+ * `shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]`: what this CA has
+ * issued. A serial recorded before signing whose certificate was never stored (the server died or
+ * the disk failed between the two steps) is `undelivered`: no client can have received it.
+ */
 export async function certsCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
-  if (verb !== 'list') throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h]');
-  const { values } = parse(rest, { data: { type: 'string' }, revoked: { type: 'boolean' }, expiring: { type: 'string' } }, ['data']);
+  if (verb !== 'list') throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]');
+  const { values } = parse(rest, { data: { type: 'string' }, revoked: { type: 'boolean' }, expiring: { type: 'string' }, undelivered: { type: 'boolean' } }, ['data']);
   const { store } = await openStore(values.data!);
   try {
     const revoked = new Map((await store.revocations.list()).map((r) => [r.serial, r]));
     const now = Date.now();
     const horizon = values.expiring === undefined ? null : now + parseDuration(values.expiring);
-    const certs = await store.listCertificates(horizon === null ? {} : { expiringBefore: new Date(horizon) });
+    const certs = await store.listCertificates({ ...(horizon === null ? {} : { expiringBefore: new Date(horizon) }), ...(values.undelivered ? { status: 'reserved' as const } : {}) });
     out('SERIAL\tSTATUS\tNOT AFTER\tPROVISIONER\tNAMES');
     for (const c of certs) {
       const r = revoked.get(c.serial);
       if (values.revoked && r === undefined) continue;
-      if (horizon !== null && (c.notAfter.getTime() < now || r !== undefined)) continue;
-      const status = r !== undefined ? `revoked:${r.reason}` : c.notAfter.getTime() < now ? 'expired' : c.status === 'reserved' ? 'reserved' : 'valid';
+      if (horizon !== null && (c.notAfter.getTime() < now || r !== undefined || c.status === 'reserved')) continue;
+      const status = c.status === 'reserved' ? 'undelivered' : r !== undefined ? `revoked:${r.reason}` : c.notAfter.getTime() < now ? 'expired' : 'valid';
       out(`${c.serial}\t${status}\t${c.notAfter.toISOString()}\t${c.provisioner}\t${c.names.join(',')}`);
     }
   } finally {
