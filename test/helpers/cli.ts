@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { captureOutput, recordSecret, recordSecretsIn } from './secret-log.js';
 
 /** The repository root: every spawned command runs here, as a user of a checkout would. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -44,9 +45,28 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
+const SECRET_ENV = ['SHORTLEAF_PASSWORD', 'SHORTLEAF_ROOT_PASSWORD'];
+
+/**
+ * Which output of a child goes to the secret scan (helpers/secret-log.ts): stderr of every Node
+ * process (shortleaf, its agent, the bundle), where they log; stdout only of `serve` and agents.
+ * Other verbs' stdout is their result, and `token` or `acme eab add` print a secret on purpose.
+ */
+function loggedOutput(command: string, args: readonly string[]): { label: string; stdout: boolean } | null {
+  if (command !== process.execPath) return null;
+  const script = args.findIndex((a) => a.endsWith('.ts') || a.endsWith('.js') || a.endsWith('.mjs'));
+  if (script < 0) return null;
+  const isCli = args[script]!.endsWith('apps/ca/src/main.ts');
+  const verb = isCli ? (args[script + 1] ?? '') : 'agent';
+  return { label: `${verb}-${args[script + 2] ?? ''}`, stdout: verb === 'serve' || verb === 'agent' };
+}
+
 /** Spawns a process that the harness tracks (and kills if the test process exits). */
 export function track(command: string, args: readonly string[], opts: { env?: Record<string, string | undefined>; cwd?: string }): ChildProcess {
   const child = spawn(command, args, { cwd: opts.cwd ?? REPO_ROOT, env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  for (const key of SECRET_ENV) recordSecret(opts.env?.[key]);
+  const logged = loggedOutput(command, args);
+  if (logged !== null) captureOutput(child, logged.label, { stdout: logged.stdout });
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
@@ -76,11 +96,20 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       const stdoutBytes = Buffer.concat(out);
+      recordPrintedSecrets(args, stdoutBytes.toString('utf8'));
       resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
     });
     child.stdin!.on('error', () => undefined); // a command that exits without reading its input
     child.stdin!.end(opts.input === undefined ? undefined : Buffer.from(opts.input));
   });
+}
+
+// `shortleaf token` prints a token and `acme eab add` an HMAC key: remember them for the scan.
+function recordPrintedSecrets(args: readonly string[], stdout: string): void {
+  const at = args.indexOf('apps/ca/src/main.ts');
+  if (at < 0) return;
+  if (args[at + 1] === 'token') recordSecret(stdout);
+  if (args[at + 1] === 'acme' && args[at + 3] === 'add') recordSecret(/^hmac: (\S+)/m.exec(stdout)?.[1]);
 }
 
 /** Arguments that start the CLI through tsx, as `pnpm shortleaf` does. */
@@ -103,5 +132,9 @@ export async function shortleafOk(args: readonly string[], opts: RunOptions = {}
 /** A private temporary folder for one test file's data; `remove()` deletes it. */
 export function tempDir(): { path: string; file(name: string): string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), 'shortleaf-e2e-'));
-  return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
+  const remove = () => {
+    recordSecretsIn(path);
+    rmSync(path, { recursive: true, force: true });
+  };
+  return { path, file: (name) => join(path, name), remove };
 }

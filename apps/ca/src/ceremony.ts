@@ -27,6 +27,7 @@ import {
 import { parseDuration } from '@shortleaf/authority';
 import { assertAbsent, writeFileAtomic, writeSecretFile } from './files.js';
 import { rootLayout } from './layout.js';
+import { assertPrivateFile } from './passphrase.js';
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 const wholeSecond = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
@@ -73,6 +74,7 @@ function underRoot(root: CertificateInfo, now: Date, validity: string): { notBef
 export function openRoot(dir: string, passphrase: string): { certificate: CertificateInfo; signer: Signer } {
   const files = rootLayout(dir);
   const certificate = readCertificate(readFileSync(files.certificate, 'utf8'));
+  assertPrivateFile(files.key);
   const signer = createSigner(importPrivateKeyPem(readFileSync(files.key, 'utf8'), passphrase));
   return { certificate, signer };
 }

@@ -17,3 +17,6 @@ export function dataLayout(dataDir: string) {
 export function rootLayout(dir: string) {
   return { certificate: join(dir, 'root.crt'), key: join(dir, 'root.key'), password: join(dir, 'password'), crlState: join(dir, 'root-crl.json') };
 }
+
+/** Settings key of the lowest CRL number a restored database may publish next (see commands/backup.ts). */
+export const CRL_NUMBER_FLOOR_SETTING = 'crl.minNumber';

@@ -24,9 +24,17 @@ export async function prompt(question: string): Promise<string> {
   });
 }
 
-function readSecretFile(path: string): string {
+/**
+ * Refuses a secret file (passphrase, private key) that group or others may read or write: it may
+ * already have leaked, and using it would hide that. The message names the file and the fix.
+ */
+export function assertPrivateFile(path: string): void {
   const mode = statSync(path).mode & 0o777;
-  if (mode & 0o077) throw new Error(`${path} is readable by group or others (mode ${mode.toString(8)}); chmod 600 it`);
+  if (mode & 0o077) throw new Error(`${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing to use a shared secret: chmod 600 ${path}`);
+}
+
+function readSecretFile(path: string): string {
+  assertPrivateFile(path);
   return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
 }
 

@@ -1,6 +1,6 @@
 import { buildCrl, reasonName, reasonCode, type CrlEntry } from '@shortleaf/pki';
 import type { LoadedIssuer } from './issuer.js';
-import type { AuthorityStore, Clock, CrlRow, Logger } from './ports.js';
+import { NO_TELEMETRY, type AuthorityStore, type Clock, type CrlRow, type Logger, type Telemetry } from './ports.js';
 
 export interface CrlPublisherOptions {
   store: AuthorityStore;
@@ -15,6 +15,14 @@ export interface CrlPublisherOptions {
   refreshAfterMs: number;
   /** Revocations arriving within this window share one rebuild. */
   rebuildDelayMs: number;
+  /**
+   * The lowest number the next CRL may take. A database restored from a backup does not know the
+   * numbers the original published after the backup; `shortleaf restore` records a floor above
+   * them (commands/backup.ts), so one number never names two different CRLs.
+   */
+  minNumber?: bigint;
+  /** Told of every CRL published (size, entries, thisUpdate) for metrics. */
+  telemetry?: Pick<Telemetry, 'crlPublished'>;
 }
 
 /** How many past CRLs to keep in the database; older ones are never served again. */
@@ -27,6 +35,7 @@ const KEEP_CRLS = 10;
  */
 export function createCrlPublisher(opts: CrlPublisherOptions) {
   const { store, issuer, clock, logger } = opts;
+  const telemetry = opts.telemetry ?? NO_TELEMETRY;
   let current: CrlRow | null = null;
   let building: Promise<CrlRow> | null = null;
   let again = false;
@@ -40,7 +49,8 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
     const nextUpdate = new Date(Math.min(now.getTime() + opts.validityMs, issuer.certificate.notAfter.getTime()));
     const rows = await store.revocations.listForCrl(issuer.id, previous?.thisUpdate ?? null);
     const entries: CrlEntry[] = rows.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt, reason: reasonName(reasonCode(r.reason)) }));
-    const number = (previous?.number ?? 0n) + 1n;
+    const following = (previous?.number ?? 0n) + 1n;
+    const number = opts.minNumber !== undefined && opts.minNumber > following ? opts.minNumber : following;
     const started = performance.now();
     const der = buildCrl({
       issuer: { subjectDer: issuer.certificate.subjectDer, subjectKeyIdentifier: issuer.info.subjectKeyIdentifier, signer: issuer.signer },
@@ -53,6 +63,7 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
     const row: CrlRow = { issuerId: issuer.id, number, thisUpdate: now, nextUpdate, entries: entries.length, der };
     await store.revocations.insertCrl(row);
     await store.revocations.pruneCrls(issuer.id, KEEP_CRLS);
+    telemetry.crlPublished({ number, entries: entries.length, bytes: der.length, thisUpdate: now, nextUpdate });
     logger.info('crl_published', { issuer: issuer.name, number: number.toString(), entries: entries.length, bytes: der.length, ms: Math.round(performance.now() - started), nextUpdate: nextUpdate.toISOString() });
     return row;
   }

@@ -8,7 +8,8 @@ export type StoreErrorCode =
   | 'tokenReplayed'
   | 'eabKeyUsed'
   | 'serialCollision'
-  | 'storageUnavailable';
+  | 'storageUnavailable'
+  | 'notShortleafDatabase';
 
 /**
  * The one error type the store throws on purpose. Callers decide what a code means to their

@@ -83,6 +83,8 @@ export interface ListCertificatesOptions {
 /** Filters for `listAudit`. */
 export interface ListAuditOptions {
   since?: Date;
+  /** Only entries of this action (`issue`, `renew`, `revoke`). */
+  action?: string;
   limit?: number;
 }
 

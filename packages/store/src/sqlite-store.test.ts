@@ -330,6 +330,26 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
       ['one', 'two', 'three'],
     );
     assert.deepEqual(await store.listAudit({ since: minutes(2), limit: 1 }), [audit('two', 'abcd', minutes(2))]);
+    assert.deepEqual((await store.listAudit({ action: 'three' })).map((e) => e.action), ['three']);
+    assert.deepEqual(await store.listAudit({ action: 'one', since: minutes(2) }), []);
+  });
+
+  it('backs up to a self-contained file that verifyFile accepts, and verifyFile refuses other files', async (t) => {
+    const dir = tempDir(t);
+    const store = await openStore(t, join(dir, 'ca.db'));
+    await activeIssuer(store);
+    await store.reserveCertificate({ certificate: reservation('00aa11'), audit: audit('issue', '00aa11') });
+    await store.backup(join(dir, 'copy.db'));
+    await SqliteStore.verifyFile(join(dir, 'copy.db'));
+    const copy = await SqliteStore.open(join(dir, 'copy.db'), { readonly: true });
+    t.after(() => copy.close());
+    assert.equal((await copy.getCertificate('00aa11'))?.status, 'reserved');
+
+    const plain = new Database(join(dir, 'plain.db'));
+    plain.exec('CREATE TABLE notes (body TEXT)');
+    plain.close();
+    await assert.rejects(SqliteStore.verifyFile(join(dir, 'plain.db')), storeError('notShortleafDatabase', 'not a Shortleaf one'));
+    await assert.rejects(SqliteStore.verifyFile(join(dir, 'missing.db')), storeError('notShortleafDatabase', 'cannot be opened'));
   });
 
   it('stores and overwrites settings', async (t) => {

@@ -42,6 +42,12 @@ function prepareDatabaseFile(path: string): void {
   }
 }
 
+// SQLite's own check of every page, index and constraint; "ok" or a list of problems.
+function checkIntegrity(db: Database.Database, path: string): void {
+  const result = db.pragma('integrity_check', { simple: true }) as string;
+  if (result !== 'ok') throw new StoreError('notShortleafDatabase', `${path} fails SQLite's integrity check: ${result}`);
+}
+
 function checkLimit(limit: number | undefined): number {
   if (limit === undefined) return -1; // SQLite: a negative LIMIT means no limit
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
@@ -392,15 +398,20 @@ export class SqliteStore {
     );
   }
 
-  /** Audit entries in the order they were written, optionally only those at or after `since`. */
+  /** Audit entries in the order they were written, optionally only those at or after `since` and of one `action`. */
   async listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> {
-    const limit = checkLimit(opts.limit);
-    const sql =
-      opts.since === undefined
-        ? 'SELECT * FROM audit_log ORDER BY id LIMIT ?'
-        : 'SELECT * FROM audit_log WHERE at >= ? ORDER BY id LIMIT ?';
-    const params = opts.since === undefined ? [limit] : [toText(opts.since), limit];
-    return this.guard(() => (this.stmt(sql).all(...params) as AuditRow[]).map(toAuditEntry));
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: checkLimit(opts.limit) };
+    if (opts.since !== undefined) {
+      where.push('at >= @since');
+      params.since = toText(opts.since);
+    }
+    if (opts.action !== undefined) {
+      where.push('action = @action');
+      params.action = opts.action;
+    }
+    const sql = `SELECT * FROM audit_log ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT @limit`;
+    return this.guard(() => (this.stmt(sql).all(params) as AuditRow[]).map(toAuditEntry));
   }
 
   // ── settings ───────────────────────────────────────────────────────────────────────────────
@@ -418,6 +429,59 @@ export class SqliteStore {
     this.guard(() =>
       this.stmt('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value),
     );
+  }
+
+  // ── backup ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Copies the database to `destination` with SQLite's online backup API while other connections
+   * keep writing. All pages are copied in one step, which is one read transaction: under WAL that
+   * is a consistent snapshot and never blocks the writer, and a write by another process cannot
+   * restart a copy that is already half done.
+   */
+  async backup(destination: string): Promise<void> {
+    try {
+      await this.db.backup(destination, { progress: () => 0x7fffffff });
+      // The copy is one self-contained file (no -wal beside it), checked before anyone relies on it.
+      const copy = new Database(destination, { fileMustExist: true });
+      try {
+        copy.pragma('journal_mode = DELETE');
+        checkIntegrity(copy, destination);
+      } finally {
+        copy.close();
+      }
+    } catch (err) {
+      throw err instanceof StoreError ? err : toStorageError(err);
+    }
+  }
+
+  /**
+   * Checks that the file at `path` is a Shortleaf database this version can open: SQLite's
+   * `integrity_check` passes, its schema records Shortleaf's migrations, and none newer than this
+   * code knows (`schemaTooNew`). Anything else is `notShortleafDatabase`, with SQLite's reason.
+   * Opens the file read-write (SQLite may touch its journal), so check a copy you own.
+   */
+  static async verifyFile(path: string, opts: Pick<OpenOptions, 'migrationsDir'> = {}): Promise<void> {
+    const migrations = loadMigrations(opts.migrationsDir);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: true });
+    } catch (err) {
+      throw new StoreError('notShortleafDatabase', `${path} cannot be opened as a database: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      checkIntegrity(db, path);
+      const hasSchema = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+      if (!hasSchema('schema_migrations') || !hasSchema('certificates') || !hasSchema('issuers')) {
+        throw new StoreError('notShortleafDatabase', `${path} is an SQLite database but not a Shortleaf one (no Shortleaf schema)`);
+      }
+      pendingMigrations(db, migrations); // throws schemaTooNew
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('notShortleafDatabase', `${path} is not a Shortleaf database: ${(err as Error).message}`, { cause: err });
+    } finally {
+      db.close();
+    }
   }
 
   // ── diagnostics ────────────────────────────────────────────────────────────────────────────
