@@ -13,14 +13,22 @@ import {
   type LoadedIssuer,
   type Logger,
   type RootCrlRow,
+  type Telemetry,
 } from '@shortleaf/authority';
 import { parseCrl } from '@shortleaf/pki';
 import type { SqliteStore } from '@shortleaf/store';
 import type { ServeConfig } from './config.js';
+import { CRL_NUMBER_FLOOR_SETTING } from './layout.js';
 
 const WATCH_INTERVAL_MS = 1_000;
 const OCSP_REFRESH_INTERVAL_MS = 60_000;
 const WARNING_LOG_INTERVAL_MS = 3_600_000;
+
+/** The CRL number floor `shortleaf restore` recorded in the database (commands/backup.ts), if any. */
+async function crlNumberFloor(store: SqliteStore): Promise<{ minNumber?: bigint }> {
+  const value = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
+  return value !== null && /^\d+$/.test(value) ? { minNumber: BigInt(value) } : {};
+}
 
 /**
  * Wires revocation for `serve`: the CRL publisher, the OCSP responder with its delegated signers,
@@ -35,6 +43,8 @@ export async function startRevocationServices(opts: {
   config: ServeConfig;
   logger: Logger;
   crlUrl: string;
+  /** Where revocations and published CRLs are counted (metrics); nothing is recorded when absent. */
+  telemetry?: Telemetry;
 }) {
   const { store, issuer, config, logger } = opts;
   const clock = { now: () => new Date() };
@@ -67,6 +77,8 @@ export async function startRevocationServices(opts: {
     validityMs: parseDuration(config.crl.validity),
     refreshAfterMs: parseDuration(config.crl.refreshAfter),
     rebuildDelayMs: parseDuration(config.crl.rebuildDelay),
+    ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
+    ...(await crlNumberFloor(store)),
   });
   await crls.start();
 
@@ -80,6 +92,7 @@ export async function startRevocationServices(opts: {
     store,
     clock,
     logger,
+    ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
     onRevoked: async (serial) => {
       handledHere.add(serial);
       await onRevoked(serial);

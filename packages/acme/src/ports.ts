@@ -121,3 +121,20 @@ export interface AcmeStore {
   finishChallenge(id: string, outcome: { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblem }): Promise<void>;
   countFailedValidationsSince(accountId: string, since: Date): Promise<number>;
 }
+
+/**
+ * What the ACME front door reports for metrics; the `serve` command implements it (with
+ * prom-client), so this package depends on no metrics library. Calls are synchronous and cheap.
+ */
+export interface AcmeTelemetry {
+  /**
+   * An order was recorded in a state: `pending` when created, `processing` when finalize starts,
+   * `valid` once its certificate is issued, `invalid` when finalize fails on our side or an
+   * abandoned replacement is settled. (`ready` is derived from its authorizations, never recorded.)
+   */
+  orderState(state: 'pending' | 'processing' | 'valid' | 'invalid'): void;
+  /** A challenge validation failed, by challenge type and ACME problem type (without the URN prefix). */
+  validationFailed(challenge: ChallengeType, problem: string): void;
+}
+
+export const NO_ACME_TELEMETRY: AcmeTelemetry = { orderState: () => undefined, validationFailed: () => undefined };

@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@shortleaf/authority';
 import { AcmeError, type AcmeProblem } from './errors.js';
-import type { AcmeStore, AuthorizationRecord, ChallengeRecord } from './ports.js';
+import { ACME_ERROR_PREFIX } from './errors.js';
+import { NO_ACME_TELEMETRY, type AcmeStore, type AcmeTelemetry, type AuthorizationRecord, type ChallengeRecord } from './ports.js';
 import type { Validator } from './validators/index.js';
 
 export interface ValidationRunner {
@@ -17,8 +18,9 @@ export interface ValidationRunner {
  * `concurrency` at a time so a burst of orders cannot open unbounded outbound connections. Each
  * outcome is recorded on the challenge and its authorization in one write.
  */
-export function createValidationRunner(opts: { store: AcmeStore; validate: Validator; clock: Clock; logger: Logger; authorizationLifetimeMs: number; concurrency?: number }): ValidationRunner {
+export function createValidationRunner(opts: { store: AcmeStore; validate: Validator; clock: Clock; logger: Logger; authorizationLifetimeMs: number; concurrency?: number; telemetry?: AcmeTelemetry }): ValidationRunner {
   const concurrency = opts.concurrency ?? 16;
+  const telemetry = opts.telemetry ?? NO_ACME_TELEMETRY;
   const queue: Array<() => Promise<void>> = [];
   const running = new Set<Promise<void>>();
   const pending = new Set<string>();
@@ -49,6 +51,7 @@ export function createValidationRunner(opts: { store: AcmeStore; validate: Valid
     try {
       if (error === null) await opts.store.finishChallenge(challenge.id, { valid: true, at, authorizationExpires: new Date(at.getTime() + opts.authorizationLifetimeMs) });
       else await opts.store.finishChallenge(challenge.id, { valid: false, at, error });
+      if (error !== null) telemetry.validationFailed(challenge.type, error.type.startsWith(ACME_ERROR_PREFIX) ? error.type.slice(ACME_ERROR_PREFIX.length) : error.type);
       opts.logger.info('acme_validation', { challenge: challenge.id, type: challenge.type, identifier: authorization.identifier.value, valid: error === null, ...(error === null ? {} : { problem: error.type }) });
     } catch (cause) {
       opts.logger.error('acme_validation_record_failed', { challenge: challenge.id, error: (cause as Error).message });

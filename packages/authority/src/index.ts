@@ -1,5 +1,6 @@
 export { AuthorityError, type AuthorityErrorCode } from './errors.js';
-export type { AuditEntry, AuthorityStore, CertificateRow, Clock, CrlRow, IssuerRow, KeySealer, Logger, ProvisionerRow, RevocationRow, RevocationStore, RootCrlRow } from './ports.js';
+export type { AuditEntry, AuthorityStore, CertificateRow, Clock, CrlRow, FrontDoor, IssuerRow, KeySealer, Logger, ProvisionerRow, RevocationRow, RevocationStore, RootCrlRow, Telemetry } from './ports.js';
+export { NO_TELEMETRY } from './ports.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { POLICY_DEFAULTS, parsePolicy, type Policy, type PolicyDocument } from './policy.js';
 export { MAX_TOKEN_LIFETIME_S, MAX_TOKEN_NAMES, createTokenVerifier, type TokenClaims } from './token.js';

@@ -1,3 +1,5 @@
+import type { OcspOutcome } from './ocsp-responder.js';
+
 /**
  * What the authority needs from storage, declared here by the code that uses it (the SQLite
  * adapter in @shortleaf/store implements it; a PostgreSQL one could too).
@@ -135,3 +137,30 @@ export interface Logger {
   warn(event: string, fields?: Record<string, unknown>): void;
   error(event: string, fields?: Record<string, unknown>): void;
 }
+
+/** Which front door asked for a certificate: the REST API (token or mTLS), ACME, or the CA itself. */
+export type FrontDoor = 'rest' | 'acme' | 'internal';
+
+/**
+ * What the authority reports for metrics, declared here so that no domain package depends on a
+ * metrics library (the `serve` command implements it with prom-client). Calls are synchronous
+ * and must be cheap: `ocspAnswered` runs once per OCSP response, tens of thousands a second.
+ */
+export interface Telemetry {
+  /** A certificate was signed and recorded; `ms` runs from the front door's call to the record. */
+  issued(e: { provisioner: string; frontDoor: FrontDoor; action: 'issue' | 'renew'; ms: number }): void;
+  /** A certificate was newly revoked (a repeated revocation is not counted). */
+  revoked(reason: string): void;
+  /** An OCSP response went out; `cacheHit` when it was pre-signed rather than signed for this request. */
+  ocspAnswered(outcome: OcspOutcome, cacheHit: boolean): void;
+  /** A CRL was built, signed and stored. */
+  crlPublished(e: { number: bigint; entries: number; bytes: number; thisUpdate: Date; nextUpdate: Date }): void;
+}
+
+/** Telemetry that records nothing: the default wherever none is given. */
+export const NO_TELEMETRY: Telemetry = {
+  issued: () => undefined,
+  revoked: () => undefined,
+  ocspAnswered: () => undefined,
+  crlPublished: () => undefined,
+};

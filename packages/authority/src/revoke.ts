@@ -1,7 +1,7 @@
 import { normalizeSerial, reasonCode, reasonName, type RevocationReason } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
 import { AuthorityError } from './errors.js';
-import type { AuthorityStore, Clock, Logger } from './ports.js';
+import { NO_TELEMETRY, type AuthorityStore, type Clock, type Logger, type Telemetry } from './ports.js';
 
 export interface RevocationResult {
   serial: string;
@@ -27,7 +27,8 @@ export function parseReason(reason: unknown): RevocationReason {
  * (the OCSP responder re-signs at once, the CRL publisher schedules a coalesced rebuild). The
  * caller never waits for a CRL.
  */
-export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logger: Logger; onRevoked: (serial: string) => Promise<void> | void }) {
+export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logger: Logger; onRevoked: (serial: string) => Promise<void> | void; telemetry?: Pick<Telemetry, 'revoked'> }) {
+  const telemetry = opts.telemetry ?? NO_TELEMETRY;
   return async function revoke(input: { serial: unknown; reason: unknown; actor: string; requester: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date } }): Promise<RevocationResult> {
     if (typeof input.serial !== 'string') throw new AuthorityError('certificateNotFound', 'serial must be a hexadecimal string');
     let serial: string;
@@ -54,6 +55,7 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
     const result: RevocationResult = { serial, revokedAt: outcome.record.revokedAt, reason: outcome.record.reason as RevocationReason, alreadyRevoked: outcome.alreadyRevoked };
     if (!outcome.alreadyRevoked) {
       opts.logger.info('certificate_revoked', { serial, reason, actor: input.actor });
+      telemetry.revoked(reason);
       await opts.onRevoked(serial);
     }
     return result;

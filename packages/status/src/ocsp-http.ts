@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OcspAnswer } from '@shortleaf/authority';
+import { NO_TELEMETRY, type OcspAnswer, type Telemetry } from '@shortleaf/authority';
 import { MAX_OCSP_REQUEST_BYTES, ocspErrorResponse } from '@shortleaf/pki';
 import { isNotModified, problemBody, secondsUntil } from './http-cache.js';
 
@@ -10,6 +10,8 @@ export interface OcspHttpOptions {
   lookup?(request: Uint8Array): OcspAnswer | null;
   now(): Date;
   onError(event: string, fields: Record<string, unknown>): void;
+  /** Counts every OCSP response sent, by status and cache hit; nothing is recorded when absent. */
+  telemetry?: Pick<Telemetry, 'ocspAnswered'>;
 }
 
 const PREFIX = '/ocsp/';
@@ -55,17 +57,24 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | nul
  * other path, which the caller hands on to the status app.
  */
 export function createOcspHttpHandler(opts: OcspHttpOptions) {
+  const telemetry = opts.telemetry ?? NO_TELEMETRY;
+  const malformed = () => {
+    telemetry.ocspAnswered('malformedRequest', false);
+    return ocspErrorResponse('malformedRequest');
+  };
+
   async function get(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     let b64: string;
     try {
       // RFC 5019 §5 asks for URL-encoded base64; raw '+', '/' and '=' are accepted too.
       b64 = path.includes('%') ? decodeURIComponent(path) : path;
     } catch {
-      return ocspBody(res, ocspErrorResponse('malformedRequest'));
+      return ocspBody(res, malformed());
     }
-    if (b64.length === 0 || b64.length > MAX_GET_BASE64 || !BASE64.test(b64)) return ocspBody(res, ocspErrorResponse('malformedRequest'));
+    if (b64.length === 0 || b64.length > MAX_GET_BASE64 || !BASE64.test(b64)) return ocspBody(res, malformed());
     const der = new Uint8Array(Buffer.from(b64, 'base64'));
     const answer = opts.lookup?.(der) ?? (await opts.ocsp(der));
+    telemetry.ocspAnswered(answer.outcome, answer.hit);
     if (answer.cache === null) return ocspBody(res, answer.body);
     const { thisUpdate, nextUpdate, etag } = answer.cache;
     let d = dates.get(answer.body);
@@ -92,7 +101,9 @@ export function createOcspHttpHandler(opts: OcspHttpOptions) {
     if (Number(req.headers['content-length'] ?? 0) > MAX_OCSP_REQUEST_BYTES) return tooLarge();
     const body = await readBody(req, MAX_OCSP_REQUEST_BYTES);
     if (body === null) return tooLarge();
-    ocspBody(res, (opts.lookup?.(body) ?? (await opts.ocsp(body))).body);
+    const answer = opts.lookup?.(body) ?? (await opts.ocsp(body));
+    telemetry.ocspAnswered(answer.outcome, answer.hit);
+    ocspBody(res, answer.body);
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -103,8 +114,9 @@ export function createOcspHttpHandler(opts: OcspHttpOptions) {
     else return false;
     work.catch((err: Error) => {
       opts.onError('ocsp_request_failed', { error: err.message });
-      if (!res.headersSent) ocspBody(res, ocspErrorResponse('internalError'));
-      else res.destroy();
+      if (res.headersSent) return void res.destroy();
+      telemetry.ocspAnswered('internalError', false);
+      ocspBody(res, ocspErrorResponse('internalError'));
     });
     return true;
   };
