@@ -9,7 +9,7 @@ import { createKeyCache } from './jws.js';
 import { createNoncePool } from './nonces.js';
 import { certificate, finalize, getOrder, newOrder } from './orders.js';
 import { provisionerContext, responseHeaders, signedRequest, type BodyReader, type KeyMode } from './pipeline.js';
-import type { AcmeStore } from './ports.js';
+import { NO_ACME_TELEMETRY, type AcmeStore, type AcmeTelemetry } from './ports.js';
 import { renewalInfo } from './renewal-info.js';
 import { revokeCert } from './revocation.js';
 import { createValidationRunner } from './validation-runner.js';
@@ -32,6 +32,12 @@ export interface AcmeAppOptions {
   authorizationLifetimeMs: number;
   /** Reads request bodies from the host server's native request; the Fetch API when absent. */
   readBody?: BodyReader;
+  /** Counts order states and failed validations; nothing is recorded when absent. */
+  telemetry?: AcmeTelemetry;
+  /** Deepest JSON nesting a payload may have (`limits.maxJsonDepth`); 8 when absent. */
+  maxJsonDepth?: number;
+  /** Most identifiers one order may carry (`limits.maxNames`); 100 when absent. */
+  maxNames?: number;
 }
 
 /** Turns anything thrown into an ACME problem; a 500 never carries internal detail. */
@@ -53,11 +59,12 @@ function toAcmeError(err: unknown, logger: Logger): AcmeError {
  * Information (RFC 9773). Issuance and revocation go through the authority, like every front door.
  */
 export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close(): Promise<void> } {
-  const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs });
-  const services: AcmeServices = { ...opts, validations };
+  const telemetry = opts.telemetry ?? NO_ACME_TELEMETRY;
+  const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs, telemetry });
+  const services: AcmeServices = { ...opts, validations, telemetry };
   const nonces = createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
   const keyFor = createKeyCache();
-  const signed = (mode: KeyMode) => signedRequest(mode, { services, nonces, maxBodyBytes: opts.maxBodyBytes, keyFor, ...(opts.readBody === undefined ? {} : { readBody: opts.readBody }) });
+  const signed = (mode: KeyMode) => signedRequest(mode, { services, nonces, maxBodyBytes: opts.maxBodyBytes, ...(opts.maxJsonDepth === undefined ? {} : { maxJsonDepth: opts.maxJsonDepth }), keyFor, ...(opts.readBody === undefined ? {} : { readBody: opts.readBody }) });
   const handle = (fn: (c: Context<AcmeEnv>, s: AcmeServices) => Promise<Response>) => (c: Context<AcmeEnv>) => fn(c, services);
 
   const app = new Hono<AcmeEnv>();

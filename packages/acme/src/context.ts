@@ -2,7 +2,7 @@ import type { Authority, Clock, KeySealer, Logger, Revoke } from '@shortleaf/aut
 import type { Context } from 'hono';
 import type { ParsedJws } from './jws.js';
 import type { AcmeOptions } from './options.js';
-import type { AccountRecord, AcmeStore } from './ports.js';
+import type { AccountRecord, AcmeStore, AcmeTelemetry } from './ports.js';
 import type { AcmeUrls } from './resources.js';
 import type { ValidationRunner } from './validation-runner.js';
 
@@ -26,6 +26,9 @@ export interface AcmeServices {
   logger: Logger;
   orderLifetimeMs: number;
   authorizationLifetimeMs: number;
+  telemetry: AcmeTelemetry;
+  /** Most identifiers one order may carry (`limits.maxNames`); MAX_ORDER_IDENTIFIERS when absent. */
+  maxNames?: number | undefined;
 }
 
 /** What the request pipeline leaves on the Hono context, in the order it is set. */

@@ -9,9 +9,9 @@ export const MAX_ORDER_IDENTIFIERS = 100;
  * form (DNS lower-case, IPs as RFC 5952 text), no duplicates. A wildcard is a DNS name whose
  * first label is `*`. Every bad identifier is reported at once, as subproblems.
  */
-export function parseOrderIdentifiers(value: unknown): AcmeIdentifier[] {
+export function parseOrderIdentifiers(value: unknown, maxIdentifiers: number = MAX_ORDER_IDENTIFIERS): AcmeIdentifier[] {
   if (!Array.isArray(value) || value.length === 0) throw new AcmeError('malformed', '"identifiers" must be a non-empty array of {type, value} objects');
-  if (value.length > MAX_ORDER_IDENTIFIERS) throw new AcmeError('rejectedIdentifier', `an order may have at most ${MAX_ORDER_IDENTIFIERS} identifiers`);
+  if (value.length > maxIdentifiers) throw new AcmeError('rejectedIdentifier', `the order has ${value.length} identifiers; the limit is ${maxIdentifiers} (limits.maxNames)`);
   const out: AcmeIdentifier[] = [];
   const problems: Subproblem[] = [];
   let unsupported = false;

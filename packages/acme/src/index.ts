@@ -6,4 +6,4 @@ export { eabSealContext } from './eab.js';
 export { ACME_ERRORS, ACME_ERROR_PREFIX, AcmeError, type AcmeErrorType, type AcmeIdentifier, type AcmeProblem, type Subproblem } from './errors.js';
 export { ACME_OPTION_DEFAULTS, AcmeOptionsError, parseAcmeOptions, type AcmeOptions } from './options.js';
 export type * from './ports.js';
-export { createValidator, type ChallengeToValidate, type ValidationConfig, type Validator } from './validators/index.js';
+export { DEFAULT_DENY_NETWORKS, createValidator, type ChallengeToValidate, type ValidationConfig, type Validator } from './validators/index.js';

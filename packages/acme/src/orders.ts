@@ -79,7 +79,7 @@ async function settleAbandonedReplacement(s: AcmeServices, serial: string, now: 
   const blocking = await s.store.getOrderReplacing(serial);
   if (blocking === null || blocking.status !== 'pending') return;
   const { status, error } = orderStatus(blocking, await orderAuthorizations(s, blocking), now);
-  if (status === 'invalid') await s.store.transitionOrder(blocking.id, 'pending', { status: 'invalid', ...(error === null ? {} : { error }) });
+  if (status === 'invalid' && (await s.store.transitionOrder(blocking.id, 'pending', { status: 'invalid', ...(error === null ? {} : { error }) }))) s.telemetry.orderState('invalid');
 }
 
 /**
@@ -94,7 +94,7 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
   for (const key of Object.keys(payload)) {
     if (!['identifiers', 'notBefore', 'notAfter', 'replaces'].includes(key)) throw new AcmeError('malformed', `unknown newOrder field "${key}"`);
   }
-  const identifiers = parseOrderIdentifiers(payload.identifiers);
+  const identifiers = parseOrderIdentifiers(payload.identifiers, s.maxNames);
   const wildcardIp = identifiers.find((i) => i.type === 'ip' && i.value.includes('*'));
   if (wildcardIp !== undefined) throw new AcmeError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
   if (payload.notBefore !== undefined) throw new AcmeError('malformed', '"notBefore" is not supported: certificates start when they are issued');
@@ -150,6 +150,7 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
     if (cause instanceof StoreError && cause.code === 'conflict') throw new AcmeError('alreadyReplaced', `certificate ${replaces?.text} has already been replaced by another order`, { cause });
     throw cause;
   }
+  s.telemetry.orderState('pending');
   return orderResponse(c, s, order, 201);
 }
 
@@ -185,6 +186,7 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
   }
   checkCsrMatchesOrder(csr, order.identifiers);
   if (!(await s.store.transitionOrder(order.id, 'pending', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is already being finalized');
+  s.telemetry.orderState('processing');
   try {
     const issued = await s.authority.issueForOrder({
       provisioner: account.provisioner,
@@ -196,6 +198,7 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
       requester: `acme:${account.id}`,
     });
     await s.store.transitionOrder(order.id, 'processing', { status: 'valid', certificateSerial: issued.serial });
+    s.telemetry.orderState('valid');
     s.logger.info('acme_order_valid', { order: order.id, account: account.id, serial: issued.serial });
   } catch (cause) {
     if ((cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) || cause instanceof PkiError) {
@@ -203,7 +206,7 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
       throw new AcmeError('badCSR', (cause as Error).message, { cause });
     }
     const problem = new AcmeError('serverInternal', 'issuance failed; the order is invalid, create a new one').toProblem();
-    await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false);
+    if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false)) s.telemetry.orderState('invalid');
     throw cause;
   }
   return orderResponse(c, s, (await s.store.getOrder(order.id))!);

@@ -18,13 +18,13 @@ type Middleware = MiddlewareHandler<AcmeEnv>;
 export type BodyReader = (c: Context, maxBytes: number) => Promise<Uint8Array>;
 export type KeyMode = 'jwk' | 'kid' | 'either';
 
-/** Deepest JSON nesting a request may have; ACME payloads are shallow. */
-const MAX_JSON_DEPTH = 8;
+/** Deepest JSON nesting a payload may have unless configured (`limits.maxJsonDepth`); ACME payloads are shallow. */
+export const MAX_JSON_DEPTH = 8;
 
-function tooDeep(value: unknown, level = 0): boolean {
-  if (level > MAX_JSON_DEPTH) return true;
+function tooDeep(value: unknown, max: number, level = 0): boolean {
+  if (level > max) return true;
   if (value === null || typeof value !== 'object') return false;
-  return Object.values(value).some((v) => tooDeep(v, level + 1));
+  return Object.values(value).some((v) => tooDeep(v, max, level + 1));
 }
 
 /**
@@ -67,7 +67,8 @@ export function provisionerContext(services: Pick<AcmeServices, 'certificates'>)
  * the account named by `kid` (§6.2), verify the signature, and parse the payload (§6.3: empty
  * means POST-as-GET). Each step leaves its result on the context.
  */
-export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number; keyFor: (jwkText: string, alg: JwsAlgorithm) => VerifyKey; readBody?: BodyReader }): Middleware {
+export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number; maxJsonDepth?: number; keyFor: (jwkText: string, alg: JwsAlgorithm) => VerifyKey; readBody?: BodyReader }): Middleware {
+  const maxJsonDepth = deps.maxJsonDepth ?? MAX_JSON_DEPTH;
   const contentType: Middleware = async (c, next) => {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/jose\+json\s*(;|$)/i.test(type)) throw new AcmeError('unsupportedMediaType', 'ACME requests must be sent as application/jose+json');
@@ -143,7 +144,7 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
         throw new AcmeError('malformed', 'the JWS payload is not valid JSON');
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AcmeError('malformed', 'the JWS payload must be a JSON object');
-      if (tooDeep(value)) throw new AcmeError('malformed', `the JWS payload nests deeper than ${MAX_JSON_DEPTH} levels`);
+      if (tooDeep(value, maxJsonDepth)) throw new AcmeError('malformed', `the JWS payload nests deeper than ${maxJsonDepth} levels (limits.maxJsonDepth)`);
       c.set('payload', value as Record<string, unknown>);
     }
     await next();

@@ -144,6 +144,11 @@ describe('REST API', () => {
       for (let i = 0; i < MAX_JSON_DEPTH + 1; i++) deep = [deep];
       await problem(() => sign({ csr: deep }), 400, 'badRequest', `deeper than ${MAX_JSON_DEPTH}`);
     });
+    it('JSON deeper than a configured limits.maxJsonDepth, naming the limit and the key', async () => {
+      const shallow = createApiApp({ authority: ca.authority, signAudiences: [AUD], clientCertificate: () => null, requester: () => 'test', roots: [ca.root.certificate.der], logger: ca.logger, maxBodyBytes: MAX_BODY, maxJsonDepth: 2 });
+      await problem(() => shallow.request('/api/v1/sign', jsonPost({ csr: [['x']] })), 400, 'badRequest', 'nests deeper than 2 levels (limits.maxJsonDepth)');
+      await problem(async () => shallow.request('/api/v1/sign', jsonPost({ csr: ['x'], token: await token() })), 400, 'badCsr', '');
+    });
     it('JSON nested 20 000 deep, without a crash', async () =>
       problem(() => app.request('/api/v1/sign', jsonPost(`{"csr":${'['.repeat(20_000)}${']'.repeat(20_000)}}`)), 400, 'badRequest', 'deeper'));
     it('a wrong content type', async () =>

@@ -16,6 +16,8 @@ export interface ApiAppOptions {
   roots: readonly Uint8Array[];
   logger: Logger;
   maxBodyBytes: number;
+  /** Deepest JSON nesting a request body may have (`limits.maxJsonDepth`); 8 when absent. */
+  maxJsonDepth?: number;
   /** Records a revocation (the authority's revoker); absent, /api/v1/revoke answers 404. */
   revoke?: Revoke;
   /** Accepted `aud` values for revoke tokens. */
@@ -79,7 +81,7 @@ export function createApiApp(opts: ApiAppOptions): Hono {
   app.get('/intermediates.pem', (c) => c.body(intermediatesPem, 200, { 'content-type': 'application/x-pem-file' }));
 
   app.post('/api/v1/sign', limit, async (c) => {
-    const body = await readJsonObject(c, ['csr', 'token', 'notAfter']);
+    const body = await readJsonObject(c, ['csr', 'token', 'notAfter'], opts.maxJsonDepth);
     const cert = await opts.authority.sign({ csr: body.csr, token: body.token, notAfter: body.notAfter, audiences: opts.signAudiences, requester: opts.requester(c) });
     opts.logger.info('certificate_issued', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'sign' });
     return c.json(issuedBody(cert), 201);
@@ -87,7 +89,7 @@ export function createApiApp(opts: ApiAppOptions): Hono {
 
   app.post('/api/v1/renew', limit, async (c) => {
     // A bare POST renews with the same key; a JSON body with a CSR rekeys.
-    const body = c.req.header('content-type') === undefined ? {} : await readJsonObject(c, ['csr']);
+    const body = c.req.header('content-type') === undefined ? {} : await readJsonObject(c, ['csr'], opts.maxJsonDepth);
     const cert = await opts.authority.renew({ clientCertificate: opts.clientCertificate(c), csr: body.csr, requester: opts.requester(c) });
     opts.logger.info('certificate_renewed', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'renew' });
     return c.json(issuedBody(cert), 201);
@@ -96,7 +98,7 @@ export function createApiApp(opts: ApiAppOptions): Hono {
   const revoke = opts.revoke;
   if (revoke !== undefined) {
     app.post('/api/v1/revoke', limit, async (c) => {
-      const body = await readJsonObject(c, ['serial', 'reason', 'token']);
+      const body = await readJsonObject(c, ['serial', 'reason', 'token'], opts.maxJsonDepth);
       if (typeof body.serial !== 'string') throw new ApiError('badRequest', 'serial (hexadecimal) is required');
       const serial = normalizeRequestSerial(body.serial);
       const { actor, tokenUse } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });

@@ -24,7 +24,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
 import { parsePolicy, type Policy } from './policy.js';
-import type { AuthorityStore, Clock, Logger } from './ports.js';
+import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { createTokenVerifier, type TokenClaims } from './token.js';
 
 /** What every front door hands back to its client. */
@@ -45,6 +45,10 @@ export interface AuthorityOptions {
   random(n: number): Uint8Array;
   urls: PublicUrls;
   logger: Logger;
+  /** Counts issuances and their latency; nothing is recorded when absent. */
+  telemetry?: Pick<Telemetry, 'issued'>;
+  /** Most names a token may authorise (`limits.maxNames`); MAX_TOKEN_NAMES when absent. */
+  maxNames?: number;
 }
 
 /** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
@@ -70,11 +74,13 @@ const OCSP_SIGNER_CN = 'Shortleaf OCSP Responder';
  */
 export function createAuthority(opts: AuthorityOptions) {
   const { store, issuer, clock, logger } = opts;
+  const telemetry = opts.telemetry ?? NO_TELEMETRY;
   const chain = [issuer.certificate.der];
   const policies = new Map<string, { text: string; policy: Policy }>();
 
   const { verifyToken, verifyRevokeToken } = createTokenVerifier({
     now: () => clock.now(),
+    ...(opts.maxNames === undefined ? {} : { maxNames: opts.maxNames }),
     publicJwk: async (name) => {
       const p = await store.getProvisioner(name);
       return p !== null && p.type === 'jwk' ? p.publicJwk : null;
@@ -134,6 +140,9 @@ export function createAuthority(opts: AuthorityOptions) {
     requester: string;
     actor: string;
     action: 'issue' | 'renew';
+    frontDoor: FrontDoor;
+    /** `performance.now()` when the front door called, for the latency histogram. */
+    started: number;
     commonName: string | null;
     names: SubjectName[];
     publicKey: PublicKeyInfo;
@@ -179,12 +188,14 @@ export function createAuthority(opts: AuthorityOptions) {
       } catch (cause) {
         throw mapStoreError(cause);
       }
+      telemetry.issued({ provisioner: req.provisioner, frontDoor: req.frontDoor, action: req.action, ms: performance.now() - req.started });
       return { serial: serial.hex, der, chain, notBefore, notAfter, names: req.names };
     }
   }
 
   /** Signs a CSR authorised by a one-time provisioner token (`POST /api/v1/sign`). */
   async function sign(input: { csr: unknown; token: unknown; notAfter?: unknown; audiences: readonly string[]; requester: string }): Promise<IssuedCertificate> {
+    const started = performance.now();
     const claims: TokenClaims = await verifyToken(input.token, input.audiences);
     const policy = await policyOf(claims.provisioner);
     if (typeof input.csr !== 'string') throw new PkiError('badCsr', 'csr must be a PEM string');
@@ -199,6 +210,8 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: input.requester,
       actor: `provisioner:${claims.provisioner}`,
       action: 'issue',
+      frontDoor: 'rest',
+      started,
       commonName: commonNameFor(claims.subject),
       names: claims.names,
       publicKey: csr.publicKey,
@@ -215,6 +228,7 @@ export function createAuthority(opts: AuthorityOptions) {
    * certificates we issued, byte for byte, and still valid, renew.
    */
   async function renew(input: { clientCertificate: Uint8Array | null; csr?: unknown; requester: string }): Promise<IssuedCertificate> {
+    const started = performance.now();
     if (input.clientCertificate === null) {
       throw new AuthorityError('clientCertificateRequired', 'renewal needs the current certificate presented over mutual TLS');
     }
@@ -250,6 +264,8 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: input.requester,
       actor: `certificate:${row.serial}`,
       action: 'renew',
+      frontDoor: 'rest',
+      started,
       commonName: current.commonName,
       names,
       publicKey,
@@ -284,6 +300,7 @@ export function createAuthority(opts: AuthorityOptions) {
    * this is the one place that decides what gets signed.
    */
   async function issueForOrder(input: { provisioner: string; account: string; order: string; csr: ParsedCsr; names: SubjectName[]; notAfter?: string; requester: string }): Promise<IssuedCertificate> {
+    const started = performance.now();
     const policy = await policyOf(input.provisioner);
     const csr = input.csr;
     checkKey(csr.publicKey, policy, input.provisioner);
@@ -297,6 +314,8 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: input.requester,
       actor: `acme-account:${input.account}`,
       action: 'issue',
+      frontDoor: 'acme',
+      started,
       commonName: first === undefined ? null : commonNameFor(first),
       names: input.names,
       publicKey: csr.publicKey,
@@ -314,6 +333,8 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: 'shortleaf serve',
       actor: INTERNAL_PROVISIONER,
       action: 'issue',
+      frontDoor: 'internal',
+      started: performance.now(),
       commonName: names[0] === undefined ? null : commonNameFor(names[0]),
       names,
       publicKey: input.publicKey,
@@ -330,6 +351,8 @@ export function createAuthority(opts: AuthorityOptions) {
       requester: 'shortleaf serve',
       actor: OCSP_PROVISIONER,
       action: 'issue',
+      frontDoor: 'internal',
+      started: performance.now(),
       commonName: OCSP_SIGNER_CN,
       names: [],
       publicKey: input.publicKey,

@@ -24,6 +24,8 @@ export interface TokenVerifierDeps {
   /** Looks up a JWK provisioner's public key by name; null when there is none. */
   publicJwk(provisioner: string): Promise<string | null>;
   now(): Date;
+  /** Most names one token may authorise (`limits.maxNames`); MAX_TOKEN_NAMES when absent. */
+  maxNames?: number;
 }
 
 /**
@@ -32,6 +34,7 @@ export interface TokenVerifierDeps {
  * enforced later, atomically with recording the certificate, so a refused request burns nothing.
  */
 export function createTokenVerifier(deps: TokenVerifierDeps) {
+  const maxNames = deps.maxNames ?? MAX_TOKEN_NAMES;
   const keys = new Map<string, { jwk: string; key: CryptoKey | KeyObject | Uint8Array }>();
 
   async function keyFor(provisioner: string, alg: string) {
@@ -102,7 +105,8 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
       throw new AuthorityError('tokenMalformed', 'the token "sans" claim must be a list of strings');
     }
     const rawNames = (sans as string[] | undefined) ?? [sub];
-    if (rawNames.length === 0 || rawNames.length > MAX_TOKEN_NAMES) throw new AuthorityError('tokenMalformed', `a token authorises 1 to ${MAX_TOKEN_NAMES} names`);
+    if (rawNames.length === 0) throw new AuthorityError('tokenMalformed', 'a token must authorise at least one name');
+    if (rawNames.length > maxNames) throw new AuthorityError('tokenMalformed', `the token names ${rawNames.length} names; the limit is ${maxNames} (limits.maxNames)`);
     const names = dedupe(rawNames.map((n) => parseTokenName(n)));
     const subject = parseTokenName(sub);
     if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {

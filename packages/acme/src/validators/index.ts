@@ -4,11 +4,13 @@ import { Deadline } from './deadline.js';
 import { errorMessage } from './describe.js';
 import { validateDns01 } from './dns-01.js';
 import { validateHttp01 } from './http-01.js';
-import { createLookup } from './resolve.js';
+import { createNetworkPolicy } from './network-policy.js';
+import { createLookup, type Lookup } from './resolve.js';
 import { validateTlsAlpn01 } from './tls-alpn-01.js';
 import type { ChallengeToValidate, ValidationConfig, ValidationContext, Validator } from './types.js';
 
 export type { ChallengeToValidate, ValidationConfig, Validator } from './types.js';
+export { DEFAULT_DENY_NETWORKS } from './network-policy.js';
 
 /** One row per challenge type (RFC 8555 §8.3, §8.4; RFC 8737). */
 const VALIDATORS: Record<ChallengeToValidate['type'], (challenge: ChallengeToValidate, ctx: ValidationContext) => Promise<void>> = {
@@ -31,7 +33,18 @@ export function createValidator(config: ValidationConfig): Validator {
   for (const port of [config.httpPort, config.tlsPort]) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`validation port ${port} is not a TCP port`);
   }
-  const lookup = createLookup(config);
+  const resolver = createLookup(config);
+  const policy = createNetworkPolicy(config);
+  // Every address a validator dials comes from here (each http-01 hop, each tls-alpn-01
+  // connection), so checking it here keeps validation out of the refused networks.
+  const lookup: Lookup = {
+    txt: (name, deadline) => resolver.txt(name, deadline),
+    async address(host, deadline) {
+      const address = await resolver.address(host, deadline);
+      policy.check(address, host);
+      return address;
+    },
+  };
   return async (challenge) => {
     const validate = Object.hasOwn(VALIDATORS, challenge.type) ? VALIDATORS[challenge.type] : undefined;
     if (validate === undefined) throw new AcmeError('malformed', `unknown challenge type ${JSON.stringify(challenge.type)}`);

@@ -13,6 +13,10 @@ export interface ValidationConfig {
   hosts: Record<string, string>;
   /** Budget for one validation attempt, all steps included. */
   timeoutMs: number;
+  /** CIDRs never connected to, after resolution and on every redirect; default DEFAULT_DENY_NETWORKS (link-local, metadata). */
+  denyNetworks?: readonly string[] | undefined;
+  /** When set, the only CIDRs connected to (deny still wins); null or absent allows every other address. */
+  allowNetworks?: readonly string[] | null | undefined;
 }
 
 export interface ChallengeToValidate {
