@@ -27,14 +27,27 @@ describe('renewal hooks', () => {
   });
 
   it('sends a signal to the process named in a pid file', async () => {
-    const child = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { console.log('hup'); process.exit(0); }); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((r) => setTimeout(r, 300));
+    const child = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { console.log('hup'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    after(() => child.kill('SIGKILL'));
+    const lines = (async function* () {
+      let buffer = '';
+      for await (const chunk of child.stdout!) {
+        buffer += (chunk as Buffer).toString();
+        let nl;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          yield buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+        }
+      }
+    })();
+    // The handler is installed before 'ready' is printed: signalling earlier would kill the child.
+    assert.equal((await lines.next()).value, 'ready');
     const pidFile = join(dir, 'pid');
     writeFileSync(pidFile, `${child.pid}\n`);
-    const output = new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+    const output = lines.next().then((r) => String(r.value));
     const sent = await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile });
     assert.deepEqual(sent, { ok: true, detail: `sent SIGHUP to process ${child.pid}` });
-    assert.equal((await output).trim(), 'hup');
+    assert.equal(await output, 'hup');
     writeFileSync(pidFile, 'not a pid');
     assert.deepEqual(await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile }), { ok: false, detail: `${pidFile} does not hold a process id` });
     const missing = await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile: join(dir, 'nope') });

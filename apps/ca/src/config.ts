@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '@shortleaf/authority';
-import { parseIp } from '@shortleaf/pki';
+import { DEFAULT_DENY_NETWORKS } from '@shortleaf/acme';
+import { parseCidr, parseIp } from '@shortleaf/pki';
 
 /**
  * The server's configuration. Every key has a default, so `shortleaf serve` needs no file; an
@@ -20,8 +21,20 @@ export interface ServeConfig {
   dnsNames: string[];
   /** Lifetime of the CA's own HTTPS certificate; it renews itself at two thirds. */
   serverCertificateLifetime: string;
-  limits: { maxBodyBytes: number };
+  limits: {
+    maxBodyBytes: number;
+    /** Deepest JSON nesting of a REST body or an ACME payload. */
+    maxJsonDepth: number;
+    /** Most names one certificate may carry: SANs a token authorises, identifiers of an ACME order. */
+    maxNames: number;
+    /** Longest a client may take to send the request headers (slow clients are disconnected). */
+    headersTimeout: string;
+    /** Longest a client may take to send a whole request. */
+    requestTimeout: string;
+  };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Prometheus metrics at `GET /metrics` on the status listener. */
+  metrics: { enabled: boolean };
   crl: {
     /** thisUpdate → nextUpdate of the intermediate's CRL. */
     validity: string;
@@ -61,6 +74,10 @@ export interface ServeConfig {
       hosts: Record<string, string>;
       /** Longest one validation may take. */
       timeout: string;
+      /** CIDRs validation never connects to (after DNS and the hosts map, on every redirect). */
+      denyNetworks: string[];
+      /** When set, the only CIDRs validation connects to; null allows any address not denied. */
+      allowNetworks: string[] | null;
     };
     /** How long an order may stay unfinished. */
     orderLifetime: string;
@@ -76,20 +93,21 @@ export const DEFAULT_CONFIG: ServeConfig = {
   statusUrl: null,
   dnsNames: [],
   serverCertificateLifetime: '24h',
-  limits: { maxBodyBytes: 64 * 1024 },
+  limits: { maxBodyBytes: 64 * 1024, maxJsonDepth: 8, maxNames: 100, headersTimeout: '10s', requestTimeout: '30s' },
   log: { level: 'info' },
+  metrics: { enabled: true },
   crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
   ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
   rootCrl: { warnBefore: '7d' },
   intermediate: { warnBefore: '30d' },
-  acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s' }, orderLifetime: '24h', authorizationLifetime: '24h' },
+  acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null }, orderLifetime: '24h', authorizationLifetime: '24h' },
 };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Shape = { [key: string]: 'string' | 'string?' | 'string[]' | 'string map' | 'number' | 'level' | 'duration' | Shape };
+type Shape = { [key: string]: 'boolean' | 'string' | 'string?' | 'string[]' | 'string[]?' | 'string map' | 'number' | 'level' | 'duration' | Shape };
 
 function isDuration(v: unknown): boolean {
   try {
@@ -105,13 +123,14 @@ const SHAPE: Shape = {
   statusUrl: 'string?',
   dnsNames: 'string[]',
   serverCertificateLifetime: 'string',
-  limits: { maxBodyBytes: 'number' },
+  limits: { maxBodyBytes: 'number', maxJsonDepth: 'number', maxNames: 'number', headersTimeout: 'duration', requestTimeout: 'duration' },
   log: { level: 'level' },
+  metrics: { enabled: 'boolean' },
   crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },
   ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
   rootCrl: { warnBefore: 'duration' },
   intermediate: { warnBefore: 'duration' },
-  acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
+  acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
 };
 
 function check(value: Record<string, unknown>, shape: Shape, prefix: string): void {
@@ -125,14 +144,16 @@ function check(value: Record<string, unknown>, shape: Shape, prefix: string): vo
     const ok =
       typeof want === 'object'
         ? typeof v === 'object' && v !== null && !Array.isArray(v)
+        : want === 'boolean' ? typeof v === 'boolean'
         : want === 'string' ? typeof v === 'string'
         : want === 'string?' ? v === null || typeof v === 'string'
         : want === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+        : want === 'string[]?' ? v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'))
         : want === 'string map' ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
         : want === 'number' ? typeof v === 'number' && Number.isInteger(v) && v > 0
         : want === 'duration' ? isDuration(v)
         : ['debug', 'info', 'warn', 'error'].includes(v as string);
-    const expected = typeof want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want;
+    const expected = typeof want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want === 'boolean' ? 'true or false' : want;
     if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${expected})`);
     if (typeof want === 'object') check(v as Record<string, unknown>, want, `${path}.`);
   }
@@ -173,6 +194,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     ...(fromFile as Partial<ServeConfig>),
     limits: { ...DEFAULT_CONFIG.limits, ...((fromFile.limits as object | undefined) ?? {}) },
     log: { ...DEFAULT_CONFIG.log, ...((fromFile.log as object | undefined) ?? {}) },
+    metrics: { ...DEFAULT_CONFIG.metrics, ...((fromFile.metrics as object | undefined) ?? {}) },
     crl: { ...DEFAULT_CONFIG.crl, ...((fromFile.crl as object | undefined) ?? {}) },
     ocsp: { ...DEFAULT_CONFIG.ocsp, ...((fromFile.ocsp as object | undefined) ?? {}) },
     rootCrl: { ...DEFAULT_CONFIG.rootCrl, ...((fromFile.rootCrl as object | undefined) ?? {}) },
@@ -199,6 +221,11 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     if (port > 65535) throw new ConfigError(`acme.validation.${key} must be a TCP port (1-65535)`);
   }
   if (merged.acme.validation.dnsResolver !== null) parseHostPort(merged.acme.validation.dnsResolver, 'acme.validation.dnsResolver');
+  for (const key of ['denyNetworks', 'allowNetworks'] as const) {
+    const bad = (merged.acme.validation[key] ?? []).find((cidr) => parseCidr(cidr) === null);
+    if (bad !== undefined) throw new ConfigError(`acme.validation.${key}: ${JSON.stringify(bad)} is not an IP network such as 10.0.0.0/8 or fd00::/8`);
+  }
+  if (parseDuration(merged.limits.headersTimeout) > parseDuration(merged.limits.requestTimeout)) throw new ConfigError('limits.headersTimeout must not be longer than limits.requestTimeout');
   for (const [name, ip] of Object.entries(merged.acme.validation.hosts)) {
     if (parseIp(ip) === null) throw new ConfigError(`acme.validation.hosts: ${JSON.stringify(name)} must map to an IP address, not ${JSON.stringify(ip)}`);
   }

@@ -6,6 +6,8 @@ import { StoreError } from '@shortleaf/store';
 import { agentCommand } from '@shortleaf/agent';
 import { UsageError } from './cli.js';
 import { acmeCommand } from './commands/acme.js';
+import { auditCommand } from './commands/audit.js';
+import { backupCommand, restoreCommand } from './commands/backup.js';
 import { certificateCommand, renewCommand } from './commands/certificate.js';
 import { initCommand } from './commands/init.js';
 import { intermediateCommand } from './commands/intermediate.js';
@@ -30,6 +32,9 @@ const VERBS: Record<string, (args: string[]) => Promise<void>> = {
   certs: certsCommand,
   'root-crl': rootCrlCommand,
   acme: acmeCommand,
+  audit: auditCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
 };
 
 const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
@@ -51,7 +56,10 @@ On the CA server:
   shortleaf acme eab add --provisioner NAME --data DIR     prints a key id and HMAC key for one ACME account
   shortleaf acme eab list --provisioner NAME --data DIR
   shortleaf revoke SERIAL --reason keyCompromise --data DIR
-  shortleaf certs list --data DIR [--revoked] [--expiring 24h]
+  shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]
+  shortleaf audit --data DIR [--since 1h] [--action issue|renew|revoke|restore] [--limit N] [--json]
+  shortleaf backup --data DIR --out FILE [--force]     online, consistent; not the passphrase
+  shortleaf restore --data DIR --from FILE [--force]   refused while a server holds DIR
 Clients:
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT (--token T | --token-file F) [--exec CMD] …
   shortleaf agent crl --url URL --root-url URL --root FILE --out FILE.pem [--exec CMD] …

@@ -14,13 +14,37 @@ import { CA_ISSUERS_PATH, createOcspHttpHandler, createStatusApp } from '@shortl
 import { out, parse } from '../cli.js';
 import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
 import { dataSealer, openStore } from '../data.js';
+import { acquireInstanceLock } from '../instance-lock.js';
 import { dataLayout } from '../layout.js';
 import { createLogger } from '../logger.js';
+import { createMetrics } from '../metrics.js';
+import { withRequestIds } from '../request-context.js';
 import { startRevocationServices } from '../revocation-services.js';
 import { issueServerCredentials, scheduleServerRenewal } from '../server-certificate.js';
 import { initDataDir } from './init.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * How often Node looks for connections past limits.headersTimeout / requestTimeout. Its default
+ * (30 s) would let a slow client hold a connection that long past a 10 s headersTimeout.
+ */
+const CONNECTION_CHECK_MS = 1_000;
+
+// TLS 1.3's own suites, then for TLS 1.2 only forward-secret ECDHE with AEAD ciphers (Mozilla's
+// "intermediate" profile): no CBC, no RSA key exchange, no SHA-1 MACs.
+const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+// Given to every secure context: setSecureContext (the certificate's renewal) starts from Node's defaults.
+const TLS_OPTIONS = { minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true } as const;
 
 function listen(server: Server | HttpsServer, hostPort: { host: string; port: number }): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -102,6 +126,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.log.level);
+  const metrics = config.metrics.enabled ? createMetrics({ now: () => new Date() }) : undefined;
   const dataDir = values.data ?? './data';
   const layout = dataLayout(dataDir);
   if (!existsSync(layout.database)) {
@@ -111,6 +136,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (existsSync(layout.offlineRoot)) {
     logger.warn('development_root_present', { path: layout.offlineRoot, note: 'the root key is on this machine; production keeps it offline. The server never reads it.' });
   }
+  // Before the database is opened (and migrated): one server per data directory.
+  const instanceLock = acquireInstanceLock(dataDir);
   const { sealer } = await dataSealer(dataDir, values['password-file']);
   const { store } = await openStore(dataDir);
   let issuer;
@@ -118,6 +145,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     issuer = await loadActiveIssuer(store, sealer);
   } catch (err) {
     await store.close();
+    instanceLock.release();
     throw err;
   }
 
@@ -138,24 +166,29 @@ export async function serveCommand(args: string[]): Promise<void> {
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   // One HTTPS listener, two front doors: ACME under /acme/, the REST API everywhere else.
   const httpsServer = createHttpsServer(
-    { requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
-    getRequestListener(async (req, env) => {
-      await ready;
-      return new URL(req.url).pathname.startsWith('/acme/') ? acmeApp!.app.fetch(req, env) : apiApp!.fetch(req, env);
-    }),
+    { requestCert: true, rejectUnauthorized: false, ...TLS_OPTIONS, connectionsCheckingInterval: CONNECTION_CHECK_MS },
+    withRequestIds(
+      logger,
+      getRequestListener(async (req, env) => {
+        await ready;
+        return new URL(req.url).pathname.startsWith('/acme/') ? acmeApp!.app.fetch(req, env) : apiApp!.fetch(req, env);
+      }),
+    ),
   );
-  // The status listener: OCSP on plain node:http (its hot path), everything else the Hono app.
+  // The status listener: OCSP on plain node:http (its hot path), then /metrics, everything else
+  // the Hono app. No request ids here: OCSP logs nothing per response, and its hot path stays bare.
   const statusListener = getRequestListener((req, env) => statusApp!.fetch(req, env));
   let ocspHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   const dispatchStatus = (req: IncomingMessage, res: ServerResponse) => {
-    if (!ocspHandler!(req, res)) void statusListener(req, res);
+    if (!ocspHandler!(req, res) && metrics?.handle(req, res) !== true) void statusListener(req, res);
   };
-  const httpServer = createHttpServer((req, res) => {
+  const httpServer = createHttpServer({ connectionsCheckingInterval: CONNECTION_CHECK_MS }, (req, res) => {
     if (ocspHandler !== undefined) dispatchStatus(req, res);
     else void ready.then(() => dispatchStatus(req, res));
   });
-  httpsServer.headersTimeout = httpServer.headersTimeout = 10_000;
-  httpsServer.requestTimeout = httpServer.requestTimeout = 30_000;
+  // Slow clients (a slowloris sending headers byte by byte) are cut off on both listeners.
+  httpsServer.headersTimeout = httpServer.headersTimeout = parseDuration(config.limits.headersTimeout);
+  httpsServer.requestTimeout = httpServer.requestTimeout = parseDuration(config.limits.requestTimeout);
   let renewal: { stop(): void } | undefined;
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
@@ -182,6 +215,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     // Validations already started record their outcome before the database closes.
     await acmeApp?.close();
     await store.close();
+    instanceLock.release();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   };
@@ -200,14 +234,17 @@ export async function serveCommand(args: string[]): Promise<void> {
       random: (n) => new Uint8Array(randomBytes(n)),
       urls: { ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${CA_ISSUERS_PATH}`, crl: `${statusBase}/crl` },
       logger,
+      ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
+      maxNames: config.limits.maxNames,
     });
     const names = serverNames(config, apiAddr.host, issuer, logger);
     const lifetimeMs = parseDuration(config.serverCertificateLifetime);
     const creds = await issueServerCredentials(authority, names, lifetimeMs);
-    httpsServer.setSecureContext({ key: creds.key, cert: creds.cert });
-    renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ key: c.key, cert: c.cert }) });
+    httpsServer.setSecureContext({ ...TLS_OPTIONS, key: creds.key, cert: creds.cert });
+    renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ ...TLS_OPTIONS, key: c.key, cert: c.cert }) });
 
-    const revocation = await startRevocationServices({ store, sealer, authority, issuer, config, logger, crlUrl: `${statusBase}/crl` });
+    const revocation = await startRevocationServices({ store, sealer, authority, issuer, config, logger, crlUrl: `${statusBase}/crl`, ...(metrics === undefined ? {} : { telemetry: metrics.authority }) });
+    metrics?.watchOcspCache(() => revocation.ocsp.stats().entries);
     stopRevocation = () => revocation.stop();
 
     const roots = issuer.roots.map((r) => r.der);
@@ -222,6 +259,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       roots,
       logger,
       maxBodyBytes: config.limits.maxBodyBytes,
+      maxJsonDepth: config.limits.maxJsonDepth,
     });
     acmeApp = createAcmeApp({
       store: store.acme,
@@ -229,14 +267,17 @@ export async function serveCommand(args: string[]): Promise<void> {
       authority,
       revoke: revocation.revoke,
       sealer,
-      validate: createValidator({ ...config.acme.validation, timeoutMs: parseDuration(config.acme.validation.timeout) }),
+      validate: createValidator({ ...config.acme.validation, timeoutMs: parseDuration(config.acme.validation.timeout), denyNetworks: config.acme.validation.denyNetworks, allowNetworks: config.acme.validation.allowNetworks }),
       clock: { now: () => new Date() },
       random: (n) => new Uint8Array(randomBytes(n)),
       logger,
       maxBodyBytes: config.limits.maxBodyBytes,
+      maxJsonDepth: config.limits.maxJsonDepth,
+      maxNames: config.limits.maxNames,
       orderLifetimeMs: parseDuration(config.acme.orderLifetime),
       authorizationLifetimeMs: parseDuration(config.acme.authorizationLifetime),
       readBody: readNodeBody,
+      ...(metrics === undefined ? {} : { telemetry: metrics.acme }),
     });
     statusApp = createStatusApp({
       intermediate: issuer.certificate.der,
@@ -253,6 +294,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       lookup: (request) => revocation.ocsp.lookup(request),
       now: () => new Date(),
       onError: (event, fields) => logger.error(event, fields),
+      ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
     });
     markReady();
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
