@@ -2,6 +2,7 @@
 export { StoreError } from './errors.js';
 export type { StoreErrorCode } from './errors.js';
 export { sealSecret, unsealSecret } from './seal.js';
+export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
 export type {
   AuditEntry,
