@@ -8,8 +8,13 @@ import { captureOutput, recordSecret, recordSecretsIn } from './secret-log.js';
 /** The repository root: every spawned command runs here, as a user of a checkout would. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The longest any single command may take before the test fails with its output. */
-export const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * The longest any single command may take before the test fails with its output. Generous on
+ * purpose: `init` takes about a second alone, but the crash-safety test (64 clients and a server
+ * killed and restarted) can run beside it on this 2-core machine, and a CI run saw `init` starve
+ * past 30 s there.
+ */
+export const DEFAULT_TIMEOUT_MS = 90_000;
 
 export interface RunResult {
   code: number | null;
