@@ -91,22 +91,28 @@ export function signIntermediate(opts: {
   validity?: string;
   now?: Date;
 }): Uint8Array {
-  const csr = parseCsr(opts.csrPem);
-  const now = wholeSecond(opts.now ?? new Date());
-  const issuer = issuerInfo(opts.root.certificate, opts.root.signer);
-  const commonName = csr.commonName ?? 'Shortleaf Intermediate CA';
+  const fields = rootSignedFields(opts, 'Shortleaf Intermediate CA');
   const draft = intermediateDraft({
-    serial: newSerial(random).bytes,
-    subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
-    commonName,
-    publicKey: csr.publicKey,
-    ...underRoot(opts.root.certificate, now, opts.validity ?? '1825d'),
-    issuer,
+    ...fields,
     // RFC 5280 §4.2.1.10: a URI constraint names a host, so spiffe://example.org becomes example.org.
     permitDns: opts.permitDns ?? [],
     permitUri: (opts.permitUri ?? []).map((u) => (u.includes('://') ? new URL(u).hostname : u)),
   });
-  return lintAndSign(draft, opts.root.signer, { issuer });
+  return lintAndSign(draft, opts.root.signer, { issuer: fields.issuer });
+}
+
+/** What every certificate the root signs from a CSR shares: serial, subject, key, validity under the root, issuer. */
+function rootSignedFields(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }, defaultCommonName: string) {
+  const csr = parseCsr(opts.csrPem);
+  const commonName = csr.commonName ?? defaultCommonName;
+  return {
+    serial: newSerial(random).bytes,
+    subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
+    commonName,
+    publicKey: csr.publicKey,
+    ...underRoot(opts.root.certificate, wholeSecond(opts.now ?? new Date()), opts.validity ?? '1825d'),
+    issuer: issuerInfo(opts.root.certificate, opts.root.signer),
+  };
 }
 
 /**
@@ -115,19 +121,8 @@ export function signIntermediate(opts: {
  * rotated without the root, so it lives as long as the intermediate by default.
  */
 export function signRootOcspSigner(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }): Uint8Array {
-  const csr = parseCsr(opts.csrPem);
-  const now = wholeSecond(opts.now ?? new Date());
-  const issuer = issuerInfo(opts.root.certificate, opts.root.signer);
-  const commonName = csr.commonName ?? 'Shortleaf Root OCSP Responder';
-  const draft = ocspSignerDraft({
-    serial: newSerial(random).bytes,
-    subjectDer: encodeName({ commonName, organization: 'Shortleaf' }),
-    commonName,
-    publicKey: csr.publicKey,
-    ...underRoot(opts.root.certificate, now, opts.validity ?? '1825d'),
-    issuer,
-  });
-  return lintAndSign(draft, opts.root.signer, { issuer });
+  const fields = rootSignedFields(opts, 'Shortleaf Root OCSP Responder');
+  return lintAndSign(ocspSignerDraft(fields), opts.root.signer, { issuer: fields.issuer });
 }
 
 interface RootCrlState {

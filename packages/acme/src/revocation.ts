@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import { AuthorityError } from '@shortleaf/authority';
 import { PkiError, parseCertificate, reasonName, type CertificateInfo, type RevocationReason } from '@shortleaf/pki';
 import type { JWK } from 'jose';
@@ -45,7 +44,7 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
     if (order === null || order.accountId !== account.id) throw new AcmeError('unauthorized', 'this account did not order that certificate; sign with the certificate key or the ordering account');
     actor = `acme-account:${account.id}`;
   } else {
-    const certJwk = createPublicKey({ key: Buffer.from(cert.publicKey.spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JWK;
+    const certJwk = cert.publicKey.keyObject.export({ format: 'jwk' }) as JWK;
     if ((await thumbprint(certJwk)) !== (await thumbprint(c.get('jws').header.jwk!))) {
       throw new AcmeError('unauthorized', "the request is signed with a key that is not the certificate's");
     }
