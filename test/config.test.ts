@@ -63,8 +63,8 @@ describe('statusUrl and limits from the config file', () => {
     const text = await x509TextOfFile(f('cfg.pem'));
     const aia = extension(text, 'Authority Information Access') ?? '';
     assert.ok(aia.includes('OCSP - URI:http://status.example:8080/ocsp'), aia);
-    assert.ok(aia.includes('CA Issuers - URI:http://status.example:8080/intermediate.crt'), aia);
-    assert.match(extension(text, 'X509v3 CRL Distribution Points') ?? '', /URI:http:\/\/status\.example:8080\/crl$/);
+    assert.ok(aia.includes('CA Issuers - URI:http://status.example:8080/intermediate/primary.crt'), aia);
+    assert.match(extension(text, 'X509v3 CRL Distribution Points') ?? '', /URI:http:\/\/status\.example:8080\/crl\/primary$/);
   });
 
   it('limits.maxBodyBytes bounds request bodies', async () => {

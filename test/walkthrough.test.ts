@@ -146,8 +146,9 @@ describe('the five-minute walkthrough', () => {
     assert.equal(extension(t, 'X509v3 Subject Alternative Name'), 'DNS:svc1.internal, IP Address:10.1.2.3');
     const aia = extension(t, 'Authority Information Access') ?? '';
     assert.ok(aia.includes(`OCSP - URI:${statusUrl}/ocsp`), aia);
-    assert.ok(aia.includes(`CA Issuers - URI:${statusUrl}/intermediate.crt`), aia);
-    assert.match(extension(t, 'X509v3 CRL Distribution Points') ?? '', new RegExp(`URI:${statusUrl.replace(/[.]/g, '\\.')}/crl$`));
+    // Each intermediate's own paths (`init` names the first one primary), so a leaf keeps leading to its issuer after a rotation.
+    assert.ok(aia.includes(`CA Issuers - URI:${statusUrl}/intermediate/primary.crt`), aia);
+    assert.match(extension(t, 'X509v3 CRL Distribution Points') ?? '', new RegExp(`URI:${statusUrl.replace(/[.]/g, '\\.')}/crl/primary$`));
     assert.match(statusUrl, /^http:\/\/127\.0\.0\.1:\d+$/, 'the status listener is plain HTTP');
     assert.match(t, /Subject: CN ?= ?svc1\.internal/);
   });

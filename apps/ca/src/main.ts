@@ -44,8 +44,10 @@ Offline root ceremony:
   shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U] [--ocsp-csr F --ocsp-out F]
   shortleaf root crl --root DIR --out FILE [--revoke SERIAL --reason R] [--validity 90d]
 On the CA server:
-  shortleaf intermediate csr --data DIR [--out FILE] [--ocsp-out FILE]
-  shortleaf intermediate import --data DIR --cert FILE --root FILE [--ocsp-cert FILE]
+  shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE]
+  shortleaf intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE]
+  shortleaf intermediate activate --data DIR NAME
+  shortleaf intermediate list --data DIR
   shortleaf root-crl import FILE --data DIR
   shortleaf init --data DIR                 development shortcut: all of the above on one machine
   shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT]

@@ -1,11 +1,11 @@
 import {
-  createCrlPublisher,
-  createOcspResponder,
-  createOcspSignerManager,
+  createOcspRouter,
   createRevoker,
+  IN_SERVICE,
+  issuerStatuses,
   issuerWarnings,
   latestRootCrl,
-  loadRootDelegatedResponder,
+  loadIssuer,
   parseDuration,
   rootCrlWarnings,
   type Authority,
@@ -16,75 +16,119 @@ import {
   type Telemetry,
 } from '@shortleaf/authority';
 import { parseCrl } from '@shortleaf/pki';
+import type { PublishedIssuer } from '@shortleaf/status';
 import type { SqliteStore } from '@shortleaf/store';
 import type { ServeConfig } from './config.js';
+import { startIssuerUnit, type IssuerUnit } from './issuer-unit.js';
 import { CRL_NUMBER_FLOOR_SETTING } from './layout.js';
 
 const WATCH_INTERVAL_MS = 1_000;
 const OCSP_REFRESH_INTERVAL_MS = 60_000;
 const WARNING_LOG_INTERVAL_MS = 3_600_000;
+/** How often intermediates are re-examined even if nothing changed: a retired one leaves service when its last certificate expires. */
+const RECONCILE_INTERVAL_MS = 600_000;
 
 /** The CRL number floor `shortleaf restore` recorded in the database (commands/backup.ts), if any. */
-async function crlNumberFloor(store: SqliteStore): Promise<{ minNumber?: bigint }> {
+async function crlNumberFloor(store: SqliteStore): Promise<bigint | undefined> {
   const value = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
-  return value !== null && /^\d+$/.test(value) ? { minNumber: BigInt(value) } : {};
+  return value !== null && /^\d+$/.test(value) ? BigInt(value) : undefined;
+}
+
+/** Which intermediates exist, which is active and which are certified: a change means work. */
+async function issuersFingerprint(store: SqliteStore): Promise<string> {
+  return (await store.listIssuers()).map((r) => `${r.id}:${r.active ? 1 : 0}:${r.certDer === null ? 0 : 1}`).join(',');
 }
 
 /**
- * Wires revocation for `serve`: the CRL publisher, the OCSP responder with its delegated signers,
- * the revoker that tells both, and a watcher that picks up revocations and root CRLs another
- * process (the `shortleaf revoke` and `root-crl import` commands) wrote to the database.
+ * Wires revocation for `serve` across every intermediate in service (staged, active, and retired
+ * ones whose certificates have not all expired): one CRL publisher and OCSP responder each, an
+ * OCSP router that picks the responder from the request's CertID, the revoker that tells the
+ * right one, and a watcher that picks up what other processes wrote to the database: revocations
+ * (`shortleaf revoke`), root CRLs (`root-crl import`), imported and activated intermediates
+ * (`intermediate import`, `intermediate activate`). An activation switches the authority to the
+ * new intermediate without a restart, after its CRL and OCSP responder are up.
  */
 export async function startRevocationServices(opts: {
   store: SqliteStore;
   sealer: KeySealer;
   authority: Authority;
-  issuer: LoadedIssuer;
   config: ServeConfig;
   logger: Logger;
-  crlUrl: string;
+  /** Base URL of the status listener, which per-intermediate CRL paths hang from. */
+  statusBase: string;
+  /** Called after the authority switched to a newly activated intermediate. */
+  onActivated?: (issuer: LoadedIssuer) => void;
   /** Where revocations and published CRLs are counted (metrics); nothing is recorded when absent. */
   telemetry?: Telemetry;
 }) {
-  const { store, issuer, config, logger } = opts;
+  const { store, config, logger, authority } = opts;
   const clock = { now: () => new Date() };
-  const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
-  const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
-  if (rootResponder === null) logger.warn('no_root_ocsp_signer', { note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` at the ceremony" });
+  const minCrlNumber = await crlNumberFloor(store);
+  const units = new Map<string, IssuerUnit>();
+  let roots: Uint8Array[] = await store.listRoots();
 
-  let responder: ReturnType<typeof createOcspResponder> | undefined;
-  const signers = createOcspSignerManager({ authority: opts.authority, lifetimeMs: parseDuration(config.ocsp.signerLifetime), logger, onRotate: () => responder?.clear() });
-  await signers.start();
-  responder = createOcspResponder({
-    store,
-    issuer,
-    intermediateResponder: () => signers.current(),
-    rootResponder,
-    clock,
-    logger,
-    validityMs: parseDuration(config.ocsp.validity),
-    maxCacheEntries: config.ocsp.cacheEntries,
-  });
-  const ocsp = responder;
-  await ocsp.reloadRootCrl();
+  const startUnit = (issuer: LoadedIssuer) =>
+    startIssuerUnit({
+      issuer,
+      store,
+      sealer: opts.sealer,
+      authority,
+      config,
+      logger,
+      statusBase: opts.statusBase,
+      ...(minCrlNumber === undefined ? {} : { minCrlNumber }),
+      ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
+    });
 
-  const crls = createCrlPublisher({
-    store,
-    issuer,
-    clock,
-    logger,
-    distributionPoint: opts.crlUrl,
-    validityMs: parseDuration(config.crl.validity),
-    refreshAfterMs: parseDuration(config.crl.refreshAfter),
-    rebuildDelayMs: parseDuration(config.crl.rebuildDelay),
-    ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
-    ...(await crlNumberFloor(store)),
-  });
-  await crls.start();
+  /** Units in service, the active intermediate's first. */
+  const ordered = (): IssuerUnit[] => {
+    const activeId = authority.issuer.id;
+    const active = units.get(activeId);
+    return active === undefined ? [...units.values()] : [active, ...[...units.values()].filter((u) => u.issuer.id !== activeId)];
+  };
+
+  let fingerprint = '';
+  /**
+   * Brings the running units in line with the database: starts one for each intermediate newly in
+   * service, stops those out of service, and switches the authority when another is active.
+   */
+  async function reconcile(): Promise<void> {
+    fingerprint = await issuersFingerprint(store);
+    roots = await store.listRoots();
+    const wanted = (await issuerStatuses(store, clock.now())).filter((s) => IN_SERVICE.has(s.state));
+    for (const status of wanted) {
+      if (units.has(status.row.id)) continue;
+      // The active intermediate the authority already holds is not unsealed twice.
+      const issuer = status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
+      units.set(status.row.id, await startUnit(issuer));
+      if (status.row.id !== authority.issuer.id) logger.info('issuer_in_service', { issuer: issuer.name, state: status.state, notAfter: issuer.certificate.notAfter.toISOString() });
+    }
+    const active = wanted.find((s) => s.state === 'active');
+    if (active !== undefined && active.row.id !== authority.issuer.id) {
+      const previous = authority.issuer;
+      const next = units.get(active.row.id)!.issuer;
+      authority.activate(next);
+      logger.info('issuer_activated', { issuer: next.name, previous: previous.name, notAfter: next.certificate.notAfter.toISOString() });
+      opts.onActivated?.(next);
+    }
+    for (const [id, unit] of units) {
+      if (id === authority.issuer.id || wanted.some((s) => s.row.id === id)) continue;
+      unit.stop();
+      units.delete(id);
+      logger.info('issuer_out_of_service', { issuer: unit.issuer.name, note: 'every certificate it issued has expired, or it has itself; its CRL and OCSP answers stop' });
+    }
+  }
+  await reconcile();
+
+  const ocsp = createOcspRouter(() => ordered().map((u) => u.ocsp));
+  const activeUnit = (): IssuerUnit => units.get(authority.issuer.id)!;
 
   const onRevoked = async (serial: string) => {
-    await ocsp.resign(serial);
-    crls.requestRebuild();
+    const row = await store.getCertificate(serial);
+    const unit = row === null ? undefined : units.get(row.issuerId);
+    if (unit === undefined) return;
+    await unit.ocsp.resign(serial);
+    unit.crls.requestRebuild();
   };
   // Revocations this process made are handled at once; the watcher is for other processes'.
   const handledHere = new Set<string>();
@@ -99,11 +143,16 @@ export async function startRevocationServices(opts: {
     },
   });
 
-  let rootCrl: RootCrlRow | null = root === null ? null : await latestRootCrl(store, root.der);
+  // The root CRL served at /root.crl and checked for the active intermediate's own status.
+  const activeRoot = (): Uint8Array | null => {
+    const issuer = authority.issuer;
+    return issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer))?.der ?? null;
+  };
+  let rootCrl: RootCrlRow | null = activeRoot() === null ? null : await latestRootCrl(store, activeRoot()!);
   const warnBeforeMs = parseDuration(config.rootCrl.warnBefore);
   const issuerWarnBeforeMs = parseDuration(config.intermediate.warnBefore);
   let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
-  const intermediateWarnings = () => issuerWarnings(issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
+  const intermediateWarnings = () => issuerWarnings(authority.issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
   const rootWarnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
   const warnings = () => [...intermediateWarnings(), ...rootWarnings()];
 
@@ -112,42 +161,63 @@ export async function startRevocationServices(opts: {
     for (const w of rootWarnings()) logger.warn('root_crl_warning', { warning: w });
   };
 
-  // Another process may write revocations or import a root CRL: look every second.
+  async function watchRootCrl(): Promise<void> {
+    const root = activeRoot();
+    if (root === null) return;
+    const latest = await latestRootCrl(store, root);
+    if (latest === null || (rootCrl !== null && latest.number === rootCrl.number && Buffer.from(latest.der).equals(rootCrl.der))) return;
+    rootCrl = latest;
+    parsedRootCrl = parseCrl(latest.der);
+    logWarnings();
+    for (const unit of units.values()) await unit.ocsp.reloadRootCrl();
+    logger.info('root_crl_loaded', { number: latest.number.toString(), nextUpdate: latest.nextUpdate.toISOString() });
+  }
+
+  // Another process may write revocations, import a root CRL, or import or activate an
+  // intermediate: look every second.
   let lastRowid = (await store.revocations.since(0)).at(-1)?.rowid ?? 0;
+  let lastReconcile = Date.now();
   let watching = false;
   const watcher = setInterval(() => {
     if (watching) return;
     watching = true;
     void (async () => {
+      if ((await issuersFingerprint(store)) !== fingerprint || Date.now() - lastReconcile >= RECONCILE_INTERVAL_MS) {
+        lastReconcile = Date.now();
+        await reconcile().catch((err: Error) => logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }));
+      }
       for (const r of await store.revocations.since(lastRowid)) {
         lastRowid = r.rowid;
         if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
       }
-      if (root !== null) {
-        const latest = await latestRootCrl(store, root.der);
-        if (latest !== null && latest.number !== rootCrl?.number) {
-          rootCrl = latest;
-          parsedRootCrl = parseCrl(latest.der);
-          logWarnings();
-          await ocsp.reloadRootCrl();
-          logger.info('root_crl_loaded', { number: latest.number.toString(), nextUpdate: latest.nextUpdate.toISOString() });
-        }
-      }
+      await watchRootCrl();
     })()
       .catch((err: Error) => logger.error('revocation_watch_failed', { error: err.message }))
       .finally(() => (watching = false));
   }, WATCH_INTERVAL_MS);
   watcher.unref();
 
-  const refresher = setInterval(() => void ocsp.refresh().catch((err: Error) => logger.error('ocsp_refresh_failed', { error: err.message })), OCSP_REFRESH_INTERVAL_MS);
+  const refresher = setInterval(() => {
+    for (const unit of units.values()) void unit.ocsp.refresh().catch((err: Error) => logger.error('ocsp_refresh_failed', { issuer: unit.issuer.name, error: err.message }));
+  }, OCSP_REFRESH_INTERVAL_MS);
   refresher.unref();
   logWarnings();
   const warner = setInterval(logWarnings, WARNING_LOG_INTERVAL_MS);
   warner.unref();
 
   return {
-    crls,
-    ocsp,
+    ocsp: {
+      respond: ocsp.respond,
+      lookup: ocsp.lookup,
+      stats: () => ({ entries: [...units.values()].reduce((n, u) => n + u.ocsp.stats().entries, 0) }),
+    },
+    /** The active intermediate's CRL publisher. */
+    crls: { current: () => activeUnit().crls.current() },
+    /** What the status listener publishes: intermediates in service, the active one first. */
+    published: (): PublishedIssuer[] => ordered().map((u) => ({ name: u.issuer.name, certificate: u.issuer.certificate.der, crl: () => u.crls.current() })),
+    /** Intermediates in service (DER), the active one first, for `/intermediates.pem`. */
+    intermediates: (): Uint8Array[] => ordered().map((u) => u.issuer.certificate.der),
+    roots: (): Uint8Array[] => roots,
     revoke,
     rootCrl: () => rootCrl,
     warnings,
@@ -155,8 +225,8 @@ export async function startRevocationServices(opts: {
       clearInterval(watcher);
       clearInterval(refresher);
       clearInterval(warner);
-      signers.stop();
-      crls.stop();
+      for (const unit of units.values()) unit.stop();
     },
   };
 }
+

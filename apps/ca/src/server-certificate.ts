@@ -31,7 +31,7 @@ export function scheduleServerRenewal(opts: {
   current: ServerCredentials;
   apply(creds: ServerCredentials): void;
   logger: Logger;
-}): { stop(): void } {
+}): { stop(): void; now(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const plan = (notAfter: Date) => {
@@ -56,6 +56,12 @@ export function scheduleServerRenewal(opts: {
   };
   plan(opts.current.notAfter);
   return {
+    /** Renews at once (after an intermediate is activated), then on the usual plan. */
+    now: () => {
+      if (stopped) return;
+      clearTimeout(timer);
+      void renew();
+    },
     stop: () => {
       stopped = true;
       clearTimeout(timer);

@@ -18,7 +18,7 @@ import type { Validator } from './validators/index.js';
 export interface AcmeAppOptions {
   store: AcmeStore;
   certificates: AcmeCertificateStore;
-  authority: Pick<Authority, 'refuseNames' | 'checkLifetime' | 'issueForOrder' | 'chain'>;
+  authority: Pick<Authority, 'refuseNames' | 'checkLifetime' | 'issueForOrder' | 'chainFor'>;
   revoke: Revoke;
   sealer: KeySealer;
   validate: Validator;

@@ -9,7 +9,7 @@ import type { ValidationRunner } from './validation-runner.js';
 /** The certificate and provisioner records the ACME front door reads from the authority's store. */
 export interface AcmeCertificateStore {
   getProvisioner(name: string): Promise<{ name: string; type: 'jwk' | 'acme'; options?: string } | null>;
-  getCertificate(serial: string): Promise<{ serial: string; der: Uint8Array | null; notBefore: Date; notAfter: Date; provisioner: string } | null>;
+  getCertificate(serial: string): Promise<{ serial: string; issuerId: string; der: Uint8Array | null; notBefore: Date; notAfter: Date; provisioner: string } | null>;
   revocations: { get(serial: string): Promise<{ revokedAt: Date; reason: string } | null> };
 }
 
@@ -17,7 +17,7 @@ export interface AcmeCertificateStore {
 export interface AcmeServices {
   store: AcmeStore;
   certificates: AcmeCertificateStore;
-  authority: Pick<Authority, 'refuseNames' | 'checkLifetime' | 'issueForOrder' | 'chain'>;
+  authority: Pick<Authority, 'refuseNames' | 'checkLifetime' | 'issueForOrder' | 'chainFor'>;
   revoke: Revoke;
   sealer: KeySealer;
   validations: ValidationRunner;

@@ -220,5 +220,6 @@ export async function certificate(c: AcmeContext, s: AcmeServices): Promise<Resp
   if (order === null || order.accountId !== account.id) throw new AcmeError('notFound', `there is no certificate ${serial.slice(0, 40)} for this account`);
   const row = await s.certificates.getCertificate(serial);
   if (row === null || row.der === null) throw new AcmeError('notFound', `there is no certificate ${serial}`);
-  return c.body(encodeCertificates([row.der, ...s.authority.chain]), 200, { 'Content-Type': 'application/pem-certificate-chain' });
+  // The chain of the intermediate that signed it, which after a rotation is not the active one.
+  return c.body(encodeCertificates([row.der, ...(await s.authority.chainFor(row.issuerId))]), 200, { 'Content-Type': 'application/pem-certificate-chain' });
 }

@@ -13,7 +13,13 @@ export interface ApiAppOptions {
   clientCertificate(c: Context): Uint8Array | null;
   /** Who is asking, for the audit log (the peer address). */
   requester(c: Context): string;
-  roots: readonly Uint8Array[];
+  /** The trusted roots, read per request: a root rollover adds one while the server runs. */
+  roots: readonly Uint8Array[] | (() => readonly Uint8Array[]);
+  /**
+   * Intermediates in service (staged, active, retired with live certificates), active first, for
+   * `/intermediates.pem`; the active intermediate alone when absent.
+   */
+  intermediates?: () => readonly Uint8Array[];
   logger: Logger;
   maxBodyBytes: number;
   /** Deepest JSON nesting a request body may have (`limits.maxJsonDepth`); 8 when absent. */
@@ -51,8 +57,9 @@ function issuedBody(cert: IssuedCertificate) {
  */
 export function createApiApp(opts: ApiAppOptions): Hono {
   const app = new Hono();
-  const rootsPem = encodeCertificates(opts.roots);
-  const intermediatesPem = encodeCertificates(opts.authority.chain);
+  const roots = opts.roots;
+  const rootsPem = typeof roots === 'function' ? () => encodeCertificates(roots()) : () => encodeCertificates(roots);
+  const intermediatesPem = () => encodeCertificates(opts.intermediates?.() ?? opts.authority.chain);
 
   app.onError((err, c) => {
     const { problem, internal } = toProblem(err);
@@ -77,8 +84,8 @@ export function createApiApp(opts: ApiAppOptions): Hono {
     const warnings = opts.warnings?.() ?? [];
     return c.json({ status: warnings.length === 0 ? 'ok' : 'warn', warnings, issuer: opts.authority.issuer.name, issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString() });
   });
-  app.get('/roots.pem', (c) => c.body(rootsPem, 200, { 'content-type': 'application/x-pem-file' }));
-  app.get('/intermediates.pem', (c) => c.body(intermediatesPem, 200, { 'content-type': 'application/x-pem-file' }));
+  app.get('/roots.pem', (c) => c.body(rootsPem(), 200, { 'content-type': 'application/x-pem-file' }));
+  app.get('/intermediates.pem', (c) => c.body(intermediatesPem(), 200, { 'content-type': 'application/x-pem-file' }));
 
   app.post('/api/v1/sign', limit, async (c) => {
     const body = await readJsonObject(c, ['csr', 'token', 'notAfter'], opts.maxJsonDepth);

@@ -7,8 +7,11 @@ export interface CrlPublisherOptions {
   issuer: LoadedIssuer;
   clock: Clock;
   logger: Logger;
-  /** The URL leaves carry as their CRL distribution point; the CRL's IDP names it exactly. */
-  distributionPoint: string;
+  /**
+   * The URLs leaves of this intermediate carry as their CRL distribution point; the CRL's IDP
+   * names them exactly.
+   */
+  distributionPoint: string | readonly string[];
   /** thisUpdate → nextUpdate. */
   validityMs: number;
   /** A scheduled rebuild happens once a CRL is this old, well before its nextUpdate. */

@@ -15,8 +15,9 @@ import {
   type KeyTypeName,
   type Signer,
 } from '@shortleaf/pki';
+import { OCSP_PROVISIONER } from './authority.js';
 import { AuthorityError } from './errors.js';
-import type { AuthorityStore, Clock, KeySealer } from './ports.js';
+import type { AuthorityStore, Clock, IssuerRow, KeySealer } from './ports.js';
 
 /** The intermediate the server signs with, unsealed and checked. */
 export interface LoadedIssuer {
@@ -51,6 +52,12 @@ export async function loadActiveIssuer(store: AuthorityStore, sealer: KeySealer)
   if (row === null || row.certDer === null) {
     throw new AuthorityError('issuerUnavailable', 'no active intermediate: run `shortleaf init` (development) or `shortleaf intermediate csr` and `intermediate import`');
   }
+  return loadIssuer(store, sealer, row);
+}
+
+/** Unseals one certified intermediate's key and checks it against its certificate and the roots. */
+export async function loadIssuer(store: AuthorityStore, sealer: KeySealer, row: IssuerRow): Promise<LoadedIssuer> {
+  if (row.certDer === null) throw new AuthorityError('issuerUnavailable', `intermediate ${row.name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``);
   const roots = (await store.listRoots()).map((der) => parseCertificate(der));
   const certificate = parseCertificate(row.certDer);
   assertUsableIntermediate(certificate, roots);
@@ -60,6 +67,66 @@ export async function loadActiveIssuer(store: AuthorityStore, sealer: KeySealer)
     throw new AuthorityError('issuerMismatch', `the sealed key of intermediate ${row.name} does not match its certificate`);
   }
   return { id: row.id, name: row.name, certificate, roots, signer, info: issuerInfo(certificate, signer) };
+}
+
+/**
+ * Where an intermediate is in its life. `pending`: its CSR awaits the root's signature.
+ * `staged`: certified, never active (proxies can be taught to trust it before it signs).
+ * `active`: signs new certificates. `retired`: was active and still answers OCSP and publishes
+ * its CRL, because certificates it issued have not all expired. `ended`: out of service, its own
+ * certificate or every certificate it issued having expired.
+ */
+export type IssuerState = 'pending' | 'staged' | 'active' | 'retired' | 'ended';
+
+export interface IssuerStatus {
+  row: IssuerRow;
+  state: IssuerState;
+  /** Its certificate, once imported. */
+  certificate: CertificateInfo | null;
+  /** When the last certificate it issued expires (the CA's own OCSP responders left out). */
+  lastExpiry: Date | null;
+}
+
+/** The provisioners whose certificates do not keep a retired intermediate in service. */
+const SELF_SERVING = [OCSP_PROVISIONER];
+
+/** Every intermediate with its state at `now`, oldest first. */
+export async function issuerStatuses(store: AuthorityStore, now: Date): Promise<IssuerStatus[]> {
+  const statuses: IssuerStatus[] = [];
+  for (const row of await store.listIssuers()) {
+    const certificate = row.certDer === null ? null : parseCertificate(row.certDer);
+    const lastExpiry = await store.lastCertificateExpiry(row.id, SELF_SERVING);
+    let state: IssuerState;
+    if (certificate === null) state = 'pending';
+    else if (row.active) state = 'active';
+    else if (now.getTime() >= certificate.notAfter.getTime()) state = 'ended';
+    else if (row.activatedAt === null) state = 'staged';
+    else state = lastExpiry !== null && lastExpiry.getTime() > now.getTime() ? 'retired' : 'ended';
+    statuses.push({ row, state, certificate, lastExpiry });
+  }
+  return statuses;
+}
+
+/** States in which an intermediate publishes a CRL and answers OCSP. */
+export const IN_SERVICE: ReadonlySet<IssuerState> = new Set(['staged', 'active', 'retired']);
+
+/**
+ * Makes a certified intermediate the one that signs new certificates. A running server notices
+ * and switches without a restart; the one it replaces retires, still answering for what it issued.
+ * Refuses one that is pending, expired, or no longer chains to a trusted root.
+ */
+export async function activateIntermediate(store: AuthorityStore, clock: Clock, name: string): Promise<{ previous: string | null; certificate: CertificateInfo }> {
+  const row = await store.getIssuerByName(name);
+  if (row === null) throw new AuthorityError('issuerMismatch', `no intermediate named ${name}`);
+  if (row.certDer === null) throw new AuthorityError('issuerUnavailable', `intermediate ${name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``);
+  const certificate = parseCertificate(row.certDer);
+  const now = clock.now();
+  if (now.getTime() >= certificate.notAfter.getTime()) throw new AuthorityError('issuerUnavailable', `intermediate ${name} expired at ${certificate.notAfter.toISOString()}`);
+  if (now.getTime() < certificate.notBefore.getTime()) throw new AuthorityError('issuerUnavailable', `intermediate ${name} is not valid before ${certificate.notBefore.toISOString()}`);
+  assertUsableIntermediate(certificate, (await store.listRoots()).map((der) => parseCertificate(der)));
+  const previous = await store.getActiveIssuer();
+  await store.activateIssuer(row.id, now);
+  return { previous: previous === null || previous.id === row.id ? null : previous.name, certificate };
 }
 
 /**

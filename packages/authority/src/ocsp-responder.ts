@@ -226,9 +226,19 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     return due.length;
   }
 
+  /**
+   * Whether this responder is the one to answer a CertID: it names this intermediate as issuer,
+   * or names the root and this intermediate's serial (the intermediate's own status).
+   */
+  function serves(certId: CertId): boolean {
+    if (matches(certId, intermediateHashes.get(certId.hash))) return true;
+    return opts.rootResponder !== null && certId.serial === issuer.certificate.serial && rootHashes.some((r) => matches(certId, r.hashes.get(certId.hash)));
+  }
+
   return {
     respond,
     lookup,
+    serves,
     resign,
     refresh,
     invalidate,

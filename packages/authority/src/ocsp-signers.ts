@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { createSigner, generateKeyPair, importPrivateKey, parseCertificate, publicKeyOf, type CertificateInfo, type OcspResponder } from '@shortleaf/pki';
 import type { Authority } from './authority.js';
+import type { LoadedIssuer } from './issuer.js';
 import type { KeySealer, Logger, RevocationStore } from './ports.js';
 
 /** An OCSP responder identity plus its certificate's validity, which bounds every nextUpdate. */
@@ -14,16 +15,23 @@ export const ocspSignerSealContext = (id: string): string => `ocsp-signer:${id}`
  * Keeps the intermediate's delegated OCSP responder current: a fresh in-memory key and a short-lived
  * certificate from the authority, rotated at two thirds of its life. The key is never stored.
  */
-export function createOcspSignerManager(opts: { authority: Authority; lifetimeMs: number; logger: Logger; onRotate(): void }) {
+export function createOcspSignerManager(opts: {
+  authority: Authority;
+  /** The intermediate the responder answers for; the active one when absent. */
+  issuer?: LoadedIssuer;
+  lifetimeMs: number;
+  logger: Logger;
+  onRotate(): void;
+}) {
   let current: ManagedResponder | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
   async function rotate(): Promise<ManagedResponder> {
     const { privateKey } = generateKeyPair('EC-P256');
-    const issued = await opts.authority.issueOcspSignerCertificate({ publicKey: publicKeyOf(privateKey), lifetimeMs: opts.lifetimeMs });
+    const issued = await opts.authority.issueOcspSignerCertificate({ publicKey: publicKeyOf(privateKey), lifetimeMs: opts.lifetimeMs, ...(opts.issuer === undefined ? {} : { issuer: opts.issuer }) });
     current = { signer: createSigner(privateKey), certificateDer: issued.der, certificate: parseCertificate(issued.der) };
-    opts.logger.info('ocsp_signer_rotated', { serial: issued.serial, notAfter: issued.notAfter.toISOString() });
+    opts.logger.info('ocsp_signer_rotated', { issuer: (opts.issuer ?? opts.authority.issuer).name, serial: issued.serial, notAfter: issued.notAfter.toISOString() });
     opts.onRotate();
     schedule(issued.notAfter);
     return current;

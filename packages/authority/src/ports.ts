@@ -102,7 +102,12 @@ export interface RevocationStore {
 export interface AuthorityStore {
   revocations: RevocationStore;
   getActiveIssuer(): Promise<IssuerRow | null>;
+  getIssuer(id: string): Promise<IssuerRow | null>;
   getIssuerByName(name: string): Promise<IssuerRow | null>;
+  /** Every issuer, oldest first. */
+  listIssuers(): Promise<IssuerRow[]>;
+  /** The latest notAfter among an issuer's certificates, leaving out some provisioners; null if none. */
+  lastCertificateExpiry(issuerId: string, exceptProvisioners?: readonly string[]): Promise<Date | null>;
   createIssuer(r: Pick<IssuerRow, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>): Promise<void>;
   setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void>;
   activateIssuer(id: string, at: Date): Promise<void>;

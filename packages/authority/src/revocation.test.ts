@@ -8,23 +8,7 @@ import { createOcspResponder, type OcspResponderService } from './ocsp-responder
 import { createOcspSignerManager } from './ocsp-signers.js';
 import { createRevoker, type Revoke } from './revoke.js';
 import { importRootCrl, rootCrlWarnings } from './root-crl.js';
-import { AUD, DAY, HOUR, T0, addProvisioner, at, createTestCa, makeCsr, makeRoot, mint, rejectsWith, type TestCa, type TestProvisioner } from './test-fixtures.js';
-
-// A minimal DER OCSPRequest for one CertID (RFC 6960 §4.1.1), built by hand so the responder is
-// tested on exact bytes; OpenSSL-made requests are covered by the end-to-end tests.
-const HASH_OID: Record<OcspHash, string> = { sha1: '06052b0e03021a', sha256: '0609608648016503040201', sha384: '0609608648016503040202', sha512: '0609608648016503040203' };
-function tlv(tag: number, body: Buffer): Buffer {
-  const len = body.length < 0x80 ? Buffer.of(body.length) : body.length < 0x100 ? Buffer.of(0x81, body.length) : Buffer.of(0x82, body.length >> 8, body.length & 0xff);
-  return Buffer.concat([Buffer.of(tag), len, body]);
-}
-function ocspRequest(hashes: { nameHash: Uint8Array; keyHash: Uint8Array }, serialHex: string, hash: OcspHash = 'sha1', nonce?: Buffer): Uint8Array {
-  const serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
-  const serialInt = serial[0]! & 0x80 ? Buffer.concat([Buffer.of(0), serial]) : serial;
-  const certId = tlv(0x30, Buffer.concat([tlv(0x30, Buffer.concat([Buffer.from(HASH_OID[hash], 'hex'), Buffer.of(5, 0)])), tlv(4, Buffer.from(hashes.nameHash)), tlv(4, Buffer.from(hashes.keyHash)), tlv(2, serialInt)]));
-  const requestList = tlv(0x30, tlv(0x30, certId));
-  const extensions = nonce === undefined ? Buffer.alloc(0) : tlv(0xa2, tlv(0x30, tlv(0x30, Buffer.concat([Buffer.from('06092b0601050507300102', 'hex'), tlv(4, tlv(4, nonce))]))));
-  return tlv(0x30, tlv(0x30, Buffer.concat([requestList, extensions])));
-}
+import { AUD, DAY, HOUR, T0, addProvisioner, at, createTestCa, makeCsr, makeRoot, mint, ocspRequest, rejectsWith, type TestCa, type TestProvisioner } from './test-fixtures.js';
 
 describe('revocation in the authority', () => {
   let ca: TestCa;

@@ -27,6 +27,7 @@ import {
   signDraft,
   type CertificateInfo,
   type KeyTypeName,
+  type OcspHash,
   type PublicKeyInfo,
   type PublicUrls,
   type Signer,
@@ -323,4 +324,20 @@ export async function unchanged<T>(ca: { counts(): Promise<Record<string, number
   const result = await fn();
   assert.deepEqual(await ca.counts(), before, 'the store must be left exactly as it was');
   return result;
+}
+
+// A minimal DER OCSPRequest for one CertID (RFC 6960 §4.1.1), built by hand so the responder is
+// tested on exact bytes; OpenSSL-made requests are covered by the end-to-end tests.
+const HASH_OID: Record<OcspHash, string> = { sha1: '06052b0e03021a', sha256: '0609608648016503040201', sha384: '0609608648016503040202', sha512: '0609608648016503040203' };
+function derTlv(tag: number, body: Buffer): Buffer {
+  const len = body.length < 0x80 ? Buffer.of(body.length) : body.length < 0x100 ? Buffer.of(0x81, body.length) : Buffer.of(0x82, body.length >> 8, body.length & 0xff);
+  return Buffer.concat([Buffer.of(tag), len, body]);
+}
+export function ocspRequest(hashes: { nameHash: Uint8Array; keyHash: Uint8Array }, serialHex: string, hash: OcspHash = 'sha1', nonce?: Buffer): Uint8Array {
+  const serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
+  const serialInt = serial[0]! & 0x80 ? Buffer.concat([Buffer.of(0), serial]) : serial;
+  const certId = derTlv(0x30, Buffer.concat([derTlv(0x30, Buffer.concat([Buffer.from(HASH_OID[hash], 'hex'), Buffer.of(5, 0)])), derTlv(4, Buffer.from(hashes.nameHash)), derTlv(4, Buffer.from(hashes.keyHash)), derTlv(2, serialInt)]));
+  const requestList = derTlv(0x30, derTlv(0x30, certId));
+  const extensions = nonce === undefined ? Buffer.alloc(0) : derTlv(0xa2, derTlv(0x30, derTlv(0x30, Buffer.concat([Buffer.from('06092b0601050507300102', 'hex'), derTlv(4, derTlv(4, nonce))]))));
+  return derTlv(0x30, derTlv(0x30, Buffer.concat([requestList, extensions])));
 }

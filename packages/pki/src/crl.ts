@@ -27,9 +27,10 @@ export interface CrlInput {
    * distribution point, or OpenSSL will not consider the CRL in scope for them. Null leaves the
    * IDP out, for a root's CRL: our intermediates carry no CRL distribution point, and OpenSSL
    * (so nginx's `ssl_crl`, which checks the whole chain) calls a CRL with an IDP "different CRL
-   * scope" for a certificate without one.
+   * scope" for a certificate without one. Several URLs when the covered certificates name
+   * different ones (leaves issued before and after an intermediate got its own CRL path).
    */
-  distributionPoint: string | null;
+  distributionPoint: string | readonly string[] | null;
   /** Read once, in order; may be a generator over a million rows. */
   entries: Iterable<CrlEntry>;
 }
@@ -186,18 +187,20 @@ export function buildCrl(input: CrlInput): Uint8Array {
   if (input.number < 0n) throw bad('the CRL number cannot be negative (RFC 5280 §5.2.3)');
   const number = bigintContent(input.number);
   if (number.length > 20) throw bad('the CRL number is longer than 20 octets (RFC 5280 §5.2.3)');
-  const { distributionPoint } = input;
-  if (distributionPoint !== null && !/^[\x21-\x7e]+$/.test(distributionPoint)) throw bad('the distribution point must be a URL of printable ASCII');
+  const distributionPoints = input.distributionPoint === null ? [] : typeof input.distributionPoint === 'string' ? [input.distributionPoint] : input.distributionPoint;
+  if (input.distributionPoint !== null && distributionPoints.length === 0) throw bad('give at least one distribution point URL, or null for none');
+  if (distributionPoints.some((u) => !/^[\x21-\x7e]+$/.test(u))) throw bad('the distribution point must be a URL of printable ASCII');
 
   const { chunks, length } = encodeEntries(input.entries);
   const extensions = [
     extension(EXT.authorityKeyIdentifier, false, sequence(tlv(0x80, issuer.subjectKeyIdentifier))),
     extension(EXT.crlNumber, false, tlv(0x02, number)),
   ];
-  if (distributionPoint !== null) {
-    // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { [6] URI } } }, critical
-    // (RFC 5280 §5.2.5), and no only*/indirect flags: OpenSSL finds such CRLs out of scope.
-    const idp = sequence(tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(distributionPoint, 'ascii')))));
+  if (distributionPoints.length > 0) {
+    // IssuingDistributionPoint { distributionPoint [0] { fullName [0] GeneralNames { [6] URI, … } } },
+    // critical (RFC 5280 §5.2.5), and no only*/indirect flags: OpenSSL finds such CRLs out of scope.
+    // OpenSSL takes a CRL as in scope when any of these names equals one in the certificate's CDP.
+    const idp = sequence(tlv(0xa0, tlv(0xa0, ...distributionPoints.map((u) => tlv(0x86, Buffer.from(u, 'ascii'))))));
     extensions.push(extension(EXT.issuingDistributionPoint, true, idp));
   }
   const tbs = wrap(0x30, [

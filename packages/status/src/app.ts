@@ -3,12 +3,23 @@ import type { CrlRow, RootCrlRow } from '@shortleaf/authority';
 import { encodeCertificates, encodePem } from '@shortleaf/pki';
 import { notModified, problemBody, secondsUntil } from './http-cache.js';
 
-export interface StatusAppOptions {
-  /** DER of the active intermediate, served at the caIssuers URL that leaves embed. */
-  intermediate: Uint8Array;
-  roots: readonly Uint8Array[];
-  /** The intermediate's current CRL, or null before the first one is built. */
+/** An intermediate in service, as the status listener publishes it. */
+export interface PublishedIssuer {
+  name: string;
+  /** DER of its certificate. */
+  certificate: Uint8Array;
+  /** Its current CRL, or null before the first one is built. */
   crl(): CrlRow | null;
+}
+
+export interface StatusAppOptions {
+  /**
+   * Intermediates in service, the active one first: it answers `/crl` and `/intermediate.crt`.
+   * Read per request, so an activation or an import shows at once.
+   */
+  issuers(): readonly PublishedIssuer[];
+  /** The trusted roots, read per request (a root rollover adds one). */
+  roots(): readonly Uint8Array[];
   /** The newest imported root CRL, or null. */
   rootCrl(): RootCrlRow | null;
   /** Longest time an HTTP cache may keep a CRL before asking again (seconds), within nextUpdate. */
@@ -17,8 +28,14 @@ export interface StatusAppOptions {
   onError(event: string, fields: Record<string, unknown>): void;
 }
 
-/** Path of the issuer certificate on the status listener; leaves point their AIA caIssuers here. */
+/** Path of the active intermediate's certificate on the status listener. */
 export const CA_ISSUERS_PATH = '/intermediate.crt';
+
+/**
+ * Where one intermediate's certificate and CRL live. Leaves carry these, not the active
+ * intermediate's paths, so they keep leading to their own issuer after a rotation.
+ */
+export const issuerPaths = (name: string): { crl: string; caIssuers: string } => ({ crl: `/crl/${name}`, caIssuers: `/intermediate/${name}.crt` });
 
 const problem = (c: Context, status: 404 | 503, code: string, detail: string) => {
   c.header('content-type', 'application/problem+json');
@@ -35,7 +52,8 @@ const crlEtag = (row: { number: bigint; der: Uint8Array }) => `"crl-${row.number
  */
 export function createStatusApp(opts: StatusAppOptions): Hono {
   const app = new Hono();
-  const rootsPem = encodeCertificates(opts.roots);
+  const active = (): PublishedIssuer | undefined => opts.issuers()[0];
+  const named = (name: string): PublishedIssuer | undefined => opts.issuers().find((i) => i.name === name);
 
   app.onError((err, c) => {
     opts.onError('status_request_failed', { path: c.req.path, error: err.message });
@@ -43,8 +61,14 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   });
   app.notFound((c) => problem(c, 404, 'notFound', 'no such resource on the status listener'));
 
-  app.get(CA_ISSUERS_PATH, (c) => c.body(new Uint8Array(opts.intermediate), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' }));
-  app.get('/roots.pem', (c) => c.body(rootsPem, 200, { 'content-type': 'application/x-pem-file' }));
+  const serveCertificate = (c: Context, issuer: PublishedIssuer | undefined) =>
+    issuer === undefined
+      ? problem(c, 404, 'notFound', 'no intermediate of that name is in service')
+      : c.body(new Uint8Array(issuer.certificate), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
+  app.get(CA_ISSUERS_PATH, (c) => serveCertificate(c, active()));
+  app.get('/intermediate/:file', (c) => serveCertificate(c, named(c.req.param('file').replace(/\.crt$/, ''))));
+  app.get('/intermediates.pem', (c) => c.body(encodeCertificates(opts.issuers().map((i) => i.certificate)), 200, { 'content-type': 'application/x-pem-file' }));
+  app.get('/roots.pem', (c) => c.body(encodeCertificates(opts.roots()), 200, { 'content-type': 'application/x-pem-file' }));
   app.get('/health', (c) => c.json({ status: 'ok' }));
 
   function serveCrl(c: Context, row: { number: bigint; thisUpdate: Date; nextUpdate: Date; der: Uint8Array } | null, pem: boolean) {
@@ -59,8 +83,15 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
     return c.body(new Uint8Array(row.der), 200, { 'content-type': 'application/pkix-crl' });
   }
 
-  app.get('/crl', (c) => serveCrl(c, opts.crl(), false));
-  app.get('/crl.pem', (c) => serveCrl(c, opts.crl(), true));
+  app.get('/crl', (c) => serveCrl(c, active()?.crl() ?? null, false));
+  app.get('/crl.pem', (c) => serveCrl(c, active()?.crl() ?? null, true));
+  app.get('/crl/:file', (c) => {
+    const file = c.req.param('file');
+    const pem = file.endsWith('.pem');
+    const issuer = named(pem ? file.slice(0, -4) : file);
+    if (issuer === undefined) return problem(c, 404, 'notFound', 'no intermediate of that name is in service');
+    return serveCrl(c, issuer.crl(), pem);
+  });
   app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
 
   return app;

@@ -379,7 +379,7 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
       revocations: 0,
       root_crls: 0,
       roots: 0,
-      schema_migrations: 3,
+      schema_migrations: 4,
       settings: 0,
       token_uses: 0,
     });

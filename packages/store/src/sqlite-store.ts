@@ -226,6 +226,20 @@ export class SqliteStore {
     ).run(toText(at), id);
   }
 
+  /**
+   * The latest notAfter among the certificates an issuer signed, leaving out the given
+   * provisioners (the CA's own OCSP responder certificates, which a retired issuer keeps signing
+   * only for as long as it answers). Null when it signed none.
+   */
+  async lastCertificateExpiry(issuerId: string, exceptProvisioners: readonly string[] = []): Promise<Date | null> {
+    return this.guard(() => {
+      const excluded = exceptProvisioners.map(() => '?').join(', ');
+      const sql = `SELECT MAX(not_after) FROM certificates WHERE issuer_id = ?${excluded === '' ? '' : ` AND provisioner NOT IN (${excluded})`}`;
+      const value = this.stmt(sql).pluck().get(issuerId, ...exceptProvisioners) as string | null;
+      return value === null ? null : new Date(value);
+    });
+  }
+
   // ── roots ──────────────────────────────────────────────────────────────────────────────────
 
   /** Trust a root certificate; adding the same DER twice is a no-op. Returns its SHA-256 fingerprint (hex). */

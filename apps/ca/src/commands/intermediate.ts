@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner } from '@shortleaf/authority';
+import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, issuerStatuses } from '@shortleaf/authority';
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { dataSealer, openStore } from '../data.js';
@@ -8,7 +8,10 @@ import { writeFileAtomic } from '../files.js';
 
 const clock = { now: () => new Date() };
 
-/** `shortleaf intermediate csr|import`: the server side of the ceremony; the key never leaves the database. */
+/**
+ * `shortleaf intermediate csr|import|activate|list`: the server side of the ceremony and of
+ * rotation; the key never leaves the database. A running server picks up `activate` by itself.
+ */
 export async function intermediateCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   if (verb === 'csr') {
@@ -17,7 +20,8 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     const { store } = await openStore(values.data!);
     try {
       const name = values.name ?? 'primary';
-      const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name, commonName: values.cn ?? 'Shortleaf Intermediate CA', keyType: (values.kty ?? 'EC-P256') as KeyTypeName });
+      const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name, // Distinct names keep verifiers from confusing two intermediates (and their CRLs) during a rotation.
+        commonName: values.cn ?? (name === 'primary' ? 'Shortleaf Intermediate CA' : `Shortleaf Intermediate CA ${name}`), keyType: (values.kty ?? 'EC-P256') as KeyTypeName });
       if (values.out !== undefined) writeFileAtomic(values.out, csrToPem(csr));
       else out(csrToPem(csr));
       if (values['ocsp-out'] !== undefined) {
@@ -38,6 +42,9 @@ export async function intermediateCommand(args: string[]): Promise<void> {
       const rootPem = readFileSync(values.root!, 'utf8');
       const result = await importIntermediate(store, clock, { name, certificatePem: readFileSync(values.cert!, 'utf8'), rootPem });
       out(`imported intermediate "${result.certificate.subject}" valid until ${result.certificate.notAfter.toISOString()}${result.activated ? ' (now active)' : ''}`);
+      if (!result.activated) {
+        out(`${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate --data DIR ${name}\`.`);
+      }
       if (values['ocsp-cert'] !== undefined) {
         const ocsp = await importRootOcspSigner(store, { issuerName: name, certificatePem: readFileSync(values['ocsp-cert'], 'utf8'), root: readCertificate(rootPem) });
         out(`imported the root-delegated OCSP responder certificate, valid until ${ocsp.notAfter.toISOString()}`);
@@ -47,5 +54,36 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     }
     return;
   }
-  throw new UsageError('usage: shortleaf intermediate csr --data DIR [--out FILE] [--ocsp-out FILE] | shortleaf intermediate import --data DIR --cert FILE --root FILE [--ocsp-cert FILE]');
+  if (verb === 'activate') {
+    const { values, positionals } = parse(rest, { data: { type: 'string' }, name: { type: 'string' } }, ['data']);
+    const name = values.name ?? positionals[0];
+    if (name === undefined || positionals.length > (values.name === undefined ? 1 : 0)) throw new UsageError('usage: shortleaf intermediate activate --data DIR NAME');
+    const { store } = await openStore(values.data!);
+    try {
+      const result = await activateIntermediate(store, clock, name);
+      out(`${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`);
+      if (result.previous !== null) out(`${result.previous} is retired: it keeps publishing its CRL (/crl/${result.previous}) and answering OCSP until the last certificate it issued expires.`);
+    } finally {
+      await store.close();
+    }
+    return;
+  }
+  if (verb === 'list') {
+    const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
+    const { store } = await openStore(values.data!);
+    try {
+      const now = clock.now();
+      out('NAME                 STATE    NOT AFTER                 LAST CERTIFICATE EXPIRES  SUBJECT');
+      for (const s of await issuerStatuses(store, now)) {
+        const cols = [s.row.name.padEnd(20), s.state.padEnd(8), (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25), (s.lastExpiry?.toISOString() ?? '-').padEnd(25), s.certificate?.subject ?? '(awaiting the root\'s signature)'];
+        out(cols.join(' '));
+      }
+    } finally {
+      await store.close();
+    }
+    return;
+  }
+  throw new UsageError(
+    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] | intermediate activate --data DIR NAME | intermediate list --data DIR',
+  );
 }

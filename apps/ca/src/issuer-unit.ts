@@ -1,0 +1,84 @@
+import {
+  createCrlPublisher,
+  createOcspResponder,
+  createOcspSignerManager,
+  loadRootDelegatedResponder,
+  parseDuration,
+  type Authority,
+  type KeySealer,
+  type LoadedIssuer,
+  type Logger,
+  type Telemetry,
+} from '@shortleaf/authority';
+import { issuerPaths } from '@shortleaf/status';
+import type { SqliteStore } from '@shortleaf/store';
+import type { ServeConfig } from './config.js';
+
+/** The revocation services of one intermediate in service: its OCSP responder and its CRL. */
+export type IssuerUnit = Awaited<ReturnType<typeof startIssuerUnit>>;
+
+/**
+ * Starts what one intermediate publishes: a delegated OCSP responder certificate issued by it, an
+ * OCSP responder answering for its certificates (and, through the root-delegated responder, for
+ * its own status), and its CRL. Every intermediate in service gets one, so a retired intermediate
+ * keeps answering for what it issued.
+ */
+export async function startIssuerUnit(opts: {
+  issuer: LoadedIssuer;
+  store: SqliteStore;
+  sealer: KeySealer;
+  authority: Authority;
+  config: ServeConfig;
+  logger: Logger;
+  statusBase: string;
+  minCrlNumber?: bigint;
+  telemetry?: Telemetry;
+}) {
+  const { issuer, store, config, logger } = opts;
+  const clock = { now: () => new Date() };
+  const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
+  const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
+  if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` at the ceremony" });
+
+  let responder: ReturnType<typeof createOcspResponder> | undefined;
+  const signers = createOcspSignerManager({ authority: opts.authority, issuer, lifetimeMs: parseDuration(config.ocsp.signerLifetime), logger, onRotate: () => responder?.clear() });
+  await signers.start();
+  responder = createOcspResponder({
+    store,
+    issuer,
+    intermediateResponder: () => signers.current(),
+    rootResponder,
+    clock,
+    logger,
+    validityMs: parseDuration(config.ocsp.validity),
+    maxCacheEntries: config.ocsp.cacheEntries,
+  });
+  const ocsp = responder;
+  await ocsp.reloadRootCrl();
+
+  const crls = createCrlPublisher({
+    store,
+    issuer,
+    clock,
+    logger,
+    // Its own path first; `/crl` too, which leaves issued before intermediates had their own
+    // paths carry, so verifiers keep finding this CRL in scope for them.
+    distributionPoint: [`${opts.statusBase}${issuerPaths(issuer.name).crl}`, `${opts.statusBase}/crl`],
+    validityMs: parseDuration(config.crl.validity),
+    refreshAfterMs: parseDuration(config.crl.refreshAfter),
+    rebuildDelayMs: parseDuration(config.crl.rebuildDelay),
+    ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
+    ...(opts.minCrlNumber === undefined ? {} : { minNumber: opts.minCrlNumber }),
+  });
+  await crls.start();
+
+  return {
+    issuer,
+    ocsp,
+    crls,
+    stop(): void {
+      signers.stop();
+      crls.stop();
+    },
+  };
+}
