@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseDuration } from '@shortleaf/authority';
+import { AuthorityError, parseDuration, parseTemplates, type CertificateTemplate } from '@shortleaf/authority';
 import { DEFAULT_DENY_NETWORKS } from '@shortleaf/acme';
 import { parseCidr, parseIp } from '@shortleaf/pki';
 
@@ -84,6 +84,12 @@ export interface ServeConfig {
     /** How long a valid authorization is reused for new orders of the same account. */
     authorizationLifetime: string;
   };
+  /**
+   * Per-provisioner certificate templates, provisioner name → template: subject fields, extended
+   * key usages, URI SANs built from token claims, lifetime. Parsed here; checked against the
+   * provisioners themselves once `serve` has opened the store.
+   */
+  templates: ReadonlyMap<string, CertificateTemplate>;
 }
 
 export const DEFAULT_CONFIG: ServeConfig = {
@@ -101,13 +107,15 @@ export const DEFAULT_CONFIG: ServeConfig = {
   rootCrl: { warnBefore: '7d' },
   intermediate: { warnBefore: '30d' },
   acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null }, orderLifetime: '24h', authorizationLifetime: '24h' },
+  templates: new Map(),
 };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Shape = { [key: string]: 'boolean' | 'string' | 'string?' | 'string[]' | 'string[]?' | 'string map' | 'number' | 'level' | 'duration' | Shape };
+// 'object' is any JSON object, checked by its own parser (templates).
+type Shape = { [key: string]: 'boolean' | 'string' | 'string?' | 'string[]' | 'string[]?' | 'string map' | 'number' | 'level' | 'duration' | 'object' | Shape };
 
 function isDuration(v: unknown): boolean {
   try {
@@ -131,6 +139,7 @@ const SHAPE: Shape = {
   rootCrl: { warnBefore: 'duration' },
   intermediate: { warnBefore: 'duration' },
   acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
+  templates: 'object',
 };
 
 function check(value: Record<string, unknown>, shape: Shape, prefix: string): void {
@@ -152,8 +161,9 @@ function check(value: Record<string, unknown>, shape: Shape, prefix: string): vo
         : want === 'string map' ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
         : want === 'number' ? typeof v === 'number' && Number.isInteger(v) && v > 0
         : want === 'duration' ? isDuration(v)
+        : want === 'object' ? typeof v === 'object' && v !== null && !Array.isArray(v)
         : ['debug', 'info', 'warn', 'error'].includes(v as string);
-    const expected = typeof want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want === 'boolean' ? 'true or false' : want;
+    const expected = typeof want === 'object' || want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want === 'boolean' ? 'true or false' : want;
     if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${expected})`);
     if (typeof want === 'object') check(v as Record<string, unknown>, want, `${path}.`);
   }
@@ -169,6 +179,15 @@ export function parseHostPort(text: string, what: string): { host: string; port:
 function mergeAcme(fromFile: Partial<ServeConfig['acme']>): ServeConfig['acme'] {
   const d = DEFAULT_CONFIG.acme;
   return { ...d, ...fromFile, validation: { ...d.validation, ...(fromFile.validation ?? {}) } };
+}
+
+function loadTemplates(doc: unknown): ReadonlyMap<string, CertificateTemplate> {
+  try {
+    return parseTemplates(doc);
+  } catch (err) {
+    if (err instanceof AuthorityError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /** Loads the JSON file (if any), applies command-line overrides, and validates every value. */
@@ -200,6 +219,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     rootCrl: { ...DEFAULT_CONFIG.rootCrl, ...((fromFile.rootCrl as object | undefined) ?? {}) },
     intermediate: { ...DEFAULT_CONFIG.intermediate, ...((fromFile.intermediate as object | undefined) ?? {}) },
     acme: mergeAcme((fromFile.acme as Partial<ServeConfig['acme']> | undefined) ?? {}),
+    templates: loadTemplates(fromFile.templates),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
   parseHostPort(merged.listen, 'listen');

@@ -98,15 +98,25 @@ export async function startRevocationServices(opts: {
     const wanted = (await issuerStatuses(store, clock.now())).filter((s) => IN_SERVICE.has(s.state));
     for (const status of wanted) {
       if (units.has(status.row.id)) continue;
-      // The active intermediate the authority already holds is not unsealed twice.
-      const issuer = status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
-      units.set(status.row.id, await startUnit(issuer));
-      if (status.row.id !== authority.issuer.id) logger.info('issuer_in_service', { issuer: issuer.name, state: status.state, notAfter: issuer.certificate.notAfter.toISOString() });
+      try {
+        // The active intermediate the authority already holds is not unsealed twice.
+        const issuer = status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
+        units.set(status.row.id, await startUnit(issuer));
+        if (status.row.id !== authority.issuer.id) logger.info('issuer_in_service', { issuer: issuer.name, state: status.state, notAfter: issuer.certificate.notAfter.toISOString() });
+      } catch (err) {
+        // One unusable intermediate (a key that does not unseal, a root no longer trusted) must
+        // not stop the others; if it is the one just activated, issuance stays where it was.
+        if (status.row.id === authority.issuer.id) throw err;
+        logger.error('issuer_unavailable', { issuer: status.row.name, state: status.state, error: (err as Error).message });
+      }
     }
     const active = wanted.find((s) => s.state === 'active');
-    if (active !== undefined && active.row.id !== authority.issuer.id) {
+    const activeUnitFound = active === undefined ? undefined : units.get(active.row.id);
+    if (active !== undefined && activeUnitFound === undefined) {
+      logger.error('issuer_activation_failed', { issuer: active.row.name, note: `new certificates still come from ${authority.issuer.name}` });
+    } else if (activeUnitFound !== undefined && activeUnitFound.issuer.id !== authority.issuer.id) {
       const previous = authority.issuer;
-      const next = units.get(active.row.id)!.issuer;
+      const next = activeUnitFound.issuer;
       authority.activate(next);
       logger.info('issuer_activated', { issuer: next.name, previous: previous.name, notAfter: next.certificate.notAfter.toISOString() });
       opts.onActivated?.(next);

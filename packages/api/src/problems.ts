@@ -47,6 +47,9 @@ const TABLE: Record<string, { status: number; title: string }> = {
   tokenReplayed: { status: 401, title: 'Token already used' },
   unknownProvisioner: { status: 401, title: 'Unknown provisioner' },
   nameNotAllowed: { status: 403, title: 'Name not allowed by policy' },
+  // The provisioner's certificate template needs a token claim the token lacks, or cannot use its value.
+  templateClaimMissing: { status: 400, title: 'Token lacks a claim the certificate template needs' },
+  templateClaimInvalid: { status: 400, title: 'Token claim not usable in the certificate template' },
   csrNameNotAuthorized: { status: 403, title: 'CSR asks for an unauthorised name' },
   keyTypeNotAllowed: { status: 403, title: 'Key type not allowed by policy' },
   badLifetime: { status: 400, title: 'Invalid lifetime' },

@@ -26,6 +26,7 @@ import type { LoadedIssuer } from './issuer.js';
 import { parsePolicy, type Policy } from './policy.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { createTokenVerifier, type TokenClaims } from './token.js';
+import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
 
 /** What every front door hands back to its client. */
 export interface IssuedCertificate {
@@ -40,15 +41,19 @@ export interface IssuedCertificate {
 
 export interface AuthorityOptions {
   store: AuthorityStore;
+  /** The intermediate that signs at first; `activate` switches to another without a restart. */
   issuer: LoadedIssuer;
   clock: Clock;
   random(n: number): Uint8Array;
-  urls: PublicUrls;
+  /** Where leaves point relying parties; a function gives each intermediate its own CRL and caIssuers URLs. */
+  urls: PublicUrls | ((issuer: LoadedIssuer) => PublicUrls);
   logger: Logger;
   /** Counts issuances and their latency; nothing is recorded when absent. */
   telemetry?: Pick<Telemetry, 'issued'>;
   /** Most names a token may authorise (`limits.maxNames`); MAX_TOKEN_NAMES when absent. */
   maxNames?: number;
+  /** Per-provisioner certificate templates (`templates` in the config), checked at start-up. */
+  templates?: ReadonlyMap<string, CertificateTemplate>;
 }
 
 /** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
@@ -73,9 +78,13 @@ const OCSP_SIGNER_CN = 'Shortleaf OCSP Responder';
  * profile, lint, record the intent (and burn the token) in one transaction, sign, record the result.
  */
 export function createAuthority(opts: AuthorityOptions) {
-  const { store, issuer, clock, logger } = opts;
+  const { store, clock, logger } = opts;
   const telemetry = opts.telemetry ?? NO_TELEMETRY;
-  const chain = [issuer.certificate.der];
+  const urlsFor = typeof opts.urls === 'function' ? opts.urls : () => opts.urls as PublicUrls;
+  // Read once per issuance: a certificate is drafted, linted, recorded and signed by one issuer
+  // even if another is activated meanwhile.
+  let active = opts.issuer;
+  const chains = new Map<string, Uint8Array[]>([[active.id, [active.certificate.der]]]);
   const policies = new Map<string, { text: string; policy: Policy }>();
 
   const { verifyToken, verifyRevokeToken } = createTokenVerifier({
@@ -92,7 +101,8 @@ export function createAuthority(opts: AuthorityOptions) {
     if (row === null) throw new AuthorityError('unknownProvisioner', `no provisioner named ${JSON.stringify(name)}`);
     const cached = policies.get(name);
     if (cached !== undefined && cached.text === row.policy) return cached.policy;
-    const policy = parsePolicy(JSON.parse(row.policy));
+    // A template's lifetime replaces the policy's default for that provisioner.
+    const policy = applyTemplateLifetime(parsePolicy(JSON.parse(row.policy)), opts.templates?.get(name));
     policies.set(name, { text: row.policy, policy });
     return policy;
   }
@@ -136,6 +146,8 @@ export function createAuthority(opts: AuthorityOptions) {
 
   interface IssueRequest {
     profile?: 'leaf' | 'ocsp-signer';
+    /** The active intermediate when absent. */
+    issuer?: LoadedIssuer;
     provisioner: string;
     requester: string;
     actor: string;
@@ -148,11 +160,16 @@ export function createAuthority(opts: AuthorityOptions) {
     publicKey: PublicKeyInfo;
     lifetimeMs: number;
     maxLifetimeMs?: number;
+    /** Subject attributes besides the CN, from the provisioner's template. */
+    subject?: CertificateTemplate['subject'];
+    /** Extended key usages from the provisioner's template; the leaf default when absent. */
+    extKeyUsage?: CertificateTemplate['extKeyUsage'];
     tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
     now: Date;
   }
 
   async function issue(req: IssueRequest): Promise<IssuedCertificate> {
+    const issuer = req.issuer ?? active;
     const nowS = wholeSecond(req.now.getTime());
     if (nowS >= issuer.certificate.notAfter.getTime()) {
       throw new AuthorityError('issuerUnavailable', `the intermediate expired at ${issuer.certificate.notAfter.toISOString()}; import a new one`);
@@ -164,7 +181,7 @@ export function createAuthority(opts: AuthorityOptions) {
       const draft =
         req.profile === 'ocsp-signer'
           ? ocspSignerDraft({ serial: serial.bytes, subjectDer: encodeName({ commonName: req.commonName, organization: 'Shortleaf' }), commonName: req.commonName ?? OCSP_SIGNER_CN, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info })
-          : leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: opts.urls });
+          : leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: urlsFor(issuer), subject: req.subject, extKeyUsage: req.extKeyUsage });
       try {
         assertLintClean(draft, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
       } catch (cause) {
@@ -189,7 +206,7 @@ export function createAuthority(opts: AuthorityOptions) {
         throw mapStoreError(cause);
       }
       telemetry.issued({ provisioner: req.provisioner, frontDoor: req.frontDoor, action: req.action, ms: performance.now() - req.started });
-      return { serial: serial.hex, der, chain, notBefore, notAfter, names: req.names };
+      return { serial: serial.hex, der, chain: [issuer.certificate.der], notBefore, notAfter, names: req.names };
     }
   }
 
@@ -202,7 +219,14 @@ export function createAuthority(opts: AuthorityOptions) {
     const csr = parseCsr(input.csr);
     checkKey(csr.publicKey, policy, claims.provisioner);
     checkNames(claims.names, policy, claims.provisioner);
-    checkCsrNames(csr, claims.names);
+    // The template's URIs are built from the token's signed claims, so the credential authorised
+    // them too; they answer to the same name policy as the token's own names.
+    const template = opts.templates?.get(claims.provisioner);
+    const seen = new Set(claims.names.map(nameToString));
+    const templated = template === undefined ? [] : renderTemplateUris(template, claims.claims).filter((n) => !seen.has(nameToString(n)));
+    checkNames(templated, policy, claims.provisioner);
+    const names = [...claims.names, ...templated];
+    checkCsrNames(csr, names);
     const now = clock.now();
     const lifetimeMs = resolveLifetime(input.notAfter, policy, now);
     return issue({
@@ -213,10 +237,12 @@ export function createAuthority(opts: AuthorityOptions) {
       frontDoor: 'rest',
       started,
       commonName: commonNameFor(claims.subject),
-      names: claims.names,
+      names,
       publicKey: csr.publicKey,
       lifetimeMs,
       maxLifetimeMs: policy.maxLifetimeMs,
+      subject: template?.subject,
+      extKeyUsage: template?.extKeyUsage,
       tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt },
       now,
     });
@@ -271,6 +297,9 @@ export function createAuthority(opts: AuthorityOptions) {
       publicKey,
       lifetimeMs,
       maxLifetimeMs: policy.maxLifetimeMs,
+      // Today's template, not the old certificate's: its URIs are already among the recorded names.
+      subject: opts.templates?.get(row.provisioner)?.subject,
+      extKeyUsage: opts.templates?.get(row.provisioner)?.extKeyUsage,
       now,
     });
   }
@@ -321,6 +350,10 @@ export function createAuthority(opts: AuthorityOptions) {
       publicKey: csr.publicKey,
       lifetimeMs,
       maxLifetimeMs: policy.maxLifetimeMs,
+      // Subject fields and EKUs only: an ACME template has no URIs (serve refuses them), since
+      // every name here was proven by a challenge. Its lifetime is already the policy's default.
+      subject: opts.templates?.get(input.provisioner)?.subject,
+      extKeyUsage: opts.templates?.get(input.provisioner)?.extKeyUsage,
       now,
     });
   }
@@ -343,10 +376,14 @@ export function createAuthority(opts: AuthorityOptions) {
     });
   }
 
-  /** Issues a delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for a key held in memory. */
-  async function issueOcspSignerCertificate(input: { publicKey: PublicKeyInfo; lifetimeMs: number }): Promise<IssuedCertificate> {
+  /**
+   * Issues a delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for a key held in memory,
+   * from the given intermediate (a retired one still answers for its certificates) or the active one.
+   */
+  async function issueOcspSignerCertificate(input: { publicKey: PublicKeyInfo; lifetimeMs: number; issuer?: LoadedIssuer }): Promise<IssuedCertificate> {
     return issue({
       profile: 'ocsp-signer',
+      ...(input.issuer === undefined ? {} : { issuer: input.issuer }),
       provisioner: OCSP_PROVISIONER,
       requester: 'shortleaf serve',
       actor: OCSP_PROVISIONER,
@@ -394,7 +431,46 @@ export function createAuthority(opts: AuthorityOptions) {
     return { actor: `provisioner:${claims.provisioner}`, tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt } };
   }
 
-  return { sign, renew, refuseNames, checkLifetime, issueForOrder, issueServerCertificate, issueOcspSignerCertificate, authorizeRevocation, issuer, chain };
+  /**
+   * Switches new issuance to another intermediate at once; issuances already under way finish
+   * with the one they started with. Used by `serve` when `shortleaf intermediate activate` runs.
+   */
+  function activate(next: LoadedIssuer): void {
+    active = next;
+    chains.set(next.id, [next.certificate.der]);
+  }
+
+  /** The chain (issuing intermediate, never the root) of a certificate we issued, by its issuer id. */
+  async function chainFor(issuerId: string): Promise<Uint8Array[]> {
+    const known = chains.get(issuerId);
+    if (known !== undefined) return known;
+    const row = await store.getIssuer(issuerId);
+    if (row === null || row.certDer === null) throw new AuthorityError('internal', `issuer ${issuerId} of a recorded certificate is missing`);
+    const chain = [row.certDer];
+    chains.set(issuerId, chain);
+    return chain;
+  }
+
+  return {
+    sign,
+    renew,
+    refuseNames,
+    checkLifetime,
+    issueForOrder,
+    issueServerCertificate,
+    issueOcspSignerCertificate,
+    authorizeRevocation,
+    activate,
+    chainFor,
+    /** The intermediate that signs new certificates now. */
+    get issuer(): LoadedIssuer {
+      return active;
+    },
+    /** The active intermediate's chain, what new certificates come with. */
+    get chain(): Uint8Array[] {
+      return chains.get(active.id)!;
+    },
+  };
 }
 
 export type Authority = ReturnType<typeof createAuthority>;

@@ -170,6 +170,23 @@ describe('createTokenVerifier on its own', () => {
     assert.deepEqual(claims.subject, { kind: 'ip', value: '10.0.0.1' });
     assert.deepEqual(claims.names.map(nameToString), ['ip:10.0.0.1', 'uri:spiffe://example.org/x']);
     assert.equal(claims.expiresAt.toISOString(), at(T0, 300_000).toISOString());
+    assert.deepEqual(claims.claims, {}, 'a token without extra claims carries none');
     await rejectsWith(verify(token, []), 'tokenAudience', 'audience');
+  });
+
+  it('surfaces the extra string claims for templates, never registered or non-string ones', async () => {
+    const { privateKey, publicKey } = generateKeyPair('EC-P256');
+    const p = { name: 'solo', alg: 'ES256' as const, privateJwk: privateKey.export({ format: 'jwk' }), publicJwk: publicKey.export({ format: 'jwk' }) };
+    const { verifyToken: verify } = createTokenVerifier({ now: () => T0, publicJwk: async () => JSON.stringify(p.publicJwk) });
+    const token = await mint(p, { claims: { namespace: 'prod', service: 'api', replicas: 3, tags: ['a'], owner: { team: 'x' }, empty: '' } });
+    const claims = await verify(token, [AUD]);
+    assert.deepEqual(claims.claims, { namespace: 'prod', service: 'api', empty: '' });
+    for (const registered of ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sans']) assert.equal(Object.hasOwn(claims.claims, registered), false, registered);
+    // A claim named __proto__ is data, not a way to change the object's prototype.
+    const sneaky = await mint(p, { claims: JSON.parse('{"__proto__": "polluted", "namespace": "prod"}') as Record<string, unknown> });
+    const c = await verify(sneaky, [AUD]);
+    assert.equal(Object.getPrototypeOf(c.claims), Object.prototype);
+    assert.equal(Object.hasOwn(c.claims, '__proto__'), true);
+    assert.equal(c.claims.namespace, 'prod');
   });
 });

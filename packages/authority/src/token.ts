@@ -9,7 +9,15 @@ export interface TokenClaims {
   names: SubjectName[];
   jti: string;
   expiresAt: Date;
+  /**
+   * The token's other string-valued claims (e.g. `namespace`, `service`), which a provisioner's
+   * template may put into URI SANs. Registered claims and non-string values are left out.
+   */
+  claims: Record<string, string>;
 }
+
+/** Claims with a meaning of their own (RFC 7519 §4.1, and our `sans`); never template inputs. */
+export const REGISTERED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sans'];
 
 /** Longest token lifetime (exp − iat) we accept: one-time tokens are minted just before use. */
 export const MAX_TOKEN_LIFETIME_S = 300;
@@ -112,7 +120,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {
       throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
     }
-    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000) };
+    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000), claims: customClaims(payload) };
   }
 
   /** Verifies a revoke token: its `sub` is the serial of the certificate to revoke. */
@@ -122,6 +130,14 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
   }
 
   return { verifyToken, verifyRevokeToken };
+}
+
+/**
+ * String-valued claims that are not registered ones. `Object.fromEntries` defines own properties,
+ * so a claim named `__proto__` stays data; readers look claims up with `Object.hasOwn`.
+ */
+function customClaims(payload: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(payload).filter((e): e is [string, string] => typeof e[1] === 'string' && !REGISTERED_CLAIMS.includes(e[0])));
 }
 
 function parseTokenName(raw: string): SubjectName {

@@ -14,17 +14,27 @@ export interface MintTokenInput {
   now?: Date;
   /** Overrides the audience (the revoke endpoint uses its own). */
   audience?: string;
+  /**
+   * Extra string claims, e.g. `{ namespace: 'prod', service: 'api' }`, which a provisioner's
+   * certificate template may build URI SANs from. Registered claim names are refused.
+   */
+  claims?: Readonly<Record<string, string>>;
 }
+
+/** Claims the token itself is made of (RFC 7519 §4.1, and our `sans`); `claims` may not set them. */
+export const REGISTERED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sans'];
 
 /** The audience a sign token must carry for a CA URL. */
 export const signAudience = (caUrl: string): string => `${caUrl.replace(/\/+$/, '')}/api/v1/sign`;
 
 /** Mints a one-time token (JWT) as `shortleaf token` does; any JOSE library can do the same. */
 export async function mintToken(input: MintTokenInput): Promise<string> {
+  const registered = Object.keys(input.claims ?? {}).find((k) => REGISTERED_CLAIMS.includes(k));
+  if (registered !== undefined) throw new RangeError(`the claim "${registered}" is a registered claim the token sets itself; choose another name`);
   const alg = input.privateJwk.kty === 'OKP' ? 'EdDSA' : 'ES256';
   const key = await importJWK(input.privateJwk, alg);
   const now = Math.floor((input.now ?? new Date()).getTime() / 1000);
-  const jwt = new SignJWT({ sans: [...(input.sans && input.sans.length > 0 ? input.sans : [input.subject])] })
+  const jwt = new SignJWT({ ...input.claims, sans: [...(input.sans && input.sans.length > 0 ? input.sans : [input.subject])] })
     .setProtectedHeader({ alg, typ: 'JWT', ...(input.privateJwk.kid === undefined ? {} : { kid: input.privateJwk.kid }) })
     .setIssuer(input.provisioner)
     .setAudience(input.audience ?? signAudience(input.caUrl))

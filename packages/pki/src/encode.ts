@@ -3,6 +3,7 @@ import type { SignatureAlgorithm } from './algorithms.js';
 import type { Signer } from './crypto.js';
 import { bitString, booleanTrue, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
 import type { CertificateDraft, KeyUsageName } from './draft.js';
+import { PkiError } from './errors.js';
 import { encodeGeneralName, encodeGeneralNames } from './general-names.js';
 
 // RFC 5280 §4.2.1.3 bit positions.
@@ -124,12 +125,61 @@ export function signTbs(tbs: Uint8Array, signer: Signer): Uint8Array {
   return sequence(tbs, algorithmIdentifier(signer.algorithm), bitString(signer.sign(tbs)));
 }
 
-/** Encodes a subject Name with an optional common name and organization, one RDN each. */
-export function encodeName(attrs: { commonName?: string | null; organization?: string | null }): Uint8Array {
-  const rdns: Uint8Array[] = [];
-  const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
-  if (attrs.organization) rdns.push(tlv(0x31, sequence(oid('2.5.4.10'), utf8(attrs.organization))));
-  if (attrs.commonName) rdns.push(tlv(0x31, sequence(oid('2.5.4.3'), utf8(attrs.commonName))));
-  return sequence(...rdns);
+/** Subject attributes a certificate may carry besides the common name (RFC 5280 §4.1.2.6). */
+export interface SubjectAttributes {
+  country?: string | null;
+  province?: string | null;
+  locality?: string | null;
+  organization?: string | null;
+  organizationalUnit?: string | null;
 }
 
+interface SubjectAttributeRow {
+  oid: string;
+  /** Upper bound in characters, RFC 5280 Appendix A (ub-*). */
+  max: number;
+  /** X520countryName is a PrintableString of exactly two letters (ISO 3166); the rest are UTF8String. */
+  printable: boolean;
+}
+
+// One row per attribute, in the order they are written: country first, common name last, as
+// RFC 4519 names are conventionally ordered from the most general to the most specific.
+const SUBJECT_ATTRIBUTES: Record<keyof SubjectAttributes | 'commonName', SubjectAttributeRow> = {
+  country: { oid: '2.5.4.6', max: 2, printable: true },
+  province: { oid: '2.5.4.8', max: 128, printable: false },
+  locality: { oid: '2.5.4.7', max: 128, printable: false },
+  organization: { oid: '2.5.4.10', max: 64, printable: false },
+  organizationalUnit: { oid: '2.5.4.11', max: 64, printable: false },
+  commonName: { oid: '2.5.4.3', max: 64, printable: false },
+};
+
+/** The subject attributes other than the common name, by the names configuration uses. */
+export const SUBJECT_ATTRIBUTE_NAMES = Object.keys(SUBJECT_ATTRIBUTES).filter((k) => k !== 'commonName') as ReadonlyArray<keyof SubjectAttributes>;
+
+function checkAttribute(name: keyof SubjectAttributes, value: string): void {
+  const row = SUBJECT_ATTRIBUTES[name];
+  if (row.printable) {
+    if (!/^[A-Z]{2}$/.test(value)) throw new PkiError('badSubject', `subject ${name} must be a two-letter ISO 3166 code such as "US", got ${JSON.stringify(value)}`);
+    return;
+  }
+  const length = [...value].length;
+  if (length === 0 || length > row.max) throw new PkiError('badSubject', `subject ${name} must be 1 to ${row.max} characters (RFC 5280 Appendix A), got ${length}`);
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new PkiError('badSubject', `subject ${name} must not contain control characters`);
+}
+
+/**
+ * Encodes a subject Name, one RDN per attribute present. The common name is written as given (the
+ * callers bound it); every other attribute is checked against RFC 5280's upper bounds and throws
+ * `badSubject` when it does not fit, so a bad configured value fails before anything is signed.
+ */
+export function encodeName(attrs: SubjectAttributes & { commonName?: string | null }): Uint8Array {
+  const rdns: Uint8Array[] = [];
+  for (const [name, row] of Object.entries(SUBJECT_ATTRIBUTES) as Array<[keyof SubjectAttributes | 'commonName', SubjectAttributeRow]>) {
+    const value = attrs[name];
+    if (value === undefined || value === null || value === '') continue;
+    if (name !== 'commonName') checkAttribute(name, value);
+    const encoded = row.printable ? tlv(0x13, Buffer.from(value, 'ascii')) : tlv(0x0c, Buffer.from(value, 'utf8'));
+    rdns.push(tlv(0x31, sequence(oid(row.oid), encoded)));
+  }
+  return sequence(...rdns);
+}

@@ -8,6 +8,8 @@ export type PkiErrorCode =
   | 'weakKey'
   | 'unsupportedAlgorithm'
   | 'badName'
+  | 'badSubject'
+  | 'badExtKeyUsage'
   | 'lintFailed'
   | 'badCertificate'
   | 'badRevocationReason'

@@ -24,15 +24,18 @@ export { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
 export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
 export { newSerial, normalizeSerial, serialToHex } from './serial.js';
 export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
-export { encodeName } from './encode.js';
+export { SUBJECT_ATTRIBUTE_NAMES, encodeName, type SubjectAttributes } from './encode.js';
 export {
+  EXT_KEY_USAGE_NAMES,
   MAX_COMMON_NAME,
+  extKeyUsageOid,
   intermediateDraft,
   leafDraft,
   ocspSignerDraft,
   profileRules,
   rootDraft,
   type CaInput,
+  type ExtKeyUsageName,
   type LeafInput,
   type OcspSignerInput,
   type ProfileRules,

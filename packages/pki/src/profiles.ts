@@ -1,6 +1,7 @@
 import { keyIdentifier, type PublicKeyInfo } from './crypto.js';
 import { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
-import { encodeName } from './encode.js';
+import { encodeName, type SubjectAttributes } from './encode.js';
+import { PkiError } from './errors.js';
 import type { SubjectName } from './names.js';
 
 /** What a profile demands of every certificate made with it; the lints check drafts against this. */
@@ -8,12 +9,51 @@ export interface ProfileRules {
   ca: boolean;
   pathLen?: number;
   keyUsage(key: PublicKeyInfo): readonly KeyUsageName[];
+  /** The EKU OIDs a certificate of this profile carries unless a template chooses others. */
   extKeyUsage: readonly string[];
+  /**
+   * When set, the EKU may be any non-empty subset of these OIDs (a provisioner's template picks
+   * it); when absent, the EKU must be exactly `extKeyUsage`.
+   */
+  allowedExtKeyUsage?: readonly string[];
   requireSubjectAltName: boolean;
   requireRevocationPointers: boolean;
   selfSigned: boolean;
   /** Whether certificates of this profile carry id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). */
   ocspNoCheck: boolean;
+}
+
+/** Extended key usages a leaf may carry; a template names them by these keys. */
+export type ExtKeyUsageName = 'serverAuth' | 'clientAuth' | 'codeSigning' | 'emailProtection' | 'timeStamping';
+
+// One row per usage a leaf may be given (RFC 5280 §4.2.1.12), looked up by name.
+const LEAF_EXT_KEY_USAGES: Record<ExtKeyUsageName, string> = {
+  serverAuth: OID.serverAuth,
+  clientAuth: OID.clientAuth,
+  codeSigning: '1.3.6.1.5.5.7.3.3',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  timeStamping: '1.3.6.1.5.5.7.3.8',
+};
+
+/** anyExtendedKeyUsage (RFC 5280 §4.2.1.12): "any purpose", which no leaf of ours may claim. */
+export const ANY_EXT_KEY_USAGE = '2.5.29.37.0';
+
+// Usages a leaf may never carry, and why: said by name so a configuration mistake reads clearly.
+const REFUSED_EXT_KEY_USAGES: Record<string, string> = {
+  OCSPSigning: 'only the CA\'s own delegated OCSP responder signs OCSP responses (RFC 6960 §4.2.2.2)',
+  anyExtendedKeyUsage: 'it would let the certificate be used for any purpose (RFC 5280 §4.2.1.12)',
+};
+
+/** The names a template may use in `extKeyUsage`. */
+export const EXT_KEY_USAGE_NAMES = Object.keys(LEAF_EXT_KEY_USAGES) as readonly ExtKeyUsageName[];
+
+/** Looks up a leaf extended key usage by name; throws `badExtKeyUsage` for a refused or unknown one. */
+export function extKeyUsageOid(name: string): string {
+  const refused = Object.hasOwn(REFUSED_EXT_KEY_USAGES, name) ? REFUSED_EXT_KEY_USAGES[name] : undefined;
+  if (refused !== undefined) throw new PkiError('badExtKeyUsage', `extended key usage ${name} is refused: ${refused}`);
+  const oidValue = Object.hasOwn(LEAF_EXT_KEY_USAGES, name) ? LEAF_EXT_KEY_USAGES[name as ExtKeyUsageName] : undefined;
+  if (oidValue === undefined) throw new PkiError('badExtKeyUsage', `unknown extended key usage ${JSON.stringify(name)} (known: ${EXT_KEY_USAGE_NAMES.join(', ')})`);
+  return oidValue;
 }
 
 // One row per profile, jose-style: looked up by name, never branched on inline.
@@ -42,6 +82,7 @@ const PROFILES: Record<ProfileName, ProfileRules> = {
     // RFC 8813/5480: keyEncipherment only makes sense for RSA key transport.
     keyUsage: (key) => (key.type.keyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']),
     extKeyUsage: [OID.serverAuth, OID.clientAuth],
+    allowedExtKeyUsage: Object.values(LEAF_EXT_KEY_USAGES),
     requireSubjectAltName: true,
     requireRevocationPointers: true,
     selfSigned: false,
@@ -84,9 +125,16 @@ export interface LeafInput {
   notAfter: Date;
   issuer: IssuerInfo;
   urls: PublicUrls;
+  /** Subject attributes besides the common name, from the provisioner's template. */
+  subject?: SubjectAttributes;
+  /** The leaf's extended key usages, from the provisioner's template; serverAuth and clientAuth when absent. */
+  extKeyUsage?: readonly ExtKeyUsageName[];
 }
 
-/** Drafts an end-entity certificate for mTLS: both serverAuth and clientAuth, short-lived. */
+/**
+ * Drafts an end-entity certificate for mTLS: short-lived, never a CA, serverAuth and clientAuth
+ * unless the provisioner's template names other usages from the leaf table.
+ */
 export function leafDraft(input: LeafInput): CertificateDraft {
   const rules = PROFILES.leaf;
   const cn = input.commonName !== null && input.commonName.length <= MAX_COMMON_NAME ? input.commonName : null;
@@ -94,14 +142,14 @@ export function leafDraft(input: LeafInput): CertificateDraft {
     profile: 'leaf',
     serial: input.serial,
     issuerDer: input.issuer.subjectDer,
-    subjectDer: encodeName({ commonName: cn }),
+    subjectDer: encodeName({ ...input.subject, commonName: cn }),
     commonName: cn,
     notBefore: input.notBefore,
     notAfter: input.notAfter,
     publicKey: input.publicKey,
     basicConstraints: { ca: false },
     keyUsage: rules.keyUsage(input.publicKey),
-    extKeyUsage: rules.extKeyUsage,
+    extKeyUsage: input.extKeyUsage === undefined ? rules.extKeyUsage : input.extKeyUsage.map(extKeyUsageOid),
     subjectKeyIdentifier: keyIdentifier(input.publicKey.spki),
     authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
     subjectAltNames: input.names,

@@ -8,9 +8,9 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import { createAcmeApp, createValidator } from '@shortleaf/acme';
 import { createApiApp } from '@shortleaf/api';
-import { createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
+import { assertTemplatesFitProvisioners, createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
 import { parseName, withinConstraints } from '@shortleaf/pki';
-import { CA_ISSUERS_PATH, createOcspHttpHandler, createStatusApp } from '@shortleaf/status';
+import { createOcspHttpHandler, createStatusApp, issuerPaths } from '@shortleaf/status';
 import { out, parse } from '../cli.js';
 import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
 import { dataSealer, openStore } from '../data.js';
@@ -143,6 +143,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   let issuer;
   try {
     issuer = await loadActiveIssuer(store, sealer);
+    await assertTemplatesFitProvisioners(config.templates, store);
   } catch (err) {
     await store.close();
     instanceLock.release();
@@ -189,7 +190,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   // Slow clients (a slowloris sending headers byte by byte) are cut off on both listeners.
   httpsServer.headersTimeout = httpServer.headersTimeout = parseDuration(config.limits.headersTimeout);
   httpsServer.requestTimeout = httpServer.requestTimeout = parseDuration(config.limits.requestTimeout);
-  let renewal: { stop(): void } | undefined;
+  let renewal: { stop(): void; now(): void } | undefined;
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
 
@@ -232,10 +233,12 @@ export async function serveCommand(args: string[]): Promise<void> {
       issuer,
       clock: { now: () => new Date() },
       random: (n) => new Uint8Array(randomBytes(n)),
-      urls: { ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${CA_ISSUERS_PATH}`, crl: `${statusBase}/crl` },
+      // Each intermediate's own CRL and certificate: a leaf keeps pointing at its issuer after a rotation.
+      urls: (i) => ({ ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${issuerPaths(i.name).caIssuers}`, crl: `${statusBase}${issuerPaths(i.name).crl}` }),
       logger,
       ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
       maxNames: config.limits.maxNames,
+      templates: config.templates,
     });
     const names = serverNames(config, apiAddr.host, issuer, logger);
     const lifetimeMs = parseDuration(config.serverCertificateLifetime);
@@ -243,11 +246,13 @@ export async function serveCommand(args: string[]): Promise<void> {
     httpsServer.setSecureContext({ ...TLS_OPTIONS, key: creds.key, cert: creds.cert });
     renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ ...TLS_OPTIONS, key: c.key, cert: c.cert }) });
 
-    const revocation = await startRevocationServices({ store, sealer, authority, issuer, config, logger, crlUrl: `${statusBase}/crl`, ...(metrics === undefined ? {} : { telemetry: metrics.authority }) });
+    // An activation (`shortleaf intermediate activate`) switches the authority at once; the HTTPS
+    // certificate follows, so clients see the new chain without waiting for its renewal.
+    const onActivated = () => void renewal?.now();
+    const revocation = await startRevocationServices({ store, sealer, authority, config, logger, statusBase, onActivated, ...(metrics === undefined ? {} : { telemetry: metrics.authority }) });
     metrics?.watchOcspCache(() => revocation.ocsp.stats().entries);
     stopRevocation = () => revocation.stop();
 
-    const roots = issuer.roots.map((r) => r.der);
     apiApp = createApiApp({
       authority,
       signAudiences: audiences(config, names, apiPort, '/api/v1/sign'),
@@ -256,7 +261,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       warnings: revocation.warnings,
       clientCertificate,
       requester,
-      roots,
+      roots: revocation.roots,
+      intermediates: revocation.intermediates,
       logger,
       maxBodyBytes: config.limits.maxBodyBytes,
       maxJsonDepth: config.limits.maxJsonDepth,
@@ -280,9 +286,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       ...(metrics === undefined ? {} : { telemetry: metrics.acme }),
     });
     statusApp = createStatusApp({
-      intermediate: issuer.certificate.der,
-      roots,
-      crl: () => revocation.crls.current(),
+      issuers: revocation.published,
+      roots: revocation.roots,
       rootCrl: revocation.rootCrl,
       crlMaxAgeSeconds: parseDuration(config.crl.cacheMaxAge) / 1000,
       now: () => new Date(),
@@ -298,7 +303,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     });
     markReady();
     const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
-    logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: issuer.name });
+    logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: authority.issuer.name });
     out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
   } catch (err) {
     // A start-up failure after binding must not leave a listening socket keeping the process alive,

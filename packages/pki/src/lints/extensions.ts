@@ -1,4 +1,6 @@
 import { Buffer } from 'node:buffer';
+import { OID } from '../draft.js';
+import { ANY_EXT_KEY_USAGE } from '../profiles.js';
 import type { Lint } from './lint.js';
 
 const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
@@ -22,10 +24,24 @@ export const keyUsageMatchesProfile: Lint = {
   },
 };
 
-/** RFC 5280 §4.2.1.12: leaves carry serverAuth and clientAuth, OCSP signers OCSPSigning; CA certificates carry no EKU. */
-export const extKeyUsageMatchesProfile: Lint = {
-  name: 'ext_key_usage_matches_profile',
-  check: (d, { rules }) => (same(d.extKeyUsage, rules.extKeyUsage) ? null : `ExtendedKeyUsage [${d.extKeyUsage.join(', ')}] differs from the profile's`),
+/**
+ * RFC 5280 §4.2.1.12: CA certificates carry no EKU and OCSP signers exactly OCSPSigning; a leaf
+ * carries a non-empty, duplicate-free subset of the leaf table (its template chooses which), and
+ * never OCSPSigning (RFC 6960 §4.2.2.2: that would make it a responder for our certificates) nor
+ * anyExtendedKeyUsage (which would let it serve any purpose).
+ */
+export const extKeyUsageWithinProfile: Lint = {
+  name: 'ext_key_usage_within_profile',
+  check: (d, { rules }) => {
+    const allowed = rules.allowedExtKeyUsage;
+    if (allowed === undefined) return same(d.extKeyUsage, rules.extKeyUsage) ? null : `ExtendedKeyUsage [${d.extKeyUsage.join(', ')}] differs from the profile's`;
+    if (d.extKeyUsage.length === 0) return `a ${d.profile} needs at least one ExtendedKeyUsage`;
+    if (new Set(d.extKeyUsage).size !== d.extKeyUsage.length) return 'an ExtendedKeyUsage appears twice';
+    const forbidden = d.extKeyUsage.find((u) => u === OID.ocspSigning || u === ANY_EXT_KEY_USAGE);
+    if (forbidden !== undefined) return `ExtendedKeyUsage ${forbidden} is never allowed on a ${d.profile}`;
+    const outside = d.extKeyUsage.find((u) => !allowed.includes(u));
+    return outside === undefined ? null : `ExtendedKeyUsage ${outside} is not in the ${d.profile} profile's table`;
+  },
 };
 
 /** RFC 5280 §4.2.1.2: every certificate we make has a 20-byte subject key identifier. */

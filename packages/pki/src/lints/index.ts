@@ -1,7 +1,7 @@
 import type { CertificateDraft } from '../draft.js';
 import { PkiError } from '../errors.js';
 import { profileRules } from '../profiles.js';
-import { authorityKeyIdentifierMatchesIssuer, basicConstraintsMatchProfile, extKeyUsageMatchesProfile, keyIsNotIssuerKey, keyUsageMatchesProfile, nameConstraintsOnlyOnCa, ocspNoCheckOnlyOnOcspSigners, revocationPointersPresent, subjectKeyIdentifierPresent } from './extensions.js';
+import { authorityKeyIdentifierMatchesIssuer, basicConstraintsMatchProfile, extKeyUsageWithinProfile, keyIsNotIssuerKey, keyUsageMatchesProfile, nameConstraintsOnlyOnCa, ocspNoCheckOnlyOnOcspSigners, revocationPointersPresent, subjectKeyIdentifierPresent } from './extensions.js';
 import type { Lint, LintContext } from './lint.js';
 import { namesAuthorized, namesWithinIssuerConstraints, subjectAltNamePresent, subjectAltNamesUnique } from './names.js';
 import { serialHasEntropy, serialPositiveAndShort } from './serial.js';
@@ -19,7 +19,7 @@ export const LINTS: readonly Lint[] = [
   validityWholeSeconds,
   basicConstraintsMatchProfile,
   keyUsageMatchesProfile,
-  extKeyUsageMatchesProfile,
+  extKeyUsageWithinProfile,
   subjectKeyIdentifierPresent,
   authorityKeyIdentifierMatchesIssuer,
   revocationPointersPresent,

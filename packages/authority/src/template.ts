@@ -1,0 +1,256 @@
+import {
+  EXT_KEY_USAGE_NAMES,
+  PkiError,
+  SUBJECT_ATTRIBUTE_NAMES,
+  encodeName,
+  extKeyUsageOid,
+  parseName,
+  policyRefusal,
+  type ExtKeyUsageName,
+  type NamePolicy,
+  type SubjectAttributes,
+  type SubjectName,
+} from '@shortleaf/pki';
+import { formatDuration, parseDuration } from './duration.js';
+import { AuthorityError } from './errors.js';
+import { parsePolicy, type Policy } from './policy.js';
+import type { AuthorityStore } from './ports.js';
+import { REGISTERED_CLAIMS } from './token.js';
+
+/** One piece of a URI template: literal text, or the value of a token claim. */
+type UriPart = { literal: string } | { claim: string };
+
+/** A URI SAN built from the token's claims, e.g. `spiffe://example.org/ns/{namespace}/sa/{service}`. */
+export interface UriTemplate {
+  /** As configured, for messages. */
+  text: string;
+  /** Where it was configured, e.g. `templates.services.uris[0]`. */
+  where: string;
+  parts: readonly UriPart[];
+}
+
+/**
+ * A provisioner's certificate template, checked: what every leaf that provisioner issues carries
+ * besides the names its credential authorised. It cannot make a CA: there is no key for it.
+ */
+export interface CertificateTemplate {
+  /** Where it was configured, e.g. `templates.services`, for messages. */
+  where: string;
+  subject: SubjectAttributes;
+  /** The leaf's extended key usages; absent keeps the default (serverAuth, clientAuth). */
+  extKeyUsage?: readonly ExtKeyUsageName[];
+  uris: readonly UriTemplate[];
+  /** Replaces the provisioner policy's default lifetime; a requested notAfter still wins within min..max. */
+  lifetimeMs?: number;
+}
+
+const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'lifetime'] as const;
+
+// Keys someone might reach for to make a CA or change the key usage: refused with the reason.
+const CA_KEYS = new Set(['isCa', 'ca', 'basicConstraints', 'keyUsage', 'pathLen', 'pathLenConstraint', 'nameConstraints']);
+
+/** A claim name in `{…}`: an identifier, as JSON claim names usually are. */
+const PLACEHOLDER_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * What a claim value must look like to be put into a URI: one path segment of letters, digits,
+ * `.`, `_` and `-`, starting with a letter or digit. No `/`, `%`, `@`, `:`, `?` or `#`, so a value
+ * can never climb out of its segment (`..`), reach another host, or change how the URI parses.
+ */
+export const CLAIM_VALUE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+function fail(message: string): never {
+  throw new AuthorityError('badTemplate', message);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks the `templates` section of the configuration: provisioner name → template. Every problem
+ * throws `badTemplate` naming the exact key.
+ */
+export function parseTemplates(doc: unknown, where = 'templates'): Map<string, CertificateTemplate> {
+  if (doc === undefined) return new Map();
+  if (!isObject(doc)) return fail(`"${where}" must be an object mapping provisioner names to templates`);
+  return new Map(Object.entries(doc).map(([name, t]) => [name, parseTemplate(t, `${where}.${name}`)]));
+}
+
+/**
+ * Checks one template document (`where` is its key in the configuration, for messages) and
+ * returns it typed. Unknown keys, keys that would make a CA, unknown or refused subject fields and
+ * extended key usages, malformed `{claim}` placeholders and bad lifetimes all throw `badTemplate`.
+ */
+export function parseTemplate(doc: unknown, where: string): CertificateTemplate {
+  if (!isObject(doc)) return fail(`template "${where}" must be an object (keys: ${TEMPLATE_KEYS.join(', ')})`);
+  for (const key of Object.keys(doc)) {
+    if (CA_KEYS.has(key)) fail(`template key "${where}.${key}" is not allowed: templates cannot make CA certificates (a provisioner's certificates are always leaves, CA:FALSE with the leaf key usage)`);
+    if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) fail(`unknown template key "${where}.${key}" (known keys: ${TEMPLATE_KEYS.join(', ')})`);
+  }
+  const template: CertificateTemplate = { where, subject: parseSubject(doc.subject, `${where}.subject`), uris: parseUris(doc.uris, `${where}.uris`) };
+  if (doc.extKeyUsage !== undefined) template.extKeyUsage = parseExtKeyUsage(doc.extKeyUsage, `${where}.extKeyUsage`);
+  if (doc.lifetime !== undefined) template.lifetimeMs = parseLifetime(doc.lifetime, `${where}.lifetime`);
+  return template;
+}
+
+function parseSubject(doc: unknown, where: string): SubjectAttributes {
+  if (doc === undefined) return {};
+  if (!isObject(doc)) return fail(`template key "${where}" must be an object (keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
+  const subject: SubjectAttributes = {};
+  for (const [key, value] of Object.entries(doc)) {
+    if (key === 'commonName') fail(`template key "${where}.commonName" is not allowed: the common name comes from the token's subject, like every name`);
+    if (!(SUBJECT_ATTRIBUTE_NAMES as readonly string[]).includes(key)) fail(`unknown template key "${where}.${key}" (known keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
+    if (typeof value !== 'string') fail(`template key "${where}.${key}" must be a string`);
+    const name = key as keyof SubjectAttributes;
+    try {
+      encodeName({ [name]: value });
+    } catch (cause) {
+      if (cause instanceof PkiError) fail(`template key "${where}.${key}": ${cause.message}`);
+      throw cause;
+    }
+    subject[name] = value as string;
+  }
+  return subject;
+}
+
+function parseExtKeyUsage(doc: unknown, where: string): ExtKeyUsageName[] {
+  if (!Array.isArray(doc) || doc.length === 0) return fail(`template key "${where}" must be a non-empty list of: ${EXT_KEY_USAGE_NAMES.join(', ')}`);
+  doc.forEach((name: unknown, i) => {
+    if (typeof name !== 'string') fail(`template key "${where}[${i}]" must be a string`);
+    try {
+      extKeyUsageOid(name as string);
+    } catch (cause) {
+      if (cause instanceof PkiError) fail(`template key "${where}[${i}]": ${cause.message}`);
+      throw cause;
+    }
+    if (doc.indexOf(name) !== i) fail(`template key "${where}[${i}]": ${name as string} is listed twice`);
+  });
+  return doc as ExtKeyUsageName[];
+}
+
+function parseLifetime(doc: unknown, where: string): number {
+  if (typeof doc !== 'string') return fail(`template key "${where}" must be a duration such as "8h"`);
+  let ms = 0;
+  try {
+    ms = parseDuration(doc);
+  } catch (cause) {
+    fail(`template key "${where}": ${(cause as Error).message}`);
+  }
+  if (ms <= 0) fail(`template key "${where}" must be longer than 0s`);
+  return ms;
+}
+
+function parseUris(doc: unknown, where: string): UriTemplate[] {
+  if (doc === undefined) return [];
+  if (!Array.isArray(doc)) return fail(`template key "${where}" must be a list of URI templates such as "spiffe://example.org/ns/{namespace}/sa/{service}"`);
+  return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`));
+}
+
+/** Splits `spiffe://example.org/ns/{namespace}` into literals and claims; any stray brace is an error. */
+function parseUriTemplate(text: unknown, where: string): UriTemplate {
+  if (typeof text !== 'string') return fail(`template key "${where}" must be a string`);
+  const parts: UriPart[] = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const open = rest.indexOf('{');
+    const close = rest.indexOf('}');
+    if (close >= 0 && (open < 0 || close < open)) fail(`template key "${where}": "}" without a matching "{" in ${JSON.stringify(text)}`);
+    if (open < 0) {
+      parts.push({ literal: rest });
+      break;
+    }
+    if (open > 0) parts.push({ literal: rest.slice(0, open) });
+    const end = rest.indexOf('}', open);
+    if (end < 0) fail(`template key "${where}": "{" without a matching "}" in ${JSON.stringify(text)}`);
+    const claim = rest.slice(open + 1, end);
+    if (!PLACEHOLDER_NAME.test(claim)) fail(`template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`);
+    if (REGISTERED_CLAIMS.includes(claim)) fail(`template key "${where}": {${claim}} names a registered token claim; a template may use only the token's own claims (shortleaf token --claim KEY=VALUE)`);
+    parts.push({ claim });
+    rest = rest.slice(end + 1);
+  }
+  const first = parts[0];
+  if (first === undefined || !('literal' in first) || !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(first.literal)) {
+    fail(`template key "${where}": ${JSON.stringify(text)} must start with a literal scheme such as "spiffe://"`);
+  }
+  const template: UriTemplate = { text, where, parts };
+  // With a harmless value in every placeholder, the result must already be a valid URI.
+  let sample: SubjectName | undefined;
+  try {
+    sample = parseName(render(template, () => 'x'));
+  } catch (cause) {
+    fail(`template key "${where}": ${(cause as Error).message}`);
+  }
+  if (sample?.kind !== 'uri') fail(`template key "${where}": ${JSON.stringify(text)} is not a URI`);
+  return template;
+}
+
+function render(t: UriTemplate, value: (claim: string) => string): string {
+  return t.parts.map((p) => ('literal' in p ? p.literal : value(p.claim))).join('');
+}
+
+/**
+ * Builds a template's URI SANs from a token's claims. A claim the template names but the token
+ * lacks is `templateClaimMissing`; a value outside CLAIM_VALUE is `templateClaimInvalid`. The
+ * caller still checks the results against the provisioner's name policy.
+ */
+export function renderTemplateUris(template: CertificateTemplate, claims: Readonly<Record<string, string>>): SubjectName[] {
+  return template.uris.map((t) => {
+    const uri = render(t, (claim) => {
+      const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+      if (typeof value !== 'string') throw new AuthorityError('templateClaimMissing', `the token has no "${claim}" claim, which ${t.where} (${t.text}) needs; mint it with --claim ${claim}=VALUE`);
+      if (!CLAIM_VALUE.test(value)) {
+        throw new AuthorityError('templateClaimInvalid', `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`);
+      }
+      return value;
+    });
+    try {
+      return parseName(uri);
+    } catch (cause) {
+      throw new AuthorityError('templateClaimInvalid', `the token's claims make ${t.where} an invalid URI: ${(cause as Error).message}`, { cause });
+    }
+  });
+}
+
+/** The provisioner's policy with the template's lifetime as its default, kept within min..max. */
+export function applyTemplateLifetime(policy: Policy, template: CertificateTemplate | undefined): Policy {
+  if (template?.lifetimeMs === undefined) return policy;
+  return { ...policy, defaultLifetimeMs: Math.min(Math.max(template.lifetimeMs, policy.minLifetimeMs), policy.maxLifetimeMs) };
+}
+
+/**
+ * Whether some rendering of a URI template could pass the name policy: the literal text before
+ * the first placeholder must agree with an exact URI or a `prefix*` rule. A template that no token
+ * could ever satisfy is a configuration mistake, caught at start-up rather than at every issuance.
+ */
+function couldPass(t: UriTemplate, names: NamePolicy): string | null {
+  if (t.parts.every((p) => 'literal' in p)) return policyRefusal(parseName(t.text), names);
+  const rules = (names.dns?.length ?? 0) + (names.ip?.length ?? 0) + (names.uri?.length ?? 0);
+  if (rules === 0) return null;
+  const first = t.parts[0];
+  const prefix = first !== undefined && 'literal' in first ? first.literal : '';
+  const ok = (names.uri ?? []).some((p) => (p.endsWith('*') ? prefix.startsWith(p.slice(0, -1)) || p.slice(0, -1).startsWith(prefix) : p.startsWith(prefix)));
+  return ok ? null : `no URI starting ${JSON.stringify(prefix)} is allowed (allowed: ${(names.uri ?? []).join(', ') || 'no URIs'})`;
+}
+
+/**
+ * Checks templates against the provisioners in the store, at `serve` start-up: each names an
+ * existing provisioner, its lifetime lies within that provisioner's min..max, its URIs could pass
+ * the name policy, and an ACME provisioner gets no URIs (its names are proven by challenges, and
+ * a template must not add one nobody proved). Throws `badTemplate` naming the key.
+ */
+export async function assertTemplatesFitProvisioners(templates: ReadonlyMap<string, CertificateTemplate>, store: Pick<AuthorityStore, 'getProvisioner'>): Promise<void> {
+  for (const [name, t] of templates) {
+    const row = await store.getProvisioner(name);
+    if (row === null) fail(`template "${t.where}" is for provisioner ${JSON.stringify(name)}, which does not exist (shortleaf provisioner list shows them)`);
+    const policy = parsePolicy(JSON.parse(row.policy));
+    if (t.lifetimeMs !== undefined && (t.lifetimeMs < policy.minLifetimeMs || t.lifetimeMs > policy.maxLifetimeMs)) {
+      fail(`template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`);
+    }
+    if (row.type === 'acme' && t.uris.length > 0) {
+      fail(`template key "${t.where}.uris" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`);
+    }
+    for (const u of t.uris) {
+      const refusal = couldPass(u, policy.names);
+      if (refusal !== null) fail(`template key "${u.where}" can never pass provisioner ${name}'s name policy: ${refusal}`);
+    }
+  }
+}
