@@ -9,6 +9,16 @@ export async function openStore(dataDir: string): Promise<{ store: SqliteStore; 
   return { store: await SqliteStore.open(layout.database), layout };
 }
 
+/** Opens a data directory's database for one CLI verb and closes it whatever happens. */
+export async function withStore<T>(dataDir: string, use: (store: SqliteStore) => Promise<T>): Promise<T> {
+  const { store } = await openStore(dataDir);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
 /** A KeySealer bound to a passphrase, which stays in this closure only. */
 export function passphraseSealer(passphrase: string): KeySealer {
   return {

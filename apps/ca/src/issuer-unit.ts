@@ -14,6 +14,19 @@ import { issuerPaths } from '@shortleaf/status';
 import type { SqliteStore } from '@shortleaf/store';
 import type { ServeConfig } from './config.js';
 
+/** What the revocation services of every intermediate are built from. */
+export interface IssuerServicesDeps {
+  store: SqliteStore;
+  sealer: KeySealer;
+  authority: Authority;
+  config: ServeConfig;
+  logger: Logger;
+  /** Base URL of the status listener, which per-intermediate CRL paths hang from. */
+  statusBase: string;
+  /** Where revocations and published CRLs are counted (metrics); nothing is recorded when absent. */
+  telemetry?: Telemetry;
+}
+
 /** The revocation services of one intermediate in service: its OCSP responder and its CRL. */
 export type IssuerUnit = Awaited<ReturnType<typeof startIssuerUnit>>;
 
@@ -23,17 +36,7 @@ export type IssuerUnit = Awaited<ReturnType<typeof startIssuerUnit>>;
  * its own status), and its CRL. Every intermediate in service gets one, so a retired intermediate
  * keeps answering for what it issued.
  */
-export async function startIssuerUnit(opts: {
-  issuer: LoadedIssuer;
-  store: SqliteStore;
-  sealer: KeySealer;
-  authority: Authority;
-  config: ServeConfig;
-  logger: Logger;
-  statusBase: string;
-  minCrlNumber?: bigint;
-  telemetry?: Telemetry;
-}) {
+export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: LoadedIssuer; minCrlNumber?: bigint }) {
   const { issuer, store, config, logger } = opts;
   const clock = { now: () => new Date() };
   const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;

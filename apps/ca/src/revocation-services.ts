@@ -8,18 +8,13 @@ import {
   loadIssuer,
   parseDuration,
   rootCrlWarnings,
-  type Authority,
-  type KeySealer,
   type LoadedIssuer,
-  type Logger,
   type RootCrlRow,
-  type Telemetry,
 } from '@shortleaf/authority';
 import { parseCrl } from '@shortleaf/pki';
 import type { PublishedIssuer } from '@shortleaf/status';
 import type { SqliteStore } from '@shortleaf/store';
-import type { ServeConfig } from './config.js';
-import { startIssuerUnit, type IssuerUnit } from './issuer-unit.js';
+import { startIssuerUnit, type IssuerServicesDeps, type IssuerUnit } from './issuer-unit.js';
 import { CRL_NUMBER_FLOOR_SETTING } from './layout.js';
 
 const WATCH_INTERVAL_MS = 1_000;
@@ -48,37 +43,19 @@ async function issuersFingerprint(store: SqliteStore): Promise<string> {
  * (`intermediate import`, `intermediate activate`). An activation switches the authority to the
  * new intermediate without a restart, after its CRL and OCSP responder are up.
  */
-export async function startRevocationServices(opts: {
-  store: SqliteStore;
-  sealer: KeySealer;
-  authority: Authority;
-  config: ServeConfig;
-  logger: Logger;
-  /** Base URL of the status listener, which per-intermediate CRL paths hang from. */
-  statusBase: string;
-  /** Called after the authority switched to a newly activated intermediate. */
-  onActivated?: (issuer: LoadedIssuer) => void;
-  /** Where revocations and published CRLs are counted (metrics); nothing is recorded when absent. */
-  telemetry?: Telemetry;
-}) {
+export async function startRevocationServices(
+  opts: IssuerServicesDeps & {
+    /** Called after the authority switched to a newly activated intermediate. */
+    onActivated?: (issuer: LoadedIssuer) => void;
+  },
+) {
   const { store, config, logger, authority } = opts;
   const clock = { now: () => new Date() };
   const minCrlNumber = await crlNumberFloor(store);
   const units = new Map<string, IssuerUnit>();
   let roots: Uint8Array[] = await store.listRoots();
 
-  const startUnit = (issuer: LoadedIssuer) =>
-    startIssuerUnit({
-      issuer,
-      store,
-      sealer: opts.sealer,
-      authority,
-      config,
-      logger,
-      statusBase: opts.statusBase,
-      ...(minCrlNumber === undefined ? {} : { minCrlNumber }),
-      ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
-    });
+  const startUnit = (issuer: LoadedIssuer) => startIssuerUnit({ ...opts, issuer, ...(minCrlNumber === undefined ? {} : { minCrlNumber }) });
 
   /** Units in service, the active intermediate's first. */
   const ordered = (): IssuerUnit[] => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, issuerStatuses } from '@shortleaf/authority';
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
-import { dataSealer, openStore } from '../data.js';
+import { dataSealer, openStore, withStore } from '../data.js';
 import { writeFileAtomic } from '../files.js';
 
 const clock = { now: () => new Date() };
@@ -58,28 +58,18 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     const { values, positionals } = parse(rest, { data: { type: 'string' }, name: { type: 'string' } }, ['data']);
     const name = values.name ?? positionals[0];
     if (name === undefined || positionals.length > (values.name === undefined ? 1 : 0)) throw new UsageError('usage: shortleaf intermediate activate --data DIR NAME');
-    const { store } = await openStore(values.data!);
-    try {
-      const result = await activateIntermediate(store, clock, name);
-      out(`${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`);
-      if (result.previous !== null) out(`${result.previous} is retired: it keeps publishing its CRL (/crl/${result.previous}) and answering OCSP until the last certificate it issued expires.`);
-    } finally {
-      await store.close();
-    }
+    const result = await withStore(values.data!, (store) => activateIntermediate(store, clock, name));
+    out(`${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`);
+    if (result.previous !== null) out(`${result.previous} is retired: it keeps publishing its CRL (/crl/${result.previous}) and answering OCSP until the last certificate it issued expires.`);
     return;
   }
   if (verb === 'list') {
     const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
-    const { store } = await openStore(values.data!);
-    try {
-      const now = clock.now();
-      out('NAME                 STATE    NOT AFTER                 LAST CERTIFICATE EXPIRES  SUBJECT');
-      for (const s of await issuerStatuses(store, now)) {
-        const cols = [s.row.name.padEnd(20), s.state.padEnd(8), (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25), (s.lastExpiry?.toISOString() ?? '-').padEnd(25), s.certificate?.subject ?? '(awaiting the root\'s signature)'];
-        out(cols.join(' '));
-      }
-    } finally {
-      await store.close();
+    const statuses = await withStore(values.data!, (store) => issuerStatuses(store, clock.now()));
+    out('NAME                 STATE    NOT AFTER                 LAST CERTIFICATE EXPIRES  SUBJECT');
+    for (const s of statuses) {
+      const cols = [s.row.name.padEnd(20), s.state.padEnd(8), (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25), (s.lastExpiry?.toISOString() ?? '-').padEnd(25), s.certificate?.subject ?? "(awaiting the root's signature)"];
+      out(cols.join(' '));
     }
     return;
   }
