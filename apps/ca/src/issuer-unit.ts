@@ -37,7 +37,7 @@ export type IssuerUnit = Awaited<ReturnType<typeof startIssuerUnit>>;
  * keeps answering for what it issued.
  */
 export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: LoadedIssuer; minCrlNumber?: bigint }) {
-  const { issuer, store, config, logger } = opts;
+  const { issuer, store, config, logger, telemetry } = opts;
   const clock = { now: () => new Date() };
   const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
   const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
@@ -70,7 +70,14 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
     validityMs: parseDuration(config.crl.validity),
     refreshAfterMs: parseDuration(config.crl.refreshAfter),
     rebuildDelayMs: parseDuration(config.crl.rebuildDelay),
-    ...(opts.telemetry === undefined ? {} : { telemetry: opts.telemetry }),
+    // The CRL metrics describe the active intermediate's CRL; the others publish unrecorded.
+    ...(telemetry === undefined ? {} : {
+          telemetry: {
+            crlPublished(e) {
+              if (opts.authority.issuer.id === issuer.id) telemetry.crlPublished(e);
+            },
+          },
+        }),
     ...(opts.minCrlNumber === undefined ? {} : { minNumber: opts.minCrlNumber }),
   });
   await crls.start();
