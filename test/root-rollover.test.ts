@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePem } from '@shortleaf/pki';
 import { after, before, describe, it } from 'node:test';
-import { addShortLivedProvisioner, leafOf, mintTokenCli, runAgent, verifyLeaf } from './helpers/agent.js';
+import { addShortLivedProvisioner, leafOf, mintTokenCli, runAgent, startAgent, verifyLeaf, type RunningAgent } from './helpers/agent.js';
 import { shortleafOk, tempDir } from './helpers/cli.js';
 import { startDevCa, type DevCa } from './helpers/dev-ca.js';
 import { curl } from './helpers/http.js';
@@ -23,6 +23,7 @@ describe('root rollover: the next intermediate under a new root', () => {
   const rootEnv = { SHORTLEAF_ROOT_PASSWORD: `root-${randomBytes(12).toString('hex')}` };
   recordSecret(rootEnv.SHORTLEAF_ROOT_PASSWORD);
   let devCa: DevCa | undefined;
+  let live: RunningAgent | undefined;
   const ca = () => {
     assert.ok(devCa, 'the CA did not start');
     return devCa;
@@ -35,6 +36,7 @@ describe('root rollover: the next intermediate under a new root', () => {
     devCa = await startDevCa(dir.path, { beforeServe: (data) => addShortLivedProvisioner(data, 'short', f('short.jwk')) });
   });
   after(async () => {
+    await live?.stop();
     await devCa?.server.stop();
     dir.remove();
   });
@@ -45,6 +47,10 @@ describe('root rollover: the next intermediate under a new root', () => {
     const first = await runAgent([...agentArgs(oldRoot()), '--token', token, '--once']);
     assert.equal(first.code, 0, first.stderr);
     const firstLeaf = leafOf(f('svc.pem'));
+    // A second agent keeps running, renewing every few seconds, with a root file holding the old root only.
+    writeFileSync(f('live-roots.pem'), readFileSync(oldRoot(), 'utf8'));
+    live = startAgent(['--ca', ca().server.publicUrl, '--root', f('live-roots.pem'), '--cert', f('live.pem'), '--key', f('live.key'), '--chain', f('live-chain.pem'), '--san', 'live.test', '--token', await mintTokenCli({ caUrl: ca().server.publicUrl, provisioner: 'short', key: f('short.jwk'), subject: 'live.test' }), '--not-after', '1m', '--renew-at', '0.55', '--jitter', '0', '--no-ari', '--retry-min', '1s', '--retry-max', '2s']);
+    await live.waitFor('the live agent bootstraps', (l) => l.event === 'bootstrapped', { timeoutMs: 30_000 });
 
     // The new root, offline; the next intermediate signed by it and imported (staged).
     await shortleafOk(['root', 'init', '--out', f('new-root'), '--cn', 'Shortleaf Second Root'], { env: rootEnv });
@@ -85,5 +91,16 @@ describe('root rollover: the next intermediate under a new root', () => {
     assert.match(await openssl(['x509', '-noout', '-subject'], chain), /Shortleaf Intermediate CA rolled/, 'the chain file holds the intermediate that issued the leaf');
     assert.ok((await verifyLeaf(f('svc.pem'), join(f('new-root'), 'root.crt'), f('svc-chain.pem'))).ok, 'the new leaf verifies under the new root');
     assert.equal((await verifyLeaf(f('svc.pem'), oldRoot(), f('svc-chain.pem'))).ok, false, 'and not under the old one');
+
+    // The running agent cannot renew now; once the new root is added to its file, it renews
+    // without a restart, from the new chain.
+    const agent = live!;
+    const failed = await agent.waitFor('a renewal refused by TLS (old root only)', (l) => l.event === 'renewal_failed', { timeoutMs: 60_000 });
+    writeFileSync(f('live-roots.pem'), readFileSync(f('both-roots.pem'), 'utf8'));
+    await agent.waitFor('the roots reloaded', (l) => l.event === 'roots_reloaded', { from: failed.index, timeoutMs: 30_000 });
+    await agent.waitFor('a renewal with both roots trusted', (l) => l.event === 'renewed', { from: failed.index, timeoutMs: 30_000 });
+    assert.match(await openssl(['x509', '-noout', '-issuer', '-in', f('live.pem')]), /Shortleaf Intermediate CA rolled/);
+    assert.ok((await verifyLeaf(f('live.pem'), join(f('new-root'), 'root.crt'), f('live-chain.pem'))).ok);
+    assert.equal(agent.exited(), null, 'the agent was never restarted');
   });
 });

@@ -13,7 +13,13 @@ export type TokenSource = { kind: 'value'; value: string } | { kind: 'file'; pat
 
 export interface CertificateAgentOptions {
   caUrl: string;
+  /** The roots the CA's HTTPS listener must chain to (one or several, e.g. during a root rollover). */
   rootPem: string;
+  /**
+   * The file `rootPem` came from: read again before each call to the CA, so a root added to it
+   * (a root rollover) is trusted without restarting the agent. An unreadable file keeps the last roots.
+   */
+  rootFile?: string;
   paths: CredentialPaths;
   /** The one-time token for the first certificate (and after expiry, from a file that changed). */
   token: TokenSource | null;
@@ -73,6 +79,21 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   const { logger } = deps;
   const status: AgentStatus = { subject: null, serial: null, notBefore: null, notAfter: null, nextRenewal: null, lastRenewal: null, lastError: null, failures: 0 };
   let current: { creds: Credentials; leaf: CertificateInfo } | null = null;
+  let roots = opts.rootPem;
+
+  /** The roots to trust now: the root file as it is, or the last good reading of it. */
+  function trust(): string {
+    if (opts.rootFile === undefined) return roots;
+    try {
+      const text = readFileSync(opts.rootFile, 'utf8');
+      if (readCertificates(text).length === 0) throw new Error('it holds no certificate');
+      if (text !== roots) logger.info('roots_reloaded', { file: opts.rootFile, certificates: readCertificates(text).length });
+      roots = text;
+    } catch (err) {
+      logger.warn('root_file_unreadable', { file: opts.rootFile, error: (err as Error).message, note: 'the roots read before are still trusted' });
+    }
+    return roots;
+  }
 
   function adopt(creds: Credentials): void {
     const leaf = readCertificates(creds.certPem)[0];
@@ -120,7 +141,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const { privateKey } = generateKeyPair(opts.keyType);
     const names = opts.names.map((n) => parseName(n));
     const csr = csrToPem(createCsr(privateKey, { commonName: null }, names));
-    const client = createClient({ caUrl: opts.caUrl, rootPem: opts.rootPem });
+    const client = createClient({ caUrl: opts.caUrl, rootPem: trust() });
     const issued = await client.sign({ csr, token, ...(opts.notAfter === null ? {} : { notAfter: opts.notAfter }) });
     const creds: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string };
     writeCredentials(opts.paths, creds);
@@ -130,7 +151,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
 
   /** Gets a first certificate over ACME (http-01 answered by the agent, EAB when configured). */
   async function bootstrapOverAcme(): Promise<void> {
-    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: opts.rootPem, names: opts.names, keyType: opts.keyType });
+    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: trust(), names: opts.names, keyType: opts.keyType });
     writeCredentials(opts.paths, creds);
     adopt(creds);
     await afterWrite('bootstrapped');
@@ -139,7 +160,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   /** Renews over mutual TLS with the current certificate; with `rekey`, under a new key. */
   async function renew(): Promise<void> {
     const { creds } = current!;
-    const client = createClient({ caUrl: opts.caUrl, rootPem: opts.rootPem, cert: creds.certPem, key: creds.keyPem });
+    const client = createClient({ caUrl: opts.caUrl, rootPem: trust(), cert: creds.certPem, key: creds.keyPem });
     let keyPem = creds.keyPem;
     let issued: IssuedResponse;
     if (opts.rekey) {
@@ -159,7 +180,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   async function scheduleNext(): Promise<Date> {
     const leaf = current!.leaf;
     const id = opts.ariUrl === null ? null : certId(leaf);
-    const window = id === null ? null : await fetchRenewalWindow(`${opts.ariUrl}/${id}`, opts.rootPem);
+    const window = id === null ? null : await fetchRenewalWindow(`${opts.ariUrl}/${id}`, roots);
     const at = window === null ? renewalTime(leaf, { renewAt: opts.renewAt, jitter: opts.jitter, random: deps.random }) : timeInWindow(window, deps.now(), deps.random);
     status.nextRenewal = at;
     logger.info('renewal_scheduled', { serial: leaf.serial, at: at.toISOString(), source: window === null ? 'schedule' : 'renewalInfo', notAfter: leaf.notAfter.toISOString() });

@@ -175,6 +175,7 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
     options: {
       caUrl,
       rootPem: readText(String(v.root), 'the root file'),
+      rootFile: String(v.root),
       paths: { cert: String(v.cert), key: String(v.key), ...(v.chain === undefined ? {} : { chain: String(v.chain) }) },
       token: v.token !== undefined ? { kind: 'value', value: String(v.token) } : v['token-file'] !== undefined ? { kind: 'file', path: String(v['token-file']) } : null,
       acme:
