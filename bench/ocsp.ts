@@ -7,7 +7,9 @@
  * `openssl ocsp -respin` before anything is timed. Prints ratios, asserts nothing.
  *
  * A bare node:http server sending the same bytes is measured too, as the most any Node responder
- * could do here.
+ * could do here. Then the intermediate is rotated (`intermediate csr`, `root sign-intermediate`,
+ * `import`, `activate`) and the same leaves are asked for again: they now belong to a retired
+ * intermediate, whose responder the router reaches after missing the active one's cache.
  *
  * BENCH_SECONDS (default 4) sets each run's length; BENCH_PROFILE=1 runs the server under
  * `node --cpu-prof`, pinned to CPU 0 with wrk on CPU 1, and prints where its time went during the
@@ -21,8 +23,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { mintToken } from '@shortleaf/client';
-import { createCsr, csrToPem, generateKeyPair, parseName } from '@shortleaf/pki';
-import { cpuTimes, runWrk, spawnGroup, startNginx, startNodeStatic, startServer, summarizeCpuProfile, waitForOutput, type BenchServer, type WrkResult } from './server.js';
+import { createCsr, csrToPem, decodePem, generateKeyPair, parseName } from '@shortleaf/pki';
+import { cpuTimes, runWrk, shortleafCli, spawnGroup, startNginx, startNodeStatic, startServer, summarizeCpuProfile, waitForOutput, type BenchServer, type WrkResult } from './server.js';
 import { benchWorkspace } from './workspace.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -203,6 +205,26 @@ try {
   const post = timed('POST', 'post', ocspUrl, ourFiles.post);
   const get = timed('GET', 'get', server.statusUrl, ourFiles.get);
   const [ourPost, ourGet] = [post.result, get.result];
+
+  // Rotate: the leaves above now belong to a retired intermediate.
+  const data = server.dataDir;
+  shortleafCli(['intermediate', 'csr', '--data', data, '--name', 'next', '--out', join(work, 'next.csr')]);
+  shortleafCli(['root', 'sign-intermediate', '--root', join(data, 'offline-root'), '--csr', join(work, 'next.csr'), '--out', join(work, 'next.crt')]);
+  shortleafCli(['intermediate', 'import', '--data', data, '--name', 'next', '--cert', join(work, 'next.crt'), '--root', join(data, 'offline-root', 'root.crt')]);
+  shortleafCli(['intermediate', 'activate', '--data', data, 'next']);
+  // The status listener's /intermediate.crt is the active intermediate's: it turns into next's.
+  const nextDer = decodePem(readFileSync(join(work, 'next.crt'), 'utf8'))[0]!.der;
+  const switchedBy = Date.now() + 15_000;
+  // A failed fetch (an idle keep-alive connection the server closed) counts as "not yet".
+  while (!Buffer.from((await fetchBytes(`${server.statusUrl}/intermediate.crt`).catch(() => null)) ?? []).equals(nextDer)) {
+    if (Date.now() > switchedBy) throw new Error('the server did not switch to the new intermediate within 15 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const [i, req] of ours.entries()) {
+    const failure = verifyResponse(work, await fetchBytes(ocspUrl, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: req }), { issuer: 'intermediate.pem', cert: `leaf${i}.pem`, caFile: 'root.pem' });
+    if (failure !== null) throw new Error(`after the rotation, the response for leaf ${i} of the retired intermediate does not verify:\n${failure}`);
+  }
+  const retired = timed('POST (retired intermediate)', 'post', ocspUrl, ourFiles.post);
   await stops.pop()!(); // the server: frees its core for the others, and writes its CPU profile
 
   // OpenSSL's responder for its own throwaway CA, the same number of leaves, the same request shape.
@@ -269,6 +291,7 @@ try {
   console.log(`${'server'.padEnd(40)} ${'responses'.padStart(10)}  ${'p99'.padStart(10)}  errors`);
   row('Shortleaf POST /ocsp (cached)', ourPost);
   row('Shortleaf GET /ocsp/<base64> (cached)', ourGet);
+  row('Shortleaf POST, retired intermediate', retired.result, '  (after a rotation, same leaves)');
   row('OpenSSL responder POST (signs each)', opensslPost);
   if (opensslGet !== null) row('OpenSSL responder GET (signs each)', opensslGet);
   for (const n of nginx) row(`nginx static file, GET, ${n.workers} worker${n.workers === '1' ? '' : 's'}`, n.result);
@@ -283,7 +306,8 @@ try {
   console.log(`Shortleaf ${best.how} / bare node:http with the same bytes: ${(best.r.rate / nodeStatic.rate).toFixed(2)}×   (bare node:http / nginx 1 worker: ${(nodeStatic.rate / nginx1.rate).toFixed(2)}×)`);
   console.log(`Shortleaf ${best.how} / nginx static, 1 worker: ${(best.r.rate / nginx1.rate).toFixed(2)}×   (goal ≥ 0.5×; ${(best.r.rate / nginxAuto.rate).toFixed(2)}× nginx with worker_processes auto)`);
   const cpuLine = (c: { user: number; system: number }) => `${(c.user + c.system).toFixed(3)} ms (user ${c.user.toFixed(3)}, kernel ${c.system.toFixed(3)})`;
-  console.log(`Shortleaf server CPU per response, from /proc: POST ${cpuLine(post)}; GET ${cpuLine(get)}`);
+  console.log(`Shortleaf server CPU per response, from /proc: POST ${cpuLine(post)}; GET ${cpuLine(get)}; POST for the retired intermediate ${cpuLine(retired)}`);
+  console.log(`Shortleaf POST for a retired intermediate's leaves / for the active one's, before the rotation: ${(retired.result.rate / ourPost.rate).toFixed(2)}×`);
   console.log('\nnotes:');
   console.log(`- Every server's responses were verified with \`openssl ocsp -respin\` ("Response verify OK", status good) before timing; Shortleaf's all ${LEAVES} by POST and GET.`);
   console.log(`- OpenSSL answers for its own throwaway CA (root → ${LEAVES} leaves, delegated P-256 responder certificate): Shortleaf's intermediate key is sealed. It signs every response, closes the connection after each (no keep-alive in OpenSSL 3.0's responder, so wrk reconnects), runs as -multi 2 and, since -port binds every interface, in a private network namespace with only loopback. Each of its runs gets a fresh responder and no warm-up: its workers spin, answering nothing, once a client drops a connection mid-request (wrk stopping) or after a 400.`);

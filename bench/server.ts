@@ -22,10 +22,16 @@ export interface StartServerOptions {
 }
 
 /** Initialises a development CA in a temp folder and starts `shortleaf serve` on free ports. */
+/** Runs one `shortleaf` verb to completion; its output, or an error with it. */
+export function shortleafCli(args: readonly string[]): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`shortleaf ${args.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
 export async function startServer(options: StartServerOptions = {}): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'shortleaf-bench-'));
-  const init = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'init', '--data', dataDir], { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`init failed: ${init.stderr}`);
+  shortleafCli(['init', '--data', dataDir]);
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--status-listen', '127.0.0.1:0', ...(options.serveArgs ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env },
