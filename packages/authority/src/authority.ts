@@ -20,11 +20,11 @@ import {
   type SubjectName,
 } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
-import { formatDuration, parseDuration } from './duration.js';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
 import { parsePolicy, type Policy } from './policy.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
+import { checkCsrNames, checkKey, checkNames, resolveLifetime } from './request-checks.js';
 import { createTokenVerifier, type TokenClaims } from './token.js';
 import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
 
@@ -107,42 +107,6 @@ export function createAuthority(opts: AuthorityOptions) {
     return policy;
   }
 
-  // Lifetimes are whole seconds: certificate times carry no fractions (RFC 5280 §4.1.2.5).
-  function resolveLifetime(requested: unknown, policy: Policy, now: Date): number {
-    if (requested === undefined || requested === null) return policy.defaultLifetimeMs;
-    let ms: number;
-    if (typeof requested === 'string' && /^\d/.test(requested) && /[smhd]$/.test(requested)) {
-      ms = parseDuration(requested);
-    } else if (typeof requested === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(requested) && !Number.isNaN(Date.parse(requested))) {
-      ms = wholeSecond(Date.parse(requested)) - wholeSecond(now.getTime());
-    } else {
-      throw new AuthorityError('badLifetime', 'notAfter must be a duration such as "1h" or an RFC 3339 time');
-    }
-    if (ms > policy.maxLifetimeMs) throw new AuthorityError('lifetimeTooLong', `the requested lifetime ${formatDuration(Math.max(ms, 0))} exceeds this provisioner's maximum of ${formatDuration(policy.maxLifetimeMs)}`);
-    if (ms < policy.minLifetimeMs) throw new AuthorityError('lifetimeTooShort', `the requested lifetime is shorter than this provisioner's minimum of ${formatDuration(policy.minLifetimeMs)}`);
-    return ms;
-  }
-
-  function checkKey(key: PublicKeyInfo, policy: Policy, provisioner: string): void {
-    if (!policy.keyTypes.includes(key.type.name)) {
-      throw new AuthorityError('keyTypeNotAllowed', `key type ${key.type.name} is not allowed by provisioner ${provisioner} (allowed: ${policy.keyTypes.join(', ')})`);
-    }
-  }
-
-  function checkNames(names: readonly SubjectName[], policy: Policy, provisioner: string): void {
-    for (const n of names) {
-      const refusal = policyRefusal(n, policy.names);
-      if (refusal !== null) throw new AuthorityError('nameNotAllowed', `provisioner ${provisioner}: ${refusal}`);
-    }
-  }
-
-  function checkCsrNames(csr: ParsedCsr, authorized: readonly SubjectName[]): void {
-    const allowed = new Set(authorized.map(nameToString));
-    const extra = csr.requestedNames.find((n) => !allowed.has(nameToString(n)));
-    if (extra !== undefined) {
-      throw new AuthorityError('csrNameNotAuthorized', `the CSR asks for ${nameToString(extra)}, which the credential does not authorise`);
-    }
-  }
 
   interface IssueRequest {
     profile?: 'leaf' | 'ocsp-signer';
