@@ -12,7 +12,7 @@ import { addShortLivedProvisioner, leafOf, mintTokenCli, runAgent, startAgent, v
 import { shortleafOk, tempDir } from './helpers/cli.js';
 import { startDevCa, type DevCa } from './helpers/dev-ca.js';
 import { curl } from './helpers/http.js';
-import { openssl } from './helpers/openssl.js';
+import { openssl, opensslResult } from './helpers/openssl.js';
 import { recordSecret } from './helpers/secret-log.js';
 import { pollUntil } from './helpers/server.js';
 
@@ -68,6 +68,22 @@ describe('root rollover: the next intermediate under a new root', () => {
     assert.equal(apiRoots.text, roots, 'the API and the status listener publish the same roots');
     const ders = (pem: string) => decodePem(pem).map((b) => Buffer.from(b.der).toString('hex'));
     assert.deepEqual(ders(roots), [...ders(readFileSync(oldRoot(), 'utf8')), ...ders(readFileSync(join(f('new-root'), 'root.crt'), 'utf8'))], 'the old root, then the new one');
+
+    // Each root's CRL is published by fingerprint, so proxies that check the whole chain can hold both.
+    await shortleafOk(['root', 'crl', '--root', f('new-root'), '--out', f('new-root.crl')], { env: rootEnv });
+    await shortleafOk(['root-crl', 'import', f('new-root.crl'), '--data', ca().data]);
+    for (const [root, cn] of [[oldRoot(), 'Shortleaf Development Root CA'], [join(f('new-root'), 'root.crt'), 'Shortleaf Second Root']] as const) {
+      const fingerprint = (await openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', root])).trim().split('=')[1]!;
+      const crl = await pollUntil(`the CRL of ${cn}`, async () => {
+        const res = await curl([`${ca().server.status}/root/${fingerprint}.crl`]);
+        return res.status === 200 ? res.body : undefined;
+      }, { timeoutMs: 15_000 });
+      writeFileSync(f('fetched-root.crl'), crl);
+      const verified = await opensslResult(['crl', '-inform', 'DER', '-in', f('fetched-root.crl'), '-CAfile', root, '-noout', '-issuer']);
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.match(`${verified.stdout}${verified.stderr}`, /verify OK/);
+      assert.match(verified.stdout, new RegExp(cn));
+    }
 
     await shortleafOk(['intermediate', 'activate', '--data', ca().data, 'rolled']);
     // The server re-issues its own HTTPS certificate from the new intermediate at once.

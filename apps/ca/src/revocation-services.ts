@@ -148,6 +148,17 @@ export async function startRevocationServices(
     for (const w of rootWarnings()) logger.warn('root_crl_warning', { warning: w });
   };
 
+  // Every root's newest CRL, by fingerprint: during a root rollover proxies that check the whole
+  // chain need the old root's CRL as well as the new one's (`/root/{fingerprint}.crl`).
+  const rootCrls = new Map<string, RootCrlRow>();
+  async function watchRootCrls(): Promise<void> {
+    for (const der of roots) {
+      const latest = await latestRootCrl(store, der);
+      if (latest !== null) rootCrls.set(latest.rootFingerprint, latest);
+    }
+  }
+  await watchRootCrls();
+
   async function watchRootCrl(): Promise<void> {
     const root = activeRoot();
     if (root === null) return;
@@ -178,6 +189,7 @@ export async function startRevocationServices(
         if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
       }
       await watchRootCrl();
+      await watchRootCrls();
     })()
       .catch((err: Error) => logger.error('revocation_watch_failed', { error: err.message }))
       .finally(() => (watching = false));
@@ -207,6 +219,8 @@ export async function startRevocationServices(
     roots: (): Uint8Array[] => roots,
     revoke,
     rootCrl: () => rootCrl,
+    /** The newest imported CRL of the root with this SHA-256 fingerprint (lower-case hex), or null. */
+    rootCrlOf: (fingerprint: string): RootCrlRow | null => rootCrls.get(fingerprint) ?? null,
     warnings,
     stop(): void {
       clearInterval(watcher);

@@ -21,7 +21,8 @@ describe('status app with several intermediates', () => {
   const staged = issuer('staged', 3, null);
   let published: PublishedIssuer[] = [primary, next, staged];
   let roots: Uint8Array[] = [bytes(9)];
-  const app = createStatusApp({ issuers: () => published, roots: () => roots, rootCrl: () => null, crlMaxAgeSeconds: 300, now: () => NOW, onError: () => undefined });
+  const rootCrls = new Map([['ab'.repeat(32), { ...crl('root', 3n, 0xb1), rootFingerprint: 'ab'.repeat(32), importedAt: NOW }]]);
+  const app = createStatusApp({ issuers: () => published, roots: () => roots, rootCrl: () => null, rootCrlOf: (fp) => rootCrls.get(fp) ?? null, crlMaxAgeSeconds: 300, now: () => NOW, onError: () => undefined });
   const get = async (path: string): Promise<Response> => app.request(`http://status.test${path}`);
   const body = async (path: string) => new Uint8Array(await (await get(path)).arrayBuffer());
 
@@ -59,5 +60,13 @@ describe('status app with several intermediates', () => {
     assert.deepEqual(await body('/crl'), next.crl()!.der);
     assert.equal((await get('/crl/primary')).status, 404, 'an intermediate out of service is no longer published');
     assert.deepEqual(decodePem(await (await get('/roots.pem')).text()).map((b) => new Uint8Array(b.der)), roots, 'a second root shows during a root rollover');
+  });
+
+  it("/root/{fingerprint}.crl serves each root's CRL, the fingerprint in any of the forms OpenSSL prints", async () => {
+    const der = rootCrls.get('ab'.repeat(32))!.der;
+    assert.deepEqual(await body(`/root/${'ab'.repeat(32)}.crl`), der);
+    assert.deepEqual(await body(`/root/${Array(32).fill('AB').join(':')}.crl`), der);
+    assert.equal((await get(`/root/${'cd'.repeat(32)}.crl`)).status, 404, 'a root without an imported CRL');
+    for (const path of ['/root/abc.crl', `/root/${'ab'.repeat(32)}.pem`, `/root/${'zz'.repeat(32)}.crl`]) assert.equal((await get(path)).status, 404, path);
   });
 });

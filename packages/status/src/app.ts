@@ -20,8 +20,10 @@ export interface StatusAppOptions {
   issuers(): readonly PublishedIssuer[];
   /** The trusted roots, read per request (a root rollover adds one). */
   roots(): readonly Uint8Array[];
-  /** The newest imported root CRL, or null. */
+  /** The newest imported CRL of the active intermediate's root, or null. */
   rootCrl(): RootCrlRow | null;
+  /** The newest imported CRL of any root, by its SHA-256 fingerprint (lower-case hex), or null. */
+  rootCrlOf?(fingerprint: string): RootCrlRow | null;
   /** Longest time an HTTP cache may keep a CRL before asking again (seconds), within nextUpdate. */
   crlMaxAgeSeconds: number;
   now(): Date;
@@ -93,6 +95,14 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
     return serveCrl(c, issuer.crl(), pem);
   });
   app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
+  // Every root's CRL by its SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it
+  // (colons and case do not matter): during a root rollover proxies need the old root's CRL too.
+  app.get('/root/:file', (c) => {
+    const m = /^([0-9A-Fa-f:]{64,95})\.crl$/.exec(c.req.param('file'));
+    const fingerprint = m?.[1]!.replace(/:/g, '').toLowerCase();
+    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 404, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl');
+    return serveCrl(c, opts.rootCrlOf?.(fingerprint) ?? null, false);
+  });
 
   return app;
 }

@@ -289,6 +289,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       issuers: revocation.published,
       roots: revocation.roots,
       rootCrl: revocation.rootCrl,
+      rootCrlOf: revocation.rootCrlOf,
       crlMaxAgeSeconds: parseDuration(config.crl.cacheMaxAge) / 1000,
       now: () => new Date(),
       onError: (event, fields) => logger.error(event, fields),
