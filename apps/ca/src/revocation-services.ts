@@ -20,7 +20,7 @@ import { CRL_NUMBER_FLOOR_SETTING } from './layout.js';
 const WATCH_INTERVAL_MS = 1_000;
 const OCSP_REFRESH_INTERVAL_MS = 60_000;
 const WARNING_LOG_INTERVAL_MS = 3_600_000;
-/** How often intermediates are re-examined even if nothing changed: a retired one leaves service when its last certificate expires. */
+/** How often intermediates are re-examined even if nothing changed (besides when one is due to leave service). */
 const RECONCILE_INTERVAL_MS = 600_000;
 
 /** The CRL number floor `shortleaf restore` recorded in the database (commands/backup.ts), if any. */
@@ -65,6 +65,7 @@ export async function startRevocationServices(
   };
 
   let fingerprint = '';
+  let nextReview = Infinity;
   /**
    * Brings the running units in line with the database: starts one for each intermediate newly in
    * service, stops those out of service, and switches the authority when another is active.
@@ -73,6 +74,10 @@ export async function startRevocationServices(
     fingerprint = await issuersFingerprint(store);
     roots = await store.listRoots();
     const wanted = (await issuerStatuses(store, clock.now())).filter((s) => IN_SERVICE.has(s.state));
+    // Look again the moment a retired intermediate's last certificate, or any intermediate, expires.
+    const now = clock.now().getTime();
+    const due = wanted.flatMap((s) => [s.certificate!.notAfter.getTime(), ...(s.state === 'retired' ? [s.lastExpiry!.getTime()] : [])]).filter((t) => t > now);
+    nextReview = Math.min(Infinity, ...due);
     for (const status of wanted) {
       if (units.has(status.row.id)) continue;
       try {
@@ -180,7 +185,7 @@ export async function startRevocationServices(
     if (watching) return;
     watching = true;
     void (async () => {
-      if ((await issuersFingerprint(store)) !== fingerprint || Date.now() - lastReconcile >= RECONCILE_INTERVAL_MS) {
+      if ((await issuersFingerprint(store)) !== fingerprint || Date.now() >= nextReview || Date.now() - lastReconcile >= RECONCILE_INTERVAL_MS) {
         lastReconcile = Date.now();
         await reconcile().catch((err: Error) => logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }));
       }

@@ -15,7 +15,7 @@ import {
   type KeyTypeName,
   type Signer,
 } from '@shortleaf/pki';
-import { OCSP_PROVISIONER } from './authority.js';
+import { INTERNAL_PROVISIONER, OCSP_PROVISIONER } from './authority.js';
 import { AuthorityError } from './errors.js';
 import type { AuthorityStore, Clock, IssuerRow, KeySealer } from './ports.js';
 
@@ -87,8 +87,12 @@ export interface IssuerStatus {
   lastExpiry: Date | null;
 }
 
-/** The provisioners whose certificates do not keep a retired intermediate in service. */
-const SELF_SERVING = [OCSP_PROVISIONER];
+/**
+ * The provisioners whose certificates do not keep a retired intermediate in service: its own OCSP
+ * responders, and the CA's HTTPS certificates, which `serve` re-issues from the new intermediate
+ * as soon as it is activated.
+ */
+const SELF_SERVING = [OCSP_PROVISIONER, INTERNAL_PROVISIONER];
 
 /** Every intermediate with its state at `now`, oldest first. */
 export async function issuerStatuses(store: AuthorityStore, now: Date): Promise<IssuerStatus[]> {
