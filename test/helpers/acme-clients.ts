@@ -84,7 +84,7 @@ function certbotLineage(o: CertbotOptions, result: RunResult): ObtainedCertifica
 export async function certbotObtain(o: CertbotOptions): Promise<ObtainedCertificate> {
   mkdirSync(o.workDir, { recursive: true });
   const account = o.email === undefined ? ['--register-unsafely-without-email'] : ['-m', o.email];
-  const eab = o.eab === undefined ? [] : ['--eab-kid', o.eab.kid, '--eab-hmac-key', o.eab.hmac];
+  const eab = o.eab === undefined ? [] : ['--eab-kid', o.eab.kid, `--eab-hmac-key=${o.eab.hmac}`];
   const result = await certbot('certbot certonly', o, [
     'certonly', '--standalone', '--http-01-port', String(o.httpPort), '--http-01-address', '127.0.0.1',
     '--server', o.directory, '--cert-name', o.certName, ...o.domains.flatMap((d) => ['-d', d]),
@@ -139,7 +139,7 @@ function legoArgs(o: LegoOptions): { args: string[]; env: Record<string, string>
     challenge = ['--dns', 'exec', '--dns.resolvers', c.dns.resolver, '--dns.disable-cp'];
     Object.assign(env, { EXEC_PATH: c.dns.execPath, EXEC_PROPAGATION_TIMEOUT: '30', EXEC_POLLING_INTERVAL: '1' });
   }
-  const eab = o.eab === undefined ? [] : ['--eab', '--kid', o.eab.kid, '--hmac', o.eab.hmac];
+  const eab = o.eab === undefined ? [] : ['--eab', '--kid', o.eab.kid, `--hmac=${o.eab.hmac}`];
   return { args: ['--server', o.directory, '--path', o.workDir, '--accept-tos', '--email', o.email, ...eab, ...o.domains.flatMap((d) => ['-d', d]), ...challenge], env };
 }
 
