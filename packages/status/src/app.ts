@@ -31,7 +31,7 @@ export interface StatusAppOptions {
 }
 
 /** Path of the active intermediate's certificate on the status listener. */
-export const CA_ISSUERS_PATH = '/intermediate.crt';
+const CA_ISSUERS_PATH = '/intermediate.crt';
 
 /**
  * Where one intermediate's certificate and CRL live. Leaves carry these, not the active
