@@ -86,8 +86,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     if (opts.rootFile === undefined) return roots;
     try {
       const text = readFileSync(opts.rootFile, 'utf8');
-      if (readCertificates(text).length === 0) throw new Error('it holds no certificate');
-      if (text !== roots) logger.info('roots_reloaded', { file: opts.rootFile, certificates: readCertificates(text).length });
+      if (text === roots) return roots;
+      const count = readCertificates(text).length;
+      if (count === 0) throw new Error('it holds no certificate');
+      logger.info('roots_reloaded', { file: opts.rootFile, certificates: count });
       roots = text;
     } catch (err) {
       logger.warn('root_file_unreadable', { file: opts.rootFile, error: (err as Error).message, note: 'the roots read before are still trusted' });

@@ -5,6 +5,7 @@ import {
   issuerStatuses,
   issuerWarnings,
   latestRootCrl,
+  rootFingerprint,
   loadIssuer,
   parseDuration,
   rootCrlWarnings,
@@ -140,7 +141,21 @@ export async function startRevocationServices(
     const issuer = authority.issuer;
     return issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer))?.der ?? null;
   };
-  let rootCrl: RootCrlRow | null = activeRoot() === null ? null : await latestRootCrl(store, activeRoot()!);
+  // Every root's newest CRL, by fingerprint: during a root rollover proxies that check the whole
+  // chain need the old root's CRL as well as the new one's (`/root/{fingerprint}.crl`).
+  const rootCrls = new Map<string, RootCrlRow>();
+  async function readRootCrls(): Promise<void> {
+    for (const der of roots) {
+      const latest = await latestRootCrl(store, der);
+      if (latest !== null) rootCrls.set(latest.rootFingerprint, latest);
+    }
+  }
+  const activeRootCrl = (): RootCrlRow | null => {
+    const root = activeRoot();
+    return root === null ? null : (rootCrls.get(rootFingerprint(root)) ?? null);
+  };
+  await readRootCrls();
+  let rootCrl = activeRootCrl();
   const warnBeforeMs = parseDuration(config.rootCrl.warnBefore);
   const issuerWarnBeforeMs = parseDuration(config.intermediate.warnBefore);
   let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
@@ -153,21 +168,10 @@ export async function startRevocationServices(
     for (const w of rootWarnings()) logger.warn('root_crl_warning', { warning: w });
   };
 
-  // Every root's newest CRL, by fingerprint: during a root rollover proxies that check the whole
-  // chain need the old root's CRL as well as the new one's (`/root/{fingerprint}.crl`).
-  const rootCrls = new Map<string, RootCrlRow>();
+  /** Reads every root's newest CRL; when the active root's changed, the warnings and OCSP follow it. */
   async function watchRootCrls(): Promise<void> {
-    for (const der of roots) {
-      const latest = await latestRootCrl(store, der);
-      if (latest !== null) rootCrls.set(latest.rootFingerprint, latest);
-    }
-  }
-  await watchRootCrls();
-
-  async function watchRootCrl(): Promise<void> {
-    const root = activeRoot();
-    if (root === null) return;
-    const latest = await latestRootCrl(store, root);
+    await readRootCrls();
+    const latest = activeRootCrl();
     if (latest === null || (rootCrl !== null && latest.number === rootCrl.number && Buffer.from(latest.der).equals(rootCrl.der))) return;
     rootCrl = latest;
     parsedRootCrl = parseCrl(latest.der);
@@ -193,7 +197,6 @@ export async function startRevocationServices(
         lastRowid = r.rowid;
         if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
       }
-      await watchRootCrl();
       await watchRootCrls();
     })()
       .catch((err: Error) => logger.error('revocation_watch_failed', { error: err.message }))

@@ -4,7 +4,7 @@ export { NO_TELEMETRY } from './ports.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { POLICY_DEFAULTS, parsePolicy, type Policy, type PolicyDocument } from './policy.js';
 export { MAX_TOKEN_LIFETIME_S, MAX_TOKEN_NAMES, REGISTERED_CLAIMS, createTokenVerifier, type TokenClaims } from './token.js';
-export { CLAIM_VALUE, applyTemplateLifetime, assertTemplatesFitProvisioners, parseTemplate, parseTemplates, renderTemplateUris, type CertificateTemplate, type UriTemplate } from './template.js';
+export { CLAIM_NAME, CLAIM_VALUE, applyTemplateLifetime, assertTemplatesFitProvisioners, parseTemplate, parseTemplates, renderTemplateUris, type CertificateTemplate, type UriTemplate } from './template.js';
 export { activateIntermediate, assertUsableIntermediate, createIntermediateKey, importIntermediate, IN_SERVICE, issuerStatuses, loadActiveIssuer, loadIssuer, type IssuerState, type IssuerStatus, type LoadedIssuer } from './issuer.js';
 export { BACKDATE_MS, INTERNAL_PROVISIONER, OCSP_PROVISIONER, createAuthority, type Authority, type AuthorityOptions, type IssuedCertificate } from './authority.js';
 export { createRevoker, parseReason, type Revoke, type RevocationResult } from './revoke.js';
@@ -13,4 +13,4 @@ export { createOcspResponder, type OcspAnswer, type OcspOutcome, type OcspRespon
 export { createOcspRouter, type RoutedResponder } from './ocsp-router.js';
 export { createOcspSignerManager, loadRootDelegatedResponder, ocspSignerSealContext, type ManagedResponder } from './ocsp-signers.js';
 export { createRootOcspSignerKey, importRootOcspSigner } from './root-ocsp-signer.js';
-export { importRootCrl, issuerWarnings, latestRootCrl, rootCrlWarnings } from './root-crl.js';
+export { importRootCrl, issuerWarnings, latestRootCrl, rootCrlWarnings, rootFingerprint } from './root-crl.js';

@@ -49,8 +49,8 @@ const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'lifetime'] as const;
 // Keys someone might reach for to make a CA or change the key usage: refused with the reason.
 const CA_KEYS = new Set(['isCa', 'ca', 'basicConstraints', 'keyUsage', 'pathLen', 'pathLenConstraint', 'nameConstraints']);
 
-/** A claim name in `{…}`: an identifier, as JSON claim names usually are. */
-const PLACEHOLDER_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A claim name a template can use as `{name}`: an identifier, as JSON claim names usually are. */
+export const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
  * What a claim value must look like to be put into a URI: one path segment of letters, digits,
@@ -162,7 +162,7 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
     const end = rest.indexOf('}', open);
     if (end < 0) fail(`template key "${where}": "{" without a matching "}" in ${JSON.stringify(text)}`);
     const claim = rest.slice(open + 1, end);
-    if (!PLACEHOLDER_NAME.test(claim)) fail(`template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`);
+    if (!CLAIM_NAME.test(claim)) fail(`template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`);
     if (REGISTERED_CLAIMS.includes(claim)) fail(`template key "${where}": {${claim}} names a registered token claim; a template may use only the token's own claims (shortleaf token --claim KEY=VALUE)`);
     parts.push({ claim });
     rest = rest.slice(end + 1);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { REGISTERED_CLAIMS, mintToken } from '@shortleaf/client';
 import { out, parse, UsageError } from '../cli.js';
-import { parseDuration } from '@shortleaf/authority';
+import { CLAIM_NAME, parseDuration } from '@shortleaf/authority';
 
 const USAGE = 'usage: shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]... [--claim KEY=VALUE]...';
 
@@ -15,7 +15,7 @@ function parseClaims(flags: readonly string[]): Record<string, string> {
   for (const flag of flags) {
     const eq = flag.indexOf('=');
     const key = eq < 0 ? flag : flag.slice(0, eq);
-    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key)) throw new UsageError(`--claim takes KEY=VALUE with KEY made of letters, digits and "_", got ${JSON.stringify(flag)}`);
+    if (eq < 0 || !CLAIM_NAME.test(key)) throw new UsageError(`--claim takes KEY=VALUE with KEY made of letters, digits and "_", got ${JSON.stringify(flag)}`);
     if (REGISTERED_CLAIMS.includes(key)) throw new UsageError(`--claim ${key}=… is refused: "${key}" is a registered claim the token sets itself (${REGISTERED_CLAIMS.join(', ')})`);
     if (claims.has(key)) throw new UsageError(`--claim ${key} is given twice`);
     claims.set(key, flag.slice(eq + 1));
