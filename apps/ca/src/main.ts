@@ -50,7 +50,7 @@ On the CA server:
   shortleaf intermediate list --data DIR
   shortleaf root-crl import FILE --data DIR
   shortleaf init --data DIR                 development shortcut: all of the above on one machine
-  shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT]
+  shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT] [--password-file FILE]
   shortleaf migrate --data DIR
   shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
   shortleaf provisioner add NAME --type acme --data DIR [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
@@ -64,12 +64,24 @@ On the CA server:
   shortleaf restore --data DIR --from FILE [--force]   refused while a server holds DIR
 Clients:
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT (--token T | --token-file F) [--exec CMD] …
-  shortleaf agent crl --url URL --root-url URL --root FILE --out FILE.pem [--exec CMD] …
+  shortleaf agent crl --url URL [--url URL]... --root-url URL --root FILE --out FILE.pem [--exec CMD] …
                                             (shortleaf agent --help for every option)
   shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]... [--claim KEY=VALUE]...
+  shortleaf token SERIAL --revoke --provisioner NAME --key FILE --ca URL    a token for POST /api/v1/revoke
   shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT [--kty EC|RSA|OKP] [--not-after 1h]
   shortleaf renew --ca URL --root FILE --cert FILE --key FILE [--rekey]
 `;
+
+/**
+ * `shortleaf VERB --help`: the usage lines of that verb, taken from the one usage text so the two
+ * cannot drift apart. Verbs parse their flags strictly, so without this `--help` is an error.
+ */
+function verbUsage(verb: string): string {
+  const lines = USAGE.split('\n').filter((line) => line.trimStart().startsWith(`shortleaf ${verb} `) || line.trim() === `shortleaf ${verb}`);
+  return `${lines.map((l) => l.trim()).join('\n')}\n`;
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.some((a) => a === '--help' || a === '-h');
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
@@ -83,6 +95,10 @@ async function main(argv: string[]): Promise<number> {
   if (run === undefined) {
     process.stderr.write(`shortleaf: unknown command "${verb}"\n\n${USAGE}`);
     return 2;
+  }
+  if (wantsHelp(args)) {
+    process.stdout.write(verbUsage(verb));
+    return 0;
   }
   try {
     await run(args);

@@ -1,2 +1,2 @@
 export { CaProblemError, createClient, type Client, type ClientOptions, type IssuedResponse } from './client.js';
-export { REGISTERED_CLAIMS, mintToken, signAudience, type MintTokenInput } from './token.js';
+export { REGISTERED_CLAIMS, mintToken, revokeAudience, signAudience, type MintTokenInput } from './token.js';

@@ -27,6 +27,9 @@ export const REGISTERED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp',
 /** The audience a sign token must carry for a CA URL. */
 export const signAudience = (caUrl: string): string => `${caUrl.replace(/\/+$/, '')}/api/v1/sign`;
 
+/** The audience a revoke token must carry for a CA URL; its `sub` is the serial to revoke. */
+export const revokeAudience = (caUrl: string): string => `${caUrl.replace(/\/+$/, '')}/api/v1/revoke`;
+
 /** Mints a one-time token (JWT) as `shortleaf token` does; any JOSE library can do the same. */
 export async function mintToken(input: MintTokenInput): Promise<string> {
   const registered = Object.keys(input.claims ?? {}).find((k) => REGISTERED_CLAIMS.includes(k));

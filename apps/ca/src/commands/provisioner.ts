@@ -74,7 +74,14 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
     const { store } = await openStore(values.data!);
     try {
-      for (const p of await store.listProvisioners()) out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
+      const provisioners = await store.listProvisioners();
+      // An empty list says so, and what to do, rather than printing nothing at all.
+      if (provisioners.length === 0) {
+        out('no provisioners yet: add one with `shortleaf provisioner add NAME --data DIR --key-out FILE` (tokens) or `--type acme`');
+        return;
+      }
+      out('NAME\tTYPE\tPOLICY\tOPTIONS');
+      for (const p of provisioners) out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
     } finally {
       await store.close();
     }
