@@ -2,8 +2,10 @@
 // parseArgs' own text, an empty `provisioner list` printing nothing, and no way to mint the
 // revoke token the README describes.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { shortleaf, shortleafOk, tempDir } from './helpers/cli.js';
+import { REPO_ROOT, run, shortleaf, shortleafOk, tempDir } from './helpers/cli.js';
 import { startDevCa, type DevCa } from './helpers/dev-ca.js';
 import { curl } from './helpers/http.js';
 import { ocsp } from './helpers/revocation.js';
@@ -93,5 +95,23 @@ describe('provisioner list and revoke tokens', () => {
     assert.match(wrong.json<{ type: string }>().type, /tokenAudience$/);
     const mixed = await shortleaf(['token', leaf.serial, '--revoke', '--san', 'x.internal', '--provisioner', 'admin', '--key', ca().adminKey, '--ca', ca().server.publicUrl]);
     assert.equal(mixed.code, 2);
+  });
+});
+
+describe('running shortleaf from another directory', () => {
+  it('bin/shortleaf and `pnpm shortleaf` resolve relative paths against the caller, not the checkout', async () => {
+    const cwd = tempDir();
+    try {
+      const viaBin = await run(join(REPO_ROOT, 'bin', 'shortleaf'), ['migrate', '--data', 'via-bin'], { cwd: cwd.path });
+      assert.equal(viaBin.code, 0, viaBin.stderr);
+      assert.ok(existsSync(join(cwd.path, 'via-bin', 'shortleaf.db')), 'bin/shortleaf wrote elsewhere');
+      // pnpm runs the script in the checkout and sets INIT_CWD to where it was typed.
+      const viaPnpm = await run('pnpm', ['-s', '--dir', REPO_ROOT, 'shortleaf', 'migrate', '--data', 'via-pnpm'], { cwd: cwd.path });
+      assert.equal(viaPnpm.code, 0, viaPnpm.stderr);
+      assert.ok(existsSync(join(cwd.path, 'via-pnpm', 'shortleaf.db')), 'pnpm shortleaf wrote into the checkout');
+      assert.ok(!existsSync(join(REPO_ROOT, 'via-pnpm')));
+    } finally {
+      cwd.remove();
+    }
   });
 });

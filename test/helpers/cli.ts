@@ -43,6 +43,8 @@ process.once('exit', () => {
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('SHORTLEAF_')) delete env[key];
+  // pnpm sets INIT_CWD for `pnpm test`; the CLI would move there, away from the cwd a test chose.
+  delete env.INIT_CWD;
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;

@@ -115,4 +115,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `pnpm shortleaf` runs scripts in the repository root; INIT_CWD is where the user typed it, and
+// relative paths (--out, --data) must mean what they mean there.
+if (process.env.INIT_CWD !== undefined && process.env.INIT_CWD !== '') process.chdir(process.env.INIT_CWD);
 process.exitCode = await main(process.argv.slice(2));
