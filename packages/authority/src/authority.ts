@@ -207,7 +207,7 @@ export function createAuthority(opts: AuthorityOptions) {
       maxLifetimeMs: policy.maxLifetimeMs,
       subject: template?.subject,
       extKeyUsage: template?.extKeyUsage,
-      tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt },
+      tokenUse: claims.use,
       now,
     });
   }
@@ -392,7 +392,7 @@ export function createAuthority(opts: AuthorityOptions) {
     const claims = await verifyRevokeToken(input.token, input.audiences);
     if (normalizeSerial(claims.serial) !== row.serial) throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
     if (claims.provisioner !== row.provisioner) throw new AuthorityError('notAuthorized', `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`);
-    return { actor: `provisioner:${claims.provisioner}`, tokenUse: { provisioner: claims.provisioner, jti: claims.jti, expiresAt: claims.expiresAt } };
+    return { actor: `provisioner:${claims.provisioner}`, tokenUse: claims.use };
   }
 
   /**

@@ -9,11 +9,31 @@ export interface TokenClaims {
   names: SubjectName[];
   jti: string;
   expiresAt: Date;
+  /** What spending this token records: see `tokenUse`. */
+  use: TokenUse;
   /**
    * The token's other string-valued claims (e.g. `namespace`, `service`), which a provisioner's
    * template may put into URI SANs. Registered claims and non-string values are left out.
    */
   claims: Record<string, string>;
+}
+
+/** A spent token as the store remembers it, to refuse it a second time. */
+export interface TokenUse {
+  provisioner: string;
+  jti: string;
+  /** The last instant the token could still verify; the record must live at least until then. */
+  expiresAt: Date;
+}
+
+/**
+ * The record of a spent token. The verifier accepts a token until `exp` plus the clock skew it
+ * tolerates, so the record must outlive that instant, not `exp`: a pruner deleting it at `exp`
+ * would let the token be spent again during the skew. Computed here, next to the verifier, so
+ * the two can never disagree (sign and revoke tokens alike).
+ */
+export function tokenUse(provisioner: string, jti: string, expSeconds: number): TokenUse {
+  return { provisioner, jti, expiresAt: new Date((expSeconds + TOKEN_CLOCK_SKEW_S) * 1000) };
 }
 
 /** Claims with a meaning of their own (RFC 7519 §4.1, and our `sans`); never template inputs. */
@@ -120,13 +140,13 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
     if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {
       throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
     }
-    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000), claims: customClaims(payload) };
+    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000), use: tokenUse(iss, jti, exp), claims: customClaims(payload) };
   }
 
   /** Verifies a revoke token: its `sub` is the serial of the certificate to revoke. */
-  async function verifyRevokeToken(token: unknown, audiences: readonly string[]): Promise<{ provisioner: string; serial: string; jti: string; expiresAt: Date }> {
+  async function verifyRevokeToken(token: unknown, audiences: readonly string[]): Promise<{ provisioner: string; serial: string; jti: string; expiresAt: Date; use: TokenUse }> {
     const { iss, sub, jti, exp } = await verifyJwt(token, audiences);
-    return { provisioner: iss, serial: sub, jti, expiresAt: new Date(exp * 1000) };
+    return { provisioner: iss, serial: sub, jti, expiresAt: new Date(exp * 1000), use: tokenUse(iss, jti, exp) };
   }
 
   return { verifyToken, verifyRevokeToken };

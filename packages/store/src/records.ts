@@ -59,10 +59,11 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
-/** A spent one-time token, remembered until it would have expired. */
+/** A spent one-time token, remembered until it can no longer verify. */
 export interface TokenUse {
   provisioner: string;
   jti: string;
+  /** The last instant the token could verify (its exp plus the verifier's clock skew): pruned after it. */
   expiresAt: Date;
 }
 

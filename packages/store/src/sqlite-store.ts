@@ -390,7 +390,11 @@ export class SqliteStore {
     return this.guard(() => (this.stmt(sql).all(params) as CertificateRow[]).map(toCertificateRecord));
   }
 
-  /** Forget spent tokens that expired before `now` (they would be refused as expired anyway). Returns how many. */
+  /**
+   * Forget spent tokens whose `expires_at` is before `now`. The authority records there the last
+   * instant a token could verify (exp plus clock skew), so a forgotten token is refused as
+   * expired anyway. Returns how many.
+   */
   async pruneTokenUses(now: Date): Promise<number> {
     return this.guard(() => this.stmt('DELETE FROM token_uses WHERE expires_at < ?').run(toText(now)).changes);
   }
