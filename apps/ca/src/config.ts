@@ -31,6 +31,8 @@ export interface ServeConfig {
     headersTimeout: string;
     /** Longest a client may take to send a whole request. */
     requestTimeout: string;
+    /** Longest a client may take to finish the TLS handshake, from the moment it connects (one that sends nothing is cut off too). */
+    handshakeTimeout: string;
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   /** Prometheus metrics at `GET /metrics` on the status listener. */
@@ -99,7 +101,7 @@ export const DEFAULT_CONFIG: ServeConfig = {
   statusUrl: null,
   dnsNames: [],
   serverCertificateLifetime: '24h',
-  limits: { maxBodyBytes: 64 * 1024, maxJsonDepth: 8, maxNames: 100, headersTimeout: '10s', requestTimeout: '30s' },
+  limits: { maxBodyBytes: 64 * 1024, maxJsonDepth: 8, maxNames: 100, headersTimeout: '10s', requestTimeout: '30s', handshakeTimeout: '10s' },
   log: { level: 'info' },
   metrics: { enabled: true },
   crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
@@ -131,7 +133,7 @@ const SHAPE: Shape = {
   statusUrl: 'string?',
   dnsNames: 'string[]',
   serverCertificateLifetime: 'string',
-  limits: { maxBodyBytes: 'number', maxJsonDepth: 'number', maxNames: 'number', headersTimeout: 'duration', requestTimeout: 'duration' },
+  limits: { maxBodyBytes: 'number', maxJsonDepth: 'number', maxNames: 'number', headersTimeout: 'duration', requestTimeout: 'duration', handshakeTimeout: 'duration' },
   log: { level: 'level' },
   metrics: { enabled: 'boolean' },
   crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },

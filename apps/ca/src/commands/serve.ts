@@ -167,7 +167,15 @@ export async function serveCommand(args: string[]): Promise<void> {
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   // One HTTPS listener, two front doors: ACME under /acme/, the REST API everywhere else.
   const httpsServer = createHttpsServer(
-    { requestCert: true, rejectUnauthorized: false, ...TLS_OPTIONS, connectionsCheckingInterval: CONNECTION_CHECK_MS },
+    {
+      requestCert: true,
+      rejectUnauthorized: false,
+      ...TLS_OPTIONS,
+      connectionsCheckingInterval: CONNECTION_CHECK_MS,
+      // Counted from the TCP connection, so a client that connects and never sends a ClientHello is
+      // cut off too; Node's default would hold it 120 s (headersTimeout only starts after TLS).
+      handshakeTimeout: parseDuration(config.limits.handshakeTimeout),
+    },
     withRequestIds(
       logger,
       getRequestListener(async (req, env) => {
