@@ -15,12 +15,11 @@ import {
 import { keyTypeByName, keyTypeOf, signatureAlgorithmByName, type KeyTypeName, type KeyTypeRow, type SignatureAlgorithm } from './algorithms.js';
 import { readChildren, readTlv } from './der.js';
 import { PkiError } from './errors.js';
+import { checkRsaPublicKey, RSA_MIN_BITS } from './rsa-key.js';
 
 export type { KeyObject } from 'node:crypto';
 
-/** RSA moduli outside this range are refused: too weak below, a denial-of-service lever above. */
-export const RSA_MIN_BITS = 2048;
-export const RSA_MAX_BITS = 8192;
+export { RSA_MAX_BITS, RSA_MIN_BITS } from './rsa-key.js';
 
 export interface PublicKeyInfo {
   /** DER SubjectPublicKeyInfo, exactly as it will appear in a certificate. */
@@ -71,9 +70,10 @@ function describeKey(keyObject: KeyObject, spki: Uint8Array): PublicKeyInfo {
   const { keyType, namedCurve } = classify(spki, keyObject);
   const type = keyTypeOf(keyType, namedCurve);
   if (type.keyType === 'rsa') {
-    const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < RSA_MIN_BITS) throw new PkiError('weakKey', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${bits}`);
-    if (bits > RSA_MAX_BITS) throw new PkiError('unsupportedKey', `RSA keys larger than ${RSA_MAX_BITS} bits are not accepted`);
+    // Size and exponent are checked here, before any caller verifies a signature with the key.
+    const details = keyObject.asymmetricKeyDetails;
+    const bits = details?.modulusLength ?? 0;
+    checkRsaPublicKey(bits, details?.publicExponent ?? 0n);
     return { spki, keyObject, type, bits };
   }
   return { spki, keyObject, type };

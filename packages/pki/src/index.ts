@@ -20,6 +20,7 @@ export {
   type PublicKeyInfo,
   type Signer,
 } from './crypto.js';
+export { RSA_PUBLIC_EXPONENT, checkRsaPublicKey, rsaParameters } from './rsa-key.js';
 export { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
 export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
 export { newSerial, normalizeSerial, serialToHex } from './serial.js';
