@@ -115,9 +115,10 @@ describe('ACME accounts', () => {
       const reply = await client.post<AccountBody>(client.kid!, { status: 'deactivated' });
       assert.equal(reply.status, 200);
       assert.equal(reply.body.status, 'deactivated');
-      expectProblem(await client.newOrder(['svc1.test']), 403, 'unauthorized', 'is deactivated');
-      expectProblem(await client.get(client.kid!), 403, 'unauthorized', 'is deactivated');
-      expectProblem(await client.newAccount(), 403, 'unauthorized', 'the account of this key is deactivated');
+      // RFC 8555 §7.3.6: 401, not the 403 other `unauthorized` refusals carry.
+      expectProblem(await client.newOrder(['svc1.test']), 401, 'unauthorized', 'is deactivated');
+      expectProblem(await client.get(client.kid!), 401, 'unauthorized', 'is deactivated');
+      expectProblem(await client.newAccount(), 401, 'unauthorized', 'the account of this key is deactivated');
     });
 
     it('refuses any other status', async () => {
@@ -144,9 +145,10 @@ describe('ACME accounts', () => {
       assert.equal(again.status, 200);
       assert.equal(again.headers.get('location'), kid);
 
-      // The old key, under the kid, is refused: the account's key is now Ed25519, which cannot
-      // verify an ES256 signature. As a jwk the old key names no account.
-      expectProblem(await client.post(order.location, '', { key: oldKey }), 400, 'badPublicKey', 'does not fit algorithm ES256');
+      // The old key, under the kid, is refused as a signature that does not verify with the
+      // account's key (now Ed25519): `malformed`, not `badPublicKey`, which would blame a key the
+      // client never sent. As a jwk the old key names no account (RFC 8555 §7.3.5).
+      expectProblem(await client.post(order.location, '', { key: oldKey }), 400, 'malformed', 'does not verify with the key of account');
       const old = await h.client();
       old.key = oldKey;
       expectProblem(await old.newAccount({ onlyReturnExisting: true }), 400, 'accountDoesNotExist', 'no account exists for this key');
@@ -157,6 +159,24 @@ describe('ACME accounts', () => {
       const oldKey = client.key;
       assert.equal((await client.keyChange(await newKey())).status, 200);
       expectProblem(await client.post(client.kid!, '', { key: oldKey }), 400, 'malformed', 'does not verify');
+      assert.equal((await client.get(client.kid!)).status, 200);
+    });
+
+    it('refuses a new RSA key with an exponent other than 65537 before verifying the inner JWS (hole 10)', async () => {
+      const client = await account();
+      const url = client.url('key-change');
+      const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+      const odd = (bytes: number) => {
+        const b = randomBytes(bytes);
+        b[0]! |= 0x80;
+        b[bytes - 1]! |= 1;
+        return b;
+      };
+      const jwk = { kty: 'RSA', n: b64(odd(384)), e: b64(odd(383)) };
+      // The inner signature is garbage: badPublicKey, not malformed, shows the key was refused first.
+      const enc = (v: unknown) => b64(Buffer.from(JSON.stringify(v)));
+      const inner = { protected: enc({ alg: 'RS256', jwk, url }), payload: enc({ account: client.kid, oldKey: client.key.publicJwk }), signature: b64(randomBytes(384)) };
+      expectProblem(await client.post(url, inner), 400, 'badPublicKey', 'exponent must be 65537');
       assert.equal((await client.get(client.kid!)).status, 200);
     });
 

@@ -41,7 +41,8 @@ export async function newAccount(c: AcmeContext, s: AcmeServices): Promise<Respo
   const tp = await thumbprint(jwk);
   const existing = await s.store.getAccountByThumbprint(provisioner, tp);
   if (existing !== null) {
-    if (existing.status !== 'valid') throw new AcmeError('unauthorized', `the account of this key is ${existing.status}`);
+    // RFC 8555 §7.3.6: the key of a deactivated account is refused as its kid is, with 401.
+    if (existing.status !== 'valid') throw new AcmeError('accountDeactivated', `the account of this key is ${existing.status}`);
     return accountResponse(c, existing, 200);
   }
   if (payload.onlyReturnExisting === true) throw new AcmeError('accountDoesNotExist', 'no account exists for this key');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FlattenedSign } from 'jose';
 import { nameToString, readCertificates } from '@shortleaf/pki';
@@ -7,6 +7,7 @@ import {
   BASE,
   MAX_BODY_BYTES,
   assertAcmeHeaders,
+  b64url,
   createAcmeHarness,
   expectProblem,
   makeCsr,
@@ -20,6 +21,15 @@ import {
   type ChallengeBody,
   type OrderBody,
 } from './test-fixtures.js';
+
+/** A positive integer of exactly `bits` bits, odd: an RSA modulus or exponent no key generator makes. */
+function oddOfBits(bits: number): Uint8Array {
+  const bytes = randomBytes(Math.ceil(bits / 8));
+  const top = (bits - 1) % 8;
+  bytes[0] = (bytes[0]! & ((1 << (top + 1)) - 1)) | (1 << top);
+  bytes[bytes.length - 1]! |= 1;
+  return new Uint8Array(bytes);
+}
 
 describe('ACME server', () => {
   let h: AcmeHarness;
@@ -188,7 +198,9 @@ describe('ACME server', () => {
     for (const alg of ['HS256', 'PS256', 'none']) {
       it(`refuses alg ${alg} with badSignatureAlgorithm`, async () => {
         const body = rawJws({ alg, nonce: await client.nonce(), url: newOrderUrl(), kid: client.kid }, order);
-        expectProblem(await client.send(newOrderUrl(), body), 400, 'badSignatureAlgorithm', `"${alg}" is not supported`);
+        const problem = expectProblem(await client.send(newOrderUrl(), body), 400, 'badSignatureAlgorithm', `"${alg}" is not supported`);
+        // RFC 8555 §6.2: the problem MUST list the accepted algorithms in an "algorithms" array.
+        assert.deepEqual((problem as { algorithms?: unknown }).algorithms, ['ES256', 'ES384', 'RS256', 'EdDSA']);
       });
     }
 
@@ -220,7 +232,21 @@ describe('ACME server', () => {
       expectProblem(await fresh.send(url, rawJws({ alg: 'ES256', nonce: await fresh.nonce(), url, jwk: p384.publicJwk }, {})), 400, 'badPublicKey', 'does not fit algorithm ES256');
       const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
       const rsa1024 = publicKey.export({ format: 'jwk' });
-      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: rsa1024 }, {})), 400, 'badPublicKey', 'too small');
+      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: rsa1024 }, {})), 400, 'badPublicKey', 'at least 2048 bits');
+    });
+
+    // Hole 10: a huge public exponent makes each RSA verification cost milliseconds. The JWS
+    // signatures below are garbage: badPublicKey (not a `malformed` signature failure) shows the
+    // key was refused before any verification ran.
+    it('refuses an RSA account key with an exponent other than 65537, or over 8192 bits, before verifying', async () => {
+      const fresh = await h.client();
+      const url = fresh.url('new-account');
+      const hugeExponent = { kty: 'RSA', n: b64url(oddOfBits(3072)), e: b64url(oddOfBits(3064)) };
+      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: hugeExponent }, {}, b64url(randomBytes(384)))), 400, 'badPublicKey', 'exponent must be 65537');
+      const three = { kty: 'RSA', n: b64url(oddOfBits(2048)), e: 'Aw' };
+      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: three }, {}, b64url(randomBytes(256)))), 400, 'badPublicKey', 'exponent must be 65537');
+      const huge = { kty: 'RSA', n: b64url(oddOfBits(8200)), e: 'AQAB' };
+      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: huge }, {}, b64url(randomBytes(1025)))), 400, 'badPublicKey', 'larger than 8192 bits');
     });
 
     // RFC 7515 §4.1.11: a JWS whose `crit` lists an extension the recipient does not understand

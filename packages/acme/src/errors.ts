@@ -5,6 +5,8 @@
  */
 export const ACME_ERRORS = {
   accountDoesNotExist: 400,
+  // RFC 8555 §7.3.6: a request from a deactivated account MUST get 401 with type `unauthorized`.
+  accountDeactivated: 401,
   alreadyReplaced: 409,
   alreadyRevoked: 400,
   badCSR: 400,
@@ -55,17 +57,22 @@ export interface AcmeProblem {
   detail: string;
   status: number;
   subproblems?: Array<{ type: string; detail: string; identifier: AcmeIdentifier }>;
+  /** RFC 8555 §6.2: a `badSignatureAlgorithm` problem lists the JWS algorithms the server accepts. */
+  algorithms?: string[];
 }
 
 /**
- * Rows that are not RFC 8555 types but name a status: sent as `malformed` with that status, as
- * Boulder does (415 for the wrong content type, RFC 8555 §6.2; 404 for an unknown resource).
+ * Rows that are not RFC 8555 types but name a status, and the type they are sent as: `malformed`
+ * as Boulder does (415 for the wrong content type, RFC 8555 §6.2; 404 for an unknown resource), and
+ * `unauthorized` with 401 for a deactivated account (RFC 8555 §7.3.6), where other `unauthorized`
+ * refusals keep 403.
  */
-const SENT_AS_MALFORMED: ReadonlySet<AcmeErrorType> = new Set(['unsupportedMediaType', 'notFound']);
+const SENT_AS: Partial<Record<AcmeErrorType, AcmeErrorType>> = { unsupportedMediaType: 'malformed', notFound: 'malformed', accountDeactivated: 'unauthorized' };
 
 /**
- * A refusal with an ACME error type (see SENT_AS_MALFORMED for the two pseudo-types). `headers` carries what the response needs beside
- * the document, such as `Retry-After` on `rateLimited` or `Location` on `conflict`.
+ * A refusal with an ACME error type (see SENT_AS for the pseudo-types). `headers` carries what the
+ * response needs beside the document, such as `Retry-After` on `rateLimited` or `Location` on
+ * `conflict`; `algorithms` is the list a `badSignatureAlgorithm` problem must carry (RFC 8555 §6.2).
  */
 export class AcmeError extends Error {
   override readonly name = 'AcmeError';
@@ -74,20 +81,23 @@ export class AcmeError extends Error {
   constructor(
     readonly type: AcmeErrorType,
     message: string,
-    opts: { cause?: unknown; subproblems?: Subproblem[]; headers?: Record<string, string>; status?: number } = {},
+    opts: { cause?: unknown; subproblems?: Subproblem[]; headers?: Record<string, string>; status?: number; algorithms?: readonly string[] } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.subproblems = opts.subproblems ?? [];
+    this.algorithms = opts.algorithms === undefined ? null : [...opts.algorithms];
     this.headers = opts.headers ?? {};
     this.status = opts.status ?? ACME_ERRORS[type];
   }
 
   /** The type's status from the table, unless the refusal needs another (405 for a GET). */
   readonly status: number;
+  readonly algorithms: string[] | null;
 
   toProblem(): AcmeProblem {
-    const type = SENT_AS_MALFORMED.has(this.type) ? 'malformed' : this.type;
+    const type = SENT_AS[this.type] ?? this.type;
     const problem: AcmeProblem = { type: `${ACME_ERROR_PREFIX}${type}`, detail: this.message, status: this.status };
+    if (this.algorithms !== null) problem.algorithms = this.algorithms;
     if (this.subproblems.length > 0) {
       problem.subproblems = this.subproblems.map((s) => ({ type: `${ACME_ERROR_PREFIX}${s.type}`, detail: s.detail, identifier: s.identifier }));
     }

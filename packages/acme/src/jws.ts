@@ -1,4 +1,5 @@
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { checkRsaPublicKey, PkiError, rsaParameters } from '@shortleaf/pki';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { AcmeError } from './errors.js';
 
@@ -14,9 +15,29 @@ export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
 const ALGORITHMS: Record<JwsAlgorithm, { key: (jwk: JWK) => boolean; hash: string | null; signatureBytes?: number }> = {
   ES256: { key: (k) => k.kty === 'EC' && k.crv === 'P-256', hash: 'sha256', signatureBytes: 64 },
   ES384: { key: (k) => k.kty === 'EC' && k.crv === 'P-384', hash: 'sha384', signatureBytes: 96 },
-  RS256: { key: (k) => k.kty === 'RSA' && typeof k.n === 'string' && Buffer.from(k.n, 'base64url').length * 8 >= 2048, hash: 'sha256' },
+  RS256: { key: (k) => k.kty === 'RSA', hash: 'sha256' },
   EdDSA: { key: (k) => k.kty === 'OKP' && k.crv === 'Ed25519', hash: null, signatureBytes: 64 },
 };
+
+/** True when `jwk` is a key of the type and curve `alg` names (RFC 7518 §3.1); says nothing of its size. */
+export const keyFitsAlgorithm = (jwk: JWK, alg: JwsAlgorithm): boolean => ALGORITHMS[alg].key(jwk);
+
+/**
+ * RSA account keys get the bounds CSR keys get (2048 to 8192 bits, public exponent 65537), read
+ * from the JWK's octets without importing it: a huge exponent makes each verification cost
+ * milliseconds, and this runs before any signature is checked.
+ */
+function checkRsaJwk(jwk: Record<string, unknown>): void {
+  const { n, e } = jwk;
+  if (typeof n !== 'string' || typeof e !== 'string' || !B64URL.test(n) || !B64URL.test(e)) throw new AcmeError('badPublicKey', 'an RSA "jwk" needs base64url "n" and "e" (RFC 7518 §6.3.1)');
+  const { modulusBits, publicExponent } = rsaParameters(Buffer.from(n, 'base64url'), Buffer.from(e, 'base64url'));
+  try {
+    checkRsaPublicKey(modulusBits, publicExponent);
+  } catch (cause) {
+    if (cause instanceof PkiError) throw new AcmeError('badPublicKey', `the account key is refused: ${cause.message}`, { cause });
+    throw cause;
+  }
+}
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -69,7 +90,8 @@ export function parseJws(value: unknown, what = 'the request body'): ParsedJws {
 export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string; keyMode: 'jwk' | 'kid' | 'either' }): void {
   const raw = header as unknown as Record<string, unknown>;
   if (typeof raw.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(raw.alg)) {
-    throw new AcmeError('badSignatureAlgorithm', `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`);
+    // RFC 8555 §6.2: the problem MUST carry the accepted algorithms as an "algorithms" array.
+    throw new AcmeError('badSignatureAlgorithm', `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`, { algorithms: JWS_ALGORITHMS });
   }
   // RFC 7515 §4.1.11: an extension the server must understand; we understand none.
   if (raw.crit !== undefined) throw new AcmeError('malformed', 'the protected header lists critical extensions ("crit"), and this server supports none');
@@ -85,11 +107,12 @@ export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string;
   if (hasJwk) checkPublicJwk(raw.jwk, header.alg);
 }
 
-/** A public key usable with `alg`: no private members, the right type and curve, RSA ≥ 2048. */
+/** A public key usable with `alg`: no private members, the right type and curve, RSA within bounds. */
 export function checkPublicJwk(jwk: unknown, alg: JwsAlgorithm): asserts jwk is JWK {
   if (!isRecord(jwk)) throw new AcmeError('malformed', '"jwk" must be a JSON Web Key object');
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new AcmeError('badPublicKey', '"jwk" must be a public key; it carries private key material');
-  if (!ALGORITHMS[alg].key(jwk as JWK)) throw new AcmeError('badPublicKey', `the key (${String(jwk.kty)} ${String(jwk.crv ?? '')}) does not fit algorithm ${alg}, or is too small`);
+  if (!keyFitsAlgorithm(jwk as JWK, alg)) throw new AcmeError('badPublicKey', `the key (${String(jwk.kty)} ${String(jwk.crv ?? '')}) does not fit algorithm ${alg}`);
+  if (jwk.kty === 'RSA') checkRsaJwk(jwk);
 }
 
 /** Only the members RFC 7638 hashes, so stored keys carry nothing a client made up. */

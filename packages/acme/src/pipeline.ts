@@ -1,9 +1,10 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { every } from 'hono/combine';
+import type { JWK } from 'jose';
 import type { AcmeEnv, AcmeServices } from './context.js';
 import { AcmeError } from './errors.js';
-import { checkHeader, parseJws, verifyJws, type JwsAlgorithm, type VerifyKey } from './jws.js';
+import { checkHeader, keyFitsAlgorithm, parseJws, verifyJws, type JwsAlgorithm, type VerifyKey } from './jws.js';
 import type { NoncePool } from './nonces.js';
 import { parseAcmeOptions, type AcmeOptions } from './options.js';
 import { acmeUrls } from './resources.js';
@@ -124,7 +125,8 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : '';
     const found = id === '' || id.includes('/') ? null : await deps.services.store.getAccount(id);
     if (found === null || found.provisioner !== c.get('provisioner').name) throw new AcmeError('accountDoesNotExist', `no account ${kid} exists at this provisioner`);
-    if (found.status !== 'valid') throw new AcmeError('unauthorized', `account ${kid} is ${found.status}`);
+    // RFC 8555 §7.3.6: 401 unauthorized for a deactivated (or server-revoked) account.
+    if (found.status !== 'valid') throw new AcmeError('accountDeactivated', `account ${kid} is ${found.status}`);
     c.set('account', found);
     await next();
   };
@@ -133,6 +135,13 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     const jws = c.get('jws');
     const acct = c.get('account');
     const jwkText = acct === null ? JSON.stringify(jws.header.jwk) : acct.jwk;
+    // A kid request whose alg the account's key cannot use (an old key after a keyChange to another
+    // type, RFC 8555 §7.3.5) fails as any other signature that does not verify with the account's
+    // key: `malformed`, as Boulder answers, not `badPublicKey`, which would blame a key the client
+    // did not send. The RFC's key-problem types are for the server's algorithm list (§6.2).
+    if (acct !== null && !keyFitsAlgorithm(JSON.parse(acct.jwk) as JWK, jws.header.alg)) {
+      throw new AcmeError('malformed', `the JWS signature does not verify with the key of account ${jws.header.kid ?? ''}: that key cannot sign ${jws.header.alg}; after a keyChange only the new key signs for the account`);
+    }
     const payload = verifyJws(jws, deps.keyFor(jwkText, jws.header.alg));
     if (payload.length === 0) {
       c.set('payload', null);
