@@ -44,7 +44,10 @@ describe('agent: bootstrap over ACME', () => {
       const cert = dir.file(`${variant}.crt`);
       const key = dir.file(`${variant}.key`);
       const common = ['--ca', ca!.server.publicUrl, '--root', ca!.roots, '--cert', cert, '--key', key, '--no-ari'];
-      const acme = ['--acme', `${ca!.server.publicUrl}/acme/${variant}/directory`, '--http-01-addr', `127.0.0.1:${httpPort}`, '--san', name, ...(variant === 'partners' ? ['--eab-kid', eab.kid, `--eab-hmac=${eab.hmac}`] : [])];
+      // The EAB HMAC key comes from a file, out of sight of `ps`.
+      const hmacFile = dir.file('eab-hmac');
+      writeFileSync(hmacFile, `${eab.hmac}\n`, { mode: 0o600 });
+      const acme = ['--acme', `${ca!.server.publicUrl}/acme/${variant}/directory`, '--http-01-addr', `127.0.0.1:${httpPort}`, '--san', name, ...(variant === 'partners' ? ['--eab-kid', eab.kid, '--eab-hmac-file', hmacFile] : [])];
       const first = await agent([...common, ...acme, '--once']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stderr, /"event":"bootstrapped"/);

@@ -54,6 +54,43 @@ describe('agent command line', () => {
     for (const [args, message] of cases) assert.throws(() => parseAgentArgs(args), (err: unknown) => err instanceof AgentUsageError && message.test(err.message), args.join(' '));
   });
 
+  describe('the EAB HMAC key, kept out of `ps`', () => {
+    const acme = [...base, '--acme', 'https://ca.test:9443/acme/acme/directory', '--san', 'a.test', '--eab-kid', 'kid-1'];
+    const eabOf = (cmd: ReturnType<typeof parseAgentArgs>) => (cmd.mode === 'certificate' ? cmd.options.acme?.eab : undefined);
+    const hmacFile = join(dir, 'eab-hmac');
+    writeFileSync(hmacFile, 'c2VjcmV0LWhtYWMta2V5\n', { mode: 0o600 });
+
+    it('reads it from --eab-hmac-file, trimmed as --token-file is', () => {
+      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], {})), { kid: 'kid-1', hmacKey: 'c2VjcmV0LWhtYWMta2V5' });
+    });
+
+    it('reads it from SHORTLEAF_EAB_HMAC when no flag gives it', () => {
+      assert.deepEqual(eabOf(parseAgentArgs(acme, { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), { kid: 'kid-1', hmacKey: 'ZnJvbS1lbnY' });
+      // A flag says more than the ambient environment.
+      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), { kid: 'kid-1', hmacKey: 'c2VjcmV0LWhtYWMta2V5' });
+      // The environment alone, without --eab-kid, asks for no EAB.
+      assert.equal(eabOf(parseAgentArgs(acme.slice(0, -2), { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), null);
+    });
+
+    it('still takes --eab-hmac on the command line', () => {
+      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac=LWRhc2g'], {})), { kid: 'kid-1', hmacKey: 'LWRhc2g' });
+    });
+
+    it('refuses a missing, empty or doubly given key', () => {
+      const empty = join(dir, 'empty-hmac');
+      writeFileSync(empty, '\n');
+      const cases: Array<[string[], RegExp]> = [
+        [acme, /--eab-kid needs the HMAC key: --eab-hmac-file FILE, or SHORTLEAF_EAB_HMAC/],
+        [[...acme, '--eab-hmac-file', empty], /is empty/],
+        [[...acme, '--eab-hmac-file', join(dir, 'absent')], /cannot read the EAB HMAC key file/],
+        [[...acme, '--eab-hmac', 'a', '--eab-hmac-file', hmacFile], /not both/],
+        [[...acme.slice(0, -2), '--eab-hmac-file', hmacFile], /go with --eab-kid/],
+        [[...base, '--token', 't', '--eab-hmac-file', hmacFile], /--eab-hmac-file goes with --acme/],
+      ];
+      for (const [args, message] of cases) assert.throws(() => parseAgentArgs(args, {}), (err: unknown) => err instanceof AgentUsageError && message.test(err.message), args.join(' '));
+    });
+  });
+
   it('reads durations', () => {
     assert.equal(parseDurationMs('250ms', 'x'), 250);
     assert.equal(parseDurationMs('1.5s', 'x'), 1_500);

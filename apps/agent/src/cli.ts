@@ -15,7 +15,7 @@ export const AGENT_USAGE = `shortleaf agent: keeps a certificate current, or a C
 Certificates (bootstrap once with a one-time token, then renew over mutual TLS):
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT [--chain OUT]
                   (--token T | --token-file F | --acme DIRECTORY [--http-01-addr 0.0.0.0:80]
-                   [--eab-kid K --eab-hmac H] [--email E]) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
+                   [--eab-kid K (--eab-hmac-file F | env SHORTLEAF_EAB_HMAC | --eab-hmac H)] [--email E]) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
                   [--renew-at 0.66] [--jitter 0.05] [--rekey] [--retry-min 2s] [--retry-max 5m]
                   [--exec 'nginx -s reload' | --signal HUP --pid-file F] [--hook-timeout 30s]
                   [--ari-url URL | --no-ari] [--health-addr 127.0.0.1:PORT] [--once [--force]]
@@ -67,6 +67,28 @@ function parseHook(values: { exec?: string; signal?: string; 'pid-file'?: string
   return null;
 }
 
+/** The environment variable the EAB HMAC key may come from, out of sight of `ps`. */
+export const EAB_HMAC_ENV = 'SHORTLEAF_EAB_HMAC';
+
+/**
+ * The EAB HMAC key (RFC 8555 §7.3.4) from --eab-hmac-file or --eab-hmac (one of them), else from
+ * the environment. A file or the environment keeps it out of the command line, which every local
+ * user can read in `ps`; the file is read as --token-file is (whitespace around it trimmed).
+ */
+function eabHmacKey(v: Record<string, string | boolean | string[] | undefined>, env: Readonly<Record<string, string | undefined>>): string {
+  if (v['eab-hmac'] !== undefined && v['eab-hmac-file'] !== undefined) throw new AgentUsageError('give --eab-hmac or --eab-hmac-file, not both');
+  const key =
+    v['eab-hmac-file'] !== undefined ? readText(String(v['eab-hmac-file']), 'the EAB HMAC key file').trim()
+    : v['eab-hmac'] !== undefined ? String(v['eab-hmac'])
+    : (env[EAB_HMAC_ENV] ?? '').trim();
+  if (key === '') {
+    throw new AgentUsageError(
+      v['eab-hmac-file'] !== undefined ? `the EAB HMAC key file ${String(v['eab-hmac-file'])} is empty` : `--eab-kid needs the HMAC key: --eab-hmac-file FILE, or ${EAB_HMAC_ENV} in the environment`,
+    );
+  }
+  return key;
+}
+
 const KTY: Record<string, KeyTypeName> = { EC: 'EC-P256', RSA: 'RSA', OKP: 'Ed25519' };
 
 export interface CertificateCommand {
@@ -89,7 +111,7 @@ export interface CrlCommand {
 }
 
 /** Parses `shortleaf agent …` into what to run; every mistake is an AgentUsageError. */
-export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand {
+export function parseAgentArgs(args: string[], env: Readonly<Record<string, string | undefined>> = process.env): CertificateCommand | CrlCommand {
   type Values = Record<string, string | boolean | string[] | undefined>;
   const strict = (argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): { values: Values } => {
     try {
@@ -140,6 +162,7 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
     'http-01-addr': { type: 'string' },
     'eab-kid': { type: 'string' },
     'eab-hmac': { type: 'string' },
+    'eab-hmac-file': { type: 'string' },
     email: { type: 'string' },
     'acme-timeout': { type: 'string' },
     ...HOOK_OPTIONS,
@@ -150,8 +173,9 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
   if (v.acme !== undefined && (v.token !== undefined || v['token-file'] !== undefined)) throw new AgentUsageError('give --acme or a token, not both');
   if (v.acme !== undefined && !/^https:\/\//.test(String(v.acme))) throw new AgentUsageError('--acme must be the https:// URL of an ACME directory');
   if (v.acme !== undefined && ((v.san as string[] | undefined) ?? []).length === 0) throw new AgentUsageError('--acme needs --san NAME for each name to order');
-  if ((v['eab-kid'] === undefined) !== (v['eab-hmac'] === undefined)) throw new AgentUsageError('--eab-kid and --eab-hmac go together');
-  for (const flag of ['http-01-addr', 'eab-kid', 'eab-hmac', 'email', 'acme-timeout']) if (v[flag] !== undefined && v.acme === undefined) throw new AgentUsageError(`--${flag} goes with --acme`);
+  for (const flag of ['http-01-addr', 'eab-kid', 'eab-hmac', 'eab-hmac-file', 'email', 'acme-timeout']) if (v[flag] !== undefined && v.acme === undefined) throw new AgentUsageError(`--${flag} goes with --acme`);
+  if (v['eab-kid'] === undefined && (v['eab-hmac'] !== undefined || v['eab-hmac-file'] !== undefined)) throw new AgentUsageError('--eab-hmac and --eab-hmac-file go with --eab-kid');
+  const eabHmac = v['eab-kid'] === undefined ? undefined : eabHmacKey(v, env);
   const caUrl = String(v.ca).replace(/\/+$/, '');
   if (!/^https:\/\//.test(caUrl)) throw new AgentUsageError('--ca must be the CA\'s https:// URL');
   const keyType = KTY[String(v.kty ?? 'EC')];
@@ -184,7 +208,7 @@ export function parseAgentArgs(args: string[]): CertificateCommand | CrlCommand 
           : {
               directoryUrl: String(v.acme),
               http01: hostPort(String(v['http-01-addr'] ?? '0.0.0.0:80'), '--http-01-addr'),
-              eab: v['eab-kid'] === undefined ? null : { kid: String(v['eab-kid']), hmacKey: String(v['eab-hmac']) },
+              eab: eabHmac === undefined ? null : { kid: String(v['eab-kid']), hmacKey: eabHmac },
               contact: v.email === undefined ? null : String(v.email),
               timeoutMs: parseDurationMs(String(v['acme-timeout'] ?? '2m'), '--acme-timeout'),
             },
