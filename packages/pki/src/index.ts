@@ -21,7 +21,7 @@ export {
   type Signer,
 } from './crypto.js';
 export { RSA_PUBLIC_EXPONENT, checkRsaPublicKey, rsaParameters } from './rsa-key.js';
-export { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
+export { embeddedIpv4, formatIp, ipInNetwork, parseCidr, parseIp, specialAddress, type SpecialAddressKind } from './ip.js';
 export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
 export { newSerial, normalizeSerial, serialToHex } from './serial.js';
 export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PkiError } from './errors.js';
-import { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
+import { embeddedIpv4, formatIp, ipInNetwork, parseCidr, parseIp, specialAddress } from './ip.js';
 
 const hex = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('hex'));
 
@@ -144,4 +144,61 @@ describe('ipInNetwork', () => {
     assert.ok(!inNet('::ffff:10.0.0.1', '10.0.0.0/8'));
     assert.ok(!inNet('10.0.0.1', '::ffff:10.0.0.0/104'));
   });
+});
+
+describe('embeddedIpv4', () => {
+  const embedded = (text: string) => {
+    const v4 = embeddedIpv4(parseIp(text)!);
+    return v4 === null ? null : formatIp(v4);
+  };
+
+  it('reads the IPv4 address of the mapped, compatible and NAT64 forms', () => {
+    assert.equal(embedded('::ffff:127.0.0.1'), '127.0.0.1');
+    assert.equal(embedded('::ffff:0.0.0.0'), '0.0.0.0');
+    assert.equal(embedded('::10.0.0.1'), '10.0.0.1');
+    assert.equal(embedded('64:ff9b::169.254.169.254'), '169.254.169.254');
+  });
+
+  it('leaves ::, ::1, IPv4 and ordinary IPv6 alone', () => {
+    for (const text of ['::', '::1', '10.0.0.1', '2001:db8::1', 'fe80::1', '64:ff9b:1::1']) assert.equal(embedded(text), null, text);
+  });
+});
+
+describe('specialAddress', () => {
+  const kind = (text: string) => specialAddress(parseIp(text)!)?.kind ?? null;
+
+  // Each of these reaches the local machine, many hosts, or the cloud metadata service: never
+  // one remote host (RFC 6890). 0.0.0.0 and :: are dialled as loopback by Linux.
+  for (const [text, expected] of [
+    ['0.0.0.0', 'unspecified'],
+    ['0.1.2.3', 'unspecified'],
+    ['::', 'unspecified'],
+    ['::ffff:0.0.0.0', 'unspecified'],
+    ['::0.0.0.2', 'unspecified'],
+    ['64:ff9b::0.0.0.0', 'unspecified'],
+    ['224.0.0.1', 'multicast'],
+    ['239.255.255.250', 'multicast'],
+    ['ff02::1', 'multicast'],
+    ['ff0e::1', 'multicast'],
+    ['::ffff:224.0.0.1', 'multicast'],
+    ['255.255.255.255', 'broadcast'],
+    ['::ffff:255.255.255.255', 'broadcast'],
+    ['169.254.169.254', 'link-local'],
+    ['169.254.0.1', 'link-local'],
+    ['fe80::1', 'link-local'],
+    ['febf::1', 'link-local'],
+    ['::ffff:169.254.169.254', 'link-local'],
+    ['::169.254.169.254', 'link-local'],
+    ['64:ff9b::a9fe:a9fe', 'link-local'],
+  ] as const) {
+    it(`classes ${text} as ${expected}`, () => {
+      assert.equal(kind(text), expected);
+    });
+  }
+
+  for (const text of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '10.0.0.1', '1.0.0.0', '223.255.255.255', '255.255.255.254', '169.253.255.255', '169.255.0.0', 'fec0::1', 'fd00::1', 'fe7f::1', '2001:db8::1']) {
+    it(`leaves ${text} to the configured policy`, () => {
+      assert.equal(kind(text), null);
+    });
+  }
 });

@@ -79,3 +79,52 @@ export function ipInNetwork(ip: Uint8Array, net: { network: Uint8Array; prefix: 
   }
   return true;
 }
+
+/**
+ * The IPv4 address an IPv6 address stands for, or null: IPv4-mapped `::ffff:a.b.c.d` (RFC 4291
+ * §2.5.5.2, what a dual-stack socket dials as IPv4), the deprecated IPv4-compatible `::a.b.c.d`
+ * (§2.5.5.1; `::` and `::1` are not of that form) and the NAT64 well-known prefix
+ * `64:ff9b::/96` (RFC 6052 §2.1). Used so a rule about an IPv4 network holds for every spelling.
+ */
+export function embeddedIpv4(ip: Uint8Array): Uint8Array | null {
+  if (ip.length !== 16) return null;
+  const zeros = (from: number, to: number) => ip.subarray(from, to).every((b) => b === 0);
+  const mapped = zeros(0, 10) && ip[10] === 0xff && ip[11] === 0xff;
+  const compatible = zeros(0, 12) && !(zeros(12, 15) && ip[15]! <= 1);
+  const nat64 = ip[0] === 0x00 && ip[1] === 0x64 && ip[2] === 0xff && ip[3] === 0x9b && zeros(4, 12);
+  return mapped || compatible || nat64 ? ip.slice(12) : null;
+}
+
+/** Kinds of address that never name one remote host (see SPECIAL_ADDRESSES). */
+export type SpecialAddressKind = 'unspecified' | 'multicast' | 'broadcast' | 'link-local';
+
+/**
+ * Special-purpose ranges (RFC 6890) a connection must not be aimed at as if they were a host:
+ * the unspecified addresses reach the local machine (Linux and others treat a connect to
+ * 0.0.0.0 or :: as one to loopback), multicast and broadcast reach many, and link-local holds
+ * the cloud metadata service 169.254.169.254.
+ */
+const SPECIAL_ADDRESSES: ReadonlyArray<{ cidr: string; kind: SpecialAddressKind }> = [
+  { cidr: '0.0.0.0/8', kind: 'unspecified' }, // RFC 1122 §3.2.1.3 "this host on this network"
+  { cidr: '::/128', kind: 'unspecified' }, // RFC 4291 §2.5.2
+  { cidr: '224.0.0.0/4', kind: 'multicast' }, // RFC 5771
+  { cidr: 'ff00::/8', kind: 'multicast' }, // RFC 4291 §2.7
+  { cidr: '255.255.255.255/32', kind: 'broadcast' }, // RFC 919 §7 limited broadcast
+  { cidr: '169.254.0.0/16', kind: 'link-local' }, // RFC 3927
+  { cidr: 'fe80::/10', kind: 'link-local' }, // RFC 4291 §2.5.6
+];
+
+const SPECIAL_NETWORKS = SPECIAL_ADDRESSES.map(({ cidr, kind }) => ({ cidr, kind, net: parseCidr(cidr)! }));
+
+/**
+ * Whether an address is unspecified, multicast, broadcast or link-local, in any of its spellings
+ * (an IPv6 form of an IPv4 address counts as that IPv4 address); null for every other address.
+ */
+export function specialAddress(ip: Uint8Array): { kind: SpecialAddressKind; cidr: string } | null {
+  const v4 = embeddedIpv4(ip);
+  for (const candidate of v4 === null ? [ip] : [ip, v4]) {
+    const hit = SPECIAL_NETWORKS.find((s) => ipInNetwork(candidate, s.net));
+    if (hit !== undefined) return { kind: hit.kind, cidr: hit.cidr };
+  }
+  return null;
+}
