@@ -69,10 +69,53 @@ describe('http-01', () => {
     assert.equal(request?.host, 'svc1.test');
   });
 
-  test('a wrong body is incorrectResponse, quoting what was found', async () => {
+  test('a wrong body is incorrectResponse naming the URL, and what the body holds is never in the error', async () => {
     const challenge = challengeFor('http-01', 'svc1.test');
     site.on(challenge.token, body('hello from the default site'));
-    await assertAcmeError(validator()(challenge), 'incorrectResponse', `http://svc1.test:${site.port}/.well-known/acme-challenge/${challenge.token}`, '"hello from the default site"');
+    const error = await assertAcmeError(validator()(challenge), 'incorrectResponse', `http://svc1.test:${site.port}/.well-known/acme-challenge/${challenge.token}`, 'not the key authorization');
+    assert.ok(!error.message.includes('hello'), error.message);
+  });
+
+  // Validation reaches networks the ACME client cannot: whatever a server behind a redirect
+  // sends (body, headers, where it redirects next, what its name resolves to) must not come back
+  // to the client in the challenge's error, or any client could read internal services.
+  test('a redirect into another service: its body, headers, URL and address stay out of the error', async () => {
+    const challenge = challengeFor('http-01', 'svc1.test');
+    const t = challenge.token;
+    site.on(t, (req, res) => {
+      if ((req.url ?? '').endsWith('/internal')) {
+        res.writeHead(200, { 'x-internal-secret': 'header-secret-value' }).end('body-secret-value: {"password":"hunter2"}');
+        return;
+      }
+      redirect(`http://internal.test:${site.port}/${t}/internal`)(req, res);
+    });
+    const error = await assertAcmeError(validator({ hosts: { 'svc1.test': '127.0.0.1', 'internal.test': '127.0.0.1' } })(challenge), 'incorrectResponse', `redirect 1 from http://svc1.test:${site.port}/.well-known/acme-challenge/${t}`);
+    assert.equal(site.seen.at(-1)?.path, `/${t}/internal`, 'the redirect was followed');
+    for (const leaked of ['secret', 'hunter2', 'internal', '127.0.0.1']) assert.ok(!error.message.includes(leaked), `${leaked} in: ${error.message}`);
+    assert.deepEqual(Object.keys(error.toProblem()).sort(), ['detail', 'status', 'type']);
+  });
+
+  test('after a redirect, a non-200 answer gives only its status; a refused redirect gives only the rule', async () => {
+    const status = challengeFor('http-01', 'svc1.test');
+    site.on(status.token, (req, res) => {
+      if ((req.url ?? '').endsWith('/admin')) return void res.writeHead(403, { 'x-internal-secret': 'header-secret-value' }).end('body-secret-value');
+      redirect(`http://internal.test:${site.port}/${status.token}/admin`)(req, res);
+    });
+    const hosts = { 'svc1.test': '127.0.0.1', 'internal.test': '127.0.0.1' };
+    const denied = await assertAcmeError(validator({ hosts })(status), 'incorrectResponse', 'redirect 1 from', 'HTTP 403');
+    assert.ok(!/secret|internal|admin/.test(denied.message), denied.message);
+
+    const scheme = challengeFor('http-01', 'svc1.test');
+    site.on(scheme.token, redirect('gopher://internal-secret-host/secret-path?session=secret-session'));
+    const refused = await assertAcmeError(validator({ hosts })(scheme), 'connection', 'redirect 1 from', 'only http and https');
+    assert.ok(!refused.message.includes('secret'), refused.message);
+  });
+
+  test('the host of a redirect that does not resolve is dns, without its name', async () => {
+    const challenge = challengeFor('http-01', 'svc1.test');
+    site.on(challenge.token, redirect(`http://no-such-internal-name.invalid:${site.port}/x`));
+    const error = await assertAcmeError(validator({ timeoutMs: 2_000 })(challenge), 'dns', 'redirect 1 from', 'could not be resolved');
+    assert.ok(!error.message.includes('no-such-internal-name'), error.message);
   });
 
   test('a 404 is incorrectResponse naming the status', async () => {
@@ -112,7 +155,7 @@ describe('http-01', () => {
     const challenge = challengeFor('http-01', 'svc1.test');
     let n = 0;
     site.on(challenge.token, (req, res) => redirect(`/${challenge.token}/loop/${++n}`)(req, res));
-    await assertAcmeError(validator()(challenge), 'connection', `more than ${MAX_REDIRECTS} redirects`);
+    await assertAcmeError(validator()(challenge), 'connection', `redirected more than ${MAX_REDIRECTS} times`);
     assert.equal(site.requestsFor(challenge.token), 1 + MAX_REDIRECTS);
   });
 
@@ -125,7 +168,7 @@ describe('http-01', () => {
     await assertAcmeError(validator()(port), 'connection', 'only ports 80 and');
     const none = challengeFor('http-01', 'svc1.test');
     site.on(none.token, (_req, res) => res.writeHead(301).end());
-    await assertAcmeError(validator()(none), 'connection', 'without a Location');
+    await assertAcmeError(validator()(none), 'connection', 'no Location header');
   });
 
   test('an https redirect is followed to the TLS port without verifying the certificate', async () => {

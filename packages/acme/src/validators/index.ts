@@ -1,11 +1,11 @@
 import { formatIp, parseIp, parseName } from '@shortleaf/pki';
 import { AcmeError } from '../errors.js';
 import { Deadline } from './deadline.js';
-import { errorMessage } from './describe.js';
+import { errorCode } from './describe.js';
 import { validateDns01 } from './dns-01.js';
 import { validateHttp01 } from './http-01.js';
 import { createNetworkPolicy } from './network-policy.js';
-import { createLookup, type Lookup } from './resolve.js';
+import { createLookup } from './resolve.js';
 import { validateTlsAlpn01 } from './tls-alpn-01.js';
 import type { ChallengeToValidate, ValidationConfig, ValidationContext, Validator } from './types.js';
 
@@ -33,18 +33,10 @@ export function createValidator(config: ValidationConfig): Validator {
   for (const port of [config.httpPort, config.tlsPort]) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`validation port ${port} is not a TCP port`);
   }
-  const resolver = createLookup(config);
+  const lookup = createLookup(config);
+  // Every connection a validator opens goes through dial.ts, which applies this policy to the
+  // address it dials and to the connected socket's peer (each http-01 hop, each tls-alpn-01 handshake).
   const policy = createNetworkPolicy(config);
-  // Every address a validator dials comes from here (each http-01 hop, each tls-alpn-01
-  // connection), so checking it here keeps validation out of the refused networks.
-  const lookup: Lookup = {
-    txt: (name, deadline) => resolver.txt(name, deadline),
-    async address(host, deadline) {
-      const address = await resolver.address(host, deadline);
-      policy.check(address, host);
-      return address;
-    },
-  };
   return async (challenge) => {
     const validate = Object.hasOwn(VALIDATORS, challenge.type) ? VALIDATORS[challenge.type] : undefined;
     if (validate === undefined) throw new AcmeError('malformed', `unknown challenge type ${JSON.stringify(challenge.type)}`);
@@ -52,10 +44,10 @@ export function createValidator(config: ValidationConfig): Validator {
     const normalized = { ...challenge, identifier: normalizeIdentifier(challenge.identifier) };
     const deadline = new Deadline(config.timeoutMs);
     try {
-      await validate(normalized, { config, lookup, deadline });
+      await validate(normalized, { config, lookup, policy, deadline });
     } catch (cause) {
       if (cause instanceof AcmeError) throw cause;
-      throw new AcmeError('connection', `${challenge.type} validation of ${normalized.identifier.value} failed: ${errorMessage(cause)}`, { cause });
+      throw new AcmeError('connection', `${challenge.type} validation of ${normalized.identifier.value} failed unexpectedly (${errorCode(cause)})`, { cause });
     } finally {
       deadline.dispose();
     }

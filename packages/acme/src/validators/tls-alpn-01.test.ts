@@ -74,10 +74,11 @@ describe('tls-alpn-01', () => {
     assert.deepEqual(servernames, ['svc1.test']);
   });
 
-  test('the wrong digest is incorrectResponse, showing both', async () => {
-    await presenting('wrongDigest', () =>
-      assertAcmeError(validator()(dns), 'incorrectResponse', sha256Hex('another key authorization'), sha256Hex(dns.keyAuthorization)),
-    );
+  test('the wrong digest is incorrectResponse, showing the expected one and never what was presented', async () => {
+    await presenting('wrongDigest', async () => {
+      const error = await assertAcmeError(validator()(dns), 'incorrectResponse', sha256Hex(dns.keyAuthorization));
+      assert.ok(!error.message.includes(sha256Hex('another key authorization')), error.message);
+    });
   });
 
   test('an acmeIdentifier not marked critical is incorrectResponse', async () => {
@@ -85,12 +86,12 @@ describe('tls-alpn-01', () => {
   });
 
   test('a missing or misshapen acmeIdentifier is incorrectResponse', async () => {
-    await presenting('noExtension', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'one acmeIdentifier extension', 'it has 0'));
+    await presenting('noExtension', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one acmeIdentifier extension'));
     await presenting('shortDigest', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'OCTET STRING of 32 bytes'));
   });
 
   test('the subjectAltName must be exactly the identifier', async () => {
-    await presenting('twoNames', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one subjectAltName', 'it has 2'));
+    await presenting('twoNames', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one subjectAltName'));
     await presenting('otherName', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'not the dNSName svc1.test'));
     await presenting('valid', () => assertAcmeError(validator()({ ...ip }), 'incorrectResponse', 'not the iPAddress 127.0.0.1'));
   });
@@ -133,7 +134,7 @@ describe('tls-alpn-01', () => {
 
   test('a refused connection is connection', async () => {
     const closed = await freePort();
-    await assertAcmeError(validator({ tlsPort: closed })(dns), 'connection', `127.0.0.1:${closed}`, 'ECONNREFUSED');
+    await assertAcmeError(validator({ tlsPort: closed })(dns), 'connection', `127.0.0.1:${closed}`, 'refused');
   });
 
   test('a server that never answers the ClientHello is connection once timeoutMs has passed', async () => {

@@ -1,4 +1,5 @@
 import type { Deadline } from './deadline.js';
+import type { NetworkPolicy } from './network-policy.js';
 import type { Lookup } from './resolve.js';
 
 /** Where and how long the validation authority looks for a challenge response. */
@@ -13,7 +14,11 @@ export interface ValidationConfig {
   hosts: Record<string, string>;
   /** Budget for one validation attempt, all steps included. */
   timeoutMs: number;
-  /** CIDRs never connected to, after resolution and on every redirect; default DEFAULT_DENY_NETWORKS (link-local, metadata). */
+  /**
+   * CIDRs never connected to, after resolution and on every redirect; default DEFAULT_DENY_NETWORKS
+   * (link-local, metadata). Unspecified, multicast, broadcast and link-local addresses are refused
+   * whatever this and `allowNetworks` say.
+   */
   denyNetworks?: readonly string[] | undefined;
   /** When set, the only CIDRs connected to (deny still wins); null or absent allows every other address. */
   allowNetworks?: readonly string[] | null | undefined;
@@ -34,6 +39,9 @@ export type Validator = (challenge: ChallengeToValidate) => Promise<void>;
 /** What one challenge validator gets besides the challenge. */
 export interface ValidationContext {
   config: ValidationConfig;
+  /** Resolves names; says nothing about whether an address may be dialled (that is `policy`). */
   lookup: Lookup;
+  /** Applied by `dial` to every address before and after connecting. */
+  policy: NetworkPolicy;
   deadline: Deadline;
 }
