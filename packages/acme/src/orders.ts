@@ -201,6 +201,12 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
     s.telemetry.orderState('valid');
     s.logger.info('acme_order_valid', { order: order.id, account: account.id, serial: issued.serial });
   } catch (cause) {
+    // A key revoked for keyCompromise is blocked (RFC 8555 §6.7 badPublicKey, as Boulder answers);
+    // the order stays ready for a CSR with another key.
+    if (cause instanceof AuthorityError && cause.code === 'keyBlocked') {
+      await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
+      throw new AcmeError('badPublicKey', cause.message, { cause });
+    }
     if ((cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) || cause instanceof PkiError) {
       await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
       throw new AcmeError('badCSR', (cause as Error).message, { cause });

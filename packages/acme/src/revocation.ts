@@ -57,6 +57,8 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
     if (cause instanceof AuthorityError && cause.code === 'badRevocationReason') throw new AcmeError('badRevocationReason', cause.message, { cause });
     throw cause;
   }
-  if (result.alreadyRevoked) throw new AcmeError('alreadyRevoked', `certificate ${row.serial} was already revoked (${result.reason}) at ${result.revokedAt.toISOString()}`);
+  // RFC 8555 §7.6 alreadyRevoked, except that keyCompromise (1) may replace an earlier reason:
+  // RFC 5280 §5.3.1 lets it change, and Boulder accepts it from the key's holder.
+  if (result.alreadyRevoked) throw new AcmeError('alreadyRevoked', `certificate ${row.serial} was already revoked (${result.reason}) at ${result.revokedAt.toISOString()}; only keyCompromise (1) can replace that reason`);
   return c.body(null, 200);
 }

@@ -110,7 +110,7 @@ export function createApiApp(opts: ApiAppOptions): Hono {
       const serial = normalizeRequestSerial(body.serial);
       const { actor, tokenUse } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });
       const result = await revoke({ serial, reason: body.reason, actor, requester: opts.requester(c), ...(tokenUse === undefined ? {} : { tokenUse }) });
-      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked }, 200);
+      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked, ...(result.previousReason === undefined ? {} : { previousReason: result.previousReason }), alsoRevoked: result.also }, 200);
     });
   }
 

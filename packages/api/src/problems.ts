@@ -62,6 +62,10 @@ const TABLE: Record<string, { status: number; title: string }> = {
   badCrl: { status: 400, title: 'Invalid CRL' },
   certificateNotFound: { status: 404, title: 'Certificate not found' },
   certificateRevoked: { status: 403, title: 'Certificate revoked' },
+  keyBlocked: { status: 403, title: 'Public key blocked (revoked for keyCompromise)' },
+  // Renewal refusals only the holder's original credential can answer: a token, or an ACME order.
+  lineageExpired: { status: 403, title: 'Lineage too old to renew; authenticate again' },
+  renewalNotAllowed: { status: 403, title: 'Renewal over this door not allowed for this provisioner' },
   notAuthorized: { status: 403, title: 'Not authorized' },
   storageUnavailable: { status: 503, title: 'Storage unavailable' },
   issuerUnavailable: { status: 503, title: 'No active intermediate' },

@@ -19,11 +19,11 @@ import {
   type PublicUrls,
   type SubjectName,
 } from '@shortleaf/pki';
-import { StoreError } from '@shortleaf/store';
+import { StoreError, keyDigest } from '@shortleaf/store';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
-import { parsePolicy, type Policy } from './policy.js';
-import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
+import { mtlsRenewalAllowed, parsePolicy, type Policy } from './policy.js';
+import { NO_TELEMETRY, type AuthorityStore, type CertificateRow, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { checkCsrNames, checkKey, checkNames, resolveLifetime } from './request-checks.js';
 import { createTokenVerifier, type TokenClaims } from './token.js';
 import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
@@ -129,6 +129,8 @@ export function createAuthority(opts: AuthorityOptions) {
     /** Extended key usages from the provisioner's template; the leaf default when absent. */
     extKeyUsage?: CertificateTemplate['extKeyUsage'];
     tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
+    /** For a renewal: the certificate renewed, and the lineage it continues. Absent, a new lineage starts now. */
+    lineage?: { renewedFrom: string; lineage: string; startedAt: Date };
     now: Date;
   }
 
@@ -153,9 +155,10 @@ export function createAuthority(opts: AuthorityOptions) {
         throw new AuthorityError('internal', 'the certificate failed its pre-signing checks; nothing was issued', { cause });
       }
       const names = req.names.map(nameToString);
+      const lineage = { renewedFrom: req.lineage?.renewedFrom ?? null, lineage: req.lineage?.lineage ?? serial.hex, lineageStartedAt: req.lineage?.startedAt ?? req.now, spkiSha256: keyDigest(req.publicKey.keyObject) };
       try {
         await store.reserveCertificate({
-          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now },
+          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now, ...lineage },
           ...(req.tokenUse === undefined ? {} : { tokenUse: req.tokenUse }),
           audit: { at: req.now, action: req.action, actor: req.actor, serial: serial.hex, detail: { names, notAfter: notAfter.toISOString(), requester: req.requester } },
         });
@@ -237,6 +240,7 @@ export function createAuthority(opts: AuthorityOptions) {
     if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
     if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
     const policy = await policyOf(row.provisioner);
+    await checkRenewalDoor(row, policy, now);
     const names = row.names.map((n) => parseName(n.slice(n.indexOf(':') + 1)));
     checkNames(names, policy, row.provisioner);
     let publicKey = current.publicKey;
@@ -264,8 +268,27 @@ export function createAuthority(opts: AuthorityOptions) {
       // Today's template, not the old certificate's: its URIs are already among the recorded names.
       subject: opts.templates?.get(row.provisioner)?.subject,
       extKeyUsage: opts.templates?.get(row.provisioner)?.extKeyUsage,
+      lineage: { renewedFrom: row.serial, lineage: row.lineage, startedAt: row.lineageStartedAt },
       now,
     });
+  }
+
+  /**
+   * A certificate renews over mutual TLS only if its provisioner allows that door (an ACME
+   * certificate renews by ACME, which checks its authorizations again), and only while its
+   * lineage is younger than the provisioner's `maxLineageAge`: after that the holder presents its
+   * original kind of credential again (a token, an ACME order), so a stolen key cannot renew
+   * itself forever unnoticed.
+   */
+  async function checkRenewalDoor(row: CertificateRow, policy: Policy, now: Date): Promise<void> {
+    const provisioner = await store.getProvisioner(row.provisioner);
+    if (provisioner !== null && !mtlsRenewalAllowed(policy, provisioner.type)) {
+      throw new AuthorityError('renewalNotAllowed', `certificate ${row.serial} was issued by ${provisioner.type} provisioner ${row.provisioner}, whose certificates do not renew over mutual TLS; renew it over ACME (a new order), which checks its authorizations again`);
+    }
+    const endsAt = row.lineageStartedAt.getTime() + policy.maxLineageAgeMs;
+    if (now.getTime() > endsAt) {
+      throw new AuthorityError('lineageExpired', `certificate ${row.serial} continues a lineage started at ${row.lineageStartedAt.toISOString()}, and provisioner ${row.provisioner} allows renewal for ${formatAge(policy.maxLineageAgeMs)} (maxLineageAge) after the last credential; get a new certificate with a fresh token or over ACME`);
+    }
   }
 
   /**
@@ -439,10 +462,14 @@ export function createAuthority(opts: AuthorityOptions) {
 
 export type Authority = ReturnType<typeof createAuthority>;
 
+const formatAge = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000} d` : `${Math.round(ms / 60_000)} min`);
+
 function mapStoreError(cause: unknown): Error {
   if (cause instanceof StoreError) {
     if (cause.code === 'tokenReplayed') return new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
     if (cause.code === 'storageUnavailable') return new AuthorityError('storageUnavailable', 'the certificate store is unavailable; nothing was issued', { cause });
+    if (cause.code === 'keyBlocked') return new AuthorityError('keyBlocked', 'this public key was revoked for keyCompromise and is blocked for any new certificate; generate a new key', { cause });
+    if (cause.code === 'revoked') return new AuthorityError('certificateRevoked', `${cause.message}; nothing was issued`, { cause });
   }
   return new AuthorityError('internal', 'issuance failed; nothing was issued', { cause });
 }

@@ -19,6 +19,8 @@ export type AuthorityErrorCode =
   | 'issuerUnavailable'
   | 'rootKeyRefused'
   | 'issuerMismatch'
+  /** An intermediate to import admits names the one it replaces did not (RFC 5280 §4.2.1.10). */
+  | 'widerNameConstraints'
   | 'badPolicy'
   | 'badTemplate'
   | 'templateClaimMissing'
@@ -27,6 +29,9 @@ export type AuthorityErrorCode =
   | 'badCrl'
   | 'certificateNotFound'
   | 'certificateRevoked'
+  | 'keyBlocked'
+  | 'lineageExpired'
+  | 'renewalNotAllowed'
   | 'notAuthorized'
   | 'storageUnavailable'
   | 'internal';

@@ -7,7 +7,7 @@ export { MAX_TOKEN_LIFETIME_S, MAX_TOKEN_NAMES, REGISTERED_CLAIMS, createTokenVe
 export { CLAIM_NAME, CLAIM_VALUE, applyTemplateLifetime, assertTemplatesFitProvisioners, parseTemplate, parseTemplates, renderTemplateUris, type CertificateTemplate, type UriTemplate } from './template.js';
 export { activateIntermediate, assertUsableIntermediate, createIntermediateKey, importIntermediate, IN_SERVICE, issuerStatuses, loadActiveIssuer, loadIssuer, type IssuerState, type IssuerStatus, type LoadedIssuer } from './issuer.js';
 export { BACKDATE_MS, INTERNAL_PROVISIONER, OCSP_PROVISIONER, createAuthority, type Authority, type AuthorityOptions, type IssuedCertificate } from './authority.js';
-export { createRevoker, parseReason, type Revoke, type RevocationResult } from './revoke.js';
+export { REVOCATION_REACH, createRevoker, parseReason, type Revoke, type RevocationResult } from './revoke.js';
 export { createCrlPublisher, type CrlPublisher, type CrlPublisherOptions } from './crl-publisher.js';
 export { createOcspResponder, type OcspAnswer, type OcspOutcome, type OcspResponderOptions, type OcspResponderService } from './ocsp-responder.js';
 export { createOcspRouter, type RoutedResponder } from './ocsp-router.js';

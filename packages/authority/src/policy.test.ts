@@ -121,7 +121,7 @@ describe('parsePolicy', () => {
 
   it('fills in the defaults for an empty policy', () => {
     const p = parsePolicy({});
-    assert.deepEqual(POLICY_DEFAULTS, { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m' });
+    assert.deepEqual(POLICY_DEFAULTS, { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m', maxLineageAge: '30d' });
     assert.equal(p.defaultLifetimeMs, DAY);
     assert.equal(p.maxLifetimeMs, 7 * DAY);
     assert.equal(p.minLifetimeMs, 60_000);

@@ -9,6 +9,10 @@ export interface PolicyDocument {
   maxLifetime?: string;
   minLifetime?: string;
   keyTypes?: KeyTypeName[];
+  /** How long a lineage may renew before its holder presents its credential again (`30d`). */
+  maxLineageAge?: string;
+  /** Whether certificates renew over mutual TLS; default yes for token provisioners, no for ACME. */
+  mtlsRenewal?: boolean;
 }
 
 /** The same policy, checked and in the units the authority computes with. */
@@ -18,11 +22,16 @@ export interface Policy {
   maxLifetimeMs: number;
   minLifetimeMs: number;
   keyTypes: readonly KeyTypeName[];
+  maxLineageAgeMs: number;
+  /** Undefined: the provisioner type decides (see `mtlsRenewalAllowed`). */
+  mtlsRenewal?: boolean;
 }
 
-export const POLICY_DEFAULTS = { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m' } as const;
+// maxLineageAge: a stolen key renews itself for at most this long unnoticed; a month is the
+// rotation period most operators already run credentials on, and ACME clients re-validate sooner.
+export const POLICY_DEFAULTS = { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m', maxLineageAge: '30d' } as const;
 
-const POLICY_KEYS = new Set(['names', 'defaultLifetime', 'maxLifetime', 'minLifetime', 'keyTypes']);
+const POLICY_KEYS = new Set(['names', 'defaultLifetime', 'maxLifetime', 'minLifetime', 'keyTypes', 'maxLineageAge', 'mtlsRenewal']);
 const NAME_KEYS = new Set(['dns', 'ip', 'uri']);
 
 /** Validates a stored or configured policy; an unknown key or bad value names itself in the error. */
@@ -51,7 +60,7 @@ export function parsePolicy(doc: unknown): Policy {
       throw new AuthorityError('badPolicy', (cause as Error).message, { cause });
     }
   }
-  const duration = (key: 'defaultLifetime' | 'maxLifetime' | 'minLifetime'): number => {
+  const duration = (key: 'defaultLifetime' | 'maxLifetime' | 'minLifetime' | 'maxLineageAge'): number => {
     try {
       return parseDuration(d[key] ?? POLICY_DEFAULTS[key]);
     } catch (cause) {
@@ -66,9 +75,25 @@ export function parsePolicy(doc: unknown): Policy {
     maxLifetimeMs,
     minLifetimeMs: duration('minLifetime'),
     keyTypes,
+    // Unset, it is never shorter than the longest certificate: a first one must not outlive it.
+    maxLineageAgeMs: d.maxLineageAge === undefined ? Math.max(duration('maxLineageAge'), maxLifetimeMs) : duration('maxLineageAge'),
+    ...(d.mtlsRenewal === undefined ? {} : { mtlsRenewal: d.mtlsRenewal }),
   };
+  if (d.mtlsRenewal !== undefined && typeof d.mtlsRenewal !== 'boolean') throw new AuthorityError('badPolicy', 'policy key "mtlsRenewal" must be true or false');
+  if (policy.maxLineageAgeMs < policy.maxLifetimeMs) {
+    throw new AuthorityError('badPolicy', 'policy key "maxLineageAge" must be at least maxLifetime: a first certificate would outlive its lineage');
+  }
   if (policy.minLifetimeMs > policy.defaultLifetimeMs || policy.defaultLifetimeMs > policy.maxLifetimeMs) {
     throw new AuthorityError('badPolicy', 'policy lifetimes must satisfy minLifetime ≤ defaultLifetime ≤ maxLifetime');
   }
   return policy;
+}
+
+/**
+ * Whether a provisioner's certificates may renew over mutual TLS. An ACME certificate may not
+ * unless its policy says so: its names were proven by challenges against authorizations that
+ * expire, and renewing by ACME checks them again, whereas mTLS renewal would carry them forever.
+ */
+export function mtlsRenewalAllowed(policy: Policy, provisionerType: string): boolean {
+  return policy.mtlsRenewal ?? provisionerType !== 'acme';
 }

@@ -38,6 +38,28 @@ export interface CertificateRow {
   status: 'reserved' | 'issued';
   createdAt: Date;
   issuedAt: Date | null;
+  /** The certificate this one renewed; null when a credential issued it. */
+  renewedFrom: string | null;
+  /** Serial of the certificate that started the lineage. */
+  lineage: string;
+  /** When the lineage's holder last presented a real credential (token, ACME order). */
+  lineageStartedAt: Date;
+  /** SHA-256 (hex) of the canonical SubjectPublicKeyInfo. */
+  spkiSha256: string | null;
+}
+
+/** How far a revocation reaches beyond its certificate (see `REVOCATION_REACH` in revoke.ts). */
+export interface RevocationReach {
+  lineage: boolean;
+  key: boolean;
+}
+
+/** What a revocation did: its own record, and the certificates it reached. */
+export interface RevocationOutcome {
+  record: RevocationRow;
+  alreadyRevoked: boolean;
+  previousReason?: string;
+  also: RevocationRow[];
 }
 
 export interface AuditEntry {
@@ -84,7 +106,7 @@ export interface OcspSignerRow {
 
 /** Revocation state: the store's `revocations` repository implements it. */
 export interface RevocationStore {
-  revoke(r: RevocationRow, audit: AuditEntry, tokenUse?: { provisioner: string; jti: string; expiresAt: Date }): Promise<{ record: RevocationRow; alreadyRevoked: boolean }>;
+  revoke(r: RevocationRow, audit: AuditEntry, tokenUse?: { provisioner: string; jti: string; expiresAt: Date }, reach?: RevocationReach): Promise<RevocationOutcome>;
   get(serial: string): Promise<RevocationRow | null>;
   list(): Promise<RevocationRow[]>;
   since(afterRowid: number): Promise<Array<{ rowid: number; serial: string }>>;
@@ -118,6 +140,7 @@ export interface AuthorityStore {
   listProvisioners(): Promise<ProvisionerRow[]>;
   reserveCertificate(input: {
     certificate: Omit<CertificateRow, 'der' | 'status' | 'issuedAt'>;
+    /** Refused with StoreError `keyBlocked` / `revoked` when the key is blocked or `renewedFrom` revoked. */
     tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
     audit: AuditEntry;
   }): Promise<void>;

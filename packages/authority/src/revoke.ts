@@ -1,15 +1,43 @@
 import { normalizeSerial, reasonCode, reasonName, type RevocationReason } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
 import { AuthorityError } from './errors.js';
-import { NO_TELEMETRY, type AuthorityStore, type Clock, type Logger, type Telemetry } from './ports.js';
+import { NO_TELEMETRY, type AuthorityStore, type Clock, type Logger, type RevocationReach, type Telemetry } from './ports.js';
 
 export interface RevocationResult {
   serial: string;
   revokedAt: Date;
   reason: RevocationReason;
-  /** True when the certificate was already revoked: the first time and reason stand. */
+  /** True when nothing changed: the certificate was already revoked and the first time and reason stand. */
   alreadyRevoked: boolean;
+  /** The reason keyCompromise replaced, when it did (the time of the first revocation is kept). */
+  previousReason?: RevocationReason;
+  /** Other certificates this revocation reached (its lineage, the same key): revoked now, or moved to keyCompromise. */
+  also: string[];
 }
+
+/**
+ * How far each reason reaches beyond the certificate named. A lineage is one holder renewing one
+ * identity, so a reason about the holder or its key is about every certificate it renewed into:
+ * - keyCompromise: the key, not the serial. Every live certificate with that key, every lineage
+ *   one of them belongs to (whoever holds the key could have renewed it under a new key), and the
+ *   key blocked for good (Boulder's blockedKeys).
+ * - cessationOfOperation, affiliationChanged, privilegeWithdrawn: the holder stopped, or lost the
+ *   right to these names; its renewals carry the same names and the same right, so the lineage.
+ * - superseded: the certificate was replaced, and its renewal IS the replacement: that one only.
+ * - unspecified and the rest: only the certificate named, as before; revoking an old certificate
+ *   after renewing must not take the current one with it.
+ */
+export const REVOCATION_REACH: Readonly<Record<RevocationReason, RevocationReach>> = {
+  unspecified: { lineage: false, key: false },
+  keyCompromise: { lineage: true, key: true },
+  cACompromise: { lineage: false, key: false },
+  affiliationChanged: { lineage: true, key: false },
+  superseded: { lineage: false, key: false },
+  cessationOfOperation: { lineage: true, key: false },
+  certificateHold: { lineage: false, key: false },
+  privilegeWithdrawn: { lineage: true, key: false },
+  aACompromise: { lineage: false, key: false },
+};
 
 /** Checks a reason name from a request: RFC 5280 names only, never removeFromCRL. */
 export function parseReason(reason: unknown): RevocationReason {
@@ -23,9 +51,10 @@ export function parseReason(reason: unknown): RevocationReason {
 }
 
 /**
- * Revokes a certificate: records it durably (first revocation wins), then tells the listeners
- * (the OCSP responder re-signs at once, the CRL publisher schedules a coalesced rebuild). The
- * caller never waits for a CRL.
+ * Revokes a certificate, and what its reason reaches (REVOCATION_REACH), in one transaction:
+ * records it durably (first revocation wins, but keyCompromise replaces an earlier reason), then
+ * tells the listeners of each certificate that changed (the OCSP responder re-signs at once, the
+ * CRL publisher schedules a coalesced rebuild). The caller never waits for a CRL.
  */
 export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logger: Logger; onRevoked: (serial: string) => Promise<void> | void; telemetry?: Pick<Telemetry, 'revoked'> }) {
   const telemetry = opts.telemetry ?? NO_TELEMETRY;
@@ -45,6 +74,7 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
         { serial, revokedAt: now, reason, actor: input.actor },
         { at: now, action: 'revoke', actor: input.actor, serial, detail: { reason, requester: input.requester } },
         input.tokenUse,
+        REVOCATION_REACH[reason],
       );
     } catch (cause) {
       if (cause instanceof StoreError && cause.code === 'tokenReplayed') throw new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
@@ -52,11 +82,20 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
       if (cause instanceof StoreError && cause.code === 'storageUnavailable') throw new AuthorityError('storageUnavailable', 'the certificate store is unavailable; nothing was revoked', { cause });
       throw cause;
     }
-    const result: RevocationResult = { serial, revokedAt: outcome.record.revokedAt, reason: outcome.record.reason as RevocationReason, alreadyRevoked: outcome.alreadyRevoked };
+    const result: RevocationResult = {
+      serial,
+      revokedAt: outcome.record.revokedAt,
+      reason: outcome.record.reason as RevocationReason,
+      alreadyRevoked: outcome.alreadyRevoked,
+      ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason as RevocationReason }),
+      also: outcome.also.map((r) => r.serial),
+    };
     if (!outcome.alreadyRevoked) {
-      opts.logger.info('certificate_revoked', { serial, reason, actor: input.actor });
-      telemetry.revoked(reason);
-      await opts.onRevoked(serial);
+      opts.logger.info('certificate_revoked', { serial, reason, actor: input.actor, ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason }), ...(result.also.length === 0 ? {} : { reached: result.also }) });
+      for (const changed of [serial, ...result.also]) {
+        telemetry.revoked(reason);
+        await opts.onRevoked(changed);
+      }
     }
     return result;
   };

@@ -8,6 +8,8 @@ export type StoreErrorCode =
   | 'tokenReplayed'
   | 'eabKeyUsed'
   | 'serialCollision'
+  | 'keyBlocked'
+  | 'revoked'
   | 'storageUnavailable'
   | 'notShortleafDatabase';
 

@@ -4,10 +4,12 @@ export type { StoreErrorCode } from './errors.js';
 export { sealSecret, unsealSecret } from './seal.js';
 export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
+export { certificateKeyDigest, keyDigest } from './key-digest.js';
 export type {
   AuditEntry,
   CertificateRecord,
   CertificateReservation,
+  LineageFields,
   IssuerRecord,
   ListAuditOptions,
   ListCertificatesOptions,
@@ -18,7 +20,7 @@ export type {
   ReserveCertificateInput,
   TokenUse,
 } from './records.js';
-export { RevocationRepository, type CrlEntryRecord, type CrlRecord, type OcspSignerRecord, type RevocationRecord, type RootCrlRecord } from './revocation-repository.js';
+export { RevocationRepository, type BlockedKeyRecord, type CrlEntryRecord, type RevocationOutcome, type RevocationReach, type CrlRecord, type OcspSignerRecord, type RevocationRecord, type RootCrlRecord } from './revocation-repository.js';
 export {
   AcmeRepository,
   type AcmeAccountRecord,

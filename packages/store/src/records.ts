@@ -45,10 +45,24 @@ export interface CertificateRecord {
   status: 'reserved' | 'issued';
   createdAt: Date;
   issuedAt: Date | null;
+  /** The certificate this one renewed, or null when a credential (token, ACME order) issued it. */
+  renewedFrom: string | null;
+  /** The serial of the certificate that started this one's lineage (its own when it started one). */
+  lineage: string;
+  /** When the lineage's holder last presented a real credential; renewals inherit it. */
+  lineageStartedAt: Date;
+  /** SHA-256 (hex) of the canonical DER SubjectPublicKeyInfo; null only for old unsigned reservations. */
+  spkiSha256: string | null;
 }
 
-/** What is recorded before signing: everything but the result. */
-export type CertificateReservation = Omit<CertificateRecord, 'der' | 'status' | 'issuedAt'>;
+/** The lineage fields a reservation may leave out: a certificate alone starts its own lineage. */
+export type LineageFields = 'renewedFrom' | 'lineage' | 'lineageStartedAt' | 'spkiSha256';
+
+/**
+ * What is recorded before signing: everything but the result. Without lineage fields the
+ * certificate starts its own lineage at `createdAt`.
+ */
+export type CertificateReservation = Omit<CertificateRecord, 'der' | 'status' | 'issuedAt' | LineageFields> & Partial<Pick<CertificateRecord, LineageFields>>;
 
 /** One line of the audit log; `detail` is stored as JSON. */
 export interface AuditEntry {

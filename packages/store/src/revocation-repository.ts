@@ -4,6 +4,9 @@ import type { AuditEntry, TokenUse } from './records.js';
 import { fromText, toText } from './rows.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
 
+/** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
+const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
+
 export interface RevocationRecord {
   serial: string;
   revokedAt: Date;
@@ -61,15 +64,47 @@ const toCrl = (r: CrlRow): CrlRecord => ({ issuerId: r.issuer_id, number: BigInt
 const toRootCrl = (r: RootCrlRow): RootCrlRecord => ({ rootFingerprint: r.root_fingerprint, number: BigInt(r.number), thisUpdate: fromText(r.this_update), nextUpdate: fromText(r.next_update), der: r.der, importedAt: fromText(r.imported_at) });
 const toSigner = (r: OcspSignerRow): OcspSignerRecord => ({ id: r.id, issuerId: r.issuer_id, sealedKey: r.sealed_key, csrDer: r.csr_der, certDer: r.cert_der, createdAt: fromText(r.created_at) });
 
+/** How far a revocation reaches beyond its own certificate; the authority decides it per reason. */
+export interface RevocationReach {
+  /** Every live certificate of the same lineage (renewed from it, or it from them). */
+  lineage: boolean;
+  /** Every live certificate with the same public key, their lineages, and the key blocked. */
+  key: boolean;
+}
+
+/** What a revocation did. */
+export interface RevocationOutcome {
+  /** The certificate's revocation as it now stands. */
+  record: RevocationRecord;
+  /** Nothing changed for this certificate: it was already revoked, and the first time and reason stand. */
+  alreadyRevoked: boolean;
+  /** Set when keyCompromise replaced an earlier reason (RFC 5280 §5.3.1); the time stays the first one. */
+  previousReason?: string;
+  /** The other certificates this revocation revoked, or moved to keyCompromise, in the same transaction. */
+  also: RevocationRecord[];
+}
+
+/** A public key refused for any further issuance. */
+export interface BlockedKeyRecord {
+  spkiSha256: string;
+  reason: string;
+  serial: string | null;
+  blockedAt: Date;
+}
+
+const NO_REACH: RevocationReach = { lineage: false, key: false };
+
 /**
- * Revocation state on the store's SQLite connection: revocations (first one wins), the CRLs each
- * intermediate published (numbers only grow), imported root CRLs, and root-delegated OCSP signers.
+ * Revocation state on the store's SQLite connection: revocations (first one wins, except that
+ * keyCompromise may replace another reason), their reach over lineages and keys, blocked keys, the
+ * CRLs each intermediate published (numbers only grow), imported root CRLs, and root-delegated
+ * OCSP signers.
  */
 export class RevocationRepository {
-  private readonly revokeTransaction: Database.Transaction<(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse) => { record: RevocationRecord; alreadyRevoked: boolean }>;
+  private readonly revokeTransaction: Database.Transaction<(r: RevocationRecord, audit: AuditEntry, tokenUse: TokenUse | undefined, reach: RevocationReach) => RevocationOutcome>;
 
   constructor(private readonly ctx: RepositoryContext) {
-    this.revokeTransaction = ctx.db.transaction((r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse) => {
+    this.revokeTransaction = ctx.db.transaction((r: RevocationRecord, audit: AuditEntry, tokenUse: TokenUse | undefined, reach: RevocationReach): RevocationOutcome => {
       if (tokenUse !== undefined) {
         try {
           ctx.stmt('INSERT INTO token_uses (provisioner, jti, expires_at) VALUES (?, ?, ?)').run(tokenUse.provisioner, tokenUse.jti, toText(tokenUse.expiresAt));
@@ -78,23 +113,100 @@ export class RevocationRepository {
           throw err;
         }
       }
-      const issued = ctx.stmt("SELECT status FROM certificates WHERE serial = ?").pluck().get(r.serial) as string | undefined;
-      if (issued !== 'issued') throw new StoreError('notFound', `no issued certificate with serial ${r.serial}`);
+      const target = ctx.stmt('SELECT status, lineage, spki_sha256 FROM certificates WHERE serial = ?').get(r.serial) as { status: string; lineage: string; spki_sha256: string | null } | undefined;
+      if (target?.status !== 'issued') throw new StoreError('notFound', `no issued certificate with serial ${r.serial}`);
       const existing = this.getSync(r.serial);
-      if (existing !== null) return { record: existing, alreadyRevoked: true };
-      ctx.stmt('INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, ?, ?)').run(r.serial, toText(r.revokedAt), r.reason, r.actor);
-      ctx.insertAudit(audit);
-      return { record: r, alreadyRevoked: false };
+      let record: RevocationRecord;
+      let previousReason: string | undefined;
+      if (existing === null) {
+        ctx.stmt('INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, ?, ?)').run(r.serial, toText(r.revokedAt), r.reason, r.actor);
+        record = r;
+      } else if (upgradesTo(existing.reason, r.reason)) {
+        record = this.upgrade(existing, r.actor);
+        previousReason = existing.reason;
+      } else {
+        return { record: existing, alreadyRevoked: true, also: [] };
+      }
+      ctx.insertAudit(previousReason === undefined ? audit : { ...audit, detail: { ...audit.detail, previousReason } });
+      const also: RevocationRecord[] = [];
+      for (const serial of this.reached(r.serial, target.lineage, target.spki_sha256, reach, r.revokedAt)) {
+        const before = this.getSync(serial);
+        let done: RevocationRecord | null = null;
+        if (before === null) {
+          done = { serial, revokedAt: r.revokedAt, reason: r.reason, actor: r.actor };
+          ctx.stmt('INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, ?, ?)').run(serial, toText(r.revokedAt), r.reason, r.actor);
+        } else if (upgradesTo(before.reason, r.reason)) {
+          done = this.upgrade(before, r.actor);
+        }
+        if (done === null) continue;
+        also.push(done);
+        ctx.insertAudit({ at: audit.at, action: 'revoke', actor: r.actor, serial, detail: { ...audit.detail, reason: r.reason, reachedFrom: r.serial, ...(before === null ? {} : { previousReason: before.reason }) } });
+      }
+      if (reach.key && target.spki_sha256 !== null) {
+        ctx.stmt('INSERT OR IGNORE INTO blocked_keys (spki_sha256, reason, serial, blocked_at) VALUES (?, ?, ?, ?)').run(target.spki_sha256, r.reason, r.serial, toText(r.revokedAt));
+      }
+      return { record, alreadyRevoked: false, ...(previousReason === undefined ? {} : { previousReason }), also };
     });
   }
 
   /**
-   * Records a revocation and its audit entry in one transaction, spending the one-time token that
-   * authorised it if any (a replay is `tokenReplayed`). Revoking twice keeps the first time and
-   * reason (`alreadyRevoked` says so); an unknown serial is `notFound`, and writes nothing.
+   * The live (unexpired) certificates a revocation reaches besides its own: with `lineage`, those
+   * of its lineage; with `key`, every certificate with the same key and every lineage such a
+   * certificate belongs to, since whoever holds the key could have renewed any of them into a new
+   * key. Reserved certificates count: one being signed now is revoked before anyone sees it.
    */
-  async revoke(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse): Promise<{ record: RevocationRecord; alreadyRevoked: boolean }> {
-    return this.ctx.guard(() => this.revokeTransaction.immediate(r, audit, tokenUse));
+  private reached(serial: string, lineage: string, spki: string | null, reach: RevocationReach, now: Date): string[] {
+    const at = toText(now);
+    if (reach.key && spki !== null) {
+      return this.ctx
+        .stmt(
+          `SELECT serial FROM certificates
+           WHERE (spki_sha256 = @spki OR lineage = @lineage OR lineage IN (SELECT lineage FROM certificates WHERE spki_sha256 = @spki))
+             AND not_after > @at AND serial != @serial
+           ORDER BY created_at, rowid`,
+        )
+        .pluck()
+        .all({ spki, lineage, at, serial }) as string[];
+    }
+    if (reach.lineage || reach.key) {
+      return this.ctx.stmt('SELECT serial FROM certificates WHERE lineage = ? AND not_after > ? AND serial != ? ORDER BY created_at, rowid').pluck().all(lineage, at, serial) as string[];
+    }
+    return [];
+  }
+
+  /**
+   * Moves a revocation to keyCompromise, keeping the time it was first revoked (Boulder's
+   * UpdateRevokedCertificate does the same: the certificate stopped being trusted then). It takes
+   * a new rowid, the largest, so a server watching for new revocations (`since`) re-signs its
+   * OCSP answers and rebuilds its CRL for it as for a new one.
+   */
+  private upgrade(existing: RevocationRecord, actor: string): RevocationRecord {
+    this.ctx
+      .stmt("UPDATE revocations SET reason = 'keyCompromise', actor = ?, rowid = (SELECT MAX(rowid) + 1 FROM revocations) WHERE serial = ?")
+      .run(actor, existing.serial);
+    return { ...existing, reason: 'keyCompromise', actor };
+  }
+
+  /**
+   * Records a revocation and its audit entry in one transaction, spending the one-time token that
+   * authorised it if any (a replay is `tokenReplayed`), and with it every certificate the `reach`
+   * covers (each audited) and, for the key, its block. Revoking twice keeps the first time and
+   * reason (`alreadyRevoked` says so), except that keyCompromise replaces any other reason (RFC
+   * 5280 §5.3.1 lets a CRL entry's reason change; relying parties need to learn of the key). An
+   * unknown serial is `notFound`, and writes nothing.
+   */
+  async revoke(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse, reach: RevocationReach = NO_REACH): Promise<RevocationOutcome> {
+    return this.ctx.guard(() => this.revokeTransaction.immediate(r, audit, tokenUse, reach));
+  }
+
+  /** The block on a key digest, or null. */
+  async blockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
+    return this.ctx.guard(() => {
+      const row = this.ctx.stmt('SELECT spki_sha256, reason, serial, blocked_at FROM blocked_keys WHERE spki_sha256 = ?').get(spkiSha256) as
+        | { spki_sha256: string; reason: string; serial: string | null; blocked_at: string }
+        | undefined;
+      return row === undefined ? null : { spkiSha256: row.spki_sha256, reason: row.reason, serial: row.serial, blockedAt: fromText(row.blocked_at) };
+    });
   }
 
   private getSync(serial: string): RevocationRecord | null {

@@ -37,6 +37,10 @@ export interface CertificateRow {
   status: 'reserved' | 'issued';
   created_at: string;
   issued_at: string | null;
+  renewed_from: string | null;
+  lineage: string;
+  lineage_started_at: string;
+  spki_sha256: string | null;
 }
 
 export interface AuditRow {
@@ -100,6 +104,10 @@ export function toCertificateRecord(row: CertificateRow): CertificateRecord {
     status: row.status,
     createdAt: fromText(row.created_at),
     issuedAt: fromNullableText(row.issued_at),
+    renewedFrom: row.renewed_from,
+    lineage: row.lineage,
+    lineageStartedAt: fromText(row.lineage_started_at),
+    spkiSha256: row.spki_sha256,
   };
 }
 

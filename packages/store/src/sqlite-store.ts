@@ -5,8 +5,9 @@ import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { AcmeRepository } from './acme-repository.js';
 import { GroupCommitter } from './group-commit.js';
+import { certificateKeyDigest } from './key-digest.js';
 import { RevocationRepository } from './revocation-repository.js';
-import type { RepositoryContext } from './revocation-repository.js';
+import type { BlockedKeyRecord, RepositoryContext } from './revocation-repository.js';
 import { applyMigrations, loadMigrations, pendingMigrations } from './migrate.js';
 import type {
   AuditEntry,
@@ -46,6 +47,28 @@ function prepareDatabaseFile(path: string): void {
 function checkIntegrity(db: Database.Database, path: string): void {
   const result = db.pragma('integrity_check', { simple: true }) as string;
   if (result !== 'ok') throw new StoreError('notShortleafDatabase', `${path} fails SQLite's integrity check: ${result}`);
+}
+
+/**
+ * Fills in the key digest of certificates recorded before migration 0005 (SQLite cannot hash a
+ * key inside a certificate), and blocks the keys of those already revoked for keyCompromise.
+ * Idempotent and cheap once done: it only looks at rows whose digest is still missing.
+ */
+function backfillKeyDigests(db: Database.Database): void {
+  const missing = db.prepare('SELECT serial, der FROM certificates WHERE spki_sha256 IS NULL AND der IS NOT NULL').all() as Array<{ serial: string; der: Buffer }>;
+  if (missing.length === 0) return;
+  const set = db.prepare('UPDATE certificates SET spki_sha256 = ? WHERE serial = ?');
+  db.transaction(() => {
+    for (const row of missing) {
+      const digest = certificateKeyDigest(row.der);
+      if (digest !== null) set.run(digest, row.serial);
+    }
+    db.prepare(
+      `INSERT OR IGNORE INTO blocked_keys (spki_sha256, reason, serial, blocked_at)
+       SELECT c.spki_sha256, r.reason, r.serial, r.revoked_at FROM revocations r JOIN certificates c ON c.serial = r.serial
+       WHERE r.reason = 'keyCompromise' AND c.spki_sha256 IS NOT NULL`,
+    ).run();
+  }).immediate();
 }
 
 function checkLimit(limit: number | undefined): number {
@@ -113,6 +136,7 @@ export class SqliteStore {
         }
       } else {
         applyMigrations(db, migrations);
+        backfillKeyDigests(db);
       }
     } catch (err) {
       db.close();
@@ -326,11 +350,24 @@ export class SqliteStore {
         throw err;
       }
     }
+    // Checked under the write lock, in the same transaction as the reservation: a key blocked or a
+    // parent revoked a moment ago cannot slip in between a check and the insert. A throw here rolls
+    // back this write's savepoint, so the token stays unspent.
+    const spki = c.spkiSha256 ?? null;
+    if (spki !== null && this.stmt('SELECT 1 FROM blocked_keys WHERE spki_sha256 = ?').get(spki) !== undefined) {
+      throw new StoreError('keyBlocked', 'this public key was revoked for keyCompromise and is blocked');
+    }
+    const renewedFrom = c.renewedFrom ?? null;
+    if (renewedFrom !== null) {
+      const reason = this.stmt('SELECT reason FROM revocations WHERE serial = ?').pluck().get(renewedFrom) as string | undefined;
+      if (reason !== undefined) throw new StoreError('revoked', `certificate ${renewedFrom} was revoked (${reason}); it cannot renew`);
+    }
     try {
       this.stmt(
         `INSERT INTO certificates
-           (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at)
-         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'reserved', ?, NULL)`,
+           (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at,
+            renewed_from, lineage, lineage_started_at, spki_sha256)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?)`,
       ).run(
         c.serial,
         c.issuerId,
@@ -341,6 +378,10 @@ export class SqliteStore {
         c.provisioner,
         c.requester,
         toText(c.createdAt),
+        renewedFrom,
+        c.lineage ?? c.serial,
+        toText(c.lineageStartedAt ?? c.createdAt),
+        spki,
       );
     } catch (err) {
       if (isUniqueViolation(err)) throw new StoreError('serialCollision', `serial ${c.serial} is already in use`, { cause: err });
@@ -370,6 +411,18 @@ export class SqliteStore {
       const row = this.stmt('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
       return row === undefined ? null : toCertificateRecord(row);
     });
+  }
+
+  /** Every certificate of a lineage (named by the serial that started it), oldest first. */
+  async listLineage(lineage: string): Promise<CertificateRecord[]> {
+    return this.guard(() =>
+      (this.stmt('SELECT * FROM certificates WHERE lineage = ? ORDER BY created_at, rowid').all(lineage) as CertificateRow[]).map(toCertificateRecord),
+    );
+  }
+
+  /** The block on a public key (by key digest), or null when the key is not blocked. */
+  async getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
+    return this.revocations.blockedKey(spkiSha256);
   }
 
   /** Certificates in the order they were reserved, optionally only one status and/or expiring before a time. */
