@@ -51,10 +51,11 @@ describe('parseOcspRequest on requests from openssl ocsp', () => {
     // The CertID bytes as received, to echo in the response.
     assert.ok(Buffer.from(der).indexOf(Buffer.from(id!.der)) > 0);
     assert.equal(readTlv(id!.der, 0).end, id!.der.length);
-    assert.equal(req.nonce?.length, 16);
-    // OpenSSL prints the extension value: an OCTET STRING (04 10) around the nonce.
+    // The extension value as sent: an OCTET STRING (04 10) around the 16-byte nonce, as OpenSSL prints it.
+    assert.equal(req.nonce?.length, 18);
+    assert.deepEqual([req.nonce![0], req.nonce![1]], [0x04, 0x10]);
     const text = openssl.run(['ocsp', '-reqin', 'req.der', '-req_text']);
-    assert.match(text.replace(/[\s:]/g, ''), new RegExp(`OCSPNonce0410${hex(req.nonce!).toUpperCase()}`));
+    assert.match(text.replace(/[\s:]/g, ''), new RegExp(`OCSPNonce${hex(req.nonce!).toUpperCase()}`));
   });
 
   it('reads a request without a nonce as nonce null', () => {
@@ -85,7 +86,7 @@ describe('parseOcspRequest on requests from openssl ocsp', () => {
     assert.equal(readTlv(der, tbsRequest.end).tag, 0xa0, 'optionalSignature is there');
     const req = parseOcspRequest(der);
     assert.equal(req.certIds[0]!.serial, leafSerial);
-    assert.equal(req.nonce?.length, 16);
+    assert.equal(req.nonce?.length, 18);
   });
 });
 
@@ -163,11 +164,11 @@ describe('parseOcspRequest on malformed requests', () => {
     assert.equal(parseOcspRequest(fifty, { maxCertIds: 50 }).certIds.length, 50);
   });
 
-  it('takes nonces of 1 and 32 octets, wrapped or raw', () => {
+  it('takes nonces of 1 and 32 octets, wrapped or raw, and keeps extnValue exactly as sent', () => {
     const nonceOf = (value: Uint8Array) => parseOcspRequest(request({ extensions: [nonceExtension(value)] })).nonce;
-    assert.deepEqual(nonceOf(octetString(Uint8Array.of(9))), Uint8Array.of(9));
-    assert.deepEqual(nonceOf(octetString(new Uint8Array(32).fill(5))), new Uint8Array(32).fill(5));
-    // Legacy clients put the nonce itself in extnValue.
+    assert.deepEqual(nonceOf(octetString(Uint8Array.of(9))), octetString(Uint8Array.of(9)));
+    assert.deepEqual(nonceOf(octetString(new Uint8Array(32).fill(5))), octetString(new Uint8Array(32).fill(5)));
+    // Legacy clients put the nonce itself in extnValue; it is kept bare, to be echoed bare (RFC 9654).
     assert.deepEqual(nonceOf(new Uint8Array(20).fill(0xaa)), new Uint8Array(20).fill(0xaa));
   });
 

@@ -40,7 +40,11 @@ export interface CertId {
 
 export interface OcspRequest {
   certIds: CertId[];
-  /** The nonce octets (RFC 9654), or null when the client sent none. */
+  /**
+   * The nonce extension's extnValue exactly as the client sent it, or null when it sent none:
+   * normally an OCTET STRING around the nonce (RFC 9654 §2.1), bare octets from legacy clients.
+   * The response echoes these bytes unchanged, since clients compare the extension byte for byte.
+   */
   nonce: Uint8Array | null;
 }
 
@@ -98,7 +102,9 @@ function readCertId(buf: Uint8Array, t: Tlv): CertId {
 
 /**
  * Reads the nonce extension's value. OpenSSL and RFC 8954/9654 wrap the nonce in an OCTET STRING
- * inside extnValue; older clients put the raw nonce there, which we also take.
+ * inside extnValue; older clients put the raw nonce there, which we also take. Either way the
+ * nonce proper must be 1 to 32 octets, and what is returned is extnValue as sent: re-wrapping a
+ * raw nonce in the response made it differ from the request, and the client saw a mismatch.
  */
 function readNonce(buf: Uint8Array, value: Tlv): Uint8Array {
   const content = buf.subarray(value.contentStart, value.end);
@@ -110,7 +116,7 @@ function readNonce(buf: Uint8Array, value: Tlv): Uint8Array {
     // not DER: the legacy raw form
   }
   if (nonce.length === 0 || nonce.length > MAX_NONCE_BYTES) throw bad(`the nonce is ${nonce.length} octets (RFC 9654 §2.1 allows 1 to ${MAX_NONCE_BYTES})`);
-  return nonce.slice();
+  return content.slice();
 }
 
 function readRequestExtensions(buf: Uint8Array, list: Tlv): Uint8Array | null {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSigner, generateKeyPair, keyIdentifier } from './crypto.js';
-import { readChildren, readTlv } from './der.js';
+import { octetString, oid, readChildren, readTlv, sequence, tlv } from './der.js';
 import { parseOcspRequest, type CertId, type OcspRequest } from './ocsp-request.js';
 import { buildOcspResponse, ocspErrorResponse, responderKeyHash, type OcspCertStatus, type OcspResponder } from './ocsp-response.js';
 import { encodePem } from './pem.js';
@@ -77,7 +77,7 @@ describe('buildOcspResponse', () => {
     assert.match(r.output, new RegExp(`Responder Id: ${Buffer.from(keyIdentifier(responderCa.signer.publicKey.spki)).toString('hex').toUpperCase()}\\n`));
     assert.match(r.output, /Produced At: Jan {2}1 00:00:00 2030 GMT/);
     assert.match(r.output, /Cert Status: good\n\s+This Update: Jan {2}1 00:00:00 2030 GMT\n\s+Next Update: Jan {2}1 01:00:00 2030 GMT/);
-    assert.match(r.output.replace(/[\s:]/g, ''), new RegExp(`OCSPNonce0410${Buffer.from(request.nonce!).toString('hex').toUpperCase()}`));
+    assert.match(r.output.replace(/[\s:]/g, ''), new RegExp(`OCSPNonce${Buffer.from(request.nonce!).toString('hex').toUpperCase()}`));
     // The certs field carries the responder certificate.
     assert.match(r.output, /Subject: O ?= ?Shortleaf Test, CN ?= ?Test OCSP Responder/);
     const summary = checkLeaf('good.der');
@@ -128,6 +128,21 @@ describe('buildOcspResponse', () => {
     assert.match(checkAgainstRequest('plain.der', 'req.der').output, /WARNING: no nonce in response/);
     respond('wrong-nonce.der', request.certIds[0]!, { kind: 'good' }, new Uint8Array(16).fill(1));
     assert.match(checkAgainstRequest('wrong-nonce.der', 'req.der').output, /Nonce Verify error/);
+  });
+
+  // RFC 9654 §2.1 wraps the nonce in an OCTET STRING; legacy clients put it bare in extnValue.
+  // Clients compare the extension value byte for byte, so a bare nonce must come back bare: we
+  // used to re-wrap it, and OpenSSL (like any client) saw a nonce mismatch.
+  it('echoes a legacy bare nonce exactly as it was sent', () => {
+    const bare = Buffer.alloc(20, 0xa5);
+    const legacy = sequence(sequence(sequence(sequence(request.certIds[0]!.der)), tlv(0xa2, sequence(sequence(oid('1.3.6.1.5.5.7.48.1.2'), octetString(bare))))));
+    openssl.write('req-legacy.der', legacy);
+    const der = respond('legacy.der', request.certIds[0]!, { kind: 'good' }, parseOcspRequest(legacy).nonce);
+    const echoed = Buffer.concat([Buffer.from(oid('1.3.6.1.5.5.7.48.1.2')), Buffer.from(octetString(bare))]);
+    assert.ok(Buffer.from(der).includes(echoed), 'the response carries the bare nonce as extnValue');
+    const r = checkAgainstRequest('legacy.der', 'req-legacy.der');
+    assert.match(r.output, /Response verify OK/);
+    assert.doesNotMatch(r.output, /WARNING|Nonce Verify error/);
   });
 
   it('is refused by OpenSSL when the signing key is not the certificate sent', () => {

@@ -85,12 +85,13 @@ function singleResponse(r: OcspSingleResponse): Uint8Array {
 /**
  * Builds and signs a successful OCSPResponse carrying a BasicOCSPResponse (RFC 6960 §4.2.1, the
  * RFC 5019 profile): responder identified by key hash, the responder's certificate included, and
- * the request's nonce echoed when there was one (RFC 9654). Times are whole seconds.
+ * the request's nonce extension value echoed byte for byte when there was one (RFC 9654; `nonce`
+ * is `OcspRequest.nonce`, extnValue as the client sent it). Times are whole seconds.
  */
 export function buildOcspResponse(input: { responder: OcspResponder; producedAt: Date; responses: OcspSingleResponse[]; nonce: Uint8Array | null }): Uint8Array {
   const { responderId, algorithm, certs } = partsOf(input.responder);
-  // responseExtensions [1] EXPLICIT { nonce: extnValue is an OCTET STRING holding the nonce }
-  const nonce = input.nonce === null ? [] : [wrap(0xa1, [wrap(0x30, [wrap(0x30, [ID_PKIX_OCSP_NONCE, wrap(0x04, [wrap(0x04, [input.nonce])])])])])];
+  // responseExtensions [1] EXPLICIT { nonce: extnValue is the request's, unchanged }
+  const nonce = input.nonce === null ? [] : [wrap(0xa1, [wrap(0x30, [wrap(0x30, [ID_PKIX_OCSP_NONCE, wrap(0x04, [input.nonce])])])])];
   const tbs = wrap(0x30, [
     // version v1 is the DEFAULT, so DER leaves it out.
     responderId,
