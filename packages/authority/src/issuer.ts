@@ -10,6 +10,8 @@ import {
   parseCertificate,
   parseCsr,
   readCertificate,
+  readNameConstraintSet,
+  widerConstraints,
   type CertificateInfo,
   type IssuerInfo,
   type KeyTypeName,
@@ -158,13 +160,15 @@ export async function createIntermediateKey(
 
 /**
  * Accepts a signed intermediate certificate: it must chain to the given root and carry the
- * public key sealed under `name`. Activates it when no intermediate is active yet.
+ * public key sealed under `name`. Activates it when no intermediate is active yet. One that would
+ * admit names the active intermediate does not (a rotation that forgot `--permit-*` at the
+ * ceremony) is refused unless `allowWiderConstraints` says the operator means it.
  */
 export async function importIntermediate(
   store: AuthorityStore,
   clock: Clock,
-  opts: { name: string; certificatePem: string; rootPem: string },
-): Promise<{ activated: boolean; certificate: CertificateInfo }> {
+  opts: { name: string; certificatePem: string; rootPem: string; allowWiderConstraints?: boolean },
+): Promise<{ activated: boolean; certificate: CertificateInfo; widerThan: { name: string; reasons: string[] } | null }> {
   const row = await store.getIssuerByName(opts.name);
   if (row === null) throw new AuthorityError('issuerMismatch', `no intermediate key named ${opts.name}: run \`shortleaf intermediate csr\` first`);
   const root = readCertificate(opts.rootPem);
@@ -175,12 +179,19 @@ export async function importIntermediate(
   if (!Buffer.from(csrKey).equals(cert.publicKey.spki)) {
     throw new AuthorityError('issuerMismatch', `the certificate's key is not the key sealed for intermediate ${opts.name}`);
   }
+  const active = await store.getActiveIssuer();
+  const widerThan = active === null || active.id === row.id || active.certDer === null ? null : { name: active.name, reasons: widerConstraints(readNameConstraintSet(cert.der), readNameConstraintSet(active.certDer)) };
+  if (widerThan !== null && widerThan.reasons.length > 0 && opts.allowWiderConstraints !== true) {
+    throw new AuthorityError(
+      'widerNameConstraints',
+      `intermediate ${opts.name} is less constrained than the active ${widerThan.name}: ${widerThan.reasons.join('; ')}. Sign it again with the same --permit-* flags, or import it with --allow-wider-constraints if the wider names are meant`,
+    );
+  }
   const now = clock.now();
   await store.addRoot(root.der, now);
   await store.setIssuerCertificate(row.id, cert.der);
-  const active = await store.getActiveIssuer();
   if (active === null) await store.activateIssuer(row.id, now);
-  return { activated: active === null, certificate: cert };
+  return { activated: active === null, certificate: cert, widerThan: widerThan !== null && widerThan.reasons.length > 0 ? widerThan : null };
 }
 
 // The CSR was made by createIntermediateKey; it is re-read only for the key it carries.

@@ -35,12 +35,17 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   if (verb === 'import') {
-    const { values } = parse(rest, { data: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, 'ocsp-cert': { type: 'string' } }, ['data', 'cert', 'root']);
+    const { values } = parse(
+      rest,
+      { data: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, 'ocsp-cert': { type: 'string' }, 'allow-wider-constraints': { type: 'boolean' } },
+      ['data', 'cert', 'root'],
+    );
     const { store } = await openStore(values.data!);
     try {
       const name = values.name ?? 'primary';
       const rootPem = readFileSync(values.root!, 'utf8');
-      const result = await importIntermediate(store, clock, { name, certificatePem: readFileSync(values.cert!, 'utf8'), rootPem });
+      const result = await importIntermediate(store, clock, { name, certificatePem: readFileSync(values.cert!, 'utf8'), rootPem, allowWiderConstraints: values['allow-wider-constraints'] === true });
+      if (result.widerThan !== null) out(`warning: ${name} admits names ${result.widerThan.name} did not (imported as --allow-wider-constraints asked): ${result.widerThan.reasons.join('; ')}`);
       out(`imported intermediate "${result.certificate.subject}" valid until ${result.certificate.notAfter.toISOString()}${result.activated ? ' (now active)' : ''}`);
       if (!result.activated) {
         out(`${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate --data DIR ${name}\`.`);
@@ -74,6 +79,6 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   throw new UsageError(
-    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] | intermediate activate --data DIR NAME | intermediate list --data DIR',
+    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints] | intermediate activate --data DIR NAME | intermediate list --data DIR',
   );
 }
