@@ -199,6 +199,17 @@ describe('production-style ceremony', () => {
     assert.ok(Math.abs(lifetimeMs(f('api.pem')) - (3_600_000 + 60_000)) <= 2_000, 'the provisioner default of 1h (plus the 1 min backdate)');
   });
 
+  it('under the constraints the banner names a name the certificate carries, and a wrong --ca says which names it has', async () => {
+    // Not https://localhost:…: the constrained intermediate keeps localhost out of the certificate.
+    assert.equal(srv().publicUrl, `https://ca.internal.example:${srv().apiPort}`);
+    const t = await token('wrong-host.internal.example');
+    const r = await shortleaf(['certificate', 'wrong-host.internal.example', '--ca', `https://localhost:${srv().apiPort}`, '--root', rootCrt, '--token', t, '--cert', f('wh.pem'), '--key', f('wh.key')]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the CA's HTTPS certificate does not name localhost; it names [^;]*: use one of those in --ca/);
+    assert.match(r.stderr, /it names [^;]*\bca\.internal\.example\b/);
+    assert.ok(!existsSync(f('wh.pem')), 'nothing written');
+  });
+
   it('refuses evil.example.com with 403 nameNotAllowed and records nothing', async () => {
     const t = await token('evil.example.com');
     const before = await tableCounts(data);

@@ -71,7 +71,7 @@ export function createClient(opts: ClientOptions) {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${base.origin} within ${opts.timeoutMs ?? 15_000} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => reject(explainTlsError(err, base)));
       req.end(payload);
     });
   }
@@ -85,3 +85,17 @@ export function createClient(opts: ClientOptions) {
 }
 
 export type Client = ReturnType<typeof createClient>;
+
+/**
+ * Node's host-name mismatch says only "Hostname/IP does not match certificate's altnames"; the
+ * user needs to know which names the CA's certificate does carry, and where to change them.
+ */
+function explainTlsError(err: Error & { code?: string; cert?: { subjectaltname?: string } }, base: URL): Error {
+  if (err.code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return err;
+  const names = (err.cert?.subjectaltname ?? '').split(', ').map((n) => n.replace(/^(DNS|IP Address):/, '')).filter((n) => n !== '');
+  const message =
+    `the CA's HTTPS certificate does not name ${base.hostname}` +
+    (names.length > 0 ? `; it names ${names.join(', ')}: use one of those in --ca` : '') +
+    ", or add the name to the CA's config (dnsNames, within the intermediate's name constraints) and restart it";
+  return Object.assign(new Error(message, { cause: err }), { code: err.code });
+}

@@ -74,6 +74,16 @@ function serverNames(config: ServeConfig, listenHost: string, issuer: LoadedIssu
   return names;
 }
 
+/**
+ * The URL the banner tells clients to use when `publicUrl` is not set: a name the HTTPS
+ * certificate really carries, `localhost` when it can. A name-constrained intermediate leaves
+ * `localhost` out, and a banner naming it would send every client into a host-name mismatch.
+ */
+function defaultPublicUrl(names: readonly string[], port: number): string {
+  const host = names.includes('localhost') ? 'localhost' : (names.find((n) => parseName(n).kind === 'dns') ?? names[0] ?? 'localhost');
+  return `https://${urlHost(host)}${port === 443 ? '' : `:${port}`}`;
+}
+
 function audiences(config: ServeConfig, names: string[], port: number, path: string): string[] {
   const bases = new Set(names.map((n) => `https://${urlHost(n)}:${port}`));
   if (port === 443) for (const n of names) bases.add(`https://${urlHost(n)}`);
@@ -311,7 +321,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
     });
     markReady();
-    const publicUrl = config.publicUrl ?? `https://localhost:${apiPort}`;
+    const publicUrl = config.publicUrl ?? defaultPublicUrl(names, apiPort);
     logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: authority.issuer.name });
     out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
   } catch (err) {
