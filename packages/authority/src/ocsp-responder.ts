@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
+  MAX_OCSP_CERT_IDS,
   PkiError,
   buildOcspResponse,
   issuerHashes,
@@ -14,6 +15,7 @@ import {
   type OcspHash,
 } from '@shortleaf/pki';
 import type { LoadedIssuer } from './issuer.js';
+import { DEFAULT_OCSP_CACHE_BYTES, createOcspCache, keyOf, requestKey, type CachedResponse } from './ocsp-cache.js';
 import type { ManagedResponder } from './ocsp-signers.js';
 import type { AuthorityStore, Clock, Logger } from './ports.js';
 import { rootFingerprint } from './root-crl.js';
@@ -24,7 +26,7 @@ export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'malformedRequest' | 
 export interface OcspAnswer {
   body: Uint8Array;
   outcome: OcspOutcome;
-  /** Set for signed responses without a nonce, which any cache may keep until nextUpdate. */
+  /** Set for signed responses without a nonce, which an HTTP cache may keep (RFC 5019 §6.2). */
   cache: { thisUpdate: Date; nextUpdate: Date; etag: string } | null;
   /** Served from the pre-signed cache without a signature. */
   hit: boolean;
@@ -43,41 +45,38 @@ export interface OcspResponderOptions {
   validityMs: number;
   /** Most pre-signed responses kept in memory. */
   maxCacheEntries: number;
+  /** Most bytes pre-signed responses may take in memory (`DEFAULT_OCSP_CACHE_BYTES` when absent). */
+  maxCacheBytes?: number;
 }
 
 const HASHES: readonly OcspHash[] = ['sha1', 'sha256', 'sha384', 'sha512'];
 
-// The CertID's exact bytes: SHA-1 and SHA-256 forms of one serial are different responses.
-const cacheKey = (certId: CertId): string => Buffer.from(certId.der).toString('base64');
+/** Which signer may answer for a CertID (RFC 6960 §4.2.2.2): the one its issuer delegated to. */
+type Signer = 'intermediate' | 'root';
 
-interface CachedResponse {
-  certId: CertId;
-  serial: string;
-  body: Uint8Array;
-  outcome: OcspOutcome;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  etag: string;
-}
+/** The most telling status of several, for the outcome a multi-CertID answer is counted under. */
+const RANK: Record<OcspCertStatus['kind'], number> = { good: 0, unknown: 1, revoked: 2 };
 
 /**
  * The RFC 6960 responder, with RFC 5019's pre-signed profile: a response without a nonce is
  * signed once per CertID and served from memory until half its validity has passed, so the hot
  * path is a lookup; a revocation drops and re-signs the serial's responses at once. A nonce
- * (RFC 9654) needs a fresh signature, echoing it. The signer is chosen by the CertID's issuer:
- * the intermediate's delegated responder for leaves, the root-delegated one for the intermediate.
+ * (RFC 9654) needs a fresh signature, echoing it, as does a request for several CertIDs (one
+ * response answers them all). The signer is chosen by the CertID's issuer: the intermediate's
+ * delegated responder for leaves, the root-delegated one for the intermediate.
+ *
+ * Nothing an unauthenticated client sends grows memory beyond the cache's byte budget: answers
+ * are keyed on the CertID alone, only serials we issued are kept, and no index of request bytes
+ * exists (a client sending the minimal request form is answered from the key it is).
  */
 export function createOcspResponder(opts: OcspResponderOptions) {
   const { store, issuer, clock, logger } = opts;
-  const cache = new Map<string, CachedResponse>();
-  const bySerial = new Map<string, Set<string>>();
-  // Request bytes (as a latin1 string) → CertID cache key: lets a repeated request skip parsing.
-  // Entries only point into `cache`, so an invalidated response is never found through them.
-  const byRequest = new Map<string, string>();
-  // Bumped by every invalidation of a serial. An answer whose status was read under an older
-  // generation is still returned but never cached: a revocation landing while a request was
-  // reading the database must not be overwritten by the "good" that request signed.
-  const generations = new Map<string, number>();
+  const cache = createOcspCache({ maxEntries: opts.maxCacheEntries, maxBytes: opts.maxCacheBytes ?? DEFAULT_OCSP_CACHE_BYTES });
+  // Bumped by every invalidation. An answer whose status was read under an older epoch is still
+  // returned but never cached: a revocation landing while a request was reading the database must
+  // not be overwritten by the "good" that request signed. One counter rather than one per serial,
+  // so it takes no memory per revocation; a revocation only costs concurrent requests their caching.
+  let epoch = 0;
   const intermediateHashes = new Map(HASHES.map((h) => [h, issuerHashes(issuer.certificate, h)]));
   const rootHashes = issuer.roots.map((root) => ({ root, hashes: new Map(HASHES.map((h) => [h, issuerHashes(root, h)])) }));
   let rootCrl: { number: bigint; revoked: Map<string, { revokedAt: Date; reason: string }> } | null = null;
@@ -112,53 +111,49 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     return entry === undefined ? { kind: 'good' } : { kind: 'revoked', revokedAt: entry.revokedAt, reason: reasonName(reasonCode(entry.reason)) };
   }
 
-  function sign(certId: CertId, status: OcspCertStatus, responder: ManagedResponder, nonce: Uint8Array | null): CachedResponse {
+  /** The signer authorized for a CertID, or null when neither our intermediate nor its root issued it. */
+  function signerFor(certId: CertId): Signer | null {
+    if (matches(certId, intermediateHashes.get(certId.hash))) return 'intermediate';
+    const byRoot = opts.rootResponder !== null && rootHashes.some((r) => same(r.root.subjectDer, issuer.certificate.issuerDer) && matches(certId, r.hashes.get(certId.hash)));
+    return byRoot ? 'root' : null;
+  }
+
+  const statusOf = (certId: CertId, signer: Signer): Promise<OcspCertStatus> | OcspCertStatus =>
+    signer === 'intermediate' ? leafStatus(certId.serial) : intermediateStatus(certId.serial);
+
+  function sign(certIds: readonly CertId[], statuses: readonly OcspCertStatus[], signer: Signer, nonce: Uint8Array | null) {
+    const responder = signer === 'intermediate' ? opts.intermediateResponder() : opts.rootResponder!;
     const now = wholeSecond(clock.now());
     const nextUpdate = wholeSecond(new Date(Math.min(now.getTime() + opts.validityMs, responder.certificate.notAfter.getTime())));
-    const body = buildOcspResponse({ responder, producedAt: now, responses: [{ certId, status, thisUpdate: now, nextUpdate }], nonce });
+    const responses = certIds.map((certId, i) => ({ certId, status: statuses[i]!, thisUpdate: now, nextUpdate }));
+    const body = buildOcspResponse({ responder, producedAt: now, responses, nonce });
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    return { certId, serial: certId.serial, body, outcome: status.kind, thisUpdate: now, nextUpdate, etag };
-  }
-
-  function remember(key: string, entry: CachedResponse): void {
-    if (cache.size >= opts.maxCacheEntries && !cache.has(key)) {
-      const oldest = cache.keys().next().value as string;
-      forget(oldest);
-    }
-    cache.delete(key); // re-insert at the end: eviction takes the least recently signed
-    cache.set(key, entry);
-    let keys = bySerial.get(entry.serial);
-    if (keys === undefined) bySerial.set(entry.serial, (keys = new Set()));
-    keys.add(key);
-  }
-
-  function forget(key: string): void {
-    const entry = cache.get(key);
-    if (entry === undefined) return;
-    cache.delete(key);
-    const keys = bySerial.get(entry.serial);
-    keys?.delete(key);
-    if (keys?.size === 0) bySerial.delete(entry.serial);
+    return { body, thisUpdate: now, nextUpdate, etag };
   }
 
   /** Drops every cached response for a serial; the next request re-reads its status. */
-  function invalidate(serial: string): void {
-    generations.set(serial, (generations.get(serial) ?? 0) + 1);
-    for (const key of [...(bySerial.get(serial) ?? [])]) forget(key);
+  function invalidate(serial: string): CertId[] {
+    epoch++;
+    return cache.dropSerial(serial);
   }
 
   const fresh = (e: CachedResponse, now: number) => now < e.thisUpdate.getTime() + (e.nextUpdate.getTime() - e.thisUpdate.getTime()) / 2;
   const toAnswer = (e: CachedResponse, hit: boolean): OcspAnswer => ({ body: e.body, outcome: e.outcome, cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag }, hit });
   const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer => ({ body: ocspErrorResponse(outcome), outcome, cache: null, hit: false });
 
+  /** The fast path by cache key (`requestKey`): a fresh pre-signed answer, or null. */
+  function lookupKey(key: string | null): OcspAnswer | null {
+    const hit = key === null ? undefined : cache.get(key);
+    return hit !== undefined && fresh(hit, clock.now().getTime()) ? toAnswer(hit, true) : null;
+  }
+
   /**
-   * The hot path: answers a request seen before from the cache, without parsing it, or returns
-   * null when it needs the full path (first sight, a nonce, a stale or invalidated response).
+   * The hot path: answers a minimal request (RFC 5019 §2.1.1, what nginx and OpenSSL without a
+   * nonce send) from the cache, without parsing it, or returns null when it needs the full path
+   * (first sight, another request form, a nonce, a stale or invalidated response).
    */
   function lookup(der: Uint8Array): OcspAnswer | null {
-    const key = byRequest.get(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1'));
-    const hit = key === undefined ? undefined : cache.get(key);
-    return hit !== undefined && fresh(hit, clock.now().getTime()) ? toAnswer(hit, true) : null;
+    return lookupKey(requestKey(der));
   }
 
   async function respond(der: Uint8Array): Promise<OcspAnswer> {
@@ -166,53 +161,55 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     if (fast !== null) return fast;
     let request;
     try {
-      request = parseOcspRequest(der);
+      request = parseOcspRequest(der, { maxCertIds: MAX_OCSP_CERT_IDS });
     } catch (err) {
       if (err instanceof PkiError) return error('malformedRequest');
       throw err;
     }
-    const certId = request.certIds[0]!;
-    if (request.nonce === null) {
-      const key = cacheKey(certId);
-      const hit = cache.get(key);
-      const result = hit !== undefined && fresh(hit, clock.now().getTime()) ? toAnswer(hit, true) : await answer(certId, null);
-      if (cache.has(key)) rememberRequest(der, key);
-      return result;
-    }
-    return answer(certId, request.nonce);
+    const { certIds, nonce } = request;
+    if (certIds.length > 1 || nonce !== null) return answerEach(certIds, nonce);
+    const certId = certIds[0]!;
+    // The same question in another form (requestorName, unknown extensions, a signature, an
+    // explicit version): the same pre-signed answer, found by its CertID.
+    return lookupKey(keyOf(certId)) ?? answer(certId);
   }
 
-  function rememberRequest(der: Uint8Array, key: string): void {
-    // Bounded like the cache; dropping the whole index only costs re-parsing.
-    if (byRequest.size >= 2 * opts.maxCacheEntries) byRequest.clear();
-    byRequest.set(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1'), key);
+  /**
+   * Signs one response for every CertID of a request (RFC 6960 §4.2.2.3: one SingleResponse per
+   * Request), echoing the nonce if there is one. One response has one signer, and a delegated
+   * responder may only answer for its own CA's certificates (RFC 6960 §4.2.2.2), so every CertID
+   * must be for the same issuer: a mix (a leaf and the intermediate, or leaves of two
+   * intermediates) is `unauthorized`, as a CertID of an issuer we do not serve is. Not cached:
+   * the combinations are the client's to choose.
+   */
+  async function answerEach(certIds: readonly CertId[], nonce: Uint8Array | null): Promise<OcspAnswer> {
+    const signers = new Set(certIds.map(signerFor));
+    const signer = signers.size === 1 ? [...signers][0]! : null;
+    if (signer === null) return error('unauthorized');
+    const statuses: OcspCertStatus[] = [];
+    for (const certId of certIds) statuses.push(await statusOf(certId, signer));
+    const signed = sign(certIds, statuses, signer, nonce);
+    const outcome = statuses.reduce((worst, s) => (RANK[s.kind] > RANK[worst] ? s.kind : worst), 'good' as OcspCertStatus['kind']);
+    // A nonce makes the answer this request's alone (RFC 9654): no HTTP cache may keep it.
+    return { body: signed.body, outcome, cache: nonce === null ? { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag } : null, hit: false };
   }
 
-  async function answer(certId: CertId, nonce: Uint8Array | null): Promise<OcspAnswer> {
-    const generation = generations.get(certId.serial) ?? 0;
-    let status: OcspCertStatus;
-    let responder: ManagedResponder;
-    if (matches(certId, intermediateHashes.get(certId.hash))) {
-      status = await leafStatus(certId.serial);
-      responder = opts.intermediateResponder();
-    } else if (opts.rootResponder !== null && rootHashes.some((r) => same(r.root.subjectDer, issuer.certificate.issuerDer) && matches(certId, r.hashes.get(certId.hash)))) {
-      status = intermediateStatus(certId.serial);
-      responder = opts.rootResponder;
-    } else {
-      return error('unauthorized');
-    }
-    const entry = sign(certId, status, responder, nonce);
-    if (nonce !== null) return { ...toAnswer(entry, false), cache: null };
+  /** Signs the answer for one CertID without a nonce and keeps it, unless the serial is unknown. */
+  async function answer(certId: CertId): Promise<OcspAnswer> {
+    const started = epoch;
+    const signer = signerFor(certId);
+    if (signer === null) return error('unauthorized');
+    const status = await statusOf(certId, signer);
+    const signed = sign([certId], [status], signer, null);
+    const result = { body: signed.body, outcome: status.kind, cache: { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag }, hit: false };
     // Unknown serials are not kept: anyone can ask for any number of them.
-    if (status.kind !== 'unknown' && generation === (generations.get(certId.serial) ?? 0)) remember(cacheKey(certId), entry);
-    return toAnswer(entry, false);
+    if (status.kind !== 'unknown' && started === epoch) cache.set(keyOf(certId), { certId, serial: certId.serial, outcome: status.kind, ...signed });
+    return result;
   }
 
   /** Re-signs a serial's cached responses at once, so a revocation is visible on the next lookup. */
   async function resign(serial: string): Promise<void> {
-    const certIds = [...(bySerial.get(serial) ?? [])].map((key) => cache.get(key)!.certId);
-    invalidate(serial);
-    for (const certId of certIds) await answer(certId, null);
+    for (const certId of invalidate(serial)) await answer(certId);
   }
 
   /**
@@ -221,8 +218,8 @@ export function createOcspResponder(opts: OcspResponderOptions) {
    */
   async function refresh(limit = 10_000): Promise<number> {
     const now = clock.now().getTime();
-    const due = [...cache.values()].filter((e) => now >= e.thisUpdate.getTime() + 0.4 * (e.nextUpdate.getTime() - e.thisUpdate.getTime())).slice(0, limit);
-    for (const e of due) await answer(e.certId, null);
+    const due = cache.values().filter((e) => now >= e.thisUpdate.getTime() + 0.4 * (e.nextUpdate.getTime() - e.thisUpdate.getTime())).slice(0, limit);
+    for (const e of due) await answer(e.certId);
     return due.length;
   }
 
@@ -231,27 +228,29 @@ export function createOcspResponder(opts: OcspResponderOptions) {
    * or names the root and this intermediate's serial (the intermediate's own status).
    */
   function serves(certId: CertId): boolean {
-    if (matches(certId, intermediateHashes.get(certId.hash))) return true;
-    return opts.rootResponder !== null && certId.serial === issuer.certificate.serial && rootHashes.some((r) => matches(certId, r.hashes.get(certId.hash)));
+    const signer = signerFor(certId);
+    return signer === 'intermediate' || (signer === 'root' && certId.serial === issuer.certificate.serial);
   }
 
   return {
     respond,
     lookup,
+    lookupKey,
     serves,
     resign,
     refresh,
-    invalidate,
+    invalidate(serial: string): void {
+      invalidate(serial);
+    },
     reloadRootCrl,
     /** Drops everything (after the responder certificate rotates). */
     clear(): void {
+      epoch++;
       cache.clear();
-      bySerial.clear();
-      byRequest.clear();
     },
-    stats: () => ({ entries: cache.size }),
+    /** What the cache holds: entries, and the bytes they are counted at against the budget. */
+    stats: () => cache.stats(),
   };
 }
 
 export type OcspResponderService = ReturnType<typeof createOcspResponder>;
-

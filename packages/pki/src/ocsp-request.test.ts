@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerBytes, nullValue, octetString, oid, readTlv, sequence, tlv } from './der.js';
-import { MAX_OCSP_REQUEST_BYTES, issuerHashes, parseOcspRequest, type OcspHash } from './ocsp-request.js';
+import { MAX_OCSP_CERT_IDS, MAX_OCSP_REQUEST_BYTES, issuerHashes, minimalOcspRequest, parseOcspRequest, type OcspHash } from './ocsp-request.js';
 import { encodePem } from './pem.js';
 import { serialToHex } from './serial.js';
 import { lintAndSign } from './sign.js';
@@ -74,10 +74,21 @@ describe('parseOcspRequest on requests from openssl ocsp', () => {
     });
   }
 
-  it('takes one CertID by default and more only when allowed, naming the limit', () => {
+  it('takes several CertIDs (RFC 6960 §4.1.1), up to MAX_OCSP_CERT_IDS by default, naming the limit', () => {
     const der = opensslRequest('req-two.der', ['-cert', 'leaf.pem', '-cert', 'leaf2.pem']);
-    assertPkiError(() => parseOcspRequest(der), 'badOcspRequest', 'more than 1 CertID in one request (the limit is 1)');
-    assert.deepEqual(parseOcspRequest(der, { maxCertIds: 2 }).certIds.map((c) => c.serial), [leafSerial, leaf2Serial]);
+    assert.deepEqual(parseOcspRequest(der).certIds.map((c) => c.serial), [leafSerial, leaf2Serial]);
+    assertPkiError(() => parseOcspRequest(der, { maxCertIds: 1 }), 'badOcspRequest', 'more than 1 CertID in one request (the limit is 1)');
+    const serials = Array.from({ length: MAX_OCSP_CERT_IDS + 1 }, (_, i) => ['-serial', String(1000 + i)]).flat();
+    const tooMany = opensslRequest('req-many.der', ['-no_nonce', ...serials]);
+    assertPkiError(() => parseOcspRequest(tooMany), 'badOcspRequest', `more than ${MAX_OCSP_CERT_IDS} CertIDs in one request`);
+    assert.equal(parseOcspRequest(opensslRequest('req-ten.der', ['-no_nonce', ...serials.slice(2)])).certIds.length, MAX_OCSP_CERT_IDS);
+  });
+
+  it('minimalOcspRequest rebuilds, byte for byte, what openssl ocsp -no_nonce sends for one CertID', () => {
+    for (const digest of [[], ['-sha256']]) {
+      const der = opensslRequest('req-min.der', [...digest, '-no_nonce', '-cert', 'leaf.pem']);
+      assert.equal(hex(minimalOcspRequest(parseOcspRequest(der).certIds[0]!)), hex(der));
+    }
   });
 
   it('accepts a signed request and ignores its signature', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CertificateInfo } from './certificate.js';
-import { readChildren, readOid, readTlv, type Tlv } from './der.js';
+import { readChildren, readOid, readTlv, tlv, type Tlv } from './der.js';
 import { PkiError } from './errors.js';
 import { serialToHex } from './serial.js';
 
@@ -50,6 +50,14 @@ export interface OcspRequest {
 
 /** Requests larger than this are refused before parsing; one CertID with a nonce is ~100 bytes. */
 export const MAX_OCSP_REQUEST_BYTES = 8192;
+
+/**
+ * Most CertIDs one request may ask about. RFC 6960 §4.1.1 allows a list and RFC 5019 §2.1.1
+ * clients send one; `openssl ocsp -serial A -serial B` and chain-checking clients send a few.
+ * Ten answers any chain we issue with room to spare while keeping a request's work (a status
+ * read per CertID, one signature) small; more is `malformedRequest`.
+ */
+export const MAX_OCSP_CERT_IDS = 10;
 
 const NONCE_OID = '1.3.6.1.5.5.7.48.1.2';
 /** RFC 9654 §2.1: a nonce is 1 to 32 octets. */
@@ -135,12 +143,12 @@ function readRequestExtensions(buf: Uint8Array, list: Tlv): Uint8Array | null {
 
 /**
  * Parses a DER OCSPRequest (RFC 6960 §4.1) into the CertIDs asked about and the nonce. At most
- * `maxCertIds` requests are accepted (one by default: RFC 5019 §2.1.1 clients send one, and a
- * pre-signed response can only answer one). A signature on the request is accepted and ignored.
+ * `maxCertIds` requests are accepted (`MAX_OCSP_CERT_IDS` by default). A requestorName, a
+ * signature and extensions other than the nonce are accepted and ignored (RFC 6960 §4.4).
  * Every malformation is `badOcspRequest`, which the responder turns into malformedRequest.
  */
 export function parseOcspRequest(der: Uint8Array, opts: { maxCertIds?: number } = {}): OcspRequest {
-  const maxCertIds = opts.maxCertIds ?? 1;
+  const maxCertIds = opts.maxCertIds ?? MAX_OCSP_CERT_IDS;
   if (der.length > MAX_OCSP_REQUEST_BYTES) throw bad(`the request is larger than ${MAX_OCSP_REQUEST_BYTES} bytes`);
   try {
     const outer = expect(readTlv(der, 0), 0x30, 'OCSPRequest');
@@ -175,6 +183,17 @@ export function parseOcspRequest(der: Uint8Array, opts: { maxCertIds?: number } 
     if (cause instanceof PkiError && cause.code === 'badOcspRequest') throw cause;
     throw new PkiError('badOcspRequest', `malformed OCSP request: ${(cause as Error).message}`, { cause });
   }
+}
+
+/**
+ * The smallest OCSPRequest asking about one CertID: no version (DER omits the DEFAULT), no
+ * requestorName, no extensions, no signature. It is what RFC 5019 §2.1.1 clients (nginx, OpenSSL
+ * with -no_nonce, browsers) send, and a function of the CertID alone, so a responder can key its
+ * pre-signed answers on these bytes and answer a client that sends exactly them without parsing.
+ */
+export function minimalOcspRequest(certId: Pick<CertId, 'der'>): Uint8Array {
+  // OCSPRequest { tbsRequest { requestList { Request { reqCert } } } }
+  return tlv(0x30, tlv(0x30, tlv(0x30, tlv(0x30, certId.der))));
 }
 
 /** The subjectPublicKey BIT STRING's value, without its unused-bits octet (RFC 6960 §4.1.1). */
