@@ -4,7 +4,7 @@ import { importPublicKey, verifySignature, type PublicKeyInfo, type Signer } fro
 import { readChildren, readOid, readTlv, splitSigned } from './der.js';
 import type { IssuerInfo } from './draft.js';
 import { PkiError } from './errors.js';
-import { parseName, type SubjectName } from './names.js';
+import { parseNameOfKind, type NameKind, type SubjectName } from './names.js';
 import { decodePem } from './pem.js';
 import { serialToHex } from './serial.js';
 import { x509 } from './x509.js';
@@ -66,7 +66,7 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
       authorityKeyIdentifier: aki?.keyId === undefined ? null : new Uint8Array(Buffer.from(aki.keyId, 'hex')),
       isCa: bc?.ca ?? false,
       pathLen: bc?.pathLength,
-      names: (san?.names.items ?? []).filter((n) => ['dns', 'ip', 'url'].includes(n.type)).map((n) => parseName(n.value)),
+      names: (san?.names.items ?? []).flatMap((n) => (Object.hasOwn(SAN_KINDS, n.type) ? [readName(SAN_KINDS[n.type]!, n.value)] : [])),
       permittedDns: constraints.dns,
       permittedUri: constraints.uri,
       selfSigned: Buffer.from(subjectDer).equals(issuerDer),
@@ -74,6 +74,23 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
   } catch (cause) {
     if (cause instanceof PkiError && cause.code !== 'badDer') throw cause;
     throw new PkiError('badCertificate', `the certificate cannot be parsed: ${(cause as Error).message}`, { cause });
+  }
+}
+
+// @peculiar/x509's GeneralName types for the kinds we issue.
+const SAN_KINDS: Record<string, NameKind> = { dns: 'dns', ip: 'ip', url: 'uri' };
+
+/**
+ * A SAN name of the kind its tag says. Reading is not issuing: a certificate already in the field
+ * whose name today's rules refuse (issued before they tightened) is read as written, so an agent
+ * can still read its own certificate; issuing and renewing parse names strictly.
+ */
+function readName(kind: NameKind, value: string): SubjectName {
+  try {
+    return parseNameOfKind(kind, value);
+  } catch (cause) {
+    if (cause instanceof PkiError && cause.code === 'badName') return { kind, value };
+    throw cause;
   }
 }
 

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { readChildren, readTlv, sequence, tlv, type Tlv } from './der.js';
 import { PkiError } from './errors.js';
 import { formatIp, parseIp } from './ip.js';
-import { parseName, type SubjectName } from './names.js';
+import { parseNameOfKind, type SubjectName } from './names.js';
 
 // GeneralName context tags (RFC 5280 §4.2.1.6), implicit and primitive for the three we issue.
 const DNS = 0x82;
@@ -40,9 +40,12 @@ export function decodeGeneralNames(buf: Uint8Array): SubjectName[] {
   if (outer.tag !== 0x30 || outer.end !== buf.length) throw new PkiError('badDer', 'GeneralNames is not one SEQUENCE');
   return readChildren(buf, outer).map((t) => {
     switch (t.tag) {
+      // The tag says what kind of name it is; the text never reclassifies it (a URI name
+      // `attacker.test` is not a DNS name, and a dNSName `10.0.0.1` is not an address).
       case DNS:
+        return parseNameOfKind('dns', ascii(buf, t));
       case URI:
-        return parseName(ascii(buf, t));
+        return parseNameOfKind('uri', ascii(buf, t));
       case IP: {
         const len = t.end - t.contentStart;
         if (len !== 4 && len !== 16) throw new PkiError('badName', 'an iPAddress name has 4 or 16 bytes');

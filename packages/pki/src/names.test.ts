@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PkiError } from './errors.js';
-import { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NamePolicy } from './names.js';
+import { MAX_NAME_LENGTH, nameToString, parseName, parseNameOfKind, policyRefusal, validateNamePolicy, type NamePolicy } from './names.js';
 
 function assertBadName(fn: () => unknown, fragment: string | RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -29,9 +29,9 @@ describe('parseName', () => {
     assert.deepEqual(parseName('::1'), { kind: 'ip', value: '::1' });
   });
 
-  it('keeps URIs verbatim, since relying parties compare SPIFFE IDs byte for byte', () => {
-    assert.deepEqual(parseName('spiffe://Example.org/ns/Prod/sa/Web'), { kind: 'uri', value: 'spiffe://Example.org/ns/Prod/sa/Web' });
-    assert.deepEqual(parseName('https://example.org/a?b=c'), { kind: 'uri', value: 'https://example.org/a?b=c' });
+  it('keeps URI paths as written and lower-cases scheme and host (RFC 3986 §6.2.2.1)', () => {
+    assert.deepEqual(parseName('spiffe://example.org/ns/Prod/sa/Web'), { kind: 'uri', value: 'spiffe://example.org/ns/Prod/sa/Web' });
+    assert.deepEqual(parseName('HTTPS://Example.ORG/A?b=c'), { kind: 'uri', value: 'https://example.org/A?b=c' });
   });
 
   it('formats names as kind:value', () => {
@@ -75,14 +75,15 @@ describe('parseName', () => {
   });
 
   it('refuses malformed labels', () => {
-    for (const raw of ['a..b', '.a.example', '-a.example', 'a-.example', 'under_score.example', 'é.example']) {
+    for (const raw of ['a..b', '.a.example', '-a.example', 'a-.example', 'under_score.example']) {
       assertBadName(() => parseName(raw), 'is not a valid DNS name');
     }
+    assertBadName(() => parseName('é.example'), 'must be ASCII');
   });
 
   it('refuses a malformed or non-ASCII URI', () => {
     assertBadName(() => parseName('http://exa mple'), 'whitespace');
-    assertBadName(() => parseName('https://[zz]/'), 'is not a valid URI');
+    assertBadName(() => parseName('https://[zz]/'), 'not an IPv6 address');
     assertBadName(() => parseName('spiffe://example.org/é'), 'must be ASCII');
   });
 });
@@ -152,6 +153,79 @@ describe('policyRefusal', () => {
   });
 });
 
+describe('URI rules match whole path segments, never a string prefix (issue 12, hole 6)', () => {
+  const policy = { uri: ['spiffe://example.org/ns/payments/*'] };
+  const refusal = (raw: string): string | null => policyRefusal(parseName(raw), policy);
+
+  it('allows one or more whole segments below the base', () => {
+    assert.equal(refusal('spiffe://example.org/ns/payments/sa/web'), null);
+    assert.equal(refusal('spiffe://example.org/ns/payments/web'), null);
+  });
+
+  it('refuses the base itself, a partial segment and another authority', () => {
+    assert.match(refusal('spiffe://example.org/ns/payments') ?? '', /not allowed/);
+    assert.match(refusal('spiffe://example.org/ns/payments-admin/x') ?? '', /not allowed/);
+    assert.match(refusal('spiffe://example.org.evil/ns/payments/x') ?? '', /not allowed/);
+  });
+
+  it('refuses, before any policy, every name that escaped the old prefix match', () => {
+    // Each of these was issued on main under the policy above.
+    assertBadName(() => parseName('spiffe://example.org/ns/payments/../admin'), 'dot segment');
+    assertBadName(() => parseName('spiffe://example.org/ns/payments/%2e%2e/admin'), 'dot segment');
+    assertBadName(() => parseName('spiffe://example.org/ns/payments/%2E%2e/admin'), 'dot segment');
+    assertBadName(() => parseName('spiffe://example.org/ns/payments/..%2fadmin'), 'encoded slash');
+    assertBadName(() => parseName('spiffe://example.org/ns/payments/x?y=1#f'), 'query or fragment');
+  });
+
+  it('refuses a hand-built name the parser would refuse, so no caller can skip parseName, even with no rules', () => {
+    for (const value of ['spiffe://example.org/ns/payments/../admin', 'spiffe://example.org/ns/payments/..%2fadmin', 'spiffe://example.org/ns/payments/x?y=1']) {
+      assert.match(policyRefusal({ kind: 'uri', value }, policy) ?? '', /dot segment|encoded slash|query or fragment/, value);
+      assert.match(policyRefusal({ kind: 'uri', value }, {}) ?? '', /dot segment|encoded slash|query or fragment/, value);
+    }
+    assert.match(policyRefusal({ kind: 'dns', value: '010.20.1.1' }, {}) ?? '', /looks like an IPv4 address/);
+    assert.match(policyRefusal({ kind: 'uri', value: 'attacker.test' }, {}) ?? '', /has no scheme/);
+  });
+
+  it('applies the same segment rules to other schemes, where a query is allowed but never under "/*"', () => {
+    const web = { uri: ['https://id.example/teams/*', 'https://id.example/exact?x=1'] };
+    assert.equal(policyRefusal(parseName('https://ID.example/teams/a'), web), null);
+    assert.equal(policyRefusal(parseName('https://id.example/exact?x=1'), web), null);
+    assert.match(policyRefusal(parseName('https://id.example/teams/a?x=1'), web) ?? '', /not allowed/);
+    assert.match(policyRefusal(parseName('https://id.example/teams/a/'), web) ?? '', /not allowed/);
+    assert.match(policyRefusal(parseName('https://id.example:8443/teams/a'), web) ?? '', /not allowed/);
+    assertBadName(() => parseName('https://id.example/teams/%2e%2E/admin'), 'dot segment');
+    assertBadName(() => parseName('https://id.example/teams/a%5cb'), 'encoded slash');
+    assertBadName(() => parseName('https://id.example/teams/a#frag'), 'fragment');
+  });
+});
+
+describe('IP-looking strings are not DNS names (issue 12)', () => {
+  it('refuses every name whose last label is a number in some notation a resolver accepts', () => {
+    for (const raw of ['10.20.1.1.', '010.20.1.1', '0x0a.1.1.1', '10.1', '1.0x1', '0x0A', '4294967295', '1e100', 'a.b.1e9', '1.2.3.04', '*.a.10']) {
+      assertBadName(() => parseName(raw), 'looks like an IPv4 address');
+    }
+  });
+
+  it('still accepts host names with digits where resolvers do not read a number', () => {
+    for (const raw of ['1e100.net', '10.20.1.1.nip.example', '0x0a.example', 'a1.b2.c3', 'host-10']) {
+      assert.equal(parseName(raw).kind, 'dns', raw);
+    }
+  });
+});
+
+describe('parseNameOfKind', () => {
+  it('parses the text as the kind it is said to be, never another', () => {
+    assert.deepEqual(parseNameOfKind('dns', 'API.example'), { kind: 'dns', value: 'api.example' });
+    assert.deepEqual(parseNameOfKind('ip', '[2001:db8::1]'), { kind: 'ip', value: '2001:db8::1' });
+    assert.deepEqual(parseNameOfKind('uri', 'spiffe://example.org/x'), { kind: 'uri', value: 'spiffe://example.org/x' });
+    assertBadName(() => parseNameOfKind('uri', 'attacker.test'), 'has no scheme');
+    assertBadName(() => parseNameOfKind('dns', '10.0.0.1'), 'looks like an IPv4 address');
+    assertBadName(() => parseNameOfKind('dns', 'spiffe://example.org/x'), 'is not a valid DNS name');
+    assertBadName(() => parseNameOfKind('ip', 'attacker.test'), 'is not an IP address');
+    assertBadName(() => parseNameOfKind('ip', '010.0.0.1'), 'is not an IP address');
+  });
+});
+
 describe('validateNamePolicy', () => {
   it('accepts well-formed patterns', () => {
     assert.doesNotThrow(() =>
@@ -165,7 +239,16 @@ describe('validateNamePolicy', () => {
   });
 
   it('refuses a URI pattern without a scheme', () => {
-    assertBadName(() => validateNamePolicy({ uri: ['example.org/*'] }), 'needs a scheme');
+    assertBadName(() => validateNamePolicy({ uri: ['example.org/*'] }), 'has no scheme');
+  });
+
+  it('refuses a "*" that is not a whole last path segment, and a base a name could not have', () => {
+    for (const p of ['spiffe://example.org/ns/pay*', 'spiffe://example.org/*/x', 'https://*.example/', 'spiffe://example.org/ns//*', 'https://x.example/a?q/*']) {
+      assertBadName(() => validateNamePolicy({ uri: [p] }), /may use "\*" only as a whole last path segment|has "\/\/" before|has a query|empty segment/);
+    }
+    for (const p of ['spiffe://example.org/ns/../*', 'spiffe://Example.org/*', 'spiffe://example.org/a#f']) {
+      assertBadName(() => validateNamePolicy({ uri: [p] }), 'is refused');
+    }
   });
 
   it('refuses a malformed DNS pattern', () => {

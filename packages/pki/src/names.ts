@@ -1,5 +1,6 @@
 import { PkiError } from './errors.js';
 import { formatIp, ipInNetwork, parseCidr, parseIp } from './ip.js';
+import { parseUri, parseUriPattern, uriPatternMatches } from './uri.js';
 
 export type NameKind = 'dns' | 'ip' | 'uri';
 
@@ -19,24 +20,50 @@ const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
  * (anything with a scheme, such as spiffe://), or a DNS name whose leftmost label may be `*`.
  */
 export function parseName(raw: string): SubjectName {
-  if (typeof raw !== 'string' || raw.length === 0) throw new PkiError('badName', 'an empty name was given');
-  if (raw.length > MAX_NAME_LENGTH) throw new PkiError('badName', `a name is longer than ${MAX_NAME_LENGTH} characters`);
-  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new PkiError('badName', `the name ${JSON.stringify(raw)} contains whitespace or control characters`);
+  checkRaw(raw);
   const ip = parseIp(raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw);
   if (ip !== null) return { kind: 'ip', value: formatIp(ip) };
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(raw)) return { kind: 'uri', value: parseUri(raw) };
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(raw)) return { kind: 'uri', value: parseUri(raw).text };
   return { kind: 'dns', value: parseDns(raw) };
 }
 
-function parseUri(raw: string): string {
-  try {
-    new URL(raw);
-  } catch {
-    throw new PkiError('badName', `${JSON.stringify(raw)} is not a valid URI`);
+/**
+ * Parses a name whose kind is already known, e.g. from a GeneralName's tag or an ACME
+ * identifier's type: the text must be a valid name of that kind, never reclassified as another
+ * (a URI name `attacker.test` is not the DNS name attacker.test).
+ */
+export function parseNameOfKind(kind: NameKind, raw: string): SubjectName {
+  checkRaw(raw);
+  switch (kind) {
+    case 'dns':
+      return { kind, value: parseDns(raw) };
+    case 'uri':
+      return { kind, value: parseUri(raw).text };
+    case 'ip': {
+      const ip = parseIp(raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw);
+      if (ip === null) throw new PkiError('badName', `${JSON.stringify(raw)} is not an IP address (IPv4 as four decimal numbers without leading zeros, or IPv6)`);
+      return { kind, value: formatIp(ip) };
+    }
   }
-  if (!/^[\x21-\x7e]+$/.test(raw)) throw new PkiError('badName', `the URI ${JSON.stringify(raw)} must be ASCII (percent-encode the rest)`);
-  // Keep the caller's spelling: SPIFFE IDs and similar are compared byte for byte by relying parties.
-  return raw;
+}
+
+function checkRaw(raw: string): void {
+  if (typeof raw !== 'string' || raw.length === 0) throw new PkiError('badName', 'an empty name was given');
+  if (raw.length > MAX_NAME_LENGTH) throw new PkiError('badName', `a name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new PkiError('badName', `the name ${JSON.stringify(raw)} contains whitespace or control characters`);
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new PkiError('badName', `the name ${JSON.stringify(raw)} must be ASCII (IDNA A-labels for DNS names, percent-encoding in URIs)`);
+}
+
+/**
+ * Whether a host name's last label makes resolvers read it as an IPv4 address: the WHATWG URL
+ * standard's "ends in a number" (all digits, or `0x` and hex), which covers every form
+ * inet_aton(3) accepts (`010.20.1.1`, `0x0a.1.1.1`, `10.1`, a trailing dot). A decimal exponent
+ * (`1e100`) is refused too, since number parsers read it as one. RFC 3696 §2: a top-level
+ * domain is never all-numeric, so no real host name is lost.
+ */
+function looksNumeric(name: string): boolean {
+  const last = name.slice(name.lastIndexOf('.') + 1);
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/.test(last) || /^[0-9]+e[0-9]+$/.test(last);
 }
 
 function parseDns(raw: string): string {
@@ -47,6 +74,9 @@ function parseDns(raw: string): string {
     if (i === 0 && label === '*' && labels.length > 2) return;
     if (!DNS_LABEL.test(label)) throw new PkiError('badName', `${JSON.stringify(raw)} is not a valid DNS name`);
   });
+  if (looksNumeric(name)) {
+    throw new PkiError('badName', `${JSON.stringify(raw)} looks like an IPv4 address, so it is not a DNS name (a host name never ends in a number, RFC 3696 §2); an IP address is four decimal numbers without leading zeros or a trailing dot, such as 10.20.1.1`);
+  }
   return name;
 }
 
@@ -58,7 +88,8 @@ export function nameToString(n: SubjectName): string {
 /**
  * Which names a provisioner may authorise. Patterns: DNS `*.svc.internal` (exactly one more
  * label), `.svc.internal` (any depth below), or an exact name; IP CIDR ranges or single
- * addresses; URI exact, or a prefix ending in `*`. With no rule at all every name is allowed
+ * addresses; URI exact, or `BASE/*` for one or more whole path segments below BASE with the same
+ * scheme and authority (see `parseUriPattern`). With no rule at all every name is allowed
  * (step-ca's default); once any rule exists, only names some rule matches are.
  */
 export interface NamePolicy {
@@ -67,8 +98,13 @@ export interface NamePolicy {
   uri?: readonly string[];
 }
 
-/** Checks a policy's patterns when it is configured, so a typo fails at start-up, not at issuance. */
-export function validateNamePolicy(policy: NamePolicy): void {
+/**
+ * Checks a policy's patterns when it is configured, so a typo fails at start-up, not at issuance.
+ * `storedUriPatterns` accepts URI rules stored before they were parsed per RFC 3986 (such as a
+ * partial-segment `…/pay*`): they match nothing (see `uriMatches`), rather than making every
+ * request to their provisioner fail.
+ */
+export function validateNamePolicy(policy: NamePolicy, opts: { storedUriPatterns?: boolean } = {}): void {
   for (const p of policy.dns ?? []) {
     if (p.endsWith('.')) throw new PkiError('badName', `the DNS pattern ${JSON.stringify(p)} must not end with a dot`);
     const body = p.startsWith('*.') ? p.slice(2) : p.startsWith('.') ? p.slice(1) : p;
@@ -77,8 +113,13 @@ export function validateNamePolicy(policy: NamePolicy): void {
   for (const p of policy.ip ?? []) {
     if (parseCidr(p) === null) throw new PkiError('badName', `${JSON.stringify(p)} is not an IP address or CIDR range`);
   }
-  for (const p of policy.uri ?? []) {
-    if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(p)) throw new PkiError('badName', `the URI pattern ${JSON.stringify(p)} needs a scheme`);
+  for (const p of opts.storedUriPatterns === true ? [] : (policy.uri ?? [])) {
+    try {
+      parseUriPattern(p);
+    } catch (cause) {
+      if (!(cause instanceof PkiError)) throw cause;
+      throw new PkiError('badName', `the URI pattern ${JSON.stringify(p)} is refused: ${cause.message}`, { cause });
+    }
   }
 }
 
@@ -92,12 +133,41 @@ function dnsMatches(name: string, pattern: string): boolean {
   return name === p;
 }
 
+/**
+ * Matches by RFC 3986 components and whole path segments, never by string prefix: the name is
+ * parsed again here, so a name that did not come through `parseName` (dot segments, encoded
+ * slashes…) still cannot slip under a `BASE/*` rule. A pattern that no longer parses matches nothing.
+ */
 function uriMatches(name: string, pattern: string): boolean {
-  return pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+  try {
+    return uriPatternMatches(parseUri(name), parseUriPattern(pattern));
+  } catch (cause) {
+    if (cause instanceof PkiError) return false;
+    throw cause;
+  }
 }
 
-/** Returns null when the policy allows the name, else a sentence saying which rule refused it. */
+function validUriPattern(pattern: string): boolean {
+  try {
+    parseUriPattern(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Returns null when the policy allows the name, else a sentence saying which rule refused it. The
+ * name is parsed again as its kind first, so one built by hand or read back from an older record
+ * (an IP-looking DNS name, a URI with a dot segment) is refused even by a policy with no rules.
+ */
 export function policyRefusal(name: SubjectName, policy: NamePolicy): string | null {
+  try {
+    parseNameOfKind(name.kind, name.value);
+  } catch (cause) {
+    if (cause instanceof PkiError) return cause.message;
+    throw cause;
+  }
   const rules = (policy.dns?.length ?? 0) + (policy.ip?.length ?? 0) + (policy.uri?.length ?? 0);
   if (rules === 0) return null;
   switch (name.kind) {
@@ -109,8 +179,11 @@ export function policyRefusal(name: SubjectName, policy: NamePolicy): string | n
       if ((policy.ip ?? []).some((p) => { const n = parseCidr(p); return n !== null && ipInNetwork(ip, n); })) return null;
       return `IP address ${name.value} is not allowed (allowed: ${(policy.ip ?? []).join(', ') || 'no IP addresses'})`;
     }
-    case 'uri':
+    case 'uri': {
       if ((policy.uri ?? []).some((p) => uriMatches(name.value, p))) return null;
-      return `URI ${name.value} is not allowed (allowed: ${(policy.uri ?? []).join(', ') || 'no URIs'})`;
+      const unusable = (policy.uri ?? []).filter((p) => !validUriPattern(p));
+      const note = unusable.length === 0 ? '' : `; ${unusable.join(', ')} match nothing: a URI rule is an exact URI or BASE/*, matching whole path segments`;
+      return `URI ${name.value} is not allowed (allowed: ${(policy.uri ?? []).join(', ') || 'no URIs'}${note})`;
+    }
   }
 }
