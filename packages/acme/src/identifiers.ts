@@ -1,4 +1,4 @@
-import { PkiError, nameToString, parseName, type SubjectName } from '@shortleaf/pki';
+import { PkiError, nameToString, parseName, parseNameOfKind, type SubjectName } from '@shortleaf/pki';
 import { AcmeError, type AcmeIdentifier, type Subproblem } from './errors.js';
 
 /** Most identifiers one order may carry; more is refused rather than truncated. */
@@ -23,16 +23,16 @@ export function parseOrderIdentifiers(value: unknown, maxIdentifiers: number = M
       problems.push({ type: 'unsupportedIdentifier', detail: `identifier type ${JSON.stringify(type)} is not supported (use "dns" or "ip")`, identifier: { type: 'dns', value: raw.slice(0, 255) } });
       continue;
     }
+    // Parsed as the kind the client declared, never reclassified: a `dns` identifier that looks
+    // like an IPv4 address (`010.20.1.1`, `10.1`) is refused, not issued as a DNS name.
     let name: SubjectName;
     try {
-      name = parseName(raw);
+      name = parseNameOfKind(type, raw);
     } catch (cause) {
       if (!(cause instanceof PkiError)) throw cause;
-      problems.push({ type: 'rejectedIdentifier', detail: cause.message, identifier: { type, value: raw.slice(0, 255) } });
-      continue;
-    }
-    if (name.kind !== type) {
-      problems.push({ type: 'malformed', detail: `${JSON.stringify(raw)} is not a valid ${type === 'dns' ? 'DNS name' : 'IP address'}`, identifier: { type, value: raw.slice(0, 255) } });
+      // RFC 8738 §3: an `ip` identifier holds an address; anything else there is malformed.
+      if (type === 'ip') problems.push({ type: 'malformed', detail: `${JSON.stringify(raw)} is not a valid IP address`, identifier: { type, value: raw.slice(0, 255) } });
+      else problems.push({ type: 'rejectedIdentifier', detail: cause.message, identifier: { type, value: raw.slice(0, 255) } });
       continue;
     }
     if (!out.some((i) => i.type === type && i.value === name.value)) out.push({ type, value: name.value });

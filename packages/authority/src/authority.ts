@@ -102,7 +102,7 @@ export function createAuthority(opts: AuthorityOptions) {
     const cached = policies.get(name);
     if (cached !== undefined && cached.text === row.policy) return cached.policy;
     // A template's lifetime replaces the policy's default for that provisioner.
-    const policy = applyTemplateLifetime(parsePolicy(JSON.parse(row.policy)), opts.templates?.get(name));
+    const policy = applyTemplateLifetime(parsePolicy(JSON.parse(row.policy), { stored: true }), opts.templates?.get(name));
     policies.set(name, { text: row.policy, policy });
     return policy;
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { nameToString, parseCertificate } from '@shortleaf/pki';
+import { nameToString, parseCertificate, policyRefusal } from '@shortleaf/pki';
 import { AuthorityError } from './errors.js';
 import { POLICY_DEFAULTS, parsePolicy } from './policy.js';
 import { AUD, DAY, HOUR, T0, addProvisioner, at, createTestCa, makeCsr, mint, rejectsWith, unchanged, type TestCa, type TestProvisioner } from './test-fixtures.js';
@@ -110,6 +110,24 @@ describe('policy with only DNS rules', () => {
   });
 });
 
+describe('a provisioner stored with a URI rule from before RFC 3986 parsing', () => {
+  let ca: TestCa;
+  let legacy: TestProvisioner;
+  before(async () => {
+    ca = await createTestCa();
+    // As `provisioner add --allow-uri 'spiffe://example.org/ns/pay*'` stored it on earlier versions.
+    legacy = await addProvisioner(ca.store, 'legacy', { names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] } });
+  });
+  after(() => ca.close());
+
+  it('keeps issuing what its other rules allow, and refuses every URI with nameNotAllowed saying why', async () => {
+    const sign = async (names: string[]) =>
+      ca.authority.sign({ csr: makeCsr(names).pem, token: await mint(legacy, { now: ca.clock.now(), subject: names[0]!, sans: names }), audiences: [AUD], requester: 't' });
+    await sign(['api.svc.internal']);
+    await unchanged(ca, () => rejectsWith(sign(['api.svc.internal', 'spiffe://example.org/ns/payments/x']), 'nameNotAllowed', 'match nothing: a URI rule is an exact URI or BASE/*'));
+  });
+});
+
 describe('parsePolicy', () => {
   const bad = (doc: unknown, fragment: string) => {
     assert.throws(
@@ -151,7 +169,22 @@ describe('parsePolicy', () => {
     bad({ names: { ip: [10] } }, '"names.ip" must be a list of strings');
     bad({ names: { dns: ['bad name.internal'] } }, 'not a valid DNS name');
     bad({ names: { ip: ['10.0.0.0/33'] } }, 'not an IP address or CIDR range');
-    bad({ names: { uri: ['example.org/*'] } }, 'needs a scheme');
+    bad({ names: { uri: ['example.org/*'] } }, 'has no scheme');
+  });
+
+  it('refuses URI rules that would match part of a segment or that no name could have (issue 12, hole 6)', () => {
+    bad({ names: { uri: ['spiffe://example.org/ns/pay*'] } }, 'may use "*" only as a whole last path segment');
+    bad({ names: { uri: ['spiffe://example.org/ns/../admin/*'] } }, 'dot segment');
+    bad({ names: { uri: ['spiffe://example.org/ns/x?y=1'] } }, 'query or fragment');
+  });
+
+  it('reads back a stored URI rule from before RFC 3986 parsing, which then matches nothing and says why', () => {
+    const stored = parsePolicy({ names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] } }, { stored: true });
+    assert.equal(policyRefusal({ kind: 'dns', value: 'a.svc.internal' }, stored.names), null);
+    assert.match(
+      policyRefusal({ kind: 'uri', value: 'spiffe://example.org/ns/payments/x' }, stored.names) ?? '',
+      /is not allowed \(allowed: spiffe:\/\/example\.org\/ns\/pay\*; spiffe:\/\/example\.org\/ns\/pay\* match nothing: a URI rule is an exact URI or BASE\/\*/,
+    );
   });
 
   it('refuses unknown key types', () => {

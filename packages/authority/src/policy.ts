@@ -34,8 +34,13 @@ export const POLICY_DEFAULTS = { defaultLifetime: '24h', maxLifetime: '7d', minL
 const POLICY_KEYS = new Set(['names', 'defaultLifetime', 'maxLifetime', 'minLifetime', 'keyTypes', 'maxLineageAge', 'mtlsRenewal']);
 const NAME_KEYS = new Set(['dns', 'ip', 'uri']);
 
-/** Validates a stored or configured policy; an unknown key or bad value names itself in the error. */
-export function parsePolicy(doc: unknown): Policy {
+/**
+ * Validates a stored or configured policy; an unknown key or bad value names itself in the error.
+ * `stored` is for a policy read back from the database: a URI rule written before URI rules were
+ * parsed per RFC 3986 (a partial-segment `…/pay*`) then matches nothing, with a refusal saying
+ * why, instead of failing every request to the provisioner. New policies get every check.
+ */
+export function parsePolicy(doc: unknown, opts: { stored?: boolean } = {}): Policy {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new AuthorityError('badPolicy', 'a policy must be a JSON object');
   for (const key of Object.keys(doc)) if (!POLICY_KEYS.has(key)) throw new AuthorityError('badPolicy', `unknown policy key "${key}"`);
   const d = doc as PolicyDocument;
@@ -48,7 +53,7 @@ export function parsePolicy(doc: unknown): Policy {
     }
   }
   try {
-    validateNamePolicy(names);
+    validateNamePolicy(names, { storedUriPatterns: opts.stored === true });
   } catch (cause) {
     throw new AuthorityError('badPolicy', (cause as Error).message, { cause });
   }

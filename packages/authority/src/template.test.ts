@@ -102,6 +102,22 @@ describe('parseTemplate', () => {
     throwsCode(() => parse({ lifetime: 3600 }), 'badTemplate', /"templates\.services\.lifetime" must be a duration/);
   });
 
+  it('refuses literal parts that make a URI name the parser refuses (issue 12, hole 6)', () => {
+    const cases: Array<[string, string]> = [
+      ['spiffe://example.org/ns/{namespace}/../admin', 'dot segment'],
+      ['spiffe://example.org/ns/{namespace}/%2e%2e/admin', 'dot segment'],
+      ['spiffe://example.org/ns/{namespace}%2fadmin', 'encoded slash'],
+      ['spiffe://example.org/ns/{namespace}?y=1', 'query or fragment'],
+      ['spiffe://example.org/ns/{namespace}/', 'trailing "/"'],
+      ['spiffe://Example.org/ns/{namespace}', 'lower-case'],
+      ['spiffe://example.org:8443/ns/{namespace}', 'no port'],
+      ['https://id.example/{namespace}#f', 'fragment'],
+    ];
+    for (const [uri, fragment] of cases) {
+      throwsCode(() => parse({ uris: [uri] }), 'badTemplate', new RegExp(`^template key "templates\\.services\\.uris\\[0\\]": .*${fragment.replace(/[.?"/]/g, '\\$&')}`));
+    }
+  });
+
   it('parseTemplates maps provisioner names to templates and names the provisioner in errors', () => {
     const all = parseTemplates({ services: GOOD, web: { lifetime: '1h' } });
     assert.deepEqual([...all.keys()], ['services', 'web']);
@@ -118,6 +134,13 @@ describe('renderTemplateUris', () => {
   it('fills each placeholder from the token claims', () => {
     assert.deepEqual(renderTemplateUris(t, { namespace: 'prod', service: 'api', other: 'x' }).map(nameToString), ['uri:spiffe://example.org/ns/prod/sa/api']);
     assert.deepEqual(renderTemplateUris(t, { namespace: 'a..b', service: 'v1.2_x-y' }).map(nameToString), ['uri:spiffe://example.org/ns/a..b/sa/v1.2_x-y']);
+  });
+
+  it('refuses a rendering the URI rules refuse, even when each claim value is allowed', () => {
+    // An allowed claim value in the trust domain, upper-case, would make an invalid SPIFFE ID.
+    const td = parse({ uris: ['spiffe://{domain}/ns/{namespace}'] });
+    assert.deepEqual(renderTemplateUris(td, { domain: 'example.org', namespace: 'prod' }).map(nameToString), ['uri:spiffe://example.org/ns/prod']);
+    throwsCode(() => renderTemplateUris(td, { domain: 'Example.org', namespace: 'prod' }), 'templateClaimInvalid', /make templates\.services\.uris\[0\] an invalid URI: .*lower-case/);
   });
 
   it('refuses a missing claim with templateClaimMissing, naming claim and template', () => {

@@ -5,11 +5,14 @@ import {
   encodeName,
   extKeyUsageOid,
   parseName,
+  parseNameOfKind,
+  parseUriPattern,
   policyRefusal,
   type ExtKeyUsageName,
   type NamePolicy,
   type SubjectAttributes,
   type SubjectName,
+  type UriPattern,
 } from '@shortleaf/pki';
 import { formatDuration, parseDuration } from './duration.js';
 import { AuthorityError } from './errors.js';
@@ -172,14 +175,14 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
     fail(`template key "${where}": ${JSON.stringify(text)} must start with a literal scheme such as "spiffe://"`);
   }
   const template: UriTemplate = { text, where, parts };
-  // With a harmless value in every placeholder, the result must already be a valid URI.
-  let sample: SubjectName | undefined;
+  // With a harmless value in every placeholder, the result must already be a valid URI name: the
+  // literal parts alone cannot add a dot segment, a query to a SPIFFE ID, or anything else a name
+  // is refused for.
   try {
-    sample = parseName(render(template, () => 'x'));
+    parseNameOfKind('uri', render(template, () => 'x'));
   } catch (cause) {
     fail(`template key "${where}": ${(cause as Error).message}`);
   }
-  if (sample?.kind !== 'uri') fail(`template key "${where}": ${JSON.stringify(text)} is not a URI`);
   return template;
 }
 
@@ -203,7 +206,7 @@ export function renderTemplateUris(template: CertificateTemplate, claims: Readon
       return value;
     });
     try {
-      return parseName(uri);
+      return parseNameOfKind('uri', uri);
     } catch (cause) {
       throw new AuthorityError('templateClaimInvalid', `the token's claims make ${t.where} an invalid URI: ${(cause as Error).message}`, { cause });
     }
@@ -218,8 +221,9 @@ export function applyTemplateLifetime(policy: Policy, template: CertificateTempl
 
 /**
  * Whether some rendering of a URI template could pass the name policy: the literal text before
- * the first placeholder must agree with an exact URI or a `prefix*` rule. A template that no token
- * could ever satisfy is a configuration mistake, caught at start-up rather than at every issuance.
+ * the first placeholder must agree with an exact URI or lie at or below a `BASE/*` rule's base. A
+ * template that no token could ever satisfy is a configuration mistake, caught at start-up rather
+ * than at every issuance; each rendered URI is still parsed and matched by whole segments then.
  */
 function couldPass(t: UriTemplate, names: NamePolicy): string | null {
   if (t.parts.every((p) => 'literal' in p)) return policyRefusal(parseName(t.text), names);
@@ -227,7 +231,17 @@ function couldPass(t: UriTemplate, names: NamePolicy): string | null {
   if (rules === 0) return null;
   const first = t.parts[0];
   const prefix = first !== undefined && 'literal' in first ? first.literal : '';
-  const ok = (names.uri ?? []).some((p) => (p.endsWith('*') ? prefix.startsWith(p.slice(0, -1)) || p.slice(0, -1).startsWith(prefix) : p.startsWith(prefix)));
+  const ok = (names.uri ?? []).some((p) => {
+    let pattern: UriPattern;
+    try {
+      pattern = parseUriPattern(p);
+    } catch {
+      return false; // a stored rule from before RFC 3986 parsing matches nothing
+    }
+    if ('exact' in pattern) return pattern.exact.text.startsWith(prefix);
+    const base = `${pattern.below.text}/`;
+    return prefix.startsWith(base) || base.startsWith(prefix);
+  });
   return ok ? null : `no URI starting ${JSON.stringify(prefix)} is allowed (allowed: ${(names.uri ?? []).join(', ') || 'no URIs'})`;
 }
 
@@ -241,7 +255,7 @@ export async function assertTemplatesFitProvisioners(templates: ReadonlyMap<stri
   for (const [name, t] of templates) {
     const row = await store.getProvisioner(name);
     if (row === null) fail(`template "${t.where}" is for provisioner ${JSON.stringify(name)}, which does not exist (shortleaf provisioner list shows them)`);
-    const policy = parsePolicy(JSON.parse(row.policy));
+    const policy = parsePolicy(JSON.parse(row.policy), { stored: true });
     if (t.lifetimeMs !== undefined && (t.lifetimeMs < policy.minLifetimeMs || t.lifetimeMs > policy.maxLifetimeMs)) {
       fail(`template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`);
     }

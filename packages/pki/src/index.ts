@@ -22,7 +22,8 @@ export {
 } from './crypto.js';
 export { RSA_PUBLIC_EXPONENT, checkRsaPublicKey, rsaParameters } from './rsa-key.js';
 export { embeddedIpv4, formatIp, ipInNetwork, parseCidr, parseIp, specialAddress, type SpecialAddressKind } from './ip.js';
-export { MAX_NAME_LENGTH, nameToString, parseName, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
+export { MAX_NAME_LENGTH, nameToString, parseName, parseNameOfKind, policyRefusal, validateNamePolicy, type NameKind, type NamePolicy, type SubjectName } from './names.js';
+export { parseUri, parseUriPattern, uriPatternMatches, type ParsedUri, type UriPattern } from './uri.js';
 export { newSerial, normalizeSerial, serialToHex } from './serial.js';
 export { OID, type CertificateDraft, type IssuerInfo, type KeyUsageName, type ProfileName } from './draft.js';
 export { SUBJECT_ATTRIBUTE_NAMES, encodeName, type SubjectAttributes } from './encode.js';
