@@ -1,5 +1,6 @@
 // The agent's first certificate over ACME instead of a token: it answers http-01 itself, with
-// and without External Account Binding, then renews over mutual TLS like any other certificate.
+// and without External Account Binding, then renews over ACME too (the CA does not renew ACME
+// certificates over mutual TLS by default: a new order checks the authorizations again).
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -39,7 +40,7 @@ describe('agent: bootstrap over ACME', () => {
   const agent = (args: string[]) => run(process.execPath, shortleafArgs(['agent', ...args]), { timeoutMs: 60_000 });
 
   for (const variant of ['acme', 'partners'] as const) {
-    it(`gets a certificate from /acme/${variant} answering http-01, then renews it over mTLS`, async () => {
+    it(`gets a certificate from /acme/${variant} answering http-01, then renews it over ACME, keeping the key`, async () => {
       const name = variant === 'acme' ? 'edge1.test' : 'edge2.test';
       const cert = dir.file(`${variant}.crt`);
       const key = dir.file(`${variant}.key`);

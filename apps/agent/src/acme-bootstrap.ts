@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
+import { createPrivateKey } from 'node:crypto';
 import { FlattenedSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createCsr, csrToPem, decodePem, encodePem, generateKeyPair as generateCertificateKey, parseName, type KeyTypeName } from '@shortleaf/pki';
 
@@ -15,6 +16,8 @@ export interface AcmeBootstrapOptions {
   eab: { kid: string; hmacKey: string } | null;
   contact: string | null;
   timeoutMs: number;
+  /** The key to certify (PKCS#8 PEM), when renewing without a new key; a fresh one when absent. */
+  keyPem?: string;
 }
 
 /** The ACME server refused or the exchange failed; `type` is its ACME error type when it sent one. */
@@ -42,7 +45,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Gets a first certificate over ACME: a fresh account key (kept only for this exchange), an
  * order for `names`, http-01 answered by a short-lived server of the agent's own, a key and CSR
- * made here, finalize, download. Renewals then go over mutual TLS like any other certificate.
+ * made here (or the current key, when renewing without --rekey), finalize, download. An ACME
+ * certificate renews this same way: a new order, whose authorizations the CA checks again.
  */
 export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certPem: string; chainPem: string; keyPem: string; serial?: string; notAfter?: string }> {
   if (opts.names.length === 0) throw new AcmeBootstrapError('--acme needs at least one --san: the names to order');
@@ -140,7 +144,7 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
   }
 
   // Key and CSR made here; the key never leaves this machine.
-  const key = generateCertificateKey(opts.keyType).privateKey;
+  const key = opts.keyPem === undefined ? generateCertificateKey(opts.keyType).privateKey : createPrivateKey(opts.keyPem);
   const csr = Buffer.from(decodePem(csrToPem(createCsr(key, { commonName: names[0]!.kind === 'dns' ? names[0]!.value : null }, names)))[0]!.der).toString('base64url');
   await post(order.finalize, { csr });
   const valid = await poll<{ status: string; certificate?: string }>(orderUrl, (s) => s === 'valid' || s === 'invalid');

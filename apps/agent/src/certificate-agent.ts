@@ -63,7 +63,14 @@ export class AgentExit extends Error {
 }
 
 /** Refusals that renewing again cannot fix: only a new token can. */
-const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'certificateExpired', 'clientCertificateRequired']);
+const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'certificateExpired', 'clientCertificateRequired', 'keyBlocked']);
+/**
+ * Refusals that ask the holder to present its original kind of credential again: the lineage is
+ * older than the provisioner's maxLineageAge, or its certificates do not renew over mutual TLS.
+ * The certificate is still valid, so the agent bootstraps again at once with what it has (an
+ * ACME account, the token file as it is now) before waiting for a new token.
+ */
+const REAUTHENTICATE = new Set(['lineageExpired', 'renewalNotAllowed']);
 const problemCode = (err: unknown): string | null => (err instanceof CaProblemError ? err.type.replace(/^urn:shortleaf:problem:/, '') : null);
 /** A 4xx other than 408 and 429 will not change by retrying the same request. */
 const isRefusal = (err: unknown): boolean => err instanceof CaProblemError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
@@ -159,9 +166,20 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     await afterWrite('bootstrapped');
   }
 
-  /** Renews over mutual TLS with the current certificate; with `rekey`, under a new key. */
+  /**
+   * Renews over mutual TLS with the current certificate; with `rekey`, under a new key. An agent
+   * that bootstraps over ACME renews over ACME (a new order, its authorizations checked again),
+   * since the CA does not renew ACME certificates over mutual TLS by default.
+   */
   async function renew(): Promise<void> {
     const { creds } = current!;
+    if (opts.acme !== null) {
+      const next = await acmeBootstrap({ ...opts.acme, rootPem: trust(), names: opts.names, keyType: opts.keyType, ...(opts.rekey ? {} : { keyPem: creds.keyPem }) });
+      writeCredentials(opts.paths, next);
+      adopt(next);
+      await afterWrite('renewed');
+      return;
+    }
     const client = createClient({ caUrl: opts.caUrl, rootPem: trust(), cert: creds.certPem, key: creds.keyPem });
     let keyPem = creds.keyPem;
     let issued: IssuedResponse;
@@ -255,12 +273,25 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         const left = current!.leaf.notAfter.getTime() - deps.now().getTime();
         const delay = Math.min(retryDelay(attempt), Math.max(left, 0));
         const code = problemCode(err);
-        logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(code !== null && NEEDS_NEW_TOKEN.has(code) ? {} : { retryInMs: delay }) });
+        const final = code !== null && (NEEDS_NEW_TOKEN.has(code) || REAUTHENTICATE.has(code));
+        logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(final ? {} : { retryInMs: delay }) });
+        if (code !== null && REAUTHENTICATE.has(code)) return reauthenticate(`the CA asks certificate ${current!.leaf.serial}'s holder to authenticate again: ${status.lastError}`);
         if (code !== null && NEEDS_NEW_TOKEN.has(code)) return bootstrapAfter(`the CA refused to renew certificate ${current!.leaf.serial}: ${status.lastError}`);
         if (left <= 0) return bootstrapAfter(`certificate ${current!.leaf.serial} expired at ${current!.leaf.notAfter.toISOString()} before it could be renewed`);
         if (!(await deps.sleep(delay))) return false;
       }
     }
+  }
+
+  /**
+   * Bootstraps again with the credential at hand: ACME, or the token file as it is now (it may
+   * already hold a fresh token). A `--token` value was spent on the first certificate, so that
+   * waits for a new token (or exits 2) as after a revocation.
+   */
+  async function reauthenticate(reason: string): Promise<boolean> {
+    if (opts.acme === null && opts.token?.kind !== 'file') return bootstrapAfter(reason);
+    logger.warn('reauthenticating', { reason, via: opts.acme === null ? 'token-file' : 'acme' });
+    return bootstrapWithRetries();
   }
 
   async function bootstrapAfter(reason: string): Promise<boolean> {
@@ -279,6 +310,28 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       return true;
     }
     return bootstrapWithRetries();
+  }
+
+  /** `--once` after a refusal asking for the original credential: one bootstrap with it, or exit 2. */
+  async function reauthenticateOnce(error: string): Promise<'bootstrapped'> {
+    if (opts.acme !== null) {
+      logger.warn('reauthenticating', { reason: error, via: 'acme' });
+      await bootstrapOverAcme();
+      return 'bootstrapped';
+    }
+    const token = opts.token?.kind === 'file' ? readToken() : null;
+    if (token === null) {
+      logger.error('new_token_needed', { reason: error, note: 'renewal needs the original credential again: run the agent with a fresh token (--token-file)' });
+      throw new AgentExit(2, `renewal refused (${error}); a new token is needed`);
+    }
+    logger.warn('reauthenticating', { reason: error, via: 'token-file' });
+    try {
+      await bootstrap(token);
+    } catch (err) {
+      logger.error('bootstrap_failed', { attempt: 1, via: 'token', error: describe(err) });
+      throw new AgentExit(isRefusal(err) ? 2 : 1, `renewal refused (${error}) and the token file did not help: ${describe(err)}; a new token is needed`);
+    }
+    return 'bootstrapped';
   }
 
   return {
@@ -319,6 +372,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       } catch (err) {
         const code = problemCode(err);
         logger.error('renewal_failed', { attempt: 1, error: describe(err), serial: current!.leaf.serial, keptFiles: true });
+        if (code !== null && REAUTHENTICATE.has(code)) return reauthenticateOnce(describe(err));
         throw new AgentExit(code !== null && NEEDS_NEW_TOKEN.has(code) ? 2 : 1, `renewal failed: ${describe(err)}`);
       }
       return 'renewed';

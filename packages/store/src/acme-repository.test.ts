@@ -403,7 +403,7 @@ describe('AcmeRepository: schema', () => {
 
     const store = await openStore(t, path);
     assert.deepEqual(await store.getProvisioner('ops'), { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', options: '{}', createdAt: t0 });
-    assert.equal((await store.counts()).schema_migrations, 4);
+    assert.equal((await store.counts()).schema_migrations, 5);
     await store.addProvisioner({ name: 'acme', type: 'acme', publicJwk: null, policy: '{}', createdAt: t0 });
     await store.acme.createAccount(account('acct-1'));
     assert.equal((await store.acme.getAccount('acct-1'))?.id, 'acct-1');
