@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { AuthorityError, parseDuration, parseTemplates, type CertificateTemplate } from '@shortleaf/authority';
-import { DEFAULT_DENY_NETWORKS } from '@shortleaf/acme';
+import { DEFAULT_DENY_NETWORKS, DEFAULT_VALIDATION_LIMITS } from '@shortleaf/acme';
 import { parseCidr, parseIp } from '@shortleaf/pki';
 
 /**
@@ -80,6 +80,14 @@ export interface ServeConfig {
       denyNetworks: string[];
       /** When set, the only CIDRs validation connects to; null allows any address not denied. */
       allowNetworks: string[] | null;
+      /** Validations running at once (per instance). */
+      concurrency: number;
+      /** Validations of one account running at once, so one account cannot hold every slot. */
+      concurrencyPerAccount: number;
+      /** Validations one account may have queued or running; one more is refused with rateLimited (429). */
+      maxPendingPerAccount: number;
+      /** Validations all accounts of one ACME provisioner may have queued or running together. */
+      maxPendingPerProvisioner: number;
     };
     /** How long an order may stay unfinished. */
     orderLifetime: string;
@@ -108,7 +116,7 @@ export const DEFAULT_CONFIG: ServeConfig = {
   ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
   rootCrl: { warnBefore: '7d' },
   intermediate: { warnBefore: '30d' },
-  acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null }, orderLifetime: '24h', authorizationLifetime: '24h' },
+  acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null, ...DEFAULT_VALIDATION_LIMITS }, orderLifetime: '24h', authorizationLifetime: '24h' },
   templates: new Map(),
 };
 
@@ -140,7 +148,7 @@ const SHAPE: Shape = {
   ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
   rootCrl: { warnBefore: 'duration' },
   intermediate: { warnBefore: 'duration' },
-  acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
+  acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?', concurrency: 'number', concurrencyPerAccount: 'number', maxPendingPerAccount: 'number', maxPendingPerProvisioner: 'number' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
   templates: 'object',
 };
 
@@ -243,6 +251,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     if (port > 65535) throw new ConfigError(`acme.validation.${key} must be a TCP port (1-65535)`);
   }
   if (merged.acme.validation.dnsResolver !== null) parseHostPort(merged.acme.validation.dnsResolver, 'acme.validation.dnsResolver');
+  if (merged.acme.validation.concurrencyPerAccount > merged.acme.validation.concurrency) throw new ConfigError('acme.validation.concurrencyPerAccount must not exceed acme.validation.concurrency');
   for (const key of ['denyNetworks', 'allowNetworks'] as const) {
     const bad = (merged.acme.validation[key] ?? []).find((cidr) => parseCidr(cidr) === null);
     if (bad !== undefined) throw new ConfigError(`acme.validation.${key}: ${JSON.stringify(bad)} is not an IP network such as 10.0.0.0/8 or fd00::/8`);

@@ -12,7 +12,7 @@ import { provisionerContext, responseHeaders, signedRequest, type BodyReader, ty
 import { NO_ACME_TELEMETRY, type AcmeStore, type AcmeTelemetry } from './ports.js';
 import { renewalInfo } from './renewal-info.js';
 import { revokeCert } from './revocation.js';
-import { createValidationRunner } from './validation-runner.js';
+import { createValidationRunner, type ValidationLimits } from './validation-runner.js';
 import type { Validator } from './validators/index.js';
 
 export interface AcmeAppOptions {
@@ -38,6 +38,8 @@ export interface AcmeAppOptions {
   maxJsonDepth?: number;
   /** Most identifiers one order may carry (`limits.maxNames`); 100 when absent. */
   maxNames?: number;
+  /** How much validation runs at once and may wait, per account and provisioner; DEFAULT_VALIDATION_LIMITS where absent. */
+  validationLimits?: Partial<ValidationLimits>;
 }
 
 /** Turns anything thrown into an ACME problem; a 500 never carries internal detail. */
@@ -60,7 +62,7 @@ function toAcmeError(err: unknown, logger: Logger): AcmeError {
  */
 export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close(): Promise<void> } {
   const telemetry = opts.telemetry ?? NO_ACME_TELEMETRY;
-  const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs, telemetry });
+  const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs, telemetry, ...(opts.validationLimits === undefined ? {} : { limits: opts.validationLimits }) });
   const services: AcmeServices = { ...opts, validations, telemetry };
   const nonces = createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
   const keyFor = createKeyCache();

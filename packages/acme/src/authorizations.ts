@@ -19,7 +19,9 @@ async function ownAuthorization(s: AcmeServices, account: AccountRecord, id: str
  */
 function resumeValidations(s: AcmeServices, account: AccountRecord, authz: AuthorizationRecord): void {
   for (const chall of authz.challenges) {
-    if (chall.status === 'processing' && !s.validations.has(chall.id)) s.validations.start(chall, authz, `${chall.token}.${account.thumbprint}`);
+    if (chall.status === 'processing' && !s.validations.has(chall.id)) {
+      s.validations.resume(chall, authz, `${chall.token}.${account.thumbprint}`, { account: account.id, provisioner: account.provisioner });
+    }
   }
 }
 
@@ -62,8 +64,17 @@ export async function challenge(c: AcmeContext, s: AcmeServices): Promise<Respon
     const limit = c.get('provisioner').options.failedValidationsPerHour;
     const failures = await s.store.countFailedValidationsSince(account.id, new Date(s.clock.now().getTime() - HOUR_MS));
     if (failures >= limit) throw new AcmeError('rateLimited', `this account failed ${failures} validations in the last hour; the limit is ${limit}`, { headers: { 'Retry-After': '3600' } });
-    if (await s.store.startChallenge(chall.id)) {
-      s.validations.start(chall, authz, `${chall.token}.${account.thumbprint}`);
+    // Room is held from here, so concurrent requests cannot all pass the check; refused, the
+    // challenge stays pending and the client may answer it again later.
+    const room = s.validations.reserve({ account: account.id, provisioner: account.provisioner });
+    let started = false;
+    try {
+      started = await s.store.startChallenge(chall.id);
+    } finally {
+      if (!started) room.release();
+    }
+    if (started) {
+      room.start(chall, authz, `${chall.token}.${account.thumbprint}`);
       chall = { ...chall, status: 'processing' };
     } else {
       chall = (await s.store.getChallenge(chall.id)) ?? chall;

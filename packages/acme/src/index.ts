@@ -7,3 +7,4 @@ export { ACME_ERRORS, ACME_ERROR_PREFIX, AcmeError, type AcmeErrorType, type Acm
 export { ACME_OPTION_DEFAULTS, AcmeOptionsError, parseAcmeOptions, type AcmeOptions } from './options.js';
 export type * from './ports.js';
 export { DEFAULT_DENY_NETWORKS, createValidator, type ChallengeToValidate, type ValidationConfig, type Validator } from './validators/index.js';
+export { DEFAULT_VALIDATION_LIMITS, type ValidationLimits } from './validation-runner.js';

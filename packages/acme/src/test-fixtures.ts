@@ -15,6 +15,7 @@ import { parseCertificate, readCertificates, type CertificateInfo } from '@short
 import { DAY, HOUR, T0, createTestCa, makeCsr, serialBytes, type TestCa, type TestCsr } from '../../authority/src/test-fixtures.js';
 import { createAcmeApp } from './app.js';
 import { ACME_ERROR_PREFIX } from './errors.js';
+import type { ValidationLimits } from './validation-runner.js';
 import { createValidator } from './validators/index.js';
 
 export { HOUR, makeCsr };
@@ -152,6 +153,8 @@ export interface AcmeHarness {
   revoked: string[];
   /** What the challenge server answers per http-01 token. */
   responses: Map<string, string>;
+  /** The loopback port the challenge server listens on, which http-01 dials. */
+  httpPort: number;
   /** Adds an ACME provisioner with these options and policy. */
   addProvisioner(name: string, options?: Record<string, unknown>, policy?: Record<string, unknown>): Promise<void>;
   /** A client with a fresh key for `provisioner` (no account yet). */
@@ -162,7 +165,7 @@ export interface AcmeHarness {
 }
 
 /** Builds the app over a fresh CA with the provisioner `acme` (no options, no policy). Make one per file. */
-export async function createAcmeHarness(): Promise<AcmeHarness> {
+export async function createAcmeHarness(opts: { hosts?: Record<string, string>; timeoutMs?: number; validationLimits?: Partial<ValidationLimits> } = {}): Promise<AcmeHarness> {
   const ca = await createTestCa();
   const responses = new Map<string, string>();
   const server: Server = createServer((req, res) => {
@@ -181,13 +184,14 @@ export async function createAcmeHarness(): Promise<AcmeHarness> {
     authority: ca.authority,
     revoke,
     sealer: ca.sealer,
-    validate: createValidator({ httpPort, tlsPort: 1, dnsResolver: null, hosts: Object.fromEntries(VALIDATABLE.map((n) => [n, '127.0.0.1'])), timeoutMs: 2_000 }),
+    validate: createValidator({ httpPort, tlsPort: 1, dnsResolver: null, hosts: { ...Object.fromEntries(VALIDATABLE.map((n) => [n, '127.0.0.1'])), ...opts.hosts }, timeoutMs: opts.timeoutMs ?? 2_000 }),
     clock: ca.clock,
     random: (n) => new Uint8Array(randomBytes(n)),
     logger: ca.logger,
     maxBodyBytes: MAX_BODY_BYTES,
     orderLifetimeMs: ORDER_LIFETIME_MS,
     authorizationLifetimeMs: AUTHORIZATION_LIFETIME_MS,
+    ...(opts.validationLimits === undefined ? {} : { validationLimits: opts.validationLimits }),
   });
   const addProvisioner = (name: string, options: Record<string, unknown> = {}, policy: Record<string, unknown> = {}) =>
     ca.store.addProvisioner({ name, type: 'acme', publicJwk: null, policy: JSON.stringify(policy), options: JSON.stringify(options), createdAt: T0 });
@@ -197,6 +201,7 @@ export async function createAcmeHarness(): Promise<AcmeHarness> {
     app: acme.app,
     revoked,
     responses,
+    httpPort,
     addProvisioner,
     client: async (provisioner = 'acme') => new AcmeClient(harness, provisioner, await newKey()),
     account: async (provisioner = 'acme') => {

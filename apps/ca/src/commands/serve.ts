@@ -298,6 +298,12 @@ export async function serveCommand(args: string[]): Promise<void> {
       maxBodyBytes: config.limits.maxBodyBytes,
       maxJsonDepth: config.limits.maxJsonDepth,
       maxNames: config.limits.maxNames,
+      validationLimits: {
+        concurrency: config.acme.validation.concurrency,
+        concurrencyPerAccount: config.acme.validation.concurrencyPerAccount,
+        maxPendingPerAccount: config.acme.validation.maxPendingPerAccount,
+        maxPendingPerProvisioner: config.acme.validation.maxPendingPerProvisioner,
+      },
       orderLifetimeMs: parseDuration(config.acme.orderLifetime),
       authorizationLifetimeMs: parseDuration(config.acme.authorizationLifetime),
       readBody: readNodeBody,
