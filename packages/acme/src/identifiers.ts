@@ -56,7 +56,8 @@ export function authorizationIdentifier(i: AcmeIdentifier): { identifier: AcmeId
 
 /**
  * RFC 8555 §7.4: the CSR must ask for exactly the order's identifiers, no more and no fewer.
- * The subject CN, if any, must be one of them.
+ * The subject CN, if any, must be one of them. Compared as (kind, value) pairs: a CSR name's kind
+ * is its GeneralName tag, so a URI name never stands in for a `dns` identifier of the same text.
  */
 export function checkCsrMatchesOrder(csr: { commonName: string | null; requestedNames: SubjectName[] }, identifiers: readonly AcmeIdentifier[]): void {
   const wanted = new Set(identifiers.map((i) => nameToString(toSubjectName(i))));

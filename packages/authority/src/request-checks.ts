@@ -44,7 +44,11 @@ export function checkNames(names: readonly SubjectName[], policy: Policy, provis
   }
 }
 
-/** Refuses a CSR asking for a name the credential did not authorise: names come from the credential only. */
+/**
+ * Refuses a CSR asking for a name the credential did not authorise: names come from the credential
+ * only. Names compare as (kind, value) pairs (`kind:value`; a kind has no ":"), and a CSR name's
+ * kind is its GeneralName tag (pki's decodeGeneralNames), so URI:a.test never passes for DNS:a.test.
+ */
 export function checkCsrNames(csr: ParsedCsr, authorized: readonly SubjectName[]): void {
   const allowed = new Set(authorized.map(nameToString));
   const extra = csr.requestedNames.find((n) => !allowed.has(nameToString(n)));
