@@ -102,6 +102,27 @@ describe('parseUriPattern and uriPatternMatches', () => {
   });
 });
 
+describe('parseUri on arbitrary text', () => {
+  const chars = fc.constantFrom(...'aZ09-._~:/?#[]@!$&\'()*+,;=%2eEfF5c\\ "<>`{|}^'.split(''));
+  const text = fc.tuple(fc.constantFrom('spiffe://', 'https://', 'urn:', 'HTTPS://', ''), fc.string({ unit: chars, maxLength: 40 })).map(([a, b]) => a + b);
+
+  it('throws only badName, and what it accepts is canonical: parsing the result again changes nothing', () => {
+    fc.assert(
+      fc.property(text, (raw) => {
+        let u;
+        try {
+          u = parseUri(raw);
+        } catch (err) {
+          assert.ok(err instanceof PkiError && err.code === 'badName', `parseUri(${JSON.stringify(raw)}) threw ${String(err)}`);
+          return;
+        }
+        assert.equal(parseUri(u.text).text, u.text, raw);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
 describe('parseUri against an independent normaliser', () => {
   // WHATWG URL (Node's URL) removes dot segments, decodes %2e, and turns "\" into "/" in special
   // schemes: whatever we accept must come out of it unchanged, or a relying party that normalises
