@@ -21,10 +21,12 @@ import {
   readCertificate,
   rootDraft,
   type CertificateInfo,
+  type IntermediateUrls,
   type KeyTypeName,
   type Signer,
 } from '@shortleaf/pki';
-import { parseDuration } from '@shortleaf/authority';
+import { parseDuration, rootFingerprint } from '@shortleaf/authority';
+import { UsageError } from './cli.js';
 import { assertAbsent, writeFileAtomic, writeSecretFile } from './files.js';
 import { rootLayout } from './layout.js';
 import { assertPrivateFile } from './passphrase.js';
@@ -80,20 +82,37 @@ export function openRoot(dir: string, passphrase: string): { certificate: Certif
 }
 
 /**
+ * Where the status listener at `statusUrl` publishes what a verifier needs to check an
+ * intermediate: this root's certificate (DER) and CRL, under the root's SHA-256 fingerprint so the
+ * URLs stay right through a root rollover (`/root.crt` and `/root.crl` follow the active
+ * intermediate's root), and the OCSP responder the root delegates at this ceremony.
+ */
+export function intermediateUrls(statusUrl: string, root: CertificateInfo, withOcsp: boolean): IntermediateUrls {
+  const base = statusUrl.replace(/\/+$/, '');
+  // RFC 5280 §4.2.2.1: revocation data is fetched without TLS, or it would need revocation data first.
+  if (!/^http:\/\/[^/]+$/.test(base)) throw new UsageError(`--status-url must be the status listener's plain http:// base URL, such as http://ca.internal:9080 (no path), not ${JSON.stringify(statusUrl)}`);
+  const fingerprint = rootFingerprint(root.der);
+  return { ...(withOcsp ? { ocsp: `${base}/ocsp` } : {}), caIssuers: `${base}/root/${fingerprint}.crt`, crl: `${base}/root/${fingerprint}.crl` };
+}
+
+/**
  * Signs an intermediate CSR with the offline root: CA:TRUE, pathLen 0, keyCertSign+cRLSign,
- * optional permitted name constraints, validity bounded by the root's.
+ * optional permitted name constraints, validity bounded by the root's, and with `urls` the AIA
+ * and CRL distribution point that lead to the intermediate's own status.
  */
 export function signIntermediate(opts: {
   root: { certificate: CertificateInfo; signer: Signer };
   csrPem: string;
   permitDns?: readonly string[];
   permitUri?: readonly string[];
+  urls?: IntermediateUrls;
   validity?: string;
   now?: Date;
 }): Uint8Array {
   const fields = rootSignedFields(opts, 'Shortleaf Intermediate CA');
   const draft = intermediateDraft({
     ...fields,
+    ...(opts.urls === undefined ? {} : { urls: opts.urls }),
     // RFC 5280 §4.2.1.10: a URI constraint names a host, so spiffe://example.org becomes example.org.
     permitDns: opts.permitDns ?? [],
     permitUri: (opts.permitUri ?? []).map((u) => (u.includes('://') ? new URL(u).hostname : u)),
@@ -133,8 +152,9 @@ interface RootCrlState {
 /**
  * Issues the root's next CRL from the state kept beside the root key (root-crl.json): every
  * revocation made so far, plus an optional new one, under a number one higher than the last.
- * The root CRL carries no Issuing Distribution Point, because intermediates name no CRL
- * distribution point and OpenSSL would then judge the CRL out of scope.
+ * The root CRL carries no Issuing Distribution Point: it covers every certificate the root
+ * issued, whether or not the certificate names a distribution point (intermediates signed before
+ * `--status-url` name none, and OpenSSL would judge a CRL with one out of scope for them).
  */
 export function signRootCrl(opts: { root: { certificate: CertificateInfo; signer: Signer }; dir: string; revoke?: { serial: string; reason: string }; validity?: string; now?: Date }): { der: Uint8Array; number: bigint; entries: number } {
   const stateFile = rootLayout(opts.dir).crlState;

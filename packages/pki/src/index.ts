@@ -38,6 +38,7 @@ export {
   rootDraft,
   type CaInput,
   type ExtKeyUsageName,
+  type IntermediateUrls,
   type LeafInput,
   type OcspSignerInput,
   type ProfileRules,

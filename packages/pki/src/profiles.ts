@@ -195,9 +195,21 @@ export function rootDraft(input: CaInput): CertificateDraft {
   };
 }
 
-/** Drafts an intermediate under a root: pathLen 0, optional permitted-subtree name constraints. */
+/**
+ * Where relying parties find an intermediate's own status and issuer: the root's certificate and
+ * CRL, and (when the root delegated a responder for it) OCSP. Without them a verifier that checks
+ * the whole chain (NSS with OCSP for every certificate) cannot learn the intermediate's status.
+ */
+export interface IntermediateUrls {
+  /** Absent when the ceremony delegated no OCSP responder: a URL nobody answers for would fail chains. */
+  ocsp?: string;
+  caIssuers: string;
+  crl: string;
+}
+
+/** Drafts an intermediate under a root: pathLen 0, optional permitted-subtree name constraints, optional AIA and CRL DP. */
 export function intermediateDraft(
-  input: CaInput & { issuer: IssuerInfo; permitDns: readonly string[]; permitUri: readonly string[] },
+  input: CaInput & { issuer: IssuerInfo; permitDns: readonly string[]; permitUri: readonly string[]; urls?: IntermediateUrls },
 ): CertificateDraft {
   const constrained = input.permitDns.length + input.permitUri.length > 0;
   return {
@@ -208,6 +220,9 @@ export function intermediateDraft(
     keyUsage: PROFILES.intermediate.keyUsage(input.publicKey),
     authorityKeyIdentifier: input.issuer.subjectKeyIdentifier,
     nameConstraints: constrained ? { permittedDns: input.permitDns, permittedUri: input.permitUri } : null,
+    ocspUrls: input.urls?.ocsp === undefined ? [] : [input.urls.ocsp],
+    caIssuersUrls: input.urls === undefined ? [] : [input.urls.caIssuers],
+    crlUrls: input.urls === undefined ? [] : [input.urls.crl],
   };
 }
 

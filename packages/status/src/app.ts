@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import type { CrlRow, RootCrlRow } from '@shortleaf/authority';
+import { rootFingerprint, type CrlRow, type RootCrlRow } from '@shortleaf/authority';
 import { encodeCertificates, encodePem } from '@shortleaf/pki';
 import { notModified, problemBody, secondsUntil } from './http-cache.js';
 
@@ -97,11 +97,15 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
   // Every root's CRL by its SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it
   // (colons and case do not matter): during a root rollover proxies need the old root's CRL too.
+  // `.crt` is the root's certificate in DER, the caIssuers (RFC 5280 §4.2.2.1) intermediates name.
   app.get('/root/:file', (c) => {
-    const m = /^([0-9A-Fa-f:]{64,95})\.crl$/.exec(c.req.param('file'));
+    const m = /^([0-9A-Fa-f:]{64,95})\.(crl|crt)$/.exec(c.req.param('file'));
     const fingerprint = m?.[1]!.replace(/:/g, '').toLowerCase();
-    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 404, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl');
-    return serveCrl(c, opts.rootCrlOf?.(fingerprint) ?? null, false);
+    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 404, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl or .crt');
+    if (m![2] === 'crl') return serveCrl(c, opts.rootCrlOf?.(fingerprint) ?? null, false);
+    const root = opts.roots().find((der) => rootFingerprint(der) === fingerprint);
+    if (root === undefined) return problem(c, 404, 'notFound', 'no root with that SHA-256 fingerprint is trusted here');
+    return c.body(new Uint8Array(root), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
   });
 
   return app;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { encodePem, type KeyTypeName } from '@shortleaf/pki';
-import { createRoot, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
+import { createRoot, intermediateUrls, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
 import { out, parse, UsageError } from '../cli.js';
 import { writeFileAtomic } from '../files.js';
 import { rootLayout } from '../layout.js';
@@ -30,14 +30,22 @@ export async function rootCommand(args: string[]): Promise<void> {
         validity: { type: 'string' },
         'ocsp-csr': { type: 'string' },
         'ocsp-out': { type: 'string' },
+        'status-url': { type: 'string' },
       },
       ['root', 'csr', 'out'],
     );
     if ((values['ocsp-csr'] === undefined) !== (values['ocsp-out'] === undefined)) throw new UsageError('--ocsp-csr and --ocsp-out go together');
     const root = openRoot(values.root!, await rootPassphrase({ passwordFile: rootLayout(values.root!).password }));
-    const der = signIntermediate({ root, csrPem: readFileSync(values.csr!, 'utf8'), permitDns: values['permit-dns'] ?? [], permitUri: values['permit-uri'] ?? [], ...(values.validity ? { validity: values.validity } : {}) });
+    // The status listener's URL, as the server's `statusUrl`: the ceremony is offline, so it is told.
+    const urls = values['status-url'] === undefined ? undefined : intermediateUrls(values['status-url'], root.certificate, values['ocsp-csr'] !== undefined);
+    const der = signIntermediate({ root, csrPem: readFileSync(values.csr!, 'utf8'), permitDns: values['permit-dns'] ?? [], permitUri: values['permit-uri'] ?? [], ...(urls === undefined ? {} : { urls }), ...(values.validity ? { validity: values.validity } : {}) });
     writeFileAtomic(values.out!, encodePem('CERTIFICATE', der));
     out(`intermediate certificate written to ${values.out}`);
+    if (urls === undefined) {
+      out('warning: without --status-url the intermediate names no OCSP responder, issuer or CRL for itself; verifiers that check the whole chain (NSS with OCSP on every certificate) cannot learn its status');
+    } else {
+      out(`it names the root's certificate ${urls.caIssuers}, the root's CRL ${urls.crl}${urls.ocsp === undefined ? '' : ` and OCSP ${urls.ocsp}`}`);
+    }
     if (values['ocsp-csr'] !== undefined) {
       const ocsp = signRootOcspSigner({ root, csrPem: readFileSync(values['ocsp-csr'], 'utf8'), ...(values.validity ? { validity: values.validity } : {}) });
       writeFileAtomic(values['ocsp-out']!, encodePem('CERTIFICATE', ocsp));
@@ -54,5 +62,5 @@ export async function rootCommand(args: string[]): Promise<void> {
     out(`root CRL number ${crl.number} with ${crl.entries} entries written to ${values.out}; import it with \`shortleaf root-crl import\``);
     return;
   }
-  throw new UsageError('usage: shortleaf root init --out DIR | root sign-intermediate --root DIR --csr FILE --out FILE [--ocsp-csr F --ocsp-out F] | root crl --root DIR --out FILE [--revoke SERIAL --reason R]');
+  throw new UsageError('usage: shortleaf root init --out DIR | root sign-intermediate --root DIR --csr FILE --out FILE [--status-url http://HOST:PORT] [--permit-dns D]... [--permit-uri U]... [--ocsp-csr F --ocsp-out F] | root crl --root DIR --out FILE [--revoke SERIAL --reason R]');
 }

@@ -60,13 +60,15 @@ export const authorityKeyIdentifierMatchesIssuer: Lint = {
   },
 };
 
-/** RFC 5280 §4.2.2.1 and §4.2.1.13: leaves point at OCSP, the issuer certificate and the CRL, over http. */
+/**
+ * RFC 5280 §4.2.2.1 and §4.2.1.13: leaves point at OCSP, the issuer certificate and the CRL, over
+ * http; any certificate that carries such pointers (an intermediate) carries them over http too.
+ */
 export const revocationPointersPresent: Lint = {
   name: 'revocation_pointers_present',
   check: (d, { rules }) => {
-    if (!rules.requireRevocationPointers) return null;
     const urls = [...d.ocspUrls, ...d.caIssuersUrls, ...d.crlUrls];
-    if (d.ocspUrls.length === 0 || d.caIssuersUrls.length === 0 || d.crlUrls.length === 0) return 'AIA (OCSP, caIssuers) and CRL distribution point are all required';
+    if (rules.requireRevocationPointers && (d.ocspUrls.length === 0 || d.caIssuersUrls.length === 0 || d.crlUrls.length === 0)) return 'AIA (OCSP, caIssuers) and CRL distribution point are all required';
     // RFC 5280 §4.2.2.1: fetching revocation data over https would need revocation data to check first.
     const bad = urls.find((u) => !u.startsWith('http://'));
     return bad === undefined ? null : `revocation URL ${bad} must be plain http://`;
