@@ -1,7 +1,7 @@
 // Public API of @shortleaf/store. Other packages import only from here.
 export { StoreError } from './errors.js';
 export type { StoreErrorCode } from './errors.js';
-export { sealSecret, unsealSecret } from './seal.js';
+export { SEAL_SALT_SETTING, openSealer, scryptKdf, sealSecret, unsealSecret, type Kdf, type KdfParams, type SealSettings, type Sealer } from './seal.js';
 export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
 export { certificateKeyDigest, keyDigest } from './key-digest.js';

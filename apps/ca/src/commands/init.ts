@@ -45,7 +45,7 @@ export async function initDataDir(dataDir: string): Promise<{ created: boolean }
       writeSecretFile(rootFiles.password, `${rootPassword}\n`);
     }
     createRoot({ dir: layout.offlineRoot, passphrase: rootPassword, commonName: 'Shortleaf Development Root CA' });
-    const sealer = passphraseSealer(passphrase);
+    const sealer = await passphraseSealer(passphrase, store);
     const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name: 'primary', commonName: 'Shortleaf Intermediate CA' });
     const ocspCsr = await createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: 'primary' });
     const root = openRoot(layout.offlineRoot, rootPassword);
