@@ -48,12 +48,19 @@ export interface ServeConfig {
     cacheMaxAge: string;
   };
   ocsp: {
-    /** thisUpdate → nextUpdate of an OCSP response. */
+    /**
+     * thisUpdate → nextUpdate of an OCSP response: how long a relying party that keeps answers
+     * itself (nginx's ssl_ocsp_cache, stapling servers, browsers) may go on trusting a `good`.
+     */
     validity: string;
     /** Lifetime of the delegated responder certificate; it rotates at two thirds. */
     signerLifetime: string;
     /** Most pre-signed responses kept in memory. */
     cacheEntries: number;
+    /** Most bytes pre-signed responses take in memory, per intermediate in service. */
+    cacheBytes: number;
+    /** Longest Cache-Control max-age on GET /ocsp answers, within nextUpdate; "0s": caches revalidate each time. */
+    httpMaxAge: string;
   };
   rootCrl: {
     /** Warn (in /health and the log) this long before the imported root CRL's nextUpdate. */
@@ -113,7 +120,7 @@ export const DEFAULT_CONFIG: ServeConfig = {
   log: { level: 'info' },
   metrics: { enabled: true },
   crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
-  ocsp: { validity: '12h', signerLifetime: '72h', cacheEntries: 100_000 },
+  ocsp: { validity: '4h', signerLifetime: '72h', cacheEntries: 100_000, cacheBytes: 128 * 1024 * 1024, httpMaxAge: '0s' },
   rootCrl: { warnBefore: '7d' },
   intermediate: { warnBefore: '30d' },
   acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null, ...DEFAULT_VALIDATION_LIMITS }, orderLifetime: '24h', authorizationLifetime: '24h' },
@@ -125,7 +132,7 @@ export class ConfigError extends Error {
 }
 
 // 'object' is any JSON object, checked by its own parser (templates).
-type Shape = { [key: string]: 'boolean' | 'string' | 'string?' | 'string[]' | 'string[]?' | 'string map' | 'number' | 'level' | 'duration' | 'object' | Shape };
+type Shape = { [key: string]: 'boolean' | 'string' | 'string?' | 'string[]' | 'string[]?' | 'string map' | 'number' | 'level' | 'duration' | 'duration or 0' | 'object' | Shape };
 
 function isDuration(v: unknown): boolean {
   try {
@@ -145,7 +152,7 @@ const SHAPE: Shape = {
   log: { level: 'level' },
   metrics: { enabled: 'boolean' },
   crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },
-  ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number' },
+  ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number', cacheBytes: 'number', httpMaxAge: 'duration or 0' },
   rootCrl: { warnBefore: 'duration' },
   intermediate: { warnBefore: 'duration' },
   acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?', concurrency: 'number', concurrencyPerAccount: 'number', maxPendingPerAccount: 'number', maxPendingPerProvisioner: 'number' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
@@ -171,9 +178,10 @@ function check(value: Record<string, unknown>, shape: Shape, prefix: string): vo
         : want === 'string map' ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
         : want === 'number' ? typeof v === 'number' && Number.isInteger(v) && v > 0
         : want === 'duration' ? isDuration(v)
+        : want === 'duration or 0' ? isDuration(v) || (typeof v === 'string' && /^(0{1,6}[smhd])+$/.test(v))
         : want === 'object' ? typeof v === 'object' && v !== null && !Array.isArray(v)
         : ['debug', 'info', 'warn', 'error'].includes(v as string);
-    const expected = typeof want === 'object' || want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want === 'boolean' ? 'true or false' : want;
+    const expected = typeof want === 'object' || want === 'object' ? 'an object' : want === 'string map' ? 'an object of strings' : want === 'duration' ? 'a duration such as "30s", "8h" or "7d"' : want === 'duration or 0' ? 'a duration such as "0s", "5m" or "1h"' : want === 'boolean' ? 'true or false' : want;
     if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${expected})`);
     if (typeof want === 'object') check(v as Record<string, unknown>, want, `${path}.`);
   }
@@ -261,6 +269,7 @@ export function loadConfig(file: string | undefined, overrides: Partial<Pick<Ser
     if (parseIp(ip) === null) throw new ConfigError(`acme.validation.hosts: ${JSON.stringify(name)} must map to an IP address, not ${JSON.stringify(ip)}`);
   }
   if (parseDuration(merged.ocsp.validity) >= parseDuration(merged.ocsp.signerLifetime)) throw new ConfigError('ocsp.validity must be shorter than ocsp.signerLifetime');
+  if (parseDuration(merged.ocsp.httpMaxAge) > parseDuration(merged.ocsp.validity)) throw new ConfigError('ocsp.httpMaxAge must not be longer than ocsp.validity');
   return merged;
 }
 

@@ -55,6 +55,7 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
     logger,
     validityMs: parseDuration(config.ocsp.validity),
     maxCacheEntries: config.ocsp.cacheEntries,
+    maxCacheBytes: config.ocsp.cacheBytes,
   });
   const ocsp = responder;
   await ocsp.reloadRootCrl();

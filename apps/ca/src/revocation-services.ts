@@ -216,7 +216,8 @@ export async function startRevocationServices(
     ocsp: {
       respond: ocsp.respond,
       lookup: ocsp.lookup,
-      stats: () => ({ entries: [...units.values()].reduce((n, u) => n + u.ocsp.stats().entries, 0) }),
+      /** Pre-signed answers held, and the bytes they count against `ocsp.cacheBytes` (each intermediate has its own budget). */
+      stats: () => [...units.values()].reduce((sum, u) => ({ entries: sum.entries + u.ocsp.stats().entries, bytes: sum.bytes + u.ocsp.stats().bytes }), { entries: 0, bytes: 0 }),
     },
     /** The active intermediate's CRL publisher. */
     crls: { current: () => activeUnit().crls.current() },

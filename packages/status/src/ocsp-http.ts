@@ -9,6 +9,11 @@ export interface OcspHttpOptions {
   /** A synchronous cache lookup for requests seen before; null sends the request to `ocsp`. */
   lookup?(request: Uint8Array): OcspAnswer | null;
   now(): Date;
+  /**
+   * Longest an HTTP cache may serve a GET answer without asking again (seconds; 0: revalidate
+   * every time). Never past the answer's nextUpdate. Absent, the answer's nextUpdate alone bounds it.
+   */
+  maxAgeSeconds?: number;
   onError(event: string, fields: Record<string, unknown>): void;
   /** Counts every OCSP response sent, by status and cache hit; nothing is recorded when absent. */
   telemetry?: Pick<Telemetry, 'ocspAnswered'>;
@@ -30,7 +35,7 @@ function ocspBody(res: ServerResponse, body: Uint8Array, extra?: Record<string, 
 }
 
 // HTTP dates of a signed response, formatted once per response rather than once per request.
-const dates = new WeakMap<Uint8Array, { lastModified: string; expires: string }>();
+const dates = new WeakMap<Uint8Array, { lastModified: string; nextUpdate: string }>();
 
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | null> {
   return new Promise((resolve, reject) => {
@@ -58,6 +63,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | nul
  */
 export function createOcspHttpHandler(opts: OcspHttpOptions) {
   const telemetry = opts.telemetry ?? NO_TELEMETRY;
+  const maxAge = opts.maxAgeSeconds ?? Number.POSITIVE_INFINITY;
+  // `Expires` one max-age from now, formatted once a second: every answer sent in that second shares it.
+  let expires = { second: -1, text: '' };
+  const expiresAfterMaxAge = (now: Date): string => {
+    const second = Math.floor(now.getTime() / 1000);
+    if (expires.second !== second) expires = { second, text: new Date((second + maxAge) * 1000).toUTCString() };
+    return expires.text;
+  };
   const malformed = () => {
     telemetry.ocspAnswered('malformedRequest', false);
     return ocspErrorResponse('malformedRequest');
@@ -78,12 +91,18 @@ export function createOcspHttpHandler(opts: OcspHttpOptions) {
     if (answer.cache === null) return ocspBody(res, answer.body);
     const { thisUpdate, nextUpdate, etag } = answer.cache;
     let d = dates.get(answer.body);
-    if (d === undefined) dates.set(answer.body, (d = { lastModified: thisUpdate.toUTCString(), expires: nextUpdate.toUTCString() }));
+    if (d === undefined) dates.set(answer.body, (d = { lastModified: thisUpdate.toUTCString(), nextUpdate: nextUpdate.toUTCString() }));
+    // RFC 5019 §6.2 with a configurable bound: a cache in between may serve this answer for
+    // `ttl` seconds without asking us, so a revocation reaches its clients at most `ttl` late. At
+    // 0 it must revalidate every time (If-None-Match: a 304 while unchanged, the new answer once
+    // revoked). Expires says the same for HTTP/1.0 caches; HTTP/1.1 ones read max-age (RFC 9111 §5.3).
+    const now = opts.now();
+    const ttl = secondsUntil(nextUpdate, now, maxAge);
     const headers = {
       etag,
       'last-modified': d.lastModified,
-      expires: d.expires,
-      'cache-control': `max-age=${secondsUntil(nextUpdate, opts.now())}, public, no-transform, must-revalidate`,
+      expires: ttl < maxAge ? d.nextUpdate : expiresAfterMaxAge(now),
+      'cache-control': `max-age=${ttl}, public, no-transform, must-revalidate`,
     };
     if (isNotModified(req.headers['if-none-match'], req.headers['if-modified-since'], etag, thisUpdate)) {
       res.writeHead(304, headers);

@@ -323,6 +323,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ocsp: (request) => revocation.ocsp.respond(request),
       lookup: (request) => revocation.ocsp.lookup(request),
       now: () => new Date(),
+      maxAgeSeconds: parseDuration(config.ocsp.httpMaxAge) / 1000,
       onError: (event, fields) => logger.error(event, fields),
       ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
     });
