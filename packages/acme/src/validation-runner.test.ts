@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -153,6 +154,34 @@ describe('validation runner: bounds and fairness', () => {
       assert.ok(startedBefore >= 16 && startedBefore < 24, `${startedBefore} hostile validations had started before the honest one`);
     } finally {
       await silent.close();
+      await h.close();
+    }
+  });
+
+  it('the error a client reads after a redirect into an internal service carries nothing it sent; the log says where it led', async () => {
+    const h = await createAcmeHarness({ hosts: { 'public.hang.test': '127.0.0.2', 'internal.hang.test': '127.0.0.3' } });
+    const listenOn = async (server: Server, host: string) => new Promise<void>((resolve, reject) => server.once('error', reject).listen(h.httpPort, host, () => resolve()));
+    const site = createHttpServer((_req, res) => res.writeHead(302, { location: `http://internal.hang.test:${h.httpPort}/admin/secret-path` }).end());
+    const internal = createHttpServer((_req, res) => res.writeHead(200, { 'x-internal': 'secret-header' }).end('secret-body {"token":"hunter2"}'));
+    await listenOn(site, '127.0.0.2');
+    await listenOn(internal, '127.0.0.3');
+    try {
+      const client = await h.account();
+      const order = await client.newOrder(['public.hang.test']);
+      const [{ authz, challenge }] = (await http01s(client, order.body)) as [{ authz: string; challenge: ChallengeBody }];
+      assert.equal((await client.post<ChallengeBody>(challenge.url, {})).status, 200);
+      await until(async () => (await client.get<AuthorizationBody>(authz)).body.status === 'invalid', 'the validation failing');
+      const read = (await client.get<ChallengeBody>(challenge.url)).body;
+      assert.equal(read.error?.type, 'urn:ietf:params:acme:error:incorrectResponse');
+      assert.ok(read.error.detail.startsWith('the body at the URL of redirect 1 from http://public.hang.test'), read.error.detail);
+      assert.ok(!/secret|hunter2|internal|127\.0\.0\.3/.test(JSON.stringify(read)), JSON.stringify(read));
+      const logged = h.ca.logger.lines.find((l) => l.event === 'acme_validation' && l.fields.identifier === 'public.hang.test');
+      assert.equal(logged?.fields.problem, 'urn:ietf:params:acme:error:incorrectResponse');
+      assert.equal(logged.fields.detail, `the last redirect led to http://internal.hang.test:${h.httpPort}/admin/secret-path`);
+      assert.ok(!h.ca.logger.text().includes('hunter2'), 'the body is not logged either');
+    } finally {
+      await new Promise<void>((resolve) => site.close(() => resolve()));
+      await new Promise<void>((resolve) => internal.close(() => resolve()));
       await h.close();
     }
   });

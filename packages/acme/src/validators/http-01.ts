@@ -51,9 +51,11 @@ export async function validateHttp01(challenge: ChallengeToValidate, ctx: Valida
       target = redirectTarget(target, answer.location, `redirect ${redirects + 1} from ${origin}`, ctx);
       continue;
     }
-    if (answer.status !== 200) throw new AcmeError('incorrectResponse', `${target.label} answered HTTP ${answer.status}, not 200`);
+    // For the log only: where the redirects led.
+    const at = target.identifier ? {} : { cause: new Error(`the last redirect led to ${show(target.url, target.port)}`) };
+    if (answer.status !== 200) throw new AcmeError('incorrectResponse', `${target.label} answered HTTP ${answer.status}, not 200`, at);
     if (answer.body.toString('utf8').trim() === challenge.keyAuthorization) return;
-    throw new AcmeError('incorrectResponse', `the body at ${target.label} is not the key authorization ${JSON.stringify(challenge.keyAuthorization)} (what it holds is never shown)`);
+    throw new AcmeError('incorrectResponse', `the body at ${target.label} is not the key authorization ${JSON.stringify(challenge.keyAuthorization)} (what it holds is never shown)`, at);
   }
 }
 
