@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { request } from 'node:https';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic-file.js';
 import { FlattenedSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createCsr, csrToPem, decodePem, encodePem, generateKeyPair as generateCertificateKey, parseName, type KeyTypeName } from '@shortleaf/pki';
 
@@ -18,6 +20,12 @@ export interface AcmeBootstrapOptions {
   timeoutMs: number;
   /** The key to certify (PKCS#8 PEM), when renewing without a new key; a fresh one when absent. */
   keyPem?: string;
+  /**
+   * Where the ACME account key is kept (PKCS#8 PEM, 0600), made on first use. Renewing and
+   * bootstrapping again then use the same account: an EAB key binds one account, once (RFC 8555
+   * §7.3.4), so a fresh account key could never come back.
+   */
+  accountKeyFile?: string;
 }
 
 /** The ACME server refused or the exchange failed; `type` is its ACME error type when it sent one. */
@@ -39,6 +47,14 @@ interface Reply {
 }
 
 const encoder = new TextEncoder();
+
+/** The account key kept in `file`, made (P-256, for ES256) and written 0600 the first time. */
+function accountKey(file: string): { privateKey: KeyObject; publicKey: KeyObject } {
+  if (!existsSync(file)) writeFileAtomic(file, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+  const privateKey = createPrivateKey(readFileSync(file, 'utf8'));
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new AcmeBootstrapError(`${file} is not a P-256 ACME account key`);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
 const json = <T>(r: Reply): T => JSON.parse(r.body.toString('utf8')) as T;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -68,7 +84,7 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
 
   const directory = json<Record<string, string>>(await call('GET', opts.directoryUrl));
   if (typeof directory.newNonce !== 'string' || typeof directory.newAccount !== 'string') throw new AcmeBootstrapError(`${opts.directoryUrl} is not an ACME directory`);
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const { privateKey, publicKey } = opts.accountKeyFile === undefined ? await generateKeyPair('ES256') : accountKey(opts.accountKeyFile);
   const jwk: JWK = await exportJWK(publicKey);
   const thumbprint = await calculateJwkThumbprint(jwk);
   let kid: string | null = null;

@@ -158,9 +158,12 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     await afterWrite('bootstrapped');
   }
 
+  /** The ACME account key lives beside the certificate key, so every order is the same account's. */
+  const acmeAccountKeyFile = (): string => `${opts.paths.key}.acme-account`;
+
   /** Gets a first certificate over ACME (http-01 answered by the agent, EAB when configured). */
   async function bootstrapOverAcme(): Promise<void> {
-    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: trust(), names: opts.names, keyType: opts.keyType });
+    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: trust(), names: opts.names, keyType: opts.keyType, accountKeyFile: acmeAccountKeyFile() });
     writeCredentials(opts.paths, creds);
     adopt(creds);
     await afterWrite('bootstrapped');
@@ -174,7 +177,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   async function renew(): Promise<void> {
     const { creds } = current!;
     if (opts.acme !== null) {
-      const next = await acmeBootstrap({ ...opts.acme, rootPem: trust(), names: opts.names, keyType: opts.keyType, ...(opts.rekey ? {} : { keyPem: creds.keyPem }) });
+      const next = await acmeBootstrap({ ...opts.acme, rootPem: trust(), names: opts.names, keyType: opts.keyType, accountKeyFile: acmeAccountKeyFile(), ...(opts.rekey ? {} : { keyPem: creds.keyPem }) });
       writeCredentials(opts.paths, next);
       adopt(next);
       await afterWrite('renewed');

@@ -4,6 +4,13 @@ import { out, parse, UsageError } from '../cli.js';
 import { openStore } from '../data.js';
 import { addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
 
+/** `--mtls-renewal yes|no`: a boolean flag that can also say no (the default depends on the type). */
+function yesNo(value: string): boolean {
+  if (value === 'yes') return true;
+  if (value === 'no') return false;
+  throw new UsageError('--mtls-renewal is yes or no');
+}
+
 /** `shortleaf provisioner add|list`: who may ask for certificates, and for which names. */
 export async function provisionerCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
@@ -20,6 +27,8 @@ export async function provisionerCommand(args: string[]): Promise<void> {
         'max-lifetime': { type: 'string' },
         'min-lifetime': { type: 'string' },
         'key-types': { type: 'string' },
+        'max-lineage-age': { type: 'string' },
+        'mtls-renewal': { type: 'string' },
         kty: { type: 'string' },
         type: { type: 'string' },
         'require-eab': { type: 'boolean' },
@@ -42,6 +51,8 @@ export async function provisionerCommand(args: string[]): Promise<void> {
       ...(values['max-lifetime'] ? { maxLifetime: values['max-lifetime'] } : {}),
       ...(values['min-lifetime'] ? { minLifetime: values['min-lifetime'] } : {}),
       ...(values['key-types'] ? { keyTypes: values['key-types'].split(',') as KeyTypeName[] } : {}),
+      ...(values['max-lineage-age'] ? { maxLineageAge: values['max-lineage-age'] } : {}),
+      ...(values['mtls-renewal'] === undefined ? {} : { mtlsRenewal: yesNo(values['mtls-renewal']) }),
     };
     if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP') throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
     const { store } = await openStore(values.data!);
