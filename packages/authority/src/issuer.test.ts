@@ -58,7 +58,7 @@ describe('the server never holds a root key', () => {
   it('seals the intermediate key: the stored blob is not the key, and opens only with the passphrase and its row', async () => {
     const row = await ca.store.getIssuerByName('primary');
     assert.ok(row !== null);
-    assert.equal(Buffer.from(row.sealedKey.subarray(0, 4)).toString('ascii'), 'SLS1');
+    assert.equal(Buffer.from(row.sealedKey.subarray(0, 4)).toString('ascii'), 'SLS2');
     const pkcs8 = await ca.sealer.unseal(row.sealedKey, 'issuer:int-1');
     assert.equal(Buffer.from(row.sealedKey).indexOf(Buffer.from(pkcs8)), -1, 'no plaintext key in the row');
     await rejectsWith(ca.sealer.unseal(row.sealedKey, 'issuer:other'), 'unsealFailed', 'cannot unseal', StoreError);
