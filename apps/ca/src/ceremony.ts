@@ -10,6 +10,7 @@ import {
   intermediateDraft,
   issuerInfo,
   lintAndSign,
+  MAX_OCSP_SIGNER_VALIDITY_MS,
   newSerial,
   ocspSignerDraft,
   parseCsr,
@@ -135,12 +136,32 @@ function rootSignedFields(opts: { root: { certificate: CertificateInfo; signer: 
 }
 
 /**
+ * Default lifetime of the root-delegated OCSP signer: the root CRL's, so one ceremony every
+ * ~80 days renews both. Its key is online and, with ocsp-nocheck, it cannot be revoked: its
+ * lifetime is how long a leaked key can vouch for the intermediate.
+ */
+export const ROOT_OCSP_SIGNER_VALIDITY = '90d';
+
+/** Checks an OCSP signer lifetime from the command line before the root key is opened. */
+export function checkOcspSignerValidity(validity: string, flag: string): string {
+  let ms: number;
+  try {
+    ms = parseDuration(validity);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+  if (ms > MAX_OCSP_SIGNER_VALIDITY_MS) throw new UsageError(`${flag} is at most 366d: the responder cannot be revoked (ocsp-nocheck) and its key is online; re-sign it at each ceremony instead`);
+  return validity;
+}
+
+/**
  * Signs, with the offline root, the OCSP responder certificate the server uses to answer for the
  * intermediate's own status (RFC 6960 §4.2.2.2: EKU OCSPSigning, ocsp-nocheck). It cannot be
- * rotated without the root, so it lives as long as the intermediate by default.
+ * revoked, so it is short-lived (ROOT_OCSP_SIGNER_VALIDITY) and re-signed at each ceremony
+ * (`intermediate ocsp-csr`, `root sign-ocsp`, `intermediate ocsp-import`).
  */
 export function signRootOcspSigner(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }): Uint8Array {
-  const fields = rootSignedFields(opts, 'Shortleaf Root OCSP Responder');
+  const fields = rootSignedFields({ ...opts, validity: opts.validity ?? ROOT_OCSP_SIGNER_VALIDITY }, 'Shortleaf Root OCSP Responder');
   return lintAndSign(ocspSignerDraft(fields), opts.root.signer, { issuer: fields.issuer });
 }
 

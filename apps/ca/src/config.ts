@@ -69,6 +69,8 @@ export interface ServeConfig {
   intermediate: {
     /** Warn (in /health and the log) this long before the active intermediate expires. */
     warnBefore: string;
+    /** Warn this long before the OCSP responder the root delegated for an intermediate expires (the ceremony re-signs it). */
+    ocspSignerWarnBefore: string;
   };
   acme: {
     /** How challenges are checked; ports and resolver are settable so private networks and tests run unprivileged. */
@@ -122,7 +124,7 @@ export const DEFAULT_CONFIG: ServeConfig = {
   crl: { validity: '24h', refreshAfter: '8h', rebuildDelay: '1s', cacheMaxAge: '5m' },
   ocsp: { validity: '4h', signerLifetime: '72h', cacheEntries: 100_000, cacheBytes: 128 * 1024 * 1024, httpMaxAge: '0s' },
   rootCrl: { warnBefore: '7d' },
-  intermediate: { warnBefore: '30d' },
+  intermediate: { warnBefore: '30d', ocspSignerWarnBefore: '14d' },
   acme: { validation: { httpPort: 80, tlsPort: 443, dnsResolver: null, hosts: {}, timeout: '10s', denyNetworks: [...DEFAULT_DENY_NETWORKS], allowNetworks: null, ...DEFAULT_VALIDATION_LIMITS }, orderLifetime: '24h', authorizationLifetime: '24h' },
   templates: new Map(),
 };
@@ -154,7 +156,7 @@ const SHAPE: Shape = {
   crl: { validity: 'duration', refreshAfter: 'duration', rebuildDelay: 'duration', cacheMaxAge: 'duration' },
   ocsp: { validity: 'duration', signerLifetime: 'duration', cacheEntries: 'number', cacheBytes: 'number', httpMaxAge: 'duration or 0' },
   rootCrl: { warnBefore: 'duration' },
-  intermediate: { warnBefore: 'duration' },
+  intermediate: { warnBefore: 'duration', ocspSignerWarnBefore: 'duration' },
   acme: { validation: { httpPort: 'number', tlsPort: 'number', dnsResolver: 'string?', hosts: 'string map', timeout: 'duration', denyNetworks: 'string[]', allowNetworks: 'string[]?', concurrency: 'number', concurrencyPerAccount: 'number', maxPendingPerAccount: 'number', maxPendingPerProvisioner: 'number' }, orderLifetime: 'duration', authorizationLifetime: 'duration' },
   templates: 'object',
 };

@@ -85,6 +85,8 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
 
   return {
     issuer,
+    /** The responder the root delegated for this intermediate's own status, when there is one. */
+    rootSigner: rootResponder === null ? null : { id: rootResponder.id, notAfter: rootResponder.certificate.notAfter },
     ocsp,
     crls,
     stop(): void {

@@ -9,6 +9,7 @@ import {
   loadIssuer,
   parseDuration,
   rootCrlWarnings,
+  rootOcspSignerWarnings,
   type LoadedIssuer,
   type RootCrlRow,
 } from '@shortleaf/authority';
@@ -30,9 +31,14 @@ async function crlNumberFloor(store: SqliteStore): Promise<bigint | undefined> {
   return value !== null && /^\d+$/.test(value) ? BigInt(value) : undefined;
 }
 
-/** Which intermediates exist, which is active and which are certified: a change means work. */
+/**
+ * Which intermediates exist, which is active, which are certified, and which root-delegated OCSP
+ * responder each answers with (the ceremony re-signs it): a change means work.
+ */
 async function issuersFingerprint(store: SqliteStore): Promise<string> {
-  return (await store.listIssuers()).map((r) => `${r.id}:${r.active ? 1 : 0}:${r.certDer === null ? 0 : 1}`).join(',');
+  const rows = await store.listIssuers();
+  const signers = await Promise.all(rows.map(async (r) => (await store.revocations.getOcspSigner(r.id, { certified: true }))?.id ?? '-'));
+  return rows.map((r, i) => `${r.id}:${r.active ? 1 : 0}:${r.certDer === null ? 0 : 1}:${signers[i]}`).join(',');
 }
 
 /**
@@ -80,7 +86,21 @@ export async function startRevocationServices(
     const due = wanted.flatMap((s) => [s.certificate!.notAfter.getTime(), ...(s.state === 'retired' ? [s.lastExpiry!.getTime()] : [])]).filter((t) => t > now);
     nextReview = Math.min(Infinity, ...due);
     for (const status of wanted) {
-      if (units.has(status.row.id)) continue;
+      const running = units.get(status.row.id);
+      if (running !== undefined) {
+        // A root-delegated OCSP responder re-signed at a ceremony (`intermediate ocsp-import`):
+        // the unit starts again around it; the one it replaces answers until then.
+        const signer = await store.revocations.getOcspSigner(status.row.id, { certified: true });
+        if (signer === null || signer.id === running.rootSigner?.id) continue;
+        try {
+          units.set(status.row.id, await startUnit(running.issuer));
+          running.stop();
+          logger.info('root_ocsp_signer_loaded', { issuer: running.issuer.name });
+        } catch (err) {
+          logger.error('root_ocsp_signer_unavailable', { issuer: running.issuer.name, error: (err as Error).message, note: 'the responder in use keeps answering' });
+        }
+        continue;
+      }
       try {
         // The active intermediate the authority already holds is not unsealed twice.
         const issuer = status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
@@ -161,11 +181,14 @@ export async function startRevocationServices(
   let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
   const intermediateWarnings = () => issuerWarnings(authority.issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
   const rootWarnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
-  const warnings = () => [...intermediateWarnings(), ...rootWarnings()];
+  const ocspSignerWarnBeforeMs = parseDuration(config.intermediate.ocspSignerWarnBefore);
+  const ocspSignerWarnings = () => ordered().flatMap((u) => rootOcspSignerWarnings(u.issuer.name, u.rootSigner, clock.now(), ocspSignerWarnBeforeMs));
+  const warnings = () => [...intermediateWarnings(), ...rootWarnings(), ...ocspSignerWarnings()];
 
   const logWarnings = () => {
     for (const w of intermediateWarnings()) logger.warn('intermediate_warning', { warning: w });
     for (const w of rootWarnings()) logger.warn('root_crl_warning', { warning: w });
+    for (const w of ocspSignerWarnings()) logger.warn('root_ocsp_signer_warning', { warning: w });
   };
 
   /** Reads every root's newest CRL; when the active root's changed, the warnings and OCSP follow it. */

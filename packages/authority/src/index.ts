@@ -12,5 +12,5 @@ export { createCrlPublisher, type CrlPublisher, type CrlPublisherOptions } from 
 export { createOcspResponder, type OcspAnswer, type OcspOutcome, type OcspResponderOptions, type OcspResponderService } from './ocsp-responder.js';
 export { createOcspRouter, type RoutedResponder } from './ocsp-router.js';
 export { createOcspSignerManager, loadRootDelegatedResponder, ocspSignerSealContext, type ManagedResponder } from './ocsp-signers.js';
-export { createRootOcspSignerKey, importRootOcspSigner } from './root-ocsp-signer.js';
+export { createRootOcspSignerKey, importRootOcspSigner, rootOcspSignerWarnings } from './root-ocsp-signer.js';
 export { importRootCrl, issuerWarnings, latestRootCrl, rootCrlWarnings, rootFingerprint } from './root-crl.js';

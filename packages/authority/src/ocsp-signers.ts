@@ -62,15 +62,16 @@ export function createOcspSignerManager(opts: {
 
 /**
  * Loads the responder the root delegated at the offline ceremony, which answers for the
- * intermediate's own status. Null when the ceremony made none (requests for it then get
- * `unauthorized`). Its key is sealed in the database like the intermediate's.
+ * intermediate's own status: the newest one with its certificate, so a key made for the next
+ * ceremony does not hide the one in use. Null when the ceremony made none (requests for it then
+ * get `unauthorized`). Its key is sealed in the database like the intermediate's.
  */
-export async function loadRootDelegatedResponder(store: RevocationStore, sealer: KeySealer, issuerId: string, root: CertificateInfo): Promise<ManagedResponder | null> {
-  const row = await store.getOcspSigner(issuerId);
+export async function loadRootDelegatedResponder(store: RevocationStore, sealer: KeySealer, issuerId: string, root: CertificateInfo): Promise<(ManagedResponder & { id: string }) | null> {
+  const row = await store.getOcspSigner(issuerId, { certified: true });
   if (row === null || row.certDer === null) return null;
   const certificate = parseCertificate(row.certDer);
   const signer = createSigner(importPrivateKey(await sealer.unseal(row.sealedKey, ocspSignerSealContext(row.id))));
   if (!Buffer.from(signer.publicKey.spki).equals(certificate.publicKey.spki)) throw new Error('the root-delegated OCSP signer key does not match its certificate');
   if (!Buffer.from(certificate.issuerDer).equals(root.subjectDer)) throw new Error('the root-delegated OCSP signer was not issued by the root');
-  return { signer, certificateDer: row.certDer, certificate };
+  return { id: row.id, signer, certificateDer: row.certDer, certificate };
 }

@@ -118,7 +118,11 @@ export interface RevocationStore {
   latestRootCrl(rootFingerprint: string): Promise<RootCrlRow | null>;
   createOcspSigner(r: Omit<OcspSignerRow, 'certDer'>): Promise<void>;
   setOcspSignerCertificate(id: string, certDer: Uint8Array): Promise<void>;
-  getOcspSigner(issuerId: string): Promise<OcspSignerRow | null>;
+  /**
+   * The newest root-delegated OCSP signer of an intermediate; with `certified`, the newest that
+   * has its certificate (a re-signed one awaiting the ceremony must not hide the one in use).
+   */
+  getOcspSigner(issuerId: string, opts?: { certified?: boolean }): Promise<OcspSignerRow | null>;
 }
 
 export interface AuthorityStore {

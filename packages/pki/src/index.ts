@@ -30,6 +30,7 @@ export { SUBJECT_ATTRIBUTE_NAMES, encodeName, type SubjectAttributes } from './e
 export {
   EXT_KEY_USAGE_NAMES,
   MAX_COMMON_NAME,
+  MAX_OCSP_SIGNER_VALIDITY_MS,
   extKeyUsageOid,
   intermediateDraft,
   leafDraft,

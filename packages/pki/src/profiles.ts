@@ -21,7 +21,16 @@ export interface ProfileRules {
   selfSigned: boolean;
   /** Whether certificates of this profile carry id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1). */
   ocspNoCheck: boolean;
+  /** Longest validity (notBefore to notAfter) a certificate of this profile may have, when bounded. */
+  maxValidityMs?: number;
 }
+
+/**
+ * Longest an OCSP signer may live: a year, plus the ceremony's five-minute backdate. With
+ * id-pkix-ocsp-nocheck it cannot be revoked (RFC 6960 §4.2.2.2.1), so its lifetime is the whole
+ * exposure should its key (online, on the CA server) leak; the ceremony's default is 90 days.
+ */
+export const MAX_OCSP_SIGNER_VALIDITY_MS = 366 * 86_400_000 + 5 * 60_000;
 
 /** Extended key usages a leaf may carry; a template names them by these keys. */
 export type ExtKeyUsageName = 'serverAuth' | 'clientAuth' | 'codeSigning' | 'emailProtection' | 'timeStamping';
@@ -98,6 +107,7 @@ const PROFILES: Record<ProfileName, ProfileRules> = {
     requireRevocationPointers: false,
     selfSigned: false,
     ocspNoCheck: true,
+    maxValidityMs: MAX_OCSP_SIGNER_VALIDITY_MS,
   },
 };
 
@@ -239,7 +249,8 @@ export interface OcspSignerInput {
 /**
  * Drafts a delegated OCSP responder certificate (RFC 6960 §4.2.2.2): issued directly by the CA
  * whose certificates it answers for, id-kp-OCSPSigning only, and id-pkix-ocsp-nocheck so clients
- * do not ask about the responder itself. Keep it short-lived: nocheck means it cannot be revoked.
+ * do not ask about the responder itself. Keep it short-lived: nocheck means it cannot be revoked
+ * (the lints refuse one longer than MAX_OCSP_SIGNER_VALIDITY_MS).
  */
 export function ocspSignerDraft(input: OcspSignerInput): CertificateDraft {
   const rules = PROFILES['ocsp-signer'];

@@ -323,10 +323,14 @@ export class RevocationRepository {
     });
   }
 
-  /** The newest root-delegated OCSP signer of an intermediate (with or without its certificate). */
-  async getOcspSigner(issuerId: string): Promise<OcspSignerRecord | null> {
+  /**
+   * The newest root-delegated OCSP signer of an intermediate (with or without its certificate);
+   * with `certified`, the newest that has its certificate.
+   */
+  async getOcspSigner(issuerId: string, opts: { certified?: boolean } = {}): Promise<OcspSignerRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM ocsp_signers WHERE issuer_id = ? ORDER BY created_at DESC LIMIT 1').get(issuerId) as OcspSignerRow | undefined;
+      const sql = `SELECT * FROM ocsp_signers WHERE issuer_id = ?${opts.certified === true ? ' AND cert_der IS NOT NULL' : ''} ORDER BY created_at DESC LIMIT 1`;
+      const row = this.ctx.stmt(sql).get(issuerId) as OcspSignerRow | undefined;
       return row === undefined ? null : toSigner(row);
     });
   }

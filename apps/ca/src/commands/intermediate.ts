@@ -59,6 +59,23 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     }
     return;
   }
+  if (verb === 'ocsp-csr') {
+    // A new key for the responder the root delegates to answer for this intermediate, for the
+    // next ceremony; the one in use keeps answering until its replacement is imported.
+    const { values } = parse(rest, { data: { type: 'string' }, name: { type: 'string' }, out: { type: 'string' }, 'password-file': { type: 'string' } }, ['data', 'out']);
+    const { sealer } = await dataSealer(values.data!, values['password-file']);
+    const csr = await withStore(values.data!, (store) => createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: values.name ?? 'primary' }));
+    writeFileAtomic(values.out!, csrToPem(csr));
+    out(`OCSP responder CSR written to ${values.out}: sign it offline with \`shortleaf root sign-ocsp\`, then run \`shortleaf intermediate ocsp-import\``);
+    return;
+  }
+  if (verb === 'ocsp-import') {
+    const { values } = parse(rest, { data: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' } }, ['data', 'cert', 'root']);
+    const name = values.name ?? 'primary';
+    const ocsp = await withStore(values.data!, (store) => importRootOcspSigner(store, { issuerName: name, certificatePem: readFileSync(values.cert!, 'utf8'), root: readCertificate(readFileSync(values.root!, 'utf8')) }));
+    out(`imported the root-delegated OCSP responder certificate for ${name}, valid until ${ocsp.notAfter.toISOString()}; running servers answer with it within a few seconds`);
+    return;
+  }
   if (verb === 'activate') {
     const { values, positionals } = parse(rest, { data: { type: 'string' }, name: { type: 'string' } }, ['data']);
     const name = values.name ?? positionals[0];
@@ -79,6 +96,6 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   throw new UsageError(
-    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints] | intermediate activate --data DIR NAME | intermediate list --data DIR',
+    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints] | intermediate activate --data DIR NAME | intermediate list --data DIR | intermediate ocsp-csr --data DIR [--name NAME] --out FILE | intermediate ocsp-import --data DIR [--name NAME] --cert FILE --root FILE',
   );
 }

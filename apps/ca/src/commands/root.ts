@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { encodePem, type KeyTypeName } from '@shortleaf/pki';
-import { createRoot, intermediateUrls, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
+import { encodePem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
+import { checkOcspSignerValidity, createRoot, intermediateUrls, openRoot, ROOT_OCSP_SIGNER_VALIDITY, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
 import { out, parse, UsageError } from '../cli.js';
 import { writeFileAtomic } from '../files.js';
 import { rootLayout } from '../layout.js';
@@ -31,10 +31,13 @@ export async function rootCommand(args: string[]): Promise<void> {
         'ocsp-csr': { type: 'string' },
         'ocsp-out': { type: 'string' },
         'status-url': { type: 'string' },
+        'ocsp-validity': { type: 'string' },
       },
       ['root', 'csr', 'out'],
     );
     if ((values['ocsp-csr'] === undefined) !== (values['ocsp-out'] === undefined)) throw new UsageError('--ocsp-csr and --ocsp-out go together');
+    if (values['ocsp-validity'] !== undefined && values['ocsp-csr'] === undefined) throw new UsageError('--ocsp-validity goes with --ocsp-csr');
+    const ocspValidity = checkOcspSignerValidity(values['ocsp-validity'] ?? ROOT_OCSP_SIGNER_VALIDITY, '--ocsp-validity');
     const root = openRoot(values.root!, await rootPassphrase({ passwordFile: rootLayout(values.root!).password }));
     // The status listener's URL, as the server's `statusUrl`: the ceremony is offline, so it is told.
     const urls = values['status-url'] === undefined ? undefined : intermediateUrls(values['status-url'], root.certificate, values['ocsp-csr'] !== undefined);
@@ -47,10 +50,21 @@ export async function rootCommand(args: string[]): Promise<void> {
       out(`it names the root's certificate ${urls.caIssuers}, the root's CRL ${urls.crl}${urls.ocsp === undefined ? '' : ` and OCSP ${urls.ocsp}`}`);
     }
     if (values['ocsp-csr'] !== undefined) {
-      const ocsp = signRootOcspSigner({ root, csrPem: readFileSync(values['ocsp-csr'], 'utf8'), ...(values.validity ? { validity: values.validity } : {}) });
+      const ocsp = signRootOcspSigner({ root, csrPem: readFileSync(values['ocsp-csr'], 'utf8'), validity: ocspValidity });
       writeFileAtomic(values['ocsp-out']!, encodePem('CERTIFICATE', ocsp));
-      out(`root-delegated OCSP responder certificate written to ${values['ocsp-out']}`);
+      out(`root-delegated OCSP responder certificate written to ${values['ocsp-out']}, valid until ${readCertificate(ocsp).notAfter.toISOString()}: re-sign it before then (\`shortleaf root sign-ocsp\`)`);
     }
+    return;
+  }
+  if (verb === 'sign-ocsp') {
+    // The ceremony's recurring chore: a new root-delegated OCSP responder for an intermediate
+    // already in service, from `shortleaf intermediate ocsp-csr`.
+    const { values } = parse(rest, { root: { type: 'string' }, csr: { type: 'string' }, out: { type: 'string' }, validity: { type: 'string' } }, ['root', 'csr', 'out']);
+    const validity = checkOcspSignerValidity(values.validity ?? ROOT_OCSP_SIGNER_VALIDITY, '--validity');
+    const root = openRoot(values.root!, await rootPassphrase({ passwordFile: rootLayout(values.root!).password }));
+    const der = signRootOcspSigner({ root, csrPem: readFileSync(values.csr!, 'utf8'), validity });
+    writeFileAtomic(values.out!, encodePem('CERTIFICATE', der));
+    out(`root-delegated OCSP responder certificate written to ${values.out}, valid until ${readCertificate(der).notAfter.toISOString()}; import it with \`shortleaf intermediate ocsp-import\``);
     return;
   }
   if (verb === 'crl') {
@@ -62,5 +76,5 @@ export async function rootCommand(args: string[]): Promise<void> {
     out(`root CRL number ${crl.number} with ${crl.entries} entries written to ${values.out}; import it with \`shortleaf root-crl import\``);
     return;
   }
-  throw new UsageError('usage: shortleaf root init --out DIR | root sign-intermediate --root DIR --csr FILE --out FILE [--status-url http://HOST:PORT] [--permit-dns D]... [--permit-uri U]... [--ocsp-csr F --ocsp-out F] | root crl --root DIR --out FILE [--revoke SERIAL --reason R]');
+  throw new UsageError('usage: shortleaf root init --out DIR | root sign-intermediate --root DIR --csr FILE --out FILE [--status-url http://HOST:PORT] [--permit-dns D]... [--permit-uri U]... [--ocsp-csr F --ocsp-out F [--ocsp-validity 90d]] | root sign-ocsp --root DIR --csr FILE --out FILE [--validity 90d] | root crl --root DIR --out FILE [--revoke SERIAL --reason R]');
 }

@@ -5,7 +5,7 @@ import { authorityKeyIdentifierMatchesIssuer, basicConstraintsMatchProfile, extK
 import type { Lint, LintContext } from './lint.js';
 import { namesAuthorized, namesWithinIssuerConstraints, subjectAltNamePresent, subjectAltNamesUnique } from './names.js';
 import { serialHasEntropy, serialPositiveAndShort } from './serial.js';
-import { validityOrdered, validityWholeSeconds, validityWithinIssuer, validityWithinPolicy } from './validity.js';
+import { validityOrdered, validityWholeSeconds, validityWithinIssuer, validityWithinPolicy, validityWithinProfile } from './validity.js';
 
 export type { Lint, LintContext } from './lint.js';
 
@@ -16,6 +16,7 @@ export const LINTS: readonly Lint[] = [
   validityOrdered,
   validityWithinIssuer,
   validityWithinPolicy,
+  validityWithinProfile,
   validityWholeSeconds,
   basicConstraintsMatchProfile,
   keyUsageMatchesProfile,

@@ -85,6 +85,20 @@ const BREAKAGES: Breakage[] = [
     broken: (c) => patched(c, { notBefore: later(int.cert.notBefore, -1000), notAfter: later(int.cert.notBefore, HOUR) }),
     reason: /is before the issuer's/,
   },
+  {
+    lint: 'validity_within_profile',
+    what: 'a root-delegated OCSP signer (nocheck, unrevocable) living 400 days',
+    base: () => ({ draft: ocspSignerDraft({ subjectDer: encodeName({ commonName: 'Root OCSP' }), commonName: 'Root OCSP', serial: newSerial(random).bytes, publicKey: ocspSigner.draft.publicKey, issuer: root.info, notBefore: at(-HOUR), notAfter: at(90 * DAY) }), ctx: { issuer: root.info } }),
+    broken: (c) => patched(c, { notAfter: at(400 * DAY) }),
+    reason: /an ocsp-signer certificate may live at most 366 days, not 400/,
+  },
+  {
+    lint: 'revocation_pointers_present',
+    what: 'an intermediate whose caIssuers URL is https',
+    base: () => intermediate,
+    broken: (c) => patched(c, { caIssuersUrls: ['https://status.test/root.crt'], crlUrls: ['http://status.test/root.crl'] }),
+    reason: /must be plain http:\/\//,
+  },
   { lint: 'validity_within_policy', what: 'a lifetime over maxLifetimeMs', base: leaf, broken: (c) => patched(c, {}, { maxLifetimeMs: HOUR }), reason: /exceeds the policy maximum 3600000 ms/ },
   // The policy allows the one-minute backdate on top of the maximum, and not a second more.
   { lint: 'validity_within_policy', what: 'one second past maximum + backdate', base: leaf, broken: (c) => patched(c, { notAfter: later(c.draft.notAfter, 1000) }), reason: /lifetime 86461000 ms/ },

@@ -27,6 +27,19 @@ export const validityWithinPolicy: Lint = {
   },
 };
 
+/**
+ * RFC 6960 §4.2.2.2.1: a responder certificate with id-pkix-ocsp-nocheck cannot be revoked, so
+ * "the CA SHOULD issue it with a short lifetime"; the profile says how short.
+ */
+export const validityWithinProfile: Lint = {
+  name: 'validity_within_profile',
+  check: (d, { rules }) => {
+    if (rules.maxValidityMs === undefined) return null;
+    const lifetime = d.notAfter.getTime() - d.notBefore.getTime();
+    return lifetime <= rules.maxValidityMs ? null : `an ${d.profile} certificate may live at most ${Math.floor(rules.maxValidityMs / 86_400_000)} days, not ${Math.floor(lifetime / 86_400_000)}`;
+  },
+};
+
 /** RFC 5280 §4.1.2.5: times are encoded in whole seconds; fractions would be dropped silently. */
 export const validityWholeSeconds: Lint = {
   name: 'validity_whole_seconds',
