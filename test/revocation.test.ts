@@ -191,7 +191,7 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     const res = await revoke({ serial: L.a.serial, reason: 'keyCompromise' }, L.a);
     assert.equal(res.status, 200, res.text);
     const body = res.json<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean }>();
-    assert.deepEqual({ ...body, revokedAt: undefined }, { serial: L.a.serial, revokedAt: undefined, reason: 'keyCompromise', alreadyRevoked: false });
+    assert.deepEqual({ ...body, revokedAt: undefined }, { serial: L.a.serial, revokedAt: undefined, reason: 'keyCompromise', alreadyRevoked: false, alsoRevoked: [] });
     revokedAt = body.revokedAt;
     // No polling: the pre-signed (no nonce) response cached above must already be replaced.
     for (const [extra, pre] of [[[], []], [['-no_nonce'], []], [['-no_nonce'], ['-sha256']]] as const) {
@@ -218,7 +218,7 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   it('revoking again keeps the first time and reason: 200 alreadyRevoked', async () => {
     const res = await revoke({ serial: L.a.serial, reason: 'superseded' }, L.a);
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json(), { serial: L.a.serial, revokedAt, reason: 'keyCompromise', alreadyRevoked: true });
+    assert.deepEqual(res.json(), { serial: L.a.serial, revokedAt, reason: 'keyCompromise', alreadyRevoked: true, alsoRevoked: [] });
     assert.equal((await leafStatus(L.a)).reason, 'keyCompromise');
   });
 
@@ -261,7 +261,8 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     assert.equal(truncated.contentType, 'application/ocsp-response');
     assert.equal((await respText(truncated.body)).responderError, 'malformedrequest (1)');
 
-    for (const count of [2, 1000]) {
+    // Up to 10 CertIDs are answered (test/ocsp-requests.test.ts); more is malformed.
+    for (const count of [11, 1000]) {
       const serials = Array.from({ length: count }, (_, i) => ['-serial', `0x${(i + 1).toString(16)}`]).flat();
       await openssl(['ocsp', '-issuer', ca().intermediates, ...serials, '-reqout', f('many.der'), '-no_nonce']);
       const res = await post(readFileSync(f('many.der')));
