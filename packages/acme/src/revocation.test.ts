@@ -32,6 +32,19 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
     assert.deepEqual(h.revoked, [certificate.serial], 'a repeat must not reach the OCSP and CRL hooks');
   });
 
+  it('lets keyCompromise replace an earlier reason, blocks the key, and a finalize with that key gets badPublicKey', async () => {
+    const { certificate, csr } = await owner.issue(['svc3.test']);
+    assert.equal((await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 0 })).status, 200);
+    const holder = await h.client();
+    const reply = await holder.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 1 }, { key: csrKey(csr), jwk: true });
+    assert.equal(reply.status, 200, reply.text);
+    assert.equal((await revocationOf(certificate.serial))?.reason, 'keyCompromise');
+    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 4 }), 400, 'alreadyRevoked', 'only keyCompromise');
+    const { order } = await owner.readyOrder(['svc3.test']);
+    expectProblem(await owner.finalize(order, csr.der), 400, 'badPublicKey', 'keyCompromise');
+    assert.equal((await owner.finalize(order, makeCsr(['svc3.test']).der)).status, 200, 'the order stays ready for another key');
+  });
+
   it('refuses another account with unauthorized and revokes nothing', async () => {
     const { certificate } = await owner.issue(['svc1.test']);
     expectProblem(await other.post(revokeUrl(), { certificate: b64url(certificate.der) }), 403, 'unauthorized', 'did not order that certificate');
