@@ -235,3 +235,18 @@ describe('lineage', () => {
     await rejectsWith(renew(await sign('x.internal', makeCsr(['x.internal']), jwkNoMtls)), 'renewalNotAllowed', 'mutual TLS');
   });
 });
+
+describe('lineage policy keys', () => {
+  it('maxLineageAge defaults to 30 days, never below maxLifetime unless set; mtlsRenewal is a boolean whose default the provisioner type decides', async () => {
+    const { mtlsRenewalAllowed, parsePolicy } = await import('./policy.js');
+    assert.equal(parsePolicy({}).maxLineageAgeMs, 30 * DAY);
+    assert.equal(parsePolicy({ maxLifetime: '90d', defaultLifetime: '24h' }).maxLineageAgeMs, 90 * DAY, 'a long maxLifetime raises the default');
+    assert.equal(parsePolicy({ maxLifetime: '1d', maxLineageAge: '2d' }).maxLineageAgeMs, 2 * DAY);
+    assert.throws(() => parsePolicy({ maxLifetime: '7d', maxLineageAge: '2d' }), (e: Error & { code?: string }) => e.code === 'badPolicy' && /maxLineageAge/.test(e.message));
+    assert.throws(() => parsePolicy({ mtlsRenewal: 'yes' }), (e: Error & { code?: string }) => e.code === 'badPolicy' && /mtlsRenewal/.test(e.message));
+    assert.equal(mtlsRenewalAllowed(parsePolicy({}), 'jwk'), true);
+    assert.equal(mtlsRenewalAllowed(parsePolicy({}), 'acme'), false);
+    assert.equal(mtlsRenewalAllowed(parsePolicy({ mtlsRenewal: true }), 'acme'), true);
+    assert.equal(mtlsRenewalAllowed(parsePolicy({ mtlsRenewal: false }), 'jwk'), false);
+  });
+});
