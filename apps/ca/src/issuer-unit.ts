@@ -41,7 +41,7 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
   const clock = { now: () => new Date() };
   const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
   const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
-  if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` at the ceremony" });
+  if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` (or `intermediate ocsp-csr`) at the ceremony" });
 
   let responder: ReturnType<typeof createOcspResponder> | undefined;
   const signers = createOcspSignerManager({ authority: opts.authority, issuer, lifetimeMs: parseDuration(config.ocsp.signerLifetime), logger, onRotate: () => responder?.clear() });

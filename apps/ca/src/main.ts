@@ -41,11 +41,14 @@ const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
 
 Offline root ceremony:
   shortleaf root init --out DIR
-  shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U] [--ocsp-csr F --ocsp-out F]
+  shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U] [--status-url http://HOST:PORT] [--ocsp-csr F --ocsp-out F [--ocsp-validity 90d]]
+  shortleaf root sign-ocsp --root DIR --csr FILE --out FILE [--validity 90d]   at each ceremony: the root-delegated OCSP responder again
   shortleaf root crl --root DIR --out FILE [--revoke SERIAL --reason R] [--validity 90d]
 On the CA server:
   shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE]
-  shortleaf intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE]
+  shortleaf intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints]
+  shortleaf intermediate ocsp-csr --data DIR [--name NAME] --out FILE
+  shortleaf intermediate ocsp-import --data DIR [--name NAME] --cert FILE --root FILE
   shortleaf intermediate activate --data DIR NAME
   shortleaf intermediate list --data DIR
   shortleaf root-crl import FILE --data DIR
