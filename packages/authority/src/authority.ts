@@ -22,8 +22,9 @@ import {
 import { StoreError, keyDigest } from '@shortleaf/store';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
-import { mtlsRenewalAllowed, parsePolicy, type Policy } from './policy.js';
-import { NO_TELEMETRY, type AuthorityStore, type CertificateRow, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
+import { checkRenewalDoor } from './lineage.js';
+import { parsePolicy, type Policy } from './policy.js';
+import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { checkCsrNames, checkKey, checkNames, resolveLifetime } from './request-checks.js';
 import { createTokenVerifier, type TokenClaims } from './token.js';
 import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
@@ -240,7 +241,7 @@ export function createAuthority(opts: AuthorityOptions) {
     if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
     if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
     const policy = await policyOf(row.provisioner);
-    await checkRenewalDoor(row, policy, now);
+    checkRenewalDoor(row, policy, (await store.getProvisioner(row.provisioner))?.type ?? null, now);
     const names = row.names.map((n) => parseName(n.slice(n.indexOf(':') + 1)));
     checkNames(names, policy, row.provisioner);
     let publicKey = current.publicKey;
@@ -271,24 +272,6 @@ export function createAuthority(opts: AuthorityOptions) {
       lineage: { renewedFrom: row.serial, lineage: row.lineage, startedAt: row.lineageStartedAt },
       now,
     });
-  }
-
-  /**
-   * A certificate renews over mutual TLS only if its provisioner allows that door (an ACME
-   * certificate renews by ACME, which checks its authorizations again), and only while its
-   * lineage is younger than the provisioner's `maxLineageAge`: after that the holder presents its
-   * original kind of credential again (a token, an ACME order), so a stolen key cannot renew
-   * itself forever unnoticed.
-   */
-  async function checkRenewalDoor(row: CertificateRow, policy: Policy, now: Date): Promise<void> {
-    const provisioner = await store.getProvisioner(row.provisioner);
-    if (provisioner !== null && !mtlsRenewalAllowed(policy, provisioner.type)) {
-      throw new AuthorityError('renewalNotAllowed', `certificate ${row.serial} was issued by ${provisioner.type} provisioner ${row.provisioner}, whose certificates do not renew over mutual TLS; renew it over ACME (a new order), which checks its authorizations again`);
-    }
-    const endsAt = row.lineageStartedAt.getTime() + policy.maxLineageAgeMs;
-    if (now.getTime() > endsAt) {
-      throw new AuthorityError('lineageExpired', `certificate ${row.serial} continues a lineage started at ${row.lineageStartedAt.toISOString()}, and provisioner ${row.provisioner} allows renewal for ${formatAge(policy.maxLineageAgeMs)} (maxLineageAge) after the last credential; get a new certificate with a fresh token or over ACME`);
-    }
   }
 
   /**
@@ -461,8 +444,6 @@ export function createAuthority(opts: AuthorityOptions) {
 }
 
 export type Authority = ReturnType<typeof createAuthority>;
-
-const formatAge = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000} d` : `${Math.round(ms / 60_000)} min`);
 
 function mapStoreError(cause: unknown): Error {
   if (cause instanceof StoreError) {
