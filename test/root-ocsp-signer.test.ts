@@ -87,6 +87,16 @@ describe('the root-delegated OCSP responder is short-lived and re-signed at each
     assert.deepEqual((await health()).warnings, [], 'the 200-day responder is outside the 100-day warning');
   });
 
+  it('intermediate list warns when the responder lapses within 14 days', async () => {
+    const before = await shortleafOk(['intermediate', 'list', '--data', data]);
+    assert.doesNotMatch(before.stdout, /warning/);
+    await shortleafOk(['intermediate', 'ocsp-csr', '--data', data, '--out', f('ocsp3.csr')], { env: dataEnv });
+    await shortleafOk(['root', 'sign-ocsp', '--root', rootDir, '--csr', f('ocsp3.csr'), '--out', f('ocsp3.crt'), '--validity', '7d'], { env: rootEnv });
+    await shortleafOk(['intermediate', 'ocsp-import', '--data', data, '--cert', f('ocsp3.crt'), '--root', rootCrt]);
+    const after = await shortleafOk(['intermediate', 'list', '--data', data]);
+    assert.match(after.stdout, /^warning: the root-delegated OCSP responder of primary expires at .* \(in 7 d\)/m);
+  });
+
   it('refuses a responder certificate for another key (the one it replaced)', async () => {
     const again = await shortleaf(['intermediate', 'ocsp-import', '--data', data, '--cert', f('ocsp.crt'), '--root', rootCrt]);
     assert.equal(again.code, 1, again.stderr);

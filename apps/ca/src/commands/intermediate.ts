@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, issuerStatuses } from '@shortleaf/authority';
+import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, IN_SERVICE, issuerStatuses, rootOcspSignerWarnings } from '@shortleaf/authority';
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { dataSealer, openStore, withStore } from '../data.js';
 import { writeFileAtomic } from '../files.js';
 
 const clock = { now: () => new Date() };
+/** As `intermediate.ocspSignerWarnBefore`'s default: the CLI reads no server config. */
+const OCSP_SIGNER_WARN_BEFORE_MS = 14 * 86_400_000;
 
 /**
  * `shortleaf intermediate csr|import|activate|list`: the server side of the ceremony and of
@@ -87,12 +89,22 @@ export async function intermediateCommand(args: string[]): Promise<void> {
   }
   if (verb === 'list') {
     const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
-    const statuses = await withStore(values.data!, (store) => issuerStatuses(store, clock.now()));
+    const { statuses, warnings } = await withStore(values.data!, async (store) => {
+      const statuses = await issuerStatuses(store, clock.now());
+      // The root-delegated OCSP responders lapse between ceremonies; say so where operators look.
+      const warnings: string[] = [];
+      for (const s of statuses.filter((x) => IN_SERVICE.has(x.state))) {
+        const signer = await store.revocations.getOcspSigner(s.row.id, { certified: true });
+        if (signer !== null && signer.certDer !== null) warnings.push(...rootOcspSignerWarnings(s.row.name, readCertificate(signer.certDer), clock.now(), OCSP_SIGNER_WARN_BEFORE_MS));
+      }
+      return { statuses, warnings };
+    });
     out('NAME                 STATE    NOT AFTER                 LAST CERTIFICATE EXPIRES  SUBJECT');
     for (const s of statuses) {
       const cols = [s.row.name.padEnd(20), s.state.padEnd(8), (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25), (s.lastExpiry?.toISOString() ?? '-').padEnd(25), s.certificate?.subject ?? "(awaiting the root's signature)"];
       out(cols.join(' '));
     }
+    for (const w of warnings) out(`warning: ${w}`);
     return;
   }
   throw new UsageError(
