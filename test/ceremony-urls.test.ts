@@ -63,6 +63,7 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     await shortleafOk(['root-crl', 'import', f('root.crl'), '--data', data]);
     server = await startServer({ data, env: dataEnv, args: ['--status-listen', statusUrl.slice('http://'.length)] });
     assert.equal(server.statusUrl, statusUrl);
+    assert.equal(server.logs().find((l) => l.event === 'intermediate_urls_elsewhere'), undefined);
 
     // caIssuers: the root in DER (RFC 5280 §4.2.2.1), the very certificate the ceremony used.
     const issuer = await curl([`${statusUrl}/root/${fingerprint}.crt`]);
@@ -91,5 +92,14 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     const answer = await ocsp(['-issuer', rootCrt, '-cert', f('int.crt'), '-url', ocspUrl, '-CAfile', rootCrt, '-no_nonce']);
     assert.ok(answer.verified, answer.output);
     assert.equal(answer.single(f('int.crt'))?.status, 'good', answer.output);
+  });
+
+  it('serve warns when the intermediate names another status URL than its own', async () => {
+    await server!.stop();
+    server = await startServer({ data, env: dataEnv });
+    assert.notEqual(server.statusUrl, statusUrl);
+    const warning = server.logs().find((l) => l.event === 'intermediate_urls_elsewhere');
+    assert.equal(warning?.level, 'warn', server.stderr());
+    assert.deepEqual(warning.urls, [`${statusUrl}/ocsp`, `${statusUrl}/root/${fingerprint}.crt`, `${statusUrl}/root/${fingerprint}.crl`]);
   });
 });

@@ -47,6 +47,7 @@ export {
 } from './profiles.js';
 export { LINTS, assertLintClean, lintDraft, type Lint, type LintContext } from './lints/index.js';
 export { withinConstraints } from './lints/names.js';
+export { readRevocationPointers, type RevocationPointers } from './revocation-pointers.js';
 export { readNameConstraintSet, subtreeWithin, widerConstraints, type ConstraintKind, type NameConstraintSet, type Subtree } from './name-constraints.js';
 export { lintAndSign, signDraft } from './sign.js';
 export { MAX_CSR_BYTES, createCsr, csrToPem, parseCsr, type ParsedCsr } from './csr.js';

@@ -9,7 +9,7 @@ import type { Context, Hono } from 'hono';
 import { createAcmeApp, createValidator } from '@shortleaf/acme';
 import { createApiApp } from '@shortleaf/api';
 import { assertTemplatesFitProvisioners, createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
-import { parseName, withinConstraints } from '@shortleaf/pki';
+import { parseName, readRevocationPointers, withinConstraints } from '@shortleaf/pki';
 import { createOcspHttpHandler, createStatusApp, issuerPaths } from '@shortleaf/status';
 import { out, parse } from '../cli.js';
 import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../config.js';
@@ -82,6 +82,18 @@ function serverNames(config: ServeConfig, listenHost: string, issuer: LoadedIssu
 function defaultPublicUrl(names: readonly string[], port: number): string {
   const host = names.includes('localhost') ? 'localhost' : (names.find((n) => parseName(n).kind === 'dns') ?? names[0] ?? 'localhost');
   return `https://${urlHost(host)}${port === 443 ? '' : `:${port}`}`;
+}
+
+/**
+ * An intermediate signed with a `--status-url` other than this server's `statusUrl` sends
+ * verifiers that check the whole chain somewhere this server does not answer: say so at start.
+ */
+function checkIntermediateUrls(issuer: LoadedIssuer, statusBase: string, logger: Logger): void {
+  const p = readRevocationPointers(issuer.certificate.der);
+  const elsewhere = [...p.ocsp, ...p.caIssuers, ...p.crl].filter((u) => !u.startsWith(`${statusBase}/`));
+  if (elsewhere.length > 0) {
+    logger.warn('intermediate_urls_elsewhere', { issuer: issuer.name, urls: elsewhere, statusUrl: statusBase, note: "the intermediate was signed with another --status-url than this server's statusUrl; verifiers that follow its URLs will not reach this server" });
+  }
 }
 
 function audiences(config: ServeConfig, names: string[], port: number, path: string): string[] {
@@ -258,6 +270,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       maxNames: config.limits.maxNames,
       templates: config.templates,
     });
+    checkIntermediateUrls(issuer, statusBase, logger);
     const names = serverNames(config, apiAddr.host, issuer, logger);
     const lifetimeMs = parseDuration(config.serverCertificateLifetime);
     const creds = await issueServerCredentials(authority, names, lifetimeMs);
@@ -266,7 +279,10 @@ export async function serveCommand(args: string[]): Promise<void> {
 
     // An activation (`shortleaf intermediate activate`) switches the authority at once; the HTTPS
     // certificate follows, so clients see the new chain without waiting for its renewal.
-    const onActivated = () => void renewal?.now();
+    const onActivated = (next: LoadedIssuer) => {
+      checkIntermediateUrls(next, statusBase, logger);
+      void renewal?.now();
+    };
     const revocation = await startRevocationServices({ store, sealer, authority, config, logger, statusBase, onActivated, ...(metrics === undefined ? {} : { telemetry: metrics.authority }) });
     metrics?.watchOcspCache(() => revocation.ocsp.stats().entries);
     stopRevocation = () => revocation.stop();
