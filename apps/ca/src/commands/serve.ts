@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
@@ -53,6 +53,24 @@ function listen(server: Server | HttpsServer, hostPort: { host: string; port: nu
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
+  });
+}
+
+/**
+ * Closes a connection whose first request has not arrived `ms` after it was opened (for HTTPS:
+ * after its TLS handshake). Node's headersTimeout does not reach a client that connects and then
+ * sends nothing, or a byte and then nothing: such a connection would be held for good.
+ */
+function boundFirstRequest(server: Server | HttpsServer, event: 'connection' | 'secureConnection', ms: number): void {
+  const pending = new WeakMap<Socket, NodeJS.Timeout>();
+  server.on(event, (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), ms);
+    pending.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (req: IncomingMessage) => {
+    clearTimeout(pending.get(req.socket));
+    pending.delete(req.socket);
   });
 }
 
@@ -220,6 +238,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   // Slow clients (a slowloris sending headers byte by byte) are cut off on both listeners.
   httpsServer.headersTimeout = httpServer.headersTimeout = parseDuration(config.limits.headersTimeout);
   httpsServer.requestTimeout = httpServer.requestTimeout = parseDuration(config.limits.requestTimeout);
+  boundFirstRequest(httpsServer, 'secureConnection', parseDuration(config.limits.headersTimeout));
+  boundFirstRequest(httpServer, 'connection', parseDuration(config.limits.headersTimeout));
   let renewal: { stop(): void; now(): void } | undefined;
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
