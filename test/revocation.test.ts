@@ -191,7 +191,7 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     const res = await revoke({ serial: L.a.serial, reason: 'keyCompromise' }, L.a);
     assert.equal(res.status, 200, res.text);
     const body = res.json<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean }>();
-    assert.deepEqual({ ...body, revokedAt: undefined }, { serial: L.a.serial, revokedAt: undefined, reason: 'keyCompromise', alreadyRevoked: false, alsoRevoked: [] });
+    assert.deepEqual({ ...body, revokedAt: undefined }, { serial: L.a.serial, revokedAt: undefined, reason: 'keyCompromise', alreadyRevoked: false, alsoRevoked: [], keyBlocked: true });
     revokedAt = body.revokedAt;
     // No polling: the pre-signed (no nonce) response cached above must already be replaced.
     for (const [extra, pre] of [[[], []], [['-no_nonce'], []], [['-no_nonce'], ['-sha256']]] as const) {
@@ -218,7 +218,7 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   it('revoking again keeps the first time and reason: 200 alreadyRevoked', async () => {
     const res = await revoke({ serial: L.a.serial, reason: 'superseded' }, L.a);
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json(), { serial: L.a.serial, revokedAt, reason: 'keyCompromise', alreadyRevoked: true, alsoRevoked: [] });
+    assert.deepEqual(res.json(), { serial: L.a.serial, revokedAt, reason: 'keyCompromise', alreadyRevoked: true, alsoRevoked: [], keyBlocked: false });
     assert.equal((await leafStatus(L.a)).reason, 'keyCompromise');
   });
 

@@ -39,6 +39,8 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
 
   const account = c.get('account');
   let actor: string;
+  // RFC 8555 §7.6: signed with the certificate's key proves it is held; the ordering account does not.
+  let keyProven = false;
   if (account !== null) {
     const order = await s.store.getOrderByCertificate(row.serial);
     if (order === null || order.accountId !== account.id) throw new AcmeError('unauthorized', 'this account did not order that certificate; sign with the certificate key or the ordering account');
@@ -49,10 +51,11 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
       throw new AcmeError('unauthorized', "the request is signed with a key that is not the certificate's");
     }
     actor = `certificate-key:${row.serial}`;
+    keyProven = true;
   }
   let result;
   try {
-    result = await s.revoke({ serial: row.serial, reason, actor, requester: `acme:${c.get('provisioner').name}` });
+    result = await s.revoke({ serial: row.serial, reason, actor, requester: `acme:${c.get('provisioner').name}`, keyProven });
   } catch (cause) {
     if (cause instanceof AuthorityError && cause.code === 'badRevocationReason') throw new AcmeError('badRevocationReason', cause.message, { cause });
     throw cause;

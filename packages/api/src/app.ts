@@ -108,9 +108,9 @@ export function createApiApp(opts: ApiAppOptions): Hono {
       const body = await readJsonObject(c, ['serial', 'reason', 'token'], opts.maxJsonDepth);
       if (typeof body.serial !== 'string') throw new ApiError('badRequest', 'serial (hexadecimal) is required');
       const serial = normalizeRequestSerial(body.serial);
-      const { actor, tokenUse } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });
-      const result = await revoke({ serial, reason: body.reason, actor, requester: opts.requester(c), ...(tokenUse === undefined ? {} : { tokenUse }) });
-      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked, ...(result.previousReason === undefined ? {} : { previousReason: result.previousReason }), alsoRevoked: result.also }, 200);
+      const { actor, tokenUse, keyProven } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });
+      const result = await revoke({ serial, reason: body.reason, actor, requester: opts.requester(c), keyProven, ...(tokenUse === undefined ? {} : { tokenUse }) });
+      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked, ...(result.previousReason === undefined ? {} : { previousReason: result.previousReason }), alsoRevoked: result.also, keyBlocked: result.keyBlocked }, 200);
     });
   }
 

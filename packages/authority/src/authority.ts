@@ -387,18 +387,19 @@ export function createAuthority(opts: AuthorityOptions) {
     token: unknown;
     clientCertificate: Uint8Array | null;
     audiences: readonly string[];
-  }): Promise<{ actor: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date } }> {
+  }): Promise<{ actor: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date }; keyProven: boolean }> {
     const row = await store.getCertificate(input.serial);
     if (row === null || row.der === null) throw new AuthorityError('certificateNotFound', `no certificate with serial ${input.serial} was issued here`);
     if (input.token === undefined || input.token === null) {
       if (input.clientCertificate === null) throw new AuthorityError('clientCertificateRequired', 'revocation needs a token, or the certificate itself presented over mutual TLS');
       if (!Buffer.from(row.der).equals(input.clientCertificate)) throw new AuthorityError('notAuthorized', 'over mutual TLS a certificate can revoke only itself');
-      return { actor: `certificate:${row.serial}` };
+      // The TLS handshake proved the client holds the certificate's key.
+      return { actor: `certificate:${row.serial}`, keyProven: true };
     }
     const claims = await verifyRevokeToken(input.token, input.audiences);
     if (normalizeSerial(claims.serial) !== row.serial) throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
     if (claims.provisioner !== row.provisioner) throw new AuthorityError('notAuthorized', `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`);
-    return { actor: `provisioner:${claims.provisioner}`, tokenUse: claims.use };
+    return { actor: `provisioner:${claims.provisioner}`, tokenUse: claims.use, keyProven: false };
   }
 
   /**

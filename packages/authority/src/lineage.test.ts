@@ -95,8 +95,9 @@ describe('lineage', () => {
     const reached = [renewed, ...rekeyed, sameKey, sameKeyChild].map((c) => c.serial);
     for (const serial of [original.serial, ...reached]) assert.equal((await ocsp.respond(ocspRequest(issuerHashes(ca.issuer.certificate, 'sha1'), serial))).outcome, 'good');
 
-    const result = await revoke({ serial: original.serial, reason: 'keyCompromise', actor: 'test', requester: 't' });
+    const result = await revoke({ serial: original.serial, reason: 'keyCompromise', actor: 'test', requester: 't', keyProven: true });
     assert.equal(result.alreadyRevoked, false);
+    assert.equal(result.keyBlocked, true);
     assert.deepEqual([...result.also].sort(), [...reached].sort());
     assert.deepEqual([...notified].sort(), [original.serial, ...reached].sort(), 'OCSP and the CRL hear of every certificate reached');
     for (const serial of [original.serial, ...reached]) {
@@ -122,12 +123,33 @@ describe('lineage', () => {
     await rejectsWith(renew(bystander, key), 'keyBlocked', 'blocked');
   });
 
+  it('keyCompromise from a revoker who did not prove it holds the key reaches the lineage only, and blocks nothing', async () => {
+    const key = makeCsr(['np.internal']);
+    const original = await sign('np.internal', key);
+    ca.clock.advance(HOUR);
+    const child = await renew(original, makeCsr([]));
+    // Someone else's certificate for the same public key (a CSR is no secret).
+    const other = await sign('np.internal', key);
+    const token = await mint(ops, { subject: original.serial, sans: [original.serial], now: ca.clock.now() });
+    const auth = await ca.authority.authorizeRevocation({ serial: original.serial, token, clientCertificate: null, audiences: [AUD] });
+    assert.equal(auth.keyProven, false);
+    const result = await revoke({ serial: original.serial, reason: 'keyCompromise', actor: auth.actor, requester: 't', tokenUse: auth.tokenUse!, keyProven: auth.keyProven });
+    assert.deepEqual(result.also, [child.serial]);
+    assert.equal(result.keyBlocked, false);
+    assert.equal(await revocation(other.serial), null);
+    assert.equal(await ca.store.getBlockedKey(keyDigest(key.publicKey.keyObject)), null);
+    // The certificate itself over mutual TLS proves the key: then the key's other certificates follow.
+    const self = await ca.authority.authorizeRevocation({ serial: other.serial, token: undefined, clientCertificate: other.der, audiences: [AUD] });
+    assert.equal(self.keyProven, true);
+    assert.equal((await revoke({ serial: other.serial, reason: 'keyCompromise', actor: self.actor, requester: 't', keyProven: self.keyProven })).keyBlocked, true);
+  });
+
   it('leaves expired lineage members alone: nothing to revoke there', async () => {
     const original = await ca.authority.sign({ csr: makeCsr(['e1.internal']).pem, token: await mint(ops, { subject: 'e1.internal', now: ca.clock.now() }), notAfter: '1h', audiences: [AUD], requester: 't' });
     ca.clock.advance(30 * 60_000);
     const renewed = await renew(original, makeCsr([]));
     ca.clock.advance(HOUR);
-    const result = await revoke({ serial: renewed.serial, reason: 'keyCompromise', actor: 'test', requester: 't' });
+    const result = await revoke({ serial: renewed.serial, reason: 'keyCompromise', actor: 'test', requester: 't', keyProven: true });
     assert.deepEqual(result.also, []);
     assert.equal(await revocation(original.serial), null);
   });
@@ -178,7 +200,7 @@ describe('lineage', () => {
 
     ca.clock.advance(HOUR);
     notified = [];
-    const upgraded = await revoke({ serial: cert.serial, reason: 'keyCompromise', actor: 'test', requester: 't' });
+    const upgraded = await revoke({ serial: cert.serial, reason: 'keyCompromise', actor: 'test', requester: 't', keyProven: true });
     assert.equal(upgraded.alreadyRevoked, false);
     assert.equal(upgraded.previousReason, 'unspecified');
     assert.equal(upgraded.reason, 'keyCompromise');

@@ -13,6 +13,8 @@ export interface RevocationResult {
   previousReason?: RevocationReason;
   /** Other certificates this revocation reached (its lineage, the same key): revoked now, or moved to keyCompromise. */
   also: string[];
+  /** The key is now blocked for any new certificate (keyCompromise from someone who proved they hold it). */
+  keyBlocked: boolean;
 }
 
 /**
@@ -20,7 +22,11 @@ export interface RevocationResult {
  * identity, so a reason about the holder or its key is about every certificate it renewed into:
  * - keyCompromise: the key, not the serial. Every live certificate with that key, every lineage
  *   one of them belongs to (whoever holds the key could have renewed it under a new key), and the
- *   key blocked for good (Boulder's blockedKeys).
+ *   key blocked for good (Boulder's blockedKeys). That reach beyond the lineage needs a revoker
+ *   who proved they hold the key, or the operator (`keyProven`): a CSR is no secret, so anyone
+ *   could get a certificate for another's public key and "revoke" it to block theirs. Let's
+ *   Encrypt asks the same (keyCompromise by the certificate's key). Without it, the reason still
+ *   reaches the lineage.
  * - cessationOfOperation, affiliationChanged, privilegeWithdrawn: the holder stopped, or lost the
  *   right to these names; its renewals carry the same names and the same right, so the lineage.
  * - superseded: the certificate was replaced, and its renewal IS the replacement: that one only.
@@ -58,7 +64,15 @@ export function parseReason(reason: unknown): RevocationReason {
  */
 export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logger: Logger; onRevoked: (serial: string) => Promise<void> | void; telemetry?: Pick<Telemetry, 'revoked'> }) {
   const telemetry = opts.telemetry ?? NO_TELEMETRY;
-  return async function revoke(input: { serial: unknown; reason: unknown; actor: string; requester: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date } }): Promise<RevocationResult> {
+  return async function revoke(input: {
+    serial: unknown;
+    reason: unknown;
+    actor: string;
+    requester: string;
+    tokenUse?: { provisioner: string; jti: string; expiresAt: Date };
+    /** The revoker proved it holds the certificate's key (mTLS, an ACME request signed with it) or is the operator. */
+    keyProven?: boolean;
+  }): Promise<RevocationResult> {
     if (typeof input.serial !== 'string') throw new AuthorityError('certificateNotFound', 'serial must be a hexadecimal string');
     let serial: string;
     try {
@@ -68,13 +82,14 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
     }
     const reason = parseReason(input.reason);
     const now = new Date(Math.floor(opts.clock.now().getTime() / 1000) * 1000);
+    const reach = input.keyProven === true ? REVOCATION_REACH[reason] : { ...REVOCATION_REACH[reason], key: false };
     let outcome;
     try {
       outcome = await opts.store.revocations.revoke(
         { serial, revokedAt: now, reason, actor: input.actor },
         { at: now, action: 'revoke', actor: input.actor, serial, detail: { reason, requester: input.requester } },
         input.tokenUse,
-        REVOCATION_REACH[reason],
+        reach,
       );
     } catch (cause) {
       if (cause instanceof StoreError && cause.code === 'tokenReplayed') throw new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
@@ -89,6 +104,7 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
       alreadyRevoked: outcome.alreadyRevoked,
       ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason as RevocationReason }),
       also: outcome.also.map((r) => r.serial),
+      keyBlocked: reach.key && !outcome.alreadyRevoked,
     };
     if (!outcome.alreadyRevoked) {
       opts.logger.info('certificate_revoked', { serial, reason, actor: input.actor, ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason }), ...(result.also.length === 0 ? {} : { reached: result.also }) });

@@ -18,13 +18,14 @@ export async function revokeCommand(args: string[]): Promise<void> {
   const { store } = await openStore(values.data!);
   try {
     const revoke = createRevoker({ store, clock, logger: createLogger('warn'), onRevoked: () => undefined });
-    const r = await revoke({ serial, reason: values.reason, actor: `operator:${process.env.USER ?? 'cli'}`, requester: 'shortleaf revoke' });
+    // The operator is trusted with the key's fate: keyCompromise here reaches every certificate with the key.
+    const r = await revoke({ serial, reason: values.reason, actor: `operator:${process.env.USER ?? 'cli'}`, requester: 'shortleaf revoke', keyProven: true });
     if (r.alreadyRevoked) out(`${r.serial} was already revoked (${r.reason}) at ${r.revokedAt.toISOString()}; only keyCompromise can replace that reason`);
     else if (r.previousReason !== undefined) out(`${r.serial}: reason changed from ${r.previousReason} to ${r.reason}; revoked at ${r.revokedAt.toISOString()} as before`);
     else out(`revoked ${r.serial} (${r.reason}) at ${r.revokedAt.toISOString()}`);
     // keyCompromise and the reasons about the holder reach its lineage (and the key's other certificates).
     for (const serial of r.also) out(`also revoked ${serial} (${r.reason}): ${r.reason === 'keyCompromise' ? 'same lineage or same key' : 'same lineage'}`);
-    if (r.reason === 'keyCompromise' && !r.alreadyRevoked) out('the key is blocked: no certificate will be issued for it again');
+    if (r.keyBlocked) out('the key is blocked: no certificate will be issued for it again');
   } finally {
     await store.close();
   }
