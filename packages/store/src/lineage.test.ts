@@ -45,7 +45,7 @@ describe('migration 0005: lineage and blocked keys', () => {
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(path);
     db.prepare("INSERT INTO certificates (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at) VALUES (?, 'int-1', 'a.internal', '[\"dns:a.internal\"]', ?, ?, ?, 'ops', 't', 'issued', ?, ?)").run(cert.serial, t0.toISOString(), new Date(t0.getTime() + 3_600_000).toISOString(), Buffer.from(cert.der), t0.toISOString(), t0.toISOString());
-    db.prepare("INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, 'keyCompromise', 'operator')").run(cert.serial, t0.toISOString());
+    db.prepare("INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, 'keyCompromise', 'operator:alice')").run(cert.serial, t0.toISOString());
     db.close();
 
     const store = await SqliteStore.open(path);

@@ -51,7 +51,9 @@ function checkIntegrity(db: Database.Database, path: string): void {
 
 /**
  * Fills in the key digest of certificates recorded before migration 0005 (SQLite cannot hash a
- * key inside a certificate), and blocks the keys of those already revoked for keyCompromise.
+ * key inside a certificate), and blocks the keys of those already revoked for keyCompromise by
+ * the operator or by a revoker who proved it held the key (the actors the authority records for
+ * mTLS self-revocation and ACME requests signed with the certificate's key), as a revocation today would.
  * Idempotent and cheap once done: it only looks at rows whose digest is still missing.
  */
 function backfillKeyDigests(db: Database.Database): void {
@@ -68,7 +70,8 @@ function backfillKeyDigests(db: Database.Database): void {
     db.prepare(
       `INSERT OR IGNORE INTO blocked_keys (spki_sha256, reason, serial, blocked_at)
        SELECT c.spki_sha256, r.reason, r.serial, r.revoked_at FROM revocations r JOIN certificates c ON c.serial = r.serial
-       WHERE r.reason = 'keyCompromise' AND c.spki_sha256 IS NOT NULL`,
+       WHERE r.reason = 'keyCompromise' AND c.spki_sha256 IS NOT NULL
+         AND (r.actor LIKE 'operator:%' OR r.actor LIKE 'certificate:%' OR r.actor LIKE 'certificate-key:%')`,
     ).run();
   }).immediate();
 }
