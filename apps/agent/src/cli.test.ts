@@ -72,8 +72,12 @@ describe('agent command line', () => {
       assert.equal(eabOf(parseAgentArgs(acme.slice(0, -2), { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), null);
     });
 
-    it('still takes --eab-hmac on the command line', () => {
-      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac=LWRhc2g'], {})), { kid: 'kid-1', hmacKey: 'LWRhc2g' });
+    it('still takes --eab-hmac on the command line, and says it is visible there', () => {
+      const cmd = parseAgentArgs([...acme, '--eab-hmac=LWRhc2g'], {});
+      assert.deepEqual(eabOf(cmd), { kid: 'kid-1', hmacKey: 'LWRhc2g' });
+      assert.deepEqual(cmd.mode === 'certificate' ? cmd.secretsOnCommandLine : null, ['--eab-hmac']);
+      const fromFile = parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], {});
+      assert.deepEqual(fromFile.mode === 'certificate' ? fromFile.secretsOnCommandLine : null, []);
     });
 
     it('refuses a missing, empty or doubly given key', () => {

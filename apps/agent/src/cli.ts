@@ -98,6 +98,8 @@ export interface CertificateCommand {
   once: boolean;
   /** With --once: renew even if not due. */
   force: boolean;
+  /** Secrets given on the command line, where every local user reads them in `ps`: the flags that carried them. */
+  secretsOnCommandLine: string[];
 }
 
 export interface CrlCommand {
@@ -225,6 +227,8 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
       tokenPollMs: parseDurationMs(String(v['token-poll'] ?? '2s'), '--token-poll'),
     },
     healthAddr: v['health-addr'] === undefined ? null : hostPort(String(v['health-addr']), '--health-addr'),
+    // A token is single-use and short-lived; the EAB HMAC key is a long-lived secret.
+    secretsOnCommandLine: v['eab-hmac'] === undefined ? [] : ['--eab-hmac'],
     once: v.once === true,
     force: v.force === true,
   };

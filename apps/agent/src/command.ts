@@ -68,6 +68,9 @@ export async function agentCommand(args: string[]): Promise<number> {
       await agent.run();
       return 0;
     }
+    for (const flag of command.secretsOnCommandLine) {
+      logger.warn('secret_on_command_line', { flag, note: `every local user can read ${flag} in ps; give it as ${flag}-file FILE or in SHORTLEAF_EAB_HMAC` });
+    }
     const agent = createCertificateAgent(command.options, deps);
     if (command.once) {
       const outcome = await agent.once(command.force);
