@@ -4,9 +4,9 @@
 // later keyCompromise replacing an earlier reason; and an agent whose lineage aged out bootstrapping
 // again from its token file.
 import assert from 'node:assert/strict';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { leafOf, mintTokenCli, runAgent } from './helpers/agent.js';
+import { addShortLivedProvisioner, leafOf, mintTokenCli, runAgent, startAgent, type AgentLog, type RunningAgent } from './helpers/agent.js';
 import { shortleaf, shortleafOk, tempDir } from './helpers/cli.js';
 import { databasePath } from './helpers/data.js';
 import { startDevCa, type DevCa, type IssuedLeaf } from './helpers/dev-ca.js';
@@ -21,16 +21,18 @@ const SUBJECT = 'lineage.internal';
 describe('lineage: renewals, keys and revocation', () => {
   const dir = tempDir();
   let devCa: DevCa | undefined;
+  const agents: RunningAgent[] = [];
   const ca = () => {
     assert.ok(devCa, 'the CA did not start');
     return devCa;
   };
 
   before(async () => {
-    devCa = await startDevCa(dir.path);
+    devCa = await startDevCa(dir.path, { beforeServe: (data) => addShortLivedProvisioner(data, 'short', dir.file('short.jwk')) });
   });
   after(async () => {
     try {
+      for (const a of agents) await a.stop();
       await devCa?.server.stop();
       if (devCa !== undefined) assert.deepEqual(devCa.server.logs().filter((l) => l.level === 'error'), [], 'no internal error logged');
     } finally {
@@ -39,6 +41,15 @@ describe('lineage: renewals, keys and revocation', () => {
   });
 
   const token = (subject = SUBJECT) => mintTokenCli({ caUrl: ca().server.publicUrl, provisioner: 'admin', key: ca().adminKey, subject });
+  /** Ages a certificate's lineage past the 30-day default maxLineageAge; the server reads it per request. */
+  const age = (serial: string) => {
+    const db = new Database(databasePath(ca().data));
+    try {
+      db.prepare('UPDATE certificates SET lineage_started_at = ? WHERE serial = ?').run(new Date(Date.now() - 31 * 86_400_000).toISOString(), serial);
+    } finally {
+      db.close();
+    }
+  };
   /** `shortleaf renew` on a copy of `from`'s files; returns the renewed leaf (files named `name`). */
   async function renew(from: { cert: string; key: string }, name: string, rekey: boolean): Promise<IssuedLeaf> {
     const leaf: IssuedLeaf = { cert: dir.file(`${name}.pem`), key: dir.file(`${name}.key`), leaf: dir.file(`${name}-leaf.pem`), serial: '' };
@@ -131,15 +142,6 @@ describe('lineage: renewals, keys and revocation', () => {
     const common = ['--ca', ca().server.publicUrl, '--root', ca().roots, '--cert', w.cert, '--key', w.key, '--san', SUBJECT, '--token-file', w.tokenFile, '--no-ari'];
     const boot = await runAgent([...common, '--once']);
     assert.equal(boot.code, 0, boot.stderr);
-    // Ages the lineage past the admin provisioner's 30-day maxLineageAge: the server reads it per request.
-    const age = (serial: string) => {
-      const db = new Database(databasePath(ca().data));
-      try {
-        db.prepare('UPDATE certificates SET lineage_started_at = ? WHERE serial = ?').run(new Date(Date.now() - 31 * 86_400_000).toISOString(), serial);
-      } finally {
-        db.close();
-      }
-    };
     const leaf0 = leafOf(w.cert);
     age(leaf0.serial);
     writeFileSync(w.tokenFile, `${await token()}\n`, { mode: 0o600 });
@@ -157,5 +159,28 @@ describe('lineage: renewals, keys and revocation', () => {
     assert.match(spent.stderr, /lineageExpired/);
     assert.match(spent.stderr, /a new token is needed/);
     assert.equal(leafOf(w.cert).serial, leaf1.serial, 'the files stay');
+  });
+
+  it('a running agent whose lineage aged out bootstraps again from its token file and carries on', { timeout: 120_000 }, async () => {
+    const w = { cert: dir.file('running.pem'), key: dir.file('running.key'), tokenFile: dir.file('running.token') };
+    const shortToken = () => mintTokenCli({ caUrl: ca().server.publicUrl, provisioner: 'short', key: dir.file('short.jwk'), subject: 'svc.test' });
+    writeFileSync(w.tokenFile, `${await shortToken()}\n`, { mode: 0o600 });
+    const is = (event: string) => (l: AgentLog) => l.event === event;
+    // One-minute leaves renewed at 0.6 of their two-minute span: a renewal 12 s after each issue.
+    const agent = startAgent(['--ca', ca().server.publicUrl, '--root', ca().roots, '--cert', w.cert, '--key', w.key, '--san', 'svc.test', '--not-after', '1m', '--token-file', w.tokenFile, '--renew-at', '0.6', '--jitter', '0', '--no-ari', '--retry-min', '1s', '--retry-max', '4s']);
+    agents.push(agent);
+    const boot = await agent.waitFor('the first certificate', is('bootstrapped'), { timeoutMs: 30_000 });
+    const leaf0 = leafOf(w.cert);
+    age(leaf0.serial);
+    // A fresh token, put in place as tooling should: a new file renamed over the old one.
+    writeFileSync(`${w.tokenFile}.new`, `${await shortToken()}\n`, { mode: 0o600 });
+    renameSync(`${w.tokenFile}.new`, w.tokenFile);
+    const again = await agent.waitFor('the agent to authenticate again', is('reauthenticating'), { from: boot.index, timeoutMs: 60_000 });
+    assert.equal(again.log.via, 'token-file');
+    assert.match(String(again.log.reason), /lineageExpired/);
+    await agent.waitFor('a new certificate from the token file', is('bootstrapped'), { from: again.index, timeoutMs: 30_000 });
+    assert.notEqual(leafOf(w.cert).serial, leaf0.serial);
+    assert.equal(agent.exited(), null, agent.stderr());
+    assert.deepEqual(await agent.stop(), { code: 0, signal: null }, agent.stderr());
   });
 });
