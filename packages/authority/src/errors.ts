@@ -21,8 +21,6 @@ export type AuthorityErrorCode =
   | 'issuerMismatch'
   /** An intermediate to import admits names the one it replaces did not (RFC 5280 §4.2.1.10). */
   | 'widerNameConstraints'
-  /** An intermediate to import admits names the one it replaces did not (RFC 5280 §4.2.1.10). */
-  | 'widerNameConstraints'
   | 'badPolicy'
   | 'badTemplate'
   | 'templateClaimMissing'
