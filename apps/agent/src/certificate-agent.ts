@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { CaProblemError, createClient, type IssuedResponse } from '@shortleaf/client';
+import { CaProblemError, createClient, problemCode, type IssuedResponse } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, parseName, readCertificates, type CertificateInfo, type KeyTypeName } from '@shortleaf/pki';
 import { acmeBootstrap, type AcmeBootstrapOptions } from './acme-bootstrap.js';
 import { certId, fetchRenewalWindow } from './ari.js';
@@ -71,10 +71,10 @@ const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'ce
  * ACME account, the token file as it is now) before waiting for a new token.
  */
 const REAUTHENTICATE = new Set(['lineageExpired', 'renewalNotAllowed']);
-const problemCode = (err: unknown): string | null => (err instanceof CaProblemError ? err.type.replace(/^urn:shortleaf:problem:/, '') : null);
+const codeOf = (err: unknown): string | null => (err instanceof CaProblemError ? problemCode(err.type) : null);
 /** A 4xx other than 408 and 429 will not change by retrying the same request. */
 const isRefusal = (err: unknown): boolean => err instanceof CaProblemError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
-const describe = (err: unknown): string => (err instanceof CaProblemError ? `${err.detail} (${problemCode(err)})` : (err as Error).message);
+const describe = (err: unknown): string => (err instanceof CaProblemError ? `${err.detail} (${codeOf(err)})` : (err as Error).message);
 
 /**
  * Keeps a key and certificate current with no human in the loop: the first certificate from a
@@ -275,7 +275,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         recordFailure(err);
         const left = current!.leaf.notAfter.getTime() - deps.now().getTime();
         const delay = Math.min(retryDelay(attempt), Math.max(left, 0));
-        const code = problemCode(err);
+        const code = codeOf(err);
         const final = code !== null && (NEEDS_NEW_TOKEN.has(code) || REAUTHENTICATE.has(code));
         logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(final ? {} : { retryInMs: delay }) });
         if (code !== null && REAUTHENTICATE.has(code)) return reauthenticate(`the CA asks certificate ${current!.leaf.serial}'s holder to authenticate again: ${status.lastError}`);
@@ -373,7 +373,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       try {
         await renew();
       } catch (err) {
-        const code = problemCode(err);
+        const code = codeOf(err);
         logger.error('renewal_failed', { attempt: 1, error: describe(err), serial: current!.leaf.serial, keptFiles: true });
         if (code !== null && REAUTHENTICATE.has(code)) return reauthenticateOnce(describe(err));
         throw new AgentExit(code !== null && NEEDS_NEW_TOKEN.has(code) ? 2 : 1, `renewal failed: ${describe(err)}`);
