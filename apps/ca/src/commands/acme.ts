@@ -1,6 +1,7 @@
+import { cliAdmin } from '../admin/index.js';
 import { out, parse, UsageError } from '../cli.js';
+import { cliOperator } from '../config.js';
 import { dataSealer, openStore } from '../data.js';
-import { addEabKey } from '../provisioners.js';
 
 /** `shortleaf acme eab add|list`: External Account Binding keys for ACME provisioners. */
 export async function acmeCommand(args: string[]): Promise<void> {
@@ -10,11 +11,11 @@ export async function acmeCommand(args: string[]): Promise<void> {
   const { store } = await openStore(values.data!);
   try {
     if (verb === 'list') {
-      for (const k of await store.acme.listEabKeys(values.provisioner!)) out(`${k.kid}\t${k.createdAt.toISOString()}\t${k.accountId === null ? 'unused' : `bound to account ${k.accountId}`}`);
+      for (const k of await cliAdmin(store).listEabKeys(cliOperator(), values.provisioner!)) out(`${k.kid}\t${k.createdAt.toISOString()}\t${k.accountId === null ? 'unused' : `bound to account ${k.accountId}`}`);
       return;
     }
     const { sealer } = await dataSealer(values.data!, values['password-file']);
-    const { kid, hmacKey } = await addEabKey(store, sealer, values.provisioner!);
+    const { kid, hmacKey } = await cliAdmin(store, { sealer }).addEabKey(cliOperator(), values.provisioner!);
     // Two lines a script can read; the HMAC key is shown only this once.
     out(`kid: ${kid}\nhmac: ${hmacKey}`);
   } finally {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { createRevoker, importRootCrl, parseDuration } from '@shortleaf/authority';
+import { importRootCrl, parseDuration } from '@shortleaf/authority';
+import { cliAdmin } from '../admin/index.js';
 import { out, parse, UsageError } from '../cli.js';
+import { cliOperator } from '../config.js';
 import { openStore } from '../data.js';
-import { createLogger } from '../logger.js';
 
 const clock = { now: () => new Date() };
 
@@ -17,9 +18,8 @@ export async function revokeCommand(args: string[]): Promise<void> {
   if (serial === undefined) throw new UsageError('usage: shortleaf revoke SERIAL --reason keyCompromise --data DIR');
   const { store } = await openStore(values.data!);
   try {
-    const revoke = createRevoker({ store, clock, logger: createLogger('warn'), onRevoked: () => undefined });
     // The operator is trusted with the key's fate: keyCompromise here reaches every certificate with the key.
-    const r = await revoke({ serial, reason: values.reason, actor: `operator:${process.env.USER ?? 'cli'}`, requester: 'shortleaf revoke', keyProven: true });
+    const r = await cliAdmin(store).revoke(cliOperator(), { serial, reason: values.reason, requester: 'shortleaf revoke' });
     if (r.alreadyRevoked) out(`${r.serial} was already revoked (${r.reason}) at ${r.revokedAt.toISOString()}; only keyCompromise can replace that reason`);
     else if (r.previousReason !== undefined) out(`${r.serial}: reason changed from ${r.previousReason} to ${r.reason}; revoked at ${r.revokedAt.toISOString()} as before`);
     else out(`revoked ${r.serial} (${r.reason}) at ${r.revokedAt.toISOString()}`);
