@@ -3,7 +3,6 @@ import {
   createOcspResponder,
   createOcspSignerManager,
   loadRootDelegatedResponder,
-  parseDuration,
   type Authority,
   type KeySealer,
   type LoadedIssuer,
@@ -44,7 +43,7 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
   if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` (or `intermediate ocsp-csr`) at the ceremony" });
 
   let responder: ReturnType<typeof createOcspResponder> | undefined;
-  const signers = createOcspSignerManager({ authority: opts.authority, issuer, lifetimeMs: parseDuration(config.ocsp.signerLifetime), logger, onRotate: () => responder?.clear() });
+  const signers = createOcspSignerManager({ authority: opts.authority, issuer, lifetimeMs: config.ocsp.signerLifetime, logger, onRotate: () => responder?.clear() });
   await signers.start();
   responder = createOcspResponder({
     store,
@@ -53,7 +52,7 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
     rootResponder,
     clock,
     logger,
-    validityMs: parseDuration(config.ocsp.validity),
+    validityMs: config.ocsp.validity,
     maxCacheEntries: config.ocsp.cacheEntries,
     maxCacheBytes: config.ocsp.cacheBytes,
   });
@@ -68,9 +67,9 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
     // Its own path first; `/crl` too, which leaves issued before intermediates had their own
     // paths carry, so verifiers keep finding this CRL in scope for them.
     distributionPoint: [`${opts.statusBase}${issuerPaths(issuer.name).crl}`, `${opts.statusBase}/crl`],
-    validityMs: parseDuration(config.crl.validity),
-    refreshAfterMs: parseDuration(config.crl.refreshAfter),
-    rebuildDelayMs: parseDuration(config.crl.rebuildDelay),
+    validityMs: config.crl.validity,
+    refreshAfterMs: config.crl.refreshAfter,
+    rebuildDelayMs: config.crl.rebuildDelay,
     // The CRL metrics describe the active intermediate's CRL; the others publish unrecorded.
     ...(telemetry === undefined ? {} : {
           telemetry: {

@@ -7,7 +7,6 @@ import {
   latestRootCrl,
   rootFingerprint,
   loadIssuer,
-  parseDuration,
   rootCrlWarnings,
   rootOcspSignerWarnings,
   type LoadedIssuer,
@@ -176,12 +175,12 @@ export async function startRevocationServices(
   };
   await readRootCrls();
   let rootCrl = activeRootCrl();
-  const warnBeforeMs = parseDuration(config.rootCrl.warnBefore);
-  const issuerWarnBeforeMs = parseDuration(config.intermediate.warnBefore);
+  const warnBeforeMs = config.rootCrl.warnBefore;
+  const issuerWarnBeforeMs = config.intermediate.warnBefore;
   let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
   const intermediateWarnings = () => issuerWarnings(authority.issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
   const rootWarnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
-  const ocspSignerWarnBeforeMs = parseDuration(config.intermediate.ocspSignerWarnBefore);
+  const ocspSignerWarnBeforeMs = config.intermediate.ocspSignerWarnBefore;
   const ocspSignerWarnings = () => ordered().flatMap((u) => rootOcspSignerWarnings(u.issuer.name, u.rootSigner, clock.now(), ocspSignerWarnBeforeMs));
   const warnings = () => [...intermediateWarnings(), ...rootWarnings(), ...ocspSignerWarnings()];
 
@@ -205,7 +204,7 @@ export async function startRevocationServices(
 
   // Another process may write revocations, import a root CRL, or import or activate an
   // intermediate: look every second.
-  let lastRowid = (await store.revocations.since(0)).at(-1)?.rowid ?? 0;
+  let revocationCursor = await store.revocations.changeCursor();
   let lastReconcile = Date.now();
   let watching = false;
   const watcher = setInterval(() => {
@@ -216,8 +215,8 @@ export async function startRevocationServices(
         lastReconcile = Date.now();
         await reconcile().catch((err: Error) => logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }));
       }
-      for (const r of await store.revocations.since(lastRowid)) {
-        lastRowid = r.rowid;
+      for (const r of await store.revocations.changes(revocationCursor)) {
+        revocationCursor = r.cursor;
         if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
       }
       await watchRootCrls();

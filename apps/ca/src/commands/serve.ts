@@ -8,7 +8,7 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import { createAcmeApp, createValidator } from '@shortleaf/acme';
 import { createApiApp } from '@shortleaf/api';
-import { assertTemplatesFitProvisioners, createAuthority, loadActiveIssuer, parseDuration, type LoadedIssuer, type Logger } from '@shortleaf/authority';
+import { assertTemplatesFitProvisioners, createAuthority, loadActiveIssuer, type LoadedIssuer, type Logger } from '@shortleaf/authority';
 import { parseName, readRevocationPointers, withinConstraints } from '@shortleaf/pki';
 import { createOcspHttpHandler, createStatusApp, issuerPaths } from '@shortleaf/status';
 import { out, parse } from '../cli.js';
@@ -214,7 +214,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       connectionsCheckingInterval: CONNECTION_CHECK_MS,
       // Counted from the TCP connection, so a client that connects and never sends a ClientHello is
       // cut off too; Node's default would hold it 120 s (headersTimeout only starts after TLS).
-      handshakeTimeout: parseDuration(config.limits.handshakeTimeout),
+      handshakeTimeout: config.limits.handshakeTimeout,
     },
     withRequestIds(
       logger,
@@ -236,10 +236,10 @@ export async function serveCommand(args: string[]): Promise<void> {
     else void ready.then(() => dispatchStatus(req, res));
   });
   // Slow clients (a slowloris sending headers byte by byte) are cut off on both listeners.
-  httpsServer.headersTimeout = httpServer.headersTimeout = parseDuration(config.limits.headersTimeout);
-  httpsServer.requestTimeout = httpServer.requestTimeout = parseDuration(config.limits.requestTimeout);
-  boundFirstRequest(httpsServer, 'secureConnection', parseDuration(config.limits.headersTimeout));
-  boundFirstRequest(httpServer, 'connection', parseDuration(config.limits.headersTimeout));
+  httpsServer.headersTimeout = httpServer.headersTimeout = config.limits.headersTimeout;
+  httpsServer.requestTimeout = httpServer.requestTimeout = config.limits.requestTimeout;
+  boundFirstRequest(httpsServer, 'secureConnection', config.limits.headersTimeout);
+  boundFirstRequest(httpServer, 'connection', config.limits.headersTimeout);
   let renewal: { stop(): void; now(): void } | undefined;
   const pruner = setInterval(() => void store.pruneTokenUses(new Date()).catch(() => undefined), 10 * 60_000);
   pruner.unref();
@@ -292,7 +292,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     });
     checkIntermediateUrls(issuer, statusBase, logger);
     const names = serverNames(config, apiAddr.host, issuer, logger);
-    const lifetimeMs = parseDuration(config.serverCertificateLifetime);
+    const lifetimeMs = config.serverCertificateLifetime;
     const creds = await issueServerCredentials(authority, names, lifetimeMs);
     httpsServer.setSecureContext({ ...TLS_OPTIONS, key: creds.key, cert: creds.cert });
     renewal = scheduleServerRenewal({ authority, names, lifetimeMs, current: creds, logger, apply: (c) => httpsServer.setSecureContext({ ...TLS_OPTIONS, key: c.key, cert: c.cert }) });
@@ -327,7 +327,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       authority,
       revoke: revocation.revoke,
       sealer,
-      validate: createValidator({ ...config.acme.validation, timeoutMs: parseDuration(config.acme.validation.timeout), denyNetworks: config.acme.validation.denyNetworks, allowNetworks: config.acme.validation.allowNetworks }),
+      validate: createValidator({ ...config.acme.validation, timeoutMs: config.acme.validation.timeout, denyNetworks: config.acme.validation.denyNetworks, allowNetworks: config.acme.validation.allowNetworks }),
       clock: { now: () => new Date() },
       random: (n) => new Uint8Array(randomBytes(n)),
       logger,
@@ -340,8 +340,8 @@ export async function serveCommand(args: string[]): Promise<void> {
         maxPendingPerAccount: config.acme.validation.maxPendingPerAccount,
         maxPendingPerProvisioner: config.acme.validation.maxPendingPerProvisioner,
       },
-      orderLifetimeMs: parseDuration(config.acme.orderLifetime),
-      authorizationLifetimeMs: parseDuration(config.acme.authorizationLifetime),
+      orderLifetimeMs: config.acme.orderLifetime,
+      authorizationLifetimeMs: config.acme.authorizationLifetime,
       readBody: readNodeBody,
       ...(metrics === undefined ? {} : { telemetry: metrics.acme }),
     });
@@ -350,7 +350,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       roots: revocation.roots,
       rootCrl: revocation.rootCrl,
       rootCrlOf: revocation.rootCrlOf,
-      crlMaxAgeSeconds: parseDuration(config.crl.cacheMaxAge) / 1000,
+      crlMaxAgeSeconds: config.crl.cacheMaxAge / 1000,
       now: () => new Date(),
       onError: (event, fields) => logger.error(event, fields),
     });
@@ -359,7 +359,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ocsp: (request) => revocation.ocsp.respond(request),
       lookup: (request) => revocation.ocsp.lookup(request),
       now: () => new Date(),
-      maxAgeSeconds: parseDuration(config.ocsp.httpMaxAge) / 1000,
+      maxAgeSeconds: config.ocsp.httpMaxAge / 1000,
       onError: (event, fields) => logger.error(event, fields),
       ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
     });
