@@ -1,10 +1,23 @@
 /**
  * Byte-level mutations for the property tests of every package (`@shortleaf/pki/test-mutations`,
- * imported only by `*.property.test.ts`): bit flips,
+ * imported only by tests): bit flips,
  * truncations, insertions, deletions, overwritten bytes and changed DER length fields, applied
  * to a real, valid encoding so that the generated inputs get past the first checks.
  */
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { TBSCertificate } from '@peculiar/asn1-x509';
 import fc from 'fast-check';
+
+/**
+ * A TBS-mutating hook: parses to-be-signed certificate bytes with @peculiar/asn1-x509, lets `edit`
+ * change the structure (a flag, a duplicated or foreign extension, the version) and encodes it
+ * again. Tests use it to stand in for an encoder that writes something other than the draft.
+ */
+export function editTbsCertificate(tbs: Uint8Array, edit: (t: TBSCertificate) => void): Uint8Array {
+  const parsed = AsnConvert.parse(tbs, TBSCertificate);
+  edit(parsed);
+  return new Uint8Array(AsnConvert.serialize(parsed));
+}
 
 export type Mutation =
   | { kind: 'flip'; at: number; bit: number }
