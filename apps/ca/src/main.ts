@@ -5,6 +5,7 @@ import { PkiError } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
 import { agentCommand } from '@shortleaf/agent';
 import { UsageError } from './cli.js';
+import { debugStackTraces, invocationDirectory } from './config.js';
 import { acmeCommand } from './commands/acme.js';
 import { auditCommand } from './commands/audit.js';
 import { backupCommand, restoreCommand } from './commands/backup.js';
@@ -113,12 +114,13 @@ async function main(argv: string[]): Promise<number> {
     }
     const code = err instanceof AuthorityError || err instanceof PkiError || err instanceof StoreError ? ` [${err.code}]` : err instanceof CaProblemError ? ` [${err.type}]` : '';
     process.stderr.write(`shortleaf ${verb}: ${(err as Error).message}${code}\n`);
-    if (process.env.SHORTLEAF_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    if (debugStackTraces()) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
   }
 }
 
-// `pnpm shortleaf` runs scripts in the repository root; INIT_CWD is where the user typed it, and
-// relative paths (--out, --data) must mean what they mean there.
-if (process.env.INIT_CWD !== undefined && process.env.INIT_CWD !== '') process.chdir(process.env.INIT_CWD);
+// `pnpm shortleaf` runs scripts in the repository root; relative paths (--out, --data) must mean
+// what they mean where the user typed it.
+const cwd = invocationDirectory();
+if (cwd !== undefined) process.chdir(cwd);
 process.exitCode = await main(process.argv.slice(2));
