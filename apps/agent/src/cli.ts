@@ -112,7 +112,11 @@ export interface CrlCommand {
   once: boolean;
 }
 
-/** Parses `shortleaf agent …` into what to run; every mistake is an AgentUsageError. */
+/**
+ * Parses `shortleaf agent …` into what to run; every mistake is an AgentUsageError. This is the
+ * agent's config module: the only place it reads `process.env` (for SHORTLEAF_EAB_HMAC), and only
+ * as the default of `env`, which tests replace.
+ */
 export function parseAgentArgs(args: string[], env: Readonly<Record<string, string | undefined>> = process.env): CertificateCommand | CrlCommand {
   type Values = Record<string, string | boolean | string[] | undefined>;
   const strict = (argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): { values: Values } => {

@@ -3,6 +3,7 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, re
 import { basename, dirname, join, resolve } from 'node:path';
 import { SqliteStore, StoreError } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
+import { cliOperator } from '../config.js';
 import { acquireInstanceLock } from '../instance-lock.js';
 import { CRL_NUMBER_FLOOR_SETTING, dataLayout } from '../layout.js';
 
@@ -101,7 +102,7 @@ export async function restoreCommand(args: string[]): Promise<void> {
         const previous = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
         const kept = previous !== null && /^\d+$/.test(previous) && BigInt(previous) > floor ? BigInt(previous) : floor;
         await store.setSetting(CRL_NUMBER_FLOOR_SETTING, kept.toString());
-        await store.appendAudit({ at: new Date(), action: 'restore', actor: `operator:${process.env.USER ?? 'cli'}`, serial: null, detail: { from, crlNumberFloor: kept.toString() } });
+        await store.appendAudit({ at: new Date(), action: 'restore', actor: `operator:${cliOperator().name}`, serial: null, detail: { from, crlNumberFloor: kept.toString() } });
       } finally {
         await store.close();
       }
