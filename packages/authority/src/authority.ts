@@ -74,7 +74,7 @@ export const OCSP_PROVISIONER = 'shortleaf:ocsp';
 const OCSP_SIGNER_CN = 'Shortleaf OCSP Responder';
 
 /**
- * The only code that signs leaves. Every front door (REST sign, mTLS renew, ACME later) calls it,
+ * The only code that signs leaves. Every front door (REST sign, mTLS renew, ACME finalize) calls it,
  * and it always runs Boulder's order: authenticate, authorize against policy, draft from the
  * profile, lint, record the intent (and burn the token) in one transaction, sign, record the result.
  */
