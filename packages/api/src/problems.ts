@@ -1,5 +1,6 @@
-import { AuthorityError } from '@shortleaf/authority';
-import { PkiError } from '@shortleaf/pki';
+import { AuthorityError, type AuthorityErrorCode } from '@shortleaf/authority';
+import { PROBLEM_TYPE_PREFIX, problemType } from '@shortleaf/client';
+import { PkiError, type PkiErrorCode } from '@shortleaf/pki';
 
 /** RFC 7807 problem document as Shortleaf's REST API sends it. */
 export interface Problem {
@@ -9,21 +10,36 @@ export interface Problem {
   detail: string;
 }
 
-export const PROBLEM_TYPE_PREFIX = 'urn:shortleaf:problem:';
+export { PROBLEM_TYPE_PREFIX };
+
+/** Codes of the errors the HTTP layer raises itself, before the authority sees a request. */
+export type ApiErrorCode = 'badJson' | 'badRequest' | 'unsupportedMediaType' | 'bodyTooLarge' | 'notFound' | 'methodNotAllowed';
 
 /** Errors raised by the HTTP layer itself, before the authority sees a request. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
-    readonly code: 'badJson' | 'badRequest' | 'unsupportedMediaType' | 'bodyTooLarge' | 'notFound' | 'methodNotAllowed',
+    readonly code: ApiErrorCode,
     message: string,
   ) {
     super(message);
   }
 }
 
-// One row per error code: the HTTP status and a short title. The detail is the error's message.
-const TABLE: Record<string, { status: number; title: string }> = {
+/** Every code that can reach the REST front door: its own, the authority's and the PKI core's. */
+export type ProblemCode = ApiErrorCode | AuthorityErrorCode | PkiErrorCode;
+
+/**
+ * A row of the problem table: the HTTP status and a short title, the detail being the error's
+ * message. `internal` rows are bugs or failures the client cannot act on: they go out as a bare
+ * 500 whose detail says nothing, and the cause goes to the log (Boulder's `web/probs.go`).
+ */
+export type ProblemRow = { status: number; title: string } | 'internal';
+
+/** One row per code, every code: a code nobody maps does not compile (see problems.test.ts). */
+export type ProblemTable = { readonly [C in ProblemCode]: ProblemRow };
+
+export const PROBLEMS: ProblemTable = {
   badJson: { status: 400, title: 'Request body is not valid JSON' },
   badRequest: { status: 400, title: 'Bad request' },
   unsupportedMediaType: { status: 415, title: 'Unsupported media type' },
@@ -36,6 +52,10 @@ const TABLE: Record<string, { status: number; title: string }> = {
   badCsrSignature: { status: 400, title: 'CSR signature does not verify' },
   badName: { status: 400, title: 'Invalid name' },
   badCertificate: { status: 400, title: 'Malformed certificate' },
+  // A subject attribute or extended key usage the template asked for, from the token's claims.
+  badSubject: { status: 400, title: 'Invalid subject attribute' },
+  badExtKeyUsage: { status: 400, title: 'Invalid extended key usage' },
+  badOcspRequest: { status: 400, title: 'Malformed OCSP request' },
   unsupportedKey: { status: 400, title: 'Unsupported key type' },
   weakKey: { status: 400, title: 'Key too weak' },
   unsupportedAlgorithm: { status: 400, title: 'Unsupported signature algorithm' },
@@ -67,19 +87,32 @@ const TABLE: Record<string, { status: number; title: string }> = {
   lineageExpired: { status: 403, title: 'Lineage too old to renew; authenticate again' },
   renewalNotAllowed: { status: 403, title: 'Renewal over this door not allowed for this provisioner' },
   notAuthorized: { status: 403, title: 'Not authorized' },
+  // Operator input (a policy, a template, an intermediate or root to import) that the operator can
+  // correct: today only the CLI meets these, the admin API and console next (issue 16).
+  badPolicy: { status: 400, title: 'Invalid policy' },
+  badTemplate: { status: 400, title: 'Invalid certificate template' },
+  unknownProvisionerType: { status: 400, title: 'Unknown provisioner type' },
+  badProvisionerOptions: { status: 400, title: 'Invalid provisioner options' },
+  rootKeyRefused: { status: 400, title: 'Root certificate or key refused' },
+  issuerMismatch: { status: 400, title: 'Intermediate does not match' },
+  widerNameConstraints: { status: 400, title: 'Intermediate admits names its predecessor did not' },
   storageUnavailable: { status: 503, title: 'Storage unavailable' },
   issuerUnavailable: { status: 503, title: 'No active intermediate' },
+  // A lint failure means the CA built a wrong certificate: a bug, and nothing was issued.
+  lintFailed: 'internal',
+  internal: 'internal',
 };
+
+const INTERNAL: Problem = { type: problemType('internal'), title: 'Internal error', status: 500, detail: 'the server failed to handle this request; the cause is in its log' };
 
 /**
  * Turns any error into a problem document. Known codes keep their message (written for the
- * client); anything else is a 500 with a generic detail, and the caller logs the cause.
+ * client); internal codes and anything else are a 500 with a generic detail, and the caller logs
+ * the cause.
  */
 export function toProblem(err: unknown): { problem: Problem; internal: boolean } {
-  const code = err instanceof ApiError || err instanceof AuthorityError || err instanceof PkiError ? err.code : null;
-  const row = code === null ? undefined : TABLE[code];
-  if (code === null || row === undefined) {
-    return { problem: { type: `${PROBLEM_TYPE_PREFIX}internal`, title: 'Internal error', status: 500, detail: 'the server failed to handle this request; the cause is in its log' }, internal: true };
-  }
-  return { problem: { type: `${PROBLEM_TYPE_PREFIX}${code}`, title: row.title, status: row.status, detail: (err as Error).message }, internal: false };
+  if (!(err instanceof ApiError || err instanceof AuthorityError || err instanceof PkiError)) return { problem: { ...INTERNAL }, internal: true };
+  const row = PROBLEMS[err.code];
+  if (row === 'internal') return { problem: { ...INTERNAL }, internal: true };
+  return { problem: { type: problemType(err.code), title: row.title, status: row.status, detail: err.message }, internal: false };
 }
