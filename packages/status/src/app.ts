@@ -1,7 +1,8 @@
 import { Hono, type Context } from 'hono';
 import { rootFingerprint, type CrlRow, type RootCrlRow } from '@shortleaf/authority';
 import { encodeCertificates, encodePem } from '@shortleaf/pki';
-import { notModified, problemBody, secondsUntil } from './http-cache.js';
+import { notModified, secondsUntil } from './http-cache.js';
+import { statusProblem, type StatusProblemCode } from './problems.js';
 
 /** An intermediate in service, as the status listener publishes it. */
 export interface PublishedIssuer {
@@ -39,9 +40,10 @@ const CA_ISSUERS_PATH = '/intermediate.crt';
  */
 export const issuerPaths = (name: string): { crl: string; caIssuers: string } => ({ crl: `/crl/${name}`, caIssuers: `/intermediate/${name}.crt` });
 
-const problem = (c: Context, status: 404 | 503, code: string, detail: string) => {
+const problem = (c: Context, code: Extract<StatusProblemCode, 'notFound' | 'internal'>, detail: string) => {
+  const { status, body } = statusProblem(code, detail);
   c.header('content-type', 'application/problem+json');
-  return c.body(problemBody(status, code, detail), status);
+  return c.body(body, status);
 };
 
 const crlEtag = (row: { number: bigint; der: Uint8Array }) => `"crl-${row.number}-${row.der.length}"`;
@@ -59,13 +61,13 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
 
   app.onError((err, c) => {
     opts.onError('status_request_failed', { path: c.req.path, error: err.message });
-    return problem(c, 503, 'internal', 'the status service failed to answer; the cause is in its log');
+    return problem(c, 'internal', 'the status service failed to answer; the cause is in its log');
   });
-  app.notFound((c) => problem(c, 404, 'notFound', 'no such resource on the status listener'));
+  app.notFound((c) => problem(c, 'notFound', 'no such resource on the status listener'));
 
   const serveCertificate = (c: Context, issuer: PublishedIssuer | undefined) =>
     issuer === undefined
-      ? problem(c, 404, 'notFound', 'no intermediate of that name is in service')
+      ? problem(c, 'notFound', 'no intermediate of that name is in service')
       : c.body(new Uint8Array(issuer.certificate), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
   app.get(CA_ISSUERS_PATH, (c) => serveCertificate(c, active()));
   app.get('/intermediate/:file', (c) => serveCertificate(c, named(c.req.param('file').replace(/\.crt$/, ''))));
@@ -74,7 +76,7 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   app.get('/health', (c) => c.json({ status: 'ok' }));
 
   function serveCrl(c: Context, row: { number: bigint; thisUpdate: Date; nextUpdate: Date; der: Uint8Array } | null, pem: boolean) {
-    if (row === null) return problem(c, 404, 'notFound', 'no CRL has been published yet');
+    if (row === null) return problem(c, 'notFound', 'no CRL has been published yet');
     const etag = pem ? crlEtag(row).replace(/"$/, '-pem"') : crlEtag(row);
     c.header('etag', etag);
     c.header('last-modified', row.thisUpdate.toUTCString());
@@ -91,7 +93,7 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
     const file = c.req.param('file');
     const pem = file.endsWith('.pem');
     const issuer = named(pem ? file.slice(0, -4) : file);
-    if (issuer === undefined) return problem(c, 404, 'notFound', 'no intermediate of that name is in service');
+    if (issuer === undefined) return problem(c, 'notFound', 'no intermediate of that name is in service');
     return serveCrl(c, issuer.crl(), pem);
   });
   app.get('/root.crl', (c) => serveCrl(c, opts.rootCrl(), false));
@@ -101,12 +103,15 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   app.get('/root/:file', (c) => {
     const m = /^([0-9A-Fa-f:]{64,95})\.(crl|crt)$/.exec(c.req.param('file'));
     const fingerprint = m?.[1]!.replace(/:/g, '').toLowerCase();
-    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 404, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl or .crt');
+    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl or .crt');
     if (m![2] === 'crl') return serveCrl(c, opts.rootCrlOf?.(fingerprint) ?? null, false);
     const root = opts.roots().find((der) => rootFingerprint(der) === fingerprint);
-    if (root === undefined) return problem(c, 404, 'notFound', 'no root with that SHA-256 fingerprint is trusted here');
+    if (root === undefined) return problem(c, 'notFound', 'no root with that SHA-256 fingerprint is trusted here');
     return c.body(new Uint8Array(root), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
   });
 
+  // Last, and a route rather than only `notFound`: an app mounted with `app.route()` brings its
+  // routes and its onError but not its notFound.
+  app.all('*', (c) => problem(c, 'notFound', 'no such resource on the status listener'));
   return app;
 }

@@ -1,10 +1,5 @@
 import type { Context } from 'hono';
 
-/** The JSON of an RFC 7807 problem document, as every Shortleaf listener writes it. */
-export function problemBody(status: number, code: string, detail: string): string {
-  return JSON.stringify({ type: `urn:shortleaf:problem:${code}`, title: code, status, detail });
-}
-
 /** Seconds until `until`, never negative: a max-age never outlives the data's nextUpdate. */
 export function secondsUntil(until: Date, now: Date, cap = Number.POSITIVE_INFINITY): number {
   return Math.max(0, Math.min(cap, Math.floor((until.getTime() - now.getTime()) / 1000)));

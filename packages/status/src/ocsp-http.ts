@@ -2,7 +2,8 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_TELEMETRY, type OcspAnswer, type Telemetry } from '@shortleaf/authority';
 import { MAX_OCSP_REQUEST_BYTES, ocspErrorResponse } from '@shortleaf/pki';
-import { isNotModified, problemBody, secondsUntil } from './http-cache.js';
+import { isNotModified, secondsUntil } from './http-cache.js';
+import { statusProblem } from './problems.js';
 
 export interface OcspHttpOptions {
   ocsp(request: Uint8Array): Promise<OcspAnswer>;
@@ -23,10 +24,11 @@ const PREFIX = '/ocsp/';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MAX_GET_BASE64 = Math.ceil(MAX_OCSP_REQUEST_BYTES / 3) * 4;
 
-function problem(res: ServerResponse, status: 413 | 415, code: string, detail: string): void {
+function problem(res: ServerResponse, code: 'bodyTooLarge' | 'unsupportedMediaType', detail: string): void {
+  const { status, body } = statusProblem(code, detail);
   // The rest of a refused body is never read: close the connection rather than leave it paused.
   res.writeHead(status, { 'content-type': 'application/problem+json', connection: 'close' });
-  res.end(problemBody(status, code, detail));
+  res.end(body);
 }
 
 function ocspBody(res: ServerResponse, body: Uint8Array, extra?: Record<string, string>): void {
@@ -114,9 +116,9 @@ export function createOcspHttpHandler(opts: OcspHttpOptions) {
 
   async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/ocsp-request') {
-      return problem(res, 415, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');
+      return problem(res, 'unsupportedMediaType', 'send the OCSP request as application/ocsp-request');
     }
-    const tooLarge = () => problem(res, 413, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
+    const tooLarge = () => problem(res, 'bodyTooLarge', `an OCSP request is at most ${MAX_OCSP_REQUEST_BYTES} bytes`);
     if (Number(req.headers['content-length'] ?? 0) > MAX_OCSP_REQUEST_BYTES) return tooLarge();
     const body = await readBody(req, MAX_OCSP_REQUEST_BYTES);
     if (body === null) return tooLarge();
