@@ -8,7 +8,7 @@ import type { ValidationRunner } from './validation-runner.js';
 
 /** The certificate and provisioner records the ACME front door reads from the authority's store. */
 export interface AcmeCertificateStore {
-  getProvisioner(name: string): Promise<{ name: string; type: 'jwk' | 'acme'; options?: string } | null>;
+  getProvisioner(name: string): Promise<{ name: string; type: string; options?: string } | null>;
   getCertificate(serial: string): Promise<{ serial: string; issuerId: string; der: Uint8Array | null; notBefore: Date; notAfter: Date; provisioner: string } | null>;
   revocations: { get(serial: string): Promise<{ revokedAt: Date; reason: string } | null> };
 }

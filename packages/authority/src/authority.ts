@@ -26,7 +26,8 @@ import { checkRenewalDoor } from './lineage.js';
 import { parsePolicy, type Policy } from './policy.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { checkCsrNames, checkKey, checkNames, resolveLifetime } from './request-checks.js';
-import { createTokenVerifier, type TokenClaims } from './token.js';
+import { BUILT_IN_PROVISIONERS, createTokenAuthorizer, type ProvisionerRegistry } from './provisioners/index.js';
+import { MAX_TOKEN_NAMES } from './token.js';
 import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
 
 /** What every front door hands back to its client. */
@@ -56,6 +57,8 @@ export interface AuthorityOptions {
   /** Per-provisioner certificate templates (`templates` in the config), checked at start-up. */
   templates?: ReadonlyMap<string, CertificateTemplate>;
 }
+  /** The provisioner types credentials are checked by; BUILT_IN_PROVISIONERS when absent. */
+  provisioners?: ProvisionerRegistry;
 
 /** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
 export const BACKDATE_MS = 60_000;
@@ -88,13 +91,13 @@ export function createAuthority(opts: AuthorityOptions) {
   const chains = new Map<string, Uint8Array[]>([[active.id, [active.certificate.der]]]);
   const policies = new Map<string, { text: string; policy: Policy }>();
 
-  const { verifyToken, verifyRevokeToken } = createTokenVerifier({
+  // The authority only asks the provisioner a token names which names it grants and what to spend.
+  const provisioners = opts.provisioners ?? BUILT_IN_PROVISIONERS;
+  const tokens = createTokenAuthorizer({
+    registry: provisioners,
+    getProvisioner: (name) => store.getProvisioner(name),
     now: () => clock.now(),
-    ...(opts.maxNames === undefined ? {} : { maxNames: opts.maxNames }),
-    publicJwk: async (name) => {
-      const p = await store.getProvisioner(name);
-      return p !== null && p.type === 'jwk' ? p.publicJwk : null;
-    },
+    maxNames: opts.maxNames ?? MAX_TOKEN_NAMES,
   });
 
   async function policyOf(name: string): Promise<Policy> {
@@ -181,7 +184,7 @@ export function createAuthority(opts: AuthorityOptions) {
   /** Signs a CSR authorised by a one-time provisioner token (`POST /api/v1/sign`). */
   async function sign(input: { csr: unknown; token: unknown; notAfter?: unknown; audiences: readonly string[]; requester: string }): Promise<IssuedCertificate> {
     const started = performance.now();
-    const claims: TokenClaims = await verifyToken(input.token, input.audiences);
+    const claims = await tokens.authorizeSign(input.token, input.audiences);
     const policy = await policyOf(claims.provisioner);
     if (typeof input.csr !== 'string') throw new PkiError('badCsr', 'csr must be a PEM string');
     const csr = parseCsr(input.csr);
@@ -211,7 +214,7 @@ export function createAuthority(opts: AuthorityOptions) {
       maxLifetimeMs: policy.maxLifetimeMs,
       subject: template?.subject,
       extKeyUsage: template?.extKeyUsage,
-      tokenUse: claims.use,
+      ...(claims.use === null ? {} : { tokenUse: claims.use }),
       now,
     });
   }
@@ -241,7 +244,7 @@ export function createAuthority(opts: AuthorityOptions) {
     if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
     if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
     const policy = await policyOf(row.provisioner);
-    checkRenewalDoor(row, policy, (await store.getProvisioner(row.provisioner))?.type ?? null, now);
+    checkRenewalDoor(row, policy, (await store.getProvisioner(row.provisioner))?.type ?? null, now, provisioners);
     const names = row.names.map((n) => parseName(n.slice(n.indexOf(':') + 1)));
     checkNames(names, policy, row.provisioner);
     let publicKey = current.publicKey;
@@ -396,10 +399,10 @@ export function createAuthority(opts: AuthorityOptions) {
       // The TLS handshake proved the client holds the certificate's key.
       return { actor: `certificate:${row.serial}`, keyProven: true };
     }
-    const claims = await verifyRevokeToken(input.token, input.audiences);
+    const claims = await tokens.authorizeRevoke(input.token, input.audiences);
     if (normalizeSerial(claims.serial) !== row.serial) throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
     if (claims.provisioner !== row.provisioner) throw new AuthorityError('notAuthorized', `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`);
-    return { actor: `provisioner:${claims.provisioner}`, tokenUse: claims.use, keyProven: false };
+    return { actor: `provisioner:${claims.provisioner}`, ...(claims.use === null ? {} : { tokenUse: claims.use }), keyProven: false };
   }
 
   /**

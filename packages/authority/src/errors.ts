@@ -7,6 +7,10 @@ export type AuthorityErrorCode =
   | 'tokenLifetime'
   | 'tokenReplayed'
   | 'unknownProvisioner'
+  /** A provisioner type no registry row declares (provisioners/registry.ts). */
+  | 'unknownProvisionerType'
+  /** A provisioner's options (or key) its type refuses. */
+  | 'badProvisionerOptions'
   | 'nameNotAllowed'
   | 'csrNameNotAuthorized'
   | 'keyTypeNotAllowed'

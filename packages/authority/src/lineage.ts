@@ -1,12 +1,7 @@
 import { AuthorityError } from './errors.js';
 import { mtlsRenewalAllowed, type Policy } from './policy.js';
 import type { CertificateRow } from './ports.js';
-
-/** What a holder does instead of renewing, by the kind of credential its provisioner takes. */
-const AUTHENTICATE_AGAIN: Readonly<Record<string, string>> = {
-  acme: 'renew it over ACME (a new order), which checks its authorizations again',
-  jwk: 'get a new certificate with a fresh token',
-};
+import { BUILT_IN_PROVISIONERS, type ProvisionerRegistry } from './provisioners/index.js';
 
 const formatAge = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_400_000} d` : `${Math.round(ms / 60_000)} min`);
 
@@ -17,9 +12,10 @@ const formatAge = (ms: number): string => (ms % 86_400_000 === 0 ? `${ms / 86_40
  * After that the holder presents its original kind of credential again, so a stolen key cannot
  * keep itself current forever unnoticed. `provisionerType` is null for the CA's own provisioners.
  */
-export function checkRenewalDoor(row: CertificateRow, policy: Policy, provisionerType: string | null, now: Date): void {
-  const instead = AUTHENTICATE_AGAIN[provisionerType ?? ''] ?? 'get a new certificate from its provisioner';
-  if (provisionerType !== null && !mtlsRenewalAllowed(policy, provisionerType)) {
+export function checkRenewalDoor(row: CertificateRow, policy: Policy, provisionerType: string | null, now: Date, registry: ProvisionerRegistry = BUILT_IN_PROVISIONERS): void {
+  // What a holder does instead of renewing is its provisioner type's to say.
+  const instead = (provisionerType === null ? undefined : registry.find(provisionerType)?.authenticateAgain) ?? 'get a new certificate from its provisioner';
+  if (provisionerType !== null && !mtlsRenewalAllowed(policy, provisionerType, registry)) {
     throw new AuthorityError('renewalNotAllowed', `certificate ${row.serial} was issued by ${provisionerType} provisioner ${row.provisioner}, whose certificates do not renew over mutual TLS; ${instead}`);
   }
   if (now.getTime() > row.lineageStartedAt.getTime() + policy.maxLineageAgeMs) {

@@ -1,6 +1,7 @@
 import { KEY_TYPE_NAMES, keyTypeByName, validateNamePolicy, type KeyTypeName, type NamePolicy } from '@shortleaf/pki';
 import { parseDuration } from './duration.js';
 import { AuthorityError } from './errors.js';
+import { BUILT_IN_PROVISIONERS, type ProvisionerRegistry } from './provisioners/index.js';
 
 /** A provisioner's policy as stored (JSON) and as configured by `shortleaf provisioner add`. */
 export interface PolicyDocument {
@@ -99,6 +100,6 @@ export function parsePolicy(doc: unknown, opts: { stored?: boolean } = {}): Poli
  * unless its policy says so: its names were proven by challenges against authorizations that
  * expire, and renewing by ACME checks them again, whereas mTLS renewal would carry them forever.
  */
-export function mtlsRenewalAllowed(policy: Policy, provisionerType: string): boolean {
-  return policy.mtlsRenewal ?? provisionerType !== 'acme';
+export function mtlsRenewalAllowed(policy: Policy, provisionerType: string, registry: ProvisionerRegistry = BUILT_IN_PROVISIONERS): boolean {
+  return policy.mtlsRenewal ?? registry.find(provisionerType)?.mtlsRenewalByDefault ?? true;
 }

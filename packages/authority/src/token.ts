@@ -46,28 +46,58 @@ export const TOKEN_CLOCK_SKEW_S = 60;
 /** Most names one token may authorise; more is refused, not truncated. */
 export const MAX_TOKEN_NAMES = 100;
 const MAX_TOKEN_BYTES = 8 * 1024;
-const ALGORITHMS = ['ES256', 'EdDSA'];
 
-export interface TokenVerifierDeps {
-  /** Looks up a JWK provisioner's public key by name; null when there is none. */
-  publicJwk(provisioner: string): Promise<string | null>;
-  now(): Date;
-  /** Most names one token may authorise (`limits.maxNames`); MAX_TOKEN_NAMES when absent. */
-  maxNames?: number;
+/** JWS algorithms of one-time tokens (RFC 7518 §3.4, RFC 8037 §3.1); never HS* or none. */
+export const TOKEN_ALGORITHMS: readonly string[] = ['ES256', 'EdDSA'];
+
+/** What the front of a token says before anything is verified: enough to find its provisioner. */
+export interface TokenHeader {
+  token: string;
+  alg: string;
+  /** The provisioner the token names; nothing is trusted until its signature verifies. */
+  iss: string;
 }
 
 /**
- * Verifies one-time tokens: signature by the named provisioner's key (ES256 or EdDSA), the
- * audience, a lifetime of at most five minutes, and the claims we issue on. Single use (`jti`) is
- * enforced later, atomically with recording the certificate, so a refused request burns nothing.
+ * Reads a token's algorithm and issuer without trusting them: the checks every token passes
+ * before any provisioner is looked up. `algorithms` is every algorithm some provisioner type
+ * takes, so a symmetric or unsigned token (`HS256`, `none`) is refused before any lookup.
  */
-export function createTokenVerifier(deps: TokenVerifierDeps) {
+export function readTokenHeader(token: unknown, algorithms: readonly string[] = TOKEN_ALGORITHMS): TokenHeader {
+  if (typeof token !== 'string' || token.length === 0) throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
+  if (token.length > MAX_TOKEN_BYTES) throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
+  let alg: string;
+  let iss: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg ?? '';
+    iss = decodeJwt(token).iss;
+  } catch (cause) {
+    throw new AuthorityError('tokenMalformed', 'the token is not a JWT', { cause });
+  }
+  if (!algorithms.includes(alg)) throw new AuthorityError('tokenMalformed', `token algorithm ${JSON.stringify(alg)} is not allowed (use ${algorithms.join(' or ')})`);
+  if (typeof iss !== 'string' || iss === '') throw new AuthorityError('tokenMalformed', 'the token has no "iss" naming its provisioner');
+  return { token, alg, iss };
+}
+
+/** The claims of a verified revoke token: its `sub` is the serial of the certificate to revoke. */
+export interface RevokeTokenClaims {
+  provisioner: string;
+  serial: string;
+  jti: string;
+  expiresAt: Date;
+  use: TokenUse;
+}
+
+/**
+ * Verifies one-time tokens against a key already found: signature (ES256 or EdDSA), the
+ * audience, a lifetime of at most five minutes, and the claims we issue on. Keeps each imported
+ * key while the provisioner's JWK stays the same. The JWK provisioner (provisioners/jwk.ts) uses it.
+ */
+export function createJwkTokenVerifier(deps: { now(): Date; maxNames?: number }) {
   const maxNames = deps.maxNames ?? MAX_TOKEN_NAMES;
   const keys = new Map<string, { jwk: string; key: CryptoKey | KeyObject | Uint8Array }>();
 
-  async function keyFor(provisioner: string, alg: string) {
-    const jwk = await deps.publicJwk(provisioner);
-    if (jwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(provisioner)}`);
+  async function keyFor(provisioner: string, alg: string, jwk: string) {
     const cached = keys.get(`${provisioner}/${alg}`);
     if (cached !== undefined && cached.jwk === jwk) return cached.key;
     let key;
@@ -82,24 +112,13 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
   }
 
   /** Signature, audience, lifetime and the claims every token carries; returns the payload. */
-  async function verifyJwt(token: unknown, audiences: readonly string[]): Promise<{ iss: string; sub: string; jti: string; exp: number; payload: Record<string, unknown> }> {
-    if (typeof token !== 'string' || token.length === 0) throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
-    if (token.length > MAX_TOKEN_BYTES) throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
-    let alg: string;
-    let iss: unknown;
-    try {
-      alg = decodeProtectedHeader(token).alg ?? '';
-      iss = decodeJwt(token).iss;
-    } catch (cause) {
-      throw new AuthorityError('tokenMalformed', 'the token is not a JWT', { cause });
-    }
-    if (!ALGORITHMS.includes(alg)) throw new AuthorityError('tokenMalformed', `token algorithm ${JSON.stringify(alg)} is not allowed (use ES256 or EdDSA)`);
-    if (typeof iss !== 'string' || iss === '') throw new AuthorityError('tokenMalformed', 'the token has no "iss" naming its provisioner');
-    const key = await keyFor(iss, alg);
+  async function verifyJwt(header: TokenHeader, jwk: string, audiences: readonly string[]): Promise<{ iss: string; sub: string; jti: string; exp: number; payload: Record<string, unknown> }> {
+    const { token, alg, iss } = header;
+    const key = await keyFor(iss, alg, jwk);
     let payload;
     try {
       ({ payload } = await jwtVerify(token, key, {
-        algorithms: ALGORITHMS,
+        algorithms: [...TOKEN_ALGORITHMS],
         issuer: iss,
         audience: [...audiences],
         clockTolerance: TOKEN_CLOCK_SKEW_S,
@@ -126,8 +145,8 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
   }
 
   /** Verifies a sign token: its `sub` and `sans` are the names the certificate may carry. */
-  async function verifyToken(token: unknown, audiences: readonly string[]): Promise<TokenClaims> {
-    const { iss, sub, jti, exp, payload } = await verifyJwt(token, audiences);
+  async function verifySign(header: TokenHeader, jwk: string, audiences: readonly string[]): Promise<TokenClaims> {
+    const { iss, sub, jti, exp, payload } = await verifyJwt(header, jwk, audiences);
     const { sans } = payload;
     if (sans !== undefined && (!Array.isArray(sans) || sans.some((s) => typeof s !== 'string'))) {
       throw new AuthorityError('tokenMalformed', 'the token "sans" claim must be a list of strings');
@@ -144,12 +163,48 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
   }
 
   /** Verifies a revoke token: its `sub` is the serial of the certificate to revoke. */
-  async function verifyRevokeToken(token: unknown, audiences: readonly string[]): Promise<{ provisioner: string; serial: string; jti: string; expiresAt: Date; use: TokenUse }> {
-    const { iss, sub, jti, exp } = await verifyJwt(token, audiences);
+  async function verifyRevoke(header: TokenHeader, jwk: string, audiences: readonly string[]): Promise<RevokeTokenClaims> {
+    const { iss, sub, jti, exp } = await verifyJwt(header, jwk, audiences);
     return { provisioner: iss, serial: sub, jti, expiresAt: new Date(exp * 1000), use: tokenUse(iss, jti, exp) };
   }
 
-  return { verifyToken, verifyRevokeToken };
+  return { verifySign, verifyRevoke };
+}
+
+export interface TokenVerifierDeps {
+  /** Looks up a JWK provisioner's public key by name; null when there is none. */
+  publicJwk(provisioner: string): Promise<string | null>;
+  now(): Date;
+  /** Most names one token may authorise (`limits.maxNames`); MAX_TOKEN_NAMES when absent. */
+  maxNames?: number;
+}
+
+/**
+ * Verifies one-time tokens end to end, finding the key by the token's `iss`: `readTokenHeader`,
+ * then the JWK verifier. Single use (`jti`) is enforced later, atomically with recording the
+ * certificate, so a refused request burns nothing. The authority goes through the provisioner
+ * registry instead (provisioners/token-authorizer.ts); this stays for callers holding one key.
+ */
+export function createTokenVerifier(deps: TokenVerifierDeps) {
+  const jwt = createJwkTokenVerifier(deps);
+
+  async function found(token: unknown): Promise<{ header: TokenHeader; jwk: string }> {
+    const header = readTokenHeader(token);
+    const jwk = await deps.publicJwk(header.iss);
+    if (jwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(header.iss)}`);
+    return { header, jwk };
+  }
+
+  return {
+    verifyToken: async (token: unknown, audiences: readonly string[]): Promise<TokenClaims> => {
+      const { header, jwk } = await found(token);
+      return jwt.verifySign(header, jwk, audiences);
+    },
+    verifyRevokeToken: async (token: unknown, audiences: readonly string[]): Promise<RevokeTokenClaims> => {
+      const { header, jwk } = await found(token);
+      return jwt.verifyRevoke(header, jwk, audiences);
+    },
+  };
 }
 
 /**

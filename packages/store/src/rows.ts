@@ -17,7 +17,7 @@ export interface IssuerRow {
 
 export interface ProvisionerRow {
   name: string;
-  type: 'jwk' | 'acme';
+  type: string;
   public_jwk: string | null;
   policy: string;
   options: string;
