@@ -1,7 +1,7 @@
 /**
  * The one place @peculiar/x509 is set up: its dependency injector needs a Reflect polyfill loaded
  * before it, and its crypto provider is process-global. Node's own WebCrypto covers every algorithm
- * we parse (ECDSA, RSA, Ed25519); @peculiar/webcrypto stays a fallback we have not needed. Every
+ * we parse (ECDSA, RSA, Ed25519), so @peculiar/webcrypto is not a dependency. Every
  * other module imports `x509` from here, never from the package, so the order cannot go wrong.
  */
 import 'reflect-metadata';
