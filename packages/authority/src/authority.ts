@@ -1,7 +1,6 @@
 import { Buffer } from 'node:buffer';
 import {
   PkiError,
-  assertLintClean,
   encodeName,
   leafDraft,
   ocspSignerDraft,
@@ -12,9 +11,11 @@ import {
   parseCsr,
   parseName,
   policyRefusal,
-  signDraft,
+  prepareCertificate,
+  signPrepared,
   type CertificateInfo,
   type ParsedCsr,
+  type PreparedCertificate,
   type PublicKeyInfo,
   type PublicUrls,
   type SubjectName,
@@ -152,8 +153,11 @@ export function createAuthority(opts: AuthorityOptions) {
         req.profile === 'ocsp-signer'
           ? ocspSignerDraft({ serial: serial.bytes, subjectDer: encodeName({ commonName: req.commonName, organization: 'Shortleaf' }), commonName: req.commonName ?? OCSP_SIGNER_CN, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info })
           : leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: urlsFor(issuer), subject: req.subject, extKeyUsage: req.extKeyUsage });
+      // Boulder's prepare/issue: encode once, lint what the bytes parse back to, record them with
+      // the reservation, and sign exactly them.
+      let prepared: PreparedCertificate;
       try {
-        assertLintClean(draft, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
+        prepared = prepareCertificate(draft, issuer.signer, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
       } catch (cause) {
         logger.error('lint_failed', { serial: serial.hex, reason: (cause as Error).message, bug: true });
         throw new AuthorityError('internal', 'the certificate failed its pre-signing checks; nothing was issued', { cause });
@@ -162,7 +166,7 @@ export function createAuthority(opts: AuthorityOptions) {
       const lineage = { renewedFrom: req.lineage?.renewedFrom ?? null, lineage: req.lineage?.lineage ?? serial.hex, lineageStartedAt: req.lineage?.startedAt ?? req.now, spkiSha256: keyDigest(req.publicKey.keyObject) };
       try {
         await store.reserveCertificate({
-          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now, ...lineage },
+          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now, ...lineage, tbsDer: prepared.tbs },
           ...(req.tokenUse === undefined ? {} : { tokenUse: req.tokenUse }),
           audit: { at: req.now, action: req.action, actor: req.actor, serial: serial.hex, detail: { names, notAfter: notAfter.toISOString(), requester: req.requester } },
         });
@@ -170,7 +174,7 @@ export function createAuthority(opts: AuthorityOptions) {
         if (cause instanceof StoreError && cause.code === 'serialCollision' && attempt < 3) continue;
         throw mapStoreError(cause);
       }
-      const der = signDraft(draft, issuer.signer);
+      const der = signPrepared(prepared, issuer.signer);
       try {
         await store.completeCertificate(serial.hex, der, clock.now());
       } catch (cause) {

@@ -53,6 +53,11 @@ export interface CertificateRecord {
   lineageStartedAt: Date;
   /** SHA-256 (hex) of the canonical DER SubjectPublicKeyInfo; null only for old unsigned reservations. */
   spkiSha256: string | null;
+  /**
+   * The DER TBSCertificate recorded with the reservation: exactly the bytes then signed. Absent
+   * for certificates reserved before migration 0008 (or by a caller that recorded none).
+   */
+  tbsDer?: Uint8Array;
 }
 
 /** The lineage fields a reservation may leave out: a certificate alone starts its own lineage. */

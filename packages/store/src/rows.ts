@@ -41,6 +41,8 @@ export interface CertificateRow {
   lineage: string;
   lineage_started_at: string;
   spki_sha256: string | null;
+  /** Added by migration 0008. */
+  tbs_der?: Buffer | null;
 }
 
 export interface AuditRow {
@@ -108,6 +110,7 @@ export function toCertificateRecord(row: CertificateRow): CertificateRecord {
     lineage: row.lineage,
     lineageStartedAt: fromText(row.lineage_started_at),
     spkiSha256: row.spki_sha256,
+    ...(row.tbs_der === null || row.tbs_der === undefined ? {} : { tbsDer: row.tbs_der }),
   };
 }
 

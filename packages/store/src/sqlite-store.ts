@@ -371,8 +371,8 @@ export class SqliteStore {
       this.stmt(
         `INSERT INTO certificates
            (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at,
-            renewed_from, lineage, lineage_started_at, spki_sha256)
-         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?)`,
+            renewed_from, lineage, lineage_started_at, spki_sha256, tbs_der)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?, ?)`,
       ).run(
         c.serial,
         c.issuerId,
@@ -387,6 +387,7 @@ export class SqliteStore {
         c.lineage ?? c.serial,
         toText(c.lineageStartedAt ?? c.createdAt),
         spki,
+        c.tbsDer ?? null,
       );
     } catch (err) {
       if (isUniqueViolation(err)) throw new StoreError('serialCollision', `serial ${c.serial} is already in use`, { cause: err });
