@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, IN_SERVICE, issuerStatuses, rootOcspSignerWarnings } from '@shortleaf/authority';
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
+import { defaultConfig } from '../config.js';
 import { dataSealer, openStore, withStore } from '../data.js';
 import { writeFileAtomic } from '../files.js';
 
 const clock = { now: () => new Date() };
-/** As `intermediate.ocspSignerWarnBefore`'s default: the CLI reads no server config. */
-const OCSP_SIGNER_WARN_BEFORE_MS = 14 * 86_400_000;
+/** `intermediate.ocspSignerWarnBefore`'s default, from the config schema: the CLI reads no server config file. */
+const ocspSignerWarnBeforeMs = (): number => defaultConfig().intermediate.ocspSignerWarnBefore;
 
 /**
  * `shortleaf intermediate csr|import|activate|list`: the server side of the ceremony and of
@@ -95,7 +96,7 @@ export async function intermediateCommand(args: string[]): Promise<void> {
       const warnings: string[] = [];
       for (const s of statuses.filter((x) => IN_SERVICE.has(x.state))) {
         const signer = await store.revocations.getOcspSigner(s.row.id, { certified: true });
-        if (signer !== null && signer.certDer !== null) warnings.push(...rootOcspSignerWarnings(s.row.name, readCertificate(signer.certDer), clock.now(), OCSP_SIGNER_WARN_BEFORE_MS));
+        if (signer !== null && signer.certDer !== null) warnings.push(...rootOcspSignerWarnings(s.row.name, readCertificate(signer.certDer), clock.now(), ocspSignerWarnBeforeMs()));
       }
       return { statuses, warnings };
     });
