@@ -1,4 +1,4 @@
-import { StoreError } from '@shortleaf/store';
+import { StoreError } from '@shortleaf/store/contracts';
 import type { JWK } from 'jose';
 import { newId, type AcmeContext, type AcmeServices } from './context.js';
 import { verifyExternalAccountBinding } from './eab.js';

@@ -1,8 +1,7 @@
-import { AuthorityError } from '@shortleaf/authority';
 import { PkiError, encodeCertificates, parseCsr, type ParsedCsr } from '@shortleaf/pki';
-import { StoreError } from '@shortleaf/store';
+import { StoreError } from '@shortleaf/store/contracts';
 import { newId, type AcmeContext, type AcmeServices } from './context.js';
-import { AcmeError, type Subproblem } from './errors.js';
+import { AcmeError, acmeErrorFor, type Subproblem } from './errors.js';
 import { authorizationIdentifier, checkCsrMatchesOrder, identifierKey, parseOrderIdentifiers, toSubjectName } from './identifiers.js';
 import { requireAccount } from './pipeline.js';
 import type { AccountRecord, AuthorizationRecord, ChallengeType, OrderRecord } from './ports.js';
@@ -109,7 +108,8 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
     try {
       await s.authority.checkLifetime(provisioner, notAfter.toISOString());
     } catch (cause) {
-      if (cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) throw new AcmeError('malformed', `"notAfter": ${cause.message}`, { cause });
+      // The lifetime refusals finalize sends as badCSR are a malformed newOrder field here.
+      if (acmeErrorFor(cause)?.type === 'badCSR') throw new AcmeError('malformed', `"notAfter": ${(cause as Error).message}`, { cause });
       throw cause;
     }
   }
@@ -160,9 +160,6 @@ export async function getOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
   return orderResponse(c, s, await ownOrder(s, account, c.req.param('id') ?? ''));
 }
 
-/** Authority refusals that are about the CSR the client sent; anything else is ours. */
-const CSR_REFUSALS = new Set(['keyTypeNotAllowed', 'nameNotAllowed', 'csrNameNotAuthorized', 'badLifetime', 'lifetimeTooLong', 'lifetimeTooShort']);
-
 /**
  * finalize (RFC 8555 §7.4): only a ready order; the CSR must name exactly its identifiers. The
  * certificate is issued before the response, so the order comes back valid. A refused CSR leaves
@@ -201,15 +198,12 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
     s.telemetry.orderState('valid');
     s.logger.info('acme_order_valid', { order: order.id, account: account.id, serial: issued.serial });
   } catch (cause) {
-    // A key revoked for keyCompromise is blocked (RFC 8555 §6.7 badPublicKey, as Boulder answers);
-    // the order stays ready for a CSR with another key.
-    if (cause instanceof AuthorityError && cause.code === 'keyBlocked') {
+    // A refusal of the CSR the client sent (badCSR; badPublicKey for a key revoked for
+    // keyCompromise) leaves the order ready for another CSR; the PKI core only sees the CSR here.
+    const refusal = cause instanceof PkiError ? new AcmeError('badCSR', cause.message, { cause }) : acmeErrorFor(cause);
+    if (refusal?.type === 'badCSR' || refusal?.type === 'badPublicKey') {
       await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
-      throw new AcmeError('badPublicKey', cause.message, { cause });
-    }
-    if ((cause instanceof AuthorityError && CSR_REFUSALS.has(cause.code)) || cause instanceof PkiError) {
-      await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
-      throw new AcmeError('badCSR', (cause as Error).message, { cause });
+      throw refusal;
     }
     const problem = new AcmeError('serverInternal', 'issuance failed; the order is invalid, create a new one').toProblem();
     if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false)) s.telemetry.orderState('invalid');

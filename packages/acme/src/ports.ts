@@ -1,80 +1,36 @@
+import type {
+  AcmeAccountRecord,
+  AcmeAccountStatus,
+  AcmeAuthorizationRecord,
+  AcmeChallengeRecord,
+  AcmeChallengeStatus,
+  AcmeChallengeType,
+  AcmeEabKeyRecord,
+  AcmeOrderRecord,
+} from '@shortleaf/store/contracts';
 import type { AcmeIdentifier, AcmeProblem } from './errors.js';
 
 /**
- * What the ACME front door needs from storage, declared here by the code that uses it (the
- * SQLite adapter in @shortleaf/store implements it as `store.acme`). Ids are random base64url
- * strings made by the caller. Every method is one transaction; the ones that must not half-happen
- * (creating an order with its authorizations, binding an EAB key) say so.
+ * What the ACME front door needs from storage, declared here by the code that uses it and written
+ * in the store's engine-neutral records (`@shortleaf/store/contracts`), so each shape is declared
+ * once; every engine implements this port (apps/ca/src/store-conformance.ts checks it at compile
+ * time). Ids are random base64url strings made by the caller. Every method is one transaction;
+ * the ones that must not half-happen (creating an order with its authorizations, binding an EAB
+ * key) say so.
  */
-export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
+export type AccountStatus = AcmeAccountStatus;
+/** As RFC 8555 §7.1.6 names them: `ready` is derived from the authorizations, never stored. */
 export type OrderStatus = 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+/** As RFC 8555 §7.1.6 names them: `expired` is derived from `expires`, never stored. */
 export type AuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
-export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
-export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
+export type ChallengeStatus = AcmeChallengeStatus;
+export type ChallengeType = AcmeChallengeType;
 
-export interface AccountRecord {
-  id: string;
-  provisioner: string;
-  /** RFC 7638 thumbprint of the account key; unique per provisioner. */
-  thumbprint: string;
-  /** The public JWK as JSON text. */
-  jwk: string;
-  status: AccountStatus;
-  contact: string[];
-  eabKid: string | null;
-  createdAt: Date;
-}
-
-export interface EabKeyRecord {
-  kid: string;
-  provisioner: string;
-  /** The HMAC key, sealed at rest. */
-  sealedKey: Uint8Array;
-  /** The account it was used for; an EAB key binds one account only. */
-  accountId: string | null;
-  createdAt: Date;
-  boundAt: Date | null;
-}
-
-export interface OrderRecord {
-  id: string;
-  accountId: string;
-  /** Stored status: `pending` until finalize; `ready` and expiry are derived from authorizations. */
-  status: 'pending' | 'processing' | 'valid' | 'invalid';
-  identifiers: AcmeIdentifier[];
-  authorizationIds: string[];
-  notBefore: Date | null;
-  notAfter: Date | null;
-  expires: Date;
-  error: AcmeProblem | null;
-  certificateSerial: string | null;
-  /** RFC 9773 `replaces`: the ARI certificate ID this order replaces. */
-  replaces: string | null;
-  /** Serial of the replaced certificate, for the one-replacement rule. */
-  replacesSerial: string | null;
-  createdAt: Date;
-}
-
-export interface ChallengeRecord {
-  id: string;
-  authorizationId: string;
-  type: ChallengeType;
-  token: string;
-  status: ChallengeStatus;
-  validated: Date | null;
-  error: AcmeProblem | null;
-}
-
-export interface AuthorizationRecord {
-  id: string;
-  accountId: string;
-  identifier: AcmeIdentifier;
-  wildcard: boolean;
-  status: 'pending' | 'valid' | 'invalid' | 'deactivated' | 'revoked';
-  expires: Date;
-  challenges: ChallengeRecord[];
-  createdAt: Date;
-}
+export type AccountRecord = AcmeAccountRecord;
+export type EabKeyRecord = AcmeEabKeyRecord;
+export type OrderRecord = AcmeOrderRecord;
+export type ChallengeRecord = AcmeChallengeRecord;
+export type AuthorizationRecord = AcmeAuthorizationRecord;
 
 export interface AcmeStore {
   createAccount(a: AccountRecord, eab?: { kid: string; at: Date }): Promise<void>;

@@ -20,7 +20,7 @@ import {
   type PublicUrls,
   type SubjectName,
 } from '@shortleaf/pki';
-import { StoreError, keyDigest } from '@shortleaf/store';
+import { StoreError, keyDigest } from '@shortleaf/store/contracts';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
 import { checkRenewalDoor } from './lineage.js';

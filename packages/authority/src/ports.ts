@@ -1,115 +1,46 @@
 import type { OcspOutcome } from './ocsp-responder.js';
+import type {
+  AuditEntry as StoreAuditEntry,
+  CertificateRecord,
+  CrlRecord,
+  IssuerRecord,
+  OcspSignerRecord,
+  ProvisionerRecord,
+  RevocationChange,
+  RevocationOutcome as StoreRevocationOutcome,
+  RevocationReach as StoreRevocationReach,
+  RevocationRecord,
+  RootCrlRecord,
+} from '@shortleaf/store/contracts';
 
-/**
- * What the authority needs from storage, declared here by the code that uses it (the SQLite
- * adapter in @shortleaf/store implements it; a PostgreSQL one could too).
- */
-export interface IssuerRow {
-  id: string;
-  name: string;
-  sealedKey: Uint8Array;
-  keyAlgorithm: string;
-  csrDer: Uint8Array;
-  certDer: Uint8Array | null;
-  createdAt: Date;
-  activatedAt: Date | null;
-  active: boolean;
-}
+// What the authority needs from storage, declared here by the code that uses it (STYLE.md) and
+// written in the store's engine-neutral records (`@shortleaf/store/contracts`), so each shape is
+// declared once. Every engine implements these ports; apps/ca/src/store-conformance.ts checks it
+// at compile time. The names below are the authority's words for those records.
 
-export interface ProvisionerRow {
-  name: string;
-  type: 'jwk' | 'acme';
-  publicJwk: string | null;
-  policy: string;
-  options?: string;
-  createdAt: Date;
-}
-
-export interface CertificateRow {
-  serial: string;
-  issuerId: string;
-  subject: string;
-  names: string[];
-  notBefore: Date;
-  notAfter: Date;
-  der: Uint8Array | null;
-  provisioner: string;
-  requester: string;
-  status: 'reserved' | 'issued';
-  createdAt: Date;
-  issuedAt: Date | null;
-  /** The certificate this one renewed; null when a credential issued it. */
-  renewedFrom: string | null;
-  /** Serial of the certificate that started the lineage. */
-  lineage: string;
-  /** When the lineage's holder last presented a real credential (token, ACME order). */
-  lineageStartedAt: Date;
-  /** SHA-256 (hex) of the canonical SubjectPublicKeyInfo. */
-  spkiSha256: string | null;
-}
-
+export type IssuerRow = IssuerRecord;
+/** `options` may be left out when adding one: the store defaults it to `{}`. */
+export type ProvisionerRow = Omit<ProvisionerRecord, 'options'> & { options?: string };
+export type CertificateRow = CertificateRecord;
 /** How far a revocation reaches beyond its certificate (see `REVOCATION_REACH` in revoke.ts). */
-export interface RevocationReach {
-  lineage: boolean;
-  key: boolean;
-}
-
+export type RevocationReach = StoreRevocationReach;
 /** What a revocation did: its own record, and the certificates it reached. */
-export interface RevocationOutcome {
-  record: RevocationRow;
-  alreadyRevoked: boolean;
-  previousReason?: string;
-  also: RevocationRow[];
-}
-
-export interface AuditEntry {
-  at: Date;
-  action: string;
-  actor: string;
-  serial: string | null;
-  detail: Record<string, unknown>;
-}
-
-export interface RevocationRow {
-  serial: string;
-  revokedAt: Date;
-  reason: string;
-  actor: string;
-}
-
-export interface CrlRow {
-  issuerId: string;
-  number: bigint;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  entries: number;
-  der: Uint8Array;
-}
-
-export interface RootCrlRow {
-  rootFingerprint: string;
-  number: bigint;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  der: Uint8Array;
-  importedAt: Date;
-}
-
-export interface OcspSignerRow {
-  id: string;
-  issuerId: string;
-  sealedKey: Uint8Array;
-  csrDer: Uint8Array;
-  certDer: Uint8Array | null;
-  createdAt: Date;
-}
+export type RevocationOutcome = StoreRevocationOutcome;
+export type AuditEntry = StoreAuditEntry;
+export type RevocationRow = RevocationRecord;
+export type CrlRow = CrlRecord;
+export type RootCrlRow = RootCrlRecord;
+export type OcspSignerRow = OcspSignerRecord;
 
 /** Revocation state: the store's `revocations` repository implements it. */
 export interface RevocationStore {
   revoke(r: RevocationRow, audit: AuditEntry, tokenUse?: { provisioner: string; jti: string; expiresAt: Date }, reach?: RevocationReach): Promise<RevocationOutcome>;
   get(serial: string): Promise<RevocationRow | null>;
   list(): Promise<RevocationRow[]>;
-  since(afterRowid: number): Promise<Array<{ rowid: number; serial: string }>>;
+  /** Revocations recorded or changed after `cursor` by any process (null: from the start), so a server notices others'. */
+  changes(cursor: string | null): Promise<RevocationChange[]>;
+  /** The cursor after everything recorded so far. */
+  changeCursor(): Promise<string>;
   listForCrl(issuerId: string, previousThisUpdate: Date | null): Promise<Array<{ serial: string; revokedAt: Date; reason: string }>>;
   latestCrl(issuerId: string): Promise<CrlRow | null>;
   insertCrl(r: CrlRow): Promise<void>;

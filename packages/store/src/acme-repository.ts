@@ -1,100 +1,12 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
+import type { AcmeEngine } from './contracts/store.js';
 import type { RepositoryContext } from './revocation-repository.js';
 import { fromText, toText } from './rows.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
+import type { AcmeAccountStatus, AcmeOrderStatus, AcmeAuthorizationStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeIdentifierRecord, AcmeProblemRecord, AcmeAccountRecord, AcmeEabKeyRecord, AcmeOrderRecord, AcmeChallengeRecord, AcmeAuthorizationRecord, AcmeValidationOutcome } from './contracts/acme.js';
 
-// Records as the ACME front door uses them. The store does not import @shortleaf/acme (imports
-// flow the other way), so these repeat its port's shapes field for field; structural typing lets
-// this repository stand for that port.
-
-export type AcmeAccountStatus = 'valid' | 'deactivated' | 'revoked';
-/** What an order stores: `ready` and expiry are derived from its authorizations when read. */
-export type AcmeOrderStatus = 'pending' | 'processing' | 'valid' | 'invalid';
-export type AcmeAuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'revoked';
-export type AcmeChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
-export type AcmeChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
-
-export interface AcmeIdentifierRecord {
-  type: 'dns' | 'ip';
-  value: string;
-}
-
-/** An RFC 7807 problem document with ACME's subproblems, stored as JSON. */
-export interface AcmeProblemRecord {
-  type: string;
-  detail: string;
-  status: number;
-  subproblems?: Array<{ type: string; detail: string; identifier: AcmeIdentifierRecord }>;
-}
-
-export interface AcmeAccountRecord {
-  id: string;
-  provisioner: string;
-  /** RFC 7638 thumbprint of the account key; unique per provisioner. */
-  thumbprint: string;
-  /** The public JWK as JSON text. */
-  jwk: string;
-  status: AcmeAccountStatus;
-  contact: string[];
-  eabKid: string | null;
-  createdAt: Date;
-}
-
-export interface AcmeEabKeyRecord {
-  kid: string;
-  provisioner: string;
-  /** The HMAC key, sealed at rest. */
-  sealedKey: Uint8Array;
-  /** The account it was used for; an EAB key binds one account only. */
-  accountId: string | null;
-  createdAt: Date;
-  boundAt: Date | null;
-}
-
-export interface AcmeOrderRecord {
-  id: string;
-  accountId: string;
-  status: AcmeOrderStatus;
-  identifiers: AcmeIdentifierRecord[];
-  /** Its authorizations, in the order of `identifiers`. */
-  authorizationIds: string[];
-  notBefore: Date | null;
-  notAfter: Date | null;
-  expires: Date;
-  error: AcmeProblemRecord | null;
-  certificateSerial: string | null;
-  /** RFC 9773 `replaces`: the ARI certificate ID this order replaces. */
-  replaces: string | null;
-  /** Serial of the replaced certificate, for the one-replacement rule. */
-  replacesSerial: string | null;
-  createdAt: Date;
-}
-
-export interface AcmeChallengeRecord {
-  id: string;
-  authorizationId: string;
-  type: AcmeChallengeType;
-  token: string;
-  status: AcmeChallengeStatus;
-  /** When the attempt that settled it ran, valid or invalid; null while pending or processing. */
-  validated: Date | null;
-  error: AcmeProblemRecord | null;
-}
-
-export interface AcmeAuthorizationRecord {
-  id: string;
-  accountId: string;
-  identifier: AcmeIdentifierRecord;
-  wildcard: boolean;
-  status: AcmeAuthorizationStatus;
-  expires: Date;
-  challenges: AcmeChallengeRecord[];
-  createdAt: Date;
-}
-
-/** The outcome of a validation, as `finishChallenge` records it. */
-export type AcmeValidationOutcome = { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblemRecord };
+export type { AcmeAccountStatus, AcmeOrderStatus, AcmeAuthorizationStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeIdentifierRecord, AcmeProblemRecord, AcmeAccountRecord, AcmeEabKeyRecord, AcmeOrderRecord, AcmeChallengeRecord, AcmeAuthorizationRecord, AcmeValidationOutcome } from './contracts/acme.js';
 
 interface AccountRow { id: string; provisioner: string; thumbprint: string; jwk: string; status: AcmeAccountStatus; contact: string; eab_kid: string | null; created_at: string }
 interface EabKeyRow { kid: string; provisioner: string; sealed_key: Buffer; account_id: string | null; created_at: string; bound_at: string | null }
@@ -165,7 +77,7 @@ const toAuthorization = (r: AuthorizationRow, challenges: AcmeChallengeRecord[])
  * `notFound`, an EAB key used a second time `eabKeyUsed`; the compare-and-set methods
  * (`transitionOrder`, `startChallenge`) return false instead of throwing when they lose.
  */
-export class AcmeRepository {
+export class AcmeRepository implements AcmeEngine {
   private readonly createAccountTransaction: Database.Transaction<(a: AcmeAccountRecord, eab?: { kid: string; at: Date }) => void>;
   private readonly createOrderTransaction: Database.Transaction<(o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]) => void>;
   private readonly finishChallengeTransaction: Database.Transaction<(id: string, outcome: AcmeValidationOutcome) => void>;

@@ -1,39 +1,11 @@
-// Public API of @shortleaf/store. Other packages import only from here.
-export { StoreError } from './errors.js';
-export type { StoreErrorCode } from './errors.js';
+// Public API of @shortleaf/store: the engines and what only apps wire (sealing, locks). The
+// engine-neutral records and errors are `@shortleaf/store/contracts`, re-exported here so existing
+// imports keep working; the authority and ACME import from there and never load a driver.
+export * from './contracts/index.js';
+export { openStore, type StoreEngineOptions } from './open-store.js';
 export { SEAL_SALT_SETTING, openSealer, scryptKdf, sealSecret, unsealSecret, type Kdf, type KdfParams, type SealSettings, type Sealer } from './seal.js';
 export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
-export { certificateKeyDigest, keyDigest } from './key-digest.js';
-export type {
-  AuditEntry,
-  CertificateRecord,
-  CertificateReservation,
-  LineageFields,
-  IssuerRecord,
-  ListAuditOptions,
-  ListCertificatesOptions,
-  NewIssuer,
-  NewProvisioner,
-  OpenOptions,
-  ProvisionerRecord,
-  ReserveCertificateInput,
-  TokenUse,
-} from './records.js';
-export { RevocationRepository, type BlockedKeyRecord, type CrlEntryRecord, type RevocationOutcome, type RevocationReach, type CrlRecord, type OcspSignerRecord, type RevocationRecord, type RootCrlRecord } from './revocation-repository.js';
-export {
-  AcmeRepository,
-  type AcmeAccountRecord,
-  type AcmeAccountStatus,
-  type AcmeAuthorizationRecord,
-  type AcmeAuthorizationStatus,
-  type AcmeChallengeRecord,
-  type AcmeChallengeStatus,
-  type AcmeChallengeType,
-  type AcmeEabKeyRecord,
-  type AcmeIdentifierRecord,
-  type AcmeOrderRecord,
-  type AcmeOrderStatus,
-  type AcmeProblemRecord,
-  type AcmeValidationOutcome,
-} from './acme-repository.js';
+export type { OpenOptions } from './records.js';
+export { RevocationRepository } from './revocation-repository.js';
+export { AcmeRepository } from './acme-repository.js';

@@ -1,52 +1,15 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import type { AuditEntry, TokenUse } from './records.js';
+import type { RevocationsEngine } from './contracts/store.js';
+import type { BlockedKeyRecord, ChangeCursor, CrlEntryRecord, CrlRecord, OcspSignerRecord, RevocationChange, RevocationOutcome, RevocationReach, RevocationRecord, RootCrlRecord } from './contracts/revocations.js';
+
+export type { BlockedKeyRecord, CrlEntryRecord, CrlRecord, OcspSignerRecord, RevocationOutcome, RevocationReach, RevocationRecord, RootCrlRecord } from './contracts/revocations.js';
 import { fromText, toText } from './rows.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
 
 /** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
 const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
-
-export interface RevocationRecord {
-  serial: string;
-  revokedAt: Date;
-  reason: string;
-  actor: string;
-}
-
-/** An entry as a CRL needs it; `reason` is the RFC 5280 reason name. */
-export interface CrlEntryRecord {
-  serial: string;
-  revokedAt: Date;
-  reason: string;
-}
-
-export interface CrlRecord {
-  issuerId: string;
-  number: bigint;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  entries: number;
-  der: Uint8Array;
-}
-
-export interface RootCrlRecord {
-  rootFingerprint: string;
-  number: bigint;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  der: Uint8Array;
-  importedAt: Date;
-}
-
-export interface OcspSignerRecord {
-  id: string;
-  issuerId: string;
-  sealedKey: Uint8Array;
-  csrDer: Uint8Array;
-  certDer: Uint8Array | null;
-  createdAt: Date;
-}
 
 /** What the repository borrows from the store: one connection, its statement cache and audit. */
 export interface RepositoryContext {
@@ -64,35 +27,18 @@ const toCrl = (r: CrlRow): CrlRecord => ({ issuerId: r.issuer_id, number: BigInt
 const toRootCrl = (r: RootCrlRow): RootCrlRecord => ({ rootFingerprint: r.root_fingerprint, number: BigInt(r.number), thisUpdate: fromText(r.this_update), nextUpdate: fromText(r.next_update), der: r.der, importedAt: fromText(r.imported_at) });
 const toSigner = (r: OcspSignerRow): OcspSignerRecord => ({ id: r.id, issuerId: r.issuer_id, sealedKey: r.sealed_key, csrDer: r.csr_der, certDer: r.cert_der, createdAt: fromText(r.created_at) });
 
-/** How far a revocation reaches beyond its own certificate; the authority decides it per reason. */
-export interface RevocationReach {
-  /** Every live certificate of the same lineage (renewed from it, or it from them). */
-  lineage: boolean;
-  /** Every live certificate with the same public key, their lineages, and the key blocked. */
-  key: boolean;
-}
-
-/** What a revocation did. */
-export interface RevocationOutcome {
-  /** The certificate's revocation as it now stands. */
-  record: RevocationRecord;
-  /** Nothing changed for this certificate: it was already revoked, and the first time and reason stand. */
-  alreadyRevoked: boolean;
-  /** Set when keyCompromise replaced an earlier reason (RFC 5280 §5.3.1); the time stays the first one. */
-  previousReason?: string;
-  /** The other certificates this revocation revoked, or moved to keyCompromise, in the same transaction. */
-  also: RevocationRecord[];
-}
-
-/** A public key refused for any further issuance. */
-export interface BlockedKeyRecord {
-  spkiSha256: string;
-  reason: string;
-  serial: string | null;
-  blockedAt: Date;
-}
-
 const NO_REACH: RevocationReach = { lineage: false, key: false };
+
+// Set under the write lock (every write here is an IMMEDIATE transaction), so revisions are
+// unique and a later change always has a larger one.
+const NEXT_REVISION = '(SELECT COALESCE(MAX(revision), 0) + 1 FROM revocations)';
+
+function parseCursor(cursor: ChangeCursor | null): number {
+  if (cursor === null) return 0;
+  const n = Number(cursor);
+  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n)) throw new RangeError(`not a revocation change cursor: ${cursor}`);
+  return n;
+}
 
 /**
  * Revocation state on the store's SQLite connection: revocations (first one wins, except that
@@ -100,7 +46,7 @@ const NO_REACH: RevocationReach = { lineage: false, key: false };
  * CRLs each intermediate published (numbers only grow), imported root CRLs, and root-delegated
  * OCSP signers.
  */
-export class RevocationRepository {
+export class RevocationRepository implements RevocationsEngine {
   private readonly revokeTransaction: Database.Transaction<(r: RevocationRecord, audit: AuditEntry, tokenUse: TokenUse | undefined, reach: RevocationReach) => RevocationOutcome>;
 
   constructor(private readonly ctx: RepositoryContext) {
@@ -119,7 +65,7 @@ export class RevocationRepository {
       let record: RevocationRecord;
       let previousReason: string | undefined;
       if (existing === null) {
-        ctx.stmt('INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, ?, ?)').run(r.serial, toText(r.revokedAt), r.reason, r.actor);
+        ctx.stmt(`INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`).run(r.serial, toText(r.revokedAt), r.reason, r.actor);
         record = r;
       } else if (upgradesTo(existing.reason, r.reason)) {
         record = this.upgrade(existing, r.actor);
@@ -134,7 +80,7 @@ export class RevocationRepository {
         let done: RevocationRecord | null = null;
         if (before === null) {
           done = { serial, revokedAt: r.revokedAt, reason: r.reason, actor: r.actor };
-          ctx.stmt('INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, ?, ?)').run(serial, toText(r.revokedAt), r.reason, r.actor);
+          ctx.stmt(`INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`).run(serial, toText(r.revokedAt), r.reason, r.actor);
         } else if (upgradesTo(before.reason, r.reason)) {
           done = this.upgrade(before, r.actor);
         }
@@ -177,13 +123,11 @@ export class RevocationRepository {
   /**
    * Moves a revocation to keyCompromise, keeping the time it was first revoked (Boulder's
    * UpdateRevokedCertificate does the same: the certificate stopped being trusted then). It takes
-   * a new rowid, the largest, so a server watching for new revocations (`since`) re-signs its
-   * OCSP answers and rebuilds its CRL for it as for a new one.
+   * a new revision, the largest, so a server watching for changes (`changes`) re-signs its OCSP
+   * answers and rebuilds its CRL for it as for a new one.
    */
   private upgrade(existing: RevocationRecord, actor: string): RevocationRecord {
-    this.ctx
-      .stmt("UPDATE revocations SET reason = 'keyCompromise', actor = ?, rowid = (SELECT MAX(rowid) + 1 FROM revocations) WHERE serial = ?")
-      .run(actor, existing.serial);
+    this.ctx.stmt(`UPDATE revocations SET reason = 'keyCompromise', actor = ?, revision = ${NEXT_REVISION} WHERE serial = ?`).run(actor, existing.serial);
     return { ...existing, reason: 'keyCompromise', actor };
   }
 
@@ -248,9 +192,21 @@ export class RevocationRepository {
     );
   }
 
-  /** Revocations recorded after `afterRowid` (by any process), so a server notices the CLI's. */
-  async since(afterRowid: number): Promise<Array<{ rowid: number; serial: string }>> {
-    return this.ctx.guard(() => this.ctx.stmt('SELECT rowid, serial FROM revocations WHERE rowid > ? ORDER BY rowid').all(afterRowid) as Array<{ rowid: number; serial: string }>);
+  /**
+   * Revocations recorded or changed after `cursor` (by any process), so a server notices the
+   * CLI's; null reads from the beginning. The cursor is the last revision seen, as decimal text.
+   */
+  async changes(cursor: ChangeCursor | null): Promise<RevocationChange[]> {
+    const after = parseCursor(cursor);
+    return this.ctx.guard(() => {
+      const rows = this.ctx.stmt('SELECT revision, serial FROM revocations WHERE revision > ? ORDER BY revision').raw().all(after) as Array<[number, string]>;
+      return rows.map(([revision, serial]) => ({ serial, cursor: String(revision) }));
+    });
+  }
+
+  /** Where `changes` would start to return only what is recorded from now on. */
+  async changeCursor(): Promise<ChangeCursor> {
+    return this.ctx.guard(() => String((this.ctx.stmt('SELECT MAX(revision) FROM revocations').pluck().get() as number | null) ?? 0));
   }
 
   // ── CRLs ─────────────────────────────────────────────────────────────────────────────────────

@@ -1,17 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
-import type { AuditEntry, CertificateReservation, NewIssuer, ProvisionerRecord, TokenUse } from './records.js';
+import type { AuditEntry, CertificateReservation, NewIssuer } from './records.js';
+import { loadMigrations } from './migrate.js';
 import { SqliteStore } from './sqlite-store.js';
 import { bytes, minutes, openStore, storeError, t0, tempDir } from './test-fixtures.js';
 
-
-
-
+// What only the SQLite engine does: its file, its pragmas, its backup, and the schema's own
+// guards. The behaviour every engine shares is the contract suite (sqlite.contract.test.ts).
 
 function issuer(id: string, overrides: Partial<NewIssuer> = {}): NewIssuer {
   return {
@@ -50,8 +49,6 @@ function reservation(serial: string, overrides: Partial<CertificateReservation> 
 function audit(action: string, serial: string | null = null, at = t0): AuditEntry {
   return { at, action, actor: 'provisioner:ops', serial, detail: { note: action, n: 1 } };
 }
-
-const token = (jti: string, expiresAt = minutes(5)): TokenUse => ({ provisioner: 'ops', jti, expiresAt });
 
 describe('SqliteStore: opening', () => {
   it('creates a missing parent folder 0700 and keeps the database (and its WAL) 0600', async (t) => {
@@ -111,179 +108,7 @@ describe('SqliteStore: opening', () => {
   });
 });
 
-describe('SqliteStore: issuance', () => {
-  it('reserves then completes a certificate, with its token use and audit entry', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    const reserved = reservation('00aa11');
-    await store.reserveCertificate({ certificate: reserved, tokenUse: token('jti-1'), audit: audit('certificate.reserve', '00aa11') });
-
-    // Without lineage fields a certificate starts its own lineage when it is recorded.
-    assert.deepEqual(await store.getCertificate('00aa11'), { ...reserved, der: null, status: 'reserved', issuedAt: null, renewedFrom: null, lineage: '00aa11', lineageStartedAt: t0, spkiSha256: null });
-    const counts = await store.counts();
-    assert.equal(counts.certificates, 1);
-    assert.equal(counts.token_uses, 1);
-    assert.equal(counts.audit_log, 1);
-
-    const der = bytes('signed certificate DER');
-    await store.completeCertificate('00aa11', der, minutes(1));
-    const issued = await store.getCertificate('00aa11');
-    assert.equal(issued?.status, 'issued');
-    assert.deepEqual(issued?.der, Buffer.from(der));
-    assert.deepEqual(issued?.issuedAt, minutes(1));
-    assert.deepEqual(issued?.names, ['api.internal', '10.0.0.7']);
-    assert.deepEqual(await store.listAudit(), [audit('certificate.reserve', '00aa11')]);
-  });
-
-  it('completes a serial only once', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('01'), audit: audit('reserve', '01') });
-    await store.completeCertificate('01', bytes('first'), minutes(1));
-    await assert.rejects(store.completeCertificate('01', bytes('second'), minutes(2)), storeError('notFound', '01'));
-    assert.deepEqual((await store.getCertificate('01'))?.der, Buffer.from(bytes('first')));
-    await assert.rejects(store.completeCertificate('ffff', bytes('x'), minutes(2)), storeError('notFound', 'ffff'));
-  });
-
-  it('a replayed token is tokenReplayed and writes no certificate or audit entry', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve', '0a') });
-    const before = await store.counts();
-    await assert.rejects(
-      store.reserveCertificate({ certificate: reservation('0b'), tokenUse: token('jti-1'), audit: audit('reserve', '0b') }),
-      storeError('tokenReplayed', 'already been used'),
-    );
-    assert.deepEqual(await store.counts(), before);
-    assert.equal(await store.getCertificate('0b'), null);
-  });
-
-  it('the same jti under another provisioner is a different token', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve') });
-    await store.reserveCertificate({
-      certificate: reservation('0b'),
-      tokenUse: { ...token('jti-1'), provisioner: 'other' },
-      audit: audit('reserve'),
-    });
-    assert.equal((await store.counts()).token_uses, 2);
-  });
-
-  it('a reused serial is serialCollision and leaves the token unspent', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('0c'), tokenUse: token('jti-1'), audit: audit('reserve', '0c') });
-    const before = await store.counts();
-    await assert.rejects(
-      store.reserveCertificate({ certificate: reservation('0c', { subject: 'CN=evil' }), tokenUse: token('jti-2'), audit: audit('reserve', '0c') }),
-      storeError('serialCollision', '0c'),
-    );
-    assert.deepEqual(await store.counts(), before);
-    assert.equal((await store.getCertificate('0c'))?.subject, 'CN=api.internal');
-    // The caller retries with a fresh serial and the same token: it must still be usable.
-    await store.reserveCertificate({ certificate: reservation('0d'), tokenUse: token('jti-2'), audit: audit('reserve', '0d') });
-  });
-
-  it('a serial for an unknown issuer is notFound and writes nothing', async (t) => {
-    const store = await openStore(t);
-    const before = await store.counts();
-    await assert.rejects(
-      store.reserveCertificate({ certificate: reservation('0e', { issuerId: 'ghost' }), tokenUse: token('jti-1'), audit: audit('reserve') }),
-      storeError('notFound', 'ghost'),
-    );
-    assert.deepEqual(await store.counts(), before);
-  });
-
-  it('lists certificates by reservation order, with status, expiry and limit filters', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('03', { createdAt: minutes(3), notAfter: minutes(100) }), audit: audit('r') });
-    await store.reserveCertificate({ certificate: reservation('01', { createdAt: minutes(1), notAfter: minutes(300) }), audit: audit('r') });
-    await store.reserveCertificate({ certificate: reservation('02', { createdAt: minutes(2), notAfter: minutes(200) }), audit: audit('r') });
-    await store.completeCertificate('02', bytes('der'), minutes(4));
-    const serials = async (opts?: Parameters<SqliteStore['listCertificates']>[0]): Promise<string[]> =>
-      (await store.listCertificates(opts)).map((c) => c.serial);
-
-    assert.deepEqual(await serials(), ['01', '02', '03']);
-    assert.deepEqual(await serials({ status: 'reserved' }), ['01', '03']);
-    assert.deepEqual(await serials({ status: 'issued' }), ['02']);
-    assert.deepEqual(await serials({ expiringBefore: minutes(250) }), ['02', '03']);
-    assert.deepEqual(await serials({ expiringBefore: minutes(250), status: 'reserved' }), ['03']);
-    assert.deepEqual(await serials({ limit: 2 }), ['01', '02']);
-    assert.deepEqual(await serials({ limit: 0 }), []);
-    await assert.rejects(store.listCertificates({ limit: -1 }), RangeError);
-  });
-
-  it('prunes only token uses that have expired', async (t) => {
-    const store = await openStore(t);
-    await activeIssuer(store);
-    await store.reserveCertificate({ certificate: reservation('a1'), tokenUse: token('old', minutes(1)), audit: audit('r') });
-    await store.reserveCertificate({ certificate: reservation('a2'), tokenUse: token('new', minutes(10)), audit: audit('r') });
-    assert.equal(await store.pruneTokenUses(minutes(5)), 1);
-    assert.equal((await store.counts()).token_uses, 1);
-    await assert.rejects(
-      store.reserveCertificate({ certificate: reservation('a3'), tokenUse: token('new', minutes(10)), audit: audit('r') }),
-      storeError('tokenReplayed', 'ops'),
-    );
-  });
-});
-
-describe('SqliteStore: issuers', () => {
-  it('creates, reads and refuses duplicate ids or names', async (t) => {
-    const store = await openStore(t);
-    await store.createIssuer(issuer('a'));
-    const before = await store.counts();
-    await assert.rejects(store.createIssuer(issuer('a', { name: 'fresh-name' })), storeError('conflict', 'a'));
-    await assert.rejects(store.createIssuer(issuer('b', { name: 'issuer-a' })), storeError('conflict', 'issuer-a'));
-    assert.deepEqual(await store.counts(), before);
-
-    const got = await store.getIssuer('a');
-    assert.deepEqual(got, {
-      ...issuer('a'),
-      sealedKey: Buffer.from(bytes('sealed-a')),
-      csrDer: Buffer.from(bytes('csr-a')),
-      certDer: null,
-      activatedAt: null,
-      active: false,
-    });
-    assert.deepEqual(await store.getIssuerByName('issuer-a'), got);
-    assert.equal(await store.getIssuer('zzz'), null);
-    assert.equal(await store.getIssuerByName('zzz'), null);
-    assert.equal(await store.getActiveIssuer(), null);
-  });
-
-  it('refuses to activate an issuer that is missing or has no certificate yet', async (t) => {
-    const store = await openStore(t);
-    await store.createIssuer(issuer('a'));
-    await assert.rejects(store.activateIssuer('a', t0), storeError('notFound', 'no certificate yet'));
-    await assert.rejects(store.activateIssuer('nope', t0), storeError('notFound', 'nope'));
-    await assert.rejects(store.setIssuerCertificate('nope', bytes('c')), storeError('notFound', 'nope'));
-    assert.equal(await store.getActiveIssuer(), null);
-  });
-
-  it('keeps exactly one issuer active', async (t) => {
-    const store = await openStore(t);
-    for (const id of ['a', 'b', 'c']) {
-      await store.createIssuer(issuer(id));
-      await store.setIssuerCertificate(id, bytes(`cert-${id}`));
-    }
-    const activeIds = async (): Promise<string[]> => (await store.listIssuers()).filter((i) => i.active).map((i) => i.id);
-
-    await store.activateIssuer('a', minutes(1));
-    await store.activateIssuer('b', minutes(2));
-    assert.deepEqual(await activeIds(), ['b']);
-    assert.equal((await store.getActiveIssuer())?.id, 'b');
-    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(2));
-    assert.deepEqual((await store.getActiveIssuer())?.certDer, Buffer.from(bytes('cert-b')));
-
-    await store.activateIssuer('b', minutes(3)); // re-activation keeps the original time
-    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(2));
-    await store.activateIssuer('a', minutes(4));
-    assert.deepEqual(await activeIds(), ['a']);
-    assert.deepEqual((await store.getActiveIssuer())?.activatedAt, minutes(4));
-  });
-
+describe('SqliteStore: what only SQLite does', () => {
   it('the schema itself refuses a second active issuer', async (t) => {
     const path = join(tempDir(t), 'ca.db');
     const store = await openStore(t, path);
@@ -292,47 +117,6 @@ describe('SqliteStore: issuers', () => {
     const db = new Database(path);
     t.after(() => db.close());
     assert.throws(() => db.prepare("UPDATE issuers SET active = 1 WHERE id = 'b'").run(), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
-  });
-});
-
-describe('SqliteStore: roots, provisioners, audit, settings', () => {
-  it('adds roots idempotently under their SHA-256 fingerprint', async (t) => {
-    const store = await openStore(t);
-    const root = bytes('root DER');
-    const fingerprint = await store.addRoot(root, t0);
-    assert.equal(fingerprint, createHash('sha256').update(root).digest('hex'));
-    assert.equal(await store.addRoot(root, minutes(1)), fingerprint);
-    await store.addRoot(bytes('second root'), minutes(2));
-    assert.deepEqual(await store.listRoots(), [Buffer.from(root), Buffer.from(bytes('second root'))]);
-  });
-
-  it('adds provisioners and refuses a second one with the same name', async (t) => {
-    const store = await openStore(t);
-    const ops: ProvisionerRecord = { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', options: '{}', createdAt: t0 };
-    const acme: ProvisionerRecord = { name: 'acme', type: 'acme', publicJwk: null, policy: '{}', options: '{"requireEab":true}', createdAt: t0 };
-    const { options: _defaulted, ...opsWithoutOptions } = ops;
-    await store.addProvisioner(opsWithoutOptions); // options default to {}
-    await store.addProvisioner(acme);
-    const before = await store.counts();
-    await assert.rejects(store.addProvisioner({ ...ops, policy: '{"dns":["*"]}' }), storeError('conflict', 'ops'));
-    assert.deepEqual(await store.counts(), before);
-    assert.deepEqual(await store.getProvisioner('ops'), ops);
-    assert.equal(await store.getProvisioner('nobody'), null);
-    assert.deepEqual(await store.listProvisioners(), [acme, ops]);
-  });
-
-  it('appends and lists audit entries, filtered by time and limited', async (t) => {
-    const store = await openStore(t);
-    await store.appendAudit(audit('one', null, minutes(1)));
-    await store.appendAudit(audit('two', 'abcd', minutes(2)));
-    await store.appendAudit(audit('three', null, minutes(3)));
-    assert.deepEqual(
-      (await store.listAudit()).map((e) => e.action),
-      ['one', 'two', 'three'],
-    );
-    assert.deepEqual(await store.listAudit({ since: minutes(2), limit: 1 }), [audit('two', 'abcd', minutes(2))]);
-    assert.deepEqual((await store.listAudit({ action: 'three' })).map((e) => e.action), ['three']);
-    assert.deepEqual(await store.listAudit({ action: 'one', since: minutes(2) }), []);
   });
 
   it('backs up to a self-contained file that verifyFile accepts, and verifyFile refuses other files', async (t) => {
@@ -351,15 +135,6 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
     plain.close();
     await assert.rejects(SqliteStore.verifyFile(join(dir, 'plain.db')), storeError('notShortleafDatabase', 'not a Shortleaf one'));
     await assert.rejects(SqliteStore.verifyFile(join(dir, 'missing.db')), storeError('notShortleafDatabase', 'cannot be opened'));
-  });
-
-  it('stores and overwrites settings', async (t) => {
-    const store = await openStore(t);
-    assert.equal(await store.getSetting('crl.number'), null);
-    await store.setSetting('crl.number', '1');
-    await store.setSetting('crl.number', '2');
-    assert.equal(await store.getSetting('crl.number'), '2');
-    assert.equal((await store.counts()).settings, 1);
   });
 
   it('counts every table', async (t) => {
@@ -381,7 +156,7 @@ describe('SqliteStore: roots, provisioners, audit, settings', () => {
       revocations: 0,
       root_crls: 0,
       roots: 0,
-      schema_migrations: 5,
+      schema_migrations: loadMigrations().length,
       settings: 0,
       token_uses: 0,
     });

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
+import type { Store } from './contracts/store.js';
 import { AcmeRepository } from './acme-repository.js';
 import { GroupCommitter } from './group-commit.js';
 import { certificateKeyDigest } from './key-digest.js';
@@ -88,7 +89,7 @@ function checkLimit(limit: number | undefined): number {
  * can also satisfy. Each method is one transaction at most; failures of the disk come out as
  * `StoreError('storageUnavailable')`, duplicates and missing rows as their own codes.
  */
-export class SqliteStore {
+export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly activateTransaction: Database.Transaction<(id: string, at: Date) => void>;
   private readonly issuanceWrites: GroupCommitter;

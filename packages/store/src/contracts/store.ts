@@ -1,0 +1,134 @@
+import type {
+  AcmeAccountRecord,
+  AcmeAccountStatus,
+  AcmeAuthorizationRecord,
+  AcmeAuthorizationStatus,
+  AcmeChallengeRecord,
+  AcmeEabKeyRecord,
+  AcmeIdentifierRecord,
+  AcmeOrderRecord,
+  AcmeOrderStatus,
+  AcmeProblemRecord,
+  AcmeValidationOutcome,
+} from './acme.js';
+import type {
+  AuditEntry,
+  CertificateRecord,
+  IssuerRecord,
+  ListAuditOptions,
+  ListCertificatesOptions,
+  NewIssuer,
+  NewProvisioner,
+  ProvisionerRecord,
+  ReserveCertificateInput,
+  TokenUse,
+} from './records.js';
+import type {
+  BlockedKeyRecord,
+  ChangeCursor,
+  CrlEntryRecord,
+  CrlRecord,
+  OcspSignerRecord,
+  RevocationChange,
+  RevocationOutcome,
+  RevocationReach,
+  RevocationRecord,
+  RootCrlRecord,
+} from './revocations.js';
+
+// What an engine offers the apps that wire it: every port the authority, ACME and the CLI declare
+// is a subset of this (apps/ca/src/store-conformance.ts checks each engine and each port at
+// compile time). Semantics, error codes and orderings are pinned by the contract suite
+// (src/contract/), which every engine runs. Engine-only operations (SQLite's file backup) are not
+// here: the verbs that need them open that engine on purpose.
+
+/** Revocation state: revocations and their reach, blocked keys, CRLs, root CRLs, root-delegated OCSP signers. */
+export interface RevocationsEngine {
+  revoke(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse, reach?: RevocationReach): Promise<RevocationOutcome>;
+  blockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null>;
+  get(serial: string): Promise<RevocationRecord | null>;
+  listForCrl(issuerId: string, previousThisUpdate: Date | null): Promise<CrlEntryRecord[]>;
+  /** Every revocation, newest first. */
+  list(): Promise<RevocationRecord[]>;
+  /** Revocations recorded or changed (reason replaced by keyCompromise) after `cursor`, by any process; null: from the start. */
+  changes(cursor: ChangeCursor | null): Promise<RevocationChange[]>;
+  /** The cursor after everything recorded so far. */
+  changeCursor(): Promise<ChangeCursor>;
+  latestCrl(issuerId: string): Promise<CrlRecord | null>;
+  insertCrl(r: CrlRecord): Promise<void>;
+  pruneCrls(issuerId: string, keep: number): Promise<void>;
+  importRootCrl(r: RootCrlRecord): Promise<void>;
+  latestRootCrl(rootFingerprint: string): Promise<RootCrlRecord | null>;
+  createOcspSigner(r: Omit<OcspSignerRecord, 'certDer'>): Promise<void>;
+  setOcspSignerCertificate(id: string, certDer: Uint8Array): Promise<void>;
+  getOcspSigner(issuerId: string, opts?: { certified?: boolean }): Promise<OcspSignerRecord | null>;
+}
+
+/** ACME accounts, EAB keys, orders, authorizations and challenges. */
+export interface AcmeEngine {
+  createAccount(a: AcmeAccountRecord, eab?: { kid: string; at: Date }): Promise<void>;
+  getAccount(id: string): Promise<AcmeAccountRecord | null>;
+  getAccountByThumbprint(provisioner: string, thumbprint: string): Promise<AcmeAccountRecord | null>;
+  updateAccount(id: string, change: { contact?: string[]; status?: AcmeAccountStatus }): Promise<void>;
+  changeAccountKey(id: string, jwk: string, thumbprint: string): Promise<void>;
+  createEabKey(r: Omit<AcmeEabKeyRecord, 'accountId' | 'boundAt'>): Promise<void>;
+  getEabKey(kid: string): Promise<AcmeEabKeyRecord | null>;
+  listEabKeys(provisioner: string): Promise<AcmeEabKeyRecord[]>;
+  createOrder(o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]): Promise<void>;
+  getOrder(id: string): Promise<AcmeOrderRecord | null>;
+  listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]>;
+  transitionOrder(id: string, from: AcmeOrderStatus, to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string }): Promise<boolean>;
+  getOrderByCertificate(serial: string): Promise<AcmeOrderRecord | null>;
+  getOrderReplacing(serial: string): Promise<AcmeOrderRecord | null>;
+  countOrdersSince(accountId: string, since: Date): Promise<number>;
+  getAuthorization(id: string): Promise<AcmeAuthorizationRecord | null>;
+  findValidAuthorization(accountId: string, identifier: AcmeIdentifierRecord, wildcard: boolean, now: Date): Promise<AcmeAuthorizationRecord | null>;
+  setAuthorizationStatus(id: string, status: AcmeAuthorizationStatus): Promise<void>;
+  getChallenge(id: string): Promise<AcmeChallengeRecord | null>;
+  startChallenge(id: string): Promise<boolean>;
+  finishChallenge(id: string, outcome: AcmeValidationOutcome): Promise<void>;
+  countFailedValidationsSince(accountId: string, since: Date): Promise<number>;
+}
+
+/** One open store, whichever engine is below. */
+export interface Store {
+  readonly revocations: RevocationsEngine;
+  readonly acme: AcmeEngine;
+  close(): Promise<void>;
+
+  createIssuer(r: NewIssuer): Promise<void>;
+  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void>;
+  getIssuer(id: string): Promise<IssuerRecord | null>;
+  getIssuerByName(name: string): Promise<IssuerRecord | null>;
+  getActiveIssuer(): Promise<IssuerRecord | null>;
+  listIssuers(): Promise<IssuerRecord[]>;
+  activateIssuer(id: string, at: Date): Promise<void>;
+  lastCertificateExpiry(issuerId: string, exceptProvisioners?: readonly string[]): Promise<Date | null>;
+
+  addRoot(certDer: Uint8Array, at: Date): Promise<string>;
+  listRoots(): Promise<Uint8Array[]>;
+
+  addProvisioner(r: NewProvisioner): Promise<void>;
+  getProvisioner(name: string): Promise<ProvisionerRecord | null>;
+  listProvisioners(): Promise<ProvisionerRecord[]>;
+
+  reserveCertificate(input: ReserveCertificateInput): Promise<void>;
+  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  /** Every certificate of a lineage, in the order they were reserved. */
+  listLineage(lineage: string): Promise<CertificateRecord[]>;
+  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null>;
+  /** In the order they were reserved. */
+  listCertificates(opts?: ListCertificatesOptions): Promise<CertificateRecord[]>;
+  pruneTokenUses(now: Date): Promise<number>;
+
+  appendAudit(e: AuditEntry): Promise<void>;
+  /** In the order they were written. */
+  listAudit(opts?: ListAuditOptions): Promise<AuditEntry[]>;
+
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  /** Row count of every table, by table name: tests and operators check a refusal changed nothing. */
+  counts(): Promise<Record<string, number>>;
+}
