@@ -1,9 +1,10 @@
 // The configuration schema is written once (kind, default, doc per key): these tests hold the
 // loader to what the table says, and to the file format and messages operators already know.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { CONFIG_REFERENCE, ConfigError, defaultConfig, loadConfig } from './config.js';
 
@@ -77,5 +78,20 @@ describe('configuration schema', () => {
     a.acme.validation.hosts['x.test'] = '127.0.0.1';
     assert.ok(!defaultConfig().acme.validation.denyNetworks.includes('192.0.2.0/24'));
     assert.deepEqual(defaultConfig().acme.validation.hosts, {});
+  });
+
+  it("is what the README's Configuration table lists: every key, with the same default where the table gives one value", () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    const rows = new Map([...section.matchAll(/^\| `([^`]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+    const shown = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\s/g, '');
+    for (const row of CONFIG_REFERENCE) {
+      const cell = rows.get(row.key);
+      assert.ok(cell !== undefined, `README's Configuration table has no row for ${row.key}`);
+      const single = /^`([^`]*)`$/.exec(cell);
+      // A null default is described in words (`http://<statusListen>`, system).
+      if (single !== null && row.default !== undefined && row.default !== null) assert.equal(single[1]!.replace(/\s/g, ''), shown(row.default), `README's default for ${row.key}`);
+    }
+    for (const key of rows.keys()) assert.ok(CONFIG_REFERENCE.some((r) => r.key === key), `README lists ${key}, which the schema does not have`);
   });
 });
