@@ -4,6 +4,7 @@ import {
   createOcspSignerManager,
   loadRootDelegatedResponder,
   type Authority,
+  type Clock,
   type KeySealer,
   type LoadedIssuer,
   type Logger,
@@ -18,6 +19,8 @@ export interface IssuerServicesDeps {
   store: SqliteStore;
   sealer: KeySealer;
   authority: Authority;
+  /** The one clock `serve` builds: OCSP answers, CRL schedules and warnings read the time from it. */
+  clock: Clock;
   config: ServeConfig;
   logger: Logger;
   /** Base URL of the status listener, which per-intermediate CRL paths hang from. */
@@ -37,7 +40,7 @@ export type IssuerUnit = Awaited<ReturnType<typeof startIssuerUnit>>;
  */
 export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: LoadedIssuer; minCrlNumber?: bigint }) {
   const { issuer, store, config, logger, telemetry } = opts;
-  const clock = { now: () => new Date() };
+  const { clock } = opts;
   const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
   const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
   if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` (or `intermediate ocsp-csr`) at the ceremony" });

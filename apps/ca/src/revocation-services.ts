@@ -56,7 +56,7 @@ export async function startRevocationServices(
   },
 ) {
   const { store, config, logger, authority } = opts;
-  const clock = { now: () => new Date() };
+  const { clock } = opts;
   const minCrlNumber = await crlNumberFloor(store);
   const units = new Map<string, IssuerUnit>();
   let roots: Uint8Array[] = await store.listRoots();
@@ -205,14 +205,14 @@ export async function startRevocationServices(
   // Another process may write revocations, import a root CRL, or import or activate an
   // intermediate: look every second.
   let revocationCursor = await store.revocations.changeCursor();
-  let lastReconcile = Date.now();
+  let lastReconcile = clock.now().getTime();
   let watching = false;
   const watcher = setInterval(() => {
     if (watching) return;
     watching = true;
     void (async () => {
-      if ((await issuersFingerprint(store)) !== fingerprint || Date.now() >= nextReview || Date.now() - lastReconcile >= RECONCILE_INTERVAL_MS) {
-        lastReconcile = Date.now();
+      if ((await issuersFingerprint(store)) !== fingerprint || clock.now().getTime() >= nextReview || clock.now().getTime() - lastReconcile >= RECONCILE_INTERVAL_MS) {
+        lastReconcile = clock.now().getTime();
         await reconcile().catch((err: Error) => logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }));
       }
       for (const r of await store.revocations.changes(revocationCursor)) {
@@ -262,3 +262,6 @@ export async function startRevocationServices(
   };
 }
 
+
+/** What `startRevocationServices` gives `serve`: the revoker, OCSP, CRLs, what the status listener publishes, warnings. */
+export type RevocationServices = Awaited<ReturnType<typeof startRevocationServices>>;

@@ -118,6 +118,11 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
   app.get(`${p}/*`, () => {
     throw new AcmeError('malformed', 'ACME resources are read with POST-as-GET (RFC 8555 §6.3), not GET', { status: 405, headers: { Allow: 'POST' } });
   });
+  // Last, and a route rather than only `notFound`: an app mounted with `app.route()` brings its
+  // routes and its onError but not its notFound, and every URL under /acme/ is ACME's to refuse.
+  app.all('/acme/:rest{.*}', () => {
+    throw new AcmeError('notFound', 'there is no ACME resource at this URL; start from the directory');
+  });
 
   return { app, close: () => validations.drain() };
 }

@@ -119,5 +119,10 @@ export function createApiApp(opts: ApiAppOptions): Hono {
       throw new ApiError('methodNotAllowed', `${path} accepts POST only`);
     });
   }
+  // Last, and a route rather than only `notFound`: an app mounted with `app.route()` brings its
+  // routes and its onError but not its notFound.
+  app.all('*', () => {
+    throw new ApiError('notFound', 'no such endpoint');
+  });
   return app;
 }

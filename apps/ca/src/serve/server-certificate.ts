@@ -1,5 +1,7 @@
-import type { Authority, Logger } from '@shortleaf/authority';
+import type { Server as HttpsServer } from 'node:https';
+import type { Authority, Clock, Logger } from '@shortleaf/authority';
 import { encodeCertificates, generateKeyPair, publicKeyOf } from '@shortleaf/pki';
+import { secureContextOf } from './tls.js';
 
 export interface ServerCredentials {
   key: string;
@@ -31,12 +33,13 @@ export function scheduleServerRenewal(opts: {
   current: ServerCredentials;
   apply(creds: ServerCredentials): void;
   logger: Logger;
+  clock: Clock;
 }): { stop(): void; now(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const plan = (notAfter: Date) => {
     if (stopped) return;
-    const delay = Math.max(1_000, notAfter.getTime() - Date.now() - opts.lifetimeMs / 3);
+    const delay = Math.max(1_000, notAfter.getTime() - opts.clock.now().getTime() - opts.lifetimeMs / 3);
     timer = setTimeout(renew, Math.min(delay, 2 ** 31 - 1));
     timer.unref();
   };
@@ -67,4 +70,14 @@ export function scheduleServerRenewal(opts: {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Gives the HTTPS listener its certificate now and keeps it fresh: the first from the active
+ * intermediate, then renewals swapped in without dropping a connection.
+ */
+export async function keepListenerCertificate(opts: { server: HttpsServer; authority: Authority; names: string[]; lifetimeMs: number; logger: Logger; clock: Clock }): Promise<{ stop(): void; now(): void }> {
+  const current = await issueServerCredentials(opts.authority, opts.names, opts.lifetimeMs);
+  opts.server.setSecureContext(secureContextOf(current));
+  return scheduleServerRenewal({ ...opts, current, apply: (c) => opts.server.setSecureContext(secureContextOf(c)) });
 }
