@@ -4,6 +4,7 @@ export { NO_TELEMETRY } from './ports.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { POLICY_DEFAULTS, parsePolicy, type Policy, type PolicyDocument } from './policy.js';
 export { MAX_TOKEN_LIFETIME_S, MAX_TOKEN_NAMES, REGISTERED_CLAIMS, createTokenVerifier, type TokenClaims } from './token.js';
+export { BUILT_IN_PROVISIONERS, acmeProvisioner, createProvisionerRegistry, jwkProvisioner, type JwkProvisionerConfig, type ProvisionerMaterial, type ProvisionerRegistry, type ProvisionerType, type RevokeAuthorization, type SignAuthorization } from './provisioners/index.js';
 export { CLAIM_NAME, CLAIM_VALUE, applyTemplateLifetime, assertTemplatesFitProvisioners, parseTemplate, parseTemplates, renderTemplateUris, type CertificateTemplate, type UriTemplate } from './template.js';
 export { activateIntermediate, assertUsableIntermediate, createIntermediateKey, importIntermediate, IN_SERVICE, issuerStatuses, loadActiveIssuer, loadIssuer, type IssuerState, type IssuerStatus, type LoadedIssuer } from './issuer.js';
 export { BACKDATE_MS, INTERNAL_PROVISIONER, OCSP_PROVISIONER, createAuthority, type Authority, type AuthorityOptions, type IssuedCertificate } from './authority.js';

@@ -2,7 +2,7 @@ import type { PolicyDocument } from '@shortleaf/authority';
 import type { KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { openStore } from '../data.js';
-import { addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
+import { PROVISIONER_TYPES, addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
 
 /** `--mtls-renewal yes|no`: a boolean flag that can also say no (the default depends on the type). */
 function yesNo(value: string): boolean {
@@ -41,7 +41,8 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const name = positionals[0];
     const type = values.type ?? 'jwk';
     if (name === undefined) throw new UsageError('usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) [--allow-dns PATTERN]...');
-    if (type !== 'jwk' && type !== 'acme') throw new UsageError('--type is jwk (one-time tokens) or acme (RFC 8555)');
+    // The registry says which types exist; this command knows how to make each from flags.
+    if (PROVISIONER_TYPES.find(type) === undefined) throw new UsageError(`--type is ${PROVISIONER_TYPES.types.map((t) => t.summary).join(' or ')}`);
     if (type === 'jwk' && values['key-out'] === undefined) throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
     const acmeOnly = (['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const).find((k) => values[k] !== undefined);
     if (type === 'jwk' && acmeOnly !== undefined) throw new UsageError(`--${acmeOnly} applies to ACME provisioners (--type acme)`);
