@@ -11,6 +11,9 @@ import { writeSecretFile } from './files.js';
  */
 export const PROVISIONER_TYPES: ProvisionerRegistry = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(parseAcmeOptions)]);
 
+/** What creating a provisioner needs of the store. */
+export type ProvisionerStore = Pick<AuthorityStore, 'getProvisioner' | 'addProvisioner'>;
+
 /** What a new provisioner is: its name, type, policy, and what its type is made of. */
 export interface NewProvisionerInput {
   name: string;
@@ -24,14 +27,14 @@ export interface NewProvisionerInput {
 }
 
 /** Checks everything about a new provisioner before anything is written: name, policy, type, options. */
-async function checkNewProvisioner(store: AuthorityStore, input: NewProvisionerInput): Promise<void> {
+async function checkNewProvisioner(store: ProvisionerStore, input: NewProvisionerInput): Promise<void> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw new Error('a provisioner name is letters, digits, dot, dash and underscore (max 63)');
   parsePolicy(input.policy);
   if ((await store.getProvisioner(input.name)) !== null) throw new Error(`a provisioner named ${input.name} already exists`);
   PROVISIONER_TYPES.get(input.type).parse({ publicJwk: input.publicJwk ?? null, options: input.options ?? {} });
 }
 
-async function storeProvisioner(store: AuthorityStore, input: NewProvisionerInput): Promise<void> {
+async function storeProvisioner(store: ProvisionerStore, input: NewProvisionerInput): Promise<void> {
   await store.addProvisioner({ name: input.name, type: input.type, publicJwk: input.publicJwk ?? null, policy: JSON.stringify(input.policy), options: JSON.stringify(input.options ?? {}), createdAt: new Date() });
 }
 
@@ -40,7 +43,7 @@ async function storeProvisioner(store: AuthorityStore, input: NewProvisionerInpu
  * refuses) its key and options. The entry point for callers that bring their own material (admin
  * actions, the console); `addJwkProvisioner` makes a JWK's key pair first.
  */
-export async function addProvisioner(store: AuthorityStore, input: NewProvisionerInput): Promise<void> {
+export async function addProvisioner(store: ProvisionerStore, input: NewProvisionerInput): Promise<void> {
   await checkNewProvisioner(store, input);
   await storeProvisioner(store, input);
 }
@@ -49,7 +52,7 @@ export async function addProvisioner(store: AuthorityStore, input: NewProvisione
  * Creates an ACME provisioner, served at `/acme/NAME/directory`: the same name and lifetime policy
  * as a JWK provisioner, plus its ACME options (EAB, terms of service, per-account rate limits).
  */
-export async function addAcmeProvisioner(store: AuthorityStore, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void> {
+export async function addAcmeProvisioner(store: ProvisionerStore, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void> {
   await addProvisioner(store, { name: opts.name, type: 'acme', policy: opts.policy, options: opts.options });
 }
 
@@ -71,7 +74,7 @@ export async function addEabKey(store: AuthorityStore & { acme: AcmeStore }, sea
  * Creates a JWK provisioner: a fresh key pair (ES256 by default, EdDSA with `kty: 'OKP'`), the
  * public half and policy stored in the database, the private half written to `keyOut` (0600).
  */
-export async function addJwkProvisioner(store: AuthorityStore, opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' }): Promise<{ kid: string }> {
+export async function addJwkProvisioner(store: ProvisionerStore, opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' }): Promise<{ kid: string }> {
   const alg = opts.kty === 'OKP' ? 'EdDSA' : 'ES256';
   const { privateKey, publicKey } = generateKeyPair(opts.kty === 'OKP' ? 'Ed25519' : 'EC-P256');
   const pub = publicKey.export({ format: 'jwk' }) as JWK;
