@@ -27,6 +27,7 @@ import { checkRenewalDoor } from './lineage.js';
 import { parsePolicy, type Policy } from './policy.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
 import { checkCsrNames, checkKey, checkNames, resolveLifetime } from './request-checks.js';
+import { fromStoreError } from './store-errors.js';
 import { BUILT_IN_PROVISIONERS, createTokenAuthorizer, type ProvisionerRegistry } from './provisioners/index.js';
 import { MAX_TOKEN_NAMES } from './token.js';
 import { applyTemplateLifetime, renderTemplateUris, type CertificateTemplate } from './template.js';
@@ -57,9 +58,9 @@ export interface AuthorityOptions {
   maxNames?: number;
   /** Per-provisioner certificate templates (`templates` in the config), checked at start-up. */
   templates?: ReadonlyMap<string, CertificateTemplate>;
-}
   /** The provisioner types credentials are checked by; BUILT_IN_PROVISIONERS when absent. */
   provisioners?: ProvisionerRegistry;
+}
 
 /** RFC 5280 allows clocks to disagree; one minute of backdating keeps fresh certificates usable. */
 export const BACKDATE_MS = 60_000;
@@ -172,13 +173,13 @@ export function createAuthority(opts: AuthorityOptions) {
         });
       } catch (cause) {
         if (cause instanceof StoreError && cause.code === 'serialCollision' && attempt < 3) continue;
-        throw mapStoreError(cause);
+        throw fromStoreError(cause, { action: 'issue' });
       }
       const der = signPrepared(prepared, issuer.signer);
       try {
         await store.completeCertificate(serial.hex, der, clock.now());
       } catch (cause) {
-        throw mapStoreError(cause);
+        throw fromStoreError(cause, { action: 'issue' });
       }
       telemetry.issued({ provisioner: req.provisioner, frontDoor: req.frontDoor, action: req.action, ms: performance.now() - req.started });
       return { serial: serial.hex, der, chain: [issuer.certificate.der], notBefore, notAfter, names: req.names };
@@ -452,13 +453,3 @@ export function createAuthority(opts: AuthorityOptions) {
 }
 
 export type Authority = ReturnType<typeof createAuthority>;
-
-function mapStoreError(cause: unknown): Error {
-  if (cause instanceof StoreError) {
-    if (cause.code === 'tokenReplayed') return new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
-    if (cause.code === 'storageUnavailable') return new AuthorityError('storageUnavailable', 'the certificate store is unavailable; nothing was issued', { cause });
-    if (cause.code === 'keyBlocked') return new AuthorityError('keyBlocked', 'this public key was revoked for keyCompromise and is blocked for any new certificate; generate a new key', { cause });
-    if (cause.code === 'revoked') return new AuthorityError('certificateRevoked', `${cause.message}; nothing was issued`, { cause });
-  }
-  return new AuthorityError('internal', 'issuance failed; nothing was issued', { cause });
-}

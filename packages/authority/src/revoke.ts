@@ -1,7 +1,7 @@
 import { normalizeSerial, reasonCode, reasonName, type RevocationReason } from '@shortleaf/pki';
-import { StoreError } from '@shortleaf/store';
 import { AuthorityError } from './errors.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type Logger, type RevocationReach, type Telemetry } from './ports.js';
+import { fromStoreError } from './store-errors.js';
 
 export interface RevocationResult {
   serial: string;
@@ -92,10 +92,7 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
         reach,
       );
     } catch (cause) {
-      if (cause instanceof StoreError && cause.code === 'tokenReplayed') throw new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause });
-      if (cause instanceof StoreError && cause.code === 'notFound') throw new AuthorityError('certificateNotFound', `no certificate with serial ${serial} was issued here`, { cause });
-      if (cause instanceof StoreError && cause.code === 'storageUnavailable') throw new AuthorityError('storageUnavailable', 'the certificate store is unavailable; nothing was revoked', { cause });
-      throw cause;
+      throw fromStoreError(cause, { action: 'revoke', serial });
     }
     const result: RevocationResult = {
       serial,
