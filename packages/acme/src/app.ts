@@ -1,10 +1,9 @@
-import { AuthorityError, type Authority, type Clock, type KeySealer, type Logger, type Revoke } from '@shortleaf/authority';
-import { StoreError } from '@shortleaf/store';
+import type { Authority, Clock, KeySealer, Logger, Revoke } from '@shortleaf/authority';
 import { Hono, type Context } from 'hono';
 import { keyChange, listOrders, newAccount, updateAccount } from './accounts.js';
 import { authorization, challenge } from './authorizations.js';
 import type { AcmeCertificateStore, AcmeEnv, AcmeServices } from './context.js';
-import { AcmeError } from './errors.js';
+import { AcmeError, acmeErrorFor } from './errors.js';
 import { createKeyCache } from './jws.js';
 import { createNoncePool } from './nonces.js';
 import { certificate, finalize, getOrder, newOrder } from './orders.js';
@@ -42,16 +41,18 @@ export interface AcmeAppOptions {
   validationLimits?: Partial<ValidationLimits>;
 }
 
-/** Turns anything thrown into an ACME problem; a 500 never carries internal detail. */
+/** Turns anything thrown into an ACME problem (errors.ts maps it); a 500 never carries internal detail. */
 function toAcmeError(err: unknown, logger: Logger): AcmeError {
   if (err instanceof AcmeError) return err;
-  if (err instanceof AuthorityError && err.code === 'unknownProvisioner') return new AcmeError('notFound', err.message);
-  if ((err instanceof StoreError || err instanceof AuthorityError) && err.code === 'storageUnavailable') {
-    logger.error('acme_storage_unavailable', { error: err.message });
-    return new AcmeError('serverInternal', 'the CA database is unavailable; try again shortly', { status: 503, headers: { 'Retry-After': '5' } });
+  const refusal = acmeErrorFor(err);
+  if (refusal === null) {
+    logger.error('acme_internal_error', { error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack });
+    return new AcmeError('serverInternal', 'an internal error occurred; it has been logged');
   }
-  logger.error('acme_internal_error', { error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack });
-  return new AcmeError('serverInternal', 'an internal error occurred; it has been logged');
+  // The one domain failure sent as serverInternal is the CA's storage being down (a 503): the
+  // client retries, the operator reads why.
+  if (refusal.type === 'serverInternal') logger.error('acme_storage_unavailable', { error: (err as Error).message });
+  return refusal;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { AuthorityError, type AuthorityErrorCode } from '@shortleaf/authority';
+import { StoreError } from '@shortleaf/store/contracts';
+
 /**
  * ACME error types (RFC 8555 §6.7, RFC 9773 §4.2 for `alreadyReplaced`), one row each: the HTTP
  * status a problem of that type is sent with. Domain code throws `AcmeError`; the app's error
@@ -103,4 +106,65 @@ export class AcmeError extends Error {
     }
     return problem;
   }
+}
+
+/**
+ * The ACME type each authority refusal is sent as, one row per code (a new code does not compile
+ * until it has one): `unavailable` is the CA's own storage failing (503 with Retry-After, so the
+ * client retries), null a failure the client cannot act on (serverInternal, cause to the log).
+ * The policy refusals of a CSR are `badCSR` at finalize (RFC 8555 §7.4); a key revoked for
+ * keyCompromise is `badPublicKey`, as Boulder answers.
+ */
+export const AUTHORITY_TO_ACME: { readonly [C in AuthorityErrorCode]: AcmeErrorType | 'unavailable' | null } = {
+  unknownProvisioner: 'notFound',
+  keyTypeNotAllowed: 'badCSR',
+  nameNotAllowed: 'badCSR',
+  csrNameNotAuthorized: 'badCSR',
+  badLifetime: 'badCSR',
+  lifetimeTooLong: 'badCSR',
+  lifetimeTooShort: 'badCSR',
+  keyBlocked: 'badPublicKey',
+  badRevocationReason: 'badRevocationReason',
+  storageUnavailable: 'unavailable',
+  // Not reached through ACME, or ours to fix: the token and mutual-TLS doors' refusals, the
+  // operator's (policy, template, ceremony) and the CA's own failures.
+  tokenMalformed: null,
+  tokenSignature: null,
+  tokenExpired: null,
+  tokenAudience: null,
+  tokenLifetime: null,
+  tokenReplayed: null,
+  unknownProvisionerType: null,
+  badProvisionerOptions: null,
+  templateClaimMissing: null,
+  templateClaimInvalid: null,
+  clientCertificateRequired: null,
+  certificateUnknown: null,
+  certificateExpired: null,
+  certificateNotFound: null,
+  certificateRevoked: null,
+  lineageExpired: null,
+  renewalNotAllowed: null,
+  notAuthorized: null,
+  issuerUnavailable: null,
+  rootKeyRefused: null,
+  issuerMismatch: null,
+  widerNameConstraints: null,
+  badPolicy: null,
+  badTemplate: null,
+  badCrl: null,
+  internal: null,
+};
+
+/**
+ * The one translation of a domain error into an ACME error, or null for a failure of ours
+ * (serverInternal: the caller logs the cause and sends nothing of it). The store's own
+ * unavailability is the same 503 as the authority's.
+ */
+export function acmeErrorFor(err: unknown): AcmeError | null {
+  if (err instanceof AcmeError) return err;
+  const row = err instanceof AuthorityError ? AUTHORITY_TO_ACME[err.code] : err instanceof StoreError && err.code === 'storageUnavailable' ? 'unavailable' : null;
+  if (row === null) return null;
+  if (row === 'unavailable') return new AcmeError('serverInternal', 'the CA database is unavailable; try again shortly', { status: 503, headers: { 'Retry-After': '5' }, cause: err });
+  return new AcmeError(row, (err as Error).message, { cause: err });
 }

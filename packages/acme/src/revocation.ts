@@ -1,4 +1,3 @@
-import { AuthorityError } from '@shortleaf/authority';
 import { PkiError, parseCertificate, reasonName, type CertificateInfo, type RevocationReason } from '@shortleaf/pki';
 import type { JWK } from 'jose';
 import type { AcmeContext, AcmeServices } from './context.js';
@@ -53,13 +52,8 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
     actor = `certificate-key:${row.serial}`;
     keyProven = true;
   }
-  let result;
-  try {
-    result = await s.revoke({ serial: row.serial, reason, actor, requester: `acme:${c.get('provisioner').name}`, keyProven });
-  } catch (cause) {
-    if (cause instanceof AuthorityError && cause.code === 'badRevocationReason') throw new AcmeError('badRevocationReason', cause.message, { cause });
-    throw cause;
-  }
+  // A refusal (badRevocationReason…) becomes its ACME type in the app's error handler (errors.ts).
+  const result = await s.revoke({ serial: row.serial, reason, actor, requester: `acme:${c.get('provisioner').name}`, keyProven });
   // RFC 8555 §7.6 alreadyRevoked, except that keyCompromise (1) may replace an earlier reason:
   // RFC 5280 §5.3.1 lets it change, and Boulder accepts it from the key's holder.
   if (result.alreadyRevoked) throw new AcmeError('alreadyRevoked', `certificate ${row.serial} was already revoked (${result.reason}) at ${result.revokedAt.toISOString()}; only keyCompromise (1) can replace that reason`);
