@@ -1,4 +1,5 @@
-import { buildCrl, reasonName, reasonCode, type CrlEntry } from '@shortleaf/pki';
+import { PkiError, buildCrl, lintCrl, reasonName, reasonCode, type CrlEntry } from '@shortleaf/pki';
+import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type CrlRow, type Logger, type Telemetry } from './ports.js';
 
@@ -63,6 +64,20 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
       distributionPoint: opts.distributionPoint,
       entries,
     });
+    // Linted before it is stored: a CRL that fails is a bug, and the one being served stays.
+    const failures = lintCrl(der, {
+      // Checked against the issuer's certificate as parsed, not the builder's input (issuer.info).
+      issuer: { subjectDer: issuer.certificate.subjectDer, subjectKeyIdentifier: issuer.certificate.subjectKeyIdentifier ?? new Uint8Array(0), algorithm: issuer.signer.algorithm },
+      previousNumber: previous?.number ?? null,
+      distributionPoints: typeof opts.distributionPoint === 'string' ? [opts.distributionPoint] : opts.distributionPoint,
+      validityMs: opts.validityMs,
+      now,
+    });
+    if (failures.length > 0) {
+      const cause = new PkiError('lintFailed', `CRL failed lint: ${failures.join('; ')}`);
+      logger.error('lint_failed', { issuer: issuer.name, crlNumber: number.toString(), reason: cause.message, bug: true });
+      throw new AuthorityError('internal', 'the CRL failed its pre-publication checks; nothing was published', { cause });
+    }
     const row: CrlRow = { issuerId: issuer.id, number, thisUpdate: now, nextUpdate, entries: entries.length, der };
     await store.revocations.insertCrl(row);
     await store.revocations.pruneCrls(issuer.id, KEEP_CRLS);

@@ -5,8 +5,10 @@
  * to a real, valid encoding so that the generated inputs get past the first checks.
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { TBSCertificate } from '@peculiar/asn1-x509';
+import { CertificateList, TBSCertificate, type TBSCertList } from '@peculiar/asn1-x509';
 import fc from 'fast-check';
+import type { Signer } from './crypto.js';
+import { signTbs } from './encode.js';
 
 /**
  * A TBS-mutating hook: parses to-be-signed certificate bytes with @peculiar/asn1-x509, lets `edit`
@@ -26,6 +28,13 @@ export type Mutation =
   | { kind: 'delete'; at: number; count: number }
   | { kind: 'set'; at: number; value: number }
   | { kind: 'length'; which: number; value: Uint8Array };
+
+/** The same hook for a CRL: edits TBSCertList and signs the result again with `signer`. */
+export function editCrl(der: Uint8Array, signer: Signer, edit: (t: TBSCertList) => void): Uint8Array {
+  const list = AsnConvert.parse(der, CertificateList);
+  edit(list.tbsCertList);
+  return signTbs(new Uint8Array(AsnConvert.serialize(list.tbsCertList)), signer);
+}
 
 /** Byte values that make a DER length field lie: short, long-form, indefinite, huge. */
 const LENGTHS = [[0x00], [0x01], [0x7f], [0x80], [0x81, 0x00], [0x81, 0xff], [0x82, 0xff, 0xff], [0x84, 0xff, 0xff, 0xff, 0xff], [0x85, 1, 0, 0, 0, 0], [0x89], [0xff]].map((b) => Uint8Array.from(b));
