@@ -20,7 +20,8 @@ export type NewIssuer = Pick<IssuerRecord, 'id' | 'name' | 'sealedKey' | 'keyAlg
 /** A credential source the authority trusts: a JWK for one-time tokens, or ACME. */
 export interface ProvisionerRecord {
   name: string;
-  type: 'jwk' | 'acme';
+  /** Its provisioner type (`jwk`, `acme`, …): the authority's registry says which exist, not the store. */
+  type: string;
   publicJwk: string | null;
   policy: string;
   /** JSON options of its type (ACME: whether EAB is required, rate limits, terms of service); `{}` if none. */
