@@ -1,16 +1,19 @@
-import { SqliteStore, openSealer, type SealSettings } from '@shortleaf/store';
+import { openSealer, openStore as openEngine, type SealSettings, type Store } from '@shortleaf/store';
 import type { KeySealer } from '@shortleaf/authority';
 import { dataLayout } from './layout.js';
 import { dataPassphrase } from './passphrase.js';
 
-/** Opens a data directory's database (migrating it) without touching any secret. */
-export async function openStore(dataDir: string): Promise<{ store: SqliteStore; layout: ReturnType<typeof dataLayout> }> {
+/**
+ * Opens a data directory's database (migrating it) without touching any secret. Typed by the
+ * engine-neutral `Store`, so nothing the CLI and `serve` build on depends on the engine below.
+ */
+export async function openStore(dataDir: string): Promise<{ store: Store; layout: ReturnType<typeof dataLayout> }> {
   const layout = dataLayout(dataDir);
-  return { store: await SqliteStore.open(layout.database), layout };
+  return { store: await openEngine({ engine: 'sqlite', path: layout.database }), layout };
 }
 
 /** Opens a data directory's database for one CLI verb and closes it whatever happens. */
-export async function withStore<T>(dataDir: string, use: (store: SqliteStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(dataDir: string, use: (store: Store) => Promise<T>): Promise<T> {
   const { store } = await openStore(dataDir);
   try {
     return await use(store);

@@ -11,12 +11,12 @@ import {
   type Telemetry,
 } from '@shortleaf/authority';
 import { issuerPaths } from '@shortleaf/status';
-import type { SqliteStore } from '@shortleaf/store';
+import type { Store } from '@shortleaf/store';
 import type { ServeConfig } from './config.js';
 
 /** What the revocation services of every intermediate are built from. */
 export interface IssuerServicesDeps {
-  store: SqliteStore;
+  store: Store;
   sealer: KeySealer;
   authority: Authority;
   /** The one clock `serve` builds: OCSP answers, CRL schedules and warnings read the time from it. */

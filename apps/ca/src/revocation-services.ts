@@ -14,7 +14,7 @@ import {
 } from '@shortleaf/authority';
 import { parseCrl } from '@shortleaf/pki';
 import type { PublishedIssuer } from '@shortleaf/status';
-import type { SqliteStore } from '@shortleaf/store';
+import type { Store } from '@shortleaf/store';
 import { startIssuerUnit, type IssuerServicesDeps, type IssuerUnit } from './issuer-unit.js';
 import { CRL_NUMBER_FLOOR_SETTING } from './layout.js';
 
@@ -25,7 +25,7 @@ const WARNING_LOG_INTERVAL_MS = 3_600_000;
 const RECONCILE_INTERVAL_MS = 600_000;
 
 /** The CRL number floor `shortleaf restore` recorded in the database (commands/backup.ts), if any. */
-async function crlNumberFloor(store: SqliteStore): Promise<bigint | undefined> {
+async function crlNumberFloor(store: Store): Promise<bigint | undefined> {
   const value = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
   return value !== null && /^\d+$/.test(value) ? BigInt(value) : undefined;
 }
@@ -34,7 +34,7 @@ async function crlNumberFloor(store: SqliteStore): Promise<bigint | undefined> {
  * Which intermediates exist, which is active, which are certified, and which root-delegated OCSP
  * responder each answers with (the ceremony re-signs it): a change means work.
  */
-async function issuersFingerprint(store: SqliteStore): Promise<string> {
+async function issuersFingerprint(store: Store): Promise<string> {
   const rows = await store.listIssuers();
   const signers = await Promise.all(rows.map(async (r) => (await store.revocations.getOcspSigner(r.id, { certified: true }))?.id ?? '-'));
   return rows.map((r, i) => `${r.id}:${r.active ? 1 : 0}:${r.certDer === null ? 0 : 1}:${signers[i]}`).join(',');

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseDuration } from '@shortleaf/authority';
-import { SqliteStore } from '@shortleaf/store';
+import { openStore } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
 import { dataLayout } from '../layout.js';
 
@@ -28,7 +28,7 @@ export async function auditCommand(args: string[]): Promise<void> {
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
   const { database } = dataLayout(values.data!);
   if (!existsSync(database)) throw new Error(`no database at ${database}`);
-  const store = await SqliteStore.open(database, { readonly: true });
+  const store = await openStore({ engine: 'sqlite', path: database, readonly: true });
   try {
     const entries = await store.listAudit({ ...(since ? { since } : {}), ...(action ? { action } : {}), ...(limit === undefined ? {} : { limit }) });
     if (values.json) {
