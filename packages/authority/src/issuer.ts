@@ -21,7 +21,10 @@ import { INTERNAL_PROVISIONER, OCSP_PROVISIONER } from './authority.js';
 import { AuthorityError } from './errors.js';
 import type { AuthorityStore, Clock, IssuerRow, KeySealer } from './ports.js';
 
-/** The intermediate the server signs with, unsealed and checked. */
+/**
+ * An intermediate in service, unsealed and checked: the active one signs leaves; each one in
+ * service (retired ones too) signs its own CRL and its delegated OCSP responder's certificate.
+ */
 export interface LoadedIssuer {
   id: string;
   name: string;
