@@ -5,6 +5,7 @@ import {
   PkiError,
   buildOcspResponse,
   issuerHashes,
+  lintOcspResponse,
   ocspErrorResponse,
   parseCrl,
   parseOcspRequest,
@@ -123,10 +124,17 @@ export function createOcspResponder(opts: OcspResponderOptions) {
 
   function sign(certIds: readonly CertId[], statuses: readonly OcspCertStatus[], signer: Signer, nonce: Uint8Array | null) {
     const responder = signer === 'intermediate' ? opts.intermediateResponder() : opts.rootResponder!;
-    const now = wholeSecond(clock.now());
+    const at = clock.now();
+    const now = wholeSecond(at);
     const nextUpdate = wholeSecond(new Date(Math.min(now.getTime() + opts.validityMs, responder.certificate.notAfter.getTime())));
     const responses = certIds.map((certId, i) => ({ certId, status: statuses[i]!, thisUpdate: now, nextUpdate }));
     const body = buildOcspResponse({ responder, producedAt: now, responses, nonce });
+    // Linted once, as it is signed: a pre-signed answer is served from the cache without another look.
+    const failures = lintOcspResponse(body, { responder, now: at, certIds, statuses, nonce });
+    if (failures.length > 0) {
+      logger.error('lint_failed', { serials: certIds.map((c) => c.serial), reason: `OCSP response failed lint: ${failures.join('; ')}`, bug: true });
+      return null;
+    }
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
     return { body, thisUpdate: now, nextUpdate, etag };
   }
@@ -189,6 +197,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     const statuses: OcspCertStatus[] = [];
     for (const certId of certIds) statuses.push(await statusOf(certId, signer));
     const signed = sign(certIds, statuses, signer, nonce);
+    if (signed === null) return error('internalError');
     const outcome = statuses.reduce((worst, s) => (RANK[s.kind] > RANK[worst] ? s.kind : worst), 'good' as OcspCertStatus['kind']);
     // A nonce makes the answer this request's alone (RFC 9654): no HTTP cache may keep it.
     return { body: signed.body, outcome, cache: nonce === null ? { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag } : null, hit: false };
@@ -201,6 +210,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     if (signer === null) return error('unauthorized');
     const status = await statusOf(certId, signer);
     const signed = sign([certId], [status], signer, null);
+    if (signed === null) return error('internalError');
     const result = { body: signed.body, outcome: status.kind, cache: { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag }, hit: false };
     // Unknown serials are not kept: anyone can ask for any number of them.
     if (status.kind !== 'unknown' && started === epoch) cache.set(keyOf(certId), { certId, serial: certId.serial, outcome: status.kind, ...signed });

@@ -58,6 +58,8 @@ export { isIssuedBy, issuerInfo, parseCertificate, readCertificate, readCertific
 export { REVOCATION_REASONS, reasonCode, reasonName, type RevocationReason } from './revocation-reasons.js';
 export { buildCrl, isCrlSignedBy, parseCrl, type CrlEntry, type CrlInput, type ParsedCrl } from './crl.js';
 export { lintCrl, readCrlView } from './crl-lint.js';
+export { lintOcspResponse, readOcspResponseView } from './ocsp-lint.js';
+export { OCSP_LINTS, type OcspLint, type OcspLintContext, type OcspResponseView } from './lints/ocsp.js';
 export { CRL_LINTS, type CrlLint, type CrlLintContext, type CrlView } from './lints/crl.js';
 export { MAX_OCSP_CERT_IDS, MAX_OCSP_REQUEST_BYTES, issuerHashes, minimalOcspRequest, parseOcspRequest, type CertId, type OcspHash, type OcspRequest } from './ocsp-request.js';
 export {
