@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import type { AcmeEngine } from './contracts/store.js';
-import type { RepositoryContext } from './revocation-repository.js';
+import type { RepositoryContext } from './sqlite-context.js';
 import { fromText, toText } from './rows.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
 import type { AcmeAccountStatus, AcmeOrderStatus, AcmeAuthorizationStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeIdentifierRecord, AcmeProblemRecord, AcmeAccountRecord, AcmeEabKeyRecord, AcmeOrderRecord, AcmeChallengeRecord, AcmeAuthorizationRecord, AcmeValidationOutcome } from './contracts/acme.js';

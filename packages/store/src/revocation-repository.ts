@@ -6,18 +6,11 @@ import type { BlockedKeyRecord, ChangeCursor, CrlEntryRecord, CrlRecord, OcspSig
 
 export type { BlockedKeyRecord, CrlEntryRecord, CrlRecord, OcspSignerRecord, RevocationOutcome, RevocationReach, RevocationRecord, RootCrlRecord } from './contracts/revocations.js';
 import { fromText, toText } from './rows.js';
+import type { RepositoryContext } from './sqlite-context.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
 
 /** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
 const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
-
-/** What the repository borrows from the store: one connection, its statement cache and audit. */
-export interface RepositoryContext {
-  db: Database.Database;
-  stmt(sql: string): Database.Statement;
-  guard<T>(operation: () => T): T;
-  insertAudit(e: AuditEntry): void;
-}
 
 interface CrlRow { issuer_id: string; number: number | bigint; this_update: string; next_update: string; entries: number; der: Buffer }
 interface RootCrlRow { root_fingerprint: string; number: number | bigint; this_update: string; next_update: string; der: Buffer; imported_at: string }
