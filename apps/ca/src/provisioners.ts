@@ -1,7 +1,6 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { randomBytes } from 'node:crypto';
-import { eabSealContext, parseAcmeOptions, type AcmeOptions, type AcmeStore } from '@shortleaf/acme';
-import { acmeProvisioner, createProvisionerRegistry, jwkProvisioner, parsePolicy, type AuthorityStore, type KeySealer, type PolicyDocument, type ProvisionerRegistry } from '@shortleaf/authority';
+import { parseAcmeOptions, type AcmeOptions } from '@shortleaf/acme';
+import { acmeProvisioner, createProvisionerRegistry, jwkProvisioner, parsePolicy, type AuthorityStore, type PolicyDocument, type ProvisionerRegistry } from '@shortleaf/authority';
 import { generateKeyPair } from '@shortleaf/pki';
 import { writeSecretFile } from './files.js';
 
@@ -54,20 +53,6 @@ export async function addProvisioner(store: ProvisionerStore, input: NewProvisio
  */
 export async function addAcmeProvisioner(store: ProvisionerStore, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void> {
   await addProvisioner(store, { name: opts.name, type: 'acme', policy: opts.policy, options: opts.options });
-}
-
-/**
- * Makes an External Account Binding key for an ACME provisioner (RFC 8555 §7.3.4): a random key
- * id and 256-bit HMAC key, sealed at rest. The HMAC key is returned once, for the operator to
- * hand to whoever registers the account; it binds exactly one account.
- */
-export async function addEabKey(store: AuthorityStore & { acme: AcmeStore }, sealer: KeySealer, provisioner: string): Promise<{ kid: string; hmacKey: string }> {
-  const row = await store.getProvisioner(provisioner);
-  if (row === null || row.type !== 'acme') throw new Error(`there is no ACME provisioner named ${provisioner}`);
-  const kid = randomBytes(12).toString('base64url');
-  const key = randomBytes(32);
-  await store.acme.createEabKey({ kid, provisioner, sealedKey: await sealer.seal(key, eabSealContext(provisioner, kid)), createdAt: new Date() });
-  return { kid, hmacKey: key.toString('base64url') };
 }
 
 /**

@@ -79,6 +79,13 @@ describe('admin actions', () => {
     assert.ok(lines.some((l) => l.event === 'admin_provisioner_added' && l.fields.operator === 'alice' && l.fields.kid === kid));
   });
 
+  it('adds a provisioner of any registered type through the one entry point, and refuses an unknown type writing nothing', async () => {
+    await admin.addProvisioner(alice, { name: 'acme-generic', type: 'acme', policy: {}, options: {} });
+    assert.equal((await store.getProvisioner('acme-generic'))?.type, 'acme');
+    await assert.rejects(admin.addProvisioner(alice, { name: 'k8s', type: 'no-such-type', policy: {} }), { code: 'unknownProvisionerType' });
+    assert.equal(await store.getProvisioner('k8s'), null);
+  });
+
   it('refuses to add an EAB key without a sealer rather than prompting', async () => {
     const noSealer = createAdmin({ store, clock, random, logger, revoke: recordingRevoker({ store, clock, logger }) });
     await assert.rejects(noSealer.addEabKey(alice, 'acme-eab'), /needs the data passphrase/);

@@ -1,6 +1,6 @@
 import type { AcmeOptions, AcmeStore } from '@shortleaf/acme';
 import type { AuthorityStore, Clock, KeySealer, Logger, PolicyDocument, Revoke, RevocationResult } from '@shortleaf/authority';
-import { addAcmeProvisioner, addJwkProvisioner } from '../provisioners.js';
+import { addAcmeProvisioner, addJwkProvisioner, addProvisioner, type NewProvisionerInput } from '../provisioners.js';
 import { addEabKey, listEabKeys, type EabKeySummary } from './eab.js';
 import type { Operator } from './operator.js';
 import { revokeAsOperator } from './revoke.js';
@@ -21,6 +21,12 @@ export interface AdminDeps {
 
 /** The operator's actions, as the CLI and the console call them. */
 export interface Admin {
+  /**
+   * Any registered type from what it is made of (its registry row parses and refuses the key and
+   * options): the entry point for a caller that brings its own material, as the console will.
+   */
+  addProvisioner(operator: Operator, input: NewProvisionerInput): Promise<void>;
+  /** A JWK provisioner with a fresh key pair; the private half is written to `keyOut` (0600) before anything is recorded. */
   addJwkProvisioner(operator: Operator, opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' }): Promise<{ kid: string }>;
   addAcmeProvisioner(operator: Operator, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void>;
   revoke(operator: Operator, req: { serial: string; reason: string | undefined; requester: string }): Promise<RevocationResult>;
@@ -39,6 +45,10 @@ export function createAdmin(deps: AdminDeps): Admin {
   const { store, logger } = deps;
   const done = (action: string, operator: Operator, fields: Record<string, unknown>) => logger.info(`admin_${action}`, { operator: operator.name, ...fields });
   return {
+    async addProvisioner(operator, input) {
+      await addProvisioner(store, input);
+      done('provisioner_added', operator, { name: input.name, type: input.type });
+    },
     async addJwkProvisioner(operator, opts) {
       const result = await addJwkProvisioner(store, opts);
       done('provisioner_added', operator, { name: opts.name, type: 'jwk', kid: result.kid });

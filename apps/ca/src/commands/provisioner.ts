@@ -1,9 +1,11 @@
 import type { PolicyDocument } from '@shortleaf/authority';
 import type { KeyTypeName } from '@shortleaf/pki';
 import type { ParseArgsConfig } from 'node:util';
+import { cliAdmin, type Admin } from '../admin/index.js';
 import { out, parse, UsageError, type Values } from '../cli.js';
+import { cliOperator } from '../config.js';
 import { openStore } from '../data.js';
-import { PROVISIONER_TYPES, addAcmeProvisioner, addJwkProvisioner, type ProvisionerStore } from '../provisioners.js';
+import { PROVISIONER_TYPES } from '../provisioners.js';
 
 /** `--mtls-renewal yes|no`: a boolean flag that can also say no (the default depends on the type). */
 function yesNo(value: string): boolean {
@@ -40,21 +42,21 @@ type AddValues = Values<typeof ADD_FLAGS>;
  * the type's own entry point (which has the registry parse its key and options). A type the
  * registry knows and this table does not cannot be added from the command line yet.
  */
-const ADD_BY_TYPE: Readonly<Record<string, { check(values: AddValues): void; add(store: ProvisionerStore, name: string, policy: PolicyDocument, values: AddValues): Promise<void> }>> = {
+const ADD_BY_TYPE: Readonly<Record<string, { check(values: AddValues): void; add(admin: Admin, name: string, policy: PolicyDocument, values: AddValues): Promise<void> }>> = {
   jwk: {
     check(values) {
       if (values['key-out'] === undefined) throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
       const acmeOnly = (['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const).find((k) => values[k] !== undefined);
       if (acmeOnly !== undefined) throw new UsageError(`--${acmeOnly} applies to ACME provisioners (--type acme)`);
     },
-    async add(store, name, policy, values) {
-      const { kid } = await addJwkProvisioner(store, { name, keyOut: values['key-out']!, policy, ...(values.kty ? { kty: values.kty as 'EC' | 'OKP' } : {}) });
+    async add(admin, name, policy, values) {
+      const { kid } = await admin.addJwkProvisioner(cliOperator(), { name, keyOut: values['key-out']!, policy, ...(values.kty ? { kty: values.kty as 'EC' | 'OKP' } : {}) });
       out(`provisioner ${name} added (kid ${kid}); its private key is in ${values['key-out']} (mode 0600)`);
     },
   },
   acme: {
     check() {},
-    async add(store, name, policy, values) {
+    async add(admin, name, policy, values) {
       const count = (flag: 'orders-per-hour' | 'failed-validations-per-hour') => {
         const v = values[flag];
         if (v === undefined) return undefined;
@@ -67,7 +69,7 @@ const ADD_BY_TYPE: Readonly<Record<string, { check(values: AddValues): void; add
         ...(count('orders-per-hour') === undefined ? {} : { ordersPerHour: count('orders-per-hour') }),
         ...(count('failed-validations-per-hour') === undefined ? {} : { failedValidationsPerHour: count('failed-validations-per-hour') }),
       };
-      await addAcmeProvisioner(store, { name, policy, options });
+      await admin.addAcmeProvisioner(cliOperator(), { name, policy, options });
       out(`ACME provisioner ${name} added: directory at /acme/${name}/directory${options.requireEab ? ' (external account binding required: shortleaf acme eab add)' : ''}`);
     },
   },
@@ -98,7 +100,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP') throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
     const { store } = await openStore(values.data!);
     try {
-      await maker.add(store, name, policy, values);
+      await maker.add(cliAdmin(store), name, policy, values);
     } finally {
       await store.close();
     }
