@@ -91,6 +91,7 @@ export type ServeConfig = Loaded<typeof SCHEMA>;
 /** Every key with its expected value, default (as written in the file) and doc, for documentation. */
 export const CONFIG_REFERENCE = describeSchema(SCHEMA);
 
+/** Splits `HOST:PORT` (an IPv6 host in brackets); `what` names the key or flag in the message. */
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
   const port = Number(m?.[2]);
