@@ -126,7 +126,7 @@ describe('backup and restore', () => {
 
   it('after the backup the original publishes CRLs the backup never saw', async () => {
     const server = servers[0]!;
-    await shortleafOk(['revoke', afterBackupOnOriginal[0]!.serial, '--reason', 'keyCompromise', '--data', original]);
+    await shortleafOk(['revoke', afterBackupOnOriginal[0]!.serial, '--reason', 'superseded', '--data', original]);
     await pollUntil('the original to publish a newer CRL', async () => ((await servedCrlNumber(server)) > backupMaxCrl ? true : undefined), { timeoutMs: 15_000, intervalMs: 200 });
     originalMaxCrl = crlNumbersIn(databasePath(original)).at(-1)!;
     assert.ok(originalMaxCrl > backupMaxCrl);
@@ -218,7 +218,7 @@ describe('backup and restore', () => {
     assert.ok(issues.every((e) => e.action === 'issue' && e.actor.length > 0 && Array.isArray(e.detail.names)));
 
     const revokes = json((await shortleafOk(['audit', '--data', original, '--action', 'revoke', '--json'])).stdout);
-    assert.deepEqual(revokes.map((e) => [e.serial, e.detail.reason]), [[afterBackupOnOriginal[0]!.serial, 'keyCompromise']]);
+    assert.deepEqual(revokes.map((e) => [e.serial, e.detail.reason]), [[afterBackupOnOriginal[0]!.serial, 'superseded']]);
 
     // --since: nothing in the future window of one second ago... only what the last second wrote.
     await new Promise((r) => setTimeout(r, 1100));
