@@ -7,7 +7,7 @@ import { Extension } from '@peculiar/asn1-x509';
 import { signatureAlgorithmByOid } from './algorithms.js';
 import type { CertificateDraft } from './draft.js';
 import { splitSigned } from './der.js';
-import { encodeTbs } from './encode.js';
+import { encodeName, encodeTbs } from './encode.js';
 import { PkiError } from './errors.js';
 import type { LintContext } from './lints/lint.js';
 import { TBS_LINTS } from './lints/tbs.js';
@@ -42,6 +42,9 @@ describe('prepareCertificate', () => {
       { c: leafFor(int, ['b.example'], { keyType: 'RSA' }), ca: int },
       { c: leafFor(int, ['c.example'], { keyType: 'Ed25519' }), ca: int },
       { c: leafFor(int2, ['a.internal.example']), ca: int2 },
+      // No CN: an empty subject (SAN critical, RFC 5280 §4.2.1.6), and an organization without a CN.
+      { c: leafFor(int, ['10.0.0.9'], { commonName: null }), ca: int },
+      { c: ((l) => ({ ...l, draft: { ...l.draft, subjectDer: encodeName({ organization: 'Ops' }) } }))(leafFor(int, ['10.0.0.9'], { commonName: null })), ca: int },
     ];
     for (const { c, ca } of cases) {
       const prepared = prepareCertificate(c.draft, ca.signer, c.ctx);

@@ -38,6 +38,8 @@ export interface TbsView {
   unexpected: string[];
   /** The parsed structure serialised again by the independent encoder: equal to the input iff the input is DER. */
   reencoded: Uint8Array;
+  /** Extension values (opaque OCTET STRINGs to the outer re-encoding) that are not DER themselves. */
+  notDer: string[];
 }
 
 export const EXTENSION_OIDS = {
@@ -74,10 +76,16 @@ function uris(names: readonly GeneralName[], where: string, unexpected: string[]
 }
 
 function subjectName(n: GeneralName, unexpected: string[]): SubjectName[] {
+  // Names are written in their canonical form; one that parses to another spelling (a DNS name
+  // in capitals) is not what the draft held, even though it names the same thing.
+  const canonical = (name: SubjectName, raw: string): SubjectName[] => {
+    if (name.value !== raw) unexpected.push(`subject alternative name ${raw} is not in canonical form`);
+    return [name];
+  };
   try {
-    if (n.dNSName !== undefined) return [parseNameOfKind('dns', n.dNSName)];
+    if (n.dNSName !== undefined) return canonical(parseNameOfKind('dns', n.dNSName), n.dNSName);
     if (n.iPAddress !== undefined) return [parseNameOfKind('ip', n.iPAddress)];
-    if (n.uniformResourceIdentifier !== undefined) return [parseNameOfKind('uri', n.uniformResourceIdentifier)];
+    if (n.uniformResourceIdentifier !== undefined) return canonical(parseNameOfKind('uri', n.uniformResourceIdentifier), n.uniformResourceIdentifier);
   } catch (cause) {
     unexpected.push(`subject alternative name cannot be read: ${(cause as Error).message}`);
     return [];
@@ -117,6 +125,13 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
     nameConstraints: null,
     ocspNoCheck: false,
   };
+  const notDer: string[] = [];
+  /** Parses an extension value and checks it re-encodes to the same bytes (X.690 §10: DER is one encoding). */
+  const parse = <T>(value: ArrayBuffer, type: new () => T, id: string): T => {
+    const parsedValue = AsnConvert.parse(value, type);
+    if (!Buffer.from(AsnConvert.serialize(parsedValue)).equals(Buffer.from(value))) notDer.push(`extension ${id}`);
+    return parsedValue;
+  };
   const seen = new Set<string>();
   for (const ext of parsed.extensions ?? []) {
     // RFC 5280 §4.2: one instance per extension; the lints report duplicates, the first one counts.
@@ -125,33 +140,37 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
     const value = ext.extnValue.buffer;
     switch (ext.extnID) {
       case EXTENSION_OIDS.basicConstraints: {
-        const bc = AsnConvert.parse(value, BasicConstraints);
+        const bc = parse(value, BasicConstraints, ext.extnID);
         draft.basicConstraints = bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLen: bc.pathLenConstraint };
         break;
       }
       case EXTENSION_OIDS.keyUsage: {
-        const flags = AsnConvert.parse(value, KeyUsage).toNumber();
+        const bits = parse(value, KeyUsage, ext.extnID);
+        const flags = bits.toNumber();
+        // X.690 §11.2.2: a named bit string drops its trailing zero bits, so unusedBits is fixed by the value.
+        const last = new Uint8Array(bits.value).at(-1) ?? 0;
+        if (last === 0 || bits.unusedBits !== Math.log2(last & -last)) notDer.push('KeyUsage keeps trailing zero bits');
         draft.keyUsage = KEY_USAGE_FLAGS.filter(([f]) => (flags & f) !== 0).map(([, n]) => n);
         if ((flags & ~KEY_USAGE_FLAGS.reduce((a, [f]) => a | f, 0)) !== 0) unexpected.push('KeyUsage has bits Shortleaf never sets');
         break;
       }
       case EXTENSION_OIDS.extKeyUsage:
-        draft.extKeyUsage = [...AsnConvert.parse(value, ExtendedKeyUsage)];
+        draft.extKeyUsage = [...parse(value, ExtendedKeyUsage, ext.extnID)];
         break;
       case EXTENSION_OIDS.subjectKeyIdentifier:
-        draft.subjectKeyIdentifier = bytes(AsnConvert.parse(value, OctetString).buffer);
+        draft.subjectKeyIdentifier = bytes(parse(value, OctetString, ext.extnID).buffer);
         break;
       case EXTENSION_OIDS.authorityKeyIdentifier: {
-        const aki = AsnConvert.parse(value, AuthorityKeyIdentifier);
+        const aki = parse(value, AuthorityKeyIdentifier, ext.extnID);
         if (aki.authorityCertIssuer !== undefined || aki.authorityCertSerialNumber !== undefined) unexpected.push('AuthorityKeyIdentifier names an issuer and serial');
         draft.authorityKeyIdentifier = aki.keyIdentifier === undefined ? null : bytes(aki.keyIdentifier.buffer);
         break;
       }
       case EXTENSION_OIDS.subjectAltName:
-        draft.subjectAltNames = [...AsnConvert.parse(value, SubjectAlternativeName)].flatMap((n) => subjectName(n, unexpected));
+        draft.subjectAltNames = [...parse(value, SubjectAlternativeName, ext.extnID)].flatMap((n) => subjectName(n, unexpected));
         break;
       case EXTENSION_OIDS.authorityInfoAccess:
-        for (const ad of AsnConvert.parse(value, AuthorityInfoAccessSyntax)) {
+        for (const ad of parse(value, AuthorityInfoAccessSyntax, ext.extnID)) {
           const [url] = uris([ad.accessLocation], 'AuthorityInfoAccess', unexpected);
           if (url === undefined) continue;
           if (ad.accessMethod === AD_OCSP) draft.ocspUrls = [...draft.ocspUrls, url];
@@ -160,13 +179,13 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
         }
         break;
       case EXTENSION_OIDS.crlDistributionPoints:
-        for (const dp of AsnConvert.parse(value, CRLDistributionPoints)) {
+        for (const dp of parse(value, CRLDistributionPoints, ext.extnID)) {
           if (dp.reasons !== undefined || dp.cRLIssuer !== undefined || dp.distributionPoint?.fullName === undefined) unexpected.push('a CRL distribution point is not a plain fullName');
           draft.crlUrls = [...draft.crlUrls, ...uris(dp.distributionPoint?.fullName ?? [], 'CRLDistributionPoints', unexpected)];
         }
         break;
       case EXTENSION_OIDS.nameConstraints: {
-        const nc = AsnConvert.parse(value, NameConstraints);
+        const nc = parse(value, NameConstraints, ext.extnID);
         if (nc.excludedSubtrees !== undefined) unexpected.push('NameConstraints has excludedSubtrees');
         const permitted = [...(nc.permittedSubtrees ?? [])];
         if (permitted.some((s) => s.minimum !== 0 || s.maximum !== undefined)) unexpected.push('a GeneralSubtree has a minimum or maximum');
@@ -193,5 +212,6 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
     extensions: (parsed.extensions ?? []).map((e) => ({ id: e.extnID, critical: e.critical })),
     unexpected,
     reencoded: bytes(AsnConvert.serialize(parsed)),
+    notDer,
   };
 }

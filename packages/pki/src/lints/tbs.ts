@@ -26,7 +26,10 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(b)
 /** RFC 5280 §4.1: certificates are DER; an independent encoder writes the parsed value back byte for byte. */
 export const tbsIsDer: TbsLint = {
   name: 'tbs_is_der',
-  check: (v, { tbs }) => (same(v.reencoded, tbs) ? null : 'the TBSCertificate is not in DER: re-encoding what was parsed gives other bytes'),
+  check: (v, { tbs }) => {
+    if (!same(v.reencoded, tbs)) return 'the TBSCertificate is not in DER: re-encoding what was parsed gives other bytes';
+    return v.notDer.length === 0 ? null : `not in DER: ${v.notDer.join(', ')}`;
+  },
 };
 
 /** RFC 5280 §4.1.2.1: a certificate with extensions is v3 (version field 2). */
@@ -53,18 +56,20 @@ export const tbsExtensionsUnique: TbsLint = {
 
 /**
  * Criticality as RFC 5280 requires it: BasicConstraints (§4.2.1.9), KeyUsage (§4.2.1.3) and
- * NameConstraints (§4.2.1.10) critical; SAN critical exactly when the subject is empty (§4.2.1.6);
+ * NameConstraints (§4.2.1.10) critical; SAN critical when the subject is empty (§4.2.1.6: MUST;
+ * with a subject it only SHOULD not be, and the encoder marks it critical whenever there is no CN);
  * the key identifiers (§4.2.1.1, §4.2.1.2) and the pointers (§4.2.2.1, §4.2.1.13) not critical.
  */
 export const tbsExtensionCriticality: TbsLint = {
   name: 'tbs_extension_criticality',
   check: (v) => {
     const emptySubject = v.draft.subjectDer.length === 2;
+    const san = v.extensions.find((e) => e.id === EXTENSION_OIDS.subjectAltName);
+    if (emptySubject && san !== undefined && !san.critical) return 'the subject is empty and the SAN is not critical';
     const want: Record<string, boolean> = {
       [EXTENSION_OIDS.basicConstraints]: true,
       [EXTENSION_OIDS.keyUsage]: true,
       [EXTENSION_OIDS.nameConstraints]: true,
-      [EXTENSION_OIDS.subjectAltName]: emptySubject,
       [EXTENSION_OIDS.subjectKeyIdentifier]: false,
       [EXTENSION_OIDS.authorityKeyIdentifier]: false,
       [EXTENSION_OIDS.authorityInfoAccess]: false,
