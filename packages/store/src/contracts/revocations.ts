@@ -73,7 +73,10 @@ export interface BlockedKeyRecord {
 /**
  * Where a reader of revocation changes stands: opaque to callers, compared only by the engine that
  * made it. Each engine backs it by a number that grows with every recorded change (SQLite: the
- * `revision` column, set from the largest one plus one under the write lock).
+ * `revision` column, set from the largest one plus one under the write lock). An engine must not
+ * let a reader pass a change that is not yet visible: a PostgreSQL sequence is drawn before
+ * commit, so a later commit can carry a smaller number; take the revision under a lock (as SQLite
+ * does) or hand out cursors only below the oldest transaction still in flight.
  */
 export type ChangeCursor = string;
 
