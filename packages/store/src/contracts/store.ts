@@ -76,11 +76,13 @@ export interface AcmeEngine {
   listEabKeys(provisioner: string): Promise<AcmeEabKeyRecord[]>;
   createOrder(o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]): Promise<void>;
   getOrder(id: string): Promise<AcmeOrderRecord | null>;
+  /** Newest first (equal `createdAt`: the later inserted first). */
   listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]>;
   transitionOrder(id: string, from: AcmeOrderStatus, to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string }): Promise<boolean>;
   getOrderByCertificate(serial: string): Promise<AcmeOrderRecord | null>;
   getOrderReplacing(serial: string): Promise<AcmeOrderRecord | null>;
   countOrdersSince(accountId: string, since: Date): Promise<number>;
+  /** With its challenges in the order they were created. */
   getAuthorization(id: string): Promise<AcmeAuthorizationRecord | null>;
   findValidAuthorization(accountId: string, identifier: AcmeIdentifierRecord, wildcard: boolean, now: Date): Promise<AcmeAuthorizationRecord | null>;
   setAuthorizationStatus(id: string, status: AcmeAuthorizationStatus): Promise<void>;
@@ -115,10 +117,10 @@ export interface Store {
   reserveCertificate(input: ReserveCertificateInput): Promise<void>;
   completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
-  /** Every certificate of a lineage, in the order they were reserved. */
+  /** Every certificate of a lineage, in the order they were reserved (equal `createdAt`: insertion order; SQLite uses its rowid, another engine needs its own sequence). */
   listLineage(lineage: string): Promise<CertificateRecord[]>;
   getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null>;
-  /** In the order they were reserved. */
+  /** In the order they were reserved (equal `createdAt`: insertion order, as `listLineage`). */
   listCertificates(opts?: ListCertificatesOptions): Promise<CertificateRecord[]>;
   pruneTokenUses(now: Date): Promise<number>;
 
