@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createAuthority, type Authority } from '../authority.js';
-import { AUD, T0, URLS, addProvisioner, createTestCa, makeCsr, mint, rejectsWith, type TestCa, type TestProvisioner } from '../test-fixtures.js';
+import { AUD, T0, URLS, addProvisioner, createTestCa, makeCsr, mint, rejectsWith, unchanged, type TestCa, type TestProvisioner } from '../test-fixtures.js';
 import { acmeProvisioner, createProvisionerRegistry, jwkProvisioner, type ProvisionerType } from './index.js';
 
 /**
@@ -28,6 +28,9 @@ const reusable: ProvisionerType = {
   },
 };
 
+/** A type that claims single use but grants none: a bug the authority must not turn into reuse. */
+const forgetful: ProvisionerType = { ...reusable, type: 'forgetful', label: 'Forgetful', singleUse: true };
+
 describe('the authority asks the provisioner, whatever its type', () => {
   let ca: TestCa;
   let authority: Authority;
@@ -41,8 +44,9 @@ describe('the authority asks the provisioner, whatever its type', () => {
     // The same key material, stored as the new type.
     const row = await ca.store.getProvisioner('pod');
     await ca.store.addProvisioner({ ...row!, name: 'pods', type: 'reusable' });
+    await ca.store.addProvisioner({ ...row!, name: 'buggy', type: 'forgetful' });
     pod = { ...pod, name: 'pods' };
-    const provisioners = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(), reusable]);
+    const provisioners = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(), reusable, forgetful]);
     authority = createAuthority({ store: ca.store, issuer: ca.issuer, clock: ca.clock, random: (n) => new Uint8Array(randomBytes(n)), urls: URLS, logger: ca.logger, provisioners });
   });
   after(() => ca.close());
@@ -66,7 +70,12 @@ describe('the authority asks the provisioner, whatever its type', () => {
     await rejectsWith(sign(token, 'db.internal'), 'tokenReplayed', 'already been used');
   });
 
+  it('refuses, issuing nothing, when a single-use type grants no use to spend', async () => {
+    const token = await mint({ ...pod, name: 'buggy' }, { subject: 'bug.internal' });
+    await unchanged(ca, () => rejectsWith(sign(token, 'bug.internal'), 'internal', 'without a use to spend'));
+  });
+
   it('names every type that takes tokens when a token names no provisioner', async () => {
-    await rejectsWith(sign(await mint(ops, { claims: { iss: 'nobody' } }), 'x.internal'), 'unknownProvisioner', 'no JWK or Reusable provisioner named "nobody"');
+    await rejectsWith(sign(await mint(ops, { claims: { iss: 'nobody' } }), 'x.internal'), 'unknownProvisioner', 'no JWK or Reusable or Forgetful provisioner named "nobody"');
   });
 });

@@ -37,19 +37,25 @@ export function createTokenAuthorizer(deps: {
       authorizer = type.tokens.create({ now: deps.now, maxNames: deps.maxNames });
       built.set(type.type, authorizer);
     }
-    return { header, row, authorizer };
+    return { header, row, type, authorizer };
+  }
+
+  /** A type that says its credentials are single-use must name the use to spend; anything else is its bug. */
+  function spent<T extends { use: unknown }>(singleUse: boolean, grant: T): T {
+    if (singleUse && grant.use === null) throw new AuthorityError('internal', 'the provisioner granted a single-use credential without a use to spend; nothing was issued');
+    return grant;
   }
 
   return {
     /** The names, template claims and one-time use a sign token grants. */
     async authorizeSign(token: unknown, audiences: readonly string[]): Promise<AuthorizedBy<SignAuthorization>> {
-      const { header, row, authorizer } = await locate(token);
-      return { ...(await authorizer.authorizeSign(header, row, audiences)), row };
+      const { header, row, type, authorizer } = await locate(token);
+      return { ...spent(type.singleUse, await authorizer.authorizeSign(header, row, audiences)), row };
     },
     /** The serial and one-time use a revoke token grants. */
     async authorizeRevoke(token: unknown, audiences: readonly string[]): Promise<AuthorizedBy<RevokeAuthorization>> {
-      const { header, row, authorizer } = await locate(token);
-      return { ...(await authorizer.authorizeRevoke(header, row, audiences)), row };
+      const { header, row, type, authorizer } = await locate(token);
+      return { ...spent(type.singleUse, await authorizer.authorizeRevoke(header, row, audiences)), row };
     },
   };
 }
