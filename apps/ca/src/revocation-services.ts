@@ -262,6 +262,5 @@ export async function startRevocationServices(
   };
 }
 
-
 /** What `startRevocationServices` gives `serve`: the revoker, OCSP, CRLs, what the status listener publishes, warnings. */
 export type RevocationServices = Awaited<ReturnType<typeof startRevocationServices>>;
