@@ -13,7 +13,16 @@ describe('CRL publisher: lint before publishing', () => {
   after(() => ca.close());
 
   const publisher = (issuer: TestCa['issuer']) =>
-    createCrlPublisher({ store: ca.store, issuer, clock: ca.clock, logger: ca.logger, distributionPoint: 'http://status.test/crl', validityMs: DAY, refreshAfterMs: 8 * HOUR, rebuildDelayMs: 10 });
+    createCrlPublisher({
+      store: ca.store,
+      issuer,
+      clock: ca.clock,
+      logger: ca.logger,
+      distributionPoint: 'http://status.test/crl',
+      validityMs: DAY,
+      refreshAfterMs: 8 * HOUR,
+      rebuildDelayMs: 10,
+    });
 
   it('publishes a CRL that passes every lint, numbers growing', async () => {
     const p = publisher(ca.issuer);
@@ -37,7 +46,11 @@ describe('CRL publisher: lint before publishing', () => {
       return true;
     });
     p.stop();
-    assert.deepEqual((await ca.store.revocations.latestCrl(ca.issuer.id))?.number, before?.number, 'nothing was stored');
+    assert.deepEqual(
+      (await ca.store.revocations.latestCrl(ca.issuer.id))?.number,
+      before?.number,
+      'nothing was stored',
+    );
     const line = ca.logger.lines.find((l) => l.event === 'lint_failed');
     assert.ok(line !== undefined);
     assert.equal(line.level, 'error');

@@ -3,7 +3,18 @@ import { after, before, describe, it } from 'node:test';
 import { issuerHashes } from '@shortleaf/pki';
 import { createOcspResponder } from './ocsp-responder.js';
 import { createOcspSignerManager, type ManagedResponder } from './ocsp-signers.js';
-import { AUD, DAY, HOUR, addProvisioner, createTestCa, makeCsr, mint, ocspRequest, type TestCa, type TestProvisioner } from './test-fixtures.js';
+import {
+  AUD,
+  DAY,
+  HOUR,
+  addProvisioner,
+  createTestCa,
+  makeCsr,
+  mint,
+  ocspRequest,
+  type TestCa,
+  type TestProvisioner,
+} from './test-fixtures.js';
 
 describe('OCSP responder: lint each response as it is signed', () => {
   let ca: TestCa;
@@ -14,9 +25,21 @@ describe('OCSP responder: lint each response as it is signed', () => {
   before(async () => {
     ca = await createTestCa();
     ops = await addProvisioner(ca.store, 'ops', {});
-    signers = createOcspSignerManager({ authority: ca.authority, lifetimeMs: 3 * DAY, logger: ca.logger, onRotate: () => undefined });
+    signers = createOcspSignerManager({
+      authority: ca.authority,
+      lifetimeMs: 3 * DAY,
+      logger: ca.logger,
+      onRotate: () => undefined,
+    });
     await signers.start();
-    serial = (await ca.authority.sign({ csr: makeCsr(['a.internal']).pem, token: await mint(ops, { subject: 'a.internal' }), audiences: [AUD], requester: 't' })).serial;
+    serial = (
+      await ca.authority.sign({
+        csr: makeCsr(['a.internal']).pem,
+        token: await mint(ops, { subject: 'a.internal' }),
+        audiences: [AUD],
+        requester: 't',
+      })
+    ).serial;
   });
   after(async () => {
     signers.stop();
@@ -24,7 +47,16 @@ describe('OCSP responder: lint each response as it is signed', () => {
   });
 
   const responderWith = (intermediateResponder: () => ManagedResponder) =>
-    createOcspResponder({ store: ca.store, issuer: ca.issuer, intermediateResponder, rootResponder: null, clock: ca.clock, logger: ca.logger, validityMs: 4 * HOUR, maxCacheEntries: 100 });
+    createOcspResponder({
+      store: ca.store,
+      issuer: ca.issuer,
+      intermediateResponder,
+      rootResponder: null,
+      clock: ca.clock,
+      logger: ca.logger,
+      validityMs: 4 * HOUR,
+      maxCacheEntries: 100,
+    });
   const request = () => ocspRequest(issuerHashes(ca.issuer.certificate, 'sha1'), serial);
 
   it('answers and caches a response that passes every lint, linting it once and not on the cache hit', async () => {

@@ -22,7 +22,9 @@ function readIdp(tbs: Uint8Array, fields: Tlv[]): CrlView['idp'] {
     const dp = inside[0];
     const fullName = dp?.tag === 0xa0 ? readChildren(tbs, dp)[0] : undefined;
     const names = fullName?.tag === 0xa0 ? readChildren(tbs, fullName) : [];
-    const urls = names.filter((n) => n.tag === 0x86).map((n) => Buffer.from(tbs.subarray(n.contentStart, n.end)).toString('latin1'));
+    const urls = names
+      .filter((n) => n.tag === 0x86)
+      .map((n) => Buffer.from(tbs.subarray(n.contentStart, n.end)).toString('latin1'));
     const onlyFullName = inside.length === 1 && fullName !== undefined && names.length === urls.length;
     return { critical, urls, onlyFullName };
   }

@@ -15,7 +15,8 @@ function children(buf: Uint8Array, t: Tlv | undefined, tag: number, what: string
 
 /** GeneralizedTime YYYYMMDDHHMMSSZ, the only form RFC 6960 §4.2.2.1 responses use. */
 function generalizedTime(buf: Uint8Array, t: Tlv | undefined): Date {
-  if (t === undefined || t.tag !== 0x18 || t.end - t.contentStart !== 15) throw bad('a time is not GeneralizedTime YYYYMMDDHHMMSSZ');
+  if (t === undefined || t.tag !== 0x18 || t.end - t.contentStart !== 15)
+    throw bad('a time is not GeneralizedTime YYYYMMDDHHMMSSZ');
   const s = Buffer.from(buf.subarray(t.contentStart, t.end)).toString('latin1');
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (m === null) throw bad(`time ${s} is malformed`);
@@ -31,10 +32,19 @@ function singleResponse(buf: Uint8Array, t: Tlv): OcspSingleView {
   else if (status.tag === 0xa1) {
     const [time, reason] = readChildren(buf, status);
     const code = reason === undefined ? null : readChildren(buf, reason)[0];
-    view = { kind: 'revoked', revokedAt: generalizedTime(buf, time), reasonCode: code === undefined || code === null ? null : buf[code.contentStart]! };
+    view = {
+      kind: 'revoked',
+      revokedAt: generalizedTime(buf, time),
+      reasonCode: code === undefined || code === null ? null : buf[code.contentStart]!,
+    };
   } else throw bad('certStatus is none of good, revoked, unknown');
   const next = rest.find((x) => x.tag === 0xa0);
-  return { certIdDer: buf.subarray(certId.start, certId.end), status: view, thisUpdate: generalizedTime(buf, thisUpdate), nextUpdate: next === undefined ? null : generalizedTime(buf, readChildren(buf, next)[0]) };
+  return {
+    certIdDer: buf.subarray(certId.start, certId.end),
+    status: view,
+    thisUpdate: generalizedTime(buf, thisUpdate),
+    nextUpdate: next === undefined ? null : generalizedTime(buf, readChildren(buf, next)[0]),
+  };
 }
 
 function nonceOf(buf: Uint8Array, t: Tlv | undefined): Uint8Array | null {
@@ -55,7 +65,8 @@ export function readOcspResponseView(der: Uint8Array): OcspResponseView {
   const [status, bytes] = children(der, readTlv(der, 0), 0x30, 'OCSPResponse');
   if (status?.tag !== 0x0a || der[status.contentStart] !== 0) throw bad('the response status is not successful');
   const [type, octets] = children(der, children(der, bytes, 0xa0, 'responseBytes')[0], 0x30, 'ResponseBytes');
-  if (type === undefined || !Buffer.from(der.subarray(type.start, type.end)).equals(BASIC) || octets?.tag !== 0x04) throw bad('the response is not id-pkix-ocsp-basic');
+  if (type === undefined || !Buffer.from(der.subarray(type.start, type.end)).equals(BASIC) || octets?.tag !== 0x04)
+    throw bad('the response is not id-pkix-ocsp-basic');
   const basic = der.subarray(octets.contentStart, octets.end);
   const [tbs, algorithm, , certs] = children(basic, readTlv(basic, 0), 0x30, 'BasicOCSPResponse');
   if (algorithm === undefined) throw bad('BasicOCSPResponse has no signatureAlgorithm');
@@ -69,7 +80,10 @@ export function readOcspResponseView(der: Uint8Array): OcspResponseView {
   return {
     responderKeyHash: keyHash === undefined ? null : basic.subarray(keyHash.contentStart, keyHash.end),
     signatureAlgorithmDer: basic.subarray(algorithm.start, algorithm.end),
-    certs: certs === undefined ? [] : children(basic, readChildren(basic, certs)[0], 0x30, 'certs').map((c) => basic.subarray(c.start, c.end)),
+    certs:
+      certs === undefined
+        ? []
+        : children(basic, readChildren(basic, certs)[0], 0x30, 'certs').map((c) => basic.subarray(c.start, c.end)),
     responses,
     nonce: nonceOf(basic, extensions),
   };

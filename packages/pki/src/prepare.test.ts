@@ -32,7 +32,8 @@ before(() => {
 });
 
 const encoded = (c: Case): Uint8Array => encodeTbs(c.draft, int.signer.algorithm);
-const failuresOf = (tbs: Uint8Array, c: Case = leaf): string[] => lintTbs(tbs, c.draft, int.signer.algorithm, c.ctx).failures;
+const failuresOf = (tbs: Uint8Array, c: Case = leaf): string[] =>
+  lintTbs(tbs, c.draft, int.signer.algorithm, c.ctx).failures;
 
 describe('prepareCertificate', () => {
   it('signs exactly the bytes it prepared, for every profile and key type', () => {
@@ -44,7 +45,12 @@ describe('prepareCertificate', () => {
       { c: leafFor(int2, ['a.internal.example']), ca: int2 },
       // No CN: an empty subject (SAN critical, RFC 5280 §4.2.1.6), and an organization without a CN.
       { c: leafFor(int, ['10.0.0.9'], { commonName: null }), ca: int },
-      { c: ((l) => ({ ...l, draft: { ...l.draft, subjectDer: encodeName({ organization: 'Ops' }) } }))(leafFor(int, ['10.0.0.9'], { commonName: null })), ca: int },
+      {
+        c: ((l) => ({ ...l, draft: { ...l.draft, subjectDer: encodeName({ organization: 'Ops' }) } }))(
+          leafFor(int, ['10.0.0.9'], { commonName: null }),
+        ),
+        ca: int,
+      },
     ];
     for (const { c, ca } of cases) {
       const prepared = prepareCertificate(c.draft, ca.signer, c.ctx);
@@ -57,12 +63,15 @@ describe('prepareCertificate', () => {
 
   it('lints what was parsed back: a draft fault is reported by its lint, and nothing is returned', () => {
     const bad = { ...leaf.draft, ocspUrls: [] };
-    assert.throws(() => prepareCertificate(bad, int.signer, leaf.ctx), (err: unknown) => {
-      assert.ok(err instanceof PkiError);
-      assert.equal(err.code, 'lintFailed');
-      assert.match(err.message, /^certificate failed lint: revocation_pointers_present: /);
-      return true;
-    });
+    assert.throws(
+      () => prepareCertificate(bad, int.signer, leaf.ctx),
+      (err: unknown) => {
+        assert.ok(err instanceof PkiError);
+        assert.equal(err.code, 'lintFailed');
+        assert.match(err.message, /^certificate failed lint: revocation_pointers_present: /);
+        return true;
+      },
+    );
   });
 });
 
@@ -78,7 +87,12 @@ const ski = '2.5.29.14';
 const bc = '2.5.29.19';
 
 const BREAKAGES: Breakage[] = [
-  { lint: 'tbs_parses', what: 'bytes that are no TBSCertificate', tbs: () => encoded(leaf).subarray(0, 40), reason: /does not parse/ },
+  {
+    lint: 'tbs_parses',
+    what: 'bytes that are no TBSCertificate',
+    tbs: () => encoded(leaf).subarray(0, 40),
+    reason: /does not parse/,
+  },
   {
     lint: 'tbs_is_der',
     what: 'the outer length in a non-minimal long form',
@@ -89,7 +103,12 @@ const BREAKAGES: Breakage[] = [
     },
     reason: /not in DER/,
   },
-  { lint: 'tbs_version_is_v3', what: 'version v2', tbs: () => editTbsCertificate(encoded(leaf), (t) => void (t.version = 1)), reason: /version field is 1/ },
+  {
+    lint: 'tbs_version_is_v3',
+    what: 'version v2',
+    tbs: () => editTbsCertificate(encoded(leaf), (t) => void (t.version = 1)),
+    reason: /version field is 1/,
+  },
   {
     lint: 'tbs_signature_algorithm_matches_issuer_key',
     what: 'ecdsa-with-SHA384 named for a P-256 issuer',
@@ -99,19 +118,32 @@ const BREAKAGES: Breakage[] = [
   {
     lint: 'tbs_extensions_unique',
     what: 'the SubjectKeyIdentifier twice',
-    tbs: () => editTbsCertificate(encoded(leaf), (t) => void t.extensions!.push(t.extensions!.find((e) => e.extnID === ski)!)),
+    tbs: () =>
+      editTbsCertificate(encoded(leaf), (t) => void t.extensions!.push(t.extensions!.find((e) => e.extnID === ski)!)),
     reason: /extension 2\.5\.29\.14 appears twice/,
   },
   {
     lint: 'tbs_extension_criticality',
     what: 'BasicConstraints not critical',
-    tbs: () => editTbsCertificate(encoded(leaf), (t) => void (t.extensions!.find((e) => e.extnID === bc)!.critical = false)),
+    tbs: () =>
+      editTbsCertificate(encoded(leaf), (t) => void (t.extensions!.find((e) => e.extnID === bc)!.critical = false)),
     reason: /extension 2\.5\.29\.19 is not critical/,
   },
   {
     lint: 'tbs_holds_only_profile_fields',
     what: 'an extension no profile writes',
-    tbs: () => editTbsCertificate(encoded(leaf), (t) => void t.extensions!.push(new Extension({ extnID: '1.3.6.1.4.1.99999.1', critical: false, extnValue: new OctetString(new Uint8Array([5, 0])) }))),
+    tbs: () =>
+      editTbsCertificate(
+        encoded(leaf),
+        (t) =>
+          void t.extensions!.push(
+            new Extension({
+              extnID: '1.3.6.1.4.1.99999.1',
+              critical: false,
+              extnValue: new OctetString(new Uint8Array([5, 0])),
+            }),
+          ),
+      ),
     reason: /extension 1\.3\.6\.1\.4\.1\.99999\.1/,
   },
   {

@@ -21,7 +21,12 @@ export interface PreparedCertificate {
  * runs the byte-level lints (DER, version, algorithm, extensions, correspondence with `intended`)
  * and then every profile lint on what was parsed. Returns failures as `name: reason`.
  */
-export function lintTbs(tbs: Uint8Array, intended: CertificateDraft, algorithm: SignatureAlgorithm, ctx: Omit<LintContext, 'rules'>): { failures: string[]; linted: CertificateDraft | null } {
+export function lintTbs(
+  tbs: Uint8Array,
+  intended: CertificateDraft,
+  algorithm: SignatureAlgorithm,
+  ctx: Omit<LintContext, 'rules'>,
+): { failures: string[]; linted: CertificateDraft | null } {
   let view;
   try {
     view = readTbsCertificate(tbs, intended);
@@ -42,10 +47,15 @@ export function lintTbs(tbs: Uint8Array, intended: CertificateDraft, algorithm: 
  * Boulder's Prepare: encodes the draft once, parses the bytes back and lints what was parsed.
  * Throws `lintFailed` (a bug in us, never the client) or returns the bytes to record and sign.
  */
-export function prepareCertificate(draft: CertificateDraft, signer: Signer, ctx: Omit<LintContext, 'rules'>): PreparedCertificate {
+export function prepareCertificate(
+  draft: CertificateDraft,
+  signer: Signer,
+  ctx: Omit<LintContext, 'rules'>,
+): PreparedCertificate {
   const tbs = encodeTbs(draft, signer.algorithm);
   const { failures, linted } = lintTbs(tbs, draft, signer.algorithm, ctx);
-  if (failures.length > 0 || linted === null) throw new PkiError('lintFailed', `certificate failed lint: ${failures.join('; ')}`);
+  if (failures.length > 0 || linted === null)
+    throw new PkiError('lintFailed', `certificate failed lint: ${failures.join('; ')}`);
   return { tbs, linted };
 }
 

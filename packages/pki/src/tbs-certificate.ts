@@ -65,7 +65,8 @@ const KEY_USAGE_FLAGS: ReadonlyArray<[KeyUsageFlags, KeyUsageName]> = [
 const AD_OCSP = '1.3.6.1.5.5.7.48.1';
 const AD_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';
 
-const bytes = (b: ArrayBuffer | ArrayBufferView): Uint8Array => (b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+const bytes = (b: ArrayBuffer | ArrayBufferView): Uint8Array =>
+  b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 function uris(names: readonly GeneralName[], where: string, unexpected: string[]): string[] {
   return names.flatMap((n) => {
@@ -85,7 +86,8 @@ function subjectName(n: GeneralName, unexpected: string[]): SubjectName[] {
   try {
     if (n.dNSName !== undefined) return canonical(parseNameOfKind('dns', n.dNSName), n.dNSName);
     if (n.iPAddress !== undefined) return [parseNameOfKind('ip', n.iPAddress)];
-    if (n.uniformResourceIdentifier !== undefined) return canonical(parseNameOfKind('uri', n.uniformResourceIdentifier), n.uniformResourceIdentifier);
+    if (n.uniformResourceIdentifier !== undefined)
+      return canonical(parseNameOfKind('uri', n.uniformResourceIdentifier), n.uniformResourceIdentifier);
   } catch (cause) {
     unexpected.push(`subject alternative name cannot be read: ${(cause as Error).message}`);
     return [];
@@ -101,7 +103,8 @@ function subjectName(n: GeneralName, unexpected: string[]): SubjectName[] {
 export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft): TbsView {
   const parsed = AsnConvert.parse(tbs, TBSCertificate);
   const unexpected: string[] = [];
-  if (parsed.issuerUniqueID !== undefined || parsed.subjectUniqueID !== undefined) unexpected.push('issuerUniqueID or subjectUniqueID is present');
+  if (parsed.issuerUniqueID !== undefined || parsed.subjectUniqueID !== undefined)
+    unexpected.push('issuerUniqueID or subjectUniqueID is present');
   const spki = bytes(AsnConvert.serialize(parsed.subjectPublicKeyInfo));
   const subjectDer = bytes(AsnConvert.serialize(parsed.subject));
   const draft: CertificateDraft = {
@@ -141,7 +144,8 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
     switch (ext.extnID) {
       case EXTENSION_OIDS.basicConstraints: {
         const bc = parse(value, BasicConstraints, ext.extnID);
-        draft.basicConstraints = bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLen: bc.pathLenConstraint };
+        draft.basicConstraints =
+          bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLen: bc.pathLenConstraint };
         break;
       }
       case EXTENSION_OIDS.keyUsage: {
@@ -151,7 +155,8 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
         const last = new Uint8Array(bits.value).at(-1) ?? 0;
         if (last === 0 || bits.unusedBits !== Math.log2(last & -last)) notDer.push('KeyUsage keeps trailing zero bits');
         draft.keyUsage = KEY_USAGE_FLAGS.filter(([f]) => (flags & f) !== 0).map(([, n]) => n);
-        if ((flags & ~KEY_USAGE_FLAGS.reduce((a, [f]) => a | f, 0)) !== 0) unexpected.push('KeyUsage has bits Shortleaf never sets');
+        if ((flags & ~KEY_USAGE_FLAGS.reduce((a, [f]) => a | f, 0)) !== 0)
+          unexpected.push('KeyUsage has bits Shortleaf never sets');
         break;
       }
       case EXTENSION_OIDS.extKeyUsage:
@@ -162,12 +167,15 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
         break;
       case EXTENSION_OIDS.authorityKeyIdentifier: {
         const aki = parse(value, AuthorityKeyIdentifier, ext.extnID);
-        if (aki.authorityCertIssuer !== undefined || aki.authorityCertSerialNumber !== undefined) unexpected.push('AuthorityKeyIdentifier names an issuer and serial');
+        if (aki.authorityCertIssuer !== undefined || aki.authorityCertSerialNumber !== undefined)
+          unexpected.push('AuthorityKeyIdentifier names an issuer and serial');
         draft.authorityKeyIdentifier = aki.keyIdentifier === undefined ? null : bytes(aki.keyIdentifier.buffer);
         break;
       }
       case EXTENSION_OIDS.subjectAltName:
-        draft.subjectAltNames = [...parse(value, SubjectAlternativeName, ext.extnID)].flatMap((n) => subjectName(n, unexpected));
+        draft.subjectAltNames = [...parse(value, SubjectAlternativeName, ext.extnID)].flatMap((n) =>
+          subjectName(n, unexpected),
+        );
         break;
       case EXTENSION_OIDS.authorityInfoAccess:
         for (const ad of parse(value, AuthorityInfoAccessSyntax, ext.extnID)) {
@@ -180,20 +188,28 @@ export function readTbsCertificate(tbs: Uint8Array, intended: CertificateDraft):
         break;
       case EXTENSION_OIDS.crlDistributionPoints:
         for (const dp of parse(value, CRLDistributionPoints, ext.extnID)) {
-          if (dp.reasons !== undefined || dp.cRLIssuer !== undefined || dp.distributionPoint?.fullName === undefined) unexpected.push('a CRL distribution point is not a plain fullName');
-          draft.crlUrls = [...draft.crlUrls, ...uris(dp.distributionPoint?.fullName ?? [], 'CRLDistributionPoints', unexpected)];
+          if (dp.reasons !== undefined || dp.cRLIssuer !== undefined || dp.distributionPoint?.fullName === undefined)
+            unexpected.push('a CRL distribution point is not a plain fullName');
+          draft.crlUrls = [
+            ...draft.crlUrls,
+            ...uris(dp.distributionPoint?.fullName ?? [], 'CRLDistributionPoints', unexpected),
+          ];
         }
         break;
       case EXTENSION_OIDS.nameConstraints: {
         const nc = parse(value, NameConstraints, ext.extnID);
         if (nc.excludedSubtrees !== undefined) unexpected.push('NameConstraints has excludedSubtrees');
         const permitted = [...(nc.permittedSubtrees ?? [])];
-        if (permitted.some((s) => s.minimum !== 0 || s.maximum !== undefined)) unexpected.push('a GeneralSubtree has a minimum or maximum');
+        if (permitted.some((s) => s.minimum !== 0 || s.maximum !== undefined))
+          unexpected.push('a GeneralSubtree has a minimum or maximum');
         draft.nameConstraints = {
           permittedDns: permitted.flatMap((s) => (s.base.dNSName === undefined ? [] : [s.base.dNSName])),
-          permittedUri: permitted.flatMap((s) => (s.base.uniformResourceIdentifier === undefined ? [] : [s.base.uniformResourceIdentifier])),
+          permittedUri: permitted.flatMap((s) =>
+            s.base.uniformResourceIdentifier === undefined ? [] : [s.base.uniformResourceIdentifier],
+          ),
         };
-        if (permitted.some((s) => s.base.dNSName === undefined && s.base.uniformResourceIdentifier === undefined)) unexpected.push('NameConstraints of a kind Shortleaf never writes');
+        if (permitted.some((s) => s.base.dNSName === undefined && s.base.uniformResourceIdentifier === undefined))
+          unexpected.push('NameConstraints of a kind Shortleaf never writes');
         break;
       }
       case EXTENSION_OIDS.ocspNoCheck:

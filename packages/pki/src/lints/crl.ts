@@ -44,7 +44,9 @@ export const crlNumberGrows: CrlLint = {
   name: 'crl_number_grows',
   check: ({ crl }, { previousNumber }) => {
     if (crl.number === null || previousNumber === null) return null;
-    return crl.number > previousNumber ? null : `CRLNumber ${crl.number} does not exceed the last published ${previousNumber}`;
+    return crl.number > previousNumber
+      ? null
+      : `CRLNumber ${crl.number} does not exceed the last published ${previousNumber}`;
   },
 };
 
@@ -53,14 +55,17 @@ export const crlAuthorityKeyIdentifierMatchesIssuer: CrlLint = {
   name: 'crl_authority_key_identifier_matches_issuer',
   check: ({ crl }, { issuer }) => {
     if (crl.authorityKeyIdentifier === null) return 'the CRL has no AuthorityKeyIdentifier';
-    return same(crl.authorityKeyIdentifier, issuer.subjectKeyIdentifier) ? null : "AuthorityKeyIdentifier is not the issuer's SKI";
+    return same(crl.authorityKeyIdentifier, issuer.subjectKeyIdentifier)
+      ? null
+      : "AuthorityKeyIdentifier is not the issuer's SKI";
   },
 };
 
 /** RFC 5280 §5.1.2.3: the issuer field is the issuer's subject, byte for byte, or no verifier will match it. */
 export const crlIssuerMatchesIssuer: CrlLint = {
   name: 'crl_issuer_matches_issuer',
-  check: ({ crl }, { issuer }) => (same(crl.issuerDer, issuer.subjectDer) ? null : "the CRL's issuer is not the issuer's subject name"),
+  check: ({ crl }, { issuer }) =>
+    same(crl.issuerDer, issuer.subjectDer) ? null : "the CRL's issuer is not the issuer's subject name",
 };
 
 /**
@@ -71,11 +76,14 @@ export const crlIssuerMatchesIssuer: CrlLint = {
 export const crlIssuingDistributionPointMatches: CrlLint = {
   name: 'crl_issuing_distribution_point_matches',
   check: ({ idp }, { distributionPoints }) => {
-    if (distributionPoints === null) return idp === null ? null : 'the CRL has an Issuing Distribution Point where none is expected';
+    if (distributionPoints === null)
+      return idp === null ? null : 'the CRL has an Issuing Distribution Point where none is expected';
     if (idp === null) return 'the CRL has no Issuing Distribution Point';
     if (!idp.critical) return 'the Issuing Distribution Point is not critical';
     if (!idp.onlyFullName) return 'the Issuing Distribution Point carries more than a fullName of URIs';
-    return idp.urls.join(' ') === distributionPoints.join(' ') ? null : `the Issuing Distribution Point names [${idp.urls.join(', ')}], not [${distributionPoints.join(', ')}]`;
+    return idp.urls.join(' ') === distributionPoints.join(' ')
+      ? null
+      : `the Issuing Distribution Point names [${idp.urls.join(', ')}], not [${distributionPoints.join(', ')}]`;
   },
 };
 
@@ -91,7 +99,8 @@ export const crlNextUpdateAfterThisUpdate: CrlLint = {
 /** RFC 5280 §5.1.2.4: thisUpdate is the issue date of this CRL, never a time still to come. */
 export const crlThisUpdateNotInFuture: CrlLint = {
   name: 'crl_this_update_not_in_future',
-  check: ({ crl }, { now }) => (crl.thisUpdate.getTime() <= now.getTime() ? null : `thisUpdate ${crl.thisUpdate.toISOString()} is after now`),
+  check: ({ crl }, { now }) =>
+    crl.thisUpdate.getTime() <= now.getTime() ? null : `thisUpdate ${crl.thisUpdate.toISOString()} is after now`,
 };
 
 /** RFC 5280 §5.1.2.5, as configured: the CRL is valid no longer than `crl.validity` says. */
@@ -122,7 +131,9 @@ export const crlSignatureAlgorithmMatchesIssuerKey: CrlLint = {
   name: 'crl_signature_algorithm_matches_issuer_key',
   check: (v, { issuer }) => {
     const want = algorithmIdentifier(issuer.algorithm);
-    return same(v.innerAlgorithmDer, want) && same(v.outerAlgorithmDer, want) ? null : `the CRL's signature algorithm is not ${issuer.algorithm.name}`;
+    return same(v.innerAlgorithmDer, want) && same(v.outerAlgorithmDer, want)
+      ? null
+      : `the CRL's signature algorithm is not ${issuer.algorithm.name}`;
   },
 };
 

@@ -58,20 +58,28 @@ export const ocspResponderIdMatchesSigner: OcspLint = {
   name: 'ocsp_responder_id_matches_signer',
   check: (v, { responder }) => {
     if (v.responderKeyHash === null) return 'the ResponderID is not byKey';
-    return same(v.responderKeyHash, expectedOf(responder.signer).keyHash) ? null : "the ResponderID is not the signing key's hash";
+    return same(v.responderKeyHash, expectedOf(responder.signer).keyHash)
+      ? null
+      : "the ResponderID is not the signing key's hash";
   },
 };
 
 /** RFC 6960 §4.2.2.2: a delegated responder sends its own certificate, and only it, so clients can verify. */
 export const ocspCertsHoldResponderCertificate: OcspLint = {
   name: 'ocsp_certs_hold_responder_certificate',
-  check: (v, { responder }) => (v.certs.length === 1 && same(v.certs[0]!, responder.certificateDer) ? null : "certs is not exactly the responder's certificate"),
+  check: (v, { responder }) =>
+    v.certs.length === 1 && same(v.certs[0]!, responder.certificateDer)
+      ? null
+      : "certs is not exactly the responder's certificate",
 };
 
 /** RFC 6960 §4.2.1: the signatureAlgorithm is the one the responder's key signs with. */
 export const ocspSignatureAlgorithmMatchesSigner: OcspLint = {
   name: 'ocsp_signature_algorithm_matches_signer',
-  check: (v, { responder }) => (same(v.signatureAlgorithmDer, expectedOf(responder.signer).algorithm) ? null : `the signature algorithm is not ${responder.signer.algorithm.name}`),
+  check: (v, { responder }) =>
+    same(v.signatureAlgorithmDer, expectedOf(responder.signer).algorithm)
+      ? null
+      : `the signature algorithm is not ${responder.signer.algorithm.name}`,
 };
 
 /** RFC 6960 §4.2.2.1 and RFC 5019 §4: every answer holds now, thisUpdate ≤ now < nextUpdate, and has a nextUpdate. */
@@ -101,7 +109,8 @@ export const ocspNonceEchoed: OcspLint = {
 export const ocspOneResponsePerCertId: OcspLint = {
   name: 'ocsp_one_response_per_cert_id',
   check: (v, { certIds }) => {
-    if (v.responses.length !== certIds.length) return `${v.responses.length} SingleResponses for ${certIds.length} CertIDs`;
+    if (v.responses.length !== certIds.length)
+      return `${v.responses.length} SingleResponses for ${certIds.length} CertIDs`;
     const i = v.responses.findIndex((r, n) => !same(r.certIdDer, certIds[n]!.der));
     return i === -1 ? null : `SingleResponse ${i} does not echo CertID ${i}`;
   },
@@ -118,10 +127,13 @@ export const ocspCertStatusConsistent: OcspLint = {
     for (const [i, r] of v.responses.entries()) {
       const want = statuses[i];
       if (want === undefined) continue;
-      if (r.status.kind !== want.kind) return `SingleResponse ${i} says ${r.status.kind}, the responder decided ${want.kind}`;
+      if (r.status.kind !== want.kind)
+        return `SingleResponse ${i} says ${r.status.kind}, the responder decided ${want.kind}`;
       if (r.status.kind !== 'revoked' || want.kind !== 'revoked') continue;
-      if (r.status.revokedAt.getTime() !== Math.floor(want.revokedAt.getTime() / 1000) * 1000) return `SingleResponse ${i} has another revocationTime`;
-      if (r.status.revokedAt.getTime() > r.thisUpdate.getTime()) return `SingleResponse ${i} was revoked after its thisUpdate`;
+      if (r.status.revokedAt.getTime() !== Math.floor(want.revokedAt.getTime() / 1000) * 1000)
+        return `SingleResponse ${i} has another revocationTime`;
+      if (r.status.revokedAt.getTime() > r.thisUpdate.getTime())
+        return `SingleResponse ${i} was revoked after its thisUpdate`;
       const code = reasonCode(want.reason);
       if (r.status.reasonCode !== (code === 0 ? null : code)) return `SingleResponse ${i} has another revocationReason`;
     }

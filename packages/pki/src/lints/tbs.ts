@@ -27,7 +27,8 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(b)
 export const tbsIsDer: TbsLint = {
   name: 'tbs_is_der',
   check: (v, { tbs }) => {
-    if (!same(v.reencoded, tbs)) return 'the TBSCertificate is not in DER: re-encoding what was parsed gives other bytes';
+    if (!same(v.reencoded, tbs))
+      return 'the TBSCertificate is not in DER: re-encoding what was parsed gives other bytes';
     return v.notDer.length === 0 ? null : `not in DER: ${v.notDer.join(', ')}`;
   },
 };
@@ -41,7 +42,10 @@ export const tbsVersionIsV3: TbsLint = {
 /** RFC 5280 §4.1.2.3 (and RFC 5754 §3.2 for parameters): the TBS names the algorithm the issuer's key signs with. */
 export const tbsSignatureAlgorithmMatchesIssuerKey: TbsLint = {
   name: 'tbs_signature_algorithm_matches_issuer_key',
-  check: (v, { algorithm }) => (same(v.signatureAlgorithmDer, algorithmIdentifier(algorithm)) ? null : `the signature AlgorithmIdentifier is not ${algorithm.name}`),
+  check: (v, { algorithm }) =>
+    same(v.signatureAlgorithmDer, algorithmIdentifier(algorithm))
+      ? null
+      : `the signature AlgorithmIdentifier is not ${algorithm.name}`,
 };
 
 /** RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular extension." */
@@ -88,7 +92,8 @@ export const tbsHoldsOnlyProfileFields: TbsLint = {
   check: (v) => (v.unexpected.length === 0 ? null : v.unexpected.join(', ')),
 };
 
-const names = (list: readonly { kind: string; value: string }[]): string => list.map((n) => nameToString(n as never)).join(',');
+const names = (list: readonly { kind: string; value: string }[]): string =>
+  list.map((n) => nameToString(n as never)).join(',');
 const sorted = (list: readonly string[]): string => [...list].sort().join(',');
 
 /**
@@ -106,16 +111,36 @@ export const tbsMatchesDraft: TbsLint = {
       ['notBefore', got.notBefore.getTime() === want.notBefore.getTime()],
       ['notAfter', got.notAfter.getTime() === want.notAfter.getTime()],
       ['subjectPublicKeyInfo', same(got.publicKey.spki, want.publicKey.spki)],
-      ['basicConstraints', got.basicConstraints.ca === want.basicConstraints.ca && got.basicConstraints.pathLen === want.basicConstraints.pathLen],
+      [
+        'basicConstraints',
+        got.basicConstraints.ca === want.basicConstraints.ca &&
+          got.basicConstraints.pathLen === want.basicConstraints.pathLen,
+      ],
       ['keyUsage', sorted(got.keyUsage) === sorted(want.keyUsage)],
       ['extKeyUsage', got.extKeyUsage.join(',') === want.extKeyUsage.join(',')],
       ['subjectKeyIdentifier', same(got.subjectKeyIdentifier, want.subjectKeyIdentifier)],
-      ['authorityKeyIdentifier', got.authorityKeyIdentifier === null ? want.authorityKeyIdentifier === null : want.authorityKeyIdentifier !== null && same(got.authorityKeyIdentifier, want.authorityKeyIdentifier)],
+      [
+        'authorityKeyIdentifier',
+        got.authorityKeyIdentifier === null
+          ? want.authorityKeyIdentifier === null
+          : want.authorityKeyIdentifier !== null && same(got.authorityKeyIdentifier, want.authorityKeyIdentifier),
+      ],
       ['subjectAltName', names(got.subjectAltNames) === names(want.subjectAltNames)],
       ['ocspUrls', got.ocspUrls.join(' ') === want.ocspUrls.join(' ')],
       ['caIssuersUrls', got.caIssuersUrls.join(' ') === want.caIssuersUrls.join(' ')],
       ['crlUrls', got.crlUrls.join(' ') === want.crlUrls.join(' ')],
-      ['nameConstraints', JSON.stringify(got.nameConstraints) === JSON.stringify(want.nameConstraints === null ? null : { permittedDns: [...want.nameConstraints.permittedDns], permittedUri: [...want.nameConstraints.permittedUri] })],
+      [
+        'nameConstraints',
+        JSON.stringify(got.nameConstraints) ===
+          JSON.stringify(
+            want.nameConstraints === null
+              ? null
+              : {
+                  permittedDns: [...want.nameConstraints.permittedDns],
+                  permittedUri: [...want.nameConstraints.permittedUri],
+                },
+          ),
+      ],
       ['ocspNoCheck', got.ocspNoCheck === want.ocspNoCheck],
     ];
     const differ = fields.filter(([, ok]) => !ok).map(([f]) => f);
