@@ -85,6 +85,19 @@ export function coreContract(engine: string, open: StoreOpener): void {
       await assert.rejects(store.completeCertificate('ffff', bytes('x'), minutes(2)), storeError('notFound', 'ffff'));
     });
 
+    it('keeps the TBSCertificate recorded with a reservation, reserved and issued (migration 0008)', async (t) => {
+      const store = await open(t);
+      await activeIssuer(store);
+      const tbs = bytes('to-be-signed certificate DER');
+      await store.reserveCertificate({ certificate: reservation('0f', { tbsDer: tbs }), audit: audit('reserve', '0f') });
+      assert.deepEqual((await store.getCertificate('0f'))?.tbsDer, Buffer.from(tbs));
+      await store.completeCertificate('0f', bytes('signed'), minutes(1));
+      assert.deepEqual((await store.getCertificate('0f'))?.tbsDer, Buffer.from(tbs));
+      // A reservation without one (made before 0008) reads back without the field.
+      await store.reserveCertificate({ certificate: reservation('10'), audit: audit('reserve', '10') });
+      assert.equal((await store.getCertificate('10'))?.tbsDer, undefined);
+    });
+
     it('a replayed token is tokenReplayed and writes no certificate or audit entry', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
