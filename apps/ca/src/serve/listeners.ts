@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { continueOnlyWithin } from './expect-continue.js';
 import { boundFirstRequest } from './first-request.js';
 import { TLS_OPTIONS } from './tls.js';
 
@@ -21,6 +22,8 @@ export interface ListenerLimits {
   headersTimeout: number;
   requestTimeout: number;
   handshakeTimeout: number;
+  /** The largest request body any route accepts (`limits.maxBodyBytes`). */
+  maxBodyBytes: number;
 }
 
 /**
@@ -48,6 +51,8 @@ export function createListeners(opts: { limits: ListenerLimits; https: RequestLi
   https.requestTimeout = http.requestTimeout = opts.limits.requestTimeout;
   boundFirstRequest(https, 'secureConnection', opts.limits.headersTimeout);
   boundFirstRequest(http, 'connection', opts.limits.headersTimeout);
+  continueOnlyWithin(https, opts.limits.maxBodyBytes);
+  continueOnlyWithin(http, opts.limits.maxBodyBytes);
   return { https, http };
 }
 
