@@ -115,3 +115,19 @@ describe('running shortleaf from another directory', () => {
     }
   });
 });
+
+describe('intermediate csr says what it did', () => {
+  it('names where the key and CSR went and the next step, and keeps stdout to the PEM without --out', async () => {
+    const d = tempDir();
+    try {
+      await shortleafOk(['init', '--data', d.file('data')]);
+      const withOut = await shortleafOk(['intermediate', 'csr', '--data', d.file('data'), '--name', 'next', '--out', d.file('next.csr')]);
+      assert.match(withOut.stdout, /^intermediate next: key sealed in .*, CSR in .*next\.csr; next, offline: shortleaf root sign-intermediate/);
+      const toStdout = await shortleafOk(['intermediate', 'csr', '--data', d.file('data'), '--name', 'third']);
+      assert.match(toStdout.stdout, /^-----BEGIN CERTIFICATE REQUEST-----\n[\s\S]*-----END CERTIFICATE REQUEST-----\n$/);
+      assert.match(toStdout.stderr, /intermediate third: key sealed in/);
+    } finally {
+      d.remove();
+    }
+  });
+});

@@ -32,6 +32,11 @@ export async function intermediateCommand(args: string[]): Promise<void> {
         const ocspCsr = await createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: name });
         writeFileAtomic(values['ocsp-out'], csrToPem(ocspCsr));
       }
+      // Say what happened and what comes next; with the CSR on stdout, say it on stderr so the PEM stays pipeable.
+      const written = [values.out, values['ocsp-out']].filter((f): f is string => f !== undefined);
+      const next = `intermediate ${name}: key sealed in ${values.data!}${written.length > 0 ? `, CSR in ${written.join(' and ')}` : ''}; next, offline: shortleaf root sign-intermediate --csr …, then shortleaf intermediate import --name ${name}`;
+      if (values.out !== undefined) out(next);
+      else process.stderr.write(`${next}\n`);
     } finally {
       await store.close();
     }
