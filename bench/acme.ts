@@ -36,7 +36,8 @@ const DEADLINE_MS = 15 * 60_000;
 type ServerName = 'shortleaf' | 'pebble';
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1];
-if (only !== undefined && only !== 'shortleaf' && only !== 'pebble') throw new Error(`--only takes shortleaf or pebble, not ${only}`);
+if (only !== undefined && only !== 'shortleaf' && only !== 'pebble')
+  throw new Error(`--only takes shortleaf or pebble, not ${only}`);
 const SERVERS: ServerName[] = only === undefined ? ['shortleaf', 'pebble'] : [only];
 
 /** A running ACME server, as the benchmark needs to see it. */
@@ -64,14 +65,33 @@ async function startShortleaf(work: string, httpPort: number, names: string[]): 
   // provisioner's default ordersPerHour (300); raise it if the defaults change.
   const config = { acme: { validation: { httpPort, hosts: Object.fromEntries(names.map((n) => [n, '127.0.0.1'])) } } };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const server = await startServer({ serveArgs: ['--config', configFile], ...(process.env.BENCH_PROF ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] } : {}) });
+  const server = await startServer({
+    serveArgs: ['--config', configFile],
+    ...(process.env.BENCH_PROF ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROF] } : {}),
+  });
   const rootPem = readFileSync(join(server.dataDir, 'offline-root', 'root.crt'), 'utf8');
-  return { name: 'Shortleaf', directoryUrl: `${server.publicUrl}/acme/acme/directory`, httpsCa: rootPem, rootPem, pid: server.pid, helpers: [], stop: server.stop };
+  return {
+    name: 'Shortleaf',
+    directoryUrl: `${server.publicUrl}/acme/acme/directory`,
+    httpsCa: rootPem,
+    rootPem,
+    pid: server.pid,
+    helpers: [],
+    stop: server.stop,
+  };
 }
 
 async function startPebbleServer(work: string, httpPort: number): Promise<AcmeServer> {
   const pebble = await startPebble(work, httpPort);
-  return { name: 'Pebble', directoryUrl: pebble.directoryUrl, httpsCa: pebble.httpsCa, rootPem: pebble.rootPem, pid: pebble.pid, helpers: [{ name: 'pebble-challtestsrv (its DNS)', pid: pebble.dnsPid }], stop: pebble.stop };
+  return {
+    name: 'Pebble',
+    directoryUrl: pebble.directoryUrl,
+    httpsCa: pebble.httpsCa,
+    rootPem: pebble.rootPem,
+    pid: pebble.pid,
+    helpers: [{ name: 'pebble-challtestsrv (its DNS)', pid: pebble.dnsPid }],
+    stop: pebble.stop,
+  };
 }
 
 /** What the client did that a plain run would not show (from acme-client's own log), and the server's fetches of challenges. */
@@ -94,7 +114,8 @@ async function startResponder(): Promise<{ port: number; tokens: Map<string, str
   const tokens = new Map<string, string>();
   const prefix = '/.well-known/acme-challenge/';
   const server = createServer((req, res) => {
-    const keyAuthorization = req.url?.startsWith(prefix) === true ? tokens.get(req.url.slice(prefix.length)) : undefined;
+    const keyAuthorization =
+      req.url?.startsWith(prefix) === true ? tokens.get(req.url.slice(prefix.length)) : undefined;
     if (keyAuthorization === undefined) return void res.writeHead(404).end();
     counters.validations++;
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(keyAuthorization);
@@ -158,10 +179,12 @@ function checkChain(pem: string, name: string, rootPem: string): string | null {
   const certs = blocks.map((b) => new X509Certificate(b));
   const root = new X509Certificate(rootPem);
   const leaf = certs[0]!;
-  if (!(leaf.subjectAltName ?? '').split(', ').includes(`DNS:${name}`)) return `the leaf names ${leaf.subjectAltName ?? 'nothing'}, not ${name}`;
+  if (!(leaf.subjectAltName ?? '').split(', ').includes(`DNS:${name}`))
+    return `the leaf names ${leaf.subjectAltName ?? 'nothing'}, not ${name}`;
   const chain = certs.at(-1)!.fingerprint256 === root.fingerprint256 ? certs : [...certs, root];
   for (let i = 0; i + 1 < chain.length; i++) {
-    if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) return `certificate ${i} (${chain[i]!.subject.trim()}) is not signed by ${chain[i + 1]!.subject.trim()}`;
+    if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey))
+      return `certificate ${i} (${chain[i]!.subject.trim()}) is not signed by ${chain[i + 1]!.subject.trim()}`;
   }
   return null;
 }
@@ -171,7 +194,11 @@ async function benchServer(server: AcmeServer, orders: Order[], tokens: Map<stri
   const agent = new Agent({ ca: server.httpsCa, keepAlive: true });
   acmeAxios.defaults.httpsAgent = agent;
   try {
-    const client = new Client({ directoryUrl: server.directoryUrl, accountKey: await acmeCrypto.createPrivateEcdsaKey(), ...BACKOFF });
+    const client = new Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acmeCrypto.createPrivateEcdsaKey(),
+      ...BACKOFF,
+    });
     const issued = new Map<string, string>();
     const issue = async ({ name, csr }: Order) => {
       const pem = await client.auto({
@@ -181,7 +208,8 @@ async function benchServer(server: AcmeServer, orders: Order[], tokens: Map<stri
         // acme-client would fetch the challenge itself first, resolving the name through the
         // system's DNS: the names only resolve inside the servers.
         skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => void tokens.set(challenge.token, keyAuthorization),
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) =>
+          void tokens.set(challenge.token, keyAuthorization),
         challengeRemoveFn: async (_authz, challenge) => void tokens.delete(challenge.token),
       });
       issued.set(name, pem);
@@ -238,16 +266,29 @@ try {
   // Distinct names, so no server can reuse an authorization; the same CSRs for both servers.
   const names = Array.from({ length: WARM + 2 * CERTS }, (_, i) => `b${i + 1}.test`);
   const orders: Order[] = [];
-  for (const name of names) orders.push({ name, csr: (await acmeCrypto.createCsr({ commonName: name, altNames: [name] }, await acmeCrypto.createPrivateEcdsaKey()))[1] });
+  for (const name of names)
+    orders.push({
+      name,
+      csr: (
+        await acmeCrypto.createCsr({ commonName: name, altNames: [name] }, await acmeCrypto.createPrivateEcdsaKey())
+      )[1],
+    });
 
   const results: Array<{ server: string; runs: Run[]; helpers: string[] } | { server: string; error: string }> = [];
   for (const which of SERVERS) {
     const label = which === 'shortleaf' ? 'Shortleaf' : 'Pebble';
     try {
-      const server = which === 'shortleaf' ? await startShortleaf(work, responder.port, names) : await startPebbleServer(work, responder.port);
+      const server =
+        which === 'shortleaf'
+          ? await startShortleaf(work, responder.port, names)
+          : await startPebbleServer(work, responder.port);
       stops.push(server.stop);
       try {
-        results.push({ server: server.name, runs: await benchServer(server, orders, responder.tokens), helpers: server.helpers.map((h) => h.name) });
+        results.push({
+          server: server.name,
+          runs: await benchServer(server, orders, responder.tokens),
+          helpers: server.helpers.map((h) => h.name),
+        });
       } finally {
         stops.splice(stops.indexOf(server.stop), 1);
         await server.stop();
@@ -257,8 +298,12 @@ try {
     }
   }
 
-  console.log(`\nShortleaf ACME benchmark (${new Date().toISOString()}, ${process.version}, acme-client 5.4.0, ${CERTS} certificates per run after ${WARM} to warm up, ${availableParallelism()} cores)\n`);
-  console.log(`${'server'.padEnd(10)} ${'run'.padEnd(12)} ${'wall'.padStart(7)} ${'certs/s'.padStart(8)}  ${'server CPU/cert (user + kernel)'.padEnd(32)} ${'req/cert'.padStart(8)} ${'client CPU/cert'.padStart(16)}`);
+  console.log(
+    `\nShortleaf ACME benchmark (${new Date().toISOString()}, ${process.version}, acme-client 5.4.0, ${CERTS} certificates per run after ${WARM} to warm up, ${availableParallelism()} cores)\n`,
+  );
+  console.log(
+    `${'server'.padEnd(10)} ${'run'.padEnd(12)} ${'wall'.padStart(7)} ${'certs/s'.padStart(8)}  ${'server CPU/cert (user + kernel)'.padEnd(32)} ${'req/cert'.padStart(8)} ${'client CPU/cert'.padStart(16)}`,
+  );
   for (const r of results) {
     if ('error' in r) {
       console.log(`${r.server.padEnd(10)} not measured: ${r.error}`);
@@ -266,7 +311,9 @@ try {
     }
     for (const run of r.runs) {
       const cpu = `${(run.user + run.system).toFixed(2).padStart(6)} ms (${run.user.toFixed(2)} + ${run.system.toFixed(2)})`;
-      console.log(`${r.server.padEnd(10)} ${run.mode.padEnd(12)} ${`${run.seconds.toFixed(2)} s`.padStart(7)} ${(run.certs / run.seconds).toFixed(1).padStart(8)}  ${cpu.padEnd(32)} ${run.requests.toFixed(1).padStart(8)} ${`${run.client.toFixed(1)} ms`.padStart(16)}`);
+      console.log(
+        `${r.server.padEnd(10)} ${run.mode.padEnd(12)} ${`${run.seconds.toFixed(2)} s`.padStart(7)} ${(run.certs / run.seconds).toFixed(1).padStart(8)}  ${cpu.padEnd(32)} ${run.requests.toFixed(1).padStart(8)} ${`${run.client.toFixed(1)} ms`.padStart(16)}`,
+      );
     }
   }
   const measured = results.filter((r): r is { server: string; runs: Run[]; helpers: string[] } => 'runs' in r);
@@ -279,18 +326,37 @@ try {
       return `${run.mode} ${((run.user + run.system) / (theirs.user + theirs.system)).toFixed(2)}×`;
     });
     console.log(`Shortleaf / Pebble, server CPU per certificate: ${ratios.join(', ')}   (goal ≤ ${GOAL}×)`);
-  } else console.log(`Shortleaf / Pebble: needs both servers measured (goal ≤ ${GOAL}× Pebble's server CPU per certificate)`);
+  } else
+    console.log(
+      `Shortleaf / Pebble: needs both servers measured (goal ≤ ${GOAL}× Pebble's server CPU per certificate)`,
+    );
   console.log('\nnotes:');
-  console.log(`- Server CPU is user + kernel time of the server's process from /proc/PID/stat, read before and after each run (10 ms ticks), divided by the certificates issued; it counts everything the server did in the window: ACME requests, http-01 validation, signing, storage, logging.`);
-  console.log(`- Client: acme-client's auto() per certificate (HEAD new-nonce before every signed request, as it does; status polled from 50 ms, doubling), ECDSA P-256 account and certificate keys, CSRs made before timing, its own challenge self-check off. "client CPU/cert" is this whole process (acme-client and the http-01 responder): on ${availableParallelism()} cores it, not the server, sets certs/s.`);
+  console.log(
+    `- Server CPU is user + kernel time of the server's process from /proc/PID/stat, read before and after each run (10 ms ticks), divided by the certificates issued; it counts everything the server did in the window: ACME requests, http-01 validation, signing, storage, logging.`,
+  );
+  console.log(
+    `- Client: acme-client's auto() per certificate (HEAD new-nonce before every signed request, as it does; status polled from 50 ms, doubling), ECDSA P-256 account and certificate keys, CSRs made before timing, its own challenge self-check off. "client CPU/cert" is this whole process (acme-client and the http-01 responder): on ${availableParallelism()} cores it, not the server, sets certs/s.`,
+  );
   for (const r of measured) {
     const badNonces = r.runs.reduce((sum, run) => sum + run.badNonces, 0);
-    console.log(`- ${r.server} fetched ${r.runs.map((run) => `${run.validations.toFixed(1)}`).join(' and ')} http-01 responses per certificate in the timed runs (validation is real).`);
-    if (badNonces > 0) console.log(`- ${r.server}: the client retried ${badNonces} requests after a badNonce during the timed runs.`);
-    for (const [i, h] of r.helpers.entries()) console.log(`- ${r.server} also ran ${h}: ${r.runs.map((run) => `${run.mode} ${run.helpers.toFixed(2)} ms/cert`).join(', ')}; not in its figure${i === 0 && r.server === 'Pebble' ? ' (Shortleaf maps the names to 127.0.0.1 in its config instead of asking a DNS server)' : ''}.`);
+    console.log(
+      `- ${r.server} fetched ${r.runs.map((run) => `${run.validations.toFixed(1)}`).join(' and ')} http-01 responses per certificate in the timed runs (validation is real).`,
+    );
+    if (badNonces > 0)
+      console.log(`- ${r.server}: the client retried ${badNonces} requests after a badNonce during the timed runs.`);
+    for (const [i, h] of r.helpers.entries())
+      console.log(
+        `- ${r.server} also ran ${h}: ${r.runs.map((run) => `${run.mode} ${run.helpers.toFixed(2)} ms/cert`).join(', ')}; not in its figure${i === 0 && r.server === 'Pebble' ? ' (Shortleaf maps the names to 127.0.0.1 in its config instead of asking a DNS server)' : ''}.`,
+      );
   }
-  if (pebble !== undefined) console.log(`- Pebble: Debian's build, PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0, real http-01 validation against this process's responder (its VA fetches every challenge 3 times at once, standing in for several vantage points); it signs with an RSA-2048 intermediate and logs every request to stdout (drained here), as shipped.`);
-  for (const r of measured) console.log(`- ${r.server}: all ${WARM + 2 * CERTS} certificates checked: the leaf names what was ordered and the chain verifies to its root.`);
+  if (pebble !== undefined)
+    console.log(
+      `- Pebble: Debian's build, PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0, real http-01 validation against this process's responder (its VA fetches every challenge 3 times at once, standing in for several vantage points); it signs with an RSA-2048 intermediate and logs every request to stdout (drained here), as shipped.`,
+    );
+  for (const r of measured)
+    console.log(
+      `- ${r.server}: all ${WARM + 2 * CERTS} certificates checked: the leaf names what was ordered and the chain verifies to its root.`,
+    );
   if (results.some((r) => 'error' in r)) process.exitCode = 1;
 } finally {
   await cleanUp();

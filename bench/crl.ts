@@ -13,7 +13,15 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCrl, createSigner, generateKeyPair, importPrivateKeyPem, readCertificate, type CrlEntry, type RevocationReason } from '@shortleaf/pki';
+import {
+  buildCrl,
+  createSigner,
+  generateKeyPair,
+  importPrivateKeyPem,
+  readCertificate,
+  type CrlEntry,
+  type RevocationReason,
+} from '@shortleaf/pki';
 
 const SIZES = [10_000, 100_000, 1_000_000];
 const OPENSSL_ENTRIES = 100_000;
@@ -31,7 +39,13 @@ interface ChildResult {
   crlBytes: number;
 }
 
-const REASONS: readonly RevocationReason[] = ['keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged', 'unspecified'];
+const REASONS: readonly RevocationReason[] = [
+  'keyCompromise',
+  'superseded',
+  'cessationOfOperation',
+  'affiliationChanged',
+  'unspecified',
+];
 
 /**
  * Revoked entries as a database cursor would yield them: random 16-byte serials in canonical hex,
@@ -93,22 +107,45 @@ function child(args: string[]): void {
 }
 
 function runChild(dir: string, entries: number): ChildResult {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--child', String(entries), join(dir, 'signer.key'), join(dir, 'signer.pem'), join(dir, `crl-${entries}.der`)], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-    killSignal: 'SIGKILL',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      SELF,
+      '--child',
+      String(entries),
+      join(dir, 'signer.key'),
+      join(dir, 'signer.pem'),
+      join(dir, `crl-${entries}.der`),
+    ],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    },
+  );
   const line = run.stdout?.trim().split('\n').pop() ?? '';
-  if (run.status !== 0 || !line.startsWith('{')) throw new Error(`the ${entries}-entry child failed (${run.status ?? run.signal}): ${run.stderr}`);
+  if (run.status !== 0 || !line.startsWith('{'))
+    throw new Error(`the ${entries}-entry child failed (${run.status ?? run.signal}): ${run.stderr}`);
   return JSON.parse(line) as ChildResult;
 }
 
 /** `openssl crl` checks the signature against the issuer certificate; `-text` lets us count entries. */
 function checkCrl(dir: string, file: string, inform: 'DER' | 'PEM', caFile: string, expected: number): string | null {
-  const verify = spawnSync('openssl', ['crl', '-inform', inform, '-in', file, '-CAfile', caFile, '-noout'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
-  if (!`${verify.stdout}${verify.stderr}`.includes('verify OK')) return `signature: ${verify.stdout}${verify.stderr}`.trim();
-  const text = spawnSync('sh', ['-c', `openssl crl -inform ${inform} -in ${file} -noout -text | grep -c 'Serial Number:'`], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  const verify = spawnSync('openssl', ['crl', '-inform', inform, '-in', file, '-CAfile', caFile, '-noout'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (!`${verify.stdout}${verify.stderr}`.includes('verify OK'))
+    return `signature: ${verify.stdout}${verify.stderr}`.trim();
+  const text = spawnSync(
+    'sh',
+    ['-c', `openssl crl -inform ${inform} -in ${file} -noout -text | grep -c 'Serial Number:'`],
+    { cwd: dir, encoding: 'utf8', timeout: 120_000 },
+  );
   const count = Number(text.stdout.trim());
   return count === expected ? null : `openssl counts ${text.stdout.trim()} entries, expected ${expected}`;
 }
@@ -117,7 +154,31 @@ function checkCrl(dir: string, file: string, inform: 'DER' | 'PEM', caFile: stri
 function opensslCaDir(dir: string, count: number): string {
   const ca = join(dir, `openssl-ca-${count}`);
   execFileSync('mkdir', ['-p', ca]);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=Bench OpenSSL CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { cwd: ca, stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-subj',
+      '/CN=Bench OpenSSL CA',
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    { cwd: ca, stdio: 'pipe' },
+  );
   // index.txt, OpenSSL's CA database: R, expiry, "revocation time[,reason]", serial, file, subject.
   const lines: string[] = [];
   const serial = Buffer.alloc(16);
@@ -129,7 +190,9 @@ function opensslCaDir(dir: string, count: number): string {
     randomFillSync(serial);
     serial[0] = 0x10 + (serial[0]! % 0x60); // positive, no padding octet: BN_bn2hex's form
     const reason = reasons[i % reasons.length]!;
-    lines.push(`R\t${expiry}\t${utc(base + i * 1000)}${reason === 'unspecified' ? '' : `,${reason}`}\t${serial.toString('hex').toUpperCase()}\tunknown\t/CN=x${i}`);
+    lines.push(
+      `R\t${expiry}\t${utc(base + i * 1000)}${reason === 'unspecified' ? '' : `,${reason}`}\t${serial.toString('hex').toUpperCase()}\tunknown\t/CN=x${i}`,
+    );
   }
   writeFileSync(join(ca, 'index.txt'), lines.map((l) => `${l}\n`).join(''));
   writeFileSync(join(ca, 'index.txt.attr'), 'unique_subject = no\n');
@@ -169,13 +232,25 @@ fullname = URI:http://ca.internal/crl
 }
 
 /** Times `openssl ca -gencrl` (PEM out, as it writes it); its peak RSS comes from GNU time. */
-function opensslGencrl(ca: string, count: number): { seconds: number; peakRssBytes: number; crlBytes: number; check: string | null } {
+function opensslGencrl(
+  ca: string,
+  count: number,
+): { seconds: number; peakRssBytes: number; crlBytes: number; check: string | null } {
   const start = performance.now();
-  execFileSync('/usr/bin/time', ['-f', '%M', '-o', 'time.txt', 'openssl', 'ca', '-config', 'openssl.cnf', '-gencrl', '-out', 'crl.pem'], { cwd: ca, stdio: 'pipe', timeout: 120_000 });
+  execFileSync(
+    '/usr/bin/time',
+    ['-f', '%M', '-o', 'time.txt', 'openssl', 'ca', '-config', 'openssl.cnf', '-gencrl', '-out', 'crl.pem'],
+    { cwd: ca, stdio: 'pipe', timeout: 120_000 },
+  );
   const seconds = (performance.now() - start) / 1000;
   const peakRssBytes = Number(readFileSync(join(ca, 'time.txt'), 'utf8').trim().split('\n').pop()) * 1024;
   execFileSync('openssl', ['crl', '-in', 'crl.pem', '-outform', 'DER', '-out', 'crl.der'], { cwd: ca, stdio: 'pipe' });
-  return { seconds, peakRssBytes, crlBytes: statSync(join(ca, 'crl.der')).size, check: checkCrl(ca, 'crl.pem', 'PEM', 'ca.pem', count) };
+  return {
+    seconds,
+    peakRssBytes,
+    crlBytes: statSync(join(ca, 'crl.der')).size,
+    check: checkCrl(ca, 'crl.pem', 'PEM', 'ca.pem', count),
+  };
 }
 
 async function main(): Promise<void> {
@@ -185,7 +260,27 @@ async function main(): Promise<void> {
     // (subject, key identifier) that `openssl crl -CAfile` can check our signatures against.
     const { privateKey } = generateKeyPair('EC-P256');
     writeFileSync(join(dir, 'signer.key'), privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
-    execFileSync('openssl', ['req', '-x509', '-new', '-key', 'signer.key', '-subj', '/CN=Bench CRL issuer', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', 'signer.pem'], { cwd: dir, stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        'signer.key',
+        '-subj',
+        '/CN=Bench CRL issuer',
+        '-days',
+        '30',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-out',
+        'signer.pem',
+      ],
+      { cwd: dir, stdio: 'pipe' },
+    );
 
     const baseline = runChild(dir, 0);
     const ours = SIZES.map((n) => runChild(dir, n));
@@ -193,33 +288,88 @@ async function main(): Promise<void> {
     // The same command on an empty database: what starting OpenSSL and signing cost by themselves.
     const opensslEmpty = opensslGencrl(opensslCaDir(dir, 0), 0);
     // After timing: OpenSSL verifies every CRL we built and counts its entries.
-    const checks = ours.map((r) => ({ entries: r.entries, failure: checkCrl(dir, `crl-${r.entries}.der`, 'DER', 'signer.pem', r.entries) }));
+    const checks = ours.map((r) => ({
+      entries: r.entries,
+      failure: checkCrl(dir, `crl-${r.entries}.der`, 'DER', 'signer.pem', r.entries),
+    }));
 
     const mb = (bytes: number) => (bytes / MB).toFixed(1).padStart(8);
     const row = (name: string, entries: number, seconds: number, peak: number, size: number, note = '') =>
-      console.log(`${name.padEnd(26)} ${entries.toLocaleString('en-US').padStart(10)} ${seconds.toFixed(3).padStart(8)} ${mb(peak)} ${mb(size)}  ${note}`);
-    console.log(`\nShortleaf CRL benchmark (${new Date().toISOString()}, ${process.version}, P-256 signer, random 16-byte serials)\n`);
-    console.log(`${'builder'.padEnd(26)} ${'entries'.padStart(10)} ${'seconds'.padStart(8)} ${'peak MB'.padStart(8)} ${'CRL MB'.padStart(8)}  note`);
-    row('empty child (baseline)', 0, 0, baseline.peakRssBytes, 0, 'node + tsx + @shortleaf/pki loaded, key imported, nothing built');
+      console.log(
+        `${name.padEnd(26)} ${entries.toLocaleString('en-US').padStart(10)} ${seconds.toFixed(3).padStart(8)} ${mb(peak)} ${mb(size)}  ${note}`,
+      );
+    console.log(
+      `\nShortleaf CRL benchmark (${new Date().toISOString()}, ${process.version}, P-256 signer, random 16-byte serials)\n`,
+    );
+    console.log(
+      `${'builder'.padEnd(26)} ${'entries'.padStart(10)} ${'seconds'.padStart(8)} ${'peak MB'.padStart(8)} ${'CRL MB'.padStart(8)}  note`,
+    );
+    row(
+      'empty child (baseline)',
+      0,
+      0,
+      baseline.peakRssBytes,
+      0,
+      'node + tsx + @shortleaf/pki loaded, key imported, nothing built',
+    );
     for (const r of ours) {
-      row('Shortleaf buildCrl', r.entries, r.seconds, r.peakRssBytes, r.crlBytes, `+${((r.peakRssBytes - baseline.peakRssBytes) / MB).toFixed(1)} MB over baseline; generating the input alone: ${r.inputSeconds.toFixed(3)} s`);
+      row(
+        'Shortleaf buildCrl',
+        r.entries,
+        r.seconds,
+        r.peakRssBytes,
+        r.crlBytes,
+        `+${((r.peakRssBytes - baseline.peakRssBytes) / MB).toFixed(1)} MB over baseline; generating the input alone: ${r.inputSeconds.toFixed(3)} s`,
+      );
     }
-    row('OpenSSL ca -gencrl', 0, opensslEmpty.seconds, opensslEmpty.peakRssBytes, opensslEmpty.crlBytes, 'its fixed cost: process start, config, key, sign');
-    row('OpenSSL ca -gencrl', OPENSSL_ENTRIES, openssl.seconds, openssl.peakRssBytes, openssl.crlBytes, 'whole process: start, read index.txt, build, sign, write PEM');
+    row(
+      'OpenSSL ca -gencrl',
+      0,
+      opensslEmpty.seconds,
+      opensslEmpty.peakRssBytes,
+      opensslEmpty.crlBytes,
+      'its fixed cost: process start, config, key, sign',
+    );
+    row(
+      'OpenSSL ca -gencrl',
+      OPENSSL_ENTRIES,
+      openssl.seconds,
+      openssl.peakRssBytes,
+      openssl.crlBytes,
+      'whole process: start, read index.txt, build, sign, write PEM',
+    );
 
     const at100k = ours.find((r) => r.entries === OPENSSL_ENTRIES)!;
     const at1m = ours.find((r) => r.entries === 1_000_000)!;
     console.log('');
-    console.log(`Shortleaf / OpenSSL time at ${OPENSSL_ENTRIES.toLocaleString('en-US')}: ${(at100k.seconds / openssl.seconds).toFixed(2)}×   (goal ≤ 1×, at least OpenSSL's speed; OpenSSL is ${(openssl.seconds / at100k.seconds).toFixed(2)}× Shortleaf's time)`);
-    console.log(`1,000,000 entries: ${at1m.seconds.toFixed(2)} s (goal < 10 s), peak RSS ${(at1m.peakRssBytes / MB).toFixed(0)} MB (goal < 1024 MB)`);
+    console.log(
+      `Shortleaf / OpenSSL time at ${OPENSSL_ENTRIES.toLocaleString('en-US')}: ${(at100k.seconds / openssl.seconds).toFixed(2)}×   (goal ≤ 1×, at least OpenSSL's speed; OpenSSL is ${(openssl.seconds / at100k.seconds).toFixed(2)}× Shortleaf's time)`,
+    );
+    console.log(
+      `1,000,000 entries: ${at1m.seconds.toFixed(2)} s (goal < 10 s), peak RSS ${(at1m.peakRssBytes / MB).toFixed(0)} MB (goal < 1024 MB)`,
+    );
     console.log('\nnotes:');
-    console.log('- Each Shortleaf build runs in a fresh child (node --import tsx); peak RSS is its VmHWM, read right after buildCrl returns, so it includes the baseline row. Seconds are buildCrl alone, including consuming the generator (its cost alone is in the note column).');
-    console.log('- OpenSSL: its own P-256 CA, index.txt with R lines, the same extensions (AKI, CRL number, critical IDP), timed with performance.now() around execFileSync; peak RSS from /usr/bin/time. Its CRL size is the DER form.');
-    for (const c of checks) console.log(`- ${c.entries.toLocaleString('en-US')}-entry CRL: ${c.failure === null ? 'openssl crl: verify OK, entry count matches' : `CHECK FAILED: ${c.failure}`}`);
-    for (const [n, o] of [[0, opensslEmpty], [OPENSSL_ENTRIES, openssl]] as const) {
-      console.log(`- OpenSSL's ${n.toLocaleString('en-US')}-entry CRL: ${o.check === null ? 'verify OK, entry count matches' : `CHECK FAILED: ${o.check}`}`);
+    console.log(
+      '- Each Shortleaf build runs in a fresh child (node --import tsx); peak RSS is its VmHWM, read right after buildCrl returns, so it includes the baseline row. Seconds are buildCrl alone, including consuming the generator (its cost alone is in the note column).',
+    );
+    console.log(
+      '- OpenSSL: its own P-256 CA, index.txt with R lines, the same extensions (AKI, CRL number, critical IDP), timed with performance.now() around execFileSync; peak RSS from /usr/bin/time. Its CRL size is the DER form.',
+    );
+    for (const c of checks)
+      console.log(
+        `- ${c.entries.toLocaleString('en-US')}-entry CRL: ${c.failure === null ? 'openssl crl: verify OK, entry count matches' : `CHECK FAILED: ${c.failure}`}`,
+      );
+    for (const [n, o] of [
+      [0, opensslEmpty],
+      [OPENSSL_ENTRIES, openssl],
+    ] as const) {
+      console.log(
+        `- OpenSSL's ${n.toLocaleString('en-US')}-entry CRL: ${o.check === null ? 'verify OK, entry count matches' : `CHECK FAILED: ${o.check}`}`,
+      );
     }
-    console.log("- A revocation does not wait for a CRL: the authority's CRL publisher (createCrlPublisher) rebuilds after requestRebuild(), debounced by crl.rebuildDelay; not measured here. buildCrl itself is synchronous, on the server's event loop, for the times above.");
+    console.log(
+      "- A revocation does not wait for a CRL: the authority's CRL publisher (createCrlPublisher) rebuilds after requestRebuild(), debounced by crl.rebuildDelay; not measured here. buildCrl itself is synchronous, on the server's event loop, for the times above.",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -95,18 +95,28 @@ async function naiveGeneratorRate(): Promise<number> {
  * Drives POST /api/v1/sign with wrk (C, one thread) so the load generator is not the bottleneck
  * on a 2-core machine; each request carries its own pre-minted token. Returns null without wrk.
  */
-function wrkRate(url: string, tokens: string[], csr: string, concurrency: number, seconds: number): { rate: number; errors: number } | null {
+function wrkRate(
+  url: string,
+  tokens: string[],
+  csr: string,
+  concurrency: number,
+  seconds: number,
+): { rate: number; errors: number } | null {
   if (spawnSync('wrk', ['--version']).error !== undefined) return null;
   const dir = mkdtempSync(join(tmpdir(), 'shortleaf-wrk-'));
   try {
     const bodies = join(dir, 'bodies.jsonl');
     writeFileSync(bodies, tokens.map((token) => JSON.stringify({ csr, token })).join('\n'));
     const script = new URL('./sign.lua', import.meta.url).pathname;
-    const run = spawnSync('wrk', ['-t1', `-c${concurrency}`, `-d${seconds}s`, '-s', script, url, '--', bodies], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const run = spawnSync('wrk', ['-t1', `-c${concurrency}`, `-d${seconds}s`, '-s', script, url, '--', bodies], {
+      encoding: 'utf8',
+      timeout: (seconds + 30) * 1000,
+    });
     const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1] ?? NaN);
     const duration = /requests in ([\d.]+)(m?s)/.exec(run.stdout);
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(run.stdout)?.[1] ?? 0);
-    if (Number.isNaN(requests) || duration === null) throw new Error(`cannot read wrk's output: ${run.stdout}${run.stderr}`);
+    if (Number.isNaN(requests) || duration === null)
+      throw new Error(`cannot read wrk's output: ${run.stdout}${run.stderr}`);
     const secs = Number(duration[1]) / (duration[2] === 'ms' ? 1000 : 1);
     return { rate: (requests - errors) / secs, errors };
   } finally {
@@ -114,16 +124,30 @@ function wrkRate(url: string, tokens: string[], csr: string, concurrency: number
   }
 }
 
-async function issueRate(url: string, rootPem: string, tokens: string[], csr: string, concurrency: number): Promise<{ rate: number; errors: number }> {
+async function issueRate(
+  url: string,
+  rootPem: string,
+  tokens: string[],
+  csr: string,
+  concurrency: number,
+): Promise<{ rate: number; errors: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency, ca: rootPem });
   const target = new URL('/api/v1/sign', url);
   const post = (token: string) =>
     new Promise<number>((resolve, reject) => {
       const body = JSON.stringify({ csr, token });
-      const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -152,7 +176,12 @@ try {
   const jwk = JSON.parse(readFileSync(join(server.dataDir, 'provisioners', 'admin.jwk'), 'utf8')) as JWK;
   const { privateKey } = generateKeyPair('EC-P256');
   const csr = csrToPem(createCsr(privateKey, { commonName: 'svc.internal' }, [parseName('svc.internal')]));
-  const mint = (n: number) => Promise.all(Array.from({ length: n }, () => mintToken({ provisioner: 'admin', privateJwk: jwk, caUrl: server.publicUrl, subject: 'svc.internal' })));
+  const mint = (n: number) =>
+    Promise.all(
+      Array.from({ length: n }, () =>
+        mintToken({ provisioner: 'admin', privateJwk: jwk, caUrl: server.publicUrl, subject: 'svc.internal' }),
+      ),
+    );
 
   const floor = cryptoFloor();
   const naive = await naiveGeneratorRate();
@@ -161,7 +190,9 @@ try {
   const measure = async (concurrency: number, perSecond: number) => {
     const tokens = await mint(Math.ceil(perSecond * SECONDS));
     const cpuBefore = cpuMs(server.pid);
-    const result = wrkRate(server.publicUrl, tokens, csr, concurrency, SECONDS) ?? (await issueRate(server.publicUrl, rootPem, tokens, csr, concurrency));
+    const result =
+      wrkRate(server.publicUrl, tokens, csr, concurrency, SECONDS) ??
+      (await issueRate(server.publicUrl, rootPem, tokens, csr, concurrency));
     const cpuPerCert = (cpuMs(server.pid) - cpuBefore) / (result.rate * SECONDS);
     return { ...result, cpuPerCert };
   };
@@ -169,13 +200,28 @@ try {
   const c1 = await measure(1, 1500);
   const c16 = await measure(16, 5000);
 
-  const row = (name: string, value: number, note = '') => console.log(`${name.padEnd(46)} ${value.toFixed(0).padStart(8)}/s  ${note}`);
+  const row = (name: string, value: number, note = '') =>
+    console.log(`${name.padEnd(46)} ${value.toFixed(0).padStart(8)}/s  ${note}`);
   console.log(`\nShortleaf issuance benchmark (${new Date().toISOString()}, ${process.version})\n`);
   row('crypto floor (verify token + verify CSR + sign)', floor, 'node:crypto, one core');
-  row('@peculiar/x509 X509CertificateGenerator', naive, `${(naive / floor).toFixed(2)}× floor (the naive builder alone)`);
-  row('POST /api/v1/sign, concurrency 1', c1.rate, `${(c1.rate / floor).toFixed(2)}× floor${c1.errors ? `, ${c1.errors} errors` : ''}`);
-  row('POST /api/v1/sign, concurrency 16', c16.rate, `${(c16.rate / floor).toFixed(2)}× floor${c16.errors ? `, ${c16.errors} errors` : ''}`);
-  console.log(`\nload generator: ${loadGenerator}; server CPU per certificate: ${c1.cpuPerCert.toFixed(3)} ms at concurrency 1, ${c16.cpuPerCert.toFixed(3)} ms at 16`);
+  row(
+    '@peculiar/x509 X509CertificateGenerator',
+    naive,
+    `${(naive / floor).toFixed(2)}× floor (the naive builder alone)`,
+  );
+  row(
+    'POST /api/v1/sign, concurrency 1',
+    c1.rate,
+    `${(c1.rate / floor).toFixed(2)}× floor${c1.errors ? `, ${c1.errors} errors` : ''}`,
+  );
+  row(
+    'POST /api/v1/sign, concurrency 16',
+    c16.rate,
+    `${(c16.rate / floor).toFixed(2)}× floor${c16.errors ? `, ${c16.errors} errors` : ''}`,
+  );
+  console.log(
+    `\nload generator: ${loadGenerator}; server CPU per certificate: ${c1.cpuPerCert.toFixed(3)} ms at concurrency 1, ${c16.cpuPerCert.toFixed(3)} ms at 16`,
+  );
   console.log(`goal: issuance ≥ 0.50× the crypto floor — concurrency 16 reached ${(c16.rate / floor).toFixed(2)}×`);
 } finally {
   await server.stop();

@@ -24,7 +24,9 @@ export function httpsGet(url: string, ca: string): Promise<string> {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${url}: ${res.statusCode} ${text}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(text) : reject(new Error(`${url}: ${res.statusCode} ${text}`)),
+      );
     });
     req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
     req.on('error', reject);
@@ -41,7 +43,29 @@ export function httpsGet(url: string, ca: string): Promise<string> {
  * trusts directly.
  */
 export async function startPebble(dir: string, httpPort: number): Promise<PebbleServer> {
-  const run = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'pebble-https.key', '-out', 'pebble-https.pem', '-subj', '/CN=bench Pebble HTTPS', '-days', '2', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { cwd: dir, encoding: 'utf8' });
+  const run = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'pebble-https.key',
+      '-out',
+      'pebble-https.pem',
+      '-subj',
+      '/CN=bench Pebble HTTPS',
+      '-days',
+      '2',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`openssl req failed: ${run.stderr}`);
   const httpsCa = readFileSync(join(dir, 'pebble-https.pem'), 'utf8');
   const [acmePort, managementPort, dnsPort, dnsManagementPort, tlsPort] = await distinctFreePorts(5, [httpPort]);
@@ -66,11 +90,42 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
     for (const s of started.reverse()) await s.stop();
   };
   try {
-    const dns = spawnGroup('pebble-challtestsrv', ['-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsManagementPort}`], dir);
+    const dns = spawnGroup(
+      'pebble-challtestsrv',
+      [
+        '-defaultIPv4',
+        '127.0.0.1',
+        '-defaultIPv6',
+        '',
+        '-dns01',
+        `127.0.0.1:${dnsPort}`,
+        '-http01',
+        '',
+        '-https01',
+        '',
+        '-tlsalpn01',
+        '',
+        '-management',
+        `127.0.0.1:${dnsManagementPort}`,
+      ],
+      dir,
+    );
     started.push(dns);
     await waitForOutput(dns, /Starting challenge servers/, 'pebble-challtestsrv');
     // `env` execs Pebble, so the PID is Pebble's own.
-    const pebble = spawnGroup('env', ['PEBBLE_VA_NOSLEEP=1', 'PEBBLE_WFE_NONCEREJECT=0', 'pebble', '-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], dir);
+    const pebble = spawnGroup(
+      'env',
+      [
+        'PEBBLE_VA_NOSLEEP=1',
+        'PEBBLE_WFE_NONCEREJECT=0',
+        'pebble',
+        '-config',
+        join(dir, 'pebble.json'),
+        '-dnsserver',
+        `127.0.0.1:${dnsPort}`,
+      ],
+      dir,
+    );
     started.push(pebble);
     await waitForOutput(pebble, /ACME directory available at/, 'Pebble');
     const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;

@@ -25,17 +25,35 @@ export interface StartServerOptions {
 /** Runs one `shortleaf` verb to completion; its output, or an error with it. */
 export function shortleafCli(args: readonly string[]): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`shortleaf ${args.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`shortleaf ${args.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
 export async function startServer(options: StartServerOptions = {}): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'shortleaf-bench-'));
   shortleafCli(['init', '--data', dataDir]);
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--status-listen', '127.0.0.1:0', ...(options.serveArgs ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...(options.nodeArgs ?? []),
+      '--import',
+      'tsx',
+      MAIN,
+      'serve',
+      '--data',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--status-listen',
+      '127.0.0.1:0',
+      ...(options.serveArgs ?? []),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env },
+    },
+  );
   const listening = await new Promise<{ publicUrl: string; statusUrl: string }>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${buf}`)), 30_000);
@@ -89,7 +107,9 @@ export function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -113,16 +133,35 @@ const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_00
  * Runs Debian's wrk, one thread, for a bounded time and reads its summary. `prefix` runs it
  * through another command (`nsenter -t PID -n` to reach a server in its own network namespace).
  */
-export function runWrk(opts: { url: string; connections: number; seconds: number; script?: string; scriptArgs?: string[]; prefix?: string[] }): WrkResult {
-  const args = ['-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', ...(opts.script === undefined ? [] : ['-s', opts.script]), opts.url];
+export function runWrk(opts: {
+  url: string;
+  connections: number;
+  seconds: number;
+  script?: string;
+  scriptArgs?: string[];
+  prefix?: string[];
+}): WrkResult {
+  const args = [
+    '-t1',
+    `-c${opts.connections}`,
+    `-d${opts.seconds}s`,
+    '--latency',
+    ...(opts.script === undefined ? [] : ['-s', opts.script]),
+    opts.url,
+  ];
   if (opts.scriptArgs !== undefined) args.push('--', ...opts.scriptArgs);
   const [command, ...prefixArgs] = [...(opts.prefix ?? []), 'wrk'];
-  const run = spawnSync(command!, [...prefixArgs, ...args], { encoding: 'utf8', timeout: (opts.seconds + 20) * 1000, killSignal: 'SIGKILL' });
+  const run = spawnSync(command!, [...prefixArgs, ...args], {
+    encoding: 'utf8',
+    timeout: (opts.seconds + 20) * 1000,
+    killSignal: 'SIGKILL',
+  });
   const output = `${run.stdout ?? ''}${run.stderr ?? ''}`;
   const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? NaN);
   const duration = /requests in ([\d.]+)(us|ms|s|m)/.exec(output);
   const p99 = /^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(output);
-  if (run.error !== undefined || Number.isNaN(requests) || duration === null) throw new Error(`wrk failed: ${run.error?.message ?? ''} ${output}`);
+  if (run.error !== undefined || Number.isNaN(requests) || duration === null)
+    throw new Error(`wrk failed: ${run.error?.message ?? ''} ${output}`);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const socketErrors = sock === null ? 0 : sock.slice(1).reduce((sum, n) => sum + Number(n), 0);
@@ -161,7 +200,12 @@ function codeArea(url: string, functionName: string): string {
  * Shares are of the busy samples; idle time is left out.
  */
 export function summarizeCpuProfile(file: string, fromUs: bigint, toUs: bigint, top = 15): string {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[];
+    startTime: number;
+    samples: number[];
+    timeDeltas: number[];
+  };
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -183,7 +227,10 @@ export function summarizeCpuProfile(file: string, fromUs: bigint, toUs: bigint, 
     busy++;
     const area = codeArea(url, functionName);
     // tsx compiles our TypeScript without line information for the profiler: no line for those.
-    add(selfByFunction, `${functionName || '(anonymous)'}  ${area}${url === '' || lineNumber <= 0 ? '' : `:${lineNumber + 1}`}`);
+    add(
+      selfByFunction,
+      `${functionName || '(anonymous)'}  ${area}${url === '' || lineNumber <= 0 ? '' : `:${lineNumber + 1}`}`,
+    );
     add(selfByArea, area);
     const seen = new Set<string>();
     const seenFunctions = new Set<string>();
@@ -226,7 +273,13 @@ export interface Spawned {
  * `ownGroup` is for programs that make their group themselves (OpenSSL's -multi calls
  * setpgid(0, 0), which fails in a session leader), so they are not started detached.
  */
-export function spawnGroup(command: string, args: string[], cwd: string, stopSignal: NodeJS.Signals = 'SIGTERM', ownGroup = false): Spawned {
+export function spawnGroup(
+  command: string,
+  args: string[],
+  cwd: string,
+  stopSignal: NodeJS.Signals = 'SIGTERM',
+  ownGroup = false,
+): Spawned {
   const child = spawn(command, args, { cwd, detached: !ownGroup, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (d: Buffer) => (output = `${output}${d.toString()}`.slice(-10_000));
@@ -278,13 +331,19 @@ export function waitForOutput(s: Spawned, pattern: RegExp, what: string): Promis
 }
 
 /** nginx serving one pre-signed response as a static file for any /ocsp/... GET. */
-export async function startNginx(dir: string, workers: string, response: Uint8Array): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startNginx(
+  dir: string,
+  workers: string,
+  response: Uint8Array,
+): Promise<{ port: number; stop(): Promise<void> }> {
   const prefix = join(dir, `nginx-${workers}`);
   mkdirSync(join(prefix, 'www'), { recursive: true });
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
   writeFileSync(join(prefix, 'www', 'response.der'), response);
   const port = await freePort();
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${prefix}/tmp/${t};`).join('\n');
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${prefix}/tmp/${t};`)
+    .join('\n');
   writeFileSync(
     join(prefix, 'nginx.conf'),
     `user root;
@@ -306,7 +365,21 @@ ${temp}
 }
 `,
   );
-  const s = spawnGroup('nginx', ['-p', prefix, '-e', `${prefix}/error.log`, '-c', `${prefix}/nginx.conf`, '-g', `daemon off; pid ${prefix}/nginx.pid;`], prefix, 'SIGQUIT');
+  const s = spawnGroup(
+    'nginx',
+    [
+      '-p',
+      prefix,
+      '-e',
+      `${prefix}/error.log`,
+      '-c',
+      `${prefix}/nginx.conf`,
+      '-g',
+      `daemon off; pid ${prefix}/nginx.pid;`,
+    ],
+    prefix,
+    'SIGQUIT',
+  );
   try {
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${port}/ocsp/x`).then(
@@ -314,7 +387,10 @@ ${temp}
         () => false,
       );
       if (ok) break;
-      if (i > 50 || s.child.exitCode !== null) throw new Error(`nginx did not start: ${s.output()}${readFileSync(join(prefix, 'error.log'), { encoding: 'utf8', flag: 'a+' })}`);
+      if (i > 50 || s.child.exitCode !== null)
+        throw new Error(
+          `nginx did not start: ${s.output()}${readFileSync(join(prefix, 'error.log'), { encoding: 'utf8', flag: 'a+' })}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
     return { port, stop: s.stop };
@@ -328,7 +404,10 @@ ${temp}
  * A bare node:http server that answers every request with the same precomputed bytes: no
  * framework, no lookup. What any Node responder could reach at best on this machine.
  */
-export async function startNodeStatic(dir: string, response: Uint8Array): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startNodeStatic(
+  dir: string,
+  response: Uint8Array,
+): Promise<{ port: number; stop(): Promise<void> }> {
   const file = join(dir, 'node-static.der');
   writeFileSync(file, response);
   const code = `

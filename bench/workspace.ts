@@ -6,7 +6,11 @@ import { join } from 'node:path';
  * A benchmark's temporary folder and the processes it started. `cleanUp` stops them newest first
  * and removes the folder; it also runs on SIGINT and SIGTERM, when a `finally` would not.
  */
-export function benchWorkspace(prefix: string): { work: string; stops: Array<() => Promise<void>>; cleanUp(): Promise<void> } {
+export function benchWorkspace(prefix: string): {
+  work: string;
+  stops: Array<() => Promise<void>>;
+  cleanUp(): Promise<void>;
+} {
   const work = mkdtempSync(join(tmpdir(), prefix));
   const stops: Array<() => Promise<void>> = [];
   const cleanUp = async () => {
@@ -14,6 +18,7 @@ export function benchWorkspace(prefix: string): { work: string; stops: Array<() 
     stops.length = 0;
     rmSync(work, { recursive: true, force: true });
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
   return { work, stops, cleanUp };
 }

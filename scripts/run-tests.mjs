@@ -28,10 +28,14 @@ if (files.length === 0) {
 // The end-to-end helpers copy every line our processes log, and every secret the tests create,
 // into this folder (test/helpers/secret-log.ts); it is scanned once all tests have run.
 const logDir = mkdtempSync(join(tmpdir(), 'shortleaf-test-logs-'));
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, SHORTLEAF_TEST_LOG_DIR: logDir },
-});
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, SHORTLEAF_TEST_LOG_DIR: logDir },
+  },
+);
 let leaked = false;
 try {
   leaked = scanLogs(logDir);
@@ -49,13 +53,26 @@ function scanLogs(dir) {
   const names = readdirSync(dir);
   const secrets = new Set();
   for (const name of names.filter((n) => n.startsWith('secrets-'))) {
-    for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) if (line !== '') secrets.add(JSON.parse(line));
+    for (const line of readFileSync(join(dir, name), 'utf8').split('\n'))
+      if (line !== '') secrets.add(JSON.parse(line));
   }
   const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const patterns = [
     ['PEM private key', /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/],
     ['JWT-shaped string', /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/],
-    ...(secrets.size === 0 ? [] : [['recorded secret', new RegExp([...secrets].sort((a, b) => b.length - a.length).map(escape).join('|'))]]),
+    ...(secrets.size === 0
+      ? []
+      : [
+          [
+            'recorded secret',
+            new RegExp(
+              [...secrets]
+                .sort((a, b) => b.length - a.length)
+                .map(escape)
+                .join('|'),
+            ),
+          ],
+        ]),
   ];
   const logs = names.filter((n) => n.endsWith('.log'));
   const hits = [];
@@ -71,7 +88,9 @@ function scanLogs(dir) {
     });
   }
   if (hits.length === 0) {
-    console.log(`secret scan: ${lines} log lines of ${logs.length} process streams, ${secrets.size} recorded secrets: no private key, token or passphrase found`);
+    console.log(
+      `secret scan: ${lines} log lines of ${logs.length} process streams, ${secrets.size} recorded secrets: no private key, token or passphrase found`,
+    );
     return false;
   }
   console.log(`secret scan FAILED: ${hits.length} log lines hold secrets:`);

@@ -48,40 +48,161 @@ describe('ACME: bad input against shortleaf serve', () => {
     assert.equal(p.status, status, where);
     assert.ok(p.detail.length >= 10, `a readable detail: ${where}`);
     if (detail !== undefined) assert.match(p.detail, detail, where);
-    assert.match(res.headers?.['replay-nonce'] ?? '', /^[A-Za-z0-9_-]{16,}$/, `Replay-Nonce on every response: ${where}`);
+    assert.match(
+      res.headers?.['replay-nonce'] ?? '',
+      /^[A-Za-z0-9_-]{16,}$/,
+      `Replay-Nonce on every response: ${where}`,
+    );
   }
 
   const post = (path: string, body: string | Buffer, opts: { contentType?: string; chunked?: boolean } = {}) =>
-    request(`${base()}${path}`, { method: 'POST', ca, body, chunked: opts.chunked ?? false, headers: { 'content-type': opts.contentType ?? 'application/jose+json' } });
+    request(`${base()}${path}`, {
+      method: 'POST',
+      ca,
+      body,
+      chunked: opts.chunked ?? false,
+      headers: { 'content-type': opts.contentType ?? 'application/jose+json' },
+    });
 
   it('refuses each malformed request with its ACME type and writes nothing', async () => {
     const before = await tableCounts(data);
-    const jws = (protectedHeader: unknown, payload = '', signature = 'AAAA') => JSON.stringify({ protected: typeof protectedHeader === 'string' ? protectedHeader : b64(protectedHeader), payload, signature });
+    const jws = (protectedHeader: unknown, payload = '', signature = 'AAAA') =>
+      JSON.stringify({
+        protected: typeof protectedHeader === 'string' ? protectedHeader : b64(protectedHeader),
+        payload,
+        signature,
+      });
     const url = `${base()}/new-account`;
     const cases: Array<[string, () => Promise<HttpResult>, number, string, RegExp?]> = [
-      ['wrong content type', () => post('/new-account', '{}', { contentType: 'application/json' }), 415, 'malformed', /jose\+json/],
+      [
+        'wrong content type',
+        () => post('/new-account', '{}', { contentType: 'application/json' }),
+        415,
+        'malformed',
+        /jose\+json/,
+      ],
       ['not JSON', () => post('/new-account', 'not json'), 400, 'malformed', /not valid JSON/],
       ['a JSON array', () => post('/new-account', '[]'), 400, 'malformed'],
-      ['an unprotected header', () => post('/new-account', JSON.stringify({ protected: b64({}), header: {}, payload: '', signature: '' })), 400, 'malformed', /unprotected/],
-      ['the general JWS serialization', () => post('/new-account', JSON.stringify({ payload: '', signatures: [] })), 400, 'malformed'],
+      [
+        'an unprotected header',
+        () => post('/new-account', JSON.stringify({ protected: b64({}), header: {}, payload: '', signature: '' })),
+        400,
+        'malformed',
+        /unprotected/,
+      ],
+      [
+        'the general JWS serialization',
+        () => post('/new-account', JSON.stringify({ payload: '', signatures: [] })),
+        400,
+        'malformed',
+      ],
       ['padded base64', () => post('/new-account', jws('e30=')), 400, 'malformed', /base64url/],
       ['a protected header that is not JSON', () => post('/new-account', jws(b64('{nope'))), 400, 'malformed'],
       ['no nonce', () => post('/new-account', jws({ alg: 'ES256', url, jwk: {} })), 400, 'badNonce'],
-      ['a nonce never issued', () => post('/new-account', jws({ alg: 'ES256', url, jwk: {}, nonce: 'AAAAAAAAAAAAAAAAAAAAAA' })), 400, 'badNonce'],
-      ['alg none', async () => post('/new-account', jws({ alg: 'none', url, jwk: {}, nonce: await nonce() })), 400, 'badSignatureAlgorithm'],
-      ['a private key as jwk', async () => post('/new-account', jws({ alg: 'ES256', url, nonce: await nonce(), jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } })), 400, 'badPublicKey'],
-      ['an unusable jwk', async () => post('/new-account', jws({ alg: 'ES256', url, nonce: await nonce(), jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } })), 400, 'badPublicKey'],
-      ['both jwk and kid', async () => post('/new-account', jws({ alg: 'ES256', url, nonce: await nonce(), jwk: {}, kid: 'x' })), 400, 'malformed', /exactly one/],
-      ['a url for another resource', async () => post('/new-account', jws({ alg: 'ES256', url: `${base()}/new-order`, nonce: await nonce(), jwk: {} })), 403, 'unauthorized', /url/],
-      ['a kid for no account', async () => post('/new-order', jws({ alg: 'ES256', url: `${base()}/new-order`, nonce: await nonce(), kid: `${base()}/account/nobody` })), 400, 'accountDoesNotExist'],
-      ['a body over the limit, announced', () => post('/new-account', Buffer.alloc(200_000, 0x61)), 400, 'malformed', /larger than/],
-      ['a body over the limit, chunked', () => post('/new-account', Buffer.alloc(200_000, 0x61), { chunked: true }), 400, 'malformed', /larger than/],
+      [
+        'a nonce never issued',
+        () => post('/new-account', jws({ alg: 'ES256', url, jwk: {}, nonce: 'AAAAAAAAAAAAAAAAAAAAAA' })),
+        400,
+        'badNonce',
+      ],
+      [
+        'alg none',
+        async () => post('/new-account', jws({ alg: 'none', url, jwk: {}, nonce: await nonce() })),
+        400,
+        'badSignatureAlgorithm',
+      ],
+      [
+        'a private key as jwk',
+        async () =>
+          post(
+            '/new-account',
+            jws({
+              alg: 'ES256',
+              url,
+              nonce: await nonce(),
+              jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' },
+            }),
+          ),
+        400,
+        'badPublicKey',
+      ],
+      [
+        'an unusable jwk',
+        async () =>
+          post(
+            '/new-account',
+            jws({ alg: 'ES256', url, nonce: await nonce(), jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } }),
+          ),
+        400,
+        'badPublicKey',
+      ],
+      [
+        'both jwk and kid',
+        async () => post('/new-account', jws({ alg: 'ES256', url, nonce: await nonce(), jwk: {}, kid: 'x' })),
+        400,
+        'malformed',
+        /exactly one/,
+      ],
+      [
+        'a url for another resource',
+        async () =>
+          post('/new-account', jws({ alg: 'ES256', url: `${base()}/new-order`, nonce: await nonce(), jwk: {} })),
+        403,
+        'unauthorized',
+        /url/,
+      ],
+      [
+        'a kid for no account',
+        async () =>
+          post(
+            '/new-order',
+            jws({ alg: 'ES256', url: `${base()}/new-order`, nonce: await nonce(), kid: `${base()}/account/nobody` }),
+          ),
+        400,
+        'accountDoesNotExist',
+      ],
+      [
+        'a body over the limit, announced',
+        () => post('/new-account', Buffer.alloc(200_000, 0x61)),
+        400,
+        'malformed',
+        /larger than/,
+      ],
+      [
+        'a body over the limit, chunked',
+        () => post('/new-account', Buffer.alloc(200_000, 0x61), { chunked: true }),
+        400,
+        'malformed',
+        /larger than/,
+      ],
       ['GET on a POST-as-GET resource', () => request(`${base()}/order/abc`, { ca }), 405, 'malformed', /POST-as-GET/],
       ['an unknown resource', () => post('/no-such-thing/x', '{}'), 404, 'malformed', /no ACME resource/],
-      ['an unknown provisioner', () => request(`${server!.publicUrl}/acme/nope/directory`, { ca }), 404, 'malformed', /no ACME provisioner/],
-      ['a JWK provisioner is not an ACME one', () => request(`${server!.publicUrl}/acme/admin/directory`, { ca }), 404, 'malformed'],
-      ['a garbage ARI certificate id', () => request(`${base()}/renewal-info/not-a-cert-id`, { ca }), 400, 'malformed', /certificate identifier/],
-      ['an ARI id for no certificate', () => request(`${base()}/renewal-info/${b64('aki')}.${b64('serial')}`, { ca }), 404, 'malformed'],
+      [
+        'an unknown provisioner',
+        () => request(`${server!.publicUrl}/acme/nope/directory`, { ca }),
+        404,
+        'malformed',
+        /no ACME provisioner/,
+      ],
+      [
+        'a JWK provisioner is not an ACME one',
+        () => request(`${server!.publicUrl}/acme/admin/directory`, { ca }),
+        404,
+        'malformed',
+      ],
+      [
+        'a garbage ARI certificate id',
+        () => request(`${base()}/renewal-info/not-a-cert-id`, { ca }),
+        400,
+        'malformed',
+        /certificate identifier/,
+      ],
+      [
+        'an ARI id for no certificate',
+        () => request(`${base()}/renewal-info/${b64('aki')}.${b64('serial')}`, { ca }),
+        404,
+        'malformed',
+      ],
     ];
     for (const [name, send, status, type, detail] of cases) {
       await it(name, async () => assertAcmeProblem(await send(), status, type, detail));

@@ -66,7 +66,12 @@ async function startShortleaf(dir: string, v: Validation): Promise<AcmeServerUnd
   let eab = { kid: '', hmac: '' };
   const ca = await startDevCa(dir, {
     beforeServe: async (data) => {
-      writeFileSync(config, JSON.stringify({ acme: { validation: { httpPort: v.httpPort, tlsPort: v.tlsPort, dnsResolver: v.dnsResolver, hosts } } }));
+      writeFileSync(
+        config,
+        JSON.stringify({
+          acme: { validation: { httpPort: v.httpPort, tlsPort: v.tlsPort, dnsResolver: v.dnsResolver, hosts } },
+        }),
+      );
       await shortleafOk(['provisioner', 'add', 'eab', '--type', 'acme', '--require-eab', '--data', data]);
       const out = (await shortleafOk(['acme', 'eab', 'add', '--provisioner', 'eab', '--data', data])).stdout;
       eab = { kid: /^kid: (\S+)$/m.exec(out)?.[1] ?? '', hmac: /^hmac: (\S+)$/m.exec(out)?.[1] ?? '' };
@@ -95,7 +100,18 @@ async function startShortleaf(dir: string, v: Validation): Promise<AcmeServerUnd
   };
 }
 
-const REASONS: Record<number, string> = { 0: 'unspecified', 1: 'keyCompromise', 2: 'cACompromise', 3: 'affiliationChanged', 4: 'superseded', 5: 'cessationOfOperation', 6: 'certificateHold', 8: 'removeFromCRL', 9: 'privilegeWithdrawn', 10: 'aACompromise' };
+const REASONS: Record<number, string> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  2: 'cACompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  6: 'certificateHold',
+  8: 'removeFromCRL',
+  9: 'privilegeWithdrawn',
+  10: 'aACompromise',
+};
 
 /** Two Pebbles (EAB off and on, each its own root); revocation from Pebble's management API, as it has no OCSP responder. */
 async function startPebbles(dir: string, v: Validation): Promise<AcmeServerUnderTest> {
@@ -114,7 +130,10 @@ async function startPebbles(dir: string, v: Validation): Promise<AcmeServerUnder
       root: await pebble.root(),
       async revocationStatus(cert) {
         const s = await pebble.certStatus(cert.serial);
-        return { status: s.status === 'Revoked' ? 'revoked' : s.status === 'Valid' ? 'good' : s.status, reason: s.reason === null ? null : (REASONS[s.reason] ?? String(s.reason)) };
+        return {
+          status: s.status === 'Revoked' ? 'revoked' : s.status === 'Valid' ? 'good' : s.status,
+          reason: s.reason === null ? null : (REASONS[s.reason] ?? String(s.reason)),
+        };
       },
       errors: () => [],
       stop: async () => void (await Promise.all(started.map((p) => p.stop()))),
@@ -129,7 +148,14 @@ async function startPebbles(dir: string, v: Validation): Promise<AcmeServerUnder
 const PEBBLE = process.env.ACME_TEST_SERVER === 'pebble';
 const startAcmeServer = PEBBLE ? startPebbles : startShortleaf;
 
-const NAMES = { certbot: 'svc1.test', legoHttp: 'svc2.test', legoTls: 'svc3.test', legoDns: 'svc4.test', wrongDns: 'svc5.test', eab: 'svc6.test' };
+const NAMES = {
+  certbot: 'svc1.test',
+  legoHttp: 'svc2.test',
+  legoTls: 'svc3.test',
+  legoDns: 'svc4.test',
+  wrongDns: 'svc5.test',
+  eab: 'svc6.test',
+};
 const EMAIL = 'acme-e2e@example.org';
 
 describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot and lego obtain, renew and revoke`, () => {
@@ -153,7 +179,12 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
 
   before(async () => {
     dns = await startChallTestSrv();
-    validation = { httpPort: await freePort(), tlsPort: await freePort(), dnsResolver: dns.dnsAddress, hosts: [NAMES.certbot, NAMES.legoHttp, NAMES.legoTls, NAMES.eab] };
+    validation = {
+      httpPort: await freePort(),
+      tlsPort: await freePort(),
+      dnsResolver: dns.dnsAddress,
+      hosts: [NAMES.certbot, NAMES.legoHttp, NAMES.legoTls, NAMES.eab],
+    };
     server = await startAcmeServer(f('server'), validation);
   });
 
@@ -171,12 +202,25 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
     assert.deepEqual(cert.dnsNames, [name]);
     const v = await opensslResult(['verify', '-CAfile', root, '-untrusted', cert.chain, cert.leaf]);
     assert.match(v.stdout, /: OK$/m, `openssl verify:\n${v.stdout}\n${v.stderr}`);
-    assert.equal(await publicKeyOfCert(cert.leaf), await publicKeyOfKey(cert.key), 'the key is the certificate\'s');
+    assert.equal(await publicKeyOfCert(cert.leaf), await publicKeyOfKey(cert.key), "the key is the certificate's");
   };
 
-  const certbotOpts = (): CertbotOptions => ({ directory: srv().directory, caBundle: srv().httpsCa, workDir: f('certbot'), domains: [NAMES.certbot], certName: 'svc1', httpPort: ports().httpPort });
+  const certbotOpts = (): CertbotOptions => ({
+    directory: srv().directory,
+    caBundle: srv().httpsCa,
+    workDir: f('certbot'),
+    domains: [NAMES.certbot],
+    certName: 'svc1',
+    httpPort: ports().httpPort,
+  });
   const lego = (name: string, challenge: LegoOptions['challenge'], over: Partial<LegoOptions> = {}): LegoOptions => ({
-    directory: srv().directory, caBundle: srv().httpsCa, workDir: f(`lego-${name}`), domains: [name], email: EMAIL, challenge, ...over,
+    directory: srv().directory,
+    caBundle: srv().httpsCa,
+    workDir: f(`lego-${name}`),
+    domains: [name],
+    email: EMAIL,
+    challenge,
+    ...over,
   });
 
   let certbotFirst: ObtainedCertificate | undefined;
@@ -192,7 +236,11 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
     assert.ok(certbotFirst, 'certonly failed');
     certbotRenewed = await certbotRenew(certbotOpts());
     assert.notEqual(certbotRenewed.serial, certbotFirst.serial);
-    assert.notEqual(await publicKeyOfKey(certbotRenewed.key), await publicKeyOfKey(certbotFirst.key), 'certbot makes a new key');
+    assert.notEqual(
+      await publicKeyOfKey(certbotRenewed.key),
+      await publicKeyOfKey(certbotFirst.key),
+      'certbot makes a new key',
+    );
     await assertIssued(certbotRenewed, NAMES.certbot);
     assert.equal((await srv().revocationStatus(certbotRenewed)).status, 'good');
   });
@@ -200,7 +248,10 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
   it('certbot revoke: the OCSP responder says revoked (cessationOfOperation); the earlier certificate stays good', async () => {
     assert.ok(certbotFirst && certbotRenewed, 'renew failed');
     await certbotRevoke(certbotOpts(), certbotRenewed.leaf, 'cessationofoperation');
-    assert.deepEqual(await srv().revocationStatus(certbotRenewed), { status: 'revoked', reason: 'cessationOfOperation' });
+    assert.deepEqual(await srv().revocationStatus(certbotRenewed), {
+      status: 'revoked',
+      reason: 'cessationOfOperation',
+    });
     assert.equal((await srv().revocationStatus(certbotFirst)).status, 'good');
   });
 
@@ -218,7 +269,10 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
   });
 
   it('http-01 answered on another port than the configured one is refused', async () => {
-    const r = await legoCommand(lego(NAMES.legoHttp, { http: { port: await freePort() } }, { workDir: f('lego-wrong-port') }), 'run');
+    const r = await legoCommand(
+      lego(NAMES.legoHttp, { http: { port: await freePort() } }, { workDir: f('lego-wrong-port') }),
+      'run',
+    );
     assert.notEqual(r.code, 0, `lego must fail:\n${r.stderr}`);
     assert.match(r.stderr, /urn:ietf:params:acme:error:connection/, r.stderr);
   });
@@ -234,23 +288,37 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
     await assertIssued(cert, NAMES.legoDns);
     const fqdn = `_acme-challenge.${NAMES.legoDns}.`;
     const calls = script.calls();
-    assert.deepEqual(calls.map((c) => [c.action, c.fqdn]), [['present', fqdn], ['cleanup', fqdn]]);
+    assert.deepEqual(
+      calls.map((c) => [c.action, c.fqdn]),
+      [
+        ['present', fqdn],
+        ['cleanup', fqdn],
+      ],
+    );
     assert.match(calls[0]!.value, /^[A-Za-z0-9_-]{43}$/, 'the value is a base64url SHA-256 digest (RFC 8555 §8.4)');
     assert.deepEqual(await dnsSrv().resolveTxt(fqdn), [], 'cleaned up');
   });
 
   it('dns-01 with the wrong TXT value is refused', async () => {
     const script = writeDnsExecScript(f('dns-exec-wrong.sh'), dnsSrv().managementUrl, { wrongValue: true });
-    const r = await legoCommand(lego(NAMES.wrongDns, { dns: { resolver: dnsSrv().dnsAddress, execPath: script.path } }), 'run');
+    const r = await legoCommand(
+      lego(NAMES.wrongDns, { dns: { resolver: dnsSrv().dnsAddress, execPath: script.path } }),
+      'run',
+    );
     assert.notEqual(r.code, 0, `lego must fail:\n${r.stderr}`);
     // RFC 8555 §8.4 names no type; Boulder and Pebble say unauthorized, Shortleaf incorrectResponse.
     assert.match(r.stderr, /urn:ietf:params:acme:error:(incorrectResponse|unauthorized)/, r.stderr);
-    assert.deepEqual(script.calls().map((c) => c.action), ['present', 'cleanup']);
+    assert.deepEqual(
+      script.calls().map((c) => c.action),
+      ['present', 'cleanup'],
+    );
   });
 
   it('External Account Binding: required by the directory and the server, wrong MACs refused, the right one registers', async () => {
     const { eab } = srv();
-    const directory = (await request(eab.directory, { ca: readFileSync(srv().httpsCa, 'utf8') })).json<{ meta?: { externalAccountRequired?: boolean } }>();
+    const directory = (await request(eab.directory, { ca: readFileSync(srv().httpsCa, 'utf8') })).json<{
+      meta?: { externalAccountRequired?: boolean };
+    }>();
     assert.equal(directory.meta?.externalAccountRequired, true, 'the directory says so (RFC 8555 §7.1.1)');
 
     const bare = await newAccountWithoutEab(eab.directory, srv().httpsCa);
@@ -258,13 +326,20 @@ describe(`real ACME clients against ${PEBBLE ? 'Pebble' : 'Shortleaf'}: certbot 
     assert.match(bare.contentType, /^application\/problem\+json/);
     assert.equal(bare.json<{ type: string }>().type, 'urn:ietf:params:acme:error:externalAccountRequired', bare.text);
 
-    const o = (name: string, over: Partial<LegoOptions>) => ({ ...lego(NAMES.eab, { http: { port: ports().httpPort } }, over), workDir: f(`lego-eab-${name}`), directory: eab.directory });
+    const o = (name: string, over: Partial<LegoOptions>) => ({
+      ...lego(NAMES.eab, { http: { port: ports().httpPort } }, over),
+      workDir: f(`lego-eab-${name}`),
+      directory: eab.directory,
+    });
     // lego reads the directory's meta and refuses before it sends anything.
     const without = await legoCommand(o('none', {}), 'run');
     assert.notEqual(without.code, 0);
     assert.match(without.stderr, /Server requires External Account Binding/, without.stderr);
 
-    const wrong = await legoCommand(o('wrong', { eab: { kid: eab.kid, hmac: randomBytes(32).toString('base64url') } }), 'run');
+    const wrong = await legoCommand(
+      o('wrong', { eab: { kid: eab.kid, hmac: randomBytes(32).toString('base64url') } }),
+      'run',
+    );
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stderr, /urn:ietf:params:acme:error:unauthorized/, wrong.stderr);
     const unknown = await legoCommand(o('unknown', { eab: { kid: 'no-such-kid', hmac: eab.hmac } }), 'run');

@@ -18,7 +18,12 @@ describe('agent: bootstrap over ACME', () => {
   before(async () => {
     httpPort = await freePort();
     const config = dir.file('config.json');
-    writeFileSync(config, JSON.stringify({ acme: { validation: { httpPort, hosts: { 'edge1.test': '127.0.0.1', 'edge2.test': '127.0.0.1' } } } }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        acme: { validation: { httpPort, hosts: { 'edge1.test': '127.0.0.1', 'edge2.test': '127.0.0.1' } } },
+      }),
+    );
     ca = await startDevCa(dir.path, {
       beforeServe: async (data) => {
         await shortleafOk(['provisioner', 'add', 'partners', '--type', 'acme', '--require-eab', '--data', data]);
@@ -48,12 +53,23 @@ describe('agent: bootstrap over ACME', () => {
       // The EAB HMAC key comes from a file, out of sight of `ps`.
       const hmacFile = dir.file('eab-hmac');
       writeFileSync(hmacFile, `${eab.hmac}\n`, { mode: 0o600 });
-      const acme = ['--acme', `${ca!.server.publicUrl}/acme/${variant}/directory`, '--http-01-addr', `127.0.0.1:${httpPort}`, '--san', name, ...(variant === 'partners' ? ['--eab-kid', eab.kid, '--eab-hmac-file', hmacFile] : [])];
+      const acme = [
+        '--acme',
+        `${ca!.server.publicUrl}/acme/${variant}/directory`,
+        '--http-01-addr',
+        `127.0.0.1:${httpPort}`,
+        '--san',
+        name,
+        ...(variant === 'partners' ? ['--eab-kid', eab.kid, '--eab-hmac-file', hmacFile] : []),
+      ];
       const first = await agent([...common, ...acme, '--once']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stderr, /"event":"bootstrapped"/);
       await openssl(['verify', '-CAfile', ca!.roots, '-untrusted', ca!.intermediates, cert]);
-      assert.match(await openssl(['x509', '-in', cert, '-noout', '-ext', 'subjectAltName']), new RegExp(`DNS:${name.replace('.', '\\.')}`));
+      assert.match(
+        await openssl(['x509', '-in', cert, '-noout', '-ext', 'subjectAltName']),
+        new RegExp(`DNS:${name.replace('.', '\\.')}`),
+      );
       const serial1 = await openssl(['x509', '-in', cert, '-noout', '-serial']);
       const keyBefore = readFileSync(key);
 
@@ -67,7 +83,23 @@ describe('agent: bootstrap over ACME', () => {
 
   it('fails clearly when the provisioner requires EAB and none is given, and writes nothing', async () => {
     const cert = dir.file('noeab.crt');
-    const res = await agent(['--ca', ca!.server.publicUrl, '--root', ca!.roots, '--cert', cert, '--key', dir.file('noeab.key'), '--acme', `${ca!.server.publicUrl}/acme/partners/directory`, '--http-01-addr', `127.0.0.1:${httpPort}`, '--san', 'edge2.test', '--once']);
+    const res = await agent([
+      '--ca',
+      ca!.server.publicUrl,
+      '--root',
+      ca!.roots,
+      '--cert',
+      cert,
+      '--key',
+      dir.file('noeab.key'),
+      '--acme',
+      `${ca!.server.publicUrl}/acme/partners/directory`,
+      '--http-01-addr',
+      `127.0.0.1:${httpPort}`,
+      '--san',
+      'edge2.test',
+      '--once',
+    ]);
     assert.equal(res.code, 1);
     assert.match(res.stderr, /externalAccountRequired/);
     assert.throws(() => readFileSync(cert), /ENOENT/);

@@ -16,7 +16,9 @@ describe('the standalone agent bundle', () => {
   before(async () => {
     mkdirSync(bare);
     const bundle = dir.file('shortleaf-agent.mjs');
-    const built = await run(process.execPath, [join(REPO_ROOT, 'apps/agent/build.mjs'), '--outfile', bundle], { timeoutMs: 60_000 });
+    const built = await run(process.execPath, [join(REPO_ROOT, 'apps/agent/build.mjs'), '--outfile', bundle], {
+      timeoutMs: 60_000,
+    });
     assert.equal(built.code, 0, built.stderr);
     copyFileSync(bundle, join(bare, 'shortleaf-agent.mjs'));
     ca = await startDevCa(dir.path);
@@ -30,7 +32,8 @@ describe('the standalone agent bundle', () => {
     }
   });
 
-  const agent = (args: string[]) => run(process.execPath, ['shortleaf-agent.mjs', ...args], { cwd: bare, timeoutMs: 30_000 });
+  const agent = (args: string[]) =>
+    run(process.execPath, ['shortleaf-agent.mjs', ...args], { cwd: bare, timeoutMs: 30_000 });
 
   it('runs from a folder with nothing but itself', async () => {
     const help = await agent(['--help']);
@@ -39,8 +42,29 @@ describe('the standalone agent bundle', () => {
   });
 
   it('bootstraps with a token, then renews over mutual TLS with --once', async () => {
-    const token = (await shortleafOk(['token', 'edge.svc.test', '--provisioner', 'admin', '--key', ca!.adminKey, '--ca', ca!.server.publicUrl])).stdout.trim();
-    const common = ['--ca', ca!.server.publicUrl, '--root', ca!.roots, '--cert', 'edge.crt', '--key', 'edge.key', '--no-ari'];
+    const token = (
+      await shortleafOk([
+        'token',
+        'edge.svc.test',
+        '--provisioner',
+        'admin',
+        '--key',
+        ca!.adminKey,
+        '--ca',
+        ca!.server.publicUrl,
+      ])
+    ).stdout.trim();
+    const common = [
+      '--ca',
+      ca!.server.publicUrl,
+      '--root',
+      ca!.roots,
+      '--cert',
+      'edge.crt',
+      '--key',
+      'edge.key',
+      '--no-ari',
+    ];
     const first = await agent([...common, '--token', token, '--once']);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /"event":"bootstrapped"/);

@@ -31,10 +31,28 @@ describe('backup and restore', () => {
 
   before(async () => {
     await shortleafOk(['init', '--data', original]);
-    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', dir.file('leaf.key'), '-subj', '/CN=backup.internal', '-addext', 'subjectAltName=DNS:backup.internal', '-out', dir.file('leaf.csr')]);
+    await openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      dir.file('leaf.key'),
+      '-subj',
+      '/CN=backup.internal',
+      '-addext',
+      'subjectAltName=DNS:backup.internal',
+      '-out',
+      dir.file('leaf.csr'),
+    ]);
     csrPem = readFileSync(dir.file('leaf.csr'), 'utf8');
     rootPem = readFileSync(join(original, 'offline-root', 'root.crt'), 'utf8');
-    const { provisioner: _, ...jwk } = JSON.parse(readFileSync(join(original, 'provisioners', 'admin.jwk'), 'utf8')) as Record<string, string>;
+    const { provisioner: _, ...jwk } = JSON.parse(
+      readFileSync(join(original, 'provisioners', 'admin.jwk'), 'utf8'),
+    ) as Record<string, string>;
     adminJwk = jwk;
     servers.push(await startServer({ data: original }));
   });
@@ -49,8 +67,19 @@ describe('backup and restore', () => {
 
   /** One certificate over POST /api/v1/sign with a fresh one-time token; returns its serial. */
   async function issue(server: RunningServer): Promise<Issued> {
-    const token = await mintToken({ provisioner: 'admin', privateJwk: adminJwk, caUrl: server.publicUrl, subject: 'backup.internal', sans: ['backup.internal'] });
-    const res = await request(`${server.api}/api/v1/sign`, { method: 'POST', ca: rootPem, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr: csrPem, token }) });
+    const token = await mintToken({
+      provisioner: 'admin',
+      privateJwk: adminJwk,
+      caUrl: server.publicUrl,
+      subject: 'backup.internal',
+      sans: ['backup.internal'],
+    });
+    const res = await request(`${server.api}/api/v1/sign`, {
+      method: 'POST',
+      ca: rootPem,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: csrPem, token }),
+    });
     assert.equal(res.status, 201, res.text);
     return { serial: res.json<{ serial: string }>().serial, at: Date.now() };
   }
@@ -58,7 +87,9 @@ describe('backup and restore', () => {
   const crlNumbersIn = (dbFile: string): bigint[] => {
     const db = new Database(dbFile, { readonly: true });
     try {
-      return (db.prepare('SELECT number FROM crls').safeIntegers(true).pluck().all() as bigint[]).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      return (db.prepare('SELECT number FROM crls').safeIntegers(true).pluck().all() as bigint[]).sort((a, b) =>
+        a < b ? -1 : a > b ? 1 : 0,
+      );
     } finally {
       db.close();
     }
@@ -86,7 +117,10 @@ describe('backup and restore', () => {
     };
     const loops = [loop(), loop()];
     try {
-      await pollUntil('the loops to be issuing', async () => (during.length >= 4 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+      await pollUntil('the loops to be issuing', async () => (during.length >= 4 ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       const startedAt = Date.now();
       const settled = during.filter((c) => c.at < startedAt);
       const r = await shortleafOk(['backup', '--data', original, '--out', backupFile]);
@@ -94,7 +128,11 @@ describe('backup and restore', () => {
       const endedAt = Date.now();
       beforeBackup.push(...settled);
       // Keep issuing a little after the backup, so the original has serials the backup lacks.
-      await pollUntil('issuance after the backup', async () => (during.filter((c) => c.at > endedAt).length >= 4 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+      await pollUntil(
+        'issuance after the backup',
+        async () => (during.filter((c) => c.at > endedAt).length >= 4 ? true : undefined),
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
       stop = true;
       await Promise.all(loops);
       afterBackupOnOriginal.push(...during.filter((c) => c.at > endedAt));
@@ -104,13 +142,21 @@ describe('backup and restore', () => {
     }
 
     assert.equal(statSync(backupFile).mode & 0o777, 0o600, 'the backup holds sealed keys: 0600');
-    assert.deepEqual(readdirSync(dir.file('backups')), ['shortleaf-backup.db'], 'one self-contained file, no -wal and no temporary left behind');
+    assert.deepEqual(
+      readdirSync(dir.file('backups')),
+      ['shortleaf-backup.db'],
+      'one self-contained file, no -wal and no temporary left behind',
+    );
     const db = new Database(backupFile, { readonly: true });
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-      const issued = new Set(db.prepare("SELECT serial FROM certificates WHERE status = 'issued'").pluck().all() as string[]);
-      for (const c of beforeBackup) assert.ok(issued.has(c.serial), `certificate ${c.serial}, issued before the backup started, is in it`);
-      for (const c of afterBackupOnOriginal) assert.ok(!issued.has(c.serial), `certificate ${c.serial}, issued after the backup finished, is not`);
+      const issued = new Set(
+        db.prepare("SELECT serial FROM certificates WHERE status = 'issued'").pluck().all() as string[],
+      );
+      for (const c of beforeBackup)
+        assert.ok(issued.has(c.serial), `certificate ${c.serial}, issued before the backup started, is in it`);
+      for (const c of afterBackupOnOriginal)
+        assert.ok(!issued.has(c.serial), `certificate ${c.serial}, issued after the backup finished, is not`);
     } finally {
       db.close();
     }
@@ -127,7 +173,11 @@ describe('backup and restore', () => {
   it('after the backup the original publishes CRLs the backup never saw', async () => {
     const server = servers[0]!;
     await shortleafOk(['revoke', afterBackupOnOriginal[0]!.serial, '--reason', 'superseded', '--data', original]);
-    await pollUntil('the original to publish a newer CRL', async () => ((await servedCrlNumber(server)) > backupMaxCrl ? true : undefined), { timeoutMs: 15_000, intervalMs: 200 });
+    await pollUntil(
+      'the original to publish a newer CRL',
+      async () => ((await servedCrlNumber(server)) > backupMaxCrl ? true : undefined),
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
     originalMaxCrl = crlNumbersIn(databasePath(original)).at(-1)!;
     assert.ok(originalMaxCrl > backupMaxCrl);
   });
@@ -147,18 +197,27 @@ describe('backup and restore', () => {
     writeFileSync(dir.file('garbage.db'), 'this is not a database'.repeat(100));
     const g = await shortleaf(['restore', '--data', dir.file('g'), '--from', dir.file('garbage.db')]);
     assert.equal(g.code, 1);
-    assert.match(g.stderr, /garbage\.db is not a backup this version can restore: .*not a database \[notShortleafDatabase\]/);
+    assert.match(
+      g.stderr,
+      /garbage\.db is not a backup this version can restore: .*not a database \[notShortleafDatabase\]/,
+    );
     const plain = new Database(dir.file('plain.db'));
     plain.exec('CREATE TABLE notes (body TEXT)');
     plain.close();
     const p = await shortleaf(['restore', '--data', dir.file('p'), '--from', dir.file('plain.db')]);
     assert.equal(p.code, 1);
-    assert.match(p.stderr, /plain\.db is not a backup this version can restore: .*not a Shortleaf one .*\[notShortleafDatabase\]/);
+    assert.match(
+      p.stderr,
+      /plain\.db is not a backup this version can restore: .*not a Shortleaf one .*\[notShortleafDatabase\]/,
+    );
     // A backup whose certificates table has a damaged page header fails SQLite's checks.
     const torn = dir.file('torn.db');
     copyFileSync(backupFile, torn);
     const source = new Database(torn, { readonly: true });
-    const rootPage = source.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'certificates'").pluck().get() as number;
+    const rootPage = source
+      .prepare("SELECT rootpage FROM sqlite_master WHERE name = 'certificates'")
+      .pluck()
+      .get() as number;
     source.close();
     const bytes = readFileSync(torn);
     const pageSize = bytes.readUInt16BE(16) === 1 ? 65536 : bytes.readUInt16BE(16);
@@ -169,7 +228,11 @@ describe('backup and restore', () => {
     assert.match(t.stderr, /\[notShortleafDatabase\]/);
     for (const d of ['g', 'p', 't']) {
       assert.ok(!existsSync(databasePath(dir.file(d))), `no database in ${d}`);
-      assert.deepEqual(readdirSync(dir.file(d)).filter((n) => n.includes('.db')), [], `no temporary left in ${d}`);
+      assert.deepEqual(
+        readdirSync(dir.file(d)).filter((n) => n.includes('.db')),
+        [],
+        `no temporary left in ${d}`,
+      );
     }
   });
 
@@ -197,7 +260,11 @@ describe('backup and restore', () => {
 
     // A revocation on the restored CA publishes a still higher number.
     await shortleafOk(['revoke', fresh[0]!.serial, '--reason', 'superseded', '--data', restored]);
-    await pollUntil('a newer CRL on the restored CA', async () => ((await servedCrlNumber(server)) > crl ? true : undefined), { timeoutMs: 15_000, intervalMs: 200 });
+    await pollUntil(
+      'a newer CRL on the restored CA',
+      async () => ((await servedCrlNumber(server)) > crl ? true : undefined),
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
   });
 
   it('shortleaf audit lists issue, revoke and restore entries, filtered by action and time, as text or JSON lines', async () => {
@@ -206,7 +273,21 @@ describe('backup and restore', () => {
     assert.equal(lines[0], 'AT\tACTION\tACTOR\tSERIAL\tDETAIL');
     assert.ok(lines.some((l) => l.split('\t')[1] === 'restore'));
 
-    const json = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: string; action: string; actor: string; serial: string | null; detail: Record<string, unknown> });
+    const json = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              at: string;
+              action: string;
+              actor: string;
+              serial: string | null;
+              detail: Record<string, unknown>;
+            },
+        );
     const restores = json((await shortleafOk(['audit', '--data', restored, '--action', 'restore', '--json'])).stdout);
     assert.equal(restores.length, 1);
     assert.match(String(restores[0]!.detail.from), /shortleaf-backup\.db$/);
@@ -214,16 +295,23 @@ describe('backup and restore', () => {
 
     const issues = json((await shortleafOk(['audit', '--data', original, '--action', 'issue', '--json'])).stdout);
     const issuedSerials = new Set(issues.map((e) => e.serial));
-    for (const c of [...beforeBackup, ...afterBackupOnOriginal]) assert.ok(issuedSerials.has(c.serial), `audit lists the issue of ${c.serial}`);
+    for (const c of [...beforeBackup, ...afterBackupOnOriginal])
+      assert.ok(issuedSerials.has(c.serial), `audit lists the issue of ${c.serial}`);
     assert.ok(issues.every((e) => e.action === 'issue' && e.actor.length > 0 && Array.isArray(e.detail.names)));
 
     const revokes = json((await shortleafOk(['audit', '--data', original, '--action', 'revoke', '--json'])).stdout);
-    assert.deepEqual(revokes.map((e) => [e.serial, e.detail.reason]), [[afterBackupOnOriginal[0]!.serial, 'superseded']]);
+    assert.deepEqual(
+      revokes.map((e) => [e.serial, e.detail.reason]),
+      [[afterBackupOnOriginal[0]!.serial, 'superseded']],
+    );
 
     // --since: nothing in the future window of one second ago... only what the last second wrote.
     await new Promise((r) => setTimeout(r, 1100));
     assert.deepEqual(json((await shortleafOk(['audit', '--data', original, '--since', '1s', '--json'])).stdout), []);
-    assert.ok(json((await shortleafOk(['audit', '--data', original, '--since', '1h', '--json'])).stdout).length >= issues.length + revokes.length);
+    assert.ok(
+      json((await shortleafOk(['audit', '--data', original, '--since', '1h', '--json'])).stdout).length >=
+        issues.length + revokes.length,
+    );
 
     const bad = await shortleaf(['audit', '--data', original, '--action', 'sign']);
     assert.equal(bad.code, 2);

@@ -27,7 +27,17 @@ describe('bad input', () => {
 
   before(async () => {
     await shortleafOk(['init', '--data', data]);
-    await shortleafOk(['provisioner', 'add', 'svc', '--data', data, '--key-out', f('svc.jwk'), '--allow-dns', '*.svc.internal']);
+    await shortleafOk([
+      'provisioner',
+      'add',
+      'svc',
+      '--data',
+      data,
+      '--key-out',
+      f('svc.jwk'),
+      '--allow-dns',
+      '*.svc.internal',
+    ]);
     const { provisioner: _, ...jwk } = JSON.parse(readFileSync(f('svc.jwk'), 'utf8')) as Record<string, string>;
     svcJwk = jwk;
     rootPem = readFileSync(join(data, 'offline-root', 'root.crt'), 'utf8');
@@ -43,8 +53,18 @@ describe('bad input', () => {
   });
 
   /** A one-time token from the `svc` provisioner, as `shortleaf token` makes it. */
-  async function token(subject: string, extra: { audience?: string; privateJwk?: Record<string, string> } = {}): Promise<string> {
-    const t = await mintToken({ provisioner: 'svc', privateJwk: extra.privateJwk ?? svcJwk, caUrl: srv().publicUrl, subject, sans: [subject], ...(extra.audience ? { audience: extra.audience } : {}) });
+  async function token(
+    subject: string,
+    extra: { audience?: string; privateJwk?: Record<string, string> } = {},
+  ): Promise<string> {
+    const t = await mintToken({
+      provisioner: 'svc',
+      privateJwk: extra.privateJwk ?? svcJwk,
+      caUrl: srv().publicUrl,
+      subject,
+      sans: [subject],
+      ...(extra.audience ? { audience: extra.audience } : {}),
+    });
     tokens.push(t);
     return t;
   }
@@ -53,14 +73,35 @@ describe('bad input', () => {
   /** A CSR made by openssl for `name`: PEM text, or DER with `der: true`. */
   async function csr(name: string, opts: { newkey?: string[]; der?: boolean } = {}): Promise<string> {
     const out = f(`csr-${++csrCount}`);
-    await openssl(['req', '-new', ...(opts.newkey ?? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']), '-nodes', '-keyout', `${out}.key`, '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-outform', opts.der ? 'DER' : 'PEM', '-out', out]);
+    await openssl([
+      'req',
+      '-new',
+      ...(opts.newkey ?? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+      '-nodes',
+      '-keyout',
+      `${out}.key`,
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      `subjectAltName=DNS:${name}`,
+      '-outform',
+      opts.der ? 'DER' : 'PEM',
+      '-out',
+      out,
+    ]);
     return opts.der ? readFileSync(out).toString('base64') : readFileSync(out, 'utf8');
   }
-  const pem = (label: string, b64: string) => `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+  const pem = (label: string, b64: string) =>
+    `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
 
-  const post = (path: string, opts: RequestOptions = {}) => request(`${srv().api}${path}`, { method: 'POST', ca: rootPem, ...opts });
+  const post = (path: string, opts: RequestOptions = {}) =>
+    request(`${srv().api}${path}`, { method: 'POST', ca: rootPem, ...opts });
   const sign = (body: unknown, opts: RequestOptions = {}) =>
-    post('/api/v1/sign', { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...opts });
+    post('/api/v1/sign', {
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      ...opts,
+    });
 
   /** Runs a request and asserts it changed no row of any table. */
   async function unchanged(send: () => Promise<HttpResult>): Promise<HttpResult> {
@@ -72,7 +113,10 @@ describe('bad input', () => {
 
   it('garbage instead of a PEM CSR: 400 badPem', async () => {
     const t = await token('a.svc.internal');
-    for (const garbage of ['hello, I am not a CSR', '-----BEGIN CERTIFICATE REQUEST-----\n!!!! not base64 ****\n-----END CERTIFICATE REQUEST-----\n']) {
+    for (const garbage of [
+      'hello, I am not a CSR',
+      '-----BEGIN CERTIFICATE REQUEST-----\n!!!! not base64 ****\n-----END CERTIFICATE REQUEST-----\n',
+    ]) {
       const p = assertProblem(await unchanged(() => sign({ csr: garbage, token: t })), 400, 'badPem');
       assert.match(p.detail, /PEM/);
     }
@@ -89,13 +133,23 @@ describe('bad input', () => {
     const der = Buffer.from(await csr('b.svc.internal', { der: true }), 'base64');
     der[der.length - 1]! ^= 0x01; // the last byte lies inside the signature's s value
     const t = await token('b.svc.internal');
-    const p = assertProblem(await unchanged(() => sign({ csr: pem('CERTIFICATE REQUEST', der.toString('base64')), token: t })), 400, 'badCsrSignature');
+    const p = assertProblem(
+      await unchanged(() => sign({ csr: pem('CERTIFICATE REQUEST', der.toString('base64')), token: t })),
+      400,
+      'badCsrSignature',
+    );
     assert.match(p.detail, /signature/);
   });
 
   it('an RSA 1024 CSR: 400 weakKey', async () => {
     const t = await token('c.svc.internal');
-    const p = assertProblem(await unchanged(async () => sign({ csr: await csr('c.svc.internal', { newkey: ['-newkey', 'rsa:1024'] }), token: t })), 400, 'weakKey');
+    const p = assertProblem(
+      await unchanged(async () =>
+        sign({ csr: await csr('c.svc.internal', { newkey: ['-newkey', 'rsa:1024'] }), token: t }),
+      ),
+      400,
+      'weakKey',
+    );
     assert.match(p.detail, /1024/);
   });
 
@@ -162,12 +216,69 @@ describe('bad input', () => {
   /** A client certificate from a CA of our own making, with this serial (hex) and name. */
   async function foreignClientCertificate(serialHex: string, name: string): Promise<{ cert: string; key: string }> {
     if (!existsSync(f('foreign-ca.crt'))) {
-      await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('foreign-ca.key'), '-out', f('foreign-ca.crt'), '-subj', '/CN=Foreign CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE']);
+      await openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        f('foreign-ca.key'),
+        '-out',
+        f('foreign-ca.crt'),
+        '-subj',
+        '/CN=Foreign CA',
+        '-days',
+        '2',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+      ]);
     }
-    writeFileSync(f('client.cnf'), `[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:${name}\n`);
-    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`fc-${serialHex}.key`), '-subj', `/CN=${name}`, '-out', f(`fc-${serialHex}.csr`)]);
-    await openssl(['x509', '-req', '-in', f(`fc-${serialHex}.csr`), '-CA', f('foreign-ca.crt'), '-CAkey', f('foreign-ca.key'), '-set_serial', `0x${serialHex}`, '-days', '1', '-extfile', f('client.cnf'), '-extensions', 'v3', '-out', f(`fc-${serialHex}.crt`)]);
-    return { cert: readFileSync(f(`fc-${serialHex}.crt`), 'utf8'), key: readFileSync(f(`fc-${serialHex}.key`), 'utf8') };
+    writeFileSync(
+      f('client.cnf'),
+      `[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:${name}\n`,
+    );
+    await openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f(`fc-${serialHex}.key`),
+      '-subj',
+      `/CN=${name}`,
+      '-out',
+      f(`fc-${serialHex}.csr`),
+    ]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`fc-${serialHex}.csr`),
+      '-CA',
+      f('foreign-ca.crt'),
+      '-CAkey',
+      f('foreign-ca.key'),
+      '-set_serial',
+      `0x${serialHex}`,
+      '-days',
+      '1',
+      '-extfile',
+      f('client.cnf'),
+      '-extensions',
+      'v3',
+      '-out',
+      f(`fc-${serialHex}.crt`),
+    ]);
+    return {
+      cert: readFileSync(f(`fc-${serialHex}.crt`), 'utf8'),
+      key: readFileSync(f(`fc-${serialHex}.key`), 'utf8'),
+    };
   }
 
   it('renew with a client certificate from a foreign CA: 403 certificateUnknown', async () => {
@@ -188,7 +299,18 @@ describe('bad input', () => {
     // reports such early answers to a streamed body as "socket hang up".
     writeFileSync(f('huge.json'), JSON.stringify({ csr: 'A'.repeat(200 * 1024), token: 'x' }));
     for (const framing of [[], ['-H', 'Transfer-Encoding: chunked']]) {
-      const args = ['--cacert', join(data, 'offline-root', 'root.crt'), '-H', 'Expect:', '-H', 'content-type: application/json', ...framing, '--data-binary', `@${f('huge.json')}`, `${srv().api}/api/v1/sign`];
+      const args = [
+        '--cacert',
+        join(data, 'offline-root', 'root.crt'),
+        '-H',
+        'Expect:',
+        '-H',
+        'content-type: application/json',
+        ...framing,
+        '--data-binary',
+        `@${f('huge.json')}`,
+        `${srv().api}/api/v1/sign`,
+      ];
       const p = assertProblem(await unchanged(() => curl(args)), 413, 'bodyTooLarge');
       assert.match(p.detail, /65536 bytes \(limits\.maxBodyBytes\)/);
     }
@@ -198,7 +320,11 @@ describe('bad input', () => {
     const t = await token('i.svc.internal');
     const body = JSON.stringify({ csr: await csr('i.svc.internal'), token: t });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
-      assertProblem(await unchanged(() => post('/api/v1/sign', { headers: { 'content-type': type }, body })), 415, 'unsupportedMediaType');
+      assertProblem(
+        await unchanged(() => post('/api/v1/sign', { headers: { 'content-type': type }, body })),
+        415,
+        'unsupportedMediaType',
+      );
     }
   });
 
@@ -228,7 +354,13 @@ describe('bad input', () => {
     assert.equal(res.status, 200);
     assert.equal(res.json().status, 'ok');
     assert.equal(srv().exited(), false);
-    assert.deepEqual(srv().logs().filter((l) => l.level === 'error'), [], 'no 500s');
+    assert.deepEqual(
+      srv()
+        .logs()
+        .filter((l) => l.level === 'error'),
+      [],
+      'no 500s',
+    );
     assert.ok(tokens.length >= 10);
     for (const t of tokens) assert.ok(!srv().stderr().includes(t.split('.')[2]!), 'a token appears in the log');
   });

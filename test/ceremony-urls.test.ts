@@ -35,8 +35,24 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
 
   it('refuses a --status-url that is not a plain http:// base URL', async () => {
     await shortleafOk(['root', 'init', '--out', rootDir], { env: rootEnv });
-    await shortleafOk(['intermediate', 'csr', '--data', data, '--out', f('int.csr'), '--ocsp-out', f('ocsp.csr')], { env: dataEnv });
-    const r = await shortleaf(['root', 'sign-intermediate', '--root', rootDir, '--csr', f('int.csr'), '--out', f('int.crt'), '--status-url', 'https://ca.internal:9080/status'], { env: rootEnv });
+    await shortleafOk(['intermediate', 'csr', '--data', data, '--out', f('int.csr'), '--ocsp-out', f('ocsp.csr')], {
+      env: dataEnv,
+    });
+    const r = await shortleaf(
+      [
+        'root',
+        'sign-intermediate',
+        '--root',
+        rootDir,
+        '--csr',
+        f('int.csr'),
+        '--out',
+        f('int.crt'),
+        '--status-url',
+        'https://ca.internal:9080/status',
+      ],
+      { env: rootEnv },
+    );
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--status-url must be the status listener's plain http:\/\/ base URL/);
   });
@@ -45,7 +61,22 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     statusUrl = `http://127.0.0.1:${await freePort()}`;
     fingerprint = new X509Certificate(readFileSync(rootCrt)).fingerprint256.replace(/:/g, '').toLowerCase();
     const r = await shortleafOk(
-      ['root', 'sign-intermediate', '--root', rootDir, '--csr', f('int.csr'), '--out', f('int.crt'), '--ocsp-csr', f('ocsp.csr'), '--ocsp-out', f('ocsp.crt'), '--status-url', `${statusUrl}/`],
+      [
+        'root',
+        'sign-intermediate',
+        '--root',
+        rootDir,
+        '--csr',
+        f('int.csr'),
+        '--out',
+        f('int.crt'),
+        '--ocsp-csr',
+        f('ocsp.csr'),
+        '--ocsp-out',
+        f('ocsp.crt'),
+        '--status-url',
+        `${statusUrl}/`,
+      ],
       { env: rootEnv },
     );
     assert.match(r.stdout, /names the root's certificate/);
@@ -53,17 +84,37 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     const aia = extension(t, 'Authority Information Access') ?? '';
     assert.match(aia, new RegExp(`OCSP - URI:${statusUrl}/ocsp`));
     assert.match(aia, new RegExp(`CA Issuers - URI:${statusUrl}/root/${fingerprint}\\.crt`));
-    assert.match(extension(t, 'X509v3 CRL Distribution Points') ?? '', new RegExp(`URI:${statusUrl}/root/${fingerprint}\\.crl`));
+    assert.match(
+      extension(t, 'X509v3 CRL Distribution Points') ?? '',
+      new RegExp(`URI:${statusUrl}/root/${fingerprint}\\.crl`),
+    );
     assert.match(await openssl(['verify', '-x509_strict', '-CAfile', rootCrt, f('int.crt')]), /: OK$/m);
   });
 
   it('the status listener serves what the intermediate names, and OpenSSL checks the whole chain with it', async () => {
-    await shortleafOk(['intermediate', 'import', '--data', data, '--cert', f('int.crt'), '--root', rootCrt, '--ocsp-cert', f('ocsp.crt')], { env: dataEnv });
+    await shortleafOk(
+      [
+        'intermediate',
+        'import',
+        '--data',
+        data,
+        '--cert',
+        f('int.crt'),
+        '--root',
+        rootCrt,
+        '--ocsp-cert',
+        f('ocsp.crt'),
+      ],
+      { env: dataEnv },
+    );
     await shortleafOk(['root', 'crl', '--root', rootDir, '--out', f('root.crl')], { env: rootEnv });
     await shortleafOk(['root-crl', 'import', f('root.crl'), '--data', data]);
     server = await startServer({ data, env: dataEnv, args: ['--status-listen', statusUrl.slice('http://'.length)] });
     assert.equal(server.statusUrl, statusUrl);
-    assert.equal(server.logs().find((l) => l.event === 'intermediate_urls_elsewhere'), undefined);
+    assert.equal(
+      server.logs().find((l) => l.event === 'intermediate_urls_elsewhere'),
+      undefined,
+    );
 
     // caIssuers: the root in DER (RFC 5280 §4.2.2.1), the very certificate the ceremony used.
     const issuer = await curl([`${statusUrl}/root/${fingerprint}.crt`]);
@@ -82,14 +133,40 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     const { certs } = await handshakeCertificates('127.0.0.1', server.apiPort);
     writeFileSync(f('leaf.pem'), certs[0]!);
     const intCrl = await curl([`${statusUrl}/crl`]);
-    writeFileSync(f('crls.pem'), `${await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], intCrl.body)}\n${await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], crl.body)}`);
-    const v = await opensslResult(['verify', '-x509_strict', '-crl_check_all', '-CRLfile', f('crls.pem'), '-CAfile', rootCrt, '-untrusted', f('int.crt'), f('leaf.pem')]);
+    writeFileSync(
+      f('crls.pem'),
+      `${await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], intCrl.body)}\n${await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], crl.body)}`,
+    );
+    const v = await opensslResult([
+      'verify',
+      '-x509_strict',
+      '-crl_check_all',
+      '-CRLfile',
+      f('crls.pem'),
+      '-CAfile',
+      rootCrt,
+      '-untrusted',
+      f('int.crt'),
+      f('leaf.pem'),
+    ]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /: OK$/m);
 
     // The OCSP URL the intermediate names answers for it, through the responder the root delegated.
-    const ocspUrl = /OCSP - URI:(\S+)/.exec(extension(await x509TextOfFile(f('int.crt')), 'Authority Information Access') ?? '')![1]!;
-    const answer = await ocsp(['-issuer', rootCrt, '-cert', f('int.crt'), '-url', ocspUrl, '-CAfile', rootCrt, '-no_nonce']);
+    const ocspUrl = /OCSP - URI:(\S+)/.exec(
+      extension(await x509TextOfFile(f('int.crt')), 'Authority Information Access') ?? '',
+    )![1]!;
+    const answer = await ocsp([
+      '-issuer',
+      rootCrt,
+      '-cert',
+      f('int.crt'),
+      '-url',
+      ocspUrl,
+      '-CAfile',
+      rootCrt,
+      '-no_nonce',
+    ]);
     assert.ok(answer.verified, answer.output);
     assert.equal(answer.single(f('int.crt'))?.status, 'good', answer.output);
   });
@@ -100,6 +177,10 @@ describe('the intermediate names its OCSP responder, its issuer and its CRL', ()
     assert.notEqual(server.statusUrl, statusUrl);
     const warning = server.logs().find((l) => l.event === 'intermediate_urls_elsewhere');
     assert.equal(warning?.level, 'warn', server.stderr());
-    assert.deepEqual(warning.urls, [`${statusUrl}/ocsp`, `${statusUrl}/root/${fingerprint}.crt`, `${statusUrl}/root/${fingerprint}.crl`]);
+    assert.deepEqual(warning.urls, [
+      `${statusUrl}/ocsp`,
+      `${statusUrl}/root/${fingerprint}.crt`,
+      `${statusUrl}/root/${fingerprint}.crl`,
+    ]);
   });
 });

@@ -8,12 +8,22 @@ import { after, before, describe, it } from 'node:test';
 import { shortleaf, shortleafOk, tempDir } from './helpers/cli.js';
 import { databasePath, tableCounts, withStore } from './helpers/data.js';
 import { assertProblem, curl } from './helpers/http.js';
-import { certDer, extension, extensionHeading, handshakeCertificates, openssl, opensslResult, publicKeyOfCert, x509TextOfFile } from './helpers/openssl.js';
+import {
+  certDer,
+  extension,
+  extensionHeading,
+  handshakeCertificates,
+  openssl,
+  opensslResult,
+  publicKeyOfCert,
+  x509TextOfFile,
+} from './helpers/openssl.js';
 import { serveExpectingFailure, startServer, type RunningServer } from './helpers/server.js';
 import { sealSecret, SqliteStore } from './helpers/workspace.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
-const csrDer = (file: string) => new Uint8Array(Buffer.from(readFileSync(file, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+const csrDer = (file: string) =>
+  new Uint8Array(Buffer.from(readFileSync(file, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'));
 const lifetimeMs = (pemFile: string) => {
   const x = new X509Certificate(readFileSync(pemFile));
   return Date.parse(x.validTo) - Date.parse(x.validFrom);
@@ -49,7 +59,11 @@ describe('production-style ceremony', () => {
     await shortleafOk(['root', 'init', '--out', rootDir], { env: rootEnv });
     assert.equal(mode(rootKey), 0o600);
     assert.ok(readFileSync(rootKey, 'utf8').startsWith(`-----BEGIN ENCRYPTED ${'PRIVATE'} KEY-----\n`));
-    assert.equal(existsSync(join(rootDir, 'password')), false, 'the passphrase from the environment is not written down');
+    assert.equal(
+      existsSync(join(rootDir, 'password')),
+      false,
+      'the passphrase from the environment is not written down',
+    );
     await openssl(['pkey', '-in', rootKey, '-passin', `pass:${ROOT_PW}`, '-noout']);
     const wrong = await opensslResult(['pkey', '-in', rootKey, '-passin', 'pass:not-the-passphrase', '-noout']);
     assert.notEqual(wrong.code, 0, 'the key does not open without its passphrase');
@@ -87,7 +101,20 @@ describe('production-style ceremony', () => {
 
   it('sign-intermediate makes a CA:TRUE pathlen:0 intermediate with name constraints, inside the root validity', async () => {
     await shortleafOk(
-      ['root', 'sign-intermediate', '--root', rootDir, '--csr', f('int.csr'), '--out', f('int.crt'), '--permit-dns', '.internal.example', '--permit-uri', 'spiffe://example.org'],
+      [
+        'root',
+        'sign-intermediate',
+        '--root',
+        rootDir,
+        '--csr',
+        f('int.csr'),
+        '--out',
+        f('int.crt'),
+        '--permit-dns',
+        '.internal.example',
+        '--permit-uri',
+        'spiffe://example.org',
+      ],
       { env: rootEnv },
     );
     const t = await x509TextOfFile(f('int.crt'));
@@ -101,10 +128,17 @@ describe('production-style ceremony', () => {
     assert.match(nc, /^URI:example\.org$/m);
     const root = new X509Certificate(readFileSync(rootCrt));
     const int = new X509Certificate(readFileSync(f('int.crt')));
-    assert.ok(Date.parse(int.validTo) <= Date.parse(root.validTo), `intermediate notAfter ${int.validTo} ≤ root ${root.validTo}`);
+    assert.ok(
+      Date.parse(int.validTo) <= Date.parse(root.validTo),
+      `intermediate notAfter ${int.validTo} ≤ root ${root.validTo}`,
+    );
     assert.ok(int.checkIssued(root) && int.verify(root.publicKey));
     assert.match(await openssl(['verify', '-CAfile', rootCrt, f('int.crt')]), /: OK$/m);
-    assert.equal(await openssl(['req', '-in', f('int.csr'), '-noout', '-pubkey']), await publicKeyOfCert(f('int.crt')), 'certifies the sealed key');
+    assert.equal(
+      await openssl(['req', '-in', f('int.csr'), '-noout', '-pubkey']),
+      await publicKeyOfCert(f('int.crt')),
+      'certifies the sealed key',
+    );
   });
 
   it('intermediate import refuses the root certificate itself (rootKeyRefused) and records nothing', async () => {
@@ -122,11 +156,55 @@ describe('production-style ceremony', () => {
 
   it('intermediate import refuses a certificate for the root key under an intermediate name (rootKeyRefused)', async () => {
     // Made with openssl straight from the root key: not self-issued, but its key is the root's.
-    writeFileSync(f('v3.cnf'), '[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-    await openssl(['req', '-new', '-key', rootKey, '-passin', `pass:${ROOT_PW}`, '-subj', '/O=Shortleaf/CN=Shortleaf Intermediate CA', '-out', f('rootkey.csr')]);
-    await openssl(['x509', '-req', '-in', f('rootkey.csr'), '-CA', rootCrt, '-CAkey', rootKey, '-passin', `pass:${ROOT_PW}`, '-set_serial', '0x1234567890abcdef', '-days', '30', '-extfile', f('v3.cnf'), '-extensions', 'v3', '-out', f('rootkey-int.crt')]);
+    writeFileSync(
+      f('v3.cnf'),
+      '[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+    );
+    await openssl([
+      'req',
+      '-new',
+      '-key',
+      rootKey,
+      '-passin',
+      `pass:${ROOT_PW}`,
+      '-subj',
+      '/O=Shortleaf/CN=Shortleaf Intermediate CA',
+      '-out',
+      f('rootkey.csr'),
+    ]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      f('rootkey.csr'),
+      '-CA',
+      rootCrt,
+      '-CAkey',
+      rootKey,
+      '-passin',
+      `pass:${ROOT_PW}`,
+      '-set_serial',
+      '0x1234567890abcdef',
+      '-days',
+      '30',
+      '-extfile',
+      f('v3.cnf'),
+      '-extensions',
+      'v3',
+      '-out',
+      f('rootkey-int.crt'),
+    ]);
     const before = await tableCounts(data);
-    const r = await shortleaf(['intermediate', 'import', '--data', data, '--cert', f('rootkey-int.crt'), '--root', rootCrt]);
+    const r = await shortleaf([
+      'intermediate',
+      'import',
+      '--data',
+      data,
+      '--cert',
+      f('rootkey-int.crt'),
+      '--root',
+      rootCrt,
+    ]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /\[rootKeyRefused\]/);
     assert.deepEqual(await tableCounts(data), before);
@@ -134,9 +212,15 @@ describe('production-style ceremony', () => {
 
   it('intermediate import refuses an intermediate signed by a different root (issuerMismatch)', async () => {
     await shortleafOk(['root', 'init', '--out', otherRootDir, '--cn', 'Some Other Root'], { env: rootEnv });
-    await shortleafOk(['root', 'sign-intermediate', '--root', otherRootDir, '--csr', f('int.csr'), '--out', f('int-other.crt')], { env: rootEnv });
+    await shortleafOk(
+      ['root', 'sign-intermediate', '--root', otherRootDir, '--csr', f('int.csr'), '--out', f('int-other.crt')],
+      { env: rootEnv },
+    );
     const before = await tableCounts(data);
-    for (const [cert, root] of [[f('int-other.crt'), rootCrt], [f('int.crt'), join(otherRootDir, 'root.crt')]] as const) {
+    for (const [cert, root] of [
+      [f('int-other.crt'), rootCrt],
+      [f('int.crt'), join(otherRootDir, 'root.crt')],
+    ] as const) {
       const r = await shortleaf(['intermediate', 'import', '--data', data, '--cert', cert, '--root', root]);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /\[issuerMismatch\]/);
@@ -152,12 +236,29 @@ describe('production-style ceremony', () => {
       const active = await store.getActiveIssuer();
       assert.equal(active?.name, 'primary');
       assert.deepEqual(Buffer.from(active?.certDer ?? []), certDer(readFileSync(f('int.crt'), 'utf8')));
-      assert.deepEqual((await store.listRoots()).map((d) => Buffer.from(d)), [certDer(readFileSync(rootCrt, 'utf8'))]);
+      assert.deepEqual(
+        (await store.listRoots()).map((d) => Buffer.from(d)),
+        [certDer(readFileSync(rootCrt, 'utf8'))],
+      );
     });
   });
 
   it('provisioner add writes its private key 0600 and stores only the public half', async () => {
-    const r = await shortleafOk(['provisioner', 'add', 'svc', '--data', data, '--key-out', f('svc.jwk'), '--allow-dns', '*.internal.example', '--default-lifetime', '1h', '--max-lifetime', '2h']);
+    const r = await shortleafOk([
+      'provisioner',
+      'add',
+      'svc',
+      '--data',
+      data,
+      '--key-out',
+      f('svc.jwk'),
+      '--allow-dns',
+      '*.internal.example',
+      '--default-lifetime',
+      '1h',
+      '--max-lifetime',
+      '2h',
+    ]);
     assert.match(r.stdout, /provisioner svc added \(kid \S+\)/);
     assert.equal(mode(f('svc.jwk')), 0o600);
     const jwk = JSON.parse(readFileSync(f('svc.jwk'), 'utf8')) as Record<string, string>;
@@ -165,7 +266,11 @@ describe('production-style ceremony', () => {
     await withStore(data, async (store) => {
       const p = await store.getProvisioner('svc');
       assert.ok(p?.publicJwk);
-      assert.equal((JSON.parse(p.publicJwk) as Record<string, unknown>).d, undefined, 'no private part in the database');
+      assert.equal(
+        (JSON.parse(p.publicJwk) as Record<string, unknown>).d,
+        undefined,
+        'no private part in the database',
+      );
     });
   });
 
@@ -175,14 +280,28 @@ describe('production-style ceremony', () => {
     // it by its IP address (IP names are not constrained by a DNS/URI-only NameConstraints).
     writeFileSync(f('serve.json'), JSON.stringify({ dnsNames: ['ca.internal.example'] }));
     server = await startServer({ data, env: dataEnv, args: ['--config', f('serve.json')] });
-    const events = srv().logs().map((l) => l.event);
+    const events = srv()
+      .logs()
+      .map((l) => l.event);
     assert.ok(!events.includes('development_root_present'));
     assert.ok(!events.includes('first_run_init'));
     assert.ok(!srv().stderr().includes(PW), 'the passphrase is never logged');
     // Its own certificate obeys the intermediate's name constraints (openssl enforces them).
     const { certs } = await handshakeCertificates('127.0.0.1', srv().apiPort);
     writeFileSync(f('server-leaf.pem'), certs[0]!);
-    assert.match(await openssl(['verify', '-purpose', 'sslserver', '-CAfile', rootCrt, '-untrusted', f('int.crt'), f('server-leaf.pem')]), /: OK$/m);
+    assert.match(
+      await openssl([
+        'verify',
+        '-purpose',
+        'sslserver',
+        '-CAfile',
+        rootCrt,
+        '-untrusted',
+        f('int.crt'),
+        f('server-leaf.pem'),
+      ]),
+      /: OK$/m,
+    );
   });
 
   // https://127.0.0.1:PORT: the one address the server's certificate names under the constraints.
@@ -192,20 +311,65 @@ describe('production-style ceremony', () => {
 
   it('issues api.internal.example, which openssl verifies through the constrained intermediate', async () => {
     const t = await token('api.internal.example');
-    await shortleafOk(['certificate', 'api.internal.example', '--ca', ca(), '--root', rootCrt, '--token', t, '--cert', f('api.pem'), '--key', f('api.key')]);
-    const out = await openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', rootCrt, '-untrusted', f('int.crt'), f('api.pem')]);
+    await shortleafOk([
+      'certificate',
+      'api.internal.example',
+      '--ca',
+      ca(),
+      '--root',
+      rootCrt,
+      '--token',
+      t,
+      '--cert',
+      f('api.pem'),
+      '--key',
+      f('api.key'),
+    ]);
+    const out = await openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslserver',
+      '-CAfile',
+      rootCrt,
+      '-untrusted',
+      f('int.crt'),
+      f('api.pem'),
+    ]);
     assert.match(out, /: OK$/m);
-    assert.equal(extension(await x509TextOfFile(f('api.pem')), 'X509v3 Subject Alternative Name'), 'DNS:api.internal.example');
-    assert.ok(Math.abs(lifetimeMs(f('api.pem')) - (3_600_000 + 60_000)) <= 2_000, 'the provisioner default of 1h (plus the 1 min backdate)');
+    assert.equal(
+      extension(await x509TextOfFile(f('api.pem')), 'X509v3 Subject Alternative Name'),
+      'DNS:api.internal.example',
+    );
+    assert.ok(
+      Math.abs(lifetimeMs(f('api.pem')) - (3_600_000 + 60_000)) <= 2_000,
+      'the provisioner default of 1h (plus the 1 min backdate)',
+    );
   });
 
   it('under the constraints the banner names a name the certificate carries, and a wrong --ca says which names it has', async () => {
     // Not https://localhost:…: the constrained intermediate keeps localhost out of the certificate.
     assert.equal(srv().publicUrl, `https://ca.internal.example:${srv().apiPort}`);
     const t = await token('wrong-host.internal.example');
-    const r = await shortleaf(['certificate', 'wrong-host.internal.example', '--ca', `https://localhost:${srv().apiPort}`, '--root', rootCrt, '--token', t, '--cert', f('wh.pem'), '--key', f('wh.key')]);
+    const r = await shortleaf([
+      'certificate',
+      'wrong-host.internal.example',
+      '--ca',
+      `https://localhost:${srv().apiPort}`,
+      '--root',
+      rootCrt,
+      '--token',
+      t,
+      '--cert',
+      f('wh.pem'),
+      '--key',
+      f('wh.key'),
+    ]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /the CA's HTTPS certificate does not name localhost; it names [^;]*: use one of those in --ca/);
+    assert.match(
+      r.stderr,
+      /the CA's HTTPS certificate does not name localhost; it names [^;]*: use one of those in --ca/,
+    );
     assert.match(r.stderr, /it names [^;]*\bca\.internal\.example\b/);
     assert.ok(!existsSync(f('wh.pem')), 'nothing written');
   });
@@ -213,14 +377,51 @@ describe('production-style ceremony', () => {
   it('refuses evil.example.com with 403 nameNotAllowed and records nothing', async () => {
     const t = await token('evil.example.com');
     const before = await tableCounts(data);
-    const r = await shortleaf(['certificate', 'evil.example.com', '--ca', ca(), '--root', rootCrt, '--token', t, '--cert', f('evil.pem'), '--key', f('evil.key')]);
+    const r = await shortleaf([
+      'certificate',
+      'evil.example.com',
+      '--ca',
+      ca(),
+      '--root',
+      rootCrt,
+      '--token',
+      t,
+      '--cert',
+      f('evil.pem'),
+      '--key',
+      f('evil.key'),
+    ]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /urn:shortleaf:problem:nameNotAllowed, HTTP 403/);
     assert.ok(!existsSync(f('evil.pem')) && !existsSync(f('evil.key')), 'no files written for a refusal');
     // The same refusal seen with curl, as a problem document.
-    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('evil2.key'), '-subj', '/CN=evil.example.com', '-addext', 'subjectAltName=DNS:evil.example.com', '-out', f('evil.csr')]);
+    await openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f('evil2.key'),
+      '-subj',
+      '/CN=evil.example.com',
+      '-addext',
+      'subjectAltName=DNS:evil.example.com',
+      '-out',
+      f('evil.csr'),
+    ]);
     writeFileSync(f('evil.json'), JSON.stringify({ csr: readFileSync(f('evil.csr'), 'utf8'), token: t }));
-    const res = await curl(['--cacert', rootCrt, '-H', 'content-type: application/json', '--data-binary', `@${f('evil.json')}`, `${ca()}/api/v1/sign`]);
+    const res = await curl([
+      '--cacert',
+      rootCrt,
+      '-H',
+      'content-type: application/json',
+      '--data-binary',
+      `@${f('evil.json')}`,
+      `${ca()}/api/v1/sign`,
+    ]);
     const p = assertProblem(res, 403, 'nameNotAllowed');
     assert.match(p.detail, /evil\.example\.com/);
     assert.deepEqual(await tableCounts(data), before);
@@ -228,18 +429,58 @@ describe('production-style ceremony', () => {
 
   it('refuses a lifetime above the provisioner maximum with 400 lifetimeTooLong', async () => {
     const t = await token('long.internal.example');
-    const r = await shortleaf(['certificate', 'long.internal.example', '--ca', ca(), '--root', rootCrt, '--token', t, '--cert', f('long.pem'), '--key', f('long.key'), '--not-after', '3h']);
+    const r = await shortleaf([
+      'certificate',
+      'long.internal.example',
+      '--ca',
+      ca(),
+      '--root',
+      rootCrt,
+      '--token',
+      t,
+      '--cert',
+      f('long.pem'),
+      '--key',
+      f('long.key'),
+      '--not-after',
+      '3h',
+    ]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /urn:shortleaf:problem:lifetimeTooLong, HTTP 400/);
     assert.match(r.stderr, /maximum of 2h/);
   });
 
   it('provisioner add with only --max-lifetime 2h works, and its leaves live at most 2h', async () => {
-    const r = await shortleaf(['provisioner', 'add', 'ops', '--data', data, '--key-out', f('ops.jwk'), '--allow-dns', '*.internal.example', '--max-lifetime', '2h']);
+    const r = await shortleaf([
+      'provisioner',
+      'add',
+      'ops',
+      '--data',
+      data,
+      '--key-out',
+      f('ops.jwk'),
+      '--allow-dns',
+      '*.internal.example',
+      '--max-lifetime',
+      '2h',
+    ]);
     assert.equal(r.code, 0, `the README's command must succeed; stderr: ${r.stderr}`);
     assert.equal(mode(f('ops.jwk')), 0o600);
     const t = await token('ops.internal.example', f('ops.jwk'), 'ops');
-    await shortleafOk(['certificate', 'ops.internal.example', '--ca', ca(), '--root', rootCrt, '--token', t, '--cert', f('ops.pem'), '--key', f('ops.key')]);
+    await shortleafOk([
+      'certificate',
+      'ops.internal.example',
+      '--ca',
+      ca(),
+      '--root',
+      rootCrt,
+      '--token',
+      t,
+      '--cert',
+      f('ops.pem'),
+      '--key',
+      f('ops.key'),
+    ]);
     assert.ok(lifetimeMs(f('ops.pem')) <= 2 * 3_600_000 + 60_000, 'no longer than the maximum');
   });
 
@@ -266,7 +507,14 @@ describe('production-style ceremony', () => {
       try {
         const id = randomUUID();
         // The CSR column only matters to `intermediate import`; the root key's own CSR fits.
-        await store.createIssuer({ id, name, sealedKey: await sealSecret(pkcs8, PW, `issuer:${id}`), keyAlgorithm: 'EC-P384', csrDer: csrDer(f('rootkey.csr')), createdAt: new Date() });
+        await store.createIssuer({
+          id,
+          name,
+          sealedKey: await sealSecret(pkcs8, PW, `issuer:${id}`),
+          keyAlgorithm: 'EC-P384',
+          csrDer: csrDer(f('rootkey.csr')),
+          createdAt: new Date(),
+        });
         await store.setIssuerCertificate(id, certDer(certPem));
         await store.activateIssuer(id, new Date());
       } finally {
@@ -276,7 +524,9 @@ describe('production-style ceremony', () => {
 
     before(async () => {
       await shortleafOk(['intermediate', 'csr', '--data', tampered, '--out', f('t.csr')], { env: dataEnv });
-      await shortleafOk(['root', 'sign-intermediate', '--root', rootDir, '--csr', f('t.csr'), '--out', f('t.crt')], { env: rootEnv });
+      await shortleafOk(['root', 'sign-intermediate', '--root', rootDir, '--csr', f('t.csr'), '--out', f('t.crt')], {
+        env: rootEnv,
+      });
       await shortleafOk(['intermediate', 'import', '--data', tampered, '--cert', f('t.crt'), '--root', rootCrt]);
     });
 

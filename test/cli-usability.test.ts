@@ -12,13 +12,33 @@ import { ocsp } from './helpers/revocation.js';
 import { pollUntil } from './helpers/server.js';
 
 describe('shortleaf VERB --help', () => {
-  const verbs = ['root', 'intermediate', 'init', 'serve', 'migrate', 'provisioner', 'token', 'certificate', 'renew', 'revoke', 'certs', 'root-crl', 'acme', 'audit', 'backup', 'restore'];
+  const verbs = [
+    'root',
+    'intermediate',
+    'init',
+    'serve',
+    'migrate',
+    'provisioner',
+    'token',
+    'certificate',
+    'renew',
+    'revoke',
+    'certs',
+    'root-crl',
+    'acme',
+    'audit',
+    'backup',
+    'restore',
+  ];
   for (const verb of verbs) {
     it(`${verb} --help prints that verb's usage and exits 0`, async () => {
       const r = await shortleaf([verb, '--help']);
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.trim().split('\n');
-      assert.ok(lines.length > 0 && lines.every((l) => l.startsWith(`shortleaf ${verb} `) || l === `shortleaf ${verb}`), r.stdout);
+      assert.ok(
+        lines.length > 0 && lines.every((l) => l.startsWith(`shortleaf ${verb} `) || l === `shortleaf ${verb}`),
+        r.stdout,
+      );
     });
   }
 
@@ -68,15 +88,43 @@ describe('provisioner list and revoke tokens', () => {
 
   it('shortleaf token SERIAL --revoke mints a token POST /api/v1/revoke accepts, once', async () => {
     const leaf = await ca().issue('svc-revoke.internal', 'rv');
-    const tok = await shortleafOk(['token', leaf.serial, '--revoke', '--provisioner', 'admin', '--key', ca().adminKey, '--ca', ca().server.publicUrl]);
+    const tok = await shortleafOk([
+      'token',
+      leaf.serial,
+      '--revoke',
+      '--provisioner',
+      'admin',
+      '--key',
+      ca().adminKey,
+      '--ca',
+      ca().server.publicUrl,
+    ]);
     const body = JSON.stringify({ serial: leaf.serial, reason: 'superseded', token: tok.stdout.trim() });
-    const post = () => curl(['--cacert', ca().roots, '-H', 'content-type: application/json', '--data', body, `${ca().server.publicUrl}/api/v1/revoke`]);
+    const post = () =>
+      curl([
+        '--cacert',
+        ca().roots,
+        '-H',
+        'content-type: application/json',
+        '--data',
+        body,
+        `${ca().server.publicUrl}/api/v1/revoke`,
+      ]);
     const res = await post();
     assert.equal(res.status, 200, res.text);
     const status = await pollUntil(
       'OCSP to say revoked',
       async () => {
-        const q = await ocsp(['-issuer', ca().intermediates, '-cert', leaf.leaf, '-url', `${ca().server.statusUrl}/ocsp`, '-CAfile', ca().roots]);
+        const q = await ocsp([
+          '-issuer',
+          ca().intermediates,
+          '-cert',
+          leaf.leaf,
+          '-url',
+          `${ca().server.statusUrl}/ocsp`,
+          '-CAfile',
+          ca().roots,
+        ]);
         const s = q.single(leaf.leaf)?.status;
         return s === 'revoked' ? s : undefined;
       },
@@ -89,11 +137,40 @@ describe('provisioner list and revoke tokens', () => {
     assert.match(again.json<{ type: string }>().type, /tokenReplayed$/);
 
     // A sign token is not a revoke token (its audience is the sign URL), and --revoke takes no names.
-    const signTok = await shortleafOk(['token', 'svc-revoke.internal', '--provisioner', 'admin', '--key', ca().adminKey, '--ca', ca().server.publicUrl]);
-    const wrong = await curl(['--cacert', ca().roots, '-H', 'content-type: application/json', '--data', JSON.stringify({ serial: leaf.serial, reason: 'superseded', token: signTok.stdout.trim() }), `${ca().server.publicUrl}/api/v1/revoke`]);
+    const signTok = await shortleafOk([
+      'token',
+      'svc-revoke.internal',
+      '--provisioner',
+      'admin',
+      '--key',
+      ca().adminKey,
+      '--ca',
+      ca().server.publicUrl,
+    ]);
+    const wrong = await curl([
+      '--cacert',
+      ca().roots,
+      '-H',
+      'content-type: application/json',
+      '--data',
+      JSON.stringify({ serial: leaf.serial, reason: 'superseded', token: signTok.stdout.trim() }),
+      `${ca().server.publicUrl}/api/v1/revoke`,
+    ]);
     assert.equal(wrong.status, 401, wrong.text);
     assert.match(wrong.json<{ type: string }>().type, /tokenAudience$/);
-    const mixed = await shortleaf(['token', leaf.serial, '--revoke', '--san', 'x.internal', '--provisioner', 'admin', '--key', ca().adminKey, '--ca', ca().server.publicUrl]);
+    const mixed = await shortleaf([
+      'token',
+      leaf.serial,
+      '--revoke',
+      '--san',
+      'x.internal',
+      '--provisioner',
+      'admin',
+      '--key',
+      ca().adminKey,
+      '--ca',
+      ca().server.publicUrl,
+    ]);
     assert.equal(mixed.code, 2);
   });
 });
@@ -102,11 +179,15 @@ describe('running shortleaf from another directory', () => {
   it('bin/shortleaf and `pnpm shortleaf` resolve relative paths against the caller, not the checkout', async () => {
     const cwd = tempDir();
     try {
-      const viaBin = await run(join(REPO_ROOT, 'bin', 'shortleaf'), ['migrate', '--data', 'via-bin'], { cwd: cwd.path });
+      const viaBin = await run(join(REPO_ROOT, 'bin', 'shortleaf'), ['migrate', '--data', 'via-bin'], {
+        cwd: cwd.path,
+      });
       assert.equal(viaBin.code, 0, viaBin.stderr);
       assert.ok(existsSync(join(cwd.path, 'via-bin', 'shortleaf.db')), 'bin/shortleaf wrote elsewhere');
       // pnpm runs the script in the checkout and sets INIT_CWD to where it was typed.
-      const viaPnpm = await run('pnpm', ['-s', '--dir', REPO_ROOT, 'shortleaf', 'migrate', '--data', 'via-pnpm'], { cwd: cwd.path });
+      const viaPnpm = await run('pnpm', ['-s', '--dir', REPO_ROOT, 'shortleaf', 'migrate', '--data', 'via-pnpm'], {
+        cwd: cwd.path,
+      });
       assert.equal(viaPnpm.code, 0, viaPnpm.stderr);
       assert.ok(existsSync(join(cwd.path, 'via-pnpm', 'shortleaf.db')), 'pnpm shortleaf wrote into the checkout');
       assert.ok(!existsSync(join(REPO_ROOT, 'via-pnpm')));
@@ -121,10 +202,25 @@ describe('intermediate csr says what it did', () => {
     const d = tempDir();
     try {
       await shortleafOk(['init', '--data', d.file('data')]);
-      const withOut = await shortleafOk(['intermediate', 'csr', '--data', d.file('data'), '--name', 'next', '--out', d.file('next.csr')]);
-      assert.match(withOut.stdout, /^intermediate next: key sealed in .*, CSR in .*next\.csr; next, offline: shortleaf root sign-intermediate/);
+      const withOut = await shortleafOk([
+        'intermediate',
+        'csr',
+        '--data',
+        d.file('data'),
+        '--name',
+        'next',
+        '--out',
+        d.file('next.csr'),
+      ]);
+      assert.match(
+        withOut.stdout,
+        /^intermediate next: key sealed in .*, CSR in .*next\.csr; next, offline: shortleaf root sign-intermediate/,
+      );
       const toStdout = await shortleafOk(['intermediate', 'csr', '--data', d.file('data'), '--name', 'third']);
-      assert.match(toStdout.stdout, /^-----BEGIN CERTIFICATE REQUEST-----\n[\s\S]*-----END CERTIFICATE REQUEST-----\n$/);
+      assert.match(
+        toStdout.stdout,
+        /^-----BEGIN CERTIFICATE REQUEST-----\n[\s\S]*-----END CERTIFICATE REQUEST-----\n$/,
+      );
       assert.match(toStdout.stderr, /intermediate third: key sealed in/);
     } finally {
       d.remove();

@@ -25,7 +25,12 @@ describe('serve start-up and shutdown', () => {
 
   // serveExpectingFailure adds port-0 listeners unless told not to; these tests pick their own.
   const serveWith = (listen: string, statusListen: string) =>
-    serveExpectingFailure({ data, noListenFlags: true, args: ['--listen', listen, '--status-listen', statusListen], timeoutMs: 15_000 });
+    serveExpectingFailure({
+      data,
+      noListenFlags: true,
+      args: ['--listen', listen, '--status-listen', statusListen],
+      timeoutMs: 15_000,
+    });
 
   it('the API port is taken: exits 1 naming the address', async () => {
     const r = await serveWith(`127.0.0.1:${busyPort}`, '127.0.0.1:0');
@@ -49,8 +54,15 @@ describe('serve start-up and shutdown', () => {
     for (let i = 0; i < 8; i++) {
       const s = await startServer({ data });
       const exit = await s.stop();
-      assert.deepEqual(exit, { code: 0, signal: null }, `attempt ${i + 1}: serve was killed by the signal instead of shutting down\n${s.stderr()}`);
-      assert.ok(s.logs().some((l) => l.event === 'stopped'), `attempt ${i + 1}: ${s.stderr()}`);
+      assert.deepEqual(
+        exit,
+        { code: 0, signal: null },
+        `attempt ${i + 1}: serve was killed by the signal instead of shutting down\n${s.stderr()}`,
+      );
+      assert.ok(
+        s.logs().some((l) => l.event === 'stopped'),
+        `attempt ${i + 1}: ${s.stderr()}`,
+      );
     }
   });
 

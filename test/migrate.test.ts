@@ -12,7 +12,11 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 function readMigrations(dataDir: string): Array<{ version: number; name: string; applied_at: string }> {
   const db = new Database(databasePath(dataDir), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as Array<{ version: number; name: string; applied_at: string }>;
+    return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as Array<{
+      version: number;
+      name: string;
+      applied_at: string;
+    }>;
   } finally {
     db.close();
   }
@@ -29,9 +33,14 @@ describe('shortleaf migrate', () => {
     assert.equal(mode(data), 0o700);
     assert.equal(mode(databasePath(data)), 0o600);
     const rows = readMigrations(data);
-    const files = readdirSync(new URL('../migrations/', import.meta.url)).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort();
+    const files = readdirSync(new URL('../migrations/', import.meta.url))
+      .filter((f) => /^\d{4}_.*\.sql$/.test(f))
+      .sort();
     assert.ok(files.includes('0001_init.sql') && files.includes('0002_revocation.sql'));
-    assert.deepEqual(rows.map(({ version, name }) => ({ version, name })), files.map((name) => ({ version: Number(name.slice(0, 4)), name })));
+    assert.deepEqual(
+      rows.map(({ version, name }) => ({ version, name })),
+      files.map((name) => ({ version: Number(name.slice(0, 4)), name })),
+    );
     assert.ok(!Number.isNaN(Date.parse(rows[0]!.applied_at)));
     const counts = await tableCounts(data);
     for (const table of ['issuers', 'roots', 'provisioners', 'certificates', 'token_uses', 'audit_log', 'settings']) {
@@ -58,7 +67,11 @@ describe('shortleaf migrate', () => {
     await shortleafOk(['migrate', '--data', newer]);
     const db = new Database(databasePath(newer));
     try {
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, '9999_future.sql', new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        9999,
+        '9999_future.sql',
+        new Date().toISOString(),
+      );
     } finally {
       db.close();
     }

@@ -23,9 +23,24 @@ describe('names (issue 12)', () => {
 
   before(async () => {
     await shortleafOk(['init', '--data', data]);
-    await shortleafOk(['provisioner', 'add', 'payments', '--data', data, '--key-out', dir.file('payments.jwk'), '--allow-dns', '*.payments.internal', '--allow-uri', POLICY_URI]);
+    await shortleafOk([
+      'provisioner',
+      'add',
+      'payments',
+      '--data',
+      data,
+      '--key-out',
+      dir.file('payments.jwk'),
+      '--allow-dns',
+      '*.payments.internal',
+      '--allow-uri',
+      POLICY_URI,
+    ]);
     ca = readFileSync(join(data, 'offline-root', 'root.crt'), 'utf8');
-    for (const [name, file] of [['admin', join(data, 'provisioners', 'admin.jwk')], ['payments', dir.file('payments.jwk')]] as const) {
+    for (const [name, file] of [
+      ['admin', join(data, 'provisioners', 'admin.jwk')],
+      ['payments', dir.file('payments.jwk')],
+    ] as const) {
       const { provisioner: _, ...jwk } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
       jwks[name] = jwk;
     }
@@ -40,18 +55,37 @@ describe('names (issue 12)', () => {
     }
   });
 
-  const certCount = async () => (await shortleafOk(['certs', 'list', '--data', data])).stdout.split('\n').filter((l) => l.trim() !== '').length;
+  const certCount = async () =>
+    (await shortleafOk(['certs', 'list', '--data', data])).stdout.split('\n').filter((l) => l.trim() !== '').length;
 
   /** POST /api/v1/sign with a token naming `sans` (first is sub) and a CSR asking for exactly `csrNames`. */
   async function sign(provisioner: string, sans: string[], csrNames: SubjectName[]) {
     const csr = csrToPem(createCsr(generateKeyPair('EC-P256').privateKey, { commonName: null }, csrNames));
-    const token = await mintToken({ provisioner, privateJwk: jwks[provisioner]!, caUrl: server!.publicUrl, subject: sans[0]!, sans });
-    return request(`${server!.publicUrl}/api/v1/sign`, { method: 'POST', ca, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr, token }) });
+    const token = await mintToken({
+      provisioner,
+      privateJwk: jwks[provisioner]!,
+      caUrl: server!.publicUrl,
+      subject: sans[0]!,
+      sans,
+    });
+    return request(`${server!.publicUrl}/api/v1/sign`, {
+      method: 'POST',
+      ca,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ csr, token }),
+    });
   }
 
   it(`issues a SPIFFE ID whole segments below ${POLICY_URI}`, async () => {
     const uri = 'spiffe://example.org/ns/payments/sa/web';
-    const r = await sign('payments', ['web.payments.internal', uri], [{ kind: 'dns', value: 'web.payments.internal' }, { kind: 'uri', value: uri }]);
+    const r = await sign(
+      'payments',
+      ['web.payments.internal', uri],
+      [
+        { kind: 'dns', value: 'web.payments.internal' },
+        { kind: 'uri', value: uri },
+      ],
+    );
     assert.equal(r.status, 201, r.text);
   });
 
@@ -64,7 +98,14 @@ describe('names (issue 12)', () => {
   ] as const) {
     it(`refuses ${uri} with 400 tokenMalformed, issuing nothing`, async () => {
       const before = await certCount();
-      const r = await sign('payments', ['web.payments.internal', uri], [{ kind: 'dns', value: 'web.payments.internal' }, { kind: 'uri', value: uri }]);
+      const r = await sign(
+        'payments',
+        ['web.payments.internal', uri],
+        [
+          { kind: 'dns', value: 'web.payments.internal' },
+          { kind: 'uri', value: uri },
+        ],
+      );
       assert.match(assertProblem(r, 400, 'tokenMalformed').detail, reason);
       assert.equal(await certCount(), before);
     });
@@ -72,8 +113,18 @@ describe('names (issue 12)', () => {
 
   it('refuses a partial-segment prefix the old string match allowed', async () => {
     const uri = 'spiffe://example.org/ns/payments-admin/x';
-    const r = await sign('payments', ['web.payments.internal', uri], [{ kind: 'dns', value: 'web.payments.internal' }, { kind: 'uri', value: uri }]);
-    assert.match(assertProblem(r, 403, 'nameNotAllowed').detail, /URI spiffe:\/\/example\.org\/ns\/payments-admin\/x is not allowed/);
+    const r = await sign(
+      'payments',
+      ['web.payments.internal', uri],
+      [
+        { kind: 'dns', value: 'web.payments.internal' },
+        { kind: 'uri', value: uri },
+      ],
+    );
+    assert.match(
+      assertProblem(r, 403, 'nameNotAllowed').detail,
+      /URI spiffe:\/\/example\.org\/ns\/payments-admin\/x is not allowed/,
+    );
   });
 
   for (const name of ['10.20.1.1.', '010.20.1.1', '0x0a.1.1.1', '10.1']) {
@@ -99,7 +150,17 @@ describe('names (issue 12)', () => {
   });
 
   it('provisioner add refuses a URI pattern with a partial-segment "*"', async () => {
-    const r = await shortleaf(['provisioner', 'add', 'prefixy', '--data', data, '--key-out', dir.file('prefixy.jwk'), '--allow-uri', 'spiffe://example.org/ns/pay*']);
+    const r = await shortleaf([
+      'provisioner',
+      'add',
+      'prefixy',
+      '--data',
+      data,
+      '--key-out',
+      dir.file('prefixy.jwk'),
+      '--allow-uri',
+      'spiffe://example.org/ns/pay*',
+    ]);
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr, /may use "\*" only as a whole last path segment/);
   });

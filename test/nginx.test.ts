@@ -43,7 +43,12 @@ describe('nginx in front of an upstream, checking client certificates against Sh
     try {
       for (const n of nginxes) await n.stop();
       await upstream?.close();
-      if (devCa) assert.deepEqual(devCa.server.logs().filter((l) => l.level === 'error'), [], 'no internal error logged');
+      if (devCa)
+        assert.deepEqual(
+          devCa.server.logs().filter((l) => l.level === 'error'),
+          [],
+          'no internal error logged',
+        );
       await devCa?.server.stop();
     } finally {
       dir.remove();
@@ -62,104 +67,155 @@ describe('nginx in front of an upstream, checking client certificates against Sh
 
   /** GET through nginx with curl, as a client would; `leaf` is the client certificate, if any. */
   const viaCurl = (port: number, leaf?: IssuedLeaf, headers: string[] = []) =>
-    curl(['--resolve', `localhost:${port}:127.0.0.1`, '--cacert', ca().roots, ...(leaf ? ['--cert', leaf.cert, '--key', leaf.key] : []), ...headers.flatMap((h) => ['-H', h]), `https://localhost:${port}/whoami`]);
+    curl([
+      '--resolve',
+      `localhost:${port}:127.0.0.1`,
+      '--cacert',
+      ca().roots,
+      ...(leaf ? ['--cert', leaf.cert, '--key', leaf.key] : []),
+      ...headers.flatMap((h) => ['-H', h]),
+      `https://localhost:${port}/whoami`,
+    ]);
   /** GET through nginx on a brand-new TLS connection (no keep-alive, no session resumption). */
   const viaFreshTls = (port: number, leaf: IssuedLeaf) =>
-    request(`https://127.0.0.1:${port}/whoami`, { ca: readFileSync(ca().roots, 'utf8'), cert: readFileSync(leaf.cert, 'utf8'), key: readFileSync(leaf.key, 'utf8'), servername: 'localhost', freshConnection: true, timeoutMs: 5_000 });
+    request(`https://127.0.0.1:${port}/whoami`, {
+      ca: readFileSync(ca().roots, 'utf8'),
+      cert: readFileSync(leaf.cert, 'utf8'),
+      key: readFileSync(leaf.key, 'utf8'),
+      servername: 'localhost',
+      freshConnection: true,
+      timeoutMs: 5_000,
+    });
   /** Revokes over mutual TLS with the certificate itself; resolves when the API has answered. */
   async function revokeSelf(leaf: IssuedLeaf): Promise<void> {
-    const res = await curl(['--cacert', ca().roots, '--cert', leaf.cert, '--key', leaf.key, '-H', 'content-type: application/json', '--data-binary', JSON.stringify({ serial: leaf.serial, reason: 'keyCompromise' }), `${ca().server.publicUrl}/api/v1/revoke`]);
+    const res = await curl([
+      '--cacert',
+      ca().roots,
+      '--cert',
+      leaf.cert,
+      '--key',
+      leaf.key,
+      '-H',
+      'content-type: application/json',
+      '--data-binary',
+      JSON.stringify({ serial: leaf.serial, reason: 'keyCompromise' }),
+      `${ca().server.publicUrl}/api/v1/revoke`,
+    ]);
     assert.equal(res.status, 200, res.text);
   }
   /** Polls with fresh connections until nginx answers 400 for `leaf`; returns ms since `since`. */
   async function untilRefused(port: number, leaf: IssuedLeaf, since: number): Promise<number> {
-    await pollUntil(`nginx to refuse ${leaf.serial}`, async () => ((await viaFreshTls(port, leaf)).status === 400 ? true : undefined), { timeoutMs: DEADLINE_MS, intervalMs: POLL_MS });
+    await pollUntil(
+      `nginx to refuse ${leaf.serial}`,
+      async () => ((await viaFreshTls(port, leaf)).status === 400 ? true : undefined),
+      { timeoutMs: DEADLINE_MS, intervalMs: POLL_MS },
+    );
     return Date.now() - since;
   }
 
   for (const mode of ['crl', 'ocsp'] as const) {
-    describe(mode === 'crl' ? 'CRL mode (ssl_crl with the intermediate and root CRLs)' : 'OCSP mode (ssl_ocsp on, whole chain, no shared cache)', () => {
-      let nginx: RunningNginx | undefined;
-      const victim = () => (mode === 'crl' ? L.crlVictim : L.ocspVictim);
-      const port = () => {
-        assert.ok(nginx, 'nginx did not start');
-        return nginx.site.port;
-      };
+    describe(
+      mode === 'crl'
+        ? 'CRL mode (ssl_crl with the intermediate and root CRLs)'
+        : 'OCSP mode (ssl_ocsp on, whole chain, no shared cache)',
+      () => {
+        let nginx: RunningNginx | undefined;
+        const victim = () => (mode === 'crl' ? L.crlVictim : L.ocspVictim);
+        const port = () => {
+          assert.ok(nginx, 'nginx did not start');
+          return nginx.site.port;
+        };
 
-      before(async () => {
-        const prefix = f(`nginx-${mode}`);
-        if (mode === 'crl') writeFileSync(f('crls.pem'), (await fetchCrls()).pem);
-        nginx = await startNginx({
-          dir: prefix,
-          port: await freePort(),
-          serverCert: L.server.cert,
-          serverKey: L.server.key,
-          clientCa: f('client-ca.pem'),
-          upstreamPort: upstream!.port,
-          revocation: mode === 'crl' ? { crlFile: f('crls.pem') } : { ocspResponder: `http://127.0.0.1:${ca().server.statusPort}/ocsp` },
+        before(async () => {
+          const prefix = f(`nginx-${mode}`);
+          if (mode === 'crl') writeFileSync(f('crls.pem'), (await fetchCrls()).pem);
+          nginx = await startNginx({
+            dir: prefix,
+            port: await freePort(),
+            serverCert: L.server.cert,
+            serverKey: L.server.key,
+            clientCa: f('client-ca.pem'),
+            upstreamPort: upstream!.port,
+            revocation:
+              mode === 'crl'
+                ? { crlFile: f('crls.pem') }
+                : { ocspResponder: `http://127.0.0.1:${ca().server.statusPort}/ocsp` },
+          });
+          nginxes.push(nginx);
         });
-        nginxes.push(nginx);
-      });
 
-      it('a good client certificate: 200, and the upstream sees SUCCESS and its DN and serial', async () => {
-        const res = await viaCurl(port(), L.good);
-        assert.equal(res.status, 200, `${res.text}\n${nginx?.errorLog()}`);
-        const seen = res.json<Record<string, string>>();
-        assert.equal(seen['x-client-verify'], 'SUCCESS');
-        assert.match(seen['x-client-dn'] ?? '', /(^|,)CN=svc1\.internal(,|$)/);
-        assert.equal(seen['x-client-serial']?.toLowerCase().replace(/^0+/, ''), L.good.serial);
-        assert.equal(upstream!.received.at(-1)?.['x-client-dn'], seen['x-client-dn'], 'the upstream received what it echoed');
-      });
+        it('a good client certificate: 200, and the upstream sees SUCCESS and its DN and serial', async () => {
+          const res = await viaCurl(port(), L.good);
+          assert.equal(res.status, 200, `${res.text}\n${nginx?.errorLog()}`);
+          const seen = res.json<Record<string, string>>();
+          assert.equal(seen['x-client-verify'], 'SUCCESS');
+          assert.match(seen['x-client-dn'] ?? '', /(^|,)CN=svc1\.internal(,|$)/);
+          assert.equal(seen['x-client-serial']?.toLowerCase().replace(/^0+/, ''), L.good.serial);
+          assert.equal(
+            upstream!.received.at(-1)?.['x-client-dn'],
+            seen['x-client-dn'],
+            'the upstream received what it echoed',
+          );
+        });
 
-      it('identity headers sent by the client never reach the upstream: nginx overwrites them', async () => {
-        const res = await viaCurl(port(), L.good, ['X-Client-DN: CN=admin', 'X-Client-Verify: SUCCESS', 'X-Client-Serial: 01']);
-        assert.equal(res.status, 200, res.text);
-        const seen = res.json<Record<string, string>>();
-        assert.doesNotMatch(seen['x-client-dn'] ?? '', /admin/);
-        assert.match(seen['x-client-dn'] ?? '', /CN=svc1\.internal/);
-        assert.notEqual(seen['x-client-serial'], '01');
-      });
+        it('identity headers sent by the client never reach the upstream: nginx overwrites them', async () => {
+          const res = await viaCurl(port(), L.good, [
+            'X-Client-DN: CN=admin',
+            'X-Client-Verify: SUCCESS',
+            'X-Client-Serial: 01',
+          ]);
+          assert.equal(res.status, 200, res.text);
+          const seen = res.json<Record<string, string>>();
+          assert.doesNotMatch(seen['x-client-dn'] ?? '', /admin/);
+          assert.match(seen['x-client-dn'] ?? '', /CN=svc1\.internal/);
+          assert.notEqual(seen['x-client-serial'], '01');
+        });
 
-      it('no client certificate: 400 "No required SSL certificate was sent", and nothing reaches the upstream', async () => {
-        const before = upstream!.received.length;
-        const res = await viaCurl(port());
-        assert.equal(res.status, 400);
-        assert.match(res.text, /No required SSL certificate was sent/);
-        assert.equal(upstream!.received.length, before);
-      });
+        it('no client certificate: 400 "No required SSL certificate was sent", and nothing reaches the upstream', async () => {
+          const before = upstream!.received.length;
+          const res = await viaCurl(port());
+          assert.equal(res.status, 400);
+          assert.match(res.text, /No required SSL certificate was sent/);
+          assert.equal(upstream!.received.length, before);
+        });
 
-      it('a certificate revoked while nginx runs is refused (400), and how soon is measured', async (t) => {
-        const leaf = victim();
-        assert.equal((await viaFreshTls(port(), leaf)).status, 200, 'accepted before it is revoked');
-        await revokeSelf(leaf);
-        const t0 = Date.now();
-        let ms: number;
-        if (mode === 'ocsp') {
-          ms = await untilRefused(port(), leaf, t0);
-        } else {
-          // What an operator's cron job does: fetch until the CRL lists it, install, reload nginx.
-          const crls = await pollUntil('/crl.pem to list the serial', async () => {
-            const c = await fetchCrls();
-            return c.serials.has(leaf.serial) ? c : undefined;
-          }, { timeoutMs: DEADLINE_MS, intervalMs: POLL_MS });
-          t.diagnostic(`the CRL listed it after ${Date.now() - t0} ms`);
-          writeFileSync(f('crls.pem'), crls.pem);
-          await nginx!.reload();
-          ms = await untilRefused(port(), leaf, t0);
-        }
-        figures[mode] = ms;
-        t.diagnostic(`${mode}: nginx refused the revoked certificate ${ms} ms after the revoke call returned`);
-        const res = await viaCurl(port(), leaf);
-        assert.equal(res.status, 400);
-        assert.match(res.text, /The SSL certificate error/);
-        assert.match(nginx!.errorLog(), /client SSL certificate verify error: (\(23:)?certificate revoked/);
-        assert.equal((await viaCurl(port(), L.good)).status, 200, 'the good client is still let in');
-      });
+        it('a certificate revoked while nginx runs is refused (400), and how soon is measured', async (t) => {
+          const leaf = victim();
+          assert.equal((await viaFreshTls(port(), leaf)).status, 200, 'accepted before it is revoked');
+          await revokeSelf(leaf);
+          const t0 = Date.now();
+          let ms: number;
+          if (mode === 'ocsp') {
+            ms = await untilRefused(port(), leaf, t0);
+          } else {
+            // What an operator's cron job does: fetch until the CRL lists it, install, reload nginx.
+            const crls = await pollUntil(
+              '/crl.pem to list the serial',
+              async () => {
+                const c = await fetchCrls();
+                return c.serials.has(leaf.serial) ? c : undefined;
+              },
+              { timeoutMs: DEADLINE_MS, intervalMs: POLL_MS },
+            );
+            t.diagnostic(`the CRL listed it after ${Date.now() - t0} ms`);
+            writeFileSync(f('crls.pem'), crls.pem);
+            await nginx!.reload();
+            ms = await untilRefused(port(), leaf, t0);
+          }
+          figures[mode] = ms;
+          t.diagnostic(`${mode}: nginx refused the revoked certificate ${ms} ms after the revoke call returned`);
+          const res = await viaCurl(port(), leaf);
+          assert.equal(res.status, 400);
+          assert.match(res.text, /The SSL certificate error/);
+          assert.match(nginx!.errorLog(), /client SSL certificate verify error: (\(23:)?certificate revoked/);
+          assert.equal((await viaCurl(port(), L.good)).status, 200, 'the good client is still let in');
+        });
 
-      it('nginx is still running', () => {
-        assert.equal(nginx?.exited(), false, nginx?.errorLog());
-      });
-    });
+        it('nginx is still running', () => {
+          assert.equal(nginx?.exited(), false, nginx?.errorLog());
+        });
+      },
+    );
   }
 
   it('reports how soon nginx refuses a revoked client', (t) => {

@@ -44,10 +44,28 @@ describe('OCSP: several CertIDs per request, and the HTTP cache lifetime', () =>
 
   it('openssl ocsp -serial A -serial B -serial C: one verifying response answering each, nonce echoed', async () => {
     const [a, b, c] = [`0x${L.good.serial}`, `0x${L.gone.serial}`, '0x7e57'];
-    const r = await pollUntil('the revocation to reach OCSP', async () => {
-      const res = await ocsp(['-issuer', ca().intermediates, '-serial', a, '-serial', b, '-serial', c, '-url', url(), '-CAfile', ca().roots, '-resp_text']);
-      return res.single(b)?.status === 'revoked' ? res : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const r = await pollUntil(
+      'the revocation to reach OCSP',
+      async () => {
+        const res = await ocsp([
+          '-issuer',
+          ca().intermediates,
+          '-serial',
+          a,
+          '-serial',
+          b,
+          '-serial',
+          c,
+          '-url',
+          url(),
+          '-CAfile',
+          ca().roots,
+          '-resp_text',
+        ]);
+        return res.single(b)?.status === 'revoked' ? res : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.ok(r.verified, r.output);
     assert.equal(r.nonceWarning, false, r.output);
     assert.equal(r.single(a)?.status, 'good', r.output);
@@ -63,32 +81,65 @@ describe('OCSP: several CertIDs per request, and the HTTP cache lifetime', () =>
     const ten = await ocsp(['-issuer', ca().intermediates, ...eleven.slice(2), '-url', url(), '-CAfile', ca().roots]);
     assert.ok(ten.verified, ten.output);
     // The intermediate (answered by the root's delegated responder) and a leaf (by the intermediate's).
-    const mixed = await ocsp(['-issuer', ca().roots, '-cert', ca().intermediates, '-issuer', ca().intermediates, '-cert', L.good.leaf, '-url', url(), '-CAfile', ca().roots]);
+    const mixed = await ocsp([
+      '-issuer',
+      ca().roots,
+      '-cert',
+      ca().intermediates,
+      '-issuer',
+      ca().intermediates,
+      '-cert',
+      L.good.leaf,
+      '-url',
+      url(),
+      '-CAfile',
+      ca().roots,
+    ]);
     assert.equal(mixed.responderError, 'unauthorized (6)', mixed.output);
   });
 
   it('GET answers are valid 4 h and no cache may serve one without asking again, so a revocation shows at once through a cache', async () => {
-    await openssl(['ocsp', '-issuer', ca().intermediates, '-cert', L.later.leaf, '-reqout', f('later.der'), '-no_nonce']);
+    await openssl([
+      'ocsp',
+      '-issuer',
+      ca().intermediates,
+      '-cert',
+      L.later.leaf,
+      '-reqout',
+      f('later.der'),
+      '-no_nonce',
+    ]);
     const path = `${ca().server.statusUrl}/ocsp/${encodeURIComponent(readFileSync(f('later.der')).toString('base64'))}`;
     const first = await curlWithHeaders(['-g', path]);
     assert.equal(first.status, 200);
     assert.equal(maxAge(first.headers['cache-control']), 0, first.headers['cache-control']);
     assert.match(first.headers['cache-control'] ?? '', /must-revalidate/);
-    assert.ok(Date.parse(first.headers.expires ?? '') <= Date.parse(first.headers.date ?? ''), 'Expires is not after Date');
+    assert.ok(
+      Date.parse(first.headers.expires ?? '') <= Date.parse(first.headers.date ?? ''),
+      'Expires is not after Date',
+    );
     const text = await responseText(first.body);
     assert.match(text, /Cert Status: good/);
     const times = /This Update: (.*)\n\s+Next Update: (.*)/.exec(text);
     assert.ok(times, text);
     assert.equal(Date.parse(times[2]!) - Date.parse(times[1]!), 4 * HOUR_MS, 'ocsp.validity defaults to 4h');
     const etag = first.headers.etag!;
-    assert.equal((await curl(['-g', '-H', `If-None-Match: ${etag}`, path])).status, 304, 'revalidating costs a 304 while nothing changed');
+    assert.equal(
+      (await curl(['-g', '-H', `If-None-Match: ${etag}`, path])).status,
+      304,
+      'revalidating costs a 304 while nothing changed',
+    );
 
     await shortleafOk(['revoke', L.later.serial, '--reason', 'superseded', '--data', ca().data]);
     // What a cache does at max-age=0: ask again with the ETag it holds. It gets the new answer.
-    const changed = await pollUntil('the revalidation to return the revoked answer', async () => {
-      const res = await curlWithHeaders(['-g', '-H', `If-None-Match: ${etag}`, path]);
-      return res.status === 200 ? res : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 100 });
+    const changed = await pollUntil(
+      'the revalidation to return the revoked answer',
+      async () => {
+        const res = await curlWithHeaders(['-g', '-H', `If-None-Match: ${etag}`, path]);
+        return res.status === 200 ? res : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     assert.notEqual(changed.headers.etag, etag);
     assert.match(await responseText(changed.body), /Cert Status: revoked/);
   });

@@ -52,21 +52,40 @@ describe('shortleaf revoke and certs list, while the server runs', () => {
   after(async () => {
     try {
       for (const s of servers) await s.stop();
-      for (const s of servers) assert.deepEqual(s.logs().filter((l) => l.level === 'error'), [], 'no internal error logged');
+      for (const s of servers)
+        assert.deepEqual(
+          s.logs().filter((l) => l.level === 'error'),
+          [],
+          'no internal error logged',
+        );
     } finally {
       dir.remove();
     }
   });
 
   const leafOcsp = (leaf: IssuedLeaf, extra: string[] = []) =>
-    ocsp(['-issuer', ca().intermediates, '-cert', leaf.leaf, '-url', `${ca().server.statusUrl}/ocsp`, '-CAfile', ca().roots, ...extra]);
+    ocsp([
+      '-issuer',
+      ca().intermediates,
+      '-cert',
+      leaf.leaf,
+      '-url',
+      `${ca().server.statusUrl}/ocsp`,
+      '-CAfile',
+      ca().roots,
+      ...extra,
+    ]);
 
   it('/health is ok, with no warning, under the 90-day root CRL that init imported', async () => {
     const res = await curl(['--cacert', ca().roots, `${ca().server.publicUrl}/health`]);
     assert.equal(res.status, 200, res.text);
     const { status, warnings } = res.json<{ status: string; warnings: string[] }>();
     assert.deepEqual({ status, warnings }, { status: 'ok', warnings: [] });
-    assert.ok(!ca().server.logs().some((l) => l.event === 'root_crl_warning'));
+    assert.ok(
+      !ca()
+        .server.logs()
+        .some((l) => l.event === 'root_crl_warning'),
+    );
   });
 
   it('shortleaf revoke --reason superseded: OCSP and the CRL show it within seconds', async () => {
@@ -75,18 +94,26 @@ describe('shortleaf revoke and certs list, while the server runs', () => {
     const r = await shortleafOk(['revoke', L.x.serial, '--reason', 'superseded', '--data', ca().data]);
     assert.match(r.stdout, new RegExp(`^revoked ${L.x.serial} \\(superseded\\) at \\d{4}-`));
     for (const extra of [['-no_nonce'], []]) {
-      const s = await pollUntil('OCSP to say revoked', async () => {
-        const q = await leafOcsp(L.x, extra);
-        assert.ok(q.verified, q.output);
-        const single = q.single(L.x.leaf);
-        return single?.status === 'revoked' ? single : undefined;
-      }, { timeoutMs: 10_000, intervalMs: 100 });
+      const s = await pollUntil(
+        'OCSP to say revoked',
+        async () => {
+          const q = await leafOcsp(L.x, extra);
+          assert.ok(q.verified, q.output);
+          const single = q.single(L.x.leaf);
+          return single?.status === 'revoked' ? single : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
       assert.equal(s.reason, 'superseded');
     }
-    const crl = await pollUntil('the CRL to list it', async () => {
-      const info = await crlInfo((await curl([`${ca().server.statusUrl}/crl`])).body);
-      return info.entries.has(L.x.serial) ? info : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const crl = await pollUntil(
+      'the CRL to list it',
+      async () => {
+        const info = await crlInfo((await curl([`${ca().server.statusUrl}/crl`])).body);
+        return info.entries.has(L.x.serial) ? info : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.equal(crl.entries.get(L.x.serial)?.reason, 'Superseded');
     // Only keyCompromise replaces a reason (test/lineage.test.ts); any other keeps the first.
     const again = await shortleafOk(['revoke', L.x.serial, '--reason', 'cessationOfOperation', '--data', ca().data]);
@@ -102,7 +129,10 @@ describe('shortleaf revoke and certs list, while the server runs', () => {
     assert.ok(all.find((r) => r.serial === L.y.serial)?.names.includes('svc-y.internal'));
 
     const revoked = rows((await shortleafOk(['certs', 'list', '--data', ca().data, '--revoked'])).stdout);
-    assert.deepEqual(revoked.map((r) => r.serial), [L.x.serial]);
+    assert.deepEqual(
+      revoked.map((r) => r.serial),
+      [L.x.serial],
+    );
 
     const expiring = rows((await shortleafOk(['certs', 'list', '--data', ca().data, '--expiring', '48h'])).stdout);
     assert.ok(status(L.y, expiring) === 'valid', 'the 24 h leaf is due within 48 h');
@@ -132,10 +162,14 @@ describe('shortleaf revoke and certs list, while the server runs', () => {
     assert.equal(q.single(L.w.leaf)?.status, 'revoked', q.output);
     // The CRL the server had published before it stopped is still fresh (crl.refreshAfter is 8 h),
     // but it does not list this serial: it must be rebuilt, not served for hours.
-    const crl = await pollUntil('the CRL to list the serial revoked while the server was down', async () => {
-      const info = await crlInfo((await curl([`${ca().server.statusUrl}/crl`])).body);
-      return info.entries.has(L.w.serial) ? info : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const crl = await pollUntil(
+      'the CRL to list the serial revoked while the server was down',
+      async () => {
+        const info = await crlInfo((await curl([`${ca().server.statusUrl}/crl`])).body);
+        return info.entries.has(L.w.serial) ? info : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.equal(crl.entries.get(L.w.serial)?.reason, 'Key Compromise');
   });
 
@@ -143,15 +177,31 @@ describe('shortleaf revoke and certs list, while the server runs', () => {
     // Leaves name the new URL as their CRL distribution point; the CRL's issuingDistributionPoint
     // must name it too, or OpenSSL (and nginx ssl_crl) finds no CRL in scope and refuses them.
     const leaf = await ca().issue('svc-v.internal', 'v');
-    const v = await pollUntil('a CRL whose scope covers leaves issued now', async () => {
-      const crl = await curl([`${ca().server.statusUrl}/crl`]);
-      const root = await curl([`${ca().server.statusUrl}/root.crl`]);
-      writeFileSync(dir.file('v-crl.pem'), await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], crl.body));
-      writeFileSync(dir.file('v-root.pem'), await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], root.body));
-      const r = await opensslResult(['verify', '-crl_check_all', '-CAfile', ca().roots, '-untrusted', ca().intermediates, '-CRLfile', dir.file('v-crl.pem'), '-CRLfile', dir.file('v-root.pem'), leaf.leaf]);
-      if (!/: OK$/m.test(r.stdout)) throw new Error(r.stdout + r.stderr);
-      return r;
-    }, { timeoutMs: 10_000, intervalMs: 500 });
+    const v = await pollUntil(
+      'a CRL whose scope covers leaves issued now',
+      async () => {
+        const crl = await curl([`${ca().server.statusUrl}/crl`]);
+        const root = await curl([`${ca().server.statusUrl}/root.crl`]);
+        writeFileSync(dir.file('v-crl.pem'), await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], crl.body));
+        writeFileSync(dir.file('v-root.pem'), await openssl(['crl', '-inform', 'DER', '-outform', 'PEM'], root.body));
+        const r = await opensslResult([
+          'verify',
+          '-crl_check_all',
+          '-CAfile',
+          ca().roots,
+          '-untrusted',
+          ca().intermediates,
+          '-CRLfile',
+          dir.file('v-crl.pem'),
+          '-CRLfile',
+          dir.file('v-root.pem'),
+          leaf.leaf,
+        ]);
+        if (!/: OK$/m.test(r.stdout)) throw new Error(r.stdout + r.stderr);
+        return r;
+      },
+      { timeoutMs: 10_000, intervalMs: 500 },
+    );
     assert.match(v.stdout, /: OK$/m);
   });
 });
@@ -172,21 +222,56 @@ describe('the root CRL: production ceremony with a root-delegated OCSP responder
 
   before(async () => {
     await shortleafOk(['root', 'init', '--out', root], { env: rootEnv });
-    await shortleafOk(['intermediate', 'csr', '--data', data, '--out', f('int.csr'), '--ocsp-out', f('ocsp.csr')], { env: dataEnv });
-    await shortleafOk(['root', 'sign-intermediate', '--root', root, '--csr', f('int.csr'), '--out', f('int.crt'), '--ocsp-csr', f('ocsp.csr'), '--ocsp-out', f('ocsp.crt')], { env: rootEnv });
-    const imp = await shortleafOk(['intermediate', 'import', '--data', data, '--cert', f('int.crt'), '--root', rootCrt, '--ocsp-cert', f('ocsp.crt')]);
+    await shortleafOk(['intermediate', 'csr', '--data', data, '--out', f('int.csr'), '--ocsp-out', f('ocsp.csr')], {
+      env: dataEnv,
+    });
+    await shortleafOk(
+      [
+        'root',
+        'sign-intermediate',
+        '--root',
+        root,
+        '--csr',
+        f('int.csr'),
+        '--out',
+        f('int.crt'),
+        '--ocsp-csr',
+        f('ocsp.csr'),
+        '--ocsp-out',
+        f('ocsp.crt'),
+      ],
+      { env: rootEnv },
+    );
+    const imp = await shortleafOk([
+      'intermediate',
+      'import',
+      '--data',
+      data,
+      '--cert',
+      f('int.crt'),
+      '--root',
+      rootCrt,
+      '--ocsp-cert',
+      f('ocsp.crt'),
+    ]);
     assert.match(imp.stdout, /imported the root-delegated OCSP responder certificate/);
   });
   after(async () => {
     try {
-      if (server) assert.deepEqual(server.logs().filter((l) => l.level === 'error'), [], 'no internal error logged');
+      if (server)
+        assert.deepEqual(
+          server.logs().filter((l) => l.level === 'error'),
+          [],
+          'no internal error logged',
+        );
       await server?.stop();
     } finally {
       dir.remove();
     }
   });
 
-  const intOcsp = () => ocsp(['-issuer', rootCrt, '-cert', f('int.crt'), '-url', `${srv().statusUrl}/ocsp`, '-CAfile', rootCrt]);
+  const intOcsp = () =>
+    ocsp(['-issuer', rootCrt, '-cert', f('int.crt'), '-url', `${srv().statusUrl}/ocsp`, '-CAfile', rootCrt]);
   const health = async () => {
     const res = await curl(['--cacert', rootCrt, `${srv().publicUrl}/health`]);
     assert.equal(res.status, 200, res.text);
@@ -208,7 +293,9 @@ describe('the root CRL: production ceremony with a root-delegated OCSP responder
   });
 
   it('root crl --validity 2d + root-crl import; served at /root.crl; the intermediate is good; /health warns (warnBefore 7d)', async () => {
-    const crl = await shortleafOk(['root', 'crl', '--root', root, '--out', f('r1.crl'), '--validity', '2d'], { env: rootEnv });
+    const crl = await shortleafOk(['root', 'crl', '--root', root, '--out', f('r1.crl'), '--validity', '2d'], {
+      env: rootEnv,
+    });
     assert.match(crl.stdout, /root CRL number 1 with 0 entries/);
     const imp = await shortleafOk(['root-crl', 'import', f('r1.crl'), '--data', data]);
     assert.match(imp.stdout, /imported root CRL number 1 \(0 entries\)/);
@@ -226,35 +313,56 @@ describe('the root CRL: production ceremony with a root-delegated OCSP responder
     assert.equal(h.status, 'warn');
     assert.equal(h.warnings.length, 1);
     assert.match(h.warnings[0]!, /root CRL expires at .* sign a new one offline and import it/);
-    const logged = srv().logs().find((l) => l.event === 'root_crl_warning');
+    const logged = srv()
+      .logs()
+      .find((l) => l.event === 'root_crl_warning');
     assert.ok(logged, `a root_crl_warning log line:\n${srv().stderr()}`);
     assert.equal(logged.level, 'warn');
   });
 
   it('root crl --revoke <intermediate> --reason cACompromise, imported while serving: OCSP says revoked, /root.crl is number 2, no expiry warning', async () => {
     const intSerial = serialOf(f('int.crt'));
-    await shortleafOk(['root', 'crl', '--root', root, '--revoke', intSerial, '--reason', 'cACompromise', '--out', f('r2.crl')], { env: rootEnv });
+    await shortleafOk(
+      ['root', 'crl', '--root', root, '--revoke', intSerial, '--reason', 'cACompromise', '--out', f('r2.crl')],
+      { env: rootEnv },
+    );
     const imp = await shortleafOk(['root-crl', 'import', f('r2.crl'), '--data', data]);
     assert.match(imp.stdout, /imported root CRL number 2 \(1 entries\)/);
-    const s = await pollUntil('OCSP to say the intermediate is revoked', async () => {
-      const q = await intOcsp();
-      assert.ok(q.verified, q.output);
-      const single = q.single(f('int.crt'));
-      return single?.status === 'revoked' ? single : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const s = await pollUntil(
+      'OCSP to say the intermediate is revoked',
+      async () => {
+        const q = await intOcsp();
+        assert.ok(q.verified, q.output);
+        const single = q.single(f('int.crt'));
+        return single?.status === 'revoked' ? single : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.equal(s.reason, 'cACompromise');
     const served = await rootCrlServed();
     assert.equal(served.info.number, 2n);
     assert.equal(served.info.entries.get(intSerial)?.reason, 'CA Compromise');
     // A 90-day root CRL is no reason to warn about expiry, but the active intermediate is now
     // revoked, and the operator must hear it: /health and the log say so.
-    const h = await pollUntil('/health to take the 90-day root CRL', async () => {
-      const r = await health();
-      return r.warnings.some((w) => /root CRL (expires|expired)/.test(w)) ? undefined : r;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const h = await pollUntil(
+      '/health to take the 90-day root CRL',
+      async () => {
+        const r = await health();
+        return r.warnings.some((w) => /root CRL (expires|expired)/.test(w)) ? undefined : r;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.equal(h.status, 'warn');
-    assert.ok(h.warnings.some((w) => /root revoked the active intermediate \(cACompromise\)/.test(w)), JSON.stringify(h.warnings));
-    assert.ok(srv().logs().some((l) => l.event === 'intermediate_warning'), 'an intermediate_warning log line');
+    assert.ok(
+      h.warnings.some((w) => /root revoked the active intermediate \(cACompromise\)/.test(w)),
+      JSON.stringify(h.warnings),
+    );
+    assert.ok(
+      srv()
+        .logs()
+        .some((l) => l.event === 'intermediate_warning'),
+      'an intermediate_warning log line',
+    );
   });
 
   it('an older root CRL, or one another root signed, is refused with badCrl', async () => {

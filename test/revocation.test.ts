@@ -7,7 +7,15 @@ import { shortleafOk, tempDir } from './helpers/cli.js';
 import { startDevCa, type DevCa, type IssuedLeaf } from './helpers/dev-ca.js';
 import { assertProblem, curl, curlWithHeaders, request, type HttpResult } from './helpers/http.js';
 import { extension, openssl, opensslResult } from './helpers/openssl.js';
-import { crlInfo, crlVerifies, maxAge, ocsp, parseOcspOutput, postPartial, type CrlInfo } from './helpers/revocation.js';
+import {
+  crlInfo,
+  crlVerifies,
+  maxAge,
+  ocsp,
+  parseOcspOutput,
+  postPartial,
+  type CrlInfo,
+} from './helpers/revocation.js';
 import { pollUntil, startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/workspace.js';
 
@@ -30,7 +38,10 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   };
 
   before(async () => {
-    devCa = await startDevCa(dir.path, { beforeServe: async (data) => void (await shortleafOk(['provisioner', 'add', 'other', '--data', data, '--key-out', f('other.jwk')])) });
+    devCa = await startDevCa(dir.path, {
+      beforeServe: async (data) =>
+        void (await shortleafOk(['provisioner', 'add', 'other', '--data', data, '--key-out', f('other.jwk')])),
+    });
     server = devCa.server;
     servers.push(server);
     // a: revoked over mTLS; b: revoked with a token; c, d: stay good; e: revoked after a restart.
@@ -57,10 +68,25 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   };
   /** POST /api/v1/revoke with curl; `as` is the client certificate presented, if any. */
   const revoke = (body: Record<string, unknown>, as?: IssuedLeaf) =>
-    curl(['--cacert', ca().roots, ...(as ? ['--cert', as.cert, '--key', as.key] : []), '-H', 'content-type: application/json', '--data-binary', JSON.stringify(body), `${srv().publicUrl}/api/v1/revoke`]);
+    curl([
+      '--cacert',
+      ca().roots,
+      ...(as ? ['--cert', as.cert, '--key', as.key] : []),
+      '-H',
+      'content-type: application/json',
+      '--data-binary',
+      JSON.stringify(body),
+      `${srv().publicUrl}/api/v1/revoke`,
+    ]);
   const revokeToken = async (serial: string, provisioner: string, keyFile: string) => {
     const { provisioner: _, ...privateJwk } = JSON.parse(readFileSync(keyFile, 'utf8')) as Record<string, string>;
-    return mintToken({ provisioner, privateJwk, caUrl: srv().publicUrl, subject: serial, audience: `${srv().publicUrl}/api/v1/revoke` });
+    return mintToken({
+      provisioner,
+      privateJwk,
+      caUrl: srv().publicUrl,
+      subject: serial,
+      audience: `${srv().publicUrl}/api/v1/revoke`,
+    });
   };
   const fetchCrl = async (): Promise<{ res: HttpResult; info: CrlInfo }> => {
     const res = await curl([`${srv().statusUrl}/crl`]);
@@ -68,12 +94,25 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     return { res, info: await crlInfo(res.body) };
   };
   const crlListing = (serial: string) =>
-    pollUntil(`the CRL to list ${serial}`, async () => {
-      const crl = await fetchCrl();
-      return crl.info.entries.has(serial) ? crl : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    pollUntil(
+      `the CRL to list ${serial}`,
+      async () => {
+        const crl = await fetchCrl();
+        return crl.info.entries.has(serial) ? crl : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
   const verifyWithCrls = (leaf: string, crls: string[]) =>
-    opensslResult(['verify', '-crl_check_all', '-CAfile', ca().roots, '-untrusted', ca().intermediates, ...crls.flatMap((c) => ['-CRLfile', c]), leaf]);
+    opensslResult([
+      'verify',
+      '-crl_check_all',
+      '-CAfile',
+      ca().roots,
+      '-untrusted',
+      ca().intermediates,
+      ...crls.flatMap((c) => ['-CRLfile', c]),
+      leaf,
+    ]);
 
   it('a fresh leaf is good over OCSP: the response verifies, the nonce is echoed, SHA-256 CertIDs work', async () => {
     const withNonce = await leafStatus(L.a);
@@ -91,7 +130,11 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     const text = r.stdout + r.stderr;
     const id = /Responder Id: ([0-9A-F]{40})$/m.exec(text)?.[1];
     assert.ok(id, `a byKey responder ID (a key hash, not a name):\n${text}`);
-    assert.equal(extension(text, 'X509v3 Subject Key Identifier')?.replace(/:/g, ''), id, 'the included certificate is the responder');
+    assert.equal(
+      extension(text, 'X509v3 Subject Key Identifier')?.replace(/:/g, ''),
+      id,
+      'the included certificate is the responder',
+    );
     assert.equal(extension(text, 'X509v3 Extended Key Usage'), 'OCSP Signing');
     assert.match(text, /OCSP No Check/);
     assert.match(text, /Issuer: O ?= ?Shortleaf, CN ?= ?Shortleaf Intermediate CA/, 'delegated by the intermediate');
@@ -101,7 +144,11 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     const r = await ask(ca().roots, ['-cert', ca().intermediates], ['-resp_text']);
     assert.ok(r.verified, r.output);
     assert.equal(r.single(ca().intermediates)?.status, 'good', r.output);
-    assert.match(r.output, /Issuer: [^\n]*CN ?= ?Shortleaf Development Root CA/, 'the responder certificate is signed by the root');
+    assert.match(
+      r.output,
+      /Issuer: [^\n]*CN ?= ?Shortleaf Development Root CA/,
+      'the responder certificate is signed by the root',
+    );
     assert.equal(extension(r.output, 'X509v3 Extended Key Usage'), 'OCSP Signing');
   });
 
@@ -110,9 +157,46 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     assert.ok(unknown.verified, unknown.output);
     assert.equal(unknown.single('0x1234')?.status, 'unknown', unknown.output);
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-    await openssl(['req', '-x509', ...ec, '-keyout', f('other-ca.key'), '-subj', '/CN=Throwaway CA', '-days', '1', '-out', f('other-ca.pem')]);
-    await openssl(['req', '-new', ...ec, '-keyout', f('other-leaf.key'), '-subj', '/CN=x.example', '-out', f('other-leaf.csr')]);
-    await openssl(['x509', '-req', '-in', f('other-leaf.csr'), '-CA', f('other-ca.pem'), '-CAkey', f('other-ca.key'), '-set_serial', '0x42', '-days', '1', '-out', f('other-leaf.pem')]);
+    await openssl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      f('other-ca.key'),
+      '-subj',
+      '/CN=Throwaway CA',
+      '-days',
+      '1',
+      '-out',
+      f('other-ca.pem'),
+    ]);
+    await openssl([
+      'req',
+      '-new',
+      ...ec,
+      '-keyout',
+      f('other-leaf.key'),
+      '-subj',
+      '/CN=x.example',
+      '-out',
+      f('other-leaf.csr'),
+    ]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      f('other-leaf.csr'),
+      '-CA',
+      f('other-ca.pem'),
+      '-CAkey',
+      f('other-ca.key'),
+      '-set_serial',
+      '0x42',
+      '-days',
+      '1',
+      '-out',
+      f('other-leaf.pem'),
+    ]);
     const foreign = await ask(f('other-ca.pem'), ['-cert', f('other-leaf.pem')]);
     assert.equal(foreign.responderError, 'unauthorized (6)', foreign.output);
   });
@@ -120,8 +204,23 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   it('GET /ocsp/{base64}, percent-encoded or not: a verifying response with RFC 5019 cache headers and 304s', async () => {
     // A request whose base64 has '+', '/' or '=' shows the two URL forms really differ.
     let [b64, leaf, digest] = ['', L.c, [] as string[]];
-    for (const [l, pre] of [[L.c, []], [L.c, ['-sha256']], [L.d, []], [L.d, ['-sha256']]] as const) {
-      await openssl(['ocsp', ...pre, '-issuer', ca().intermediates, '-cert', l.leaf, '-reqout', f('req.der'), '-no_nonce']);
+    for (const [l, pre] of [
+      [L.c, []],
+      [L.c, ['-sha256']],
+      [L.d, []],
+      [L.d, ['-sha256']],
+    ] as const) {
+      await openssl([
+        'ocsp',
+        ...pre,
+        '-issuer',
+        ca().intermediates,
+        '-cert',
+        l.leaf,
+        '-reqout',
+        f('req.der'),
+        '-no_nonce',
+      ]);
       [b64, leaf, digest] = [readFileSync(f('req.der')).toString('base64'), l, [...pre]];
       if (/[+/=]/.test(b64)) break;
     }
@@ -131,7 +230,20 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
       assert.equal(res.status, 200, res.text);
       assert.equal(res.contentType, 'application/ocsp-response');
       writeFileSync(f('get-resp.der'), res.body);
-      const v = await opensslResult(['ocsp', '-respin', f('get-resp.der'), ...digest, '-issuer', ca().intermediates, '-CAfile', ca().roots, '-cert', leaf.leaf, '-resp_text', '-no_nonce']);
+      const v = await opensslResult([
+        'ocsp',
+        '-respin',
+        f('get-resp.der'),
+        ...digest,
+        '-issuer',
+        ca().intermediates,
+        '-CAfile',
+        ca().roots,
+        '-cert',
+        leaf.leaf,
+        '-resp_text',
+        '-no_nonce',
+      ]);
       const r = parseOcspOutput(v.stdout + v.stderr);
       assert.ok(r.verified, r.output);
       assert.equal(r.single(leaf.leaf)?.status, 'good', r.output);
@@ -161,7 +273,10 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     assert.ok(v.ok, v.output);
     crlBefore = await crlInfo(res.body);
     const n = maxAge(res.headers['cache-control']);
-    assert.ok(n !== null && n > 0 && n <= secondsUntil(crlBefore.nextUpdate) + 1, `Cache-Control ${res.headers['cache-control']} within Next Update`);
+    assert.ok(
+      n !== null && n > 0 && n <= secondsUntil(crlBefore.nextUpdate) + 1,
+      `Cache-Control ${res.headers['cache-control']} within Next Update`,
+    );
     assert.ok(res.headers.etag && res.headers['last-modified'], 'ETag and Last-Modified');
     assert.equal((await curl(['-H', `If-None-Match: ${res.headers.etag}`, `${srv().statusUrl}/crl`])).status, 304);
     const pem = await curl([`${srv().statusUrl}/crl.pem`]);
@@ -191,10 +306,24 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     const res = await revoke({ serial: L.a.serial, reason: 'keyCompromise' }, L.a);
     assert.equal(res.status, 200, res.text);
     const body = res.json<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean }>();
-    assert.deepEqual({ ...body, revokedAt: undefined }, { serial: L.a.serial, revokedAt: undefined, reason: 'keyCompromise', alreadyRevoked: false, alsoRevoked: [], keyBlocked: true });
+    assert.deepEqual(
+      { ...body, revokedAt: undefined },
+      {
+        serial: L.a.serial,
+        revokedAt: undefined,
+        reason: 'keyCompromise',
+        alreadyRevoked: false,
+        alsoRevoked: [],
+        keyBlocked: true,
+      },
+    );
     revokedAt = body.revokedAt;
     // No polling: the pre-signed (no nonce) response cached above must already be replaced.
-    for (const [extra, pre] of [[[], []], [['-no_nonce'], []], [['-no_nonce'], ['-sha256']]] as const) {
+    for (const [extra, pre] of [
+      [[], []],
+      [['-no_nonce'], []],
+      [['-no_nonce'], ['-sha256']],
+    ] as const) {
       const s = await leafStatus(L.a, [...extra], [...pre]);
       assert.equal(s.status, 'revoked', s.r.output);
       assert.equal(s.reason, 'keyCompromise');
@@ -218,16 +347,31 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   it('revoking again keeps the first time and reason: 200 alreadyRevoked', async () => {
     const res = await revoke({ serial: L.a.serial, reason: 'superseded' }, L.a);
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json(), { serial: L.a.serial, revokedAt, reason: 'keyCompromise', alreadyRevoked: true, alsoRevoked: [], keyBlocked: false });
+    assert.deepEqual(res.json(), {
+      serial: L.a.serial,
+      revokedAt,
+      reason: 'keyCompromise',
+      alreadyRevoked: true,
+      alsoRevoked: [],
+      keyBlocked: false,
+    });
     assert.equal((await leafStatus(L.a)).reason, 'keyCompromise');
   });
 
   it('refusals: unknown serial 404, removeFromCRL 400, no credential 401, another certificate 403', async () => {
-    assertProblem(await revoke({ serial: 'abcdef0123456789', reason: 'keyCompromise' }, L.d), 404, 'certificateNotFound');
+    assertProblem(
+      await revoke({ serial: 'abcdef0123456789', reason: 'keyCompromise' }, L.d),
+      404,
+      'certificateNotFound',
+    );
     assertProblem(await revoke({ serial: L.d.serial, reason: 'removeFromCRL' }, L.d), 400, 'badRevocationReason');
     assertProblem(await revoke({ serial: L.c.serial, reason: 'keyCompromise' }), 401, 'clientCertificateRequired');
     assertProblem(await revoke({ serial: L.c.serial, reason: 'keyCompromise' }, L.d), 403, 'notAuthorized');
-    assertProblem(await revoke({ serial: L.c.serial, token: await revokeToken(L.c.serial, 'other', f('other.jwk')) }), 403, 'notAuthorized');
+    assertProblem(
+      await revoke({ serial: L.c.serial, token: await revokeToken(L.c.serial, 'other', f('other.jwk')) }),
+      403,
+      'notAuthorized',
+    );
     for (const leaf of [L.c, L.d]) assert.equal((await leafStatus(leaf)).status, 'good', 'nothing was revoked');
   });
 
@@ -243,12 +387,23 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   });
 
   it('a revoked certificate can no longer renew: 403 certificateRevoked', async () => {
-    const res = await curl(['--cacert', ca().roots, '--cert', L.a.cert, '--key', L.a.key, '-X', 'POST', `${srv().publicUrl}/api/v1/renew`]);
+    const res = await curl([
+      '--cacert',
+      ca().roots,
+      '--cert',
+      L.a.cert,
+      '--key',
+      L.a.key,
+      '-X',
+      'POST',
+      `${srv().publicUrl}/api/v1/renew`,
+    ]);
     assertProblem(res, 403, 'certificateRevoked');
   });
 
   it('bad OCSP input is answered cleanly, and the responder keeps serving', async () => {
-    const post = (body: Buffer, type = 'application/ocsp-request') => request(`${srv().statusUrl}/ocsp`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: Buffer, type = 'application/ocsp-request') =>
+      request(`${srv().statusUrl}/ocsp`, { method: 'POST', headers: { 'content-type': type }, body });
     const respText = async (body: Buffer) => {
       writeFileSync(f('bad-resp.der'), body);
       const r = await opensslResult(['ocsp', '-respin', f('bad-resp.der'), '-resp_text', '-noverify']);
@@ -272,7 +427,12 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
 
     // 10 MB declared (or chunked), 256 KB sent: an answer now proves the rest was not awaited.
     for (const declaredBytes of [10 * 1024 * 1024, undefined]) {
-      const res = await postPartial(`${srv().statusUrl}/ocsp`, { contentType: 'application/ocsp-request', sendBytes: 256 * 1024, timeoutMs: 5_000, ...(declaredBytes ? { declaredBytes } : {}) });
+      const res = await postPartial(`${srv().statusUrl}/ocsp`, {
+        contentType: 'application/ocsp-request',
+        sendBytes: 256 * 1024,
+        timeoutMs: 5_000,
+        ...(declaredBytes ? { declaredBytes } : {}),
+      });
       assert.equal(res.status, 413, res.text);
       assert.match(res.contentType, /^application\/problem\+json/);
       assert.equal((JSON.parse(res.text) as { type: string }).type, 'urn:shortleaf:problem:bodyTooLarge');
@@ -281,7 +441,13 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
     // And the whole 10 MB, as curl sends it: refused promptly.
     writeFileSync(f('10mb.bin'), Buffer.alloc(10 * 1024 * 1024, 0x30));
     const t0 = Date.now();
-    const big = await curl(['-H', 'content-type: application/ocsp-request', '--data-binary', `@${f('10mb.bin')}`, `${srv().statusUrl}/ocsp`]);
+    const big = await curl([
+      '-H',
+      'content-type: application/ocsp-request',
+      '--data-binary',
+      `@${f('10mb.bin')}`,
+      `${srv().statusUrl}/ocsp`,
+    ]);
     assertProblem(big, 413, 'bodyTooLarge');
     assert.ok(Date.now() - t0 < 5_000, `answered in ${Date.now() - t0} ms`);
 
@@ -312,6 +478,10 @@ describe('revocation: OCSP, CRLs and the revoke API', () => {
   });
 
   it('no server logged an internal error', () => {
-    for (const s of servers) assert.deepEqual(s.logs().filter((l) => l.level === 'error'), []);
+    for (const s of servers)
+      assert.deepEqual(
+        s.logs().filter((l) => l.level === 'error'),
+        [],
+      );
   });
 });

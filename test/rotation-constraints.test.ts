@@ -22,11 +22,17 @@ describe('rotation keeps the name constraints', () => {
 
   /** `intermediate csr` for NAME, then the root signs it with these flags. */
   async function ceremony(name: string, permit: string[]): Promise<string> {
-    await shortleafOk(['intermediate', 'csr', '--data', data, '--name', name, '--out', f(`${name}.csr`)], { env: dataEnv });
-    await shortleafOk(['root', 'sign-intermediate', '--root', rootDir, '--csr', f(`${name}.csr`), '--out', f(`${name}.crt`), ...permit], { env: rootEnv });
+    await shortleafOk(['intermediate', 'csr', '--data', data, '--name', name, '--out', f(`${name}.csr`)], {
+      env: dataEnv,
+    });
+    await shortleafOk(
+      ['root', 'sign-intermediate', '--root', rootDir, '--csr', f(`${name}.csr`), '--out', f(`${name}.crt`), ...permit],
+      { env: rootEnv },
+    );
     return f(`${name}.crt`);
   }
-  const certified = (name: string) => withStore(data, async (store) => (await store.getIssuerByName(name))?.certDer !== null);
+  const certified = (name: string) =>
+    withStore(data, async (store) => (await store.getIssuerByName(name))?.certDer !== null);
 
   it('imports the first, constrained intermediate', async () => {
     await shortleafOk(['root', 'init', '--out', rootDir], { env: rootEnv });
@@ -37,17 +43,26 @@ describe('rotation keeps the name constraints', () => {
 
   it('refuses the next one signed without --permit-*, and records nothing', async () => {
     const crt = await ceremony('next', []);
-    const r = await shortleaf(['intermediate', 'import', '--data', data, '--name', 'next', '--cert', crt, '--root', rootCrt], { env: dataEnv });
+    const r = await shortleaf(
+      ['intermediate', 'import', '--data', data, '--name', 'next', '--cert', crt, '--root', rootCrt],
+      { env: dataEnv },
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /\[widerNameConstraints\]/);
-    assert.match(r.stderr, /less constrained than the active primary: dns names are no longer limited .*uri names are no longer limited/);
+    assert.match(
+      r.stderr,
+      /less constrained than the active primary: dns names are no longer limited .*uri names are no longer limited/,
+    );
     assert.match(r.stderr, /--allow-wider-constraints/);
     assert.equal(await certified('next'), false, 'the refused certificate was not stored');
   });
 
   it('refuses one whose permitted subtree reaches outside the active one', async () => {
     const crt = await ceremony('wider', ['--permit-dns', '.example', '--permit-uri', 'spiffe://example.org']);
-    const r = await shortleaf(['intermediate', 'import', '--data', data, '--name', 'wider', '--cert', crt, '--root', rootCrt], { env: dataEnv });
+    const r = await shortleaf(
+      ['intermediate', 'import', '--data', data, '--name', 'wider', '--cert', crt, '--root', rootCrt],
+      { env: dataEnv },
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /\[widerNameConstraints\]/);
     assert.match(r.stderr, /permits dns:\.example, which is within none of dns:\.internal\.example/);
@@ -56,15 +71,41 @@ describe('rotation keeps the name constraints', () => {
 
   it('accepts the same or narrower constraints', async () => {
     const same = await ceremony('same', PERMIT);
-    const r = await shortleafOk(['intermediate', 'import', '--data', data, '--name', 'same', '--cert', same, '--root', rootCrt], { env: dataEnv });
+    const r = await shortleafOk(
+      ['intermediate', 'import', '--data', data, '--name', 'same', '--cert', same, '--root', rootCrt],
+      { env: dataEnv },
+    );
     assert.doesNotMatch(r.stdout, /warning/);
-    const narrower = await ceremony('narrower', ['--permit-dns', '.payments.internal.example', '--permit-uri', 'spiffe://example.org']);
-    await shortleafOk(['intermediate', 'import', '--data', data, '--name', 'narrower', '--cert', narrower, '--root', rootCrt], { env: dataEnv });
+    const narrower = await ceremony('narrower', [
+      '--permit-dns',
+      '.payments.internal.example',
+      '--permit-uri',
+      'spiffe://example.org',
+    ]);
+    await shortleafOk(
+      ['intermediate', 'import', '--data', data, '--name', 'narrower', '--cert', narrower, '--root', rootCrt],
+      { env: dataEnv },
+    );
     assert.equal(await certified('narrower'), true);
   });
 
   it('imports a wider one when the operator says --allow-wider-constraints, and says what widened', async () => {
-    const r = await shortleafOk(['intermediate', 'import', '--data', data, '--name', 'next', '--cert', f('next.crt'), '--root', rootCrt, '--allow-wider-constraints'], { env: dataEnv });
+    const r = await shortleafOk(
+      [
+        'intermediate',
+        'import',
+        '--data',
+        data,
+        '--name',
+        'next',
+        '--cert',
+        f('next.crt'),
+        '--root',
+        rootCrt,
+        '--allow-wider-constraints',
+      ],
+      { env: dataEnv },
+    );
     assert.match(r.stdout, /warning: next admits names primary did not/);
     assert.equal(await certified('next'), true);
   });

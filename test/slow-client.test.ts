@@ -30,12 +30,16 @@ describe('slow clients', () => {
     const started = Date.now();
     const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)));
     socket.on('error', () => undefined);
-    const header = 'POST /api/v1/sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Slow: ' + 'a'.repeat(1_000);
+    const header =
+      'POST /api/v1/sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Slow: ' + 'a'.repeat(1_000);
     let i = 0;
     const drip = setInterval(() => {
       if (!socket.destroyed && i < header.length) socket.write(header[i++]!);
     }, 100);
-    const tookMs = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 15_000))]);
+    const tookMs = await Promise.race([
+      closed,
+      new Promise<number>((resolve) => setTimeout(() => resolve(-1), 15_000)),
+    ]);
     clearInterval(drip);
     socket.destroy();
     assert.ok(tookMs > 0, 'the server kept the slow connection open for 15 s');

@@ -64,7 +64,13 @@ describe('serve restarting under the clients of its status listener', () => {
     const status = hammer(`http://127.0.0.1:${statusPort}/crl`, ca, () => done);
     const api = hammer(`https://127.0.0.1:${apiPort}/health`, ca, () => done);
     try {
-      servers.push(await startServer({ data, noListenFlags: true, args: ['--listen', `127.0.0.1:${apiPort}`, '--status-listen', `127.0.0.1:${statusPort}`] }));
+      servers.push(
+        await startServer({
+          data,
+          noListenFlags: true,
+          args: ['--listen', `127.0.0.1:${apiPort}`, '--status-listen', `127.0.0.1:${statusPort}`],
+        }),
+      );
     } finally {
       done = true;
     }
@@ -79,12 +85,25 @@ describe('serve restarting under the clients of its status listener', () => {
     const s = await startServer({ data });
     servers.push(s);
     writeFileSync(dir.file('10mb.bin'), Buffer.alloc(10 * 1024 * 1024, 0x30));
-    const res = await curl(['-H', 'content-type: application/ocsp-request', '--data-binary', `@${dir.file('10mb.bin')}`, `${s.statusUrl}/ocsp`]);
+    const res = await curl([
+      '-H',
+      'content-type: application/ocsp-request',
+      '--data-binary',
+      `@${dir.file('10mb.bin')}`,
+      `${s.statusUrl}/ocsp`,
+    ]);
     assertProblem(res, 413, 'bodyTooLarge');
     const t0 = Date.now();
     const exit = await s.stop();
     const tail = s.stderr().split('\n').slice(-4).join('\n');
-    assert.deepEqual(exit, { code: 0, signal: null }, `exit ${exit.code ?? exit.signal} after ${Date.now() - t0} ms (13: Node gave up on a pending await, the shutdown never finished)\n${tail}`);
-    assert.ok(s.logs().some((l) => l.event === 'stopped'), `no "stopped" log line:\n${tail}`);
+    assert.deepEqual(
+      exit,
+      { code: 0, signal: null },
+      `exit ${exit.code ?? exit.signal} after ${Date.now() - t0} ms (13: Node gave up on a pending await, the shutdown never finished)\n${tail}`,
+    );
+    assert.ok(
+      s.logs().some((l) => l.event === 'stopped'),
+      `no "stopped" log line:\n${tail}`,
+    );
   });
 });

@@ -35,13 +35,27 @@ describe('disk full under a running server', () => {
     await shortleafOk(['init', '--data', data]);
     server = await startServer({ data });
     const rootPem = readFileSync(`${data}/offline-root/root.crt`, 'utf8');
-    const jwk = JSON.parse(readFileSync(`${data}/provisioners/admin.jwk`, 'utf8')) as Parameters<typeof mintToken>[0]['privateJwk'];
-    const [, csr] = await acmeCrypto.createCsr({ commonName: 'disk.test', altNames: ['disk.test'] }, await acmeCrypto.createPrivateEcdsaKey());
+    const jwk = JSON.parse(readFileSync(`${data}/provisioners/admin.jwk`, 'utf8')) as Parameters<
+      typeof mintToken
+    >[0]['privateJwk'];
+    const [, csr] = await acmeCrypto.createCsr(
+      { commonName: 'disk.test', altNames: ['disk.test'] },
+      await acmeCrypto.createPrivateEcdsaKey(),
+    );
     const sign = async () =>
       request(`${server!.api}/api/v1/sign`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ csr: csr.toString(), token: await mintToken({ provisioner: 'admin', privateJwk: jwk, caUrl: server!.publicUrl, subject: 'disk.test', sans: ['disk.test'] }) }),
+        body: JSON.stringify({
+          csr: csr.toString(),
+          token: await mintToken({
+            provisioner: 'admin',
+            privateJwk: jwk,
+            caUrl: server!.publicUrl,
+            subject: 'disk.test',
+            sans: ['disk.test'],
+          }),
+        }),
         ca: rootPem,
         servername: 'localhost',
       });

@@ -26,13 +26,24 @@ describe('TLS versions and cipher suites of the HTTPS listener', () => {
   });
 
   /** One handshake with `openssl s_client -brief`; what it negotiated, or why it failed. */
-  async function handshake(args: string[]): Promise<{ ok: boolean; protocol?: string; cipher?: string; output: string }> {
+  async function handshake(
+    args: string[],
+  ): Promise<{ ok: boolean; protocol?: string; cipher?: string; output: string }> {
     assert.ok(server, 'the server did not start');
-    const r = await run('openssl', ['s_client', '-brief', '-connect', `127.0.0.1:${server.apiPort}`, '-servername', 'localhost', ...args], { input: '', timeoutMs: 15_000 });
+    const r = await run(
+      'openssl',
+      ['s_client', '-brief', '-connect', `127.0.0.1:${server.apiPort}`, '-servername', 'localhost', ...args],
+      { input: '', timeoutMs: 15_000 },
+    );
     const output = `${r.stdout}\n${r.stderr}`;
     const protocol = /Protocol version: (\S+)/.exec(output)?.[1];
     const cipher = /Ciphersuite: (\S+)/.exec(output)?.[1];
-    return { ok: r.code === 0 && protocol !== undefined, ...(protocol ? { protocol } : {}), ...(cipher ? { cipher } : {}), output };
+    return {
+      ok: r.code === 0 && protocol !== undefined,
+      ...(protocol ? { protocol } : {}),
+      ...(cipher ? { cipher } : {}),
+      output,
+    };
   }
 
   it('TLS 1.3 is accepted', async () => {
@@ -42,7 +53,11 @@ describe('TLS versions and cipher suites of the HTTPS listener', () => {
   });
 
   it('TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 (and CHACHA20-POLY1305) is accepted', async () => {
-    for (const cipher of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES256-GCM-SHA384']) {
+    for (const cipher of [
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+    ]) {
       const r = await handshake(['-tls1_2', '-cipher', cipher]);
       assert.ok(r.ok, r.output);
       assert.equal(r.protocol, 'TLSv1.2');
@@ -52,7 +67,14 @@ describe('TLS versions and cipher suites of the HTTPS listener', () => {
 
   it('TLS 1.2 with a CBC suite, or without ECDHE, is refused', async () => {
     // Node's default list accepts the first three; they are CBC (and SHA-1) suites.
-    for (const cipher of ['ECDHE-ECDSA-AES128-SHA256', 'ECDHE-ECDSA-AES256-SHA384', 'ECDHE-ECDSA-AES128-SHA', 'AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES128-CCM']) {
+    for (const cipher of [
+      'ECDHE-ECDSA-AES128-SHA256',
+      'ECDHE-ECDSA-AES256-SHA384',
+      'ECDHE-ECDSA-AES128-SHA',
+      'AES128-GCM-SHA256',
+      'DHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES128-CCM',
+    ]) {
       const r = await handshake(['-tls1_2', '-cipher', `${cipher}@SECLEVEL=0`]);
       assert.ok(!r.ok, `${cipher} must be refused:\n${r.output}`);
       assert.match(r.output, /handshake failure|no shared cipher|no ciphers available/, r.output);

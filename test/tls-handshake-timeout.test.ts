@@ -21,7 +21,10 @@ async function closedAfter(socket: Socket, ready: string, send = ''): Promise<nu
   const started = Date.now();
   if (send !== '') socket.write(send);
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)));
-  const took = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), GIVE_UP_MS).unref())]);
+  const took = await Promise.race([
+    closed,
+    new Promise<number>((resolve) => setTimeout(() => resolve(-1), GIVE_UP_MS).unref()),
+  ]);
   socket.destroy();
   return took;
 }
@@ -37,7 +40,10 @@ describe('connections that never send a request', () => {
   before(async () => {
     const data = dir.file('data');
     await shortleafOk(['init', '--data', data]);
-    writeFileSync(dir.file('config.json'), JSON.stringify({ limits: { handshakeTimeout: '1s', headersTimeout: '2s', requestTimeout: '3s' } }));
+    writeFileSync(
+      dir.file('config.json'),
+      JSON.stringify({ limits: { handshakeTimeout: '1s', headersTimeout: '2s', requestTimeout: '3s' } }),
+    );
     server = await startServer({ data, args: ['--config', dir.file('config.json')] });
   });
   after(async () => {
@@ -49,16 +55,31 @@ describe('connections that never send a request', () => {
   });
 
   it('HTTPS: closes a TCP connection that never starts TLS within limits.handshakeTimeout', async () => {
-    within(await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.apiPort }), 'connect'), HANDSHAKE_TIMEOUT_MS);
+    within(
+      await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.apiPort }), 'connect'),
+      HANDSHAKE_TIMEOUT_MS,
+    );
   });
 
   it('HTTPS: closes a connection that finishes the handshake and sends nothing within limits.headersTimeout', async () => {
-    within(await closedAfter(connectTls({ host: '127.0.0.1', port: server!.apiPort, rejectUnauthorized: false }), 'secureConnect'), HEADERS_TIMEOUT_MS);
+    within(
+      await closedAfter(
+        connectTls({ host: '127.0.0.1', port: server!.apiPort, rejectUnauthorized: false }),
+        'secureConnect',
+      ),
+      HEADERS_TIMEOUT_MS,
+    );
   });
 
   it('status listener: closes a connection that sends nothing, or one byte, within limits.headersTimeout', async () => {
-    within(await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.statusPort }), 'connect'), HEADERS_TIMEOUT_MS);
-    within(await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.statusPort }), 'connect', 'G'), HEADERS_TIMEOUT_MS);
+    within(
+      await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.statusPort }), 'connect'),
+      HEADERS_TIMEOUT_MS,
+    );
+    within(
+      await closedAfter(connectTcp({ host: '127.0.0.1', port: server!.statusPort }), 'connect', 'G'),
+      HEADERS_TIMEOUT_MS,
+    );
   });
 
   it('still serves a request that arrives in time, and keeps that connection for the next one', async () => {

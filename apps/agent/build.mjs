@@ -14,7 +14,9 @@ await build({
   target: 'node20',
   format: 'esm',
   // @peculiar/x509 and its asn1 schema need these at run time; CommonJS dependencies need require.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+  },
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -40,18 +40,32 @@ export interface ObtainedCertificate {
   result: RunResult;
 }
 
-async function runClient(what: string, command: string, args: string[], env: Record<string, string>, logFile?: string): Promise<RunResult> {
+async function runClient(
+  what: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  logFile?: string,
+): Promise<RunResult> {
   const r = await run(command, args, { env, timeoutMs: CLIENT_TIMEOUT_MS });
   if (r.code !== 0) {
-    const log = logFile !== undefined && existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-60).join('\n') : '';
-    throw new Error(`${what} exited ${r.code ?? r.signal}\n$ ${command} ${args.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}${log ? `\nlog tail:\n${log}` : ''}`);
+    const log =
+      logFile !== undefined && existsSync(logFile)
+        ? readFileSync(logFile, 'utf8').split('\n').slice(-60).join('\n')
+        : '';
+    throw new Error(
+      `${what} exited ${r.code ?? r.signal}\n$ ${command} ${args.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}${log ? `\nlog tail:\n${log}` : ''}`,
+    );
   }
   return r;
 }
 
 function describeCertificate(leaf: string, chain: string, key: string, result: RunResult): ObtainedCertificate {
   const cert = new X509Certificate(readFileSync(leaf));
-  const dnsNames = (cert.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+  const dnsNames = (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4));
   return { leaf, chain, key, serial: normalizeSerial(cert.serialNumber), dnsNames, result };
 }
 
@@ -67,9 +81,22 @@ export interface CertbotOptions extends AcmeClientOptions {
   eab?: { kid: string; hmac: string };
 }
 
-const certbotDirs = (o: CertbotOptions) => ['--config-dir', join(o.workDir, 'config'), '--work-dir', join(o.workDir, 'work'), '--logs-dir', join(o.workDir, 'logs')];
+const certbotDirs = (o: CertbotOptions) => [
+  '--config-dir',
+  join(o.workDir, 'config'),
+  '--work-dir',
+  join(o.workDir, 'work'),
+  '--logs-dir',
+  join(o.workDir, 'logs'),
+];
 const certbot = (what: string, o: CertbotOptions, args: string[]) =>
-  runClient(what, 'certbot', [...args, ...certbotDirs(o), '--non-interactive'], { REQUESTS_CA_BUNDLE: o.caBundle }, join(o.workDir, 'logs', 'letsencrypt.log'));
+  runClient(
+    what,
+    'certbot',
+    [...args, ...certbotDirs(o), '--non-interactive'],
+    { REQUESTS_CA_BUNDLE: o.caBundle },
+    join(o.workDir, 'logs', 'letsencrypt.log'),
+  );
 
 /** The lineage's current files, resolved past certbot's live/ symlinks so a renewal leaves them be. */
 function certbotLineage(o: CertbotOptions, result: RunResult): ObtainedCertificate {
@@ -86,9 +113,20 @@ export async function certbotObtain(o: CertbotOptions): Promise<ObtainedCertific
   const account = o.email === undefined ? ['--register-unsafely-without-email'] : ['-m', o.email];
   const eab = o.eab === undefined ? [] : ['--eab-kid', o.eab.kid, `--eab-hmac-key=${o.eab.hmac}`];
   const result = await certbot('certbot certonly', o, [
-    'certonly', '--standalone', '--http-01-port', String(o.httpPort), '--http-01-address', '127.0.0.1',
-    '--server', o.directory, '--cert-name', o.certName, ...o.domains.flatMap((d) => ['-d', d]),
-    '--agree-tos', ...account, ...eab,
+    'certonly',
+    '--standalone',
+    '--http-01-port',
+    String(o.httpPort),
+    '--http-01-address',
+    '127.0.0.1',
+    '--server',
+    o.directory,
+    '--cert-name',
+    o.certName,
+    ...o.domains.flatMap((d) => ['-d', d]),
+    '--agree-tos',
+    ...account,
+    ...eab,
   ]);
   return certbotLineage(o, result);
 }
@@ -99,16 +137,36 @@ export async function certbotObtain(o: CertbotOptions): Promise<ObtainedCertific
  * sleeps up to 8 minutes first whenever stdin is not a terminal.
  */
 export async function certbotRenew(o: CertbotOptions): Promise<ObtainedCertificate> {
-  const result = await certbot('certbot renew', o, ['renew', '--cert-name', o.certName, '--force-renewal', '--no-random-sleep-on-renew']);
+  const result = await certbot('certbot renew', o, [
+    'renew',
+    '--cert-name',
+    o.certName,
+    '--force-renewal',
+    '--no-random-sleep-on-renew',
+  ]);
   return certbotLineage(o, result);
 }
 
 /** certbot's revocation reasons, as its --reason flag spells them. */
-export type CertbotReason = 'unspecified' | 'keycompromise' | 'affiliationchanged' | 'superseded' | 'cessationofoperation';
+export type CertbotReason =
+  'unspecified' | 'keycompromise' | 'affiliationchanged' | 'superseded' | 'cessationofoperation';
 
 /** `certbot revoke --cert-path`: revokes with the account key, keeping the files. */
-export function certbotRevoke(o: CertbotOptions, certPath: string, reason: CertbotReason = 'unspecified'): Promise<RunResult> {
-  return certbot('certbot revoke', o, ['revoke', '--cert-path', certPath, '--reason', reason, '--no-delete-after-revoke', '--server', o.directory]);
+export function certbotRevoke(
+  o: CertbotOptions,
+  certPath: string,
+  reason: CertbotReason = 'unspecified',
+): Promise<RunResult> {
+  return certbot('certbot revoke', o, [
+    'revoke',
+    '--cert-path',
+    certPath,
+    '--reason',
+    reason,
+    '--no-delete-after-revoke',
+    '--server',
+    o.directory,
+  ]);
 }
 
 // ---- lego ---------------------------------------------------------------------------------------
@@ -140,11 +198,29 @@ function legoArgs(o: LegoOptions): { args: string[]; env: Record<string, string>
     Object.assign(env, { EXEC_PATH: c.dns.execPath, EXEC_PROPAGATION_TIMEOUT: '30', EXEC_POLLING_INTERVAL: '1' });
   }
   const eab = o.eab === undefined ? [] : ['--eab', '--kid', o.eab.kid, `--hmac=${o.eab.hmac}`];
-  return { args: ['--server', o.directory, '--path', o.workDir, '--accept-tos', '--email', o.email, ...eab, ...o.domains.flatMap((d) => ['-d', d]), ...challenge], env };
+  return {
+    args: [
+      '--server',
+      o.directory,
+      '--path',
+      o.workDir,
+      '--accept-tos',
+      '--email',
+      o.email,
+      ...eab,
+      ...o.domains.flatMap((d) => ['-d', d]),
+      ...challenge,
+    ],
+    env,
+  };
 }
 
 /** Runs `lego GLOBAL-FLAGS COMMAND EXTRA` and returns what happened, success or not. */
-export function legoCommand(o: LegoOptions, command: 'run' | 'renew' | 'revoke', extra: string[] = []): Promise<RunResult> {
+export function legoCommand(
+  o: LegoOptions,
+  command: 'run' | 'renew' | 'revoke',
+  extra: string[] = [],
+): Promise<RunResult> {
   mkdirSync(o.workDir, { recursive: true });
   const { args, env } = legoArgs(o);
   return run('lego', [...args, command, ...extra], { env, timeoutMs: CLIENT_TIMEOUT_MS });
@@ -165,7 +241,10 @@ function legoSnapshot(o: LegoOptions, result: RunResult): ObtainedCertificate {
 
 async function legoOk(o: LegoOptions, command: 'run' | 'renew' | 'revoke', extra: string[] = []): Promise<RunResult> {
   const r = await legoCommand(o, command, extra);
-  if (r.code !== 0) throw new Error(`lego ${command} exited ${r.code ?? r.signal}\n$ lego ${legoArgs(o).args.join(' ')} ${command} ${extra.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(
+      `lego ${command} exited ${r.code ?? r.signal}\n$ lego ${legoArgs(o).args.join(' ')} ${command} ${extra.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+    );
   return r;
 }
 
@@ -199,7 +278,11 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-function startDaemon(command: string, args: string[], opts: { env?: Record<string, string>; ready: RegExp; timeoutMs?: number }): Promise<Daemon> {
+function startDaemon(
+  command: string,
+  args: string[],
+  opts: { env?: Record<string, string>; ready: RegExp; timeoutMs?: number },
+): Promise<Daemon> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const child = track(command, args, { ...(opts.env ? { env: opts.env } : {}) });
   child.stdin!.end();
@@ -210,7 +293,10 @@ function startDaemon(command: string, args: string[], opts: { env?: Record<strin
     if (exited) return;
     child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exit, new Promise<void>((resolve) => (timer = setTimeout(() => (child.kill('SIGKILL'), resolve()), 5_000)))]);
+    await Promise.race([
+      exit,
+      new Promise<void>((resolve) => (timer = setTimeout(() => (child.kill('SIGKILL'), resolve()), 5_000))),
+    ]);
     clearTimeout(timer);
     await exit;
   };
@@ -254,13 +340,33 @@ export interface ChallTestSrv {
  */
 export async function startChallTestSrv(): Promise<ChallTestSrv> {
   const [dnsPort, managementPort] = [await freePort(), await freePort()];
-  const daemon = await startDaemon('pebble-challtestsrv', [
-    '-dns01', `127.0.0.1:${dnsPort}`, '-management', `127.0.0.1:${managementPort}`,
-    '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
-  ], { ready: /Starting management server/ });
+  const daemon = await startDaemon(
+    'pebble-challtestsrv',
+    [
+      '-dns01',
+      `127.0.0.1:${dnsPort}`,
+      '-management',
+      `127.0.0.1:${managementPort}`,
+      '-http01',
+      '',
+      '-https01',
+      '',
+      '-tlsalpn01',
+      '',
+      '-defaultIPv4',
+      '127.0.0.1',
+      '-defaultIPv6',
+      '',
+    ],
+    { ready: /Starting management server/ },
+  );
   const managementUrl = `http://127.0.0.1:${managementPort}`;
   const post = async (path: string, body: Record<string, string>) => {
-    const res = await request(`${managementUrl}${path}`, { method: 'POST', body: JSON.stringify(body), timeoutMs: 5_000 });
+    const res = await request(`${managementUrl}${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      timeoutMs: 5_000,
+    });
     if (res.status !== 200) throw new Error(`pebble-challtestsrv ${path}: HTTP ${res.status} ${res.text}`);
   };
   const resolver = new Resolver({ timeout: 1_000, tries: 2 });
@@ -274,7 +380,8 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
       try {
         return (await resolver.resolveTxt(fqdn)).map((chunks) => chunks.join(''));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENODATA' || (err as NodeJS.ErrnoException).code === 'ENOTFOUND') return [];
+        if ((err as NodeJS.ErrnoException).code === 'ENODATA' || (err as NodeJS.ErrnoException).code === 'ENOTFOUND')
+          return [];
         throw err;
       }
     },
@@ -282,10 +389,14 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
     stop: daemon.stop,
   };
   try {
-    await pollUntil('pebble-challtestsrv to answer over its API and DNS', async () => {
-      await srv.setTxt('ready.harness.test.', 'ready');
-      return (await srv.resolveTxt('ready.harness.test')).includes('ready') ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 200 });
+    await pollUntil(
+      'pebble-challtestsrv to answer over its API and DNS',
+      async () => {
+        await srv.setTxt('ready.harness.test.', 'ready');
+        return (await srv.resolveTxt('ready.harness.test')).includes('ready') ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     await srv.clearTxt('ready.harness.test.');
   } catch (err) {
     await daemon.stop();
@@ -306,11 +417,17 @@ export interface DnsExecScript {
  * clears the TXT record through pebble-challtestsrv's API and logs the call. `wrongValue`
  * publishes a value that is not the key authorization digest, for tests where validation must fail.
  */
-export function writeDnsExecScript(path: string, managementUrl: string, opts: { wrongValue?: boolean } = {}): DnsExecScript {
+export function writeDnsExecScript(
+  path: string,
+  managementUrl: string,
+  opts: { wrongValue?: boolean } = {},
+): DnsExecScript {
   const log = `${path}.calls`;
   writeFileSync(log, '');
   const value = opts.wrongValue ? 'not-$3' : '$3';
-  writeFileSync(path, `#!/bin/sh
+  writeFileSync(
+    path,
+    `#!/bin/sh
 # lego --dns exec: $1 = present|cleanup, $2 = FQDN (with the final dot), $3 = TXT value.
 set -eu
 printf '%s %s %s\\n' "$1" "$2" "$3" >> '${log}'
@@ -320,15 +437,19 @@ case "$1" in
   *) exit 0 ;;
 esac
 exec curl -sS --fail --max-time 10 -X POST --data "$body" '${managementUrl}/'"$path"
-`);
+`,
+  );
   chmodSync(path, 0o755);
   return {
     path,
     calls: () =>
-      readFileSync(log, 'utf8').split('\n').filter((l) => l !== '').map((l) => {
-        const [action = '', fqdn = '', value = ''] = l.split(' ');
-        return { action, fqdn, value };
-      }),
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => {
+          const [action = '', fqdn = '', value = ''] = l.split(' ');
+          return { action, fqdn, value };
+        }),
   };
 }
 
@@ -354,10 +475,42 @@ async function pebbleTls(dir: string): Promise<{ ca: string; cert: string; key: 
   const f = (name: string) => join(dir, name);
   if (!existsSync(f('tls.pem'))) {
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-    await openssl(['req', '-x509', ...ec, '-keyout', f('tls-ca.key'), '-out', f('tls-ca.pem'), '-subj', '/CN=Pebble HTTPS test CA', '-days', '2']);
+    await openssl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      f('tls-ca.key'),
+      '-out',
+      f('tls-ca.pem'),
+      '-subj',
+      '/CN=Pebble HTTPS test CA',
+      '-days',
+      '2',
+    ]);
     await openssl(['req', '-new', ...ec, '-keyout', f('tls.key'), '-out', f('tls.csr'), '-subj', '/CN=localhost']);
-    writeFileSync(f('tls.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-    await openssl(['x509', '-req', '-in', f('tls.csr'), '-CA', f('tls-ca.pem'), '-CAkey', f('tls-ca.key'), '-set_serial', '1', '-days', '2', '-extfile', f('tls.ext'), '-out', f('tls.pem')]);
+    writeFileSync(
+      f('tls.ext'),
+      'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+    );
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      f('tls.csr'),
+      '-CA',
+      f('tls-ca.pem'),
+      '-CAkey',
+      f('tls-ca.key'),
+      '-set_serial',
+      '1',
+      '-days',
+      '2',
+      '-extfile',
+      f('tls.ext'),
+      '-out',
+      f('tls.pem'),
+    ]);
   }
   return { ca: f('tls-ca.pem'), cert: f('tls.pem'), key: f('tls.key') };
 }
@@ -367,25 +520,40 @@ async function pebbleTls(dir: string): Promise<{ ca: string; cert: string; key: 
  * `tlsPort` and resolves names (A and TXT) through `dnsServer`, a pebble-challtestsrv. Nonces are
  * never rejected at random and authorizations never reused, so every order is validated afresh.
  */
-export async function startPebble(opts: { dir: string; httpPort: number; tlsPort: number; dnsServer: string; requireEab?: boolean }): Promise<Pebble> {
+export async function startPebble(opts: {
+  dir: string;
+  httpPort: number;
+  tlsPort: number;
+  dnsServer: string;
+  requireEab?: boolean;
+}): Promise<Pebble> {
   mkdirSync(opts.dir, { recursive: true });
   const tls = await pebbleTls(opts.dir);
   const [listen, management] = [await freePort(), await freePort()];
-  const eab = opts.requireEab ? { kid: `kid-${randomBytes(4).toString('hex')}`, hmac: randomBytes(32).toString('base64url') } : null;
+  const eab = opts.requireEab
+    ? { kid: `kid-${randomBytes(4).toString('hex')}`, hmac: randomBytes(32).toString('base64url') }
+    : null;
   const config = join(opts.dir, `pebble-${listen}.json`);
-  writeFileSync(config, JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${listen}`,
-      managementListenAddress: `127.0.0.1:${management}`,
-      certificate: tls.cert,
-      privateKey: tls.key,
-      httpPort: opts.httpPort,
-      tlsPort: opts.tlsPort,
-      ocspResponderURL: '',
-      externalAccountBindingRequired: eab !== null,
-      ...(eab ? { externalAccountMACKeys: { [eab.kid]: eab.hmac } } : {}),
-    },
-  }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        pebble: {
+          listenAddress: `127.0.0.1:${listen}`,
+          managementListenAddress: `127.0.0.1:${management}`,
+          certificate: tls.cert,
+          privateKey: tls.key,
+          httpPort: opts.httpPort,
+          tlsPort: opts.tlsPort,
+          ocspResponderURL: '',
+          externalAccountBindingRequired: eab !== null,
+          ...(eab ? { externalAccountMACKeys: { [eab.kid]: eab.hmac } } : {}),
+        },
+      },
+      null,
+      2,
+    ),
+  );
   const daemon = await startDaemon('pebble', ['-config', config, '-dnsserver', opts.dnsServer], {
     env: { PEBBLE_VA_NOSLEEP: '1', PEBBLE_VA_ALWAYS_VALID: '0', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
     ready: /ACME directory available at: (\S+)/,
@@ -432,8 +600,16 @@ export async function newAccountWithoutEab(directory: string, caBundle: string):
   for (let attempt = 0; ; attempt++) {
     const protectedHeader = b64({ alg: 'ES256', jwk: { kty, crv, x, y }, nonce, url: dir.newAccount });
     const payload = b64({ termsOfServiceAgreed: true });
-    const signature = sign('sha256', Buffer.from(`${protectedHeader}.${payload}`), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-    const res = await request(dir.newAccount, { method: 'POST', ca, headers: { 'content-type': 'application/jose+json' }, body: JSON.stringify({ protected: protectedHeader, payload, signature }) });
+    const signature = sign('sha256', Buffer.from(`${protectedHeader}.${payload}`), {
+      key: privateKey,
+      dsaEncoding: 'ieee-p1363',
+    }).toString('base64url');
+    const res = await request(dir.newAccount, {
+      method: 'POST',
+      ca,
+      headers: { 'content-type': 'application/jose+json' },
+      body: JSON.stringify({ protected: protectedHeader, payload, signature }),
+    });
     if (attempt > 0 || !res.text.includes('urn:ietf:params:acme:error:badNonce')) return res;
     nonce = res.headers?.['replay-nonce'];
   }

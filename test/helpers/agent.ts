@@ -8,7 +8,14 @@ import { basename, dirname, join } from 'node:path';
 import { DEFAULT_TIMEOUT_MS, run, shortleafArgs, shortleafOk, track, type RunResult } from './cli.js';
 import { request } from './http.js';
 import { NGINX } from './nginx.js';
-import { handshakeCertificates, openssl, opensslResult, publicKeyOfCert, publicKeyOfKey, splitCertificates } from './openssl.js';
+import {
+  handshakeCertificates,
+  openssl,
+  opensslResult,
+  publicKeyOfCert,
+  publicKeyOfKey,
+  splitCertificates,
+} from './openssl.js';
 import { normalizeSerial } from './revocation.js';
 
 /** One JSON line the agent logged on stderr. */
@@ -34,7 +41,11 @@ export interface RunningAgent {
    * Resolves with the first log line (at index `from` or later) that `match` accepts. Rejects,
    * with what the agent printed, if it exits first or nothing matches within the timeout.
    */
-  waitFor(what: string, match: (l: AgentLog) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<{ log: AgentLog; index: number }>;
+  waitFor(
+    what: string,
+    match: (l: AgentLog) => boolean,
+    opts?: { from?: number; timeoutMs?: number },
+  ): Promise<{ log: AgentLog; index: number }>;
   /** Resolves with the exit status; rejects if it is still running after the timeout. */
   waitForExit(timeoutMs: number): Promise<Exit>;
   exited(): Exit | null;
@@ -98,16 +109,28 @@ export function startAgent(args: readonly string[], opts: { standalone?: boolean
         const check = () => {
           const index = logs.findIndex((l, i) => i >= (o.from ?? 0) && match(l));
           if (index >= 0) return done(() => resolve({ log: logs[index]!, index }));
-          if (exit !== null) done(() => reject(new Error(`the agent exited (${exit!.code ?? exit!.signal}) before ${what}\n${printed()}`)));
+          if (exit !== null)
+            done(() =>
+              reject(new Error(`the agent exited (${exit!.code ?? exit!.signal}) before ${what}\n${printed()}`)),
+            );
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${printed()}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${printed()}`))),
+          timeoutMs,
+        );
         listeners.add(check);
         check();
       });
     },
     async waitForExit(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the agent was still running after ${timeoutMs} ms\n${printed()}`)), timeoutMs)));
+      const late = new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`the agent was still running after ${timeoutMs} ms\n${printed()}`)),
+            timeoutMs,
+          )),
+      );
       try {
         return await Promise.race([exited, late]);
       } finally {
@@ -130,8 +153,14 @@ export function startAgent(args: readonly string[], opts: { standalone?: boolean
 }
 
 /** Runs the agent to completion (`--once`, a usage error); a run past the timeout fails the test. */
-export function runAgent(args: readonly string[], opts: { standalone?: boolean; timeoutMs?: number } = {}): Promise<RunResult & { logs: AgentLog[] }> {
-  return run(process.execPath, agentArgs(args, opts.standalone), { timeoutMs: opts.timeoutMs ?? 60_000 }).then((r) => ({ ...r, logs: parseLogs(r.stderr) }));
+export function runAgent(
+  args: readonly string[],
+  opts: { standalone?: boolean; timeoutMs?: number } = {},
+): Promise<RunResult & { logs: AgentLog[] }> {
+  return run(process.execPath, agentArgs(args, opts.standalone), { timeoutMs: opts.timeoutMs ?? 60_000 }).then((r) => ({
+    ...r,
+    logs: parseLogs(r.stderr),
+  }));
 }
 
 /**
@@ -139,12 +168,44 @@ export function runAgent(args: readonly string[], opts: { standalone?: boolean; 
  * the agent then renews within seconds.
  */
 export async function addShortLivedProvisioner(data: string, name: string, keyOut: string): Promise<void> {
-  await shortleafOk(['provisioner', 'add', name, '--data', data, '--key-out', keyOut, '--default-lifetime', '1m', '--min-lifetime', '1m', '--max-lifetime', '5m', '--allow-dns', '*.test']);
+  await shortleafOk([
+    'provisioner',
+    'add',
+    name,
+    '--data',
+    data,
+    '--key-out',
+    keyOut,
+    '--default-lifetime',
+    '1m',
+    '--min-lifetime',
+    '1m',
+    '--max-lifetime',
+    '5m',
+    '--allow-dns',
+    '*.test',
+  ]);
 }
 
 /** A one-time token for SUBJECT (and SANs) from `shortleaf token`. */
-export async function mintTokenCli(o: { caUrl: string; provisioner: string; key: string; subject: string; sans?: string[] }): Promise<string> {
-  const r = await shortleafOk(['token', o.subject, '--provisioner', o.provisioner, '--key', o.key, '--ca', o.caUrl, ...(o.sans ?? []).flatMap((s) => ['--san', s])]);
+export async function mintTokenCli(o: {
+  caUrl: string;
+  provisioner: string;
+  key: string;
+  subject: string;
+  sans?: string[];
+}): Promise<string> {
+  const r = await shortleafOk([
+    'token',
+    o.subject,
+    '--provisioner',
+    o.provisioner,
+    '--key',
+    o.key,
+    '--ca',
+    o.caUrl,
+    ...(o.sans ?? []).flatMap((s) => ['--san', s]),
+  ]);
   return r.stdout.trim();
 }
 
@@ -162,11 +223,21 @@ export function leafOf(certFile: string): LeafFacts {
   const [pem] = splitCertificates(readFileSync(certFile, 'utf8'));
   if (pem === undefined) throw new Error(`${certFile} holds no certificate`);
   const x = new X509Certificate(pem);
-  return { pem, serial: normalizeSerial(x.serialNumber), sans: x.subjectAltName ?? '', notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo) };
+  return {
+    pem,
+    serial: normalizeSerial(x.serialNumber),
+    sans: x.subjectAltName ?? '',
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
+  };
 }
 
 /** `openssl verify` of the leaf in a PEM file against the roots, with the intermediates as untrusted helpers. */
-export async function verifyLeaf(certFile: string, roots: string, intermediates: string): Promise<{ ok: boolean; output: string }> {
+export async function verifyLeaf(
+  certFile: string,
+  roots: string,
+  intermediates: string,
+): Promise<{ ok: boolean; output: string }> {
   const r = await opensslResult(['verify', '-CAfile', roots, '-untrusted', intermediates], leafOf(certFile).pem);
   const output = `${r.stdout}\n${r.stderr}`;
   return { ok: r.code === 0 && /: OK$/m.test(r.stdout), output };
@@ -177,7 +248,10 @@ export async function verifyLeaf(certFile: string, roots: string, intermediates:
  * pkey`), and whether the key is the certificate's. Throws (with OpenSSL's message) if either
  * does not parse.
  */
-export async function credentialPair(certFile: string, keyFile: string): Promise<{ matches: boolean; certPub: string; keyPub: string }> {
+export async function credentialPair(
+  certFile: string,
+  keyFile: string,
+): Promise<{ matches: boolean; certPub: string; keyPub: string }> {
   await openssl(['x509', '-in', certFile, '-noout']);
   await openssl(['pkey', '-in', keyFile, '-noout']);
   const certPub = await publicKeyOfCert(certFile);
@@ -192,10 +266,12 @@ export function snapshot(files: readonly string[]): Map<string, Buffer | null> {
 
 /** The files whose bytes differ from the snapshot (an empty list: untouched). */
 export function changedSince(before: Map<string, Buffer | null>): string[] {
-  return [...before].filter(([f, bytes]) => {
-    const now = existsSync(f) ? readFileSync(f) : null;
-    return now === null || bytes === null ? now !== bytes : !now.equals(bytes);
-  }).map(([f]) => f);
+  return [...before]
+    .filter(([f, bytes]) => {
+      const now = existsSync(f) ? readFileSync(f) : null;
+      return now === null || bytes === null ? now !== bytes : !now.equals(bytes);
+    })
+    .map(([f]) => f);
 }
 
 /** What else sits beside a file: the agent's temporary files (`NAME.tmp-…`) and journal (`NAME.pending`). */

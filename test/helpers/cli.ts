@@ -69,8 +69,16 @@ function loggedOutput(command: string, args: readonly string[]): { label: string
 }
 
 /** Spawns a process that the harness tracks (and kills if the test process exits). */
-export function track(command: string, args: readonly string[], opts: { env?: Record<string, string | undefined>; cwd?: string }): ChildProcess {
-  const child = spawn(command, args, { cwd: opts.cwd ?? REPO_ROOT, env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+export function track(
+  command: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string },
+): ChildProcess {
+  const child = spawn(command, args, {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: childEnv(opts.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   for (const key of SECRET_ENV) recordSecret(opts.env?.[key]);
   const logged = loggedOutput(command, args);
   if (logged !== null) captureOutput(child, logged.label, { stdout: logged.stdout });
@@ -94,7 +102,11 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${Buffer.concat(out).toString()}\nstderr: ${Buffer.concat(err).toString()}`));
+      reject(
+        new Error(
+          `${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${Buffer.concat(out).toString()}\nstderr: ${Buffer.concat(err).toString()}`,
+        ),
+      );
     }, timeoutMs);
     child.once('error', (e) => {
       clearTimeout(timer);
@@ -104,7 +116,13 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       clearTimeout(timer);
       const stdoutBytes = Buffer.concat(out);
       recordPrintedSecrets(args, stdoutBytes.toString('utf8'));
-      resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+      resolve({
+        code,
+        signal,
+        stdout: stdoutBytes.toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        stdoutBytes,
+      });
     });
     child.stdin!.on('error', () => undefined); // a command that exits without reading its input
     child.stdin!.end(opts.input === undefined ? undefined : Buffer.from(opts.input));
@@ -131,7 +149,9 @@ export function shortleaf(args: readonly string[], opts: RunOptions = {}): Promi
 export async function shortleafOk(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const result = await shortleaf(args, opts);
   if (result.code !== 0) {
-    throw new Error(`shortleaf ${args.join(' ')} exited ${result.code ?? result.signal}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    throw new Error(
+      `shortleaf ${args.join(' ')} exited ${result.code ?? result.signal}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
   }
   return result;
 }

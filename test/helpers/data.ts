@@ -18,7 +18,11 @@ export async function tableCounts(dataDir: string): Promise<Record<string, numbe
 }
 
 /** Opens the database read-only for a callback and always closes it. */
-export async function withStore<T>(dataDir: string, fn: (store: SqliteStore) => Promise<T>, opts: { readonly?: boolean } = { readonly: true }): Promise<T> {
+export async function withStore<T>(
+  dataDir: string,
+  fn: (store: SqliteStore) => Promise<T>,
+  opts: { readonly?: boolean } = { readonly: true },
+): Promise<T> {
   const store = await SqliteStore.open(databasePath(dataDir), { readonly: opts.readonly ?? true });
   try {
     return await fn(store);

@@ -25,14 +25,21 @@ export interface DevCa {
   chain: string;
   adminKey: string;
   /** `shortleaf token` + `shortleaf certificate` for SUBJECT, files named after `name` in `dir`. */
-  issue(subject: string, name: string, opts?: { sans?: string[]; extra?: string[]; provisioner?: string; key?: string }): Promise<IssuedLeaf>;
+  issue(
+    subject: string,
+    name: string,
+    opts?: { sans?: string[]; extra?: string[]; provisioner?: string; key?: string },
+  ): Promise<IssuedLeaf>;
 }
 
 /**
  * `shortleaf init` into DIR/data (once), then `shortleaf serve` on free ports; fetches the
  * published trust bundles into DIR. `beforeServe` runs between the two (to add provisioners).
  */
-export async function startDevCa(dir: string, opts: { beforeServe?: (data: string) => Promise<void>; serve?: Omit<ServeOptions, 'data'>; init?: boolean } = {}): Promise<DevCa> {
+export async function startDevCa(
+  dir: string,
+  opts: { beforeServe?: (data: string) => Promise<void>; serve?: Omit<ServeOptions, 'data'>; init?: boolean } = {},
+): Promise<DevCa> {
   const data = join(dir, 'data');
   const f = (name: string) => join(dir, name);
   if (opts.init !== false) await shortleafOk(['init', '--data', data]);
@@ -41,7 +48,8 @@ export async function startDevCa(dir: string, opts: { beforeServe?: (data: strin
   const rootCrt = join(data, 'offline-root', 'root.crt');
   const roots = await curl(['--cacert', rootCrt, `${server.publicUrl}/roots.pem`]);
   const ints = await curl(['--cacert', rootCrt, `${server.publicUrl}/intermediates.pem`]);
-  if (roots.status !== 200 || ints.status !== 200) throw new Error(`trust bundles: HTTP ${roots.status} / ${ints.status}`);
+  if (roots.status !== 200 || ints.status !== 200)
+    throw new Error(`trust bundles: HTTP ${roots.status} / ${ints.status}`);
   writeFileSync(f('roots.pem'), roots.text);
   writeFileSync(f('intermediates.pem'), ints.text);
   writeFileSync(f('chain.pem'), roots.text + ints.text);
@@ -54,9 +62,39 @@ export async function startDevCa(dir: string, opts: { beforeServe?: (data: strin
     chain: f('chain.pem'),
     adminKey,
     async issue(subject, name, o = {}) {
-      const tok = await shortleafOk(['token', subject, '--provisioner', o.provisioner ?? 'admin', '--key', o.key ?? adminKey, '--ca', ca.server.publicUrl, ...(o.sans ?? []).flatMap((s) => ['--san', s])]);
-      const leaf: IssuedLeaf = { cert: f(`${name}.pem`), key: f(`${name}.key`), leaf: f(`${name}-leaf.pem`), serial: '' };
-      await shortleafOk(['certificate', subject, '--ca', ca.server.publicUrl, '--root', f('roots.pem'), '--token', tok.stdout.trim(), '--cert', leaf.cert, '--key', leaf.key, ...(o.sans ?? []).flatMap((s) => ['--san', s]), ...(o.extra ?? [])]);
+      const tok = await shortleafOk([
+        'token',
+        subject,
+        '--provisioner',
+        o.provisioner ?? 'admin',
+        '--key',
+        o.key ?? adminKey,
+        '--ca',
+        ca.server.publicUrl,
+        ...(o.sans ?? []).flatMap((s) => ['--san', s]),
+      ]);
+      const leaf: IssuedLeaf = {
+        cert: f(`${name}.pem`),
+        key: f(`${name}.key`),
+        leaf: f(`${name}-leaf.pem`),
+        serial: '',
+      };
+      await shortleafOk([
+        'certificate',
+        subject,
+        '--ca',
+        ca.server.publicUrl,
+        '--root',
+        f('roots.pem'),
+        '--token',
+        tok.stdout.trim(),
+        '--cert',
+        leaf.cert,
+        '--key',
+        leaf.key,
+        ...(o.sans ?? []).flatMap((s) => ['--san', s]),
+        ...(o.extra ?? []),
+      ]);
       await openssl(['x509', '-in', leaf.cert, '-out', leaf.leaf]);
       leaf.serial = serialOf(leaf.leaf);
       return leaf;

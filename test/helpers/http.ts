@@ -38,10 +38,17 @@ function result(status: number, contentType: string, body: Buffer, headers?: Rec
  * and body. curl itself failing (TLS, connection) fails the test with its message.
  */
 export async function curl(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<HttpResult> {
-  const r = await run('curl', ['-sS', '--max-time', '20', '-w', `%{stderr}${MARK} %{http_code} %{content_type}\n`, ...args], { timeoutMs: opts.timeoutMs ?? 30_000 });
+  const r = await run(
+    'curl',
+    ['-sS', '--max-time', '20', '-w', `%{stderr}${MARK} %{http_code} %{content_type}\n`, ...args],
+    { timeoutMs: opts.timeoutMs ?? 30_000 },
+  );
   const at = r.stderr.lastIndexOf(MARK);
   if (r.code !== 0 || at < 0) throw new Error(`curl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  const [status = '0', contentType = ''] = r.stderr.slice(at + MARK.length).trim().split(' ');
+  const [status = '0', contentType = ''] = r.stderr
+    .slice(at + MARK.length)
+    .trim()
+    .split(' ');
   return result(Number(status), contentType, r.stdoutBytes);
 }
 
@@ -49,8 +56,15 @@ export async function curl(args: readonly string[], opts: { timeoutMs?: number }
  * Like `curl`, and also returns the response headers (lower-case names, repeated values joined
  * with ", "), from curl's own `%{header_json}`.
  */
-export async function curlWithHeaders(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<HttpResult & { headers: Record<string, string> }> {
-  const r = await run('curl', ['-sS', '--max-time', '20', '-w', `%{stderr}${MARK} %{http_code} %{content_type}\n%{header_json}`, ...args], { timeoutMs: opts.timeoutMs ?? 30_000 });
+export async function curlWithHeaders(
+  args: readonly string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<HttpResult & { headers: Record<string, string> }> {
+  const r = await run(
+    'curl',
+    ['-sS', '--max-time', '20', '-w', `%{stderr}${MARK} %{http_code} %{content_type}\n%{header_json}`, ...args],
+    { timeoutMs: opts.timeoutMs ?? 30_000 },
+  );
   const at = r.stderr.lastIndexOf(MARK);
   if (r.code !== 0 || at < 0) throw new Error(`curl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   const tail = r.stderr.slice(at + MARK.length);
@@ -98,14 +112,24 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
         timeout: opts.timeoutMs ?? 15_000,
         ...(opts.freshConnection ? { agent: false } : {}),
         ...(u.protocol === 'https:'
-          ? { ca: opts.ca, ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}), ...(opts.servername ? { servername: opts.servername } : {}) }
+          ? {
+              ca: opts.ca,
+              ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
+              ...(opts.servername ? { servername: opts.servername } : {}),
+            }
           : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
-        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]));
-        res.on('end', () => resolve(result(res.statusCode ?? 0, String(res.headers['content-type'] ?? ''), Buffer.concat(chunks), headers)));
+        const headers = Object.fromEntries(
+          Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
+        );
+        res.on('end', () =>
+          resolve(
+            result(res.statusCode ?? 0, String(res.headers['content-type'] ?? ''), Buffer.concat(chunks), headers),
+          ),
+        );
         res.on('error', reject);
       },
     );
@@ -124,7 +148,11 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
  * Asserts an RFC 7807 problem document with this status and `urn:shortleaf:problem:` type,
  * and a detail a person can read. Returns the document.
  */
-export function assertProblem(res: HttpResult, status: number, type: string): { type: string; title: string; status: number; detail: string } {
+export function assertProblem(
+  res: HttpResult,
+  status: number,
+  type: string,
+): { type: string; title: string; status: number; detail: string } {
   const where = `HTTP ${res.status} ${res.contentType}: ${res.text.slice(0, 500)}`;
   assert.equal(res.status, status, `status: ${where}`);
   assert.match(res.contentType, /^application\/problem\+json\b/, `content type: ${where}`);

@@ -97,7 +97,8 @@ export async function startNginx(site: NginxSite, opts: { timeoutMs?: number } =
   let exited = false;
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exit.then(() => (exited = true));
-  const errorLog = () => (existsSync(join(site.dir, 'error.log')) ? readFileSync(join(site.dir, 'error.log'), 'utf8') : '');
+  const errorLog = () =>
+    existsSync(join(site.dir, 'error.log')) ? readFileSync(join(site.dir, 'error.log'), 'utf8') : '';
 
   const stop = async () => {
     if (exited) return;
@@ -120,10 +121,14 @@ export async function startNginx(site: NginxSite, opts: { timeoutMs?: number } =
   };
 
   try {
-    await pollUntil(`nginx to accept connections on 127.0.0.1:${site.port}`, async () => {
-      if (exited) throw new Error(`nginx exited:\n${output}\n${errorLog()}`);
-      return (await canConnect(site.port)) ? true : undefined;
-    }, { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 50 });
+    await pollUntil(
+      `nginx to accept connections on 127.0.0.1:${site.port}`,
+      async () => {
+        if (exited) throw new Error(`nginx exited:\n${output}\n${errorLog()}`);
+        return (await canConnect(site.port)) ? true : undefined;
+      },
+      { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 50 },
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -140,10 +145,14 @@ export async function startNginx(site: NginxSite, opts: { timeoutMs?: number } =
       if (r.code !== 0) throw new Error(`nginx -s reload failed:\n${r.stderr}`);
       // Until the old workers close their listening sockets they still accept connections with the
       // old config: a reload is done when every one of them has logged that it is shutting down.
-      await pollUntil('the old nginx workers to stop accepting', async () => {
-        const log = errorLog();
-        return workers.every((w) => log.includes(`${w}#${w}: gracefully shutting down`)) ? true : undefined;
-      }, { timeoutMs: 10_000, intervalMs: 20 });
+      await pollUntil(
+        'the old nginx workers to stop accepting',
+        async () => {
+          const log = errorLog();
+          return workers.every((w) => log.includes(`${w}#${w}: gracefully shutting down`)) ? true : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
     },
     stop,
   };

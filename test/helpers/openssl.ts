@@ -45,16 +45,27 @@ export function extension(text: string, heading: string): string | null {
 
 /** The heading line of an extension, e.g. "X509v3 Key Usage: critical". */
 export const extensionHeading = (text: string, heading: string): string | null =>
-  text.split('\n').map((l) => l.trim()).find((l) => l.startsWith(heading)) ?? null;
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith(heading)) ?? null;
 
 /**
  * The certificates a TLS server sends in its handshake, as PEM, leaf first
  * (`openssl s_client -showcerts`).
  */
-export async function handshakeCertificates(host: string, port: number, servername = 'localhost'): Promise<{ certs: string[]; output: string }> {
-  const r = await opensslResult(['s_client', '-connect', `${host}:${port}`, '-servername', servername, '-showcerts'], '');
+export async function handshakeCertificates(
+  host: string,
+  port: number,
+  servername = 'localhost',
+): Promise<{ certs: string[]; output: string }> {
+  const r = await opensslResult(
+    ['s_client', '-connect', `${host}:${port}`, '-servername', servername, '-showcerts'],
+    '',
+  );
   const certs = splitCertificates(r.stdout);
-  if (certs.length === 0) throw new Error(`openssl s_client got no certificate from ${host}:${port}\n${r.stdout}\n${r.stderr}`);
+  if (certs.length === 0)
+    throw new Error(`openssl s_client got no certificate from ${host}:${port}\n${r.stdout}\n${r.stderr}`);
   return { certs, output: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -63,5 +74,11 @@ export async function publicKeyOfCert(file: string): Promise<string> {
   return openssl(['x509', '-in', file, '-noout', '-pubkey']);
 }
 export async function publicKeyOfKey(file: string, passphrase?: string): Promise<string> {
-  return openssl(['pkey', '-in', file, '-pubout', ...(passphrase === undefined ? [] : ['-passin', `pass:${passphrase}`])]);
+  return openssl([
+    'pkey',
+    '-in',
+    file,
+    '-pubout',
+    ...(passphrase === undefined ? [] : ['-passin', `pass:${passphrase}`]),
+  ]);
 }

@@ -6,10 +6,17 @@ import { request as httpRequest } from 'node:http';
 import { opensslResult } from './openssl.js';
 
 /** Lower-case hex without leading zeros: how Shortleaf writes serials. */
-export const normalizeSerial = (hex: string): string => hex.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '').replace(/^0+(?=.)/, '');
+export const normalizeSerial = (hex: string): string =>
+  hex
+    .trim()
+    .toLowerCase()
+    .replace(/^0x/, '')
+    .replace(/:/g, '')
+    .replace(/^0+(?=.)/, '');
 
 /** The serial of the first certificate in a PEM file, normalised. */
-export const serialOf = (pemFile: string): string => normalizeSerial(new X509Certificate(readFileSync(pemFile)).serialNumber);
+export const serialOf = (pemFile: string): string =>
+  normalizeSerial(new X509Certificate(readFileSync(pemFile)).serialNumber);
 
 /** A date as OpenSSL prints it ("Nov 25 04:01:36 2026 GMT"). */
 export function opensslDate(text: string): Date {
@@ -51,7 +58,8 @@ export function parseOcspOutput(output: string): OcspResult {
       const at = lines.findIndex((l) => l.startsWith(`${name}: `));
       if (at < 0) return null;
       const status = lines[at]!.slice(name.length + 2).trim();
-      if (status !== 'good' && status !== 'revoked' && status !== 'unknown') throw new Error(`unexpected OCSP status line: ${lines[at]}`);
+      if (status !== 'good' && status !== 'revoked' && status !== 'unknown')
+        throw new Error(`unexpected OCSP status line: ${lines[at]}`);
       const fields = new Map<string, string>();
       for (const line of lines.slice(at + 1)) {
         const m = /^\s+([A-Za-z ]+): (.*)$/.exec(line);
@@ -59,7 +67,13 @@ export function parseOcspOutput(output: string): OcspResult {
         fields.set(m[1]!, m[2]!);
       }
       const date = (k: string) => (fields.has(k) ? opensslDate(fields.get(k)!) : null);
-      return { status, thisUpdate: date('This Update'), nextUpdate: date('Next Update'), reason: fields.get('Reason') ?? null, revocationTime: date('Revocation Time') };
+      return {
+        status,
+        thisUpdate: date('This Update'),
+        nextUpdate: date('Next Update'),
+        reason: fields.get('Reason') ?? null,
+        revocationTime: date('Revocation Time'),
+      };
     },
   };
 }
@@ -100,13 +114,17 @@ export async function crlInfo(crl: Uint8Array | string): Promise<CrlInfo> {
     }
     entries.set(normalizeSerial(m[1]!), { revokedAt: opensslDate(date ?? ''), reason });
   }
-  const field = (name: string) => opensslDate(/^\s*(?:Last|Next) Update: (.*)$/m.exec(text.slice(text.indexOf(name)))?.[1] ?? '');
+  const field = (name: string) =>
+    opensslDate(/^\s*(?:Last|Next) Update: (.*)$/m.exec(text.slice(text.indexOf(name)))?.[1] ?? '');
   return { text, number, thisUpdate: field('Last Update'), nextUpdate: field('Next Update'), entries };
 }
 
 /** `openssl crl -verify` against a CA file: true when OpenSSL prints "verify OK". */
 export async function crlVerifies(crl: Uint8Array | string, caFile: string): Promise<{ ok: boolean; output: string }> {
-  const r = await opensslResult(['crl', '-inform', typeof crl === 'string' ? 'PEM' : 'DER', '-CAfile', caFile, '-verify', '-noout'], crl);
+  const r = await opensslResult(
+    ['crl', '-inform', typeof crl === 'string' ? 'PEM' : 'DER', '-CAfile', caFile, '-verify', '-noout'],
+    crl,
+  );
   const output = `${r.stdout}\n${r.stderr}`;
   return { ok: /^verify OK$/m.test(output), output };
 }
@@ -121,20 +139,31 @@ export const maxAge = (cacheControl: string | undefined): number | null => {
  * POSTs a body that claims `declaredBytes` (or is chunked) but sends only `sendBytes` of it, then
  * waits for the answer. A server that answers has refused without buffering the whole body.
  */
-export function postPartial(url: string, opts: { contentType: string; declaredBytes?: number; sendBytes: number; timeoutMs: number }): Promise<{ status: number; contentType: string; text: string; ms: number }> {
+export function postPartial(
+  url: string,
+  opts: { contentType: string; declaredBytes?: number; sendBytes: number; timeoutMs: number },
+): Promise<{ status: number; contentType: string; text: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { 'content-type': opts.contentType };
     if (opts.declaredBytes !== undefined) headers['content-length'] = opts.declaredBytes;
     const req = httpRequest(url, { method: 'POST', headers, agent: false });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms after ${opts.sendBytes} bytes of the body`)), opts.timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms after ${opts.sendBytes} bytes of the body`)),
+      opts.timeoutMs,
+    );
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => {
         clearTimeout(timer);
         req.destroy();
-        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - started });
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          text: Buffer.concat(chunks).toString('utf8'),
+          ms: Date.now() - started,
+        });
       });
     });
     req.on('error', (err) => {
@@ -142,7 +171,8 @@ export function postPartial(url: string, opts: { contentType: string; declaredBy
       reject(err);
     });
     const chunk = Buffer.alloc(16 * 1024, 0x30);
-    for (let sent = 0; sent < opts.sendBytes; sent += chunk.length) req.write(chunk.subarray(0, Math.min(chunk.length, opts.sendBytes - sent)));
+    for (let sent = 0; sent < opts.sendBytes; sent += chunk.length)
+      req.write(chunk.subarray(0, Math.min(chunk.length, opts.sendBytes - sent)));
     // The body is left unfinished on purpose: the server must not wait for the rest.
   });
 }

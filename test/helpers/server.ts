@@ -171,7 +171,11 @@ export function serveExpectingFailure(opts: ServeOptions): Promise<FailedStart> 
  * Polls `check` until it returns a value other than undefined, or fails after the deadline with
  * the last error seen. The pause between attempts is pacing, not synchronisation.
  */
-export async function pollUntil<T>(what: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let last: unknown;
   for (;;) {
@@ -181,7 +185,10 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${opts.timeoutMs} ms waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 500));
   }
 }

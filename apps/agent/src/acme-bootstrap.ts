@@ -4,7 +4,15 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic-file.js';
 import { FlattenedSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { createCsr, csrToPem, decodePem, encodePem, generateKeyPair as generateCertificateKey, parseName, type KeyTypeName } from '@shortleaf/pki';
+import {
+  createCsr,
+  csrToPem,
+  decodePem,
+  encodePem,
+  generateKeyPair as generateCertificateKey,
+  parseName,
+  type KeyTypeName,
+} from '@shortleaf/pki';
 
 /** How the agent gets its first certificate over ACME (RFC 8555) instead of with a token. */
 export interface AcmeBootstrapOptions {
@@ -50,9 +58,15 @@ const encoder = new TextEncoder();
 
 /** The account key kept in `file`, made (P-256, for ES256) and written 0600 the first time. */
 function accountKey(file: string): { privateKey: KeyObject; publicKey: KeyObject } {
-  if (!existsSync(file)) writeFileAtomic(file, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+  if (!existsSync(file))
+    writeFileAtomic(
+      file,
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+      0o600,
+    );
   const privateKey = createPrivateKey(readFileSync(file, 'utf8'));
-  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new AcmeBootstrapError(`${file} is not a P-256 ACME account key`);
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new AcmeBootstrapError(`${file} is not a P-256 ACME account key`);
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 const json = <T>(r: Reply): T => JSON.parse(r.body.toString('utf8')) as T;
@@ -64,18 +78,34 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * made here (or the current key, when renewing without --rekey), finalize, download. An ACME
  * certificate renews this same way: a new order, whose authorizations the CA checks again.
  */
-export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certPem: string; chainPem: string; keyPem: string; serial?: string; notAfter?: string }> {
+export async function acmeBootstrap(
+  opts: AcmeBootstrapOptions,
+): Promise<{ certPem: string; chainPem: string; keyPem: string; serial?: string; notAfter?: string }> {
   if (opts.names.length === 0) throw new AcmeBootstrapError('--acme needs at least one --san: the names to order');
   const deadline = Date.now() + opts.timeoutMs;
 
   function call(method: string, url: string, body?: string): Promise<Reply> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, ca: opts.rootPem, timeout: Math.max(1, deadline - Date.now()), headers: body === undefined ? {} : { 'content-type': 'application/jose+json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        {
+          method,
+          ca: opts.rootPem,
+          timeout: Math.max(1, deadline - Date.now()),
+          headers:
+            body === undefined
+              ? {}
+              : { 'content-type': 'application/jose+json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new AcmeBootstrapError(`no answer from ${new URL(url).origin} in time`)));
       req.on('error', reject);
       req.end(body);
@@ -83,8 +113,10 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
   }
 
   const directory = json<Record<string, string>>(await call('GET', opts.directoryUrl));
-  if (typeof directory.newNonce !== 'string' || typeof directory.newAccount !== 'string') throw new AcmeBootstrapError(`${opts.directoryUrl} is not an ACME directory`);
-  const { privateKey, publicKey } = opts.accountKeyFile === undefined ? await generateKeyPair('ES256') : accountKey(opts.accountKeyFile);
+  if (typeof directory.newNonce !== 'string' || typeof directory.newAccount !== 'string')
+    throw new AcmeBootstrapError(`${opts.directoryUrl} is not an ACME directory`);
+  const { privateKey, publicKey } =
+    opts.accountKeyFile === undefined ? await generateKeyPair('ES256') : accountKey(opts.accountKeyFile);
   const jwk: JWK = await exportJWK(publicKey);
   const thumbprint = await calculateJwkThumbprint(jwk);
   let kid: string | null = null;
@@ -95,7 +127,11 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
       if (nonce === null) nonce = String((await call('HEAD', directory.newNonce!)).headers['replay-nonce']);
       const header = { alg: 'ES256', nonce, url, ...(kid === null ? { jwk } : { kid }) };
       const bytes = payload === '' ? new Uint8Array(0) : encoder.encode(JSON.stringify(payload));
-      const reply = await call('POST', url, JSON.stringify(await new FlattenedSign(bytes).setProtectedHeader(header).sign(privateKey)));
+      const reply = await call(
+        'POST',
+        url,
+        JSON.stringify(await new FlattenedSign(bytes).setProtectedHeader(header).sign(privateKey)),
+      );
       const next = reply.headers['replay-nonce'];
       nonce = typeof next === 'string' ? next : null;
       if (reply.status < 400) return reply;
@@ -107,7 +143,11 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
       }
       const type = problem.type?.replace('urn:ietf:params:acme:error:', '') ?? null;
       if (type === 'badNonce' && attempt < 3) continue;
-      throw new AcmeBootstrapError(`${new URL(url).pathname}: ${problem.detail ?? `HTTP ${reply.status}`}${type === null ? '' : ` (${type})`}`, type, reply.status);
+      throw new AcmeBootstrapError(
+        `${new URL(url).pathname}: ${problem.detail ?? `HTTP ${reply.status}`}${type === null ? '' : ` (${type})`}`,
+        type,
+        reply.status,
+      );
     }
   }
 
@@ -122,13 +162,20 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
   }
 
   // Account (with EAB when asked), then the order.
-  const account: Record<string, unknown> = { termsOfServiceAgreed: true, ...(opts.contact === null ? {} : { contact: [`mailto:${opts.contact}`] }) };
+  const account: Record<string, unknown> = {
+    termsOfServiceAgreed: true,
+    ...(opts.contact === null ? {} : { contact: [`mailto:${opts.contact}`] }),
+  };
   if (opts.eab !== null) {
-    account.externalAccountBinding = await new FlattenedSign(encoder.encode(JSON.stringify(jwk))).setProtectedHeader({ alg: 'HS256', kid: opts.eab.kid, url: directory.newAccount }).sign(Buffer.from(opts.eab.hmacKey, 'base64url'));
+    account.externalAccountBinding = await new FlattenedSign(encoder.encode(JSON.stringify(jwk)))
+      .setProtectedHeader({ alg: 'HS256', kid: opts.eab.kid, url: directory.newAccount })
+      .sign(Buffer.from(opts.eab.hmacKey, 'base64url'));
   }
   kid = String((await post(directory.newAccount, account)).headers.location);
   const names = opts.names.map((n) => parseName(n));
-  const created = await post(directory.newOrder!, { identifiers: names.map((n) => ({ type: n.kind === 'ip' ? 'ip' : 'dns', value: n.value })) });
+  const created = await post(directory.newOrder!, {
+    identifiers: names.map((n) => ({ type: n.kind === 'ip' ? 'ip' : 'dns', value: n.value })),
+  });
   const orderUrl = String(created.headers.location);
   const order = json<{ authorizations: string[]; finalize: string }>(created);
 
@@ -141,33 +188,62 @@ export async function acmeBootstrap(opts: AcmeBootstrapOptions): Promise<{ certP
     else res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(answer);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new AcmeBootstrapError(`cannot answer http-01 on ${opts.http01.host}:${opts.http01.port}: ${err.message}`)));
+    server.once('error', (err) =>
+      reject(
+        new AcmeBootstrapError(`cannot answer http-01 on ${opts.http01.host}:${opts.http01.port}: ${err.message}`),
+      ),
+    );
     server.listen(opts.http01.port, opts.http01.host, () => resolve());
   });
   try {
     for (const authzUrl of order.authorizations) {
-      const authz = json<{ status: string; identifier: { value: string }; challenges: Array<{ type: string; url: string; token: string }> }>(await post(authzUrl, ''));
+      const authz = json<{
+        status: string;
+        identifier: { value: string };
+        challenges: Array<{ type: string; url: string; token: string }>;
+      }>(await post(authzUrl, ''));
       if (authz.status === 'valid') continue;
       const challenge = authz.challenges.find((c) => c.type === 'http-01');
-      if (challenge === undefined) throw new AcmeBootstrapError(`${authz.identifier.value} is not offered http-01 (a wildcard needs dns-01, which the agent does not answer)`);
+      if (challenge === undefined)
+        throw new AcmeBootstrapError(
+          `${authz.identifier.value} is not offered http-01 (a wildcard needs dns-01, which the agent does not answer)`,
+        );
       answers.set(challenge.token, `${challenge.token}.${thumbprint}`);
       await post(challenge.url, {});
-      const result = await poll<{ status: string; challenges: Array<{ error?: { detail?: string } }> }>(authzUrl, (s) => s !== 'pending');
-      if (result.status !== 'valid') throw new AcmeBootstrapError(`validation of ${authz.identifier.value} failed: ${result.challenges.find((c) => c.error)?.error?.detail ?? result.status}`);
+      const result = await poll<{ status: string; challenges: Array<{ error?: { detail?: string } }> }>(
+        authzUrl,
+        (s) => s !== 'pending',
+      );
+      if (result.status !== 'valid')
+        throw new AcmeBootstrapError(
+          `validation of ${authz.identifier.value} failed: ${result.challenges.find((c) => c.error)?.error?.detail ?? result.status}`,
+        );
     }
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
 
   // Key and CSR made here; the key never leaves this machine.
-  const key = opts.keyPem === undefined ? generateCertificateKey(opts.keyType).privateKey : createPrivateKey(opts.keyPem);
-  const csr = Buffer.from(decodePem(csrToPem(createCsr(key, { commonName: names[0]!.kind === 'dns' ? names[0]!.value : null }, names)))[0]!.der).toString('base64url');
+  const key =
+    opts.keyPem === undefined ? generateCertificateKey(opts.keyType).privateKey : createPrivateKey(opts.keyPem);
+  const csr = Buffer.from(
+    decodePem(csrToPem(createCsr(key, { commonName: names[0]!.kind === 'dns' ? names[0]!.value : null }, names)))[0]!
+      .der,
+  ).toString('base64url');
   await post(order.finalize, { csr });
   const valid = await poll<{ status: string; certificate?: string }>(orderUrl, (s) => s === 'valid' || s === 'invalid');
-  if (valid.status !== 'valid' || valid.certificate === undefined) throw new AcmeBootstrapError(`the order ended ${valid.status}`);
+  if (valid.status !== 'valid' || valid.certificate === undefined)
+    throw new AcmeBootstrapError(`the order ended ${valid.status}`);
   const pem = (await post(valid.certificate, '')).body.toString('utf8');
   const blocks = decodePem(pem).filter((b) => b.label === 'CERTIFICATE');
   if (blocks.length === 0) throw new AcmeBootstrapError('the certificate download held no certificate');
-  const chainPem = blocks.slice(1).map((b) => encodePem('CERTIFICATE', b.der)).join('');
-  return { certPem: encodePem('CERTIFICATE', blocks[0]!.der) + chainPem, chainPem, keyPem: key.export({ format: 'pem', type: 'pkcs8' }) as string };
+  const chainPem = blocks
+    .slice(1)
+    .map((b) => encodePem('CERTIFICATE', b.der))
+    .join('');
+  return {
+    certPem: encodePem('CERTIFICATE', blocks[0]!.der) + chainPem,
+    chainPem,
+    keyPem: key.export({ format: 'pem', type: 'pkcs8' }) as string,
+  };
 }

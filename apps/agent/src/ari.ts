@@ -14,7 +14,11 @@ export function certId(cert: Pick<CertificateInfo, 'authorityKeyIdentifier' | 's
  * Asks the CA's renewalInfo endpoint for the suggested window. Any failure (no ACME, unknown
  * certificate, timeout) returns null and the agent falls back to its own schedule.
  */
-export function fetchRenewalWindow(url: string, rootPem: string, timeoutMs = 10_000): Promise<{ start: Date; end: Date } | null> {
+export function fetchRenewalWindow(
+  url: string,
+  rootPem: string,
+  timeoutMs = 10_000,
+): Promise<{ start: Date; end: Date } | null> {
   return new Promise((resolve) => {
     const req = request(url, { ca: rootPem, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -22,7 +26,9 @@ export function fetchRenewalWindow(url: string, rootPem: string, timeoutMs = 10_
       res.on('end', () => {
         if (res.statusCode !== 200) return resolve(null);
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { suggestedWindow?: { start?: string; end?: string } };
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            suggestedWindow?: { start?: string; end?: string };
+          };
           const start = new Date(body.suggestedWindow?.start ?? '');
           const end = new Date(body.suggestedWindow?.end ?? '');
           resolve(Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) ? null : { start, end });

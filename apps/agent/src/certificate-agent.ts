@@ -1,9 +1,23 @@
 import { readFileSync, statSync } from 'node:fs';
 import { CaProblemError, createClient, problemCode, type IssuedResponse } from '@shortleaf/client';
-import { createCsr, csrToPem, generateKeyPair, parseName, readCertificates, type CertificateInfo, type KeyTypeName } from '@shortleaf/pki';
+import {
+  createCsr,
+  csrToPem,
+  generateKeyPair,
+  parseName,
+  readCertificates,
+  type CertificateInfo,
+  type KeyTypeName,
+} from '@shortleaf/pki';
 import { acmeBootstrap, type AcmeBootstrapOptions } from './acme-bootstrap.js';
 import { certId, fetchRenewalWindow } from './ari.js';
-import { readCredentials, recoverCredentials, writeCredentials, type CredentialPaths, type Credentials } from './credential-files.js';
+import {
+  readCredentials,
+  recoverCredentials,
+  writeCredentials,
+  type CredentialPaths,
+  type Credentials,
+} from './credential-files.js';
 import type { AgentStatus } from './health.js';
 import { runHook, type Hook } from './hooks.js';
 import type { AgentLogger } from './log.js';
@@ -63,7 +77,13 @@ export class AgentExit extends Error {
 }
 
 /** Refusals that renewing again cannot fix: only a new token can. */
-const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'certificateExpired', 'clientCertificateRequired', 'keyBlocked']);
+const NEEDS_NEW_TOKEN = new Set([
+  'certificateRevoked',
+  'certificateUnknown',
+  'certificateExpired',
+  'clientCertificateRequired',
+  'keyBlocked',
+]);
 /**
  * Refusals that ask the holder to present its original kind of credential again: the lineage is
  * older than the provisioner's maxLineageAge, or its certificates do not renew over mutual TLS.
@@ -73,8 +93,10 @@ const NEEDS_NEW_TOKEN = new Set(['certificateRevoked', 'certificateUnknown', 'ce
 const REAUTHENTICATE = new Set(['lineageExpired', 'renewalNotAllowed']);
 const codeOf = (err: unknown): string | null => (err instanceof CaProblemError ? problemCode(err.type) : null);
 /** A 4xx other than 408 and 429 will not change by retrying the same request. */
-const isRefusal = (err: unknown): boolean => err instanceof CaProblemError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
-const describe = (err: unknown): string => (err instanceof CaProblemError ? `${err.detail} (${codeOf(err)})` : (err as Error).message);
+const isRefusal = (err: unknown): boolean =>
+  err instanceof CaProblemError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+const describe = (err: unknown): string =>
+  err instanceof CaProblemError ? `${err.detail} (${codeOf(err)})` : (err as Error).message;
 
 /**
  * Keeps a key and certificate current with no human in the loop: the first certificate from a
@@ -84,7 +106,16 @@ const describe = (err: unknown): string => (err instanceof CaProblemError ? `${e
  */
 export function createCertificateAgent(opts: CertificateAgentOptions, deps: AgentDeps) {
   const { logger } = deps;
-  const status: AgentStatus = { subject: null, serial: null, notBefore: null, notAfter: null, nextRenewal: null, lastRenewal: null, lastError: null, failures: 0 };
+  const status: AgentStatus = {
+    subject: null,
+    serial: null,
+    notBefore: null,
+    notAfter: null,
+    nextRenewal: null,
+    lastRenewal: null,
+    lastError: null,
+    failures: 0,
+  };
   let current: { creds: Credentials; leaf: CertificateInfo } | null = null;
   let roots = opts.rootPem;
 
@@ -99,7 +130,11 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       logger.info('roots_reloaded', { file: opts.rootFile, certificates: count });
       roots = text;
     } catch (err) {
-      logger.warn('root_file_unreadable', { file: opts.rootFile, error: (err as Error).message, note: 'the roots read before are still trusted' });
+      logger.warn('root_file_unreadable', {
+        file: opts.rootFile,
+        error: (err as Error).message,
+        note: 'the roots read before are still trusted',
+      });
     }
     return roots;
   }
@@ -139,10 +174,17 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     status.lastRenewal = deps.now();
     status.failures = 0;
     status.lastError = null;
-    logger.info(event, { serial: current!.leaf.serial, notAfter: current!.leaf.notAfter.toISOString(), cert: opts.paths.cert });
+    logger.info(event, {
+      serial: current!.leaf.serial,
+      notAfter: current!.leaf.notAfter.toISOString(),
+      cert: opts.paths.cert,
+    });
     if (opts.hook === null) return;
     const outcome = await runHook(opts.hook);
-    (outcome.ok ? logger.info : logger.error)(outcome.ok ? 'hook_succeeded' : 'hook_failed', { hook: opts.hook.kind, detail: outcome.detail });
+    (outcome.ok ? logger.info : logger.error)(outcome.ok ? 'hook_succeeded' : 'hook_failed', {
+      hook: opts.hook.kind,
+      detail: outcome.detail,
+    });
   }
 
   /** Gets a first certificate with the token: a fresh key and CSR made here; the key never leaves. */
@@ -152,7 +194,11 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const csr = csrToPem(createCsr(privateKey, { commonName: null }, names));
     const client = createClient({ caUrl: opts.caUrl, rootPem: trust() });
     const issued = await client.sign({ csr, token, ...(opts.notAfter === null ? {} : { notAfter: opts.notAfter }) });
-    const creds: Credentials = { certPem: issued.certificate + issued.chain, chainPem: issued.chain, keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string };
+    const creds: Credentials = {
+      certPem: issued.certificate + issued.chain,
+      chainPem: issued.chain,
+      keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    };
     writeCredentials(opts.paths, creds);
     adopt(creds);
     await afterWrite('bootstrapped');
@@ -163,7 +209,13 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
 
   /** Gets a first certificate over ACME (http-01 answered by the agent, EAB when configured). */
   async function bootstrapOverAcme(): Promise<void> {
-    const creds = await acmeBootstrap({ ...opts.acme!, rootPem: trust(), names: opts.names, keyType: opts.keyType, accountKeyFile: acmeAccountKeyFile() });
+    const creds = await acmeBootstrap({
+      ...opts.acme!,
+      rootPem: trust(),
+      names: opts.names,
+      keyType: opts.keyType,
+      accountKeyFile: acmeAccountKeyFile(),
+    });
     writeCredentials(opts.paths, creds);
     adopt(creds);
     await afterWrite('bootstrapped');
@@ -177,7 +229,14 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   async function renew(): Promise<void> {
     const { creds } = current!;
     if (opts.acme !== null) {
-      const next = await acmeBootstrap({ ...opts.acme, rootPem: trust(), names: opts.names, keyType: opts.keyType, accountKeyFile: acmeAccountKeyFile(), ...(opts.rekey ? {} : { keyPem: creds.keyPem }) });
+      const next = await acmeBootstrap({
+        ...opts.acme,
+        rootPem: trust(),
+        names: opts.names,
+        keyType: opts.keyType,
+        accountKeyFile: acmeAccountKeyFile(),
+        ...(opts.rekey ? {} : { keyPem: creds.keyPem }),
+      });
       writeCredentials(opts.paths, next);
       adopt(next);
       await afterWrite('renewed');
@@ -204,9 +263,17 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const leaf = current!.leaf;
     const id = opts.ariUrl === null ? null : certId(leaf);
     const window = id === null ? null : await fetchRenewalWindow(`${opts.ariUrl}/${id}`, roots);
-    const at = window === null ? renewalTime(leaf, { renewAt: opts.renewAt, jitter: opts.jitter, random: deps.random }) : timeInWindow(window, deps.now(), deps.random);
+    const at =
+      window === null
+        ? renewalTime(leaf, { renewAt: opts.renewAt, jitter: opts.jitter, random: deps.random })
+        : timeInWindow(window, deps.now(), deps.random);
     status.nextRenewal = at;
-    logger.info('renewal_scheduled', { serial: leaf.serial, at: at.toISOString(), source: window === null ? 'schedule' : 'renewalInfo', notAfter: leaf.notAfter.toISOString() });
+    logger.info('renewal_scheduled', {
+      serial: leaf.serial,
+      at: at.toISOString(),
+      source: window === null ? 'schedule' : 'renewalInfo',
+      notAfter: leaf.notAfter.toISOString(),
+    });
     return at;
   }
 
@@ -220,7 +287,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       return true;
     }
     if (opts.token?.kind !== 'file') {
-      logger.error('new_token_needed', { reason, note: 'the certificate cannot be renewed; restart the agent with a new --token (or use --token-file)' });
+      logger.error('new_token_needed', {
+        reason,
+        note: 'the certificate cannot be renewed; restart the agent with a new --token (or use --token-file)',
+      });
       throw new AgentExit(2, `${reason}; a new token is needed`);
     }
     logger.error('waiting_for_new_token', { reason, tokenFile: opts.token.path });
@@ -229,7 +299,8 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     return true;
   }
 
-  const retryDelay = (attempt: number): number => backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random });
+  const retryDelay = (attempt: number): number =>
+    backoffDelay(attempt, { minMs: opts.retryMinMs, maxMs: opts.retryMaxMs, random: deps.random });
 
   function recordFailure(err: unknown): string {
     status.failures++;
@@ -242,7 +313,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     for (let attempt = 1; ; attempt++) {
       const token = opts.acme === null ? readToken() : null;
       if (opts.acme === null && token === null) {
-        const reason = opts.token?.kind === 'file' ? `the token file ${opts.token.path} is empty or missing` : 'there is no certificate yet and no --token or --token-file';
+        const reason =
+          opts.token?.kind === 'file'
+            ? `the token file ${opts.token.path} is empty or missing`
+            : 'there is no certificate yet and no --token or --token-file';
         if (!(await awaitNewToken(reason))) return false;
         continue;
       }
@@ -277,10 +351,23 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         const delay = Math.min(retryDelay(attempt), Math.max(left, 0));
         const code = codeOf(err);
         const final = code !== null && (NEEDS_NEW_TOKEN.has(code) || REAUTHENTICATE.has(code));
-        logger.error('renewal_failed', { attempt, error: status.lastError, serial: current!.leaf.serial, keptFiles: true, ...(final ? {} : { retryInMs: delay }) });
-        if (code !== null && REAUTHENTICATE.has(code)) return reauthenticate(`the CA asks certificate ${current!.leaf.serial}'s holder to authenticate again: ${status.lastError}`);
-        if (code !== null && NEEDS_NEW_TOKEN.has(code)) return bootstrapAfter(`the CA refused to renew certificate ${current!.leaf.serial}: ${status.lastError}`);
-        if (left <= 0) return bootstrapAfter(`certificate ${current!.leaf.serial} expired at ${current!.leaf.notAfter.toISOString()} before it could be renewed`);
+        logger.error('renewal_failed', {
+          attempt,
+          error: status.lastError,
+          serial: current!.leaf.serial,
+          keptFiles: true,
+          ...(final ? {} : { retryInMs: delay }),
+        });
+        if (code !== null && REAUTHENTICATE.has(code))
+          return reauthenticate(
+            `the CA asks certificate ${current!.leaf.serial}'s holder to authenticate again: ${status.lastError}`,
+          );
+        if (code !== null && NEEDS_NEW_TOKEN.has(code))
+          return bootstrapAfter(`the CA refused to renew certificate ${current!.leaf.serial}: ${status.lastError}`);
+        if (left <= 0)
+          return bootstrapAfter(
+            `certificate ${current!.leaf.serial} expired at ${current!.leaf.notAfter.toISOString()} before it could be renewed`,
+          );
         if (!(await deps.sleep(delay))) return false;
       }
     }
@@ -308,8 +395,15 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     const creds = readCredentials(opts.paths);
     if (creds !== null) {
       adopt(creds);
-      logger.info('loaded', { serial: current!.leaf.serial, notAfter: current!.leaf.notAfter.toISOString(), cert: opts.paths.cert });
-      if (deps.now().getTime() >= current!.leaf.notAfter.getTime()) return bootstrapAfter(`certificate ${current!.leaf.serial} on disk expired at ${current!.leaf.notAfter.toISOString()}`);
+      logger.info('loaded', {
+        serial: current!.leaf.serial,
+        notAfter: current!.leaf.notAfter.toISOString(),
+        cert: opts.paths.cert,
+      });
+      if (deps.now().getTime() >= current!.leaf.notAfter.getTime())
+        return bootstrapAfter(
+          `certificate ${current!.leaf.serial} on disk expired at ${current!.leaf.notAfter.toISOString()}`,
+        );
       return true;
     }
     return bootstrapWithRetries();
@@ -324,7 +418,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     }
     const token = opts.token?.kind === 'file' ? readToken() : null;
     if (token === null) {
-      logger.error('new_token_needed', { reason: error, note: 'renewal needs the original credential again: run the agent with a fresh token (--token-file)' });
+      logger.error('new_token_needed', {
+        reason: error,
+        note: 'renewal needs the original credential again: run the agent with a fresh token (--token-file)',
+      });
       throw new AgentExit(2, `renewal refused (${error}); a new token is needed`);
     }
     logger.warn('reauthenticating', { reason: error, via: 'token-file' });
@@ -332,7 +429,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       await bootstrap(token);
     } catch (err) {
       logger.error('bootstrap_failed', { attempt: 1, via: 'token', error: describe(err) });
-      throw new AgentExit(isRefusal(err) ? 2 : 1, `renewal refused (${error}) and the token file did not help: ${describe(err)}; a new token is needed`);
+      throw new AgentExit(
+        isRefusal(err) ? 2 : 1,
+        `renewal refused (${error}) and the token file did not help: ${describe(err)}; a new token is needed`,
+      );
     }
     return 'bootstrapped';
   }
@@ -374,7 +474,12 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         await renew();
       } catch (err) {
         const code = codeOf(err);
-        logger.error('renewal_failed', { attempt: 1, error: describe(err), serial: current!.leaf.serial, keptFiles: true });
+        logger.error('renewal_failed', {
+          attempt: 1,
+          error: describe(err),
+          serial: current!.leaf.serial,
+          keptFiles: true,
+        });
         if (code !== null && REAUTHENTICATE.has(code)) return reauthenticateOnce(describe(err));
         throw new AgentExit(code !== null && NEEDS_NEW_TOKEN.has(code) ? 2 : 1, `renewal failed: ${describe(err)}`);
       }

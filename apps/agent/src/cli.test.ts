@@ -14,7 +14,17 @@ describe('agent command line', () => {
   const base = ['--ca', 'https://ca.test:9443/', '--root', root, '--cert', 'c.pem', '--key', 'k.pem'];
 
   it('reads a certificate command with its defaults', () => {
-    const cmd = parseAgentArgs([...base, '--token-file', 't', '--exec', 'nginx -s reload', '--san', 'a.test', '--san', 'b.test']);
+    const cmd = parseAgentArgs([
+      ...base,
+      '--token-file',
+      't',
+      '--exec',
+      'nginx -s reload',
+      '--san',
+      'a.test',
+      '--san',
+      'b.test',
+    ]);
     assert.equal(cmd.mode, 'certificate');
     if (cmd.mode !== 'certificate') return;
     assert.equal(cmd.options.caUrl, 'https://ca.test:9443');
@@ -29,8 +39,28 @@ describe('agent command line', () => {
   });
 
   it('reads a CRL command', () => {
-    const cmd = parseAgentArgs(['crl', '--url', 'http://s/crl', '--root-url', 'http://s/root.crl', '--root', root, '--out', 'crl.pem', '--signal', 'HUP', '--pid-file', 'p', '--interval', '30s']);
-    assert.deepEqual(cmd.mode === 'crl' && [cmd.urls, cmd.intervalMs, cmd.hook], [['http://s/crl', 'http://s/root.crl'], 30_000, { kind: 'signal', signal: 'SIGHUP', pidFile: 'p' }]);
+    const cmd = parseAgentArgs([
+      'crl',
+      '--url',
+      'http://s/crl',
+      '--root-url',
+      'http://s/root.crl',
+      '--root',
+      root,
+      '--out',
+      'crl.pem',
+      '--signal',
+      'HUP',
+      '--pid-file',
+      'p',
+      '--interval',
+      '30s',
+    ]);
+    assert.deepEqual(cmd.mode === 'crl' && [cmd.urls, cmd.intervalMs, cmd.hook], [
+      ['http://s/crl', 'http://s/root.crl'],
+      30_000,
+      { kind: 'signal', signal: 'SIGHUP', pidFile: 'p' },
+    ]);
   });
 
   it('refuses each mistake with a sentence that says what to change', () => {
@@ -51,23 +81,46 @@ describe('agent command line', () => {
       [['crl', '--root', root, '--out', 'x'], /--url/],
       [['crl', '--url', 'ftp://x', '--root', root, '--out', 'x'], /not an http/],
     ];
-    for (const [args, message] of cases) assert.throws(() => parseAgentArgs(args), (err: unknown) => err instanceof AgentUsageError && message.test(err.message), args.join(' '));
+    for (const [args, message] of cases)
+      assert.throws(
+        () => parseAgentArgs(args),
+        (err: unknown) => err instanceof AgentUsageError && message.test(err.message),
+        args.join(' '),
+      );
   });
 
   describe('the EAB HMAC key, kept out of `ps`', () => {
-    const acme = [...base, '--acme', 'https://ca.test:9443/acme/acme/directory', '--san', 'a.test', '--eab-kid', 'kid-1'];
-    const eabOf = (cmd: ReturnType<typeof parseAgentArgs>) => (cmd.mode === 'certificate' ? cmd.options.acme?.eab : undefined);
+    const acme = [
+      ...base,
+      '--acme',
+      'https://ca.test:9443/acme/acme/directory',
+      '--san',
+      'a.test',
+      '--eab-kid',
+      'kid-1',
+    ];
+    const eabOf = (cmd: ReturnType<typeof parseAgentArgs>) =>
+      cmd.mode === 'certificate' ? cmd.options.acme?.eab : undefined;
     const hmacFile = join(dir, 'eab-hmac');
     writeFileSync(hmacFile, 'c2VjcmV0LWhtYWMta2V5\n', { mode: 0o600 });
 
     it('reads it from --eab-hmac-file, trimmed as --token-file is', () => {
-      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], {})), { kid: 'kid-1', hmacKey: 'c2VjcmV0LWhtYWMta2V5' });
+      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], {})), {
+        kid: 'kid-1',
+        hmacKey: 'c2VjcmV0LWhtYWMta2V5',
+      });
     });
 
     it('reads it from SHORTLEAF_EAB_HMAC when no flag gives it', () => {
-      assert.deepEqual(eabOf(parseAgentArgs(acme, { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), { kid: 'kid-1', hmacKey: 'ZnJvbS1lbnY' });
+      assert.deepEqual(eabOf(parseAgentArgs(acme, { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), {
+        kid: 'kid-1',
+        hmacKey: 'ZnJvbS1lbnY',
+      });
       // A flag says more than the ambient environment.
-      assert.deepEqual(eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), { kid: 'kid-1', hmacKey: 'c2VjcmV0LWhtYWMta2V5' });
+      assert.deepEqual(
+        eabOf(parseAgentArgs([...acme, '--eab-hmac-file', hmacFile], { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })),
+        { kid: 'kid-1', hmacKey: 'c2VjcmV0LWhtYWMta2V5' },
+      );
       // The environment alone, without --eab-kid, asks for no EAB.
       assert.equal(eabOf(parseAgentArgs(acme.slice(0, -2), { SHORTLEAF_EAB_HMAC: 'ZnJvbS1lbnY' })), null);
     });
@@ -91,7 +144,12 @@ describe('agent command line', () => {
         [[...acme.slice(0, -2), '--eab-hmac-file', hmacFile], /go with --eab-kid/],
         [[...base, '--token', 't', '--eab-hmac-file', hmacFile], /--eab-hmac-file goes with --acme/],
       ];
-      for (const [args, message] of cases) assert.throws(() => parseAgentArgs(args, {}), (err: unknown) => err instanceof AgentUsageError && message.test(err.message), args.join(' '));
+      for (const [args, message] of cases)
+        assert.throws(
+          () => parseAgentArgs(args, {}),
+          (err: unknown) => err instanceof AgentUsageError && message.test(err.message),
+          args.join(' '),
+        );
     });
   });
 
@@ -106,8 +164,14 @@ describe('agent command line', () => {
 describe('ARI certificate identifier (RFC 9773 §4.1)', () => {
   it('encodes the AKI and the serial as a DER integer, with a leading zero when the top bit is set', () => {
     const aki = Uint8Array.from([0x69, 0x88, 0x5b, 0x6b]);
-    assert.equal(certId({ authorityKeyIdentifier: aki, serial: '87654321' }), `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0, 0x87, 0x65, 0x43, 0x21]).toString('base64url')}`);
-    assert.equal(certId({ authorityKeyIdentifier: aki, serial: '1234567' }), `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0x01, 0x23, 0x45, 0x67]).toString('base64url')}`);
+    assert.equal(
+      certId({ authorityKeyIdentifier: aki, serial: '87654321' }),
+      `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0, 0x87, 0x65, 0x43, 0x21]).toString('base64url')}`,
+    );
+    assert.equal(
+      certId({ authorityKeyIdentifier: aki, serial: '1234567' }),
+      `${Buffer.from(aki).toString('base64url')}.${Buffer.from([0x01, 0x23, 0x45, 0x67]).toString('base64url')}`,
+    );
     assert.equal(certId({ authorityKeyIdentifier: null, serial: '01' }), null);
   });
 });

@@ -29,13 +29,15 @@ const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000
 /** `250ms`, `30s`, `5m`, `1h`, `1d`. */
 export function parseDurationMs(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
-  if (m === null) throw new AgentUsageError(`${what} must be a duration such as 30s, 5m or 1h, not ${JSON.stringify(text)}`);
+  if (m === null)
+    throw new AgentUsageError(`${what} must be a duration such as 30s, 5m or 1h, not ${JSON.stringify(text)}`);
   return Math.round(Number(m[1]) * UNITS[m[2]!]!);
 }
 
 function hostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
-  if (m === null || Number(m[2]) > 65535) throw new AgentUsageError(`${what} must be HOST:PORT, not ${JSON.stringify(text)}`);
+  if (m === null || Number(m[2]) > 65535)
+    throw new AgentUsageError(`${what} must be HOST:PORT, not ${JSON.stringify(text)}`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
@@ -54,12 +56,26 @@ const HOOK_OPTIONS = {
   'hook-timeout': { type: 'string' },
 } as const;
 
-function parseHook(values: { exec?: string; signal?: string; 'pid-file'?: string; 'hook-timeout'?: string }): Hook | null {
-  if (values.exec !== undefined && values.signal !== undefined) throw new AgentUsageError('give --exec or --signal, not both');
-  if (values.exec !== undefined) return { kind: 'exec', command: values.exec, timeoutMs: parseDurationMs(values['hook-timeout'] ?? '30s', '--hook-timeout') };
+function parseHook(values: {
+  exec?: string;
+  signal?: string;
+  'pid-file'?: string;
+  'hook-timeout'?: string;
+}): Hook | null {
+  if (values.exec !== undefined && values.signal !== undefined)
+    throw new AgentUsageError('give --exec or --signal, not both');
+  if (values.exec !== undefined)
+    return {
+      kind: 'exec',
+      command: values.exec,
+      timeoutMs: parseDurationMs(values['hook-timeout'] ?? '30s', '--hook-timeout'),
+    };
   if (values.signal !== undefined) {
-    const signal = (values.signal.startsWith('SIG') ? values.signal : `SIG${values.signal}`).toUpperCase() as NodeJS.Signals;
-    if (!['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal)) throw new AgentUsageError(`--signal must be HUP, USR1, USR2, TERM, INT or QUIT, not ${values.signal}`);
+    const signal = (
+      values.signal.startsWith('SIG') ? values.signal : `SIG${values.signal}`
+    ).toUpperCase() as NodeJS.Signals;
+    if (!['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal))
+      throw new AgentUsageError(`--signal must be HUP, USR1, USR2, TERM, INT or QUIT, not ${values.signal}`);
     if (values['pid-file'] === undefined) throw new AgentUsageError('--signal needs --pid-file FILE');
     return { kind: 'signal', signal, pidFile: values['pid-file'] };
   }
@@ -75,15 +91,23 @@ export const EAB_HMAC_ENV = 'SHORTLEAF_EAB_HMAC';
  * the environment. A file or the environment keeps it out of the command line, which every local
  * user can read in `ps`; the file is read as --token-file is (whitespace around it trimmed).
  */
-function eabHmacKey(v: Record<string, string | boolean | string[] | undefined>, env: Readonly<Record<string, string | undefined>>): string {
-  if (v['eab-hmac'] !== undefined && v['eab-hmac-file'] !== undefined) throw new AgentUsageError('give --eab-hmac or --eab-hmac-file, not both');
+function eabHmacKey(
+  v: Record<string, string | boolean | string[] | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (v['eab-hmac'] !== undefined && v['eab-hmac-file'] !== undefined)
+    throw new AgentUsageError('give --eab-hmac or --eab-hmac-file, not both');
   const key =
-    v['eab-hmac-file'] !== undefined ? readText(String(v['eab-hmac-file']), 'the EAB HMAC key file').trim()
-    : v['eab-hmac'] !== undefined ? String(v['eab-hmac'])
-    : (env[EAB_HMAC_ENV] ?? '').trim();
+    v['eab-hmac-file'] !== undefined
+      ? readText(String(v['eab-hmac-file']), 'the EAB HMAC key file').trim()
+      : v['eab-hmac'] !== undefined
+        ? String(v['eab-hmac'])
+        : (env[EAB_HMAC_ENV] ?? '').trim();
   if (key === '') {
     throw new AgentUsageError(
-      v['eab-hmac-file'] !== undefined ? `the EAB HMAC key file ${String(v['eab-hmac-file'])} is empty` : `--eab-kid needs the HMAC key: --eab-hmac-file FILE, or ${EAB_HMAC_ENV} in the environment`,
+      v['eab-hmac-file'] !== undefined
+        ? `the EAB HMAC key file ${String(v['eab-hmac-file'])} is empty`
+        : `--eab-kid needs the HMAC key: --eab-hmac-file FILE, or ${EAB_HMAC_ENV} in the environment`,
     );
   }
   return key;
@@ -117,9 +141,15 @@ export interface CrlCommand {
  * agent's config module: the only place it reads `process.env` (for SHORTLEAF_EAB_HMAC), and only
  * as the default of `env`, which tests replace.
  */
-export function parseAgentArgs(args: string[], env: Readonly<Record<string, string | undefined>> = process.env): CertificateCommand | CrlCommand {
+export function parseAgentArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): CertificateCommand | CrlCommand {
   type Values = Record<string, string | boolean | string[] | undefined>;
-  const strict = (argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): { values: Values } => {
+  const strict = (
+    argv: string[],
+    options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+  ): { values: Values } => {
     try {
       return { values: parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Values };
     } catch (err) {
@@ -127,11 +157,26 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
     }
   };
   if (args[0] === 'crl') {
-    const { values } = strict(args.slice(1), { url: { type: 'string', multiple: true }, 'root-url': { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, ...HOOK_OPTIONS });
-    const urls = [...((values.url as string[] | undefined) ?? []), ...(values['root-url'] === undefined ? [] : [values['root-url'] as string])];
-    if (urls.length === 0) throw new AgentUsageError('agent crl needs --url URL (the intermediate CRL), and usually --root-url URL');
+    const { values } = strict(args.slice(1), {
+      url: { type: 'string', multiple: true },
+      'root-url': { type: 'string' },
+      root: { type: 'string' },
+      out: { type: 'string' },
+      interval: { type: 'string' },
+      once: { type: 'boolean' },
+      ...HOOK_OPTIONS,
+    });
+    const urls = [
+      ...((values.url as string[] | undefined) ?? []),
+      ...(values['root-url'] === undefined ? [] : [values['root-url'] as string]),
+    ];
+    if (urls.length === 0)
+      throw new AgentUsageError('agent crl needs --url URL (the intermediate CRL), and usually --root-url URL');
     for (const u of urls) if (!/^https?:\/\//.test(u)) throw new AgentUsageError(`${u} is not an http(s) URL`);
-    if (values.root === undefined || values.out === undefined) throw new AgentUsageError('agent crl needs --root FILE (the CA certificates CRLs must be signed by) and --out FILE.pem');
+    if (values.root === undefined || values.out === undefined)
+      throw new AgentUsageError(
+        'agent crl needs --root FILE (the CA certificates CRLs must be signed by) and --out FILE.pem',
+      );
     return {
       mode: 'crl',
       urls,
@@ -174,16 +219,23 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
     ...HOOK_OPTIONS,
   });
   const v = values as Record<string, string | boolean | string[] | undefined>;
-  for (const required of ['ca', 'root', 'cert', 'key'] as const) if (v[required] === undefined) throw new AgentUsageError(`--${required} is required\n\n${AGENT_USAGE}`);
-  if (v.token !== undefined && v['token-file'] !== undefined) throw new AgentUsageError('give --token or --token-file, not both');
-  if (v.acme !== undefined && (v.token !== undefined || v['token-file'] !== undefined)) throw new AgentUsageError('give --acme or a token, not both');
-  if (v.acme !== undefined && !/^https:\/\//.test(String(v.acme))) throw new AgentUsageError('--acme must be the https:// URL of an ACME directory');
-  if (v.acme !== undefined && ((v.san as string[] | undefined) ?? []).length === 0) throw new AgentUsageError('--acme needs --san NAME for each name to order');
-  for (const flag of ['http-01-addr', 'eab-kid', 'eab-hmac', 'eab-hmac-file', 'email', 'acme-timeout']) if (v[flag] !== undefined && v.acme === undefined) throw new AgentUsageError(`--${flag} goes with --acme`);
-  if (v['eab-kid'] === undefined && (v['eab-hmac'] !== undefined || v['eab-hmac-file'] !== undefined)) throw new AgentUsageError('--eab-hmac and --eab-hmac-file go with --eab-kid');
+  for (const required of ['ca', 'root', 'cert', 'key'] as const)
+    if (v[required] === undefined) throw new AgentUsageError(`--${required} is required\n\n${AGENT_USAGE}`);
+  if (v.token !== undefined && v['token-file'] !== undefined)
+    throw new AgentUsageError('give --token or --token-file, not both');
+  if (v.acme !== undefined && (v.token !== undefined || v['token-file'] !== undefined))
+    throw new AgentUsageError('give --acme or a token, not both');
+  if (v.acme !== undefined && !/^https:\/\//.test(String(v.acme)))
+    throw new AgentUsageError('--acme must be the https:// URL of an ACME directory');
+  if (v.acme !== undefined && ((v.san as string[] | undefined) ?? []).length === 0)
+    throw new AgentUsageError('--acme needs --san NAME for each name to order');
+  for (const flag of ['http-01-addr', 'eab-kid', 'eab-hmac', 'eab-hmac-file', 'email', 'acme-timeout'])
+    if (v[flag] !== undefined && v.acme === undefined) throw new AgentUsageError(`--${flag} goes with --acme`);
+  if (v['eab-kid'] === undefined && (v['eab-hmac'] !== undefined || v['eab-hmac-file'] !== undefined))
+    throw new AgentUsageError('--eab-hmac and --eab-hmac-file go with --eab-kid');
   const eabHmac = v['eab-kid'] === undefined ? undefined : eabHmacKey(v, env);
   const caUrl = String(v.ca).replace(/\/+$/, '');
-  if (!/^https:\/\//.test(caUrl)) throw new AgentUsageError('--ca must be the CA\'s https:// URL');
+  if (!/^https:\/\//.test(caUrl)) throw new AgentUsageError("--ca must be the CA's https:// URL");
   const keyType = KTY[String(v.kty ?? 'EC')];
   if (keyType === undefined || !KEY_TYPE_NAMES.includes(keyType)) throw new AgentUsageError('--kty is EC, RSA or OKP');
   const fraction = (name: string, fallback: string) => {
@@ -194,8 +246,10 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
     }
   };
   const jitter = Number(v.jitter ?? '0.05');
-  if (!Number.isFinite(jitter) || jitter < 0 || jitter > 0.25) throw new AgentUsageError('--jitter is a fraction of the lifetime between 0 and 0.25');
-  if (v['ari-url'] !== undefined && v['no-ari'] === true) throw new AgentUsageError('give --ari-url or --no-ari, not both');
+  if (!Number.isFinite(jitter) || jitter < 0 || jitter > 0.25)
+    throw new AgentUsageError('--jitter is a fraction of the lifetime between 0 and 0.25');
+  if (v['ari-url'] !== undefined && v['no-ari'] === true)
+    throw new AgentUsageError('give --ari-url or --no-ari, not both');
   const retryMinMs = parseDurationMs(String(v['retry-min'] ?? '2s'), '--retry-min');
   const retryMaxMs = parseDurationMs(String(v['retry-max'] ?? '5m'), '--retry-max');
   if (retryMaxMs < retryMinMs) throw new AgentUsageError('--retry-max must not be shorter than --retry-min');
@@ -207,7 +261,12 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
       rootPem: readText(String(v.root), 'the root file'),
       rootFile: String(v.root),
       paths: { cert: String(v.cert), key: String(v.key), ...(v.chain === undefined ? {} : { chain: String(v.chain) }) },
-      token: v.token !== undefined ? { kind: 'value', value: String(v.token) } : v['token-file'] !== undefined ? { kind: 'file', path: String(v['token-file']) } : null,
+      token:
+        v.token !== undefined
+          ? { kind: 'value', value: String(v.token) }
+          : v['token-file'] !== undefined
+            ? { kind: 'file', path: String(v['token-file']) }
+            : null,
       acme:
         v.acme === undefined
           ? null
@@ -227,7 +286,8 @@ export function parseAgentArgs(args: string[], env: Readonly<Record<string, stri
       retryMinMs,
       retryMaxMs,
       hook: parseHook(v as Record<string, string | undefined>),
-      ariUrl: v['no-ari'] === true ? null : String(v['ari-url'] ?? `${caUrl}/acme/acme/renewal-info`).replace(/\/+$/, ''),
+      ariUrl:
+        v['no-ari'] === true ? null : String(v['ari-url'] ?? `${caUrl}/acme/acme/renewal-info`).replace(/\/+$/, ''),
       tokenPollMs: parseDurationMs(String(v['token-poll'] ?? '2s'), '--token-poll'),
     },
     healthAddr: v['health-addr'] === undefined ? null : hostPort(String(v['health-addr']), '--health-addr'),

@@ -61,7 +61,11 @@ export async function agentCommand(args: string[]): Promise<number> {
           await agent.pollOnce();
           return 0;
         } catch (err) {
-          logger.error('crl_refused', { error: (err as Error).message, code: (err as { code?: string }).code ?? null, kept: command.out });
+          logger.error('crl_refused', {
+            error: (err as Error).message,
+            code: (err as { code?: string }).code ?? null,
+            kept: command.out,
+          });
           return 1;
         }
       }
@@ -69,7 +73,10 @@ export async function agentCommand(args: string[]): Promise<number> {
       return 0;
     }
     for (const flag of command.secretsOnCommandLine) {
-      logger.warn('secret_on_command_line', { flag, note: `every local user can read ${flag} in ps; give it as ${flag}-file FILE or in SHORTLEAF_EAB_HMAC` });
+      logger.warn('secret_on_command_line', {
+        flag,
+        note: `every local user can read ${flag} in ps; give it as ${flag}-file FILE or in SHORTLEAF_EAB_HMAC`,
+      });
     }
     const agent = createCertificateAgent(command.options, deps);
     if (command.once) {
@@ -77,7 +84,8 @@ export async function agentCommand(args: string[]): Promise<number> {
       logger.info('once_done', { outcome });
       return 0;
     }
-    const health = command.healthAddr === null ? null : await startHealthServer(command.healthAddr, agent.status, deps.now);
+    const health =
+      command.healthAddr === null ? null : await startHealthServer(command.healthAddr, agent.status, deps.now);
     if (health !== null) logger.info('health_listening', { address: `${command.healthAddr!.host}:${health.port}` });
     try {
       await agent.run();

@@ -1,7 +1,16 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -152,7 +161,11 @@ describe('writeCredentials and readCredentials', () => {
     writeCredentials(p, good);
     const files = snapshot(p);
     const wrongKey = keyPem(newKey());
-    const err = assertCode(() => writeCredentials(p, { ...good, keyPem: wrongKey }), 'keyMismatch', /does not match the certificate/);
+    const err = assertCode(
+      () => writeCredentials(p, { ...good, keyPem: wrongKey }),
+      'keyMismatch',
+      /does not match the certificate/,
+    );
     const body = wrongKey.split('\n').slice(1, -2).join('');
     assert.ok(!err.message.includes(body.slice(0, 20)) && !err.message.includes('PRIVATE'));
     assertCode(() => writeCredentials(p, { ...good, keyPem: 'garbage' }), 'badFile', /the new key does not hold/);
@@ -164,7 +177,10 @@ describe('writeCredentials and readCredentials', () => {
     const p = fresh();
     const c = credentials(int1, newKey());
     assertCode(() => writeCredentials(p, { ...c, chainPem: int2.pem }), 'chainMismatch');
-    assertCode(() => writeCredentials(p, { ...c, certPem: c.certPem.slice(0, c.certPem.indexOf(int1.pem)) + int2.pem }), 'chainMismatch');
+    assertCode(
+      () => writeCredentials(p, { ...c, certPem: c.certPem.slice(0, c.certPem.indexOf(int1.pem)) + int2.pem }),
+      'chainMismatch',
+    );
     assertCode(() => writeCredentials({ cert: p.cert, key: p.cert }, c), 'badPaths');
     assert.deepEqual(readdirSync(p.dir), []);
   });
@@ -226,7 +242,10 @@ describe('recoverCredentials', () => {
     writeCredentials(p, credentials(int1, newKey()));
     const victim = join(p.dir, 'other');
     writeFileSync(victim, 'x');
-    writeFileSync(`${p.cert}.pending`, JSON.stringify({ version: 1, renames: [{ from: victim, to: resolve(p.cert) }] }));
+    writeFileSync(
+      `${p.cert}.pending`,
+      JSON.stringify({ version: 1, renames: [{ from: victim, to: resolve(p.cert) }] }),
+    );
     assertCode(() => recoverCredentials(p), 'badJournal', /cert\.pem\.pending/);
     assert.equal(read(victim), 'x');
   });
@@ -250,10 +269,14 @@ for (let i = 1; ; i++) writeCredentials(paths, sets[i % 2]);
   /** Starts the writer, waits for it to be writing, kills it 5–40 ms later. */
   function runAndKill(dir: string): Promise<void> {
     return new Promise((done, fail) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'writer.mjs'), credentialFiles, join(dir, 'sets.json')], {
-        cwd: repo,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(dir, 'writer.mjs'), credentialFiles, join(dir, 'sets.json')],
+        {
+          cwd: repo,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stderr = '';
       let ready = false;
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -267,7 +290,12 @@ for (let i = 1; ; i++) writeCredentials(paths, sets[i % 2]);
       child.on('exit', (code, signal) => {
         clearTimeout(stuck);
         if (ready && signal === 'SIGKILL') done();
-        else fail(new Error(`the writer stopped (${signal ?? code}) ${ready ? 'on its own' : 'before its first write'}: ${stderr}`));
+        else
+          fail(
+            new Error(
+              `the writer stopped (${signal ?? code}) ${ready ? 'on its own' : 'before its first write'}: ${stderr}`,
+            ),
+          );
       });
     });
   }
@@ -275,9 +303,14 @@ for (let i = 1; ; i++) writeCredentials(paths, sets[i % 2]);
   async function torture(rekey: boolean): Promise<{ interrupted: number; tornBeforeRecovery: number }> {
     const p = fresh();
     const sharedKey = newKey();
-    const sets = rekey ? [credentials(int1, newKey()), credentials(int2, newKey())] : [credentials(int1, sharedKey), credentials(int1, sharedKey)];
+    const sets = rekey
+      ? [credentials(int1, newKey()), credentials(int2, newKey())]
+      : [credentials(int1, sharedKey), credentials(int1, sharedKey)];
     writeFileSync(join(p.dir, 'writer.mjs'), WRITER);
-    writeFileSync(join(p.dir, 'sets.json'), JSON.stringify({ paths: { cert: p.cert, key: p.key, chain: p.chain }, sets }));
+    writeFileSync(
+      join(p.dir, 'sets.json'),
+      JSON.stringify({ paths: { cert: p.cert, key: p.key, chain: p.chain }, sets }),
+    );
     const ours = ['cert.pem', 'chain.pem', 'key.pem', 'sets.json', 'writer.mjs'];
     let interrupted = 0;
     let tornBeforeRecovery = 0;
@@ -285,7 +318,8 @@ for (let i = 1; ; i++) writeCredentials(paths, sets[i % 2]);
       await runAndKill(p.dir);
       const left = readdirSync(p.dir).filter((f) => !ours.includes(f));
       if (left.length > 0) interrupted++;
-      for (const f of left.filter((name) => name.startsWith('key.pem.tmp-'))) assert.equal(mode(join(p.dir, f)), 0o600, 'a temporary key file is private');
+      for (const f of left.filter((name) => name.startsWith('key.pem.tmp-')))
+        assert.equal(mode(join(p.dir, f)), 0o600, 'a temporary key file is private');
       const matches = keyMatchesCertificate(read(p.key), read(p.cert));
       if (!matches) tornBeforeRecovery++;
       if (!rekey) {
@@ -313,6 +347,8 @@ for (let i = 1; ; i++) writeCredentials(paths, sets[i % 2]);
 
   it('rekeys under alternating intermediates: the files match after recovery', async (t) => {
     const r = await torture(true);
-    t.diagnostic(`${KILLS} kills, ${r.interrupted} left temporary files or a journal, ${r.tornBeforeRecovery} torn until recovery`);
+    t.diagnostic(
+      `${KILLS} kills, ${r.interrupted} left temporary files or a journal, ${r.tornBeforeRecovery} torn until recovery`,
+    );
   });
 });

@@ -3,7 +3,14 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodeCertificates, isIssuedBy, readCertificates, type CertificateInfo } from '@shortleaf/pki';
-import { ensureFolder, fsyncFolder, isTempPathFor, listTempFiles, writeFileAtomic, writeTempFile } from './atomic-file.js';
+import {
+  ensureFolder,
+  fsyncFolder,
+  isTempPathFor,
+  listTempFiles,
+  writeFileAtomic,
+  writeTempFile,
+} from './atomic-file.js';
 
 /** Where the agent keeps its credential; `chain` is optional (the cert file holds the chain too). */
 export interface CredentialPaths {
@@ -111,7 +118,10 @@ function issues(leaf: CertificateInfo, issuer: CertificateInfo): boolean {
  * certificate after the leaf (in the cert file and in the chain, when there is one) issued it.
  * `names` says what to call each part in messages; key material never appears in them.
  */
-function checkMatch(c: { certPem: string; keyPem: string; chainPem: string | null }, names: { cert: string; key: string; chain: string }): void {
+function checkMatch(
+  c: { certPem: string; keyPem: string; chainPem: string | null },
+  names: { cert: string; key: string; chain: string },
+): void {
   let certs: CertificateInfo[];
   try {
     certs = readCertificates(c.certPem);
@@ -127,7 +137,10 @@ function checkMatch(c: { certPem: string; keyPem: string; chainPem: string | nul
     throw new CredentialFilesError('badFile', `${names.key} does not hold an unencrypted PEM private key`);
   }
   if (!keyMatchesCertificate(c.keyPem, c.certPem)) {
-    throw new CredentialFilesError('keyMismatch', `the private key in ${names.key} does not match the certificate in ${names.cert}`);
+    throw new CredentialFilesError(
+      'keyMismatch',
+      `the private key in ${names.key} does not match the certificate in ${names.cert}`,
+    );
   }
   const bundled = certs[1];
   if (bundled !== undefined && !issues(leaf, bundled)) {
@@ -142,7 +155,11 @@ function checkMatch(c: { certPem: string; keyPem: string; chainPem: string | nul
     }
     const first = chain[0];
     if (first === undefined) throw new CredentialFilesError('badFile', `${names.chain} does not hold PEM certificates`);
-    if (!issues(leaf, first)) throw new CredentialFilesError('chainMismatch', `the first certificate in ${names.chain} did not issue the leaf in ${names.cert}`);
+    if (!issues(leaf, first))
+      throw new CredentialFilesError(
+        'chainMismatch',
+        `the first certificate in ${names.chain} did not issue the leaf in ${names.cert}`,
+      );
   }
 }
 
@@ -150,7 +167,10 @@ function readJournal(path: string): Rename[] | null {
   const raw = readIfPresent(path);
   if (raw === null) return null;
   const refuse = (why: string): never => {
-    throw new CredentialFilesError('badJournal', `${path} (left by an interrupted write) ${why}; inspect the credential files, then delete it`);
+    throw new CredentialFilesError(
+      'badJournal',
+      `${path} (left by an interrupted write) ${why}; inspect the credential files, then delete it`,
+    );
   };
   let journal: Partial<Journal>;
   try {
@@ -162,7 +182,8 @@ function readJournal(path: string): Rename[] | null {
   for (const r of journal.renames as unknown[]) {
     const { from, to } = (r ?? {}) as Partial<Rename>;
     // Only ever rename one of our temporary files onto the file it was made for.
-    if (typeof from !== 'string' || typeof to !== 'string' || !isTempPathFor(to, from)) return refuse('lists a rename that is not ours');
+    if (typeof from !== 'string' || typeof to !== 'string' || !isTempPathFor(to, from))
+      return refuse('lists a rename that is not ours');
   }
   return journal.renames;
 }
@@ -191,7 +212,12 @@ export function recoverCredentials(paths: CredentialPaths): void {
     rmSync(journal, { force: true });
     fsyncFolder(dirname(journal));
   }
-  const files = [resolve(paths.key), resolve(paths.cert), journal, ...(paths.chain === undefined ? [] : [resolve(paths.chain)])];
+  const files = [
+    resolve(paths.key),
+    resolve(paths.cert),
+    journal,
+    ...(paths.chain === undefined ? [] : [resolve(paths.chain)]),
+  ];
   for (const file of files) for (const tmp of listTempFiles(file)) rmSync(tmp, { force: true });
 }
 
@@ -265,7 +291,16 @@ export function readCredentials(paths: CredentialPaths): Credentials | null {
   if (cert === null && key === null) return null;
   if (cert === null) throw new CredentialFilesError('incomplete', `${paths.key} exists but ${paths.cert} does not`);
   if (key === null) throw new CredentialFilesError('incomplete', `${paths.cert} exists but ${paths.key} does not`);
-  checkMatch({ certPem: cert, keyPem: key, chainPem: chain }, { cert: paths.cert, key: paths.key, chain: paths.chain ?? '' });
-  const chainPem = chain ?? encodeCertificates(readCertificates(cert).slice(1).map((c) => c.der));
+  checkMatch(
+    { certPem: cert, keyPem: key, chainPem: chain },
+    { cert: paths.cert, key: paths.key, chain: paths.chain ?? '' },
+  );
+  const chainPem =
+    chain ??
+    encodeCertificates(
+      readCertificates(cert)
+        .slice(1)
+        .map((c) => c.der),
+    );
   return { certPem: cert, chainPem, keyPem: key };
 }

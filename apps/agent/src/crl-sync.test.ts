@@ -66,7 +66,9 @@ class CrlServer {
       res.writeHead(304).end();
       return;
     }
-    res.writeHead(200, { 'content-type': typeof body === 'string' ? 'application/x-pem-file' : 'application/pkix-crl' }).end(body);
+    res
+      .writeHead(200, { 'content-type': typeof body === 'string' ? 'application/x-pem-file' : 'application/pkix-crl' })
+      .end(body);
   });
 
   async start(): Promise<this> {
@@ -113,9 +115,14 @@ async function setup(opts: { intNumber?: bigint; rootNumber?: bigint } = {}) {
 }
 
 /** What the server serves at `path`, as the bundle should hold it. */
-const served = (server: CrlServer, path: string): string => encodePem('X509 CRL', server.bodies.get(path) as Uint8Array);
+const served = (server: CrlServer, path: string): string =>
+  encodePem('X509 CRL', server.bodies.get(path) as Uint8Array);
 
-async function assertRefused(promise: Promise<unknown>, codes: CrlSyncErrorCode | CrlSyncErrorCode[], message?: RegExp): Promise<CrlSyncError> {
+async function assertRefused(
+  promise: Promise<unknown>,
+  codes: CrlSyncErrorCode | CrlSyncErrorCode[],
+  message?: RegExp,
+): Promise<CrlSyncError> {
   const err = await promise.then(
     () => assert.fail('the sync should have been refused'),
     (e: unknown) => e,
@@ -139,10 +146,28 @@ describe('createCrlSync', () => {
     assert.equal(result.changed, true);
     assert.deepEqual(result.warnings, []);
     assert.deepEqual(
-      result.crls.map((c) => ({ url: c.url, number: c.number, entries: c.entries, issuer: c.issuer, nextUpdate: c.nextUpdate.toISOString() })),
+      result.crls.map((c) => ({
+        url: c.url,
+        number: c.number,
+        entries: c.entries,
+        issuer: c.issuer,
+        nextUpdate: c.nextUpdate.toISOString(),
+      })),
       [
-        { url: server.url('/crl'), number: 42n, entries: 1, issuer: 'O=Shortleaf Test, CN=Test Intermediate', nextUpdate: at(DAY).toISOString() },
-        { url: server.url('/root.crl'), number: 7n, entries: 0, issuer: 'O=Shortleaf Test, CN=Test Root', nextUpdate: at(DAY).toISOString() },
+        {
+          url: server.url('/crl'),
+          number: 42n,
+          entries: 1,
+          issuer: 'O=Shortleaf Test, CN=Test Intermediate',
+          nextUpdate: at(DAY).toISOString(),
+        },
+        {
+          url: server.url('/root.crl'),
+          number: 7n,
+          entries: 0,
+          issuer: 'O=Shortleaf Test, CN=Test Root',
+          nextUpdate: at(DAY).toISOString(),
+        },
       ],
     );
     assert.equal(readFileSync(out, 'latin1'), served(server, '/crl') + served(server, '/root.crl'));
@@ -156,7 +181,10 @@ describe('createCrlSync', () => {
     const all = openssl(dir, ['storeutl', '-noout', '-text', '-crls', out]);
     assert.ok(all.ok, all.output);
     assert.match(all.output, /Total found: 2/);
-    assert.match(all.output, /0: CRL\n[\s\S]*Issuer: O=Shortleaf Test, CN=Test Intermediate\n[\s\S]*1: CRL\n[\s\S]*Issuer: O=Shortleaf Test, CN=Test Root\n/);
+    assert.match(
+      all.output,
+      /0: CRL\n[\s\S]*Issuer: O=Shortleaf Test, CN=Test Intermediate\n[\s\S]*1: CRL\n[\s\S]*Issuer: O=Shortleaf Test, CN=Test Root\n/,
+    );
 
     // What a proxy does with it: -crl_check_all needs both CRLs, and the revoked leaf is refused.
     writeFileSync(join(dir, 'root.pem'), root.pem);
@@ -164,7 +192,19 @@ describe('createCrlSync', () => {
     writeFileSync(join(dir, 'good.pem'), good.pem);
     writeFileSync(join(dir, 'revoked.pem'), revoked.pem);
     const verify = (leaf: string) =>
-      openssl(dir, ['verify', '-attime', String(NOW.getTime() / 1000), '-CAfile', 'root.pem', '-untrusted', 'int.pem', '-crl_check_all', '-CRLfile', out, leaf]);
+      openssl(dir, [
+        'verify',
+        '-attime',
+        String(NOW.getTime() / 1000),
+        '-CAfile',
+        'root.pem',
+        '-untrusted',
+        'int.pem',
+        '-crl_check_all',
+        '-CRLfile',
+        out,
+        leaf,
+      ]);
     const ok = verify('good.pem');
     assert.ok(ok.ok, ok.output);
     assert.match(verify('revoked.pem').output, /error 23 at 0 depth lookup: certificate revoked/);
@@ -178,7 +218,10 @@ describe('createCrlSync', () => {
     assert.equal(result.changed, false);
     assert.equal(server.notModified, 2);
     assert.equal(server.requests, 4);
-    assert.deepEqual(result.crls.map((c) => c.number), [42n, 7n]);
+    assert.deepEqual(
+      result.crls.map((c) => c.number),
+      [42n, 7n],
+    );
     assert.deepEqual({ bytes: readFileSync(out), ino: statSync(out).ino }, before);
   });
 
@@ -188,7 +231,13 @@ describe('createCrlSync', () => {
     server.bodies.set('/crl', crl(int, 43n, { entries: [] }));
     const result = await sync.sync();
     assert.equal(result.changed, true);
-    assert.deepEqual(result.crls.map((c) => [c.number, c.entries]), [[43n, 0], [7n, 0]]);
+    assert.deepEqual(
+      result.crls.map((c) => [c.number, c.entries]),
+      [
+        [43n, 0],
+        [7n, 0],
+      ],
+    );
     assert.equal(server.notModified, 1, 'the root CRL came back 304');
     assert.equal(readFileSync(out, 'latin1'), served(server, '/crl') + served(server, '/root.crl'));
 
@@ -212,7 +261,11 @@ describe('createCrlSync', () => {
     await sync.sync();
     const before = readFileSync(out);
     server.bodies.set('/crl', crl(int, 41n));
-    await assertRefused(sync.sync(), 'notNewer', /\/crl: CRL number 41 from O=Shortleaf Test, CN=Test Intermediate is lower than the 42 already published/);
+    await assertRefused(
+      sync.sync(),
+      'notNewer',
+      /\/crl: CRL number 41 from O=Shortleaf Test, CN=Test Intermediate is lower than the 42 already published/,
+    );
     server.bodies.set('/crl', crl(int, 42n, { entries: [] }));
     await assertRefused(sync.sync(), 'notNewer', /number 42 .* is the same as, with different content, the 42/);
     assert.deepEqual(readFileSync(out), before);
@@ -286,7 +339,10 @@ describe('createCrlSync', () => {
     server.bodies.set('/root.crl', rootCrl);
     const result = await sync.sync();
     assert.equal(result.changed, true);
-    assert.deepEqual(result.crls.map((c) => c.number), [43n, 7n]);
+    assert.deepEqual(
+      result.crls.map((c) => c.number),
+      [43n, 7n],
+    );
   });
 
   it('treats an unreadable bundle as absent, with a warning, and replaces it', async () => {
@@ -316,7 +372,12 @@ describe('createCrlSync', () => {
   });
 
   it('refuses unusable options at creation', () => {
-    const options = { sources: [{ url: 'http://127.0.0.1/crl' }], caCertificates: [root.der], out: join(base, 'x.pem'), now: () => NOW };
+    const options = {
+      sources: [{ url: 'http://127.0.0.1/crl' }],
+      caCertificates: [root.der],
+      out: join(base, 'x.pem'),
+      now: () => NOW,
+    };
     assert.throws(() => createCrlSync({ ...options, sources: [] }), /at least one CRL source/);
     assert.throws(() => createCrlSync({ ...options, sources: [{ url: 'file:///etc/crl' }] }), /not http: or https:/);
     assert.throws(() => createCrlSync({ ...options, caCertificates: [] }), /no CA certificate/);

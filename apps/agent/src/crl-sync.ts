@@ -2,7 +2,15 @@ import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { decodePem, encodePem, isCrlSignedBy, parseCertificate, parseCrl, type CertificateInfo, type ParsedCrl } from '@shortleaf/pki';
+import {
+  decodePem,
+  encodePem,
+  isCrlSignedBy,
+  parseCertificate,
+  parseCrl,
+  type CertificateInfo,
+  type ParsedCrl,
+} from '@shortleaf/pki';
 import { writeFileAtomic } from './atomic-file.js';
 
 /** Where one CRL is published, e.g. the status listener's `/crl` or `/root.crl` (DER, or PEM). */
@@ -153,7 +161,14 @@ function fetchCrl(url: URL, headers: OutgoingHttpHeaders, timeoutMs: number): Pr
           const v = res.headers[name];
           return typeof v === 'string' ? v : null;
         };
-        settle(() => resolve({ status: 200, body: Buffer.concat(chunks), etag: header('etag'), lastModified: header('last-modified') }));
+        settle(() =>
+          resolve({
+            status: 200,
+            body: Buffer.concat(chunks),
+            etag: header('etag'),
+            lastModified: header('last-modified'),
+          }),
+        );
       });
       res.on('error', (err) => settle(() => reject(failed(`the response broke off: ${err.message}`, err))));
       res.on('close', () => settle(() => reject(failed('the connection closed before the CRL was complete'))));
@@ -189,7 +204,8 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
     } catch {
       throw new Error(`the CRL source ${JSON.stringify(s.url)} is not a URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the CRL source ${s.url} is not http: or https:`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`the CRL source ${s.url} is not http: or https:`);
     return url;
   });
   const cas = opts.caCertificates.map((der) => parseCertificate(der)).filter((c) => c.isCa);
@@ -201,7 +217,10 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
   const signerOf = (crl: ParsedCrl): CertificateInfo | undefined => cas.find((ca) => isCrlSignedBy(crl, ca));
 
   /** Highest CRL number per issuer already published: in the file, or accepted by this process. */
-  function readBaseline(warnings: string[]): { file: Buffer | null; baseline: Map<string, { number: bigint; der: Uint8Array }> } {
+  function readBaseline(warnings: string[]): {
+    file: Buffer | null;
+    baseline: Map<string, { number: bigint; der: Uint8Array }>;
+  } {
     const baseline = new Map<string, { number: bigint; der: Uint8Array }>();
     const raise = (key: string, number: bigint, der: Uint8Array): void => {
       const seen = baseline.get(key);
@@ -220,14 +239,18 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
           const crl = parseCrl(block.der);
           const ca = signerOf(crl);
           if (ca === undefined || crl.number === null) {
-            warnings.push(`${opts.out} holds a CRL that no configured CA signed or without a CRL number; it is ignored and will be replaced`);
+            warnings.push(
+              `${opts.out} holds a CRL that no configured CA signed or without a CRL number; it is ignored and will be replaced`,
+            );
             continue;
           }
           raise(issuerKeyOf(ca), crl.number, crl.der);
         }
       } catch (err) {
         baseline.clear();
-        warnings.push(`${opts.out} cannot be read as a CRL bundle (${(err as Error).message}); it is treated as absent and will be replaced`);
+        warnings.push(
+          `${opts.out} cannot be read as a CRL bundle (${(err as Error).message}); it is treated as absent and will be replaced`,
+        );
       }
     }
     for (const a of accepted) if (a !== null) raise(a.issuerKey, a.number, a.der);
@@ -237,11 +260,19 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
   function checkFresh(url: string, crl: { nextUpdate: Date }): void {
     const now = opts.now();
     if (crl.nextUpdate.getTime() <= now.getTime()) {
-      throw new CrlSyncError('stale', url, `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed (now ${now.toISOString()})`);
+      throw new CrlSyncError(
+        'stale',
+        url,
+        `the CRL's nextUpdate ${crl.nextUpdate.toISOString()} has passed (now ${now.toISOString()})`,
+      );
     }
   }
 
-  function verify(url: string, fetched: Fetched & { status: 200 }, baseline: Map<string, { number: bigint; der: Uint8Array }>): Accepted {
+  function verify(
+    url: string,
+    fetched: Fetched & { status: 200 },
+    baseline: Map<string, { number: bigint; der: Uint8Array }>,
+  ): Accepted {
     const { body } = fetched;
     let parsed: ParsedCrl;
     try {
@@ -251,16 +282,22 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
       throw new CrlSyncError('badCrl', url, `the response is not a CRL: ${(err as Error).message}`, { cause: err });
     }
     const { number, nextUpdate } = parsed;
-    if (number === null) throw new CrlSyncError('badCrl', url, 'the CRL has no CRL number, so it cannot be ordered (RFC 5280 §5.2.3)');
+    if (number === null)
+      throw new CrlSyncError('badCrl', url, 'the CRL has no CRL number, so it cannot be ordered (RFC 5280 §5.2.3)');
     if (nextUpdate === null) throw new CrlSyncError('badCrl', url, 'the CRL has no nextUpdate (RFC 5280 §5.1.2.5)');
     const ca = signerOf(parsed);
-    if (ca === undefined) throw new CrlSyncError('badSignature', url, 'the CRL is not signed by any of the configured CA certificates');
+    if (ca === undefined)
+      throw new CrlSyncError('badSignature', url, 'the CRL is not signed by any of the configured CA certificates');
     checkFresh(url, { nextUpdate });
     const issuerKey = issuerKeyOf(ca);
     const seen = baseline.get(issuerKey);
     if (seen !== undefined && (number < seen.number || (number === seen.number && !sameBytes(parsed.der, seen.der)))) {
       const why = number < seen.number ? 'lower than' : 'the same as, with different content,';
-      throw new CrlSyncError('notNewer', url, `CRL number ${number} from ${ca.subject} is ${why} the ${seen.number} already published`);
+      throw new CrlSyncError(
+        'notNewer',
+        url,
+        `CRL number ${number} from ${ca.subject} is ${why} the ${seen.number} already published`,
+      );
     }
     return {
       der: parsed.der,
@@ -281,7 +318,10 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
     const settled = await Promise.allSettled(
       urls.map((url, i) => {
         const last = accepted[i] ?? null;
-        const headers: OutgoingHttpHeaders = { accept: 'application/pkix-crl, application/x-pem-file;q=0.9, */*;q=0.1', 'user-agent': 'shortleaf-agent' };
+        const headers: OutgoingHttpHeaders = {
+          accept: 'application/pkix-crl, application/x-pem-file;q=0.9, */*;q=0.1',
+          'user-agent': 'shortleaf-agent',
+        };
         if (last?.etag) headers['if-none-match'] = last.etag;
         if (last?.lastModified) headers['if-modified-since'] = last.lastModified;
         return fetchCrl(url, headers, timeoutMs);
@@ -293,7 +333,8 @@ export function createCrlSync(opts: CrlSyncOptions): CrlSync {
       const fetched = outcome.value;
       if (fetched.status === 200) return verify(url, fetched, baseline);
       const last = accepted[i] ?? null;
-      if (last === null) throw new CrlSyncError('fetchFailed', url, 'the server answered 304 Not Modified to an unconditional request');
+      if (last === null)
+        throw new CrlSyncError('fetchFailed', url, 'the server answered 304 Not Modified to an unconditional request');
       // The kept CRL still has to be current: a CA that stopped publishing must not go unnoticed.
       checkFresh(url, last);
       return last;

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isHealthy, startHealthServer, type AgentStatus } from './health.js';
 
-const base: AgentStatus = { subject: 'svc1.test', serial: 'ab', notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2026-01-01T10:00:00Z'), nextRenewal: null, lastRenewal: null, lastError: null, failures: 0 };
+const base: AgentStatus = {
+  subject: 'svc1.test',
+  serial: 'ab',
+  notBefore: new Date('2026-01-01T00:00:00Z'),
+  notAfter: new Date('2026-01-01T10:00:00Z'),
+  nextRenewal: null,
+  lastRenewal: null,
+  lastError: null,
+  failures: 0,
+};
 const at = (iso: string) => new Date(iso);
 
 describe('agent health', () => {
@@ -19,7 +28,11 @@ describe('agent health', () => {
   it('serves the status as JSON, 200 or 503', async () => {
     let now = at('2026-01-01T05:00:00Z');
     const status = { ...base, lastError: 'connect ECONNREFUSED', failures: 1 };
-    const h = await startHealthServer({ host: '127.0.0.1', port: 0 }, () => status, () => now);
+    const h = await startHealthServer(
+      { host: '127.0.0.1', port: 0 },
+      () => status,
+      () => now,
+    );
     try {
       const ok = await fetch(`http://127.0.0.1:${h.port}/health`);
       assert.equal(ok.status, 200);

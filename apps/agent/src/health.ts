@@ -27,7 +27,11 @@ export function isHealthy(status: AgentStatus, now: Date): boolean {
 }
 
 /** Serves GET /health (and /) as JSON on `host:port`: 200 when healthy, 503 otherwise. */
-export async function startHealthServer(addr: { host: string; port: number }, status: () => AgentStatus, now: () => Date): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHealthServer(
+  addr: { host: string; port: number },
+  status: () => AgentStatus,
+  now: () => Date,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/health' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"GET /health"}');
@@ -36,8 +40,20 @@ export async function startHealthServer(addr: { host: string; port: number }, st
     const s = status();
     const healthy = isHealthy(s, now());
     const iso = (d: Date | null) => (d === null ? null : d.toISOString());
-    const body = { status: healthy ? 'ok' : 'unhealthy', subject: s.subject, serial: s.serial, notBefore: iso(s.notBefore), notAfter: iso(s.notAfter), nextRenewal: iso(s.nextRenewal), lastRenewal: iso(s.lastRenewal), lastError: s.lastError, failures: s.failures };
-    res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    const body = {
+      status: healthy ? 'ok' : 'unhealthy',
+      subject: s.subject,
+      serial: s.serial,
+      notBefore: iso(s.notBefore),
+      notAfter: iso(s.notAfter),
+      nextRenewal: iso(s.nextRenewal),
+      lastRenewal: iso(s.lastRenewal),
+      lastError: s.lastError,
+      failures: s.failures,
+    };
+    res
+      .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify(body));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

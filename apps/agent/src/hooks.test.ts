@@ -27,7 +27,14 @@ describe('renewal hooks', () => {
   });
 
   it('sends a signal to the process named in a pid file', async () => {
-    const child = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { console.log('hup'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "process.on('SIGHUP', () => { console.log('hup'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     after(() => child.kill('SIGKILL'));
     const lines = (async function* () {
       let buffer = '';
@@ -49,7 +56,10 @@ describe('renewal hooks', () => {
     assert.deepEqual(sent, { ok: true, detail: `sent SIGHUP to process ${child.pid}` });
     assert.equal(await output, 'hup');
     writeFileSync(pidFile, 'not a pid');
-    assert.deepEqual(await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile }), { ok: false, detail: `${pidFile} does not hold a process id` });
+    assert.deepEqual(await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile }), {
+      ok: false,
+      detail: `${pidFile} does not hold a process id`,
+    });
     const missing = await runHook({ kind: 'signal', signal: 'SIGHUP', pidFile: join(dir, 'nope') });
     assert.equal(missing.ok, false);
     assert.match(missing.detail, /could not send SIGHUP/);

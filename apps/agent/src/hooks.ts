@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** What to do after new files are in place: run a command, or signal a process. */
-export type Hook = { kind: 'exec'; command: string; timeoutMs: number } | { kind: 'signal'; signal: NodeJS.Signals; pidFile: string };
+export type Hook =
+  { kind: 'exec'; command: string; timeoutMs: number } | { kind: 'signal'; signal: NodeJS.Signals; pidFile: string };
 
 export interface HookOutcome {
   ok: boolean;
@@ -21,7 +22,8 @@ export function runHook(hook: Hook): Promise<HookOutcome> {
     try {
       const text = readFileSync(hook.pidFile, 'utf8').trim();
       const pid = Number(text);
-      if (!/^\d+$/.test(text) || pid <= 1) return Promise.resolve({ ok: false, detail: `${hook.pidFile} does not hold a process id` });
+      if (!/^\d+$/.test(text) || pid <= 1)
+        return Promise.resolve({ ok: false, detail: `${hook.pidFile} does not hold a process id` });
       process.kill(pid, hook.signal);
       return Promise.resolve({ ok: true, detail: `sent ${hook.signal} to process ${pid}` });
     } catch (err) {
@@ -45,7 +47,14 @@ export function runHook(hook: Hook): Promise<HookOutcome> {
       clearTimeout(timer);
       const tail = output.trim().slice(0, OUTPUT_LIMIT);
       if (code === 0) resolve({ ok: true, detail: `exited 0${tail ? `: ${tail}` : ''}` });
-      else resolve({ ok: false, detail: signal !== null ? `killed by ${signal}${signal === 'SIGKILL' ? ` after ${hook.timeoutMs} ms` : ''}` : `exited ${code}${tail ? `: ${tail}` : ''}` });
+      else
+        resolve({
+          ok: false,
+          detail:
+            signal !== null
+              ? `killed by ${signal}${signal === 'SIGKILL' ? ` after ${hook.timeoutMs} ms` : ''}`
+              : `exited ${code}${tail ? `: ${tail}` : ''}`,
+        });
     });
   });
 }

@@ -6,6 +6,9 @@ export interface AgentLogger {
 }
 
 export function createAgentLogger(write: (line: string) => void = (line) => process.stderr.write(line)): AgentLogger {
-  const emit = (level: string) => (event: string, fields: Record<string, unknown> = {}) => write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+  const emit =
+    (level: string) =>
+    (event: string, fields: Record<string, unknown> = {}) =>
+      write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
   return { info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

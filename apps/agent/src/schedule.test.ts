@@ -7,23 +7,34 @@ const HOUR = 3_600_000;
 
 describe('renewal schedule', () => {
   it('renews at two-thirds of the lifetime without jitter', () => {
-    assert.equal(renewalTime(cert, { renewAt: 2 / 3, jitter: 0, random: () => 0.9 }).getTime(), cert.notBefore.getTime() + 16 * HOUR);
+    assert.equal(
+      renewalTime(cert, { renewAt: 2 / 3, jitter: 0, random: () => 0.9 }).getTime(),
+      cert.notBefore.getTime() + 16 * HOUR,
+    );
   });
 
   it('spreads a fleet over ± jitter of the lifetime', () => {
-    const at = (r: number) => renewalTime(cert, { renewAt: 0.5, jitter: 0.1, random: () => r }).getTime() - cert.notBefore.getTime();
+    const at = (r: number) =>
+      renewalTime(cert, { renewAt: 0.5, jitter: 0.1, random: () => r }).getTime() - cert.notBefore.getTime();
     assert.equal(at(0), Math.round(0.4 * 24 * HOUR));
     assert.equal(at(1), Math.round(0.6 * 24 * HOUR));
     assert.equal(at(0.5), 12 * HOUR);
   });
 
   it('never schedules into the last tenth of the life, nor right at the start', () => {
-    assert.equal(renewalTime(cert, { renewAt: 0.95, jitter: 0.05, random: () => 1 }).getTime(), cert.notBefore.getTime() + 0.9 * 24 * HOUR);
-    assert.equal(renewalTime(cert, { renewAt: 0.01, jitter: 0, random: () => 0 }).getTime(), cert.notBefore.getTime() + 0.05 * 24 * HOUR);
+    assert.equal(
+      renewalTime(cert, { renewAt: 0.95, jitter: 0.05, random: () => 1 }).getTime(),
+      cert.notBefore.getTime() + 0.9 * 24 * HOUR,
+    );
+    assert.equal(
+      renewalTime(cert, { renewAt: 0.01, jitter: 0, random: () => 0 }).getTime(),
+      cert.notBefore.getTime() + 0.05 * 24 * HOUR,
+    );
   });
 
   it('refuses a fraction outside (0, 1)', () => {
-    for (const bad of [0, 1, 1.5, -0.2, Number.NaN]) assert.throws(() => checkFraction(bad, '--renew-at'), /--renew-at must be a fraction/);
+    for (const bad of [0, 1, 1.5, -0.2, Number.NaN])
+      assert.throws(() => checkFraction(bad, '--renew-at'), /--renew-at must be a fraction/);
     assert.equal(checkFraction(0.66, '--renew-at'), 0.66);
   });
 });
@@ -49,8 +60,14 @@ describe('ARI window (RFC 9773 §4.2)', () => {
 describe('backoff', () => {
   const opts = (r: number) => ({ minMs: 1_000, maxMs: 60_000, random: () => r });
   it('doubles per attempt up to the cap, with at least half of each step', () => {
-    assert.deepEqual([1, 2, 3, 4].map((a) => backoffDelay(a, opts(1))), [1_000, 2_000, 4_000, 8_000]);
-    assert.deepEqual([1, 2, 3, 4].map((a) => backoffDelay(a, opts(0))), [500, 1_000, 2_000, 4_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((a) => backoffDelay(a, opts(1))),
+      [1_000, 2_000, 4_000, 8_000],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4].map((a) => backoffDelay(a, opts(0))),
+      [500, 1_000, 2_000, 4_000],
+    );
     assert.equal(backoffDelay(30, opts(1)), 60_000);
     assert.equal(backoffDelay(30, opts(0)), 30_000);
   });

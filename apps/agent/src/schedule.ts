@@ -5,7 +5,8 @@
 
 /** A lifetime fraction, checked: 0 < f < 1. */
 export function checkFraction(value: number, what: string): number {
-  if (!Number.isFinite(value) || value <= 0 || value >= 1) throw new RangeError(`${what} must be a fraction between 0 and 1, such as 0.66`);
+  if (!Number.isFinite(value) || value <= 0 || value >= 1)
+    throw new RangeError(`${what} must be a fraction between 0 and 1, such as 0.66`);
   return value;
 }
 
@@ -14,7 +15,10 @@ export function checkFraction(value: number, what: string): number {
  * lifetime either way, so a fleet started together does not renew together. Never before
  * notBefore, and always before the last tenth of the lifetime.
  */
-export function renewalTime(cert: { notBefore: Date; notAfter: Date }, opts: { renewAt: number; jitter: number; random(): number }): Date {
+export function renewalTime(
+  cert: { notBefore: Date; notAfter: Date },
+  opts: { renewAt: number; jitter: number; random(): number },
+): Date {
   const start = cert.notBefore.getTime();
   const lifetime = cert.notAfter.getTime() - start;
   const fraction = opts.renewAt + (opts.random() * 2 - 1) * opts.jitter;

@@ -23,7 +23,11 @@ import {
 
 const HOUR = 3_600_000;
 export const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
-const URLS = { ocsp: 'http://status.test/ocsp', caIssuers: 'http://status.test/intermediate.crt', crl: 'http://status.test/crl' };
+const URLS = {
+  ocsp: 'http://status.test/ocsp',
+  caIssuers: 'http://status.test/intermediate.crt',
+  crl: 'http://status.test/crl',
+};
 
 export interface Ca {
   der: Uint8Array;
@@ -43,13 +47,20 @@ export function makeCa(commonName: string, parent?: Ca, now = new Date()): Ca {
     notBefore: new Date(now.getTime() - 24 * HOUR),
     notAfter: new Date(now.getTime() + 365 * 24 * HOUR),
   };
-  const draft = parent === undefined ? rootDraft(base) : intermediateDraft({ ...base, issuer: parent.info, permitDns: [], permitUri: [] });
+  const draft =
+    parent === undefined
+      ? rootDraft(base)
+      : intermediateDraft({ ...base, issuer: parent.info, permitDns: [], permitUri: [] });
   const der = signDraft(draft, parent?.signer ?? signer);
   return { der, pem: encodePem('CERTIFICATE', der), signer, info: issuerInfo(parseCertificate(der), signer) };
 }
 
 /** A leaf for `name` under `ca`, for `key` (a fresh one by default), valid around `now`. */
-export function makeLeaf(ca: Ca, name: string, opts: { key?: KeyObject; now?: Date; lifetimeMs?: number } = {}): { pem: string; serial: string } {
+export function makeLeaf(
+  ca: Ca,
+  name: string,
+  opts: { key?: KeyObject; now?: Date; lifetimeMs?: number } = {},
+): { pem: string; serial: string } {
   const now = opts.now ?? new Date();
   const draft = leafDraft({
     serial: newSerial(random).bytes,

@@ -42,7 +42,14 @@ const CA_BACKDATE_MS = 5 * 60_000;
  * Creates an offline root: key (P-384 by default) encrypted as PKCS#8 under the passphrase, mode
  * 0600, and a self-signed certificate. Refuses to overwrite an existing root.
  */
-export function createRoot(opts: { dir: string; passphrase: string; commonName: string; keyType?: KeyTypeName; validity?: string; now?: Date }): CertificateInfo {
+export function createRoot(opts: {
+  dir: string;
+  passphrase: string;
+  commonName: string;
+  keyType?: KeyTypeName;
+  validity?: string;
+  now?: Date;
+}): CertificateInfo {
   const files = rootLayout(opts.dir);
   assertAbsent(files.key);
   assertAbsent(files.certificate);
@@ -91,9 +98,16 @@ export function openRoot(dir: string, passphrase: string): { certificate: Certif
 export function intermediateUrls(statusUrl: string, root: CertificateInfo, withOcsp: boolean): IntermediateUrls {
   const base = statusUrl.replace(/\/+$/, '');
   // RFC 5280 §4.2.2.1: revocation data is fetched without TLS, or it would need revocation data first.
-  if (!/^http:\/\/[^/]+$/.test(base)) throw new UsageError(`--status-url must be the status listener's plain http:// base URL, such as http://ca.internal:9080 (no path), not ${JSON.stringify(statusUrl)}`);
+  if (!/^http:\/\/[^/]+$/.test(base))
+    throw new UsageError(
+      `--status-url must be the status listener's plain http:// base URL, such as http://ca.internal:9080 (no path), not ${JSON.stringify(statusUrl)}`,
+    );
   const fingerprint = rootFingerprint(root.der);
-  return { ...(withOcsp ? { ocsp: `${base}/ocsp` } : {}), caIssuers: `${base}/root/${fingerprint}.crt`, crl: `${base}/root/${fingerprint}.crl` };
+  return {
+    ...(withOcsp ? { ocsp: `${base}/ocsp` } : {}),
+    caIssuers: `${base}/root/${fingerprint}.crt`,
+    crl: `${base}/root/${fingerprint}.crl`,
+  };
 }
 
 /**
@@ -122,7 +136,10 @@ export function signIntermediate(opts: {
 }
 
 /** What every certificate the root signs from a CSR shares: serial, subject, key, validity under the root, issuer. */
-function rootSignedFields(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }, defaultCommonName: string) {
+function rootSignedFields(
+  opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date },
+  defaultCommonName: string,
+) {
   const csr = parseCsr(opts.csrPem);
   const commonName = csr.commonName ?? defaultCommonName;
   return {
@@ -150,7 +167,10 @@ export function checkOcspSignerValidity(validity: string, flag: string): string 
   } catch (err) {
     throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
-  if (ms > MAX_OCSP_SIGNER_VALIDITY_MS) throw new UsageError(`${flag} is at most 366d: the responder cannot be revoked (ocsp-nocheck) and its key is online; re-sign it at each ceremony instead`);
+  if (ms > MAX_OCSP_SIGNER_VALIDITY_MS)
+    throw new UsageError(
+      `${flag} is at most 366d: the responder cannot be revoked (ocsp-nocheck) and its key is online; re-sign it at each ceremony instead`,
+    );
   return validity;
 }
 
@@ -160,8 +180,16 @@ export function checkOcspSignerValidity(validity: string, flag: string): string 
  * revoked, so it is short-lived (ROOT_OCSP_SIGNER_VALIDITY) and re-signed at each ceremony
  * (`intermediate ocsp-csr`, `root sign-ocsp`, `intermediate ocsp-import`).
  */
-export function signRootOcspSigner(opts: { root: { certificate: CertificateInfo; signer: Signer }; csrPem: string; validity?: string; now?: Date }): Uint8Array {
-  const fields = rootSignedFields({ ...opts, validity: opts.validity ?? ROOT_OCSP_SIGNER_VALIDITY }, 'Shortleaf Root OCSP Responder');
+export function signRootOcspSigner(opts: {
+  root: { certificate: CertificateInfo; signer: Signer };
+  csrPem: string;
+  validity?: string;
+  now?: Date;
+}): Uint8Array {
+  const fields = rootSignedFields(
+    { ...opts, validity: opts.validity ?? ROOT_OCSP_SIGNER_VALIDITY },
+    'Shortleaf Root OCSP Responder',
+  );
   return lintAndSign(ocspSignerDraft(fields), opts.root.signer, { issuer: fields.issuer });
 }
 
@@ -177,22 +205,41 @@ interface RootCrlState {
  * issued, whether or not the certificate names a distribution point (intermediates signed before
  * `--status-url` name none, and OpenSSL would judge a CRL with one out of scope for them).
  */
-export function signRootCrl(opts: { root: { certificate: CertificateInfo; signer: Signer }; dir: string; revoke?: { serial: string; reason: string }; validity?: string; now?: Date }): { der: Uint8Array; number: bigint; entries: number } {
+export function signRootCrl(opts: {
+  root: { certificate: CertificateInfo; signer: Signer };
+  dir: string;
+  revoke?: { serial: string; reason: string };
+  validity?: string;
+  now?: Date;
+}): { der: Uint8Array; number: bigint; entries: number } {
   const stateFile = rootLayout(opts.dir).crlState;
-  const state: RootCrlState = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as RootCrlState) : { number: '0', revoked: [] };
+  const state: RootCrlState = existsSync(stateFile)
+    ? (JSON.parse(readFileSync(stateFile, 'utf8')) as RootCrlState)
+    : { number: '0', revoked: [] };
   const now = wholeSecond(opts.now ?? new Date());
   if (opts.revoke !== undefined) {
     const serial = normalizeSerial(opts.revoke.serial);
     const reason = reasonName(reasonCode(opts.revoke.reason));
-    if (!state.revoked.some((r) => r.serial === serial)) state.revoked.push({ serial, revokedAt: now.toISOString(), reason });
+    if (!state.revoked.some((r) => r.serial === serial))
+      state.revoked.push({ serial, revokedAt: now.toISOString(), reason });
   }
   const number = BigInt(state.number) + 1n;
-  const entries: CrlEntry[] = state.revoked.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: reasonName(reasonCode(r.reason)) }));
+  const entries: CrlEntry[] = state.revoked.map((r) => ({
+    serial: r.serial,
+    revokedAt: new Date(r.revokedAt),
+    reason: reasonName(reasonCode(r.reason)),
+  }));
   const der = buildCrl({
-    issuer: { subjectDer: opts.root.certificate.subjectDer, subjectKeyIdentifier: opts.root.certificate.subjectKeyIdentifier!, signer: opts.root.signer },
+    issuer: {
+      subjectDer: opts.root.certificate.subjectDer,
+      subjectKeyIdentifier: opts.root.certificate.subjectKeyIdentifier!,
+      signer: opts.root.signer,
+    },
     number,
     thisUpdate: now,
-    nextUpdate: new Date(Math.min(now.getTime() + parseDuration(opts.validity ?? '90d'), opts.root.certificate.notAfter.getTime())),
+    nextUpdate: new Date(
+      Math.min(now.getTime() + parseDuration(opts.validity ?? '90d'), opts.root.certificate.notAfter.getTime()),
+    ),
     distributionPoint: null,
     entries,
   });

@@ -12,7 +12,11 @@ export type Values<O extends Options> = {
 };
 
 /** Parses a verb's arguments strictly: an unknown flag is a usage error naming it. */
-export function parse<O extends Options>(args: string[], options: O, required: readonly (keyof O & string)[] = []): { values: Values<O>; positionals: string[] } {
+export function parse<O extends Options>(
+  args: string[],
+  options: O,
+  required: readonly (keyof O & string)[] = [],
+): { values: Values<O>; positionals: string[] } {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });

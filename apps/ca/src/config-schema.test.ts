@@ -39,7 +39,11 @@ describe('configuration schema', () => {
     assert.equal(c.crl.cacheMaxAge, 300_000);
     assert.equal(c.intermediate.warnBefore, 30 * 86_400_000);
     assert.equal(c.ocsp.httpMaxAge, 0);
-    const fromFile = load({ serverCertificateLifetime: '1h30m', crl: { validity: '2d', refreshAfter: '90s' }, acme: { validation: { timeout: '45s' } } });
+    const fromFile = load({
+      serverCertificateLifetime: '1h30m',
+      crl: { validity: '2d', refreshAfter: '90s' },
+      acme: { validation: { timeout: '45s' } },
+    });
     assert.equal(fromFile.serverCertificateLifetime, 5_400_000);
     assert.equal(fromFile.crl.validity, 2 * 86_400_000);
     assert.equal(fromFile.crl.refreshAfter, 90_000);
@@ -51,7 +55,9 @@ describe('configuration schema', () => {
 
   it('documents every key, and its defaults written out as a file load to the same configuration as no file', () => {
     for (const row of CONFIG_REFERENCE) assert.ok(row.doc.length > 10, `${row.key} has a doc line`);
-    const written = nest(CONFIG_REFERENCE.filter((r) => r.default !== undefined).map((r) => ({ key: r.key, value: r.default })));
+    const written = nest(
+      CONFIG_REFERENCE.filter((r) => r.default !== undefined).map((r) => ({ key: r.key, value: r.default })),
+    );
     assert.deepEqual(load(written), defaultConfig());
   });
 
@@ -59,17 +65,38 @@ describe('configuration schema', () => {
     for (const row of CONFIG_REFERENCE) {
       assert.throws(
         () => load(nest([{ key: row.key, value: 7.5 }])),
-        (err: unknown) => err instanceof ConfigError && err.message === `configuration key "${row.key}" has the wrong type (expected ${row.expected})`,
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.message === `configuration key "${row.key}" has the wrong type (expected ${row.expected})`,
         row.key,
       );
     }
   });
 
   it('keeps the messages operators know: unknown nested keys list their siblings, a lifetime names its key', () => {
-    assert.throws(() => load({ crl: { validty: '1h' } }), (err: unknown) => err instanceof ConfigError && err.message === 'unknown configuration key "crl.validty" (known keys: crl.validity, crl.refreshAfter, crl.rebuildDelay, crl.cacheMaxAge)');
-    assert.throws(() => load({ constructor: 1 }), (err: unknown) => err instanceof ConfigError && /^unknown configuration key "constructor"/.test(err.message));
-    assert.throws(() => load({ serverCertificateLifetime: 'soon' }), (err: unknown) => err instanceof ConfigError && err.message === 'serverCertificateLifetime: "soon" is not a duration (use e.g. 90s, 15m, 24h, 7d)');
-    assert.throws(() => load({ limits: { requestTimeout: '5s' } }), (err: unknown) => err instanceof ConfigError && err.message === 'limits.headersTimeout must not be longer than limits.requestTimeout');
+    assert.throws(
+      () => load({ crl: { validty: '1h' } }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message ===
+          'unknown configuration key "crl.validty" (known keys: crl.validity, crl.refreshAfter, crl.rebuildDelay, crl.cacheMaxAge)',
+    );
+    assert.throws(
+      () => load({ constructor: 1 }),
+      (err: unknown) => err instanceof ConfigError && /^unknown configuration key "constructor"/.test(err.message),
+    );
+    assert.throws(
+      () => load({ serverCertificateLifetime: 'soon' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message === 'serverCertificateLifetime: "soon" is not a duration (use e.g. 90s, 15m, 24h, 7d)',
+    );
+    assert.throws(
+      () => load({ limits: { requestTimeout: '5s' } }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message === 'limits.headersTimeout must not be longer than limits.requestTimeout',
+    );
   });
 
   it('does not share arrays or maps between loads', () => {
@@ -82,7 +109,10 @@ describe('configuration schema', () => {
 
   it("is what the README's Configuration table lists: every key, with the same default where the table gives one value", () => {
     const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../../README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+    );
     const rows = new Map([...section.matchAll(/^\| `([^`]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
     const shown = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\s/g, '');
     for (const row of CONFIG_REFERENCE) {
@@ -90,8 +120,13 @@ describe('configuration schema', () => {
       assert.ok(cell !== undefined, `README's Configuration table has no row for ${row.key}`);
       const single = /^`([^`]*)`$/.exec(cell);
       // A null default is described in words (`http://<statusListen>`, system).
-      if (single !== null && row.default !== undefined && row.default !== null) assert.equal(single[1]!.replace(/\s/g, ''), shown(row.default), `README's default for ${row.key}`);
+      if (single !== null && row.default !== undefined && row.default !== null)
+        assert.equal(single[1]!.replace(/\s/g, ''), shown(row.default), `README's default for ${row.key}`);
     }
-    for (const key of rows.keys()) assert.ok(CONFIG_REFERENCE.some((r) => r.key === key), `README lists ${key}, which the schema does not have`);
+    for (const key of rows.keys())
+      assert.ok(
+        CONFIG_REFERENCE.some((r) => r.key === key),
+        `README lists ${key}, which the schema does not have`,
+      );
   });
 });

@@ -48,33 +48,73 @@ export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** The kinds of key the configuration has. */
 export const field = {
-  boolean: (fileDefault: boolean, doc: string) => new Field<boolean>('true or false', fileDefault, doc, (v) => typeof v === 'boolean', same),
-  string: (fileDefault: string, doc: string) => new Field<string>('string', fileDefault, doc, (v) => typeof v === 'string', same),
-  optionalString: (doc: string) => new Field<string | null>('string?', null, doc, (v) => v === null || typeof v === 'string', same),
-  strings: (fileDefault: readonly string[], doc: string) => new Field<string[]>('string[]', fileDefault, doc, isStrings, (v) => [...(v as string[])]),
-  optionalStrings: (doc: string) => new Field<string[] | null>('string[]?', null, doc, (v) => v === null || isStrings(v), (v) => (v === null ? null : [...(v as string[])])),
+  boolean: (fileDefault: boolean, doc: string) =>
+    new Field<boolean>('true or false', fileDefault, doc, (v) => typeof v === 'boolean', same),
+  string: (fileDefault: string, doc: string) =>
+    new Field<string>('string', fileDefault, doc, (v) => typeof v === 'string', same),
+  optionalString: (doc: string) =>
+    new Field<string | null>('string?', null, doc, (v) => v === null || typeof v === 'string', same),
+  strings: (fileDefault: readonly string[], doc: string) =>
+    new Field<string[]>('string[]', fileDefault, doc, isStrings, (v) => [...(v as string[])]),
+  optionalStrings: (doc: string) =>
+    new Field<string[] | null>(
+      'string[]?',
+      null,
+      doc,
+      (v) => v === null || isStrings(v),
+      (v) => (v === null ? null : [...(v as string[])]),
+    ),
   stringMap: (doc: string) =>
-    new Field<Record<string, string>>('an object of strings', {}, doc, (v) => isObject(v) && Object.values(v).every((x) => typeof x === 'string'), (v) => ({ ...(v as Record<string, string>) })),
+    new Field<Record<string, string>>(
+      'an object of strings',
+      {},
+      doc,
+      (v) => isObject(v) && Object.values(v).every((x) => typeof x === 'string'),
+      (v) => ({ ...(v as Record<string, string>) }),
+    ),
   /** A positive integer. */
-  count: (fileDefault: number, doc: string) => new Field<number>('number', fileDefault, doc, (v) => typeof v === 'number' && Number.isInteger(v) && v > 0, same),
-  level: (fileDefault: (typeof LEVELS)[number], doc: string) => new Field<(typeof LEVELS)[number]>('level', fileDefault, doc, (v) => (LEVELS as readonly unknown[]).includes(v), same),
+  count: (fileDefault: number, doc: string) =>
+    new Field<number>('number', fileDefault, doc, (v) => typeof v === 'number' && Number.isInteger(v) && v > 0, same),
+  level: (fileDefault: (typeof LEVELS)[number], doc: string) =>
+    new Field<(typeof LEVELS)[number]>(
+      'level',
+      fileDefault,
+      doc,
+      (v) => (LEVELS as readonly unknown[]).includes(v),
+      same,
+    ),
   /** A positive duration ("30s", "1h30m"); loads as milliseconds. */
-  duration: (fileDefault: string, doc: string) => new Field<number>('a duration such as "30s", "8h" or "7d"', fileDefault, doc, isDuration, (v) => parseDuration(v as string)),
+  duration: (fileDefault: string, doc: string) =>
+    new Field<number>('a duration such as "30s", "8h" or "7d"', fileDefault, doc, isDuration, (v) =>
+      parseDuration(v as string),
+    ),
   /** A duration that may be zero ("0s"); loads as milliseconds. */
   durationOrZero: (fileDefault: string, doc: string) =>
-    new Field<number>('a duration such as "0s", "5m" or "1h"', fileDefault, doc, (v) => isDuration(v) || (typeof v === 'string' && /^(0{1,6}[smhd])+$/.test(v)), (v) => parseDuration(v as string)),
+    new Field<number>(
+      'a duration such as "0s", "5m" or "1h"',
+      fileDefault,
+      doc,
+      (v) => isDuration(v) || (typeof v === 'string' && /^(0{1,6}[smhd])+$/.test(v)),
+      (v) => parseDuration(v as string),
+    ),
   /**
    * Any string, whose refusal as a duration is reported by `load` as "<key>: <why>" rather than
    * as a wrong type (how `serverCertificateLifetime` has always answered); loads as milliseconds.
    */
   lifetime: (fileDefault: string, doc: string) =>
-    new Field<number>('string', fileDefault, doc, (v) => typeof v === 'string', (v, path) => {
-      try {
-        return parseDuration(v as string);
-      } catch (err) {
-        throw new ConfigError(`${path}: ${(err as Error).message}`);
-      }
-    }),
+    new Field<number>(
+      'string',
+      fileDefault,
+      doc,
+      (v) => typeof v === 'string',
+      (v, path) => {
+        try {
+          return parseDuration(v as string);
+        } catch (err) {
+          throw new ConfigError(`${path}: ${(err as Error).message}`);
+        }
+      },
+    ),
   /** Any JSON object, handed to its own parser (which throws ConfigError). */
   object: <T>(doc: string, load: (v: unknown) => T) => new Field<T>('an object', undefined, doc, isObject, load),
 };
@@ -85,11 +125,16 @@ export function checkTypes(value: Record<string, unknown>, schema: Schema, prefi
     const path = `${prefix}${key}`;
     const want = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (want === undefined) {
-      const known = Object.keys(schema).map((k) => `${prefix}${k}`).join(', ');
+      const known = Object.keys(schema)
+        .map((k) => `${prefix}${k}`)
+        .join(', ');
       throw new ConfigError(`unknown configuration key "${path}" (known keys: ${known})`);
     }
     const ok = want instanceof Field ? want.accepts(v) : isObject(v);
-    if (!ok) throw new ConfigError(`configuration key "${path}" has the wrong type (expected ${want instanceof Field ? want.expected : 'an object'})`);
+    if (!ok)
+      throw new ConfigError(
+        `configuration key "${path}" has the wrong type (expected ${want instanceof Field ? want.expected : 'an object'})`,
+      );
     if (!(want instanceof Field)) checkTypes(v as Record<string, unknown>, want, `${path}.`);
   }
 }
@@ -99,14 +144,22 @@ export function loadSchema<S extends Schema>(schema: S, doc: Record<string, unkn
   const out: Record<string, unknown> = {};
   for (const [key, want] of Object.entries(schema)) {
     const v = Object.hasOwn(doc, key) ? doc[key] : undefined;
-    out[key] = want instanceof Field ? want.load(v === undefined ? want.fileDefault : v, `${prefix}${key}`) : loadSchema(want, (v ?? {}) as Record<string, unknown>, `${prefix}${key}.`);
+    out[key] =
+      want instanceof Field
+        ? want.load(v === undefined ? want.fileDefault : v, `${prefix}${key}`)
+        : loadSchema(want, (v ?? {}) as Record<string, unknown>, `${prefix}${key}.`);
   }
   return out as Loaded<S>;
 }
 
 /** One row per key, for documentation (README, `--help`, the console): key, expected value, default as written in the file, doc. */
-export function describeSchema(schema: Schema, prefix = ''): { key: string; expected: string; default: unknown; doc: string }[] {
+export function describeSchema(
+  schema: Schema,
+  prefix = '',
+): { key: string; expected: string; default: unknown; doc: string }[] {
   return Object.entries(schema).flatMap(([key, want]) =>
-    want instanceof Field ? [{ key: `${prefix}${key}`, expected: want.expected, default: want.fileDefault, doc: want.doc }] : describeSchema(want, `${prefix}${key}.`),
+    want instanceof Field
+      ? [{ key: `${prefix}${key}`, expected: want.expected, default: want.fileDefault, doc: want.doc }]
+      : describeSchema(want, `${prefix}${key}.`),
   );
 }

@@ -18,7 +18,12 @@ describe('acme.validation limits in the configuration', () => {
   it('defaults to 16 at once, 4 per account, 100 pending per account and 1000 per provisioner', () => {
     const { validation } = loadConfig(undefined, {}).acme;
     assert.deepEqual(
-      { concurrency: validation.concurrency, concurrencyPerAccount: validation.concurrencyPerAccount, maxPendingPerAccount: validation.maxPendingPerAccount, maxPendingPerProvisioner: validation.maxPendingPerProvisioner },
+      {
+        concurrency: validation.concurrency,
+        concurrencyPerAccount: validation.concurrencyPerAccount,
+        maxPendingPerAccount: validation.maxPendingPerAccount,
+        maxPendingPerProvisioner: validation.maxPendingPerProvisioner,
+      },
       { concurrency: 16, concurrencyPerAccount: 4, maxPendingPerAccount: 100, maxPendingPerProvisioner: 1_000 },
     );
   });
@@ -33,8 +38,17 @@ describe('acme.validation limits in the configuration', () => {
 
   it('refuses a count that is not a positive integer, and a per-account share above the whole', () => {
     for (const bad of [0, -1, 1.5, '4']) {
-      assert.throws(() => load({ acme: { validation: { maxPendingPerProvisioner: bad } } }), (err: unknown) => err instanceof ConfigError && err.message.includes('acme.validation.maxPendingPerProvisioner'));
+      assert.throws(
+        () => load({ acme: { validation: { maxPendingPerProvisioner: bad } } }),
+        (err: unknown) =>
+          err instanceof ConfigError && err.message.includes('acme.validation.maxPendingPerProvisioner'),
+      );
     }
-    assert.throws(() => load({ acme: { validation: { concurrency: 2, concurrencyPerAccount: 3 } } }), (err: unknown) => err instanceof ConfigError && /concurrencyPerAccount must not exceed acme\.validation\.concurrency/.test(err.message));
+    assert.throws(
+      () => load({ acme: { validation: { concurrency: 2, concurrencyPerAccount: 3 } } }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /concurrencyPerAccount must not exceed acme\.validation\.concurrency/.test(err.message),
+    );
   });
 });

@@ -32,8 +32,14 @@ export function passphraseSealer(passphrase: string, settings: SealSettings): Pr
 }
 
 /** Resolves the data passphrase (env, file, dev file, prompt) and returns a sealer for it. */
-export async function dataSealer(dataDir: string, passwordFile?: string): Promise<{ sealer: KeySealer; source: string }> {
-  const { passphrase, source } = await dataPassphrase({ ...(passwordFile === undefined ? {} : { passwordFile }), devFile: dataLayout(dataDir).password });
+export async function dataSealer(
+  dataDir: string,
+  passwordFile?: string,
+): Promise<{ sealer: KeySealer; source: string }> {
+  const { passphrase, source } = await dataPassphrase({
+    ...(passwordFile === undefined ? {} : { passwordFile }),
+    devFile: dataLayout(dataDir).password,
+  });
   const sealer = await withStore(dataDir, (store) => passphraseSealer(passphrase, store));
   return { sealer, source };
 }

@@ -23,7 +23,9 @@ export function acquireInstanceLock(dataDir: string, now: Date = new Date()): In
   const pidPath = join(dataDir, 'serve.pid');
   const lock = tryLockFile(lockPath);
   if (lock === null) {
-    throw new Error(`another shortleaf serve (${describeHolder(pidPath)}) is already using the data directory ${dataDir}; stop it first, or give this one its own --data`);
+    throw new Error(
+      `another shortleaf serve (${describeHolder(pidPath)}) is already using the data directory ${dataDir}; stop it first, or give this one its own --data`,
+    );
   }
   const mine = JSON.stringify({ pid: process.pid, startedAt: now.toISOString() });
   writeFileSync(pidPath, `${mine}\n`, { mode: 0o600 });

@@ -42,11 +42,22 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
   const { issuer, store, config, logger, telemetry } = opts;
   const { clock } = opts;
   const root = issuer.roots.find((r) => Buffer.from(r.subjectDer).equals(issuer.certificate.issuerDer)) ?? null;
-  const rootResponder = root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
-  if (rootResponder === null) logger.warn('no_root_ocsp_signer', { issuer: issuer.name, note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` (or `intermediate ocsp-csr`) at the ceremony" });
+  const rootResponder =
+    root === null ? null : await loadRootDelegatedResponder(store.revocations, opts.sealer, issuer.id, root);
+  if (rootResponder === null)
+    logger.warn('no_root_ocsp_signer', {
+      issuer: issuer.name,
+      note: "OCSP requests for the intermediate's own status get `unauthorized`; make one with `intermediate csr --ocsp-out` (or `intermediate ocsp-csr`) at the ceremony",
+    });
 
   let responder: ReturnType<typeof createOcspResponder> | undefined;
-  const signers = createOcspSignerManager({ authority: opts.authority, issuer, lifetimeMs: config.ocsp.signerLifetime, logger, onRotate: () => responder?.clear() });
+  const signers = createOcspSignerManager({
+    authority: opts.authority,
+    issuer,
+    lifetimeMs: config.ocsp.signerLifetime,
+    logger,
+    onRotate: () => responder?.clear(),
+  });
   await signers.start();
   responder = createOcspResponder({
     store,
@@ -74,7 +85,9 @@ export async function startIssuerUnit(opts: IssuerServicesDeps & { issuer: Loade
     refreshAfterMs: config.crl.refreshAfter,
     rebuildDelayMs: config.crl.rebuildDelay,
     // The CRL metrics describe the active intermediate's CRL; the others publish unrecorded.
-    ...(telemetry === undefined ? {} : {
+    ...(telemetry === undefined
+      ? {}
+      : {
           telemetry: {
             crlPublished(e) {
               if (opts.authority.issuer.id === issuer.id) telemetry.crlPublished(e);

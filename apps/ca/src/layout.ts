@@ -15,7 +15,12 @@ export function dataLayout(dataDir: string) {
 
 /** Files of an offline root directory made by `shortleaf root init`. */
 export function rootLayout(dir: string) {
-  return { certificate: join(dir, 'root.crt'), key: join(dir, 'root.key'), password: join(dir, 'password'), crlState: join(dir, 'root-crl.json') };
+  return {
+    certificate: join(dir, 'root.crt'),
+    key: join(dir, 'root.key'),
+    password: join(dir, 'password'),
+    crlState: join(dir, 'root-crl.json'),
+  };
 }
 
 /** Settings key of the lowest CRL number a restored database may publish next (see commands/backup.ts). */

@@ -81,7 +81,9 @@ Clients:
  * cannot drift apart. Verbs parse their flags strictly, so without this `--help` is an error.
  */
 function verbUsage(verb: string): string {
-  const lines = USAGE.split('\n').filter((line) => line.trimStart().startsWith(`shortleaf ${verb} `) || line.trim() === `shortleaf ${verb}`);
+  const lines = USAGE.split('\n').filter(
+    (line) => line.trimStart().startsWith(`shortleaf ${verb} `) || line.trim() === `shortleaf ${verb}`,
+  );
   return `${lines.map((l) => l.trim()).join('\n')}\n`;
 }
 
@@ -112,7 +114,12 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`shortleaf ${verb}: ${err.message}\n`);
       return 2;
     }
-    const code = err instanceof AuthorityError || err instanceof PkiError || err instanceof StoreError ? ` [${err.code}]` : err instanceof CaProblemError ? ` [${err.type}]` : '';
+    const code =
+      err instanceof AuthorityError || err instanceof PkiError || err instanceof StoreError
+        ? ` [${err.code}]`
+        : err instanceof CaProblemError
+          ? ` [${err.type}]`
+          : '';
     process.stderr.write(`shortleaf ${verb}: ${(err as Error).message}${code}\n`);
     if (debugStackTraces()) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;

@@ -17,7 +17,11 @@ describe('createMetrics', () => {
     assert.equal(sample(first, 'shortleaf_ocsp_responses_total{status="good",cache="hit"}'), 5);
     assert.equal(sample(first, 'shortleaf_ocsp_responses_total{status="good",cache="miss"}'), 1);
     assert.equal(sample(first, 'shortleaf_ocsp_responses_total{status="malformedRequest",cache="miss"}'), 1);
-    assert.equal(sample(first, 'shortleaf_ocsp_responses_total{status="revoked",cache="hit"}'), 0, 'every series exists from the start');
+    assert.equal(
+      sample(first, 'shortleaf_ocsp_responses_total{status="revoked",cache="hit"}'),
+      0,
+      'every series exists from the start',
+    );
     m.authority.ocspAnswered('good', true);
     const second = await m.registry.metrics();
     assert.equal(sample(second, 'shortleaf_ocsp_responses_total{status="good",cache="hit"}'), 6);
@@ -27,7 +31,13 @@ describe('createMetrics', () => {
   it('computes CRL age and time to nextUpdate when scraped, from the published CRL', async () => {
     let now = new Date('2030-01-01T00:00:00Z');
     const m = createMetrics({ now: () => now, processMetrics: false });
-    m.authority.crlPublished({ number: 7n, entries: 3, bytes: 512, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000) });
+    m.authority.crlPublished({
+      number: 7n,
+      entries: 3,
+      bytes: 512,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + 86_400_000),
+    });
     now = new Date(now.getTime() + 90_000);
     const text = await m.registry.metrics();
     assert.equal(sample(text, 'shortleaf_crl_age_seconds'), 90);
@@ -49,7 +59,10 @@ describe('createMetrics', () => {
     const tb = await b.registry.metrics();
     assert.equal(sample(ta, 'shortleaf_revocations_total{reason="keyCompromise"}'), 1);
     assert.equal(sample(tb, 'shortleaf_revocations_total{reason="keyCompromise"}'), 0);
-    assert.equal(sample(ta, 'shortleaf_certificates_issued_total{provisioner="p",front_door="rest",action="renew"}'), 1);
+    assert.equal(
+      sample(ta, 'shortleaf_certificates_issued_total{provisioner="p",front_door="rest",action="renew"}'),
+      1,
+    );
     assert.equal(sample(ta, 'shortleaf_issuance_duration_seconds_bucket{le="0.025",front_door="rest"}'), 1);
     assert.equal(sample(ta, 'shortleaf_issuance_duration_seconds_bucket{le="0.01",front_door="rest"}'), 0);
     assert.equal(sample(ta, 'shortleaf_acme_orders_total{state="valid"}'), 1);

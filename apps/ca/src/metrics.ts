@@ -4,7 +4,14 @@ import type { AcmeTelemetry } from '@shortleaf/acme';
 import type { FrontDoor, OcspOutcome, Telemetry } from '@shortleaf/authority';
 import { REVOCATION_REASONS } from '@shortleaf/pki';
 
-const OCSP_OUTCOMES: readonly OcspOutcome[] = ['good', 'revoked', 'unknown', 'malformedRequest', 'unauthorized', 'internalError'];
+const OCSP_OUTCOMES: readonly OcspOutcome[] = [
+  'good',
+  'revoked',
+  'unknown',
+  'malformedRequest',
+  'unauthorized',
+  'internalError',
+];
 const FRONT_DOORS: readonly FrontDoor[] = ['rest', 'acme', 'internal'];
 const ORDER_STATES = ['pending', 'processing', 'valid', 'invalid'] as const;
 /** Seconds; issuance is a signature and two durable writes, so most land well under 100 ms. */
@@ -44,7 +51,12 @@ export function createMetrics(opts: MetricsOptions) {
   });
   for (const frontDoor of FRONT_DOORS) latency.zero({ front_door: frontDoor });
 
-  const revocations = new Counter({ name: 'shortleaf_revocations_total', help: 'Certificates revoked through this server, by RFC 5280 reason.', labelNames: ['reason'] as const, registers: [registry] });
+  const revocations = new Counter({
+    name: 'shortleaf_revocations_total',
+    help: 'Certificates revoked through this server, by RFC 5280 reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   for (const reason of REVOCATION_REASONS) revocations.inc({ reason }, 0);
 
   // OCSP: index = outcome * 2 + (hit ? 1 : 0). `counted` is what the hot path adds to; `folded`
@@ -78,7 +90,11 @@ export function createMetrics(opts: MetricsOptions) {
   });
 
   let crl: { number: bigint; entries: number; bytes: number; thisUpdate: Date; nextUpdate: Date } | null = null;
-  const crlPublications = new Counter({ name: 'shortleaf_crl_published_total', help: "CRLs built and signed for the active intermediate.", registers: [registry] });
+  const crlPublications = new Counter({
+    name: 'shortleaf_crl_published_total',
+    help: 'CRLs built and signed for the active intermediate.',
+    registers: [registry],
+  });
   const crlGauge = (name: string, help: string, value: (c: NonNullable<typeof crl>) => number) =>
     new Gauge({
       name,
@@ -91,8 +107,16 @@ export function createMetrics(opts: MetricsOptions) {
   crlGauge('shortleaf_crl_entries', 'Revoked certificates listed in the current CRL.', (c) => c.entries);
   crlGauge('shortleaf_crl_bytes', 'Size of the current CRL in bytes (DER).', (c) => c.bytes);
   crlGauge('shortleaf_crl_number', 'CRL number of the current CRL.', (c) => Number(c.number));
-  crlGauge('shortleaf_crl_age_seconds', 'Seconds since thisUpdate of the current CRL.', (c) => (opts.now().getTime() - c.thisUpdate.getTime()) / 1000);
-  crlGauge('shortleaf_crl_next_update_seconds', 'Seconds until nextUpdate of the current CRL (negative once relying parties would reject it).', (c) => (c.nextUpdate.getTime() - opts.now().getTime()) / 1000);
+  crlGauge(
+    'shortleaf_crl_age_seconds',
+    'Seconds since thisUpdate of the current CRL.',
+    (c) => (opts.now().getTime() - c.thisUpdate.getTime()) / 1000,
+  );
+  crlGauge(
+    'shortleaf_crl_next_update_seconds',
+    'Seconds until nextUpdate of the current CRL (negative once relying parties would reject it).',
+    (c) => (c.nextUpdate.getTime() - opts.now().getTime()) / 1000,
+  );
 
   const orders = new Counter({
     name: 'shortleaf_acme_orders_total',
@@ -132,7 +156,8 @@ export function createMetrics(opts: MetricsOptions) {
   /** Serves `GET /metrics` (and HEAD) in the Prometheus text format; false for any other request. */
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '';
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || (url !== '/metrics' && !url.startsWith('/metrics?'))) return false;
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || (url !== '/metrics' && !url.startsWith('/metrics?')))
+      return false;
     registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });

@@ -30,7 +30,10 @@ export async function prompt(question: string): Promise<string> {
  */
 export function assertPrivateFile(path: string): void {
   const mode = statSync(path).mode & 0o777;
-  if (mode & 0o077) throw new Error(`${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing to use a shared secret: chmod 600 ${path}`);
+  if (mode & 0o077)
+    throw new Error(
+      `${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing to use a shared secret: chmod 600 ${path}`,
+    );
 }
 
 function readSecretFile(path: string): string {
@@ -42,12 +45,17 @@ function readSecretFile(path: string): string {
  * The passphrase that seals the intermediate key: SHORTLEAF_PASSWORD, else `--password-file`,
  * else the development file `shortleaf init` wrote, else a prompt on a terminal.
  */
-export async function dataPassphrase(opts: { passwordFile?: string; devFile: string }): Promise<{ passphrase: string; source: string }> {
+export async function dataPassphrase(opts: {
+  passwordFile?: string;
+  devFile: string;
+}): Promise<{ passphrase: string; source: string }> {
   const env = envSecrets().password;
   if (env !== undefined) return { passphrase: env, source: 'SHORTLEAF_PASSWORD' };
-  if (opts.passwordFile !== undefined) return { passphrase: readSecretFile(opts.passwordFile), source: opts.passwordFile };
+  if (opts.passwordFile !== undefined)
+    return { passphrase: readSecretFile(opts.passwordFile), source: opts.passwordFile };
   if (existsSync(opts.devFile)) return { passphrase: readSecretFile(opts.devFile), source: opts.devFile };
-  if (process.stdin.isTTY) return { passphrase: await prompt('Passphrase for the sealed intermediate key: '), source: 'terminal' };
+  if (process.stdin.isTTY)
+    return { passphrase: await prompt('Passphrase for the sealed intermediate key: '), source: 'terminal' };
   throw new Error('no passphrase: set SHORTLEAF_PASSWORD or pass --password-file FILE');
 }
 
@@ -56,7 +64,8 @@ export async function rootPassphrase(opts: { passwordFile?: string; confirm?: bo
   const env = envSecrets().rootPassword;
   if (env !== undefined) return env;
   if (opts.passwordFile !== undefined && existsSync(opts.passwordFile)) return readSecretFile(opts.passwordFile);
-  if (!process.stdin.isTTY) throw new Error('no root passphrase: set SHORTLEAF_ROOT_PASSWORD (or run on a terminal to be asked)');
+  if (!process.stdin.isTTY)
+    throw new Error('no root passphrase: set SHORTLEAF_ROOT_PASSWORD (or run on a terminal to be asked)');
   const first = await prompt('Root key passphrase: ');
   if (opts.confirm) {
     const again = await prompt('Repeat the root key passphrase: ');

@@ -23,19 +23,40 @@ describe('addProvisioner', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('knows jwk and acme; ACME options are checked by the ACME front door\'s parser', () => {
-    assert.deepEqual(PROVISIONER_TYPES.types.map((t) => t.type), ['jwk', 'acme']);
-    assert.throws(() => PROVISIONER_TYPES.get('acme').parse({ publicJwk: null, options: { requireEab: 'yes' } }), AcmeOptionsError);
-    assert.throws(() => PROVISIONER_TYPES.get('acme').parse({ publicJwk: null, options: { bogus: 1 } }), AcmeOptionsError);
+  it("knows jwk and acme; ACME options are checked by the ACME front door's parser", () => {
+    assert.deepEqual(
+      PROVISIONER_TYPES.types.map((t) => t.type),
+      ['jwk', 'acme'],
+    );
+    assert.throws(
+      () => PROVISIONER_TYPES.get('acme').parse({ publicJwk: null, options: { requireEab: 'yes' } }),
+      AcmeOptionsError,
+    );
+    assert.throws(
+      () => PROVISIONER_TYPES.get('acme').parse({ publicJwk: null, options: { bogus: 1 } }),
+      AcmeOptionsError,
+    );
   });
 
   it('refuses an unknown type, bad options and a private key, and stores nothing', async () => {
     const publicJwk = JSON.stringify(generateKeyPair('EC-P256').publicKey.export({ format: 'jwk' }));
     const privateJwk = JSON.stringify(generateKeyPair('EC-P256').privateKey.export({ format: 'jwk' }));
-    await assert.rejects(addProvisioner(store, { name: 'k8s', type: 'kubernetes', policy: {} }), code('unknownProvisionerType'));
-    await assert.rejects(addAcmeProvisioner(store, { name: 'partners', policy: {}, options: { termsOfService: 'ftp://x' } }), AcmeOptionsError);
-    await assert.rejects(addProvisioner(store, { name: 'ops', type: 'jwk', policy: {}, publicJwk: privateJwk }), code('badProvisionerOptions'));
-    await assert.rejects(addProvisioner(store, { name: 'ops', type: 'jwk', policy: {}, publicJwk, options: { kty: 'OKP' } }), code('badProvisionerOptions'));
+    await assert.rejects(
+      addProvisioner(store, { name: 'k8s', type: 'kubernetes', policy: {} }),
+      code('unknownProvisionerType'),
+    );
+    await assert.rejects(
+      addAcmeProvisioner(store, { name: 'partners', policy: {}, options: { termsOfService: 'ftp://x' } }),
+      AcmeOptionsError,
+    );
+    await assert.rejects(
+      addProvisioner(store, { name: 'ops', type: 'jwk', policy: {}, publicJwk: privateJwk }),
+      code('badProvisionerOptions'),
+    );
+    await assert.rejects(
+      addProvisioner(store, { name: 'ops', type: 'jwk', policy: {}, publicJwk, options: { kty: 'OKP' } }),
+      code('badProvisionerOptions'),
+    );
     assert.deepEqual(await store.listProvisioners(), []);
   });
 

@@ -1,6 +1,14 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { parseAcmeOptions, type AcmeOptions } from '@shortleaf/acme';
-import { acmeProvisioner, createProvisionerRegistry, jwkProvisioner, parsePolicy, type AuthorityStore, type PolicyDocument, type ProvisionerRegistry } from '@shortleaf/authority';
+import {
+  acmeProvisioner,
+  createProvisionerRegistry,
+  jwkProvisioner,
+  parsePolicy,
+  type AuthorityStore,
+  type PolicyDocument,
+  type ProvisionerRegistry,
+} from '@shortleaf/authority';
 import { generateKeyPair } from '@shortleaf/pki';
 import { writeSecretFile } from './files.js';
 
@@ -8,7 +16,10 @@ import { writeSecretFile } from './files.js';
  * The provisioner types this CA knows: the authority's, with ACME's options checked by the ACME
  * front door's own parser, so a provisioner is refused at `add` for what the door would refuse.
  */
-export const PROVISIONER_TYPES: ProvisionerRegistry = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(parseAcmeOptions)]);
+export const PROVISIONER_TYPES: ProvisionerRegistry = createProvisionerRegistry([
+  jwkProvisioner,
+  acmeProvisioner(parseAcmeOptions),
+]);
 
 /** What creating a provisioner needs of the store. */
 export type ProvisionerStore = Pick<AuthorityStore, 'getProvisioner' | 'addProvisioner'>;
@@ -27,14 +38,23 @@ export interface NewProvisionerInput {
 
 /** Checks everything about a new provisioner before anything is written: name, policy, type, options. */
 async function checkNewProvisioner(store: ProvisionerStore, input: NewProvisionerInput): Promise<void> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name)) throw new Error('a provisioner name is letters, digits, dot, dash and underscore (max 63)');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(input.name))
+    throw new Error('a provisioner name is letters, digits, dot, dash and underscore (max 63)');
   parsePolicy(input.policy);
-  if ((await store.getProvisioner(input.name)) !== null) throw new Error(`a provisioner named ${input.name} already exists`);
+  if ((await store.getProvisioner(input.name)) !== null)
+    throw new Error(`a provisioner named ${input.name} already exists`);
   PROVISIONER_TYPES.get(input.type).parse({ publicJwk: input.publicJwk ?? null, options: input.options ?? {} });
 }
 
 async function storeProvisioner(store: ProvisionerStore, input: NewProvisionerInput): Promise<void> {
-  await store.addProvisioner({ name: input.name, type: input.type, publicJwk: input.publicJwk ?? null, policy: JSON.stringify(input.policy), options: JSON.stringify(input.options ?? {}), createdAt: new Date() });
+  await store.addProvisioner({
+    name: input.name,
+    type: input.type,
+    publicJwk: input.publicJwk ?? null,
+    policy: JSON.stringify(input.policy),
+    options: JSON.stringify(input.options ?? {}),
+    createdAt: new Date(),
+  });
 }
 
 /**
@@ -51,7 +71,10 @@ export async function addProvisioner(store: ProvisionerStore, input: NewProvisio
  * Creates an ACME provisioner, served at `/acme/NAME/directory`: the same name and lifetime policy
  * as a JWK provisioner, plus its ACME options (EAB, terms of service, per-account rate limits).
  */
-export async function addAcmeProvisioner(store: ProvisionerStore, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void> {
+export async function addAcmeProvisioner(
+  store: ProvisionerStore,
+  opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> },
+): Promise<void> {
   await addProvisioner(store, { name: opts.name, type: 'acme', policy: opts.policy, options: opts.options });
 }
 
@@ -59,12 +82,20 @@ export async function addAcmeProvisioner(store: ProvisionerStore, opts: { name: 
  * Creates a JWK provisioner: a fresh key pair (ES256 by default, EdDSA with `kty: 'OKP'`), the
  * public half and policy stored in the database, the private half written to `keyOut` (0600).
  */
-export async function addJwkProvisioner(store: ProvisionerStore, opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' }): Promise<{ kid: string }> {
+export async function addJwkProvisioner(
+  store: ProvisionerStore,
+  opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' },
+): Promise<{ kid: string }> {
   const alg = opts.kty === 'OKP' ? 'EdDSA' : 'ES256';
   const { privateKey, publicKey } = generateKeyPair(opts.kty === 'OKP' ? 'Ed25519' : 'EC-P256');
   const pub = publicKey.export({ format: 'jwk' }) as JWK;
   const kid = await calculateJwkThumbprint(pub);
-  const input: NewProvisionerInput = { name: opts.name, type: 'jwk', policy: opts.policy, publicJwk: JSON.stringify({ ...pub, kid, alg, use: 'sig' }) };
+  const input: NewProvisionerInput = {
+    name: opts.name,
+    type: 'jwk',
+    policy: opts.policy,
+    publicJwk: JSON.stringify({ ...pub, kid, alg, use: 'sig' }),
+  };
   // Everything is checked before the private key is written, so a refusal leaves no key file.
   await checkNewProvisioner(store, input);
   const priv = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid, alg, use: 'sig' };

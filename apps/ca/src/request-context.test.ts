@@ -12,16 +12,34 @@ function capture() {
   const stream = new PassThrough();
   let text = '';
   stream.on('data', (d: Buffer) => (text += d.toString()));
-  return { stream, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('requestIdFor', () => {
   it('keeps a sane incoming id: up to 64 of [A-Za-z0-9._-]', () => {
-    for (const id of ['abc', 'A-b_c.9', 'x'.repeat(64), '0f8fad5b-d9cb-469f-a165-70867728950e']) assert.equal(requestIdFor(id), id);
+    for (const id of ['abc', 'A-b_c.9', 'x'.repeat(64), '0f8fad5b-d9cb-469f-a165-70867728950e'])
+      assert.equal(requestIdFor(id), id);
   });
 
   it('replaces anything else with a fresh UUID', () => {
-    for (const bad of [undefined, '', 'x'.repeat(65), 'has space', 'quote"', 'new\nline', 'ünïcode', '{"json":1}', ['a', 'b']]) {
+    for (const bad of [
+      undefined,
+      '',
+      'x'.repeat(65),
+      'has space',
+      'quote"',
+      'new\nline',
+      'ünïcode',
+      '{"json":1}',
+      ['a', 'b'],
+    ]) {
       const id = requestIdFor(bad);
       assert.match(id, UUID, `${JSON.stringify(bad)} → ${id}`);
     }
@@ -42,7 +60,15 @@ describe('the logger and the request context', () => {
     });
     logger.warn('after');
     const lines = out.lines();
-    assert.deepEqual(lines.map((l) => [l.event, l.requestId]), [['before', undefined], ['start', 'req-1'], ['later', 'req-1'], ['after', undefined]]);
+    assert.deepEqual(
+      lines.map((l) => [l.event, l.requestId]),
+      [
+        ['before', undefined],
+        ['start', 'req-1'],
+        ['later', 'req-1'],
+        ['after', undefined],
+      ],
+    );
     assert.equal(lines[1]!.a, 1);
     assert.equal(lines[1]!.level, 'info');
   });
@@ -77,7 +103,9 @@ describe('withRequestIds', () => {
       new Promise<{ status: number; id: string | undefined }>((resolve, reject) => {
         request({ port, host: '127.0.0.1', path, headers }, (res) => {
           res.resume();
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, id: res.headers['x-request-id'] as string | undefined }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, id: res.headers['x-request-id'] as string | undefined }),
+          );
         })
           .on('error', reject)
           .end();
@@ -105,7 +133,19 @@ describe('withRequestIds', () => {
       assert.deepEqual(handled, ['client.7', made.id]);
       const access = lines.filter((l) => l.event === 'http_request');
       assert.equal(access.length, 2);
-      assert.deepEqual({ ...access[0], time: undefined, ms: undefined }, { time: undefined, level: 'info', event: 'http_request', requestId: 'client.7', method: 'GET', path: '/api/v1/sign', status: 201, ms: undefined });
+      assert.deepEqual(
+        { ...access[0], time: undefined, ms: undefined },
+        {
+          time: undefined,
+          level: 'info',
+          event: 'http_request',
+          requestId: 'client.7',
+          method: 'GET',
+          path: '/api/v1/sign',
+          status: 201,
+          ms: undefined,
+        },
+      );
       assert.equal(typeof access[0]!.ms, 'number');
       assert.ok(!JSON.stringify(lines).includes('secret'), 'the query string is never logged');
     } finally {

@@ -39,7 +39,10 @@ export function runWithRequestId<T>(requestId: string, fn: () => T): T {
  * logged once in an `http_request` line with method, path (no query), status and duration when
  * the response is done. Work a request schedules (a CRL rebuild, a challenge validation) keeps its id.
  */
-export function withRequestIds(logger: Logger, listener: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function withRequestIds(
+  logger: Logger,
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const requestId = requestIdFor(req.headers['x-request-id']);
     res.setHeader('X-Request-Id', requestId);
@@ -49,7 +52,13 @@ export function withRequestIds(logger: Logger, listener: (req: IncomingMessage, 
       const url = req.url ?? '';
       const q = url.indexOf('?');
       const path = (q < 0 ? url : url.slice(0, q)).slice(0, MAX_LOGGED_PATH);
-      const fields = { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started), ...(res.writableFinished ? {} : { aborted: true }) };
+      const fields = {
+        method: req.method,
+        path,
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+        ...(res.writableFinished ? {} : { aborted: true }),
+      };
       runWithRequestId(requestId, () => logger.info('http_request', fields));
     });
     runWithRequestId(requestId, () => listener(req, res));

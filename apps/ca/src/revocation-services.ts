@@ -36,7 +36,9 @@ async function crlNumberFloor(store: Store): Promise<bigint | undefined> {
  */
 async function issuersFingerprint(store: Store): Promise<string> {
   const rows = await store.listIssuers();
-  const signers = await Promise.all(rows.map(async (r) => (await store.revocations.getOcspSigner(r.id, { certified: true }))?.id ?? '-'));
+  const signers = await Promise.all(
+    rows.map(async (r) => (await store.revocations.getOcspSigner(r.id, { certified: true }))?.id ?? '-'),
+  );
   return rows.map((r, i) => `${r.id}:${r.active ? 1 : 0}:${r.certDer === null ? 0 : 1}:${signers[i]}`).join(',');
 }
 
@@ -61,13 +63,16 @@ export async function startRevocationServices(
   const units = new Map<string, IssuerUnit>();
   let roots: Uint8Array[] = await store.listRoots();
 
-  const startUnit = (issuer: LoadedIssuer) => startIssuerUnit({ ...opts, issuer, ...(minCrlNumber === undefined ? {} : { minCrlNumber }) });
+  const startUnit = (issuer: LoadedIssuer) =>
+    startIssuerUnit({ ...opts, issuer, ...(minCrlNumber === undefined ? {} : { minCrlNumber }) });
 
   /** Units in service, the active intermediate's first. */
   const ordered = (): IssuerUnit[] => {
     const activeId = authority.issuer.id;
     const active = units.get(activeId);
-    return active === undefined ? [...units.values()] : [active, ...[...units.values()].filter((u) => u.issuer.id !== activeId)];
+    return active === undefined
+      ? [...units.values()]
+      : [active, ...[...units.values()].filter((u) => u.issuer.id !== activeId)];
   };
 
   let fingerprint = '';
@@ -82,7 +87,9 @@ export async function startRevocationServices(
     const wanted = (await issuerStatuses(store, clock.now())).filter((s) => IN_SERVICE.has(s.state));
     // Look again the moment a retired intermediate's last certificate, or any intermediate, expires.
     const now = clock.now().getTime();
-    const due = wanted.flatMap((s) => [s.certificate!.notAfter.getTime(), ...(s.state === 'retired' ? [s.lastExpiry!.getTime()] : [])]).filter((t) => t > now);
+    const due = wanted
+      .flatMap((s) => [s.certificate!.notAfter.getTime(), ...(s.state === 'retired' ? [s.lastExpiry!.getTime()] : [])])
+      .filter((t) => t > now);
     nextReview = Math.min(Infinity, ...due);
     for (const status of wanted) {
       const running = units.get(status.row.id);
@@ -96,38 +103,62 @@ export async function startRevocationServices(
           running.stop();
           logger.info('root_ocsp_signer_loaded', { issuer: running.issuer.name });
         } catch (err) {
-          logger.error('root_ocsp_signer_unavailable', { issuer: running.issuer.name, error: (err as Error).message, note: 'the responder in use keeps answering' });
+          logger.error('root_ocsp_signer_unavailable', {
+            issuer: running.issuer.name,
+            error: (err as Error).message,
+            note: 'the responder in use keeps answering',
+          });
         }
         continue;
       }
       try {
         // The active intermediate the authority already holds is not unsealed twice.
-        const issuer = status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
+        const issuer =
+          status.row.id === authority.issuer.id ? authority.issuer : await loadIssuer(store, opts.sealer, status.row);
         units.set(status.row.id, await startUnit(issuer));
-        if (status.row.id !== authority.issuer.id) logger.info('issuer_in_service', { issuer: issuer.name, state: status.state, notAfter: issuer.certificate.notAfter.toISOString() });
+        if (status.row.id !== authority.issuer.id)
+          logger.info('issuer_in_service', {
+            issuer: issuer.name,
+            state: status.state,
+            notAfter: issuer.certificate.notAfter.toISOString(),
+          });
       } catch (err) {
         // One unusable intermediate (a key that does not unseal, a root no longer trusted) must
         // not stop the others; if it is the one just activated, issuance stays where it was.
         if (status.row.id === authority.issuer.id) throw err;
-        logger.error('issuer_unavailable', { issuer: status.row.name, state: status.state, error: (err as Error).message });
+        logger.error('issuer_unavailable', {
+          issuer: status.row.name,
+          state: status.state,
+          error: (err as Error).message,
+        });
       }
     }
     const active = wanted.find((s) => s.state === 'active');
     const activeUnitFound = active === undefined ? undefined : units.get(active.row.id);
     if (active !== undefined && activeUnitFound === undefined) {
-      logger.error('issuer_activation_failed', { issuer: active.row.name, note: `new certificates still come from ${authority.issuer.name}` });
+      logger.error('issuer_activation_failed', {
+        issuer: active.row.name,
+        note: `new certificates still come from ${authority.issuer.name}`,
+      });
     } else if (activeUnitFound !== undefined && activeUnitFound.issuer.id !== authority.issuer.id) {
       const previous = authority.issuer;
       const next = activeUnitFound.issuer;
       authority.activate(next);
-      logger.info('issuer_activated', { issuer: next.name, previous: previous.name, notAfter: next.certificate.notAfter.toISOString() });
+      logger.info('issuer_activated', {
+        issuer: next.name,
+        previous: previous.name,
+        notAfter: next.certificate.notAfter.toISOString(),
+      });
       opts.onActivated?.(next);
     }
     for (const [id, unit] of units) {
       if (id === authority.issuer.id || wanted.some((s) => s.row.id === id)) continue;
       unit.stop();
       units.delete(id);
-      logger.info('issuer_out_of_service', { issuer: unit.issuer.name, note: 'every certificate it issued has expired, or it has itself; its CRL and OCSP answers stop' });
+      logger.info('issuer_out_of_service', {
+        issuer: unit.issuer.name,
+        note: 'every certificate it issued has expired, or it has itself; its CRL and OCSP answers stop',
+      });
     }
   }
   await reconcile();
@@ -178,10 +209,12 @@ export async function startRevocationServices(
   const warnBeforeMs = config.rootCrl.warnBefore;
   const issuerWarnBeforeMs = config.intermediate.warnBefore;
   let parsedRootCrl = rootCrl === null ? null : parseCrl(rootCrl.der);
-  const intermediateWarnings = () => issuerWarnings(authority.issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
+  const intermediateWarnings = () =>
+    issuerWarnings(authority.issuer.certificate, parsedRootCrl, clock.now(), issuerWarnBeforeMs);
   const rootWarnings = () => rootCrlWarnings(rootCrl, clock.now(), warnBeforeMs);
   const ocspSignerWarnBeforeMs = config.intermediate.ocspSignerWarnBefore;
-  const ocspSignerWarnings = () => ordered().flatMap((u) => rootOcspSignerWarnings(u.issuer.name, u.rootSigner, clock.now(), ocspSignerWarnBeforeMs));
+  const ocspSignerWarnings = () =>
+    ordered().flatMap((u) => rootOcspSignerWarnings(u.issuer.name, u.rootSigner, clock.now(), ocspSignerWarnBeforeMs));
   const warnings = () => [...intermediateWarnings(), ...rootWarnings(), ...ocspSignerWarnings()];
 
   const logWarnings = () => {
@@ -194,7 +227,11 @@ export async function startRevocationServices(
   async function watchRootCrls(): Promise<void> {
     await readRootCrls();
     const latest = activeRootCrl();
-    if (latest === null || (rootCrl !== null && latest.number === rootCrl.number && Buffer.from(latest.der).equals(rootCrl.der))) return;
+    if (
+      latest === null ||
+      (rootCrl !== null && latest.number === rootCrl.number && Buffer.from(latest.der).equals(rootCrl.der))
+    )
+      return;
     rootCrl = latest;
     parsedRootCrl = parseCrl(latest.der);
     logWarnings();
@@ -211,9 +248,15 @@ export async function startRevocationServices(
     if (watching) return;
     watching = true;
     void (async () => {
-      if ((await issuersFingerprint(store)) !== fingerprint || clock.now().getTime() >= nextReview || clock.now().getTime() - lastReconcile >= RECONCILE_INTERVAL_MS) {
+      if (
+        (await issuersFingerprint(store)) !== fingerprint ||
+        clock.now().getTime() >= nextReview ||
+        clock.now().getTime() - lastReconcile >= RECONCILE_INTERVAL_MS
+      ) {
         lastReconcile = clock.now().getTime();
-        await reconcile().catch((err: Error) => logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }));
+        await reconcile().catch((err: Error) =>
+          logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }),
+        );
       }
       for (const r of await store.revocations.changes(revocationCursor)) {
         revocationCursor = r.cursor;
@@ -227,7 +270,10 @@ export async function startRevocationServices(
   watcher.unref();
 
   const refresher = setInterval(() => {
-    for (const unit of units.values()) void unit.ocsp.refresh().catch((err: Error) => logger.error('ocsp_refresh_failed', { issuer: unit.issuer.name, error: err.message }));
+    for (const unit of units.values())
+      void unit.ocsp
+        .refresh()
+        .catch((err: Error) => logger.error('ocsp_refresh_failed', { issuer: unit.issuer.name, error: err.message }));
   }, OCSP_REFRESH_INTERVAL_MS);
   refresher.unref();
   logWarnings();
@@ -239,12 +285,21 @@ export async function startRevocationServices(
       respond: ocsp.respond,
       lookup: ocsp.lookup,
       /** Pre-signed answers held, and the bytes they count against `ocsp.cacheBytes` (each intermediate has its own budget). */
-      stats: () => [...units.values()].reduce((sum, u) => ({ entries: sum.entries + u.ocsp.stats().entries, bytes: sum.bytes + u.ocsp.stats().bytes }), { entries: 0, bytes: 0 }),
+      stats: () =>
+        [...units.values()].reduce(
+          (sum, u) => ({ entries: sum.entries + u.ocsp.stats().entries, bytes: sum.bytes + u.ocsp.stats().bytes }),
+          { entries: 0, bytes: 0 },
+        ),
     },
     /** The active intermediate's CRL publisher. */
     crls: { current: () => activeUnit().crls.current() },
     /** What the status listener publishes: intermediates in service, the active one first. */
-    published: (): PublishedIssuer[] => ordered().map((u) => ({ name: u.issuer.name, certificate: u.issuer.certificate.der, crl: () => u.crls.current() })),
+    published: (): PublishedIssuer[] =>
+      ordered().map((u) => ({
+        name: u.issuer.name,
+        certificate: u.issuer.certificate.der,
+        crl: () => u.crls.current(),
+      })),
     /** Intermediates in service (DER), the active one first, for `/intermediates.pem`. */
     intermediates: (): Uint8Array[] => ordered().map((u) => u.issuer.certificate.der),
     roots: (): Uint8Array[] => roots,

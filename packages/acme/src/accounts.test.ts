@@ -3,7 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FlattenedSign } from 'jose';
 import { eabSealContext } from './eab.js';
-import { BASE, assertAcmeHeaders, createAcmeHarness, expectProblem, newKey, read, type AccountBody, type AcmeClient, type AcmeHarness, type OrderBody } from './test-fixtures.js';
+import {
+  BASE,
+  assertAcmeHeaders,
+  createAcmeHarness,
+  expectProblem,
+  newKey,
+  read,
+  type AccountBody,
+  type AcmeClient,
+  type AcmeHarness,
+  type OrderBody,
+} from './test-fixtures.js';
 
 describe('ACME accounts', () => {
   let h: AcmeHarness;
@@ -20,7 +31,12 @@ describe('ACME accounts', () => {
   async function eabKey(provisioner: string): Promise<{ kid: string; secret: Uint8Array }> {
     const kid = `kid-${randomBytes(6).toString('hex')}`;
     const secret = new Uint8Array(randomBytes(32));
-    await h.ca.store.acme.createEabKey({ kid, provisioner, sealedKey: await h.ca.sealer.seal(secret, eabSealContext(provisioner, kid)), createdAt: h.ca.clock.now() });
+    await h.ca.store.acme.createEabKey({
+      kid,
+      provisioner,
+      sealedKey: await h.ca.sealer.seal(secret, eabSealContext(provisioner, kid)),
+      createdAt: h.ca.clock.now(),
+    });
     return { kid, secret };
   }
 
@@ -40,32 +56,60 @@ describe('ACME accounts', () => {
       const { kid, secret } = await eabKey('eab');
       const client = await h.client('eab');
       const wrong = await client.eabBinding(kid, new Uint8Array(randomBytes(32)));
-      expectProblem(await client.newAccount({ externalAccountBinding: wrong }), 403, 'unauthorized', 'MAC does not verify');
+      expectProblem(
+        await client.newAccount({ externalAccountBinding: wrong }),
+        403,
+        'unauthorized',
+        'MAC does not verify',
+      );
 
       const created = await client.newAccount({ externalAccountBinding: await client.eabBinding(kid, secret) });
       assert.equal(created.status, 201, created.text);
       assert.equal((await h.ca.store.acme.getEabKey(kid))?.accountId, client.kid?.split('/').at(-1));
 
       // The same key again is the same account, binding or not.
-      assert.equal((await client.newAccount({ externalAccountBinding: await client.eabBinding(kid, secret) })).status, 200);
+      assert.equal(
+        (await client.newAccount({ externalAccountBinding: await client.eabBinding(kid, secret) })).status,
+        200,
+      );
       // Another account key cannot reuse the binding key.
       const second = await h.client('eab');
-      expectProblem(await second.newAccount({ externalAccountBinding: await second.eabBinding(kid, secret) }), 403, 'unauthorized', 'already bound to an account');
+      expectProblem(
+        await second.newAccount({ externalAccountBinding: await second.eabBinding(kid, secret) }),
+        403,
+        'unauthorized',
+        'already bound to an account',
+      );
     });
 
     it('refuses a binding over another key than the one signing the request', async () => {
       const { kid, secret } = await eabKey('eab');
       const client = await h.client('eab');
       const binding = await client.eabBinding(kid, secret, await newKey());
-      expectProblem(await client.newAccount({ externalAccountBinding: binding }), 403, 'unauthorized', 'binds a different key');
+      expectProblem(
+        await client.newAccount({ externalAccountBinding: binding }),
+        403,
+        'unauthorized',
+        'binds a different key',
+      );
     });
 
     it("refuses another provisioner's EAB key, and an unknown one", async () => {
       await h.addProvisioner('eab2', { requireEab: true });
       const { kid, secret } = await eabKey('eab2');
       const client = await h.client('eab');
-      expectProblem(await client.newAccount({ externalAccountBinding: await client.eabBinding(kid, secret) }), 403, 'unauthorized', 'not known to this provisioner');
-      expectProblem(await client.newAccount({ externalAccountBinding: await client.eabBinding('kid-nobody', secret) }), 403, 'unauthorized', 'not known to this provisioner');
+      expectProblem(
+        await client.newAccount({ externalAccountBinding: await client.eabBinding(kid, secret) }),
+        403,
+        'unauthorized',
+        'not known to this provisioner',
+      );
+      expectProblem(
+        await client.newAccount({ externalAccountBinding: await client.eabBinding('kid-nobody', secret) }),
+        403,
+        'unauthorized',
+        'not known to this provisioner',
+      );
     });
   });
 
@@ -84,10 +128,15 @@ describe('ACME accounts', () => {
       assert.equal(current.status, 200);
       assert.deepEqual(current.body.contact, ['mailto:ops@example.com']);
       assert.equal(current.body.orders, `${client.kid}/orders`);
-      const updated = await client.post<AccountBody>(client.kid!, { contact: ['mailto:a@example.com', 'mailto:b@example.com'] });
+      const updated = await client.post<AccountBody>(client.kid!, {
+        contact: ['mailto:a@example.com', 'mailto:b@example.com'],
+      });
       assert.equal(updated.status, 200);
       assert.deepEqual(updated.body.contact, ['mailto:a@example.com', 'mailto:b@example.com']);
-      assert.deepEqual((await client.get<AccountBody>(client.kid!)).body.contact, ['mailto:a@example.com', 'mailto:b@example.com']);
+      assert.deepEqual((await client.get<AccountBody>(client.kid!)).body.contact, [
+        'mailto:a@example.com',
+        'mailto:b@example.com',
+      ]);
     });
 
     for (const [contact, type, fragment] of [
@@ -103,7 +152,7 @@ describe('ACME accounts', () => {
       });
     }
 
-    it("refuses reading or changing another account, and its orders list", async () => {
+    it('refuses reading or changing another account, and its orders list', async () => {
       const client = await account();
       const other = await account();
       expectProblem(await client.post(other.kid!, { contact: [] }), 403, 'unauthorized', 'only read or change itself');
@@ -123,7 +172,12 @@ describe('ACME accounts', () => {
 
     it('refuses any other status', async () => {
       const client = await account();
-      expectProblem(await client.post(client.kid!, { status: 'revoked' }), 400, 'malformed', 'only status a client may set');
+      expectProblem(
+        await client.post(client.kid!, { status: 'revoked' }),
+        400,
+        'malformed',
+        'only status a client may set',
+      );
     });
   });
 
@@ -139,7 +193,10 @@ describe('ACME accounts', () => {
 
       // The new key works under the same kid, finds the same account and orders, and its
       // thumbprint is what http-01 key authorizations are checked against from now on.
-      assert.deepEqual((await client.validate(order.body)).map((a) => a.status), ['valid']);
+      assert.deepEqual(
+        (await client.validate(order.body)).map((a) => a.status),
+        ['valid'],
+      );
       assert.equal((await client.get<OrderBody>(order.location)).body.status, 'ready');
       const again = await client.newAccount({ onlyReturnExisting: true });
       assert.equal(again.status, 200);
@@ -148,10 +205,20 @@ describe('ACME accounts', () => {
       // The old key, under the kid, is refused as a signature that does not verify with the
       // account's key (now Ed25519): `malformed`, not `badPublicKey`, which would blame a key the
       // client never sent. As a jwk the old key names no account (RFC 8555 §7.3.5).
-      expectProblem(await client.post(order.location, '', { key: oldKey }), 400, 'malformed', 'does not verify with the key of account');
+      expectProblem(
+        await client.post(order.location, '', { key: oldKey }),
+        400,
+        'malformed',
+        'does not verify with the key of account',
+      );
       const old = await h.client();
       old.key = oldKey;
-      expectProblem(await old.newAccount({ onlyReturnExisting: true }), 400, 'accountDoesNotExist', 'no account exists for this key');
+      expectProblem(
+        await old.newAccount({ onlyReturnExisting: true }),
+        400,
+        'accountDoesNotExist',
+        'no account exists for this key',
+      );
     });
 
     it('refuses the old key after a rollover to a key of the same type: the signature does not verify', async () => {
@@ -175,7 +242,11 @@ describe('ACME accounts', () => {
       const jwk = { kty: 'RSA', n: b64(odd(384)), e: b64(odd(383)) };
       // The inner signature is garbage: badPublicKey, not malformed, shows the key was refused first.
       const enc = (v: unknown) => b64(Buffer.from(JSON.stringify(v)));
-      const inner = { protected: enc({ alg: 'RS256', jwk, url }), payload: enc({ account: client.kid, oldKey: client.key.publicJwk }), signature: b64(randomBytes(384)) };
+      const inner = {
+        protected: enc({ alg: 'RS256', jwk, url }),
+        payload: enc({ account: client.kid, oldKey: client.key.publicJwk }),
+        signature: b64(randomBytes(384)),
+      };
       expectProblem(await client.post(url, inner), 400, 'badPublicKey', 'exponent must be 65537');
       assert.equal((await client.get(client.kid!)).status, 200);
     });
@@ -195,9 +266,22 @@ describe('ACME accounts', () => {
       const other = await account();
       const url = client.url('key-change');
       const next = await newKey();
-      const inner = (payload: unknown) => new FlattenedSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256', jwk: next.publicJwk, url }).sign(next.privateKey);
-      expectProblem(await client.post(url, await inner({ account: other.kid, oldKey: client.key.publicJwk })), 400, 'malformed', 'names a different account');
-      expectProblem(await client.post(url, await inner({ account: client.kid, oldKey: other.key.publicJwk })), 400, 'malformed', '"oldKey" is not the key of this account');
+      const inner = (payload: unknown) =>
+        new FlattenedSign(new TextEncoder().encode(JSON.stringify(payload)))
+          .setProtectedHeader({ alg: 'ES256', jwk: next.publicJwk, url })
+          .sign(next.privateKey);
+      expectProblem(
+        await client.post(url, await inner({ account: other.kid, oldKey: client.key.publicJwk })),
+        400,
+        'malformed',
+        'names a different account',
+      );
+      expectProblem(
+        await client.post(url, await inner({ account: client.kid, oldKey: other.key.publicJwk })),
+        400,
+        'malformed',
+        '"oldKey" is not the key of this account',
+      );
     });
   });
 });

@@ -29,7 +29,16 @@ before(async () => {
     { url: u('new-account'), payload: { onlyReturnExisting: true }, jwk: true },
     { url: client.kid!, payload: { contact: ['mailto:other@example.com'] } },
     { url: `${client.kid!}/orders`, payload: '' },
-    { url: u('new-order'), payload: { identifiers: [{ type: 'dns', value: 'svc4.test' }, { type: 'ip', value: '10.0.0.1' }], notAfter: '2031-03-02T12:00:00Z' } },
+    {
+      url: u('new-order'),
+      payload: {
+        identifiers: [
+          { type: 'dns', value: 'svc4.test' },
+          { type: 'ip', value: '10.0.0.1' },
+        ],
+        notAfter: '2031-03-02T12:00:00Z',
+      },
+    },
     { url: orderUrl, payload: '' },
     { url: order.finalize, payload: { csr: b64url(makeCsr(['svc1.test']).der) } },
     { url: pending.body.authorizations[0]!, payload: '' },
@@ -61,8 +70,17 @@ async function send(url: string, body: Uint8Array | string, contentType = 'appli
 }
 
 /** A correctly signed request: the account's key with `kid`, or its `jwk` where RFC 8555 asks for one. */
-function signed(target: { url: string; jwk?: boolean }, payload: unknown, header: Record<string, unknown> = {}): string {
-  const base = { alg: 'ES256', nonce, url: target.url, ...(target.jwk === true ? { jwk: client.key.publicJwk } : { kid: client.kid }) };
+function signed(
+  target: { url: string; jwk?: boolean },
+  payload: unknown,
+  header: Record<string, unknown> = {},
+): string {
+  const base = {
+    alg: 'ES256',
+    nonce,
+    url: target.url,
+    ...(target.jwk === true ? { jwk: client.key.publicJwk } : { kid: client.kid }),
+  };
   return signRaw({ ...base, ...header }, payload, client.key);
 }
 
@@ -97,12 +115,22 @@ describe('the ACME app on hostile input (property)', () => {
         async (which, [value, how], header) => {
           const target = targets[which % targets.length]!;
           let payload: unknown;
-          if (how === 'merge') payload = { ...(typeof target.payload === 'object' ? target.payload : {}), ...(value as object) };
+          if (how === 'merge')
+            payload = { ...(typeof target.payload === 'object' ? target.payload : {}), ...(value as object) };
           else if (Array.isArray(how)) {
             const json = new TextEncoder().encode(JSON.stringify(target.payload === '' ? {} : target.payload));
             const bytes = mutate(json, how);
             // signRaw JSON-encodes its payload; send the mutated bytes as they are instead.
-            const prot = b64url(Buffer.from(JSON.stringify({ alg: 'ES256', nonce, url: target.url, ...(target.jwk === true ? { jwk: client.key.publicJwk } : { kid: client.kid }) })));
+            const prot = b64url(
+              Buffer.from(
+                JSON.stringify({
+                  alg: 'ES256',
+                  nonce,
+                  url: target.url,
+                  ...(target.jwk === true ? { jwk: client.key.publicJwk } : { kid: client.kid }),
+                }),
+              ),
+            );
             return send(target.url, signEncoded(prot, b64url(bytes)));
           } else payload = value;
           await send(target.url, signed(target, payload, header ?? {}));
@@ -114,9 +142,17 @@ describe('the ACME app on hostile input (property)', () => {
 
   it('answers a body that is not a JWS, or the wrong media type, with ACME problems', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat(), fc.oneof(fc.uint8Array({ maxLength: 200 }), anyJson.map((v) => new TextEncoder().encode(JSON.stringify(v)))), fc.constantFrom('application/jose+json', 'application/json', 'text/plain'), async (which, body, type) => {
-        await send(targets[which % targets.length]!.url, body, type);
-      }),
+      fc.asyncProperty(
+        fc.nat(),
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          anyJson.map((v) => new TextEncoder().encode(JSON.stringify(v))),
+        ),
+        fc.constantFrom('application/jose+json', 'application/json', 'text/plain'),
+        async (which, body, type) => {
+          await send(targets[which % targets.length]!.url, body, type);
+        },
+      ),
       { numRuns: 2_000 },
     );
   });
@@ -124,7 +160,10 @@ describe('the ACME app on hostile input (property)', () => {
 
 /** A flattened JWS over an already encoded protected header and payload, signed with the account key. */
 function signEncoded(prot: string, payload: string): string {
-  const key = client.key.privateKey instanceof KeyObject ? client.key.privateKey : KeyObject.from(client.key.privateKey);
-  const signature = nodeSign('sha256', Buffer.from(`${prot}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  const key =
+    client.key.privateKey instanceof KeyObject ? client.key.privateKey : KeyObject.from(client.key.privateKey);
+  const signature = nodeSign('sha256', Buffer.from(`${prot}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString(
+    'base64url',
+  );
   return JSON.stringify({ protected: prot, payload, signature });
 }

@@ -90,7 +90,12 @@ describe('ACME server', () => {
     assert.equal(again.headers.get('location'), kid);
 
     const stranger = await h.client();
-    expectProblem(await stranger.newAccount({ onlyReturnExisting: true }), 400, 'accountDoesNotExist', 'no account exists for this key');
+    expectProblem(
+      await stranger.newAccount({ onlyReturnExisting: true }),
+      400,
+      'accountDoesNotExist',
+      'no account exists for this key',
+    );
 
     const order = await client.newOrder(['svc1.test']);
     assert.equal(order.status, 201, order.text);
@@ -116,7 +121,10 @@ describe('ACME server', () => {
     const valid = await client.poll(authzUrl);
     assert.equal(valid.status, 'valid');
     // RFC 8555 §7.1.4: a valid authorization lists only the challenge that succeeded.
-    assert.deepEqual(valid.challenges.map((c) => [c.type, c.status]), [['http-01', 'valid']]);
+    assert.deepEqual(
+      valid.challenges.map((c) => [c.type, c.status]),
+      [['http-01', 'valid']],
+    );
     assert.ok(valid.challenges[0]!.validated !== undefined);
 
     const ready = await client.get<OrderBody>(order.location);
@@ -155,10 +163,15 @@ describe('ACME server', () => {
       assert.equal((await client.send(newOrderUrl(), body)).status, 201);
       const replay = await client.send(newOrderUrl(), body);
       expectProblem(replay, 400, 'badNonce', 'already used');
-      const used = JSON.parse(Buffer.from((JSON.parse(body) as { protected: string }).protected, 'base64url').toString()) as { nonce: string };
+      const used = JSON.parse(
+        Buffer.from((JSON.parse(body) as { protected: string }).protected, 'base64url').toString(),
+      ) as { nonce: string };
       assert.notEqual(replay.headers.get('replay-nonce'), used.nonce);
       // The nonce of the error works.
-      assert.equal((await client.post(newOrderUrl(), order, { nonce: replay.headers.get('replay-nonce') })).status, 201);
+      assert.equal(
+        (await client.post(newOrderUrl(), order, { nonce: replay.headers.get('replay-nonce') })).status,
+        201,
+      );
     });
 
     it('refuses a request without a nonce', async () => {
@@ -166,11 +179,21 @@ describe('ACME server', () => {
     });
 
     it('refuses a nonce it never issued', async () => {
-      expectProblem(await client.post(newOrderUrl(), order, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA' }), 400, 'badNonce', 'not issued here');
+      expectProblem(
+        await client.post(newOrderUrl(), order, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA' }),
+        400,
+        'badNonce',
+        'not issued here',
+      );
     });
 
     it('refuses a url that is not the request URL', async () => {
-      expectProblem(await client.post(newOrderUrl(), order, { url: client.url('new-account') }), 403, 'unauthorized', 'does not match the request URL');
+      expectProblem(
+        await client.post(newOrderUrl(), order, { url: client.url('new-account') }),
+        403,
+        'unauthorized',
+        'does not match the request URL',
+      );
     });
 
     it('refuses a kid naming no account', async () => {
@@ -191,14 +214,22 @@ describe('ACME server', () => {
     });
 
     it('refuses a kid on newAccount', async () => {
-      const reply = await client.send(client.url('new-account'), await client.sign(client.url('new-account'), { termsOfServiceAgreed: true }));
+      const reply = await client.send(
+        client.url('new-account'),
+        await client.sign(client.url('new-account'), { termsOfServiceAgreed: true }),
+      );
       expectProblem(reply, 400, 'malformed', 'as "jwk", not "kid"');
     });
 
     for (const alg of ['HS256', 'PS256', 'none']) {
       it(`refuses alg ${alg} with badSignatureAlgorithm`, async () => {
         const body = rawJws({ alg, nonce: await client.nonce(), url: newOrderUrl(), kid: client.kid }, order);
-        const problem = expectProblem(await client.send(newOrderUrl(), body), 400, 'badSignatureAlgorithm', `"${alg}" is not supported`);
+        const problem = expectProblem(
+          await client.send(newOrderUrl(), body),
+          400,
+          'badSignatureAlgorithm',
+          `"${alg}" is not supported`,
+        );
         // RFC 8555 §6.2: the problem MUST list the accepted algorithms in an "algorithms" array.
         assert.deepEqual((problem as { algorithms?: unknown }).algorithms, ['ES256', 'ES384', 'RS256', 'EdDSA']);
       });
@@ -213,7 +244,12 @@ describe('ACME server', () => {
     });
 
     it('refuses a request signed by another key under this kid', async () => {
-      expectProblem(await client.post(newOrderUrl(), order, { key: await newKey() }), 400, 'malformed', 'does not verify');
+      expectProblem(
+        await client.post(newOrderUrl(), order, { key: await newKey() }),
+        400,
+        'malformed',
+        'does not verify',
+      );
     });
 
     it('accepts ES384, RS256 and EdDSA account keys', async () => {
@@ -229,10 +265,20 @@ describe('ACME server', () => {
       const fresh = await h.client();
       const url = fresh.url('new-account');
       const p384 = await newKey('ES384');
-      expectProblem(await fresh.send(url, rawJws({ alg: 'ES256', nonce: await fresh.nonce(), url, jwk: p384.publicJwk }, {})), 400, 'badPublicKey', 'does not fit algorithm ES256');
+      expectProblem(
+        await fresh.send(url, rawJws({ alg: 'ES256', nonce: await fresh.nonce(), url, jwk: p384.publicJwk }, {})),
+        400,
+        'badPublicKey',
+        'does not fit algorithm ES256',
+      );
       const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
       const rsa1024 = publicKey.export({ format: 'jwk' });
-      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: rsa1024 }, {})), 400, 'badPublicKey', 'at least 2048 bits');
+      expectProblem(
+        await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: rsa1024 }, {})),
+        400,
+        'badPublicKey',
+        'at least 2048 bits',
+      );
     });
 
     // Hole 10: a huge public exponent makes each RSA verification cost milliseconds. The JWS
@@ -242,17 +288,52 @@ describe('ACME server', () => {
       const fresh = await h.client();
       const url = fresh.url('new-account');
       const hugeExponent = { kty: 'RSA', n: b64url(oddOfBits(3072)), e: b64url(oddOfBits(3064)) };
-      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: hugeExponent }, {}, b64url(randomBytes(384)))), 400, 'badPublicKey', 'exponent must be 65537');
+      expectProblem(
+        await fresh.send(
+          url,
+          rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: hugeExponent }, {}, b64url(randomBytes(384))),
+        ),
+        400,
+        'badPublicKey',
+        'exponent must be 65537',
+      );
       const three = { kty: 'RSA', n: b64url(oddOfBits(2048)), e: 'Aw' };
-      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: three }, {}, b64url(randomBytes(256)))), 400, 'badPublicKey', 'exponent must be 65537');
+      expectProblem(
+        await fresh.send(
+          url,
+          rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: three }, {}, b64url(randomBytes(256))),
+        ),
+        400,
+        'badPublicKey',
+        'exponent must be 65537',
+      );
       const huge = { kty: 'RSA', n: b64url(oddOfBits(8200)), e: 'AQAB' };
-      expectProblem(await fresh.send(url, rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: huge }, {}, b64url(randomBytes(1025)))), 400, 'badPublicKey', 'larger than 8192 bits');
+      expectProblem(
+        await fresh.send(
+          url,
+          rawJws({ alg: 'RS256', nonce: await fresh.nonce(), url, jwk: huge }, {}, b64url(randomBytes(1025))),
+        ),
+        400,
+        'badPublicKey',
+        'larger than 8192 bits',
+      );
     });
 
     // RFC 7515 §4.1.11: a JWS whose `crit` lists an extension the recipient does not understand
     // is invalid, and this server understands no extension (jws.ts checkHeader).
     it('refuses a protected header with an unknown critical extension', async () => {
-      const body = signRaw({ alg: 'ES256', nonce: await client.nonce(), url: newOrderUrl(), kid: client.kid, crit: ['shortleaf-test'], 'shortleaf-test': true }, order, client.key);
+      const body = signRaw(
+        {
+          alg: 'ES256',
+          nonce: await client.nonce(),
+          url: newOrderUrl(),
+          kid: client.kid,
+          crit: ['shortleaf-test'],
+          'shortleaf-test': true,
+        },
+        order,
+        client.key,
+      );
       expectProblem(await client.send(newOrderUrl(), body), 400, 'malformed', 'crit');
     });
 
@@ -261,26 +342,45 @@ describe('ACME server', () => {
       const fresh = await h.client();
       const url = fresh.url('new-account');
       const privateJwk = { ...key.publicJwk, d: 'AAAA' };
-      const body = await new FlattenedSign(new TextEncoder().encode('{}')).setProtectedHeader({ alg: 'ES256', nonce: await fresh.nonce(), url, jwk: privateJwk }).sign(key.privateKey);
+      const body = await new FlattenedSign(new TextEncoder().encode('{}'))
+        .setProtectedHeader({ alg: 'ES256', nonce: await fresh.nonce(), url, jwk: privateJwk })
+        .sign(key.privateKey);
       expectProblem(await fresh.send(url, JSON.stringify(body)), 400, 'badPublicKey', 'private key material');
     });
 
     it('refuses another content type with 415 malformed', async () => {
-      const reply = await client.send(newOrderUrl(), await client.sign(newOrderUrl(), order), { 'content-type': 'application/json' });
+      const reply = await client.send(newOrderUrl(), await client.sign(newOrderUrl(), order), {
+        'content-type': 'application/json',
+      });
       expectProblem(reply, 415, 'malformed', 'application/jose+json');
     });
 
     it('refuses a body that is not JSON, or not a flattened JWS', async () => {
       expectProblem(await client.send(newOrderUrl(), '{"protected":'), 400, 'malformed', 'not valid JSON');
       const jws = JSON.parse(await client.sign(newOrderUrl(), order)) as Record<string, unknown>;
-      expectProblem(await client.send(newOrderUrl(), JSON.stringify({ ...jws, header: { kid: 'x' } })), 400, 'malformed', 'unprotected header');
+      expectProblem(
+        await client.send(newOrderUrl(), JSON.stringify({ ...jws, header: { kid: 'x' } })),
+        400,
+        'malformed',
+        'unprotected header',
+      );
     });
 
     it('refuses an oversized body, with or without Content-Length', async () => {
       const big = await client.sign(newOrderUrl(), { ...order, padding: 'x'.repeat(MAX_BODY_BYTES) });
-      expectProblem(await client.send(newOrderUrl(), big, { 'content-length': String(Buffer.byteLength(big)) }), 400, 'malformed', `larger than ${MAX_BODY_BYTES} bytes`);
+      expectProblem(
+        await client.send(newOrderUrl(), big, { 'content-length': String(Buffer.byteLength(big)) }),
+        400,
+        'malformed',
+        `larger than ${MAX_BODY_BYTES} bytes`,
+      );
       const stream = new Blob([big]).stream();
-      const reply = await client.request(newOrderUrl(), { method: 'POST', headers: { 'content-type': 'application/jose+json' }, body: stream, duplex: 'half' } as RequestInit);
+      const reply = await client.request(newOrderUrl(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/jose+json' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
       expectProblem(reply, 400, 'malformed', `larger than ${MAX_BODY_BYTES} bytes`);
     });
 

@@ -46,7 +46,10 @@ function toAcmeError(err: unknown, logger: Logger): AcmeError {
   if (err instanceof AcmeError) return err;
   const refusal = acmeErrorFor(err);
   if (refusal === null) {
-    logger.error('acme_internal_error', { error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack });
+    logger.error('acme_internal_error', {
+      error: (err as Error)?.message ?? String(err),
+      stack: (err as Error)?.stack,
+    });
     return new AcmeError('serverInternal', 'an internal error occurred; it has been logged');
   }
   // The one domain failure sent as serverInternal is the CA's storage being down (a 503): the
@@ -63,12 +66,29 @@ function toAcmeError(err: unknown, logger: Logger): AcmeError {
  */
 export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close(): Promise<void> } {
   const telemetry = opts.telemetry ?? NO_ACME_TELEMETRY;
-  const validations = createValidationRunner({ store: opts.store, validate: opts.validate, clock: opts.clock, logger: opts.logger, authorizationLifetimeMs: opts.authorizationLifetimeMs, telemetry, ...(opts.validationLimits === undefined ? {} : { limits: opts.validationLimits }) });
+  const validations = createValidationRunner({
+    store: opts.store,
+    validate: opts.validate,
+    clock: opts.clock,
+    logger: opts.logger,
+    authorizationLifetimeMs: opts.authorizationLifetimeMs,
+    telemetry,
+    ...(opts.validationLimits === undefined ? {} : { limits: opts.validationLimits }),
+  });
   const services: AcmeServices = { ...opts, validations, telemetry };
   const nonces = createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
   const keyFor = createKeyCache();
-  const signed = (mode: KeyMode) => signedRequest(mode, { services, nonces, maxBodyBytes: opts.maxBodyBytes, ...(opts.maxJsonDepth === undefined ? {} : { maxJsonDepth: opts.maxJsonDepth }), keyFor, ...(opts.readBody === undefined ? {} : { readBody: opts.readBody }) });
-  const handle = (fn: (c: Context<AcmeEnv>, s: AcmeServices) => Promise<Response>) => (c: Context<AcmeEnv>) => fn(c, services);
+  const signed = (mode: KeyMode) =>
+    signedRequest(mode, {
+      services,
+      nonces,
+      maxBodyBytes: opts.maxBodyBytes,
+      ...(opts.maxJsonDepth === undefined ? {} : { maxJsonDepth: opts.maxJsonDepth }),
+      keyFor,
+      ...(opts.readBody === undefined ? {} : { readBody: opts.readBody }),
+    });
+  const handle = (fn: (c: Context<AcmeEnv>, s: AcmeServices) => Promise<Response>) => (c: Context<AcmeEnv>) =>
+    fn(c, services);
 
   const app = new Hono<AcmeEnv>();
   app.onError((err, c) => {
@@ -94,13 +114,18 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
       revokeCert: urls.revokeCert,
       keyChange: urls.keyChange,
       renewalInfo: urls.renewalInfo,
-      meta: { externalAccountRequired: options.requireEab, ...(options.termsOfService === null ? {} : { termsOfService: options.termsOfService }) },
+      meta: {
+        externalAccountRequired: options.requireEab,
+        ...(options.termsOfService === null ? {} : { termsOfService: options.termsOfService }),
+      },
     });
   });
   // RFC 8555 §7.2: HEAD answers 200, GET 204; neither is cached. The explicit zero length keeps
   // the connection open: without it Node's client cannot tell where a HEAD reply ends and closes
   // the socket, so every nonce would cost the client a new TLS handshake.
-  app.on(['GET', 'HEAD'], `${p}/new-nonce`, (c) => (c.req.method === 'HEAD' ? c.body(null, 200, { 'Content-Length': '0' }) : c.body(null, 204)));
+  app.on(['GET', 'HEAD'], `${p}/new-nonce`, (c) =>
+    c.req.method === 'HEAD' ? c.body(null, 200, { 'Content-Length': '0' }) : c.body(null, 204),
+  );
   app.get(`${p}/renewal-info/:certid`, handle(renewalInfo));
 
   app.post(`${p}/new-account`, signed('jwk'), handle(newAccount));
@@ -117,7 +142,10 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
 
   // RFC 8555 §6.3: resources other than the directory and newNonce are read with POST-as-GET.
   app.get(`${p}/*`, () => {
-    throw new AcmeError('malformed', 'ACME resources are read with POST-as-GET (RFC 8555 §6.3), not GET', { status: 405, headers: { Allow: 'POST' } });
+    throw new AcmeError('malformed', 'ACME resources are read with POST-as-GET (RFC 8555 §6.3), not GET', {
+      status: 405,
+      headers: { Allow: 'POST' },
+    });
   });
   // Last, and a route rather than only `notFound`: an app mounted with `app.route()` brings its
   // routes and its onError but not its notFound, and every URL under /acme/ is ACME's to refuse.

@@ -9,7 +9,8 @@ const HOUR_MS = 3_600_000;
 
 async function ownAuthorization(s: AcmeServices, account: AccountRecord, id: string): Promise<AuthorizationRecord> {
   const authz = await s.store.getAuthorization(id);
-  if (authz === null || authz.accountId !== account.id) throw new AcmeError('notFound', `there is no authorization ${id} for this account`);
+  if (authz === null || authz.accountId !== account.id)
+    throw new AcmeError('notFound', `there is no authorization ${id} for this account`);
   return authz;
 }
 
@@ -20,7 +21,10 @@ async function ownAuthorization(s: AcmeServices, account: AccountRecord, id: str
 function resumeValidations(s: AcmeServices, account: AccountRecord, authz: AuthorizationRecord): void {
   for (const chall of authz.challenges) {
     if (chall.status === 'processing' && !s.validations.has(chall.id)) {
-      s.validations.resume(chall, authz, `${chall.token}.${account.thumbprint}`, { account: account.id, provisioner: account.provisioner });
+      s.validations.resume(chall, authz, `${chall.token}.${account.thumbprint}`, {
+        account: account.id,
+        provisioner: account.provisioner,
+      });
     }
   }
 }
@@ -38,9 +42,11 @@ export async function authorization(c: AcmeContext, s: AcmeServices): Promise<Re
   resumeValidations(s, account, authz);
   const payload = c.get('payload');
   if (payload !== null && payload.status !== undefined) {
-    if (payload.status !== 'deactivated') throw new AcmeError('malformed', 'the only status a client may set on an authorization is "deactivated"');
+    if (payload.status !== 'deactivated')
+      throw new AcmeError('malformed', 'the only status a client may set on an authorization is "deactivated"');
     const status = authorizationStatus(authz, s.clock.now());
-    if (status !== 'pending' && status !== 'valid') throw new AcmeError('malformed', `an authorization that is ${status} cannot be deactivated`);
+    if (status !== 'pending' && status !== 'valid')
+      throw new AcmeError('malformed', `an authorization that is ${status} cannot be deactivated`);
     await s.store.setAuthorizationStatus(authz.id, 'deactivated');
     authz = { ...authz, status: 'deactivated' };
   }
@@ -56,14 +62,21 @@ export async function challenge(c: AcmeContext, s: AcmeServices): Promise<Respon
   const id = c.req.param('id') ?? '';
   let chall = await s.store.getChallenge(id);
   const authz = chall === null ? null : await s.store.getAuthorization(chall.authorizationId);
-  if (chall === null || authz === null || authz.accountId !== account.id) throw new AcmeError('notFound', `there is no challenge ${id} for this account`);
+  if (chall === null || authz === null || authz.accountId !== account.id)
+    throw new AcmeError('notFound', `there is no challenge ${id} for this account`);
   const urls = c.get('urls');
   if (c.get('payload') !== null && chall.status === 'pending') {
     const status = authorizationStatus(authz, s.clock.now());
-    if (status !== 'pending') throw new AcmeError('malformed', `the authorization is ${status}; this challenge can no longer be answered`);
+    if (status !== 'pending')
+      throw new AcmeError('malformed', `the authorization is ${status}; this challenge can no longer be answered`);
     const limit = c.get('provisioner').options.failedValidationsPerHour;
     const failures = await s.store.countFailedValidationsSince(account.id, new Date(s.clock.now().getTime() - HOUR_MS));
-    if (failures >= limit) throw new AcmeError('rateLimited', `this account failed ${failures} validations in the last hour; the limit is ${limit}`, { headers: { 'Retry-After': '3600' } });
+    if (failures >= limit)
+      throw new AcmeError(
+        'rateLimited',
+        `this account failed ${failures} validations in the last hour; the limit is ${limit}`,
+        { headers: { 'Retry-After': '3600' } },
+      );
     // Room is held from here, so concurrent requests cannot all pass the check; refused, the
     // challenge stays pending and the client may answer it again later.
     const room = s.validations.reserve({ account: account.id, provisioner: account.provisioner });

@@ -9,7 +9,14 @@ import type { ValidationRunner } from './validation-runner.js';
 /** The certificate and provisioner records the ACME front door reads from the authority's store. */
 export interface AcmeCertificateStore {
   getProvisioner(name: string): Promise<{ name: string; type: string; options?: string } | null>;
-  getCertificate(serial: string): Promise<{ serial: string; issuerId: string; der: Uint8Array | null; notBefore: Date; notAfter: Date; provisioner: string } | null>;
+  getCertificate(serial: string): Promise<{
+    serial: string;
+    issuerId: string;
+    der: Uint8Array | null;
+    notBefore: Date;
+    notAfter: Date;
+    provisioner: string;
+  } | null>;
   revocations: { get(serial: string): Promise<{ revokedAt: Date; reason: string } | null> };
 }
 
@@ -46,4 +53,5 @@ export type AcmeEnv = { Variables: AcmeVariables };
 export type AcmeContext = Context<AcmeEnv>;
 
 /** Random URL-safe id for accounts, orders, authorizations, challenges and tokens. */
-export const newId = (services: Pick<AcmeServices, 'random'>, bytes = 16): string => Buffer.from(services.random(bytes)).toString('base64url');
+export const newId = (services: Pick<AcmeServices, 'random'>, bytes = 16): string =>
+  Buffer.from(services.random(bytes)).toString('base64url');

@@ -25,24 +25,42 @@ describe('External Account Binding cost', () => {
     const provisioner = 'acme';
     const kid = `kid-${randomBytes(6).toString('hex')}`;
     const secret = new Uint8Array(randomBytes(32));
-    await h.ca.store.acme.createEabKey({ kid, provisioner, sealedKey: await sealer.seal(secret, eabSealContext(provisioner, kid)), createdAt: h.ca.clock.now() });
+    await h.ca.store.acme.createEabKey({
+      kid,
+      provisioner,
+      sealedKey: await sealer.seal(secret, eabSealContext(provisioner, kid)),
+      createdAt: h.ca.clock.now(),
+    });
     const account = await newKey();
     const newAccountUrl = `${BASE}/acme/${provisioner}/new-account`;
     const bind = (key: Uint8Array) =>
-      new FlattenedSign(new TextEncoder().encode(JSON.stringify(account.publicJwk))).setProtectedHeader({ alg: 'HS256', kid, url: newAccountUrl }).sign(key);
+      new FlattenedSign(new TextEncoder().encode(JSON.stringify(account.publicJwk)))
+        .setProtectedHeader({ alg: 'HS256', kid, url: newAccountUrl })
+        .sign(key);
     const services = { store: h.ca.store.acme, sealer };
     const before = derivations;
     for (let i = 0; i < 50; i++) {
       const binding = await bind(new Uint8Array(randomBytes(32)));
-      await assert.rejects(verifyExternalAccountBinding(services, { binding, provisioner, newAccountUrl, accountJwk: account.publicJwk }), (err: unknown) => {
-        assert.ok(err instanceof AcmeError);
-        assert.equal(err.type, 'unauthorized');
-        assert.match(err.message, /MAC does not verify/);
-        return true;
-      });
+      await assert.rejects(
+        verifyExternalAccountBinding(services, { binding, provisioner, newAccountUrl, accountJwk: account.publicJwk }),
+        (err: unknown) => {
+          assert.ok(err instanceof AcmeError);
+          assert.equal(err.type, 'unauthorized');
+          assert.match(err.message, /MAC does not verify/);
+          return true;
+        },
+      );
     }
     assert.equal(derivations - before, 0, 'no key derivation per attempt');
-    assert.equal(await verifyExternalAccountBinding(services, { binding: await bind(secret), provisioner, newAccountUrl, accountJwk: account.publicJwk }), kid);
+    assert.equal(
+      await verifyExternalAccountBinding(services, {
+        binding: await bind(secret),
+        provisioner,
+        newAccountUrl,
+        accountJwk: account.publicJwk,
+      }),
+      kid,
+    );
     assert.equal(derivations, 1, 'one derivation in all: at open');
   });
 });

@@ -15,16 +15,27 @@ export const eabSealContext = (provisioner: string, kid: string): string => `acm
  * newAccount URL. Returns the key id to bind; binding is single-use and done with the account
  * insert, in one transaction.
  */
-export async function verifyExternalAccountBinding(services: Pick<AcmeServices, 'store' | 'sealer'>, input: { binding: unknown; provisioner: string; newAccountUrl: string; accountJwk: JWK }): Promise<string> {
+export async function verifyExternalAccountBinding(
+  services: Pick<AcmeServices, 'store' | 'sealer'>,
+  input: { binding: unknown; provisioner: string; newAccountUrl: string; accountJwk: JWK },
+): Promise<string> {
   const jws = parseJws(input.binding, 'externalAccountBinding');
   const header = jws.header as unknown as Record<string, unknown>;
-  if (typeof header.alg !== 'string' || !EAB_ALGORITHMS.includes(header.alg)) throw new AcmeError('malformed', `externalAccountBinding must use one of ${EAB_ALGORITHMS.join(', ')}`);
+  if (typeof header.alg !== 'string' || !EAB_ALGORITHMS.includes(header.alg))
+    throw new AcmeError('malformed', `externalAccountBinding must use one of ${EAB_ALGORITHMS.join(', ')}`);
   if (header.nonce !== undefined) throw new AcmeError('malformed', 'externalAccountBinding must not carry a nonce');
-  if (header.url !== input.newAccountUrl) throw new AcmeError('unauthorized', 'externalAccountBinding must name the newAccount URL in "url"');
-  if (typeof header.kid !== 'string' || header.kid === '') throw new AcmeError('malformed', 'externalAccountBinding must name its key in "kid"');
+  if (header.url !== input.newAccountUrl)
+    throw new AcmeError('unauthorized', 'externalAccountBinding must name the newAccount URL in "url"');
+  if (typeof header.kid !== 'string' || header.kid === '')
+    throw new AcmeError('malformed', 'externalAccountBinding must name its key in "kid"');
   const key = await services.store.getEabKey(header.kid);
-  if (key === null || key.provisioner !== input.provisioner) throw new AcmeError('unauthorized', `the external account key ${JSON.stringify(header.kid)} is not known to this provisioner`);
-  if (key.accountId !== null) throw new AcmeError('unauthorized', `the external account key ${header.kid} is already bound to an account`);
+  if (key === null || key.provisioner !== input.provisioner)
+    throw new AcmeError(
+      'unauthorized',
+      `the external account key ${JSON.stringify(header.kid)} is not known to this provisioner`,
+    );
+  if (key.accountId !== null)
+    throw new AcmeError('unauthorized', `the external account key ${header.kid} is already bound to an account`);
   const secret = await services.sealer.unseal(key.sealedKey, eabSealContext(key.provisioner, key.kid));
   let payload: Uint8Array;
   try {
@@ -38,8 +49,15 @@ export async function verifyExternalAccountBinding(services: Pick<AcmeServices, 
   } catch {
     throw new AcmeError('malformed', 'the externalAccountBinding payload must be the account JWK');
   }
-  if (typeof bound !== 'object' || bound === null || (await thumbprint(bound as JWK)) !== (await thumbprint(input.accountJwk))) {
-    throw new AcmeError('unauthorized', 'the externalAccountBinding binds a different key than the one signing this request');
+  if (
+    typeof bound !== 'object' ||
+    bound === null ||
+    (await thumbprint(bound as JWK)) !== (await thumbprint(input.accountJwk))
+  ) {
+    throw new AcmeError(
+      'unauthorized',
+      'the externalAccountBinding binds a different key than the one signing this request',
+    );
   }
   return key.kid;
 }

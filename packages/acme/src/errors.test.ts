@@ -9,16 +9,40 @@ import { ACME_ERRORS, AUTHORITY_TO_ACME, AcmeError, acmeErrorFor, type AcmeError
 // when a code is added): the type, 'unavailable' (503, retry) or null (serverInternal, logged).
 const EXPECTED: Record<AuthorityErrorCode, AcmeErrorType | 'unavailable' | null> = {
   unknownProvisioner: 'notFound',
-  keyTypeNotAllowed: 'badCSR', nameNotAllowed: 'badCSR', csrNameNotAuthorized: 'badCSR',
-  badLifetime: 'badCSR', lifetimeTooLong: 'badCSR', lifetimeTooShort: 'badCSR',
+  keyTypeNotAllowed: 'badCSR',
+  nameNotAllowed: 'badCSR',
+  csrNameNotAuthorized: 'badCSR',
+  badLifetime: 'badCSR',
+  lifetimeTooLong: 'badCSR',
+  lifetimeTooShort: 'badCSR',
   keyBlocked: 'badPublicKey',
   badRevocationReason: 'badRevocationReason',
   storageUnavailable: 'unavailable',
-  tokenMalformed: null, tokenSignature: null, tokenExpired: null, tokenAudience: null, tokenLifetime: null, tokenReplayed: null,
-  unknownProvisionerType: null, badProvisionerOptions: null, templateClaimMissing: null, templateClaimInvalid: null,
-  clientCertificateRequired: null, certificateUnknown: null, certificateExpired: null, certificateNotFound: null,
-  certificateRevoked: null, lineageExpired: null, renewalNotAllowed: null, notAuthorized: null, issuerUnavailable: null,
-  rootKeyRefused: null, issuerMismatch: null, widerNameConstraints: null, badPolicy: null, badTemplate: null, badCrl: null,
+  tokenMalformed: null,
+  tokenSignature: null,
+  tokenExpired: null,
+  tokenAudience: null,
+  tokenLifetime: null,
+  tokenReplayed: null,
+  unknownProvisionerType: null,
+  badProvisionerOptions: null,
+  templateClaimMissing: null,
+  templateClaimInvalid: null,
+  clientCertificateRequired: null,
+  certificateUnknown: null,
+  certificateExpired: null,
+  certificateNotFound: null,
+  certificateRevoked: null,
+  lineageExpired: null,
+  renewalNotAllowed: null,
+  notAuthorized: null,
+  issuerUnavailable: null,
+  rootKeyRefused: null,
+  issuerMismatch: null,
+  widerNameConstraints: null,
+  badPolicy: null,
+  badTemplate: null,
+  badCrl: null,
   internal: null,
 };
 
@@ -30,7 +54,9 @@ describe('domain errors as ACME errors', () => {
     assert.equal(Object.hasOwn(incomplete, 'keyBlocked'), false);
   });
 
-  for (const [code, expected] of Object.entries(EXPECTED) as Array<[AuthorityErrorCode, AcmeErrorType | 'unavailable' | null]>) {
+  for (const [code, expected] of Object.entries(EXPECTED) as Array<
+    [AuthorityErrorCode, AcmeErrorType | 'unavailable' | null]
+  >) {
     it(`${code}: ${expected ?? 'serverInternal (ours)'}`, () => {
       assert.ok(Object.hasOwn(AUTHORITY_TO_ACME, code));
       const err = new AuthorityError(code, `refused as ${code}`);
@@ -38,11 +64,17 @@ describe('domain errors as ACME errors', () => {
       if (expected === null) return assert.equal(acme, null);
       assert.ok(acme instanceof AcmeError);
       if (expected === 'unavailable') {
-        assert.deepEqual({ type: acme.type, status: acme.status, headers: acme.headers }, { type: 'serverInternal', status: 503, headers: { 'Retry-After': '5' } });
+        assert.deepEqual(
+          { type: acme.type, status: acme.status, headers: acme.headers },
+          { type: 'serverInternal', status: 503, headers: { 'Retry-After': '5' } },
+        );
         assert.ok(!acme.message.includes(code), 'the store’s words stay in the log');
         return;
       }
-      assert.deepEqual({ type: acme.type, status: acme.status, detail: acme.message }, { type: expected, status: ACME_ERRORS[expected], detail: `refused as ${code}` });
+      assert.deepEqual(
+        { type: acme.type, status: acme.status, detail: acme.message },
+        { type: expected, status: ACME_ERRORS[expected], detail: `refused as ${code}` },
+      );
       assert.equal(acme.cause, err);
     });
   }

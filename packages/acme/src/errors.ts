@@ -70,7 +70,11 @@ export interface AcmeProblem {
  * `unauthorized` with 401 for a deactivated account (RFC 8555 §7.3.6), where other `unauthorized`
  * refusals keep 403.
  */
-const SENT_AS: Partial<Record<AcmeErrorType, AcmeErrorType>> = { unsupportedMediaType: 'malformed', notFound: 'malformed', accountDeactivated: 'unauthorized' };
+const SENT_AS: Partial<Record<AcmeErrorType, AcmeErrorType>> = {
+  unsupportedMediaType: 'malformed',
+  notFound: 'malformed',
+  accountDeactivated: 'unauthorized',
+};
 
 /**
  * A refusal with an ACME error type (see SENT_AS for the pseudo-types). `headers` carries what the
@@ -84,7 +88,13 @@ export class AcmeError extends Error {
   constructor(
     readonly type: AcmeErrorType,
     message: string,
-    opts: { cause?: unknown; subproblems?: Subproblem[]; headers?: Record<string, string>; status?: number; algorithms?: readonly string[] } = {},
+    opts: {
+      cause?: unknown;
+      subproblems?: Subproblem[];
+      headers?: Record<string, string>;
+      status?: number;
+      algorithms?: readonly string[];
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.subproblems = opts.subproblems ?? [];
@@ -102,7 +112,11 @@ export class AcmeError extends Error {
     const problem: AcmeProblem = { type: `${ACME_ERROR_PREFIX}${type}`, detail: this.message, status: this.status };
     if (this.algorithms !== null) problem.algorithms = this.algorithms;
     if (this.subproblems.length > 0) {
-      problem.subproblems = this.subproblems.map((s) => ({ type: `${ACME_ERROR_PREFIX}${s.type}`, detail: s.detail, identifier: s.identifier }));
+      problem.subproblems = this.subproblems.map((s) => ({
+        type: `${ACME_ERROR_PREFIX}${s.type}`,
+        detail: s.detail,
+        identifier: s.identifier,
+      }));
     }
     return problem;
   }
@@ -163,8 +177,18 @@ export const AUTHORITY_TO_ACME: { readonly [C in AuthorityErrorCode]: AcmeErrorT
  */
 export function acmeErrorFor(err: unknown): AcmeError | null {
   if (err instanceof AcmeError) return err;
-  const row = err instanceof AuthorityError ? AUTHORITY_TO_ACME[err.code] : err instanceof StoreError && err.code === 'storageUnavailable' ? 'unavailable' : null;
+  const row =
+    err instanceof AuthorityError
+      ? AUTHORITY_TO_ACME[err.code]
+      : err instanceof StoreError && err.code === 'storageUnavailable'
+        ? 'unavailable'
+        : null;
   if (row === null) return null;
-  if (row === 'unavailable') return new AcmeError('serverInternal', 'the CA database is unavailable; try again shortly', { status: 503, headers: { 'Retry-After': '5' }, cause: err });
+  if (row === 'unavailable')
+    return new AcmeError('serverInternal', 'the CA database is unavailable; try again shortly', {
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      cause: err,
+    });
   return new AcmeError(row, (err as Error).message, { cause: err });
 }

@@ -8,7 +8,8 @@ import { checkCsrMatchesOrder, parseOrderIdentifiers } from './identifiers.js';
 import { createAcmeHarness, expectProblem, type AcmeHarness, type OrderBody } from './test-fixtures.js';
 
 /** A CSR whose SAN holds exactly these names, of exactly these kinds, with no subject CN. */
-const csrWith = (names: SubjectName[]): Uint8Array => createCsr(generateKeyPair('EC-P256').privateKey, { commonName: null }, names);
+const csrWith = (names: SubjectName[]): Uint8Array =>
+  createCsr(generateKeyPair('EC-P256').privateKey, { commonName: null }, names);
 
 describe('parseOrderIdentifiers', () => {
   it('refuses dns identifiers that look like IPv4 addresses with rejectedIdentifier, one subproblem each', () => {
@@ -19,7 +20,10 @@ describe('parseOrderIdentifiers', () => {
         assert.ok(err instanceof AcmeError);
         assert.equal(err.type, 'rejectedIdentifier');
         const subproblems = err.toProblem().subproblems ?? [];
-        assert.deepEqual(subproblems.map((s) => s.identifier), values.map((value) => ({ type: 'dns', value })));
+        assert.deepEqual(
+          subproblems.map((s) => s.identifier),
+          values.map((value) => ({ type: 'dns', value })),
+        );
         for (const s of subproblems) {
           assert.equal(s.type, 'urn:ietf:params:acme:error:rejectedIdentifier');
           assert.match(s.detail, /looks like an IPv4 address/);
@@ -30,8 +34,20 @@ describe('parseOrderIdentifiers', () => {
   });
 
   it('keeps an ip identifier that is no address malformed, and accepts real ones of each type', () => {
-    assert.throws(() => parseOrderIdentifiers([{ type: 'ip', value: '010.20.1.1' }]), (err: unknown) => err instanceof AcmeError && err.type === 'malformed');
-    assert.deepEqual(parseOrderIdentifiers([{ type: 'dns', value: 'A.Example' }, { type: 'ip', value: '10.20.1.1' }]), [{ type: 'dns', value: 'a.example' }, { type: 'ip', value: '10.20.1.1' }]);
+    assert.throws(
+      () => parseOrderIdentifiers([{ type: 'ip', value: '010.20.1.1' }]),
+      (err: unknown) => err instanceof AcmeError && err.type === 'malformed',
+    );
+    assert.deepEqual(
+      parseOrderIdentifiers([
+        { type: 'dns', value: 'A.Example' },
+        { type: 'ip', value: '10.20.1.1' },
+      ]),
+      [
+        { type: 'dns', value: 'a.example' },
+        { type: 'ip', value: '10.20.1.1' },
+      ],
+    );
   });
 });
 
@@ -40,7 +56,8 @@ describe('checkCsrMatchesOrder', () => {
     const order = [{ type: 'dns' as const, value: 'attacker.test' }];
     checkCsrMatchesOrder({ commonName: null, requestedNames: [{ kind: 'dns', value: 'attacker.test' }] }, order);
     assert.throws(
-      () => checkCsrMatchesOrder({ commonName: null, requestedNames: [{ kind: 'uri', value: 'attacker.test' }] }, order),
+      () =>
+        checkCsrMatchesOrder({ commonName: null, requestedNames: [{ kind: 'uri', value: 'attacker.test' }] }, order),
       (err: unknown) => err instanceof AcmeError && err.type === 'badCSR' && err.message.includes('uri:attacker.test'),
     );
   });
@@ -56,14 +73,24 @@ describe('finalize with a CSR whose names are of another kind than the order', (
   it('refuses URI:svc1.test for an order for DNS:svc1.test with badCSR, leaving the order ready', async () => {
     const client = await h.account();
     const { url, order } = await client.readyOrder(['svc1.test']);
-    expectProblem(await client.finalize(order, csrWith([{ kind: 'uri', value: 'svc1.test' }])), 400, 'badCSR', 'svc1.test');
+    expectProblem(
+      await client.finalize(order, csrWith([{ kind: 'uri', value: 'svc1.test' }])),
+      400,
+      'badCSR',
+      'svc1.test',
+    );
     assert.equal((await client.get<OrderBody>(url)).body.status, 'ready');
   });
 
   it('refuses DNS:127.0.0.1 for an order for IP:127.0.0.1 with badCSR', async () => {
     const client = await h.account();
     const { url, order } = await client.readyOrder(['127.0.0.1']);
-    expectProblem(await client.finalize(order, csrWith([{ kind: 'dns', value: '127.0.0.1' }])), 400, 'badCSR', 'looks like an IPv4 address');
+    expectProblem(
+      await client.finalize(order, csrWith([{ kind: 'dns', value: '127.0.0.1' }])),
+      400,
+      'badCSR',
+      'looks like an IPv4 address',
+    );
     assert.equal((await client.get<OrderBody>(url)).body.status, 'ready');
     const done = await client.finalize(order, csrWith([{ kind: 'ip', value: '127.0.0.1' }]));
     assert.equal(done.status, 200, done.text);
@@ -72,7 +99,15 @@ describe('finalize with a CSR whose names are of another kind than the order', (
 
   it('refuses IP-looking dns identifiers at newOrder', async () => {
     const client = await h.account();
-    const problem = expectProblem(await client.newOrder([{ type: 'dns', value: '010.20.1.1' }]), 400, 'rejectedIdentifier', 'looks like an IPv4 address');
-    assert.deepEqual(problem.subproblems?.map((s) => s.identifier), [{ type: 'dns', value: '010.20.1.1' }]);
+    const problem = expectProblem(
+      await client.newOrder([{ type: 'dns', value: '010.20.1.1' }]),
+      400,
+      'rejectedIdentifier',
+      'looks like an IPv4 address',
+    );
+    assert.deepEqual(
+      problem.subproblems?.map((s) => s.identifier),
+      [{ type: 'dns', value: '010.20.1.1' }],
+    );
   });
 });

@@ -29,12 +29,14 @@ export const keyFitsAlgorithm = (jwk: JWK, alg: JwsAlgorithm): boolean => ALGORI
  */
 function checkRsaJwk(jwk: Record<string, unknown>): void {
   const { n, e } = jwk;
-  if (typeof n !== 'string' || typeof e !== 'string' || !B64URL.test(n) || !B64URL.test(e)) throw new AcmeError('badPublicKey', 'an RSA "jwk" needs base64url "n" and "e" (RFC 7518 §6.3.1)');
+  if (typeof n !== 'string' || typeof e !== 'string' || !B64URL.test(n) || !B64URL.test(e))
+    throw new AcmeError('badPublicKey', 'an RSA "jwk" needs base64url "n" and "e" (RFC 7518 §6.3.1)');
   const { modulusBits, publicExponent } = rsaParameters(Buffer.from(n, 'base64url'), Buffer.from(e, 'base64url'));
   try {
     checkRsaPublicKey(modulusBits, publicExponent);
   } catch (cause) {
-    if (cause instanceof PkiError) throw new AcmeError('badPublicKey', `the account key is refused: ${cause.message}`, { cause });
+    if (cause instanceof PkiError)
+      throw new AcmeError('badPublicKey', `the account key is refused: ${cause.message}`, { cause });
     throw cause;
   }
 }
@@ -64,14 +66,20 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function parseJws(value: unknown, what = 'the request body'): ParsedJws {
   if (!isRecord(value)) throw new AcmeError('malformed', `${what} must be a flattened JWS object`);
   for (const key of Object.keys(value)) {
-    if (key === 'header') throw new AcmeError('malformed', `${what} has an unprotected header; put every header field in "protected"`);
-    if (key !== 'protected' && key !== 'payload' && key !== 'signature') throw new AcmeError('malformed', `${what} has an unexpected field "${key}" (only the flattened JWS serialization is accepted)`);
+    if (key === 'header')
+      throw new AcmeError('malformed', `${what} has an unprotected header; put every header field in "protected"`);
+    if (key !== 'protected' && key !== 'payload' && key !== 'signature')
+      throw new AcmeError(
+        'malformed',
+        `${what} has an unexpected field "${key}" (only the flattened JWS serialization is accepted)`,
+      );
   }
   const { protected: prot, payload, signature } = value;
   if (typeof prot !== 'string' || typeof payload !== 'string' || typeof signature !== 'string') {
     throw new AcmeError('malformed', `${what} needs string "protected", "payload" and "signature" fields`);
   }
-  if (!B64URL.test(prot) || !B64URL.test(payload) || !B64URL.test(signature)) throw new AcmeError('malformed', `the fields of ${what} must be unpadded base64url`);
+  if (!B64URL.test(prot) || !B64URL.test(payload) || !B64URL.test(signature))
+    throw new AcmeError('malformed', `the fields of ${what} must be unpadded base64url`);
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(prot, 'base64url').toString('utf8'));
@@ -87,22 +95,43 @@ export function parseJws(value: unknown, what = 'the request body'): ParsedJws {
  * a `url` equal to the URL the request was sent to, and exactly one of `jwk` (only where `keyMode`
  * allows it: newAccount and revokeCert) or `kid`. The nonce is checked by the caller, first.
  */
-export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string; keyMode: 'jwk' | 'kid' | 'either' }): void {
+export function checkHeader(
+  header: ProtectedHeader,
+  opts: { requestUrl: string; keyMode: 'jwk' | 'kid' | 'either' },
+): void {
   const raw = header as unknown as Record<string, unknown>;
   if (typeof raw.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(raw.alg)) {
     // RFC 8555 §6.2: the problem MUST carry the accepted algorithms as an "algorithms" array.
-    throw new AcmeError('badSignatureAlgorithm', `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`, { algorithms: JWS_ALGORITHMS });
+    throw new AcmeError(
+      'badSignatureAlgorithm',
+      `the JWS algorithm ${JSON.stringify(raw.alg)} is not supported (use one of ${JWS_ALGORITHMS.join(', ')})`,
+      { algorithms: JWS_ALGORITHMS },
+    );
   }
   // RFC 7515 §4.1.11: an extension the server must understand; we understand none.
-  if (raw.crit !== undefined) throw new AcmeError('malformed', 'the protected header lists critical extensions ("crit"), and this server supports none');
+  if (raw.crit !== undefined)
+    throw new AcmeError(
+      'malformed',
+      'the protected header lists critical extensions ("crit"), and this server supports none',
+    );
   if (typeof raw.url !== 'string') throw new AcmeError('malformed', 'the protected header must carry a "url"');
   // RFC 8555 §6.4: the url names the resource the client meant; a mismatch is refused outright.
-  if (raw.url !== opts.requestUrl) throw new AcmeError('unauthorized', `the protected header's url ${JSON.stringify(raw.url)} does not match the request URL ${opts.requestUrl}`);
+  if (raw.url !== opts.requestUrl)
+    throw new AcmeError(
+      'unauthorized',
+      `the protected header's url ${JSON.stringify(raw.url)} does not match the request URL ${opts.requestUrl}`,
+    );
   const hasJwk = raw.jwk !== undefined;
   const hasKid = raw.kid !== undefined;
-  if (hasJwk === hasKid) throw new AcmeError('malformed', 'the protected header must have exactly one of "jwk" and "kid"');
-  if (hasJwk && opts.keyMode === 'kid') throw new AcmeError('malformed', 'this request must be signed by an account key named with "kid", not an embedded "jwk"');
-  if (hasKid && opts.keyMode === 'jwk') throw new AcmeError('malformed', 'this request must carry the new account key as "jwk", not "kid"');
+  if (hasJwk === hasKid)
+    throw new AcmeError('malformed', 'the protected header must have exactly one of "jwk" and "kid"');
+  if (hasJwk && opts.keyMode === 'kid')
+    throw new AcmeError(
+      'malformed',
+      'this request must be signed by an account key named with "kid", not an embedded "jwk"',
+    );
+  if (hasKid && opts.keyMode === 'jwk')
+    throw new AcmeError('malformed', 'this request must carry the new account key as "jwk", not "kid"');
   if (hasKid && typeof raw.kid !== 'string') throw new AcmeError('malformed', '"kid" must be an account URL');
   if (hasJwk) checkPublicJwk(raw.jwk, header.alg);
 }
@@ -110,14 +139,20 @@ export function checkHeader(header: ProtectedHeader, opts: { requestUrl: string;
 /** A public key usable with `alg`: no private members, the right type and curve, RSA within bounds. */
 export function checkPublicJwk(jwk: unknown, alg: JwsAlgorithm): asserts jwk is JWK {
   if (!isRecord(jwk)) throw new AcmeError('malformed', '"jwk" must be a JSON Web Key object');
-  if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new AcmeError('badPublicKey', '"jwk" must be a public key; it carries private key material');
-  if (!keyFitsAlgorithm(jwk as JWK, alg)) throw new AcmeError('badPublicKey', `the key (${String(jwk.kty)} ${String(jwk.crv ?? '')}) does not fit algorithm ${alg}`);
+  if ('d' in jwk || 'p' in jwk || 'k' in jwk)
+    throw new AcmeError('badPublicKey', '"jwk" must be a public key; it carries private key material');
+  if (!keyFitsAlgorithm(jwk as JWK, alg))
+    throw new AcmeError(
+      'badPublicKey',
+      `the key (${String(jwk.kty)} ${String(jwk.crv ?? '')}) does not fit algorithm ${alg}`,
+    );
   if (jwk.kty === 'RSA') checkRsaJwk(jwk);
 }
 
 /** Only the members RFC 7638 hashes, so stored keys carry nothing a client made up. */
 export function publicJwk(jwk: JWK): JWK {
-  const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, (jwk as Record<string, unknown>)[n]])) as JWK;
+  const pick = (names: string[]) =>
+    Object.fromEntries(names.map((n) => [n, (jwk as Record<string, unknown>)[n]])) as JWK;
   if (jwk.kty === 'EC') return pick(['kty', 'crv', 'x', 'y']);
   if (jwk.kty === 'OKP') return pick(['kty', 'crv', 'x']);
   return pick(['kty', 'n', 'e']);
@@ -171,7 +206,9 @@ export function verifyJws(jws: ParsedJws, key: VerifyKey): Uint8Array {
   const signed = Buffer.from(`${jws.input.protected}.${jws.input.payload}`, 'ascii');
   let ok = false;
   try {
-    ok = (row.signatureBytes === undefined || signature.length === row.signatureBytes) && verify(row.hash, signed, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    ok =
+      (row.signatureBytes === undefined || signature.length === row.signatureBytes) &&
+      verify(row.hash, signed, { key, dsaEncoding: 'ieee-p1363' }, signature);
   } catch (cause) {
     throw new AcmeError('malformed', 'the JWS signature does not verify with the key it names', { cause });
   }

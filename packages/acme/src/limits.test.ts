@@ -8,7 +8,13 @@ const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 'dns', v
 describe('ACME limits', () => {
   it('refuses more identifiers than limits.maxNames, naming the limit, its value and the key', () => {
     assert.equal(parseOrderIdentifiers(ids(3), 3).length, 3);
-    assert.throws(() => parseOrderIdentifiers(ids(4), 3), (err: unknown) => err instanceof AcmeError && err.type === 'rejectedIdentifier' && err.message === 'the order has 4 identifiers; the limit is 3 (limits.maxNames)');
+    assert.throws(
+      () => parseOrderIdentifiers(ids(4), 3),
+      (err: unknown) =>
+        err instanceof AcmeError &&
+        err.type === 'rejectedIdentifier' &&
+        err.message === 'the order has 4 identifiers; the limit is 3 (limits.maxNames)',
+    );
   });
 
   it(`defaults to ${MAX_ORDER_IDENTIFIERS} identifiers`, () => {

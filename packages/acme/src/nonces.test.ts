@@ -53,7 +53,8 @@ describe('nonce pool (RFC 8555 §6.5)', () => {
     // The last of 22 characters carries 2 bits of the block and 4 spare ones; set a spare one.
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const spareBits = good.slice(0, -1) + alphabet[alphabet.indexOf(good.at(-1)!) ^ 1];
-    for (const junk of ['', 'AAAA', 'A'.repeat(22), good.slice(1), `${good}A`, '!'.repeat(good.length), spareBits]) assert.equal(pool.consume(junk), false, junk);
+    for (const junk of ['', 'AAAA', 'A'.repeat(22), good.slice(1), `${good}A`, '!'.repeat(good.length), spareBits])
+      assert.equal(pool.consume(junk), false, junk);
     assert.equal(pool.consume(good), true);
   });
 

@@ -30,7 +30,12 @@ export interface NoncePool {
 const BLOCK_BYTES = 16;
 const NONCE_CHARS = 22;
 
-export function createNoncePool(opts: { random(n: number): Uint8Array; now(): number; lifetimeMs?: number; capacity?: number }): NoncePool {
+export function createNoncePool(opts: {
+  random(n: number): Uint8Array;
+  now(): number;
+  lifetimeMs?: number;
+  capacity?: number;
+}): NoncePool {
   const lifetimeMs = opts.lifetimeMs ?? 3_600_000;
   /** Most used counters remembered; the pool's memory is bounded by this, whatever is issued. */
   const capacity = opts.capacity ?? 100_000;

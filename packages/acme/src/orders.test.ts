@@ -31,13 +31,23 @@ describe('ACME orders', () => {
     it('refuses an order whose authorizations are not valid yet with orderNotReady', async () => {
       const client = await account();
       const created = await client.newOrder(['svc1.test']);
-      expectProblem(await client.finalize(created.body, makeCsr(['svc1.test']).der), 403, 'orderNotReady', 'the order is pending');
+      expectProblem(
+        await client.finalize(created.body, makeCsr(['svc1.test']).der),
+        403,
+        'orderNotReady',
+        'the order is pending',
+      );
     });
 
     it('refuses a CSR with an extra name and leaves the order ready for a good one', async () => {
       const client = await account();
       const { url, order } = await client.readyOrder(['svc1.test']);
-      expectProblem(await client.finalize(order, makeCsr(['svc1.test', 'extra.test']).der), 400, 'badCSR', 'extra.test, which the order does not have');
+      expectProblem(
+        await client.finalize(order, makeCsr(['svc1.test', 'extra.test']).der),
+        400,
+        'badCSR',
+        'extra.test, which the order does not have',
+      );
       assert.equal((await client.get<OrderBody>(url)).body.status, 'ready');
       const done = await client.finalize(order, makeCsr(['svc1.test']).der);
       assert.equal(done.status, 200, done.text);
@@ -47,19 +57,34 @@ describe('ACME orders', () => {
     it('refuses a CSR missing a name of the order', async () => {
       const client = await account();
       const { order } = await client.readyOrder(['svc1.test', 'svc2.test']);
-      expectProblem(await client.finalize(order, makeCsr(['svc1.test']).der), 400, 'badCSR', 'does not ask for dns:svc2.test');
+      expectProblem(
+        await client.finalize(order, makeCsr(['svc1.test']).der),
+        400,
+        'badCSR',
+        'does not ask for dns:svc2.test',
+      );
     });
 
     it('refuses a CSR whose common name is not an identifier', async () => {
       const client = await account();
       const { order } = await client.readyOrder(['svc1.test']);
-      expectProblem(await client.finalize(order, makeCsr(['svc1.test'], { commonName: 'other.test' }).der), 400, 'badCSR', 'common name other.test');
+      expectProblem(
+        await client.finalize(order, makeCsr(['svc1.test'], { commonName: 'other.test' }).der),
+        400,
+        'badCSR',
+        'common name other.test',
+      );
     });
 
     it('refuses garbage as a CSR, and a csr that is not base64url', async () => {
       const client = await account();
       const { url, order } = await client.readyOrder(['svc1.test']);
-      expectProblem(await client.finalize(order, new TextEncoder().encode('garbage, not a CSR')), 400, 'badCSR', 'not valid DER');
+      expectProblem(
+        await client.finalize(order, new TextEncoder().encode('garbage, not a CSR')),
+        400,
+        'badCSR',
+        'not valid DER',
+      );
       expectProblem(await client.post(order.finalize, { csr: 'not base64!' }), 400, 'malformed', 'base64url DER');
       assert.equal((await client.get<OrderBody>(url)).body.status, 'ready');
     });
@@ -80,7 +105,12 @@ describe('ACME orders', () => {
     it('refuses a second finalize of a valid order', async () => {
       const client = await account();
       const { order } = await client.issue(['svc1.test']);
-      expectProblem(await client.finalize(order, makeCsr(['svc1.test']).der), 403, 'orderNotReady', 'the order is valid');
+      expectProblem(
+        await client.finalize(order, makeCsr(['svc1.test']).der),
+        403,
+        'orderNotReady',
+        'the order is valid',
+      );
     });
 
     it("answers 404 for another account's order, authorization and certificate", async () => {
@@ -97,16 +127,37 @@ describe('ACME orders', () => {
   describe('identifiers (RFC 8555 §7.4, RFC 8738)', () => {
     it('refuses an email identifier with unsupportedIdentifier', async () => {
       const client = await account();
-      const problem = expectProblem(await client.newOrder([{ type: 'email', value: 'a@b.test' }]), 400, 'unsupportedIdentifier', 'identifier type "email"');
+      const problem = expectProblem(
+        await client.newOrder([{ type: 'email', value: 'a@b.test' }]),
+        400,
+        'unsupportedIdentifier',
+        'identifier type "email"',
+      );
       assert.equal(problem.subproblems?.[0]?.type, 'urn:ietf:params:acme:error:unsupportedIdentifier');
     });
 
     it('refuses names outside the provisioner policy with one subproblem per name', async () => {
       const client = await account('allowed');
-      const one = expectProblem(await client.newOrder(['a.allowed.test', 'evil.test']), 400, 'rejectedIdentifier', 'evil.test is not allowed');
-      assert.deepEqual(one.subproblems?.map((s) => [s.type, s.identifier]), [['urn:ietf:params:acme:error:rejectedIdentifier', { type: 'dns', value: 'evil.test' }]]);
-      const two = expectProblem(await client.newOrder(['evil.test', 'a.allowed.test', 'bad.test']), 400, 'rejectedIdentifier', '2 of these identifiers');
-      assert.deepEqual(two.subproblems?.map((s) => s.identifier.value), ['evil.test', 'bad.test']);
+      const one = expectProblem(
+        await client.newOrder(['a.allowed.test', 'evil.test']),
+        400,
+        'rejectedIdentifier',
+        'evil.test is not allowed',
+      );
+      assert.deepEqual(
+        one.subproblems?.map((s) => [s.type, s.identifier]),
+        [['urn:ietf:params:acme:error:rejectedIdentifier', { type: 'dns', value: 'evil.test' }]],
+      );
+      const two = expectProblem(
+        await client.newOrder(['evil.test', 'a.allowed.test', 'bad.test']),
+        400,
+        'rejectedIdentifier',
+        '2 of these identifiers',
+      );
+      assert.deepEqual(
+        two.subproblems?.map((s) => s.identifier.value),
+        ['evil.test', 'bad.test'],
+      );
       assert.equal((await client.newOrder(['a.allowed.test'])).status, 201);
     });
 
@@ -117,7 +168,10 @@ describe('ACME orders', () => {
       const authz = (await client.get<AuthorizationBody>(created.body.authorizations[0]!)).body;
       assert.deepEqual(authz.identifier, { type: 'dns', value: 'svc1.test' });
       assert.equal(authz.wildcard, true);
-      assert.deepEqual(authz.challenges.map((c) => c.type), ['dns-01']);
+      assert.deepEqual(
+        authz.challenges.map((c) => c.type),
+        ['dns-01'],
+      );
     });
 
     it('offers an IP identifier http-01 and tls-alpn-01 only, and validates it', async () => {
@@ -127,21 +181,49 @@ describe('ACME orders', () => {
       const authz = (await client.get<AuthorizationBody>(created.body.authorizations[0]!)).body;
       assert.deepEqual(authz.identifier, { type: 'ip', value: '127.0.0.1' });
       assert.deepEqual(authz.challenges.map((c) => c.type).sort(), ['http-01', 'tls-alpn-01']);
-      assert.deepEqual((await client.validate(created.body)).map((a) => a.status), ['valid']);
+      assert.deepEqual(
+        (await client.validate(created.body)).map((a) => a.status),
+        ['valid'],
+      );
     });
 
     it('refuses malformed newOrder payloads', async () => {
       const client = await account();
-      expectProblem(await client.post(client.url('new-order'), { identifiers: [] }), 400, 'malformed', 'non-empty array');
-      expectProblem(await client.newOrder(['svc1.test'], { notBefore: '2031-03-01T12:00:00Z' }), 400, 'malformed', '"notBefore" is not supported');
-      expectProblem(await client.newOrder(['svc1.test'], { colour: 'blue' }), 400, 'malformed', 'unknown newOrder field "colour"');
-      expectProblem(await client.newOrder([{ type: 'ip', value: 'svc1.test' }]), 400, 'malformed', 'not a valid IP address');
+      expectProblem(
+        await client.post(client.url('new-order'), { identifiers: [] }),
+        400,
+        'malformed',
+        'non-empty array',
+      );
+      expectProblem(
+        await client.newOrder(['svc1.test'], { notBefore: '2031-03-01T12:00:00Z' }),
+        400,
+        'malformed',
+        '"notBefore" is not supported',
+      );
+      expectProblem(
+        await client.newOrder(['svc1.test'], { colour: 'blue' }),
+        400,
+        'malformed',
+        'unknown newOrder field "colour"',
+      );
+      expectProblem(
+        await client.newOrder([{ type: 'ip', value: 'svc1.test' }]),
+        400,
+        'malformed',
+        'not a valid IP address',
+      );
     });
 
     it('refuses at newOrder a notAfter the policy would refuse at finalize', async () => {
       const client = await account();
       const tooLate = new Date(h.ca.clock.now().getTime() + 30 * 24 * HOUR).toISOString();
-      expectProblem(await client.newOrder(['svc1.test'], { notAfter: tooLate }), 400, 'malformed', 'exceeds this provisioner');
+      expectProblem(
+        await client.newOrder(['svc1.test'], { notAfter: tooLate }),
+        400,
+        'malformed',
+        'exceeds this provisioner',
+      );
       expectProblem(await client.newOrder(['svc1.test'], { notAfter: 'tomorrow' }), 400, 'malformed', 'RFC 3339');
     });
   });
@@ -178,7 +260,12 @@ describe('ACME orders', () => {
       const read = await client.get<OrderBody>(url);
       assert.equal(read.body.status, 'invalid');
       assert.ok(read.body.error?.detail.includes('the order expired'), JSON.stringify(read.body.error));
-      expectProblem(await client.finalize(order, makeCsr(['svc4.test']).der), 403, 'orderNotReady', 'the order is invalid');
+      expectProblem(
+        await client.finalize(order, makeCsr(['svc4.test']).der),
+        403,
+        'orderNotReady',
+        'the order is invalid',
+      );
     });
 
     it('lets a client deactivate an authorization, which invalidates its order', async () => {
@@ -189,7 +276,12 @@ describe('ACME orders', () => {
       assert.equal(reply.status, 200);
       assert.equal(reply.body.status, 'deactivated');
       assert.equal((await client.get<OrderBody>(created.location)).body.status, 'invalid');
-      expectProblem(await client.post(authzUrl, { status: 'deactivated' }), 400, 'malformed', 'deactivated cannot be deactivated');
+      expectProblem(
+        await client.post(authzUrl, { status: 'deactivated' }),
+        400,
+        'malformed',
+        'deactivated cannot be deactivated',
+      );
     });
   });
 

@@ -2,7 +2,13 @@ import { PkiError, encodeCertificates, parseCsr, type ParsedCsr } from '@shortle
 import { StoreError } from '@shortleaf/store/contracts';
 import { newId, type AcmeContext, type AcmeServices } from './context.js';
 import { AcmeError, acmeErrorFor, type Subproblem } from './errors.js';
-import { authorizationIdentifier, checkCsrMatchesOrder, identifierKey, parseOrderIdentifiers, toSubjectName } from './identifiers.js';
+import {
+  authorizationIdentifier,
+  checkCsrMatchesOrder,
+  identifierKey,
+  parseOrderIdentifiers,
+  toSubjectName,
+} from './identifiers.js';
 import { requireAccount } from './pipeline.js';
 import type { AccountRecord, AuthorizationRecord, ChallengeType, OrderRecord } from './ports.js';
 import { certificateForCertId, parseCertId } from './renewal-info.js';
@@ -21,7 +27,8 @@ function challengeTypes(identifier: { type: 'dns' | 'ip' }, wildcard: boolean): 
 
 function optionalTime(value: unknown, field: string): Date | null {
   if (value === undefined) return null;
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value))) throw new AcmeError('malformed', `"${field}" must be an RFC 3339 time`);
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value)))
+    throw new AcmeError('malformed', `"${field}" must be an RFC 3339 time`);
   return new Date(Date.parse(value));
 }
 
@@ -33,11 +40,17 @@ async function orderAuthorizations(s: AcmeServices, order: OrderRecord): Promise
 /** An order of this account, or `notFound`: the same answer for someone else's and for none. */
 async function ownOrder(s: AcmeServices, account: AccountRecord, id: string): Promise<OrderRecord> {
   const order = await s.store.getOrder(id);
-  if (order === null || order.accountId !== account.id) throw new AcmeError('notFound', `there is no order ${id} for this account`);
+  if (order === null || order.accountId !== account.id)
+    throw new AcmeError('notFound', `there is no order ${id} for this account`);
   return order;
 }
 
-async function orderResponse(c: AcmeContext, s: AcmeServices, order: OrderRecord, status: 200 | 201 = 200): Promise<Response> {
+async function orderResponse(
+  c: AcmeContext,
+  s: AcmeServices,
+  order: OrderRecord,
+  status: 200 | 201 = 200,
+): Promise<Response> {
   const now = s.clock.now();
   const authorizations = await orderAuthorizations(s, order);
   const view = orderView(order, authorizations, c.get('urls'), now);
@@ -54,18 +67,27 @@ async function checkRateLimit(s: AcmeServices, c: AcmeContext, account: AccountR
   const recent = await s.store.listOrders(account.id, limit);
   const oldest = recent.at(-1)?.createdAt.getTime() ?? now.getTime();
   const retryAfter = Math.max(1, Math.ceil((oldest + HOUR_MS - now.getTime()) / 1000));
-  throw new AcmeError('rateLimited', `this account created ${count} orders in the last hour; the limit is ${limit}`, { headers: { 'Retry-After': String(retryAfter) } });
+  throw new AcmeError('rateLimited', `this account created ${count} orders in the last hour; the limit is ${limit}`, {
+    headers: { 'Retry-After': String(retryAfter) },
+  });
 }
 
 /** RFC 9773 §5: `replaces` names a certificate of this account that shares an identifier. */
-async function checkReplaces(s: AcmeServices, account: AccountRecord, value: unknown, identifiers: readonly { type: string; value: string }[]) {
+async function checkReplaces(
+  s: AcmeServices,
+  account: AccountRecord,
+  value: unknown,
+  identifiers: readonly { type: string; value: string }[],
+) {
   const id = parseCertId(value);
   const row = await certificateForCertId(s, id);
   if (row === null) throw new AcmeError('malformed', `"replaces" names ${id.text}, which this CA did not issue`);
   const order = await s.store.getOrderByCertificate(row.serial);
-  if (order === null || order.accountId !== account.id) throw new AcmeError('unauthorized', `certificate ${id.text} was not issued to this account`);
+  if (order === null || order.accountId !== account.id)
+    throw new AcmeError('unauthorized', `certificate ${id.text} was not issued to this account`);
   const before = new Set(order.identifiers.map(identifierKey));
-  if (!identifiers.some((i) => before.has(`${i.type}:${i.value}`))) throw new AcmeError('malformed', `the order shares no identifier with the certificate it replaces (${id.text})`);
+  if (!identifiers.some((i) => before.has(`${i.type}:${i.value}`)))
+    throw new AcmeError('malformed', `the order shares no identifier with the certificate it replaces (${id.text})`);
   return { text: id.text, serial: row.serial };
 }
 
@@ -78,7 +100,11 @@ async function settleAbandonedReplacement(s: AcmeServices, serial: string, now: 
   const blocking = await s.store.getOrderReplacing(serial);
   if (blocking === null || blocking.status !== 'pending') return;
   const { status, error } = orderStatus(blocking, await orderAuthorizations(s, blocking), now);
-  if (status === 'invalid' && (await s.store.transitionOrder(blocking.id, 'pending', { status: 'invalid', ...(error === null ? {} : { error }) }))) s.telemetry.orderState('invalid');
+  if (
+    status === 'invalid' &&
+    (await s.store.transitionOrder(blocking.id, 'pending', { status: 'invalid', ...(error === null ? {} : { error }) }))
+  )
+    s.telemetry.orderState('invalid');
 }
 
 /**
@@ -91,30 +117,42 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
   const payload = c.get('payload');
   if (payload === null) throw new AcmeError('malformed', 'newOrder needs a JSON payload with "identifiers"');
   for (const key of Object.keys(payload)) {
-    if (!['identifiers', 'notBefore', 'notAfter', 'replaces'].includes(key)) throw new AcmeError('malformed', `unknown newOrder field "${key}"`);
+    if (!['identifiers', 'notBefore', 'notAfter', 'replaces'].includes(key))
+      throw new AcmeError('malformed', `unknown newOrder field "${key}"`);
   }
   const identifiers = parseOrderIdentifiers(payload.identifiers, s.maxNames);
   const wildcardIp = identifiers.find((i) => i.type === 'ip' && i.value.includes('*'));
   if (wildcardIp !== undefined) throw new AcmeError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
-  if (payload.notBefore !== undefined) throw new AcmeError('malformed', '"notBefore" is not supported: certificates start when they are issued');
+  if (payload.notBefore !== undefined)
+    throw new AcmeError('malformed', '"notBefore" is not supported: certificates start when they are issued');
   const notAfter = optionalTime(payload.notAfter, 'notAfter');
   const provisioner = c.get('provisioner').name;
   const refusals = await s.authority.refuseNames(provisioner, identifiers.map(toSubjectName));
-  const problems: Subproblem[] = identifiers.flatMap((identifier, i) => (refusals[i] == null ? [] : [{ type: 'rejectedIdentifier' as const, detail: refusals[i]!, identifier }]));
+  const problems: Subproblem[] = identifiers.flatMap((identifier, i) =>
+    refusals[i] == null ? [] : [{ type: 'rejectedIdentifier' as const, detail: refusals[i]!, identifier }],
+  );
   if (problems.length > 0) {
-    throw new AcmeError('rejectedIdentifier', problems.length === 1 ? problems[0]!.detail : `provisioner ${provisioner} does not allow ${problems.length} of these identifiers; see subproblems`, { subproblems: problems });
+    throw new AcmeError(
+      'rejectedIdentifier',
+      problems.length === 1
+        ? problems[0]!.detail
+        : `provisioner ${provisioner} does not allow ${problems.length} of these identifiers; see subproblems`,
+      { subproblems: problems },
+    );
   }
   if (notAfter !== null) {
     try {
       await s.authority.checkLifetime(provisioner, notAfter.toISOString());
     } catch (cause) {
       // The lifetime refusals finalize sends as badCSR are a malformed newOrder field here.
-      if (acmeErrorFor(cause)?.type === 'badCSR') throw new AcmeError('malformed', `"notAfter": ${(cause as Error).message}`, { cause });
+      if (acmeErrorFor(cause)?.type === 'badCSR')
+        throw new AcmeError('malformed', `"notAfter": ${(cause as Error).message}`, { cause });
       throw cause;
     }
   }
   await checkRateLimit(s, c, account);
-  const replaces = payload.replaces === undefined ? null : await checkReplaces(s, account, payload.replaces, identifiers);
+  const replaces =
+    payload.replaces === undefined ? null : await checkReplaces(s, account, payload.replaces, identifiers);
 
   const now = s.clock.now();
   const expires = new Date(now.getTime() + s.orderLifetimeMs);
@@ -138,16 +176,43 @@ export async function newOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
       status: 'pending',
       expires,
       createdAt: now,
-      challenges: challengeTypes(identifier, wildcard).map((type) => ({ id: newId(s), authorizationId: id, type, token, status: 'pending', validated: null, error: null })),
+      challenges: challengeTypes(identifier, wildcard).map((type) => ({
+        id: newId(s),
+        authorizationId: id,
+        type,
+        token,
+        status: 'pending',
+        validated: null,
+        error: null,
+      })),
     });
     authorizationIds.push(id);
   }
-  const order: OrderRecord = { id: newId(s), accountId: account.id, status: 'pending', identifiers, authorizationIds, notBefore: null, notAfter, expires, error: null, certificateSerial: null, replaces: replaces?.text ?? null, replacesSerial: replaces?.serial ?? null, createdAt: now };
+  const order: OrderRecord = {
+    id: newId(s),
+    accountId: account.id,
+    status: 'pending',
+    identifiers,
+    authorizationIds,
+    notBefore: null,
+    notAfter,
+    expires,
+    error: null,
+    certificateSerial: null,
+    replaces: replaces?.text ?? null,
+    replacesSerial: replaces?.serial ?? null,
+    createdAt: now,
+  };
   if (replaces !== null) await settleAbandonedReplacement(s, replaces.serial, now);
   try {
     await s.store.createOrder(order, fresh);
   } catch (cause) {
-    if (cause instanceof StoreError && cause.code === 'conflict') throw new AcmeError('alreadyReplaced', `certificate ${replaces?.text} has already been replaced by another order`, { cause });
+    if (cause instanceof StoreError && cause.code === 'conflict')
+      throw new AcmeError(
+        'alreadyReplaced',
+        `certificate ${replaces?.text} has already been replaced by another order`,
+        { cause },
+      );
     throw cause;
   }
   s.telemetry.orderState('pending');
@@ -170,9 +235,11 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
   const order = await ownOrder(s, account, c.req.param('id') ?? '');
   const now = s.clock.now();
   const { status } = orderStatus(order, await orderAuthorizations(s, order), now);
-  if (status !== 'ready') throw new AcmeError('orderNotReady', `the order is ${status}; finalize needs it ready (every authorization valid)`);
+  if (status !== 'ready')
+    throw new AcmeError('orderNotReady', `the order is ${status}; finalize needs it ready (every authorization valid)`);
   const payload = c.get('payload');
-  if (payload === null || typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw new AcmeError('malformed', 'finalize needs "csr": the base64url DER of a CSR');
+  if (payload === null || typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
+    throw new AcmeError('malformed', 'finalize needs "csr": the base64url DER of a CSR');
   const der = new Uint8Array(Buffer.from(payload.csr, 'base64url'));
   let csr: ParsedCsr;
   try {
@@ -182,7 +249,8 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
     throw cause;
   }
   checkCsrMatchesOrder(csr, order.identifiers);
-  if (!(await s.store.transitionOrder(order.id, 'pending', { status: 'processing' }))) throw new AcmeError('orderNotReady', 'the order is already being finalized');
+  if (!(await s.store.transitionOrder(order.id, 'pending', { status: 'processing' })))
+    throw new AcmeError('orderNotReady', 'the order is already being finalized');
   s.telemetry.orderState('processing');
   try {
     const issued = await s.authority.issueForOrder({
@@ -205,8 +273,12 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
       await s.store.transitionOrder(order.id, 'processing', { status: 'pending' });
       throw refusal;
     }
-    const problem = new AcmeError('serverInternal', 'issuance failed; the order is invalid, create a new one').toProblem();
-    if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false)) s.telemetry.orderState('invalid');
+    const problem = new AcmeError(
+      'serverInternal',
+      'issuance failed; the order is invalid, create a new one',
+    ).toProblem();
+    if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false))
+      s.telemetry.orderState('invalid');
     throw cause;
   }
   return orderResponse(c, s, (await s.store.getOrder(order.id))!);
@@ -217,9 +289,12 @@ export async function certificate(c: AcmeContext, s: AcmeServices): Promise<Resp
   const account = requireAccount(c);
   const serial = c.req.param('serial') ?? '';
   const order = /^[0-9a-f]{1,40}$/.test(serial) ? await s.store.getOrderByCertificate(serial) : null;
-  if (order === null || order.accountId !== account.id) throw new AcmeError('notFound', `there is no certificate ${serial.slice(0, 40)} for this account`);
+  if (order === null || order.accountId !== account.id)
+    throw new AcmeError('notFound', `there is no certificate ${serial.slice(0, 40)} for this account`);
   const row = await s.certificates.getCertificate(serial);
   if (row === null || row.der === null) throw new AcmeError('notFound', `there is no certificate ${serial}`);
   // The chain of the intermediate that signed it, which after a rotation is not the active one.
-  return c.body(encodeCertificates([row.der, ...(await s.authority.chainFor(row.issuerId))]), 200, { 'Content-Type': 'application/pem-certificate-chain' });
+  return c.body(encodeCertificates([row.der, ...(await s.authority.chainFor(row.issuerId))]), 200, {
+    'Content-Type': 'application/pem-certificate-chain',
+  });
 }

@@ -49,7 +49,8 @@ export function provisionerContext(services: Pick<AcmeServices, 'certificates'>)
     const name = c.req.param('provisioner') ?? '';
     const origin = new URL(c.req.url).origin;
     const row = await services.certificates.getProvisioner(name);
-    if (row === null || row.type !== 'acme') throw new AcmeError('notFound', `there is no ACME provisioner named ${JSON.stringify(name)}`);
+    if (row === null || row.type !== 'acme')
+      throw new AcmeError('notFound', `there is no ACME provisioner named ${JSON.stringify(name)}`);
     c.set('urls', acmeUrls(origin, name));
     const text = row.options ?? '{}';
     let cached = parsed.get(name);
@@ -68,11 +69,22 @@ export function provisionerContext(services: Pick<AcmeServices, 'certificates'>)
  * the account named by `kid` (§6.2), verify the signature, and parse the payload (§6.3: empty
  * means POST-as-GET). Each step leaves its result on the context.
  */
-export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; nonces: NoncePool; maxBodyBytes: number; maxJsonDepth?: number; keyFor: (jwkText: string, alg: JwsAlgorithm) => VerifyKey; readBody?: BodyReader }): Middleware {
+export function signedRequest(
+  keyMode: KeyMode,
+  deps: {
+    services: AcmeServices;
+    nonces: NoncePool;
+    maxBodyBytes: number;
+    maxJsonDepth?: number;
+    keyFor: (jwkText: string, alg: JwsAlgorithm) => VerifyKey;
+    readBody?: BodyReader;
+  },
+): Middleware {
   const maxJsonDepth = deps.maxJsonDepth ?? MAX_JSON_DEPTH;
   const contentType: Middleware = async (c, next) => {
     const type = c.req.header('content-type') ?? '';
-    if (!/^application\/jose\+json\s*(;|$)/i.test(type)) throw new AcmeError('unsupportedMediaType', 'ACME requests must be sent as application/jose+json');
+    if (!/^application\/jose\+json\s*(;|$)/i.test(type))
+      throw new AcmeError('unsupportedMediaType', 'ACME requests must be sent as application/jose+json');
     await next();
   };
 
@@ -87,10 +99,17 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
   const parse: Middleware = async (c, next) => {
     let body: Uint8Array;
     try {
-      body = deps.readBody === undefined ? new Uint8Array(await c.req.arrayBuffer()) : await deps.readBody(c, deps.maxBodyBytes);
+      body =
+        deps.readBody === undefined
+          ? new Uint8Array(await c.req.arrayBuffer())
+          : await deps.readBody(c, deps.maxBodyBytes);
     } catch (cause) {
       // Over the limit: the host's reader, or bodyLimit's counting stream, throws here.
-      throw new AcmeError('malformed', `the request body is larger than ${deps.maxBodyBytes} bytes, or could not be read`, { cause });
+      throw new AcmeError(
+        'malformed',
+        `the request body is larger than ${deps.maxBodyBytes} bytes, or could not be read`,
+        { cause },
+      );
     }
     let value: unknown;
     try {
@@ -105,7 +124,12 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
   const nonce: Middleware = async (c, next) => {
     const value = (c.get('jws').header as { nonce?: unknown }).nonce;
     if (typeof value !== 'string' || !deps.nonces.consume(value)) {
-      throw new AcmeError('badNonce', typeof value === 'string' ? 'the nonce was already used, has expired, or was not issued here; retry with the Replay-Nonce of this response' : 'the protected header must carry a "nonce"');
+      throw new AcmeError(
+        'badNonce',
+        typeof value === 'string'
+          ? 'the nonce was already used, has expired, or was not issued here; retry with the Replay-Nonce of this response'
+          : 'the protected header must carry a "nonce"',
+      );
     }
     await next();
   };
@@ -124,7 +148,8 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     const prefix = c.get('urls').account('');
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : '';
     const found = id === '' || id.includes('/') ? null : await deps.services.store.getAccount(id);
-    if (found === null || found.provisioner !== c.get('provisioner').name) throw new AcmeError('accountDoesNotExist', `no account ${kid} exists at this provisioner`);
+    if (found === null || found.provisioner !== c.get('provisioner').name)
+      throw new AcmeError('accountDoesNotExist', `no account ${kid} exists at this provisioner`);
     // RFC 8555 §7.3.6: 401 unauthorized for a deactivated (or server-revoked) account.
     if (found.status !== 'valid') throw new AcmeError('accountDeactivated', `account ${kid} is ${found.status}`);
     c.set('account', found);
@@ -140,7 +165,10 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
     // key: `malformed`, as Boulder answers, not `badPublicKey`, which would blame a key the client
     // did not send. The RFC's key-problem types are for the server's algorithm list (§6.2).
     if (acct !== null && !keyFitsAlgorithm(JSON.parse(acct.jwk) as JWK, jws.header.alg)) {
-      throw new AcmeError('malformed', `the JWS signature does not verify with the key of account ${jws.header.kid ?? ''}: that key cannot sign ${jws.header.alg}; after a keyChange only the new key signs for the account`);
+      throw new AcmeError(
+        'malformed',
+        `the JWS signature does not verify with the key of account ${jws.header.kid ?? ''}: that key cannot sign ${jws.header.alg}; after a keyChange only the new key signs for the account`,
+      );
     }
     const payload = verifyJws(jws, deps.keyFor(jwkText, jws.header.alg));
     if (payload.length === 0) {
@@ -152,21 +180,30 @@ export function signedRequest(keyMode: KeyMode, deps: { services: AcmeServices; 
       } catch {
         throw new AcmeError('malformed', 'the JWS payload is not valid JSON');
       }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AcmeError('malformed', 'the JWS payload must be a JSON object');
-      if (tooDeep(value, maxJsonDepth)) throw new AcmeError('malformed', `the JWS payload nests deeper than ${maxJsonDepth} levels (limits.maxJsonDepth)`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new AcmeError('malformed', 'the JWS payload must be a JSON object');
+      if (tooDeep(value, maxJsonDepth))
+        throw new AcmeError(
+          'malformed',
+          `the JWS payload nests deeper than ${maxJsonDepth} levels (limits.maxJsonDepth)`,
+        );
       c.set('payload', value as Record<string, unknown>);
     }
     await next();
   };
 
-    // A host reader enforces the limit itself; bodyLimit would build a Fetch Request just to count.
-  const steps = deps.readBody === undefined ? [contentType, limit, parse, nonce, header, account, verify] : [contentType, parse, nonce, header, account, verify];
+  // A host reader enforces the limit itself; bodyLimit would build a Fetch Request just to count.
+  const steps =
+    deps.readBody === undefined
+      ? [contentType, limit, parse, nonce, header, account, verify]
+      : [contentType, parse, nonce, header, account, verify];
   return every(...steps) as Middleware;
 }
 
 /** The account of a `kid`-signed request; the pipeline guarantees it for `kid` routes. */
 export function requireAccount(c: { get(key: 'account'): AcmeEnv['Variables']['account'] }) {
   const account = c.get('account');
-  if (account === null) throw new AcmeError('malformed', 'this request must be signed by an account key named with "kid"');
+  if (account === null)
+    throw new AcmeError('malformed', 'this request must be signed by an account key named with "kid"');
   return account;
 }

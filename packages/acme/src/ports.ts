@@ -55,7 +55,11 @@ export interface AcmeStore {
   /** Orders of an account, newest first. */
   listOrders(accountId: string, limit: number): Promise<OrderRecord[]>;
   /** Moves an order only from `from`; returns false (and writes nothing) if it was not in `from`. */
-  transitionOrder(id: string, from: OrderRecord['status'], to: { status: OrderRecord['status']; error?: AcmeProblem; certificateSerial?: string }): Promise<boolean>;
+  transitionOrder(
+    id: string,
+    from: OrderRecord['status'],
+    to: { status: OrderRecord['status']; error?: AcmeProblem; certificateSerial?: string },
+  ): Promise<boolean>;
   /** The order whose certificate has this serial, if it came through ACME. */
   getOrderByCertificate(serial: string): Promise<OrderRecord | null>;
   /** The order, not stored as `invalid`, whose `replacesSerial` is this serial. */
@@ -64,7 +68,12 @@ export interface AcmeStore {
 
   getAuthorization(id: string): Promise<AuthorizationRecord | null>;
   /** A valid, unexpired authorization of this account for this identifier, to reuse. */
-  findValidAuthorization(accountId: string, identifier: AcmeIdentifier, wildcard: boolean, now: Date): Promise<AuthorizationRecord | null>;
+  findValidAuthorization(
+    accountId: string,
+    identifier: AcmeIdentifier,
+    wildcard: boolean,
+    now: Date,
+  ): Promise<AuthorizationRecord | null>;
   setAuthorizationStatus(id: string, status: AuthorizationRecord['status']): Promise<void>;
 
   getChallenge(id: string): Promise<ChallengeRecord | null>;
@@ -74,7 +83,10 @@ export interface AcmeStore {
    * Records a validation outcome in one transaction: the challenge (valid, or invalid with its
    * problem) and its authorization (valid with a new expiry, or invalid).
    */
-  finishChallenge(id: string, outcome: { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblem }): Promise<void>;
+  finishChallenge(
+    id: string,
+    outcome: { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblem },
+  ): Promise<void>;
   countFailedValidationsSince(accountId: string, since: Date): Promise<number>;
 }
 

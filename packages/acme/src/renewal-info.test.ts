@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { b64url, certId, createAcmeHarness, expectProblem, type AcmeClient, type AcmeHarness, type OrderBody, type Reply, ORDER_LIFETIME_MS } from './test-fixtures.js';
+import {
+  b64url,
+  certId,
+  createAcmeHarness,
+  expectProblem,
+  type AcmeClient,
+  type AcmeHarness,
+  type OrderBody,
+  type Reply,
+  ORDER_LIFETIME_MS,
+} from './test-fixtures.js';
 
 interface RenewalInfo {
   suggestedWindow: { start: string; end: string };
@@ -16,7 +26,8 @@ describe('ACME Renewal Information (RFC 9773)', () => {
   });
   after(() => h.close());
 
-  const renewalInfo = (id: string): Promise<Reply<RenewalInfo>> => owner.request<RenewalInfo>(owner.url(`renewal-info/${id}`));
+  const renewalInfo = (id: string): Promise<Reply<RenewalInfo>> =>
+    owner.request<RenewalInfo>(owner.url(`renewal-info/${id}`));
 
   describe('renewalInfo', () => {
     it('suggests a window around two-thirds of the lifetime, cacheable, with Retry-After', async () => {
@@ -28,7 +39,10 @@ describe('ACME Renewal Information (RFC 9773)', () => {
       const notBefore = certificate.notBefore.getTime();
       const lifetime = certificate.notAfter.getTime() - notBefore;
       const twoThirds = notBefore + (2 / 3) * lifetime;
-      assert.ok(start < twoThirds && twoThirds < end, `${reply.body.suggestedWindow.start} … ${reply.body.suggestedWindow.end}`);
+      assert.ok(
+        start < twoThirds && twoThirds < end,
+        `${reply.body.suggestedWindow.start} … ${reply.body.suggestedWindow.end}`,
+      );
       assert.ok(start > notBefore && end < certificate.notAfter.getTime());
       const retryAfter = Number(reply.headers.get('retry-after'));
       assert.ok(Number.isInteger(retryAfter) && retryAfter >= 60, `Retry-After ${reply.headers.get('retry-after')}`);
@@ -38,7 +52,12 @@ describe('ACME Renewal Information (RFC 9773)', () => {
     it('answers 404 for a serial this CA did not issue, and for our serial under another key id', async () => {
       const { certificate } = await owner.issue(['svc1.test']);
       const [aki, serial] = certId(certificate).split('.');
-      expectProblem(await renewalInfo(`${aki}.${b64url(Uint8Array.of(0x7f, 1, 2, 3, 4, 5, 6, 7))}`), 404, 'malformed', 'no certificate');
+      expectProblem(
+        await renewalInfo(`${aki}.${b64url(Uint8Array.of(0x7f, 1, 2, 3, 4, 5, 6, 7))}`),
+        404,
+        'malformed',
+        'no certificate',
+      );
       expectProblem(await renewalInfo(`${b64url(new Uint8Array(20))}.${serial}`), 404, 'malformed', 'no certificate');
     });
 
@@ -61,7 +80,10 @@ describe('ACME Renewal Information (RFC 9773)', () => {
       assert.equal(reply.status, 200);
       const now = h.ca.clock.now().getTime();
       assert.ok(Date.parse(reply.body.suggestedWindow.start) < Date.parse(reply.body.suggestedWindow.end));
-      assert.ok(Date.parse(reply.body.suggestedWindow.end) < now, `${reply.body.suggestedWindow.end} should be before ${new Date(now).toISOString()}`);
+      assert.ok(
+        Date.parse(reply.body.suggestedWindow.end) < now,
+        `${reply.body.suggestedWindow.end} should be before ${new Date(now).toISOString()}`,
+      );
     });
   });
 
@@ -80,15 +102,35 @@ describe('ACME Renewal Information (RFC 9773)', () => {
       const { certificate } = await owner.issue(['svc1.test']);
       const other = await h.client();
       assert.equal((await other.newAccount()).status, 201);
-      expectProblem(await other.newOrder(['svc1.test'], { replaces: certId(certificate) }), 403, 'unauthorized', 'was not issued to this account');
+      expectProblem(
+        await other.newOrder(['svc1.test'], { replaces: certId(certificate) }),
+        403,
+        'unauthorized',
+        'was not issued to this account',
+      );
     });
 
     it('refuses a replacement sharing no identifier, or naming no certificate of ours', async () => {
       const { certificate } = await owner.issue(['svc1.test']);
-      expectProblem(await owner.newOrder(['svc4.test'], { replaces: certId(certificate) }), 400, 'malformed', 'shares no identifier');
+      expectProblem(
+        await owner.newOrder(['svc4.test'], { replaces: certId(certificate) }),
+        400,
+        'malformed',
+        'shares no identifier',
+      );
       const [aki] = certId(certificate).split('.');
-      expectProblem(await owner.newOrder(['svc1.test'], { replaces: `${aki}.${b64url(Uint8Array.of(0x7f, 9, 9, 9))}` }), 400, 'malformed', 'which this CA did not issue');
-      expectProblem(await owner.newOrder(['svc1.test'], { replaces: 'garbage' }), 400, 'malformed', 'not a certificate identifier');
+      expectProblem(
+        await owner.newOrder(['svc1.test'], { replaces: `${aki}.${b64url(Uint8Array.of(0x7f, 9, 9, 9))}` }),
+        400,
+        'malformed',
+        'which this CA did not issue',
+      );
+      expectProblem(
+        await owner.newOrder(['svc1.test'], { replaces: 'garbage' }),
+        400,
+        'malformed',
+        'not a certificate identifier',
+      );
     });
 
     // RFC 9773 §5: only an order that is not "invalid" blocks another replacement. An order that

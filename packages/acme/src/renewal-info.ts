@@ -12,14 +12,23 @@ export interface CertId {
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
 export function parseCertId(text: unknown): CertId {
-  if (typeof text !== 'string' || text.length > 200) throw new AcmeError('malformed', 'a certificate identifier is base64url(keyIdentifier).base64url(serial)');
+  if (typeof text !== 'string' || text.length > 200)
+    throw new AcmeError('malformed', 'a certificate identifier is base64url(keyIdentifier).base64url(serial)');
   const [aki, serial, extra] = text.split('.');
   if (aki === undefined || serial === undefined || extra !== undefined || !B64URL.test(aki) || !B64URL.test(serial)) {
-    throw new AcmeError('malformed', `${JSON.stringify(text.slice(0, 100))} is not a certificate identifier: base64url(keyIdentifier).base64url(serial), unpadded`);
+    throw new AcmeError(
+      'malformed',
+      `${JSON.stringify(text.slice(0, 100))} is not a certificate identifier: base64url(keyIdentifier).base64url(serial), unpadded`,
+    );
   }
   const serialBytes = Buffer.from(serial, 'base64url');
-  if (serialBytes.length === 0 || serialBytes.length > 20) throw new AcmeError('malformed', 'the serial in the certificate identifier has the wrong length');
-  return { text, keyIdentifier: new Uint8Array(Buffer.from(aki, 'base64url')), serial: serialToHex(new Uint8Array(serialBytes)) };
+  if (serialBytes.length === 0 || serialBytes.length > 20)
+    throw new AcmeError('malformed', 'the serial in the certificate identifier has the wrong length');
+  return {
+    text,
+    keyIdentifier: new Uint8Array(Buffer.from(aki, 'base64url')),
+    serial: serialToHex(new Uint8Array(serialBytes)),
+  };
 }
 
 /**

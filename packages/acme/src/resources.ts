@@ -1,5 +1,12 @@
 import type { AcmeProblem } from './errors.js';
-import type { AccountRecord, AuthorizationRecord, AuthorizationStatus, ChallengeRecord, OrderRecord, OrderStatus } from './ports.js';
+import type {
+  AccountRecord,
+  AuthorizationRecord,
+  AuthorizationStatus,
+  ChallengeRecord,
+  OrderRecord,
+  OrderStatus,
+} from './ports.js';
 
 /** Every URL of one ACME provisioner, from the base the client reached us at. */
 export function acmeUrls(origin: string, provisioner: string) {
@@ -35,14 +42,33 @@ export function authorizationStatus(a: AuthorizationRecord, now: Date): Authoriz
  * RFC 8555 §7.1.6: an order's status before finalize follows its authorizations: invalid if it
  * expired or any authorization failed, ready once all are valid, pending otherwise.
  */
-export function orderStatus(o: OrderRecord, authorizations: readonly AuthorizationRecord[], now: Date): { status: OrderStatus; error: AcmeProblem | null } {
+export function orderStatus(
+  o: OrderRecord,
+  authorizations: readonly AuthorizationRecord[],
+  now: Date,
+): { status: OrderStatus; error: AcmeProblem | null } {
   if (o.status !== 'pending') return { status: o.status, error: o.error };
-  if (o.expires.getTime() <= now.getTime()) return { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:malformed', detail: `the order expired at ${o.expires.toISOString()}`, status: 400 } };
+  if (o.expires.getTime() <= now.getTime())
+    return {
+      status: 'invalid',
+      error: {
+        type: 'urn:ietf:params:acme:error:malformed',
+        detail: `the order expired at ${o.expires.toISOString()}`,
+        status: 400,
+      },
+    };
   const statuses = authorizations.map((a) => authorizationStatus(a, now));
   const failed = authorizations.find((_, i) => statuses[i] !== 'pending' && statuses[i] !== 'valid');
   if (failed !== undefined) {
     const problem = failed.challenges.find((c) => c.error !== null)?.error;
-    return { status: 'invalid', error: problem ?? { type: 'urn:ietf:params:acme:error:unauthorized', detail: `the authorization for ${failed.identifier.value} is ${authorizationStatus(failed, now)}`, status: 403 } };
+    return {
+      status: 'invalid',
+      error: problem ?? {
+        type: 'urn:ietf:params:acme:error:unauthorized',
+        detail: `the authorization for ${failed.identifier.value} is ${authorizationStatus(failed, now)}`,
+        status: 403,
+      },
+    };
   }
   return { status: statuses.every((s) => s === 'valid') ? 'ready' : 'pending', error: null };
 }

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { foreignLeaf, makeRoot } from '../../authority/src/test-fixtures.js';
-import { b64url, createAcmeHarness, csrKey, expectProblem, makeCsr, newKey, type AcmeClient, type AcmeHarness } from './test-fixtures.js';
+import {
+  b64url,
+  createAcmeHarness,
+  csrKey,
+  expectProblem,
+  makeCsr,
+  newKey,
+  type AcmeClient,
+  type AcmeHarness,
+} from './test-fixtures.js';
 
 describe('ACME revokeCert (RFC 8555 §7.6)', () => {
   let h: AcmeHarness;
@@ -28,7 +37,12 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
     const row = await revocationOf(certificate.serial);
     assert.equal(row?.reason, 'superseded');
 
-    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(certificate.der) }), 400, 'alreadyRevoked', 'already revoked (superseded)');
+    expectProblem(
+      await owner.post(revokeUrl(), { certificate: b64url(certificate.der) }),
+      400,
+      'alreadyRevoked',
+      'already revoked (superseded)',
+    );
     assert.deepEqual(h.revoked, [certificate.serial], 'a repeat must not reach the OCSP and CRL hooks');
   });
 
@@ -36,25 +50,47 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
     const { certificate, csr } = await owner.issue(['svc3.test']);
     assert.equal((await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 0 })).status, 200);
     const holder = await h.client();
-    const reply = await holder.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 1 }, { key: csrKey(csr), jwk: true });
+    const reply = await holder.post(
+      revokeUrl(),
+      { certificate: b64url(certificate.der), reason: 1 },
+      { key: csrKey(csr), jwk: true },
+    );
     assert.equal(reply.status, 200, reply.text);
     assert.equal((await revocationOf(certificate.serial))?.reason, 'keyCompromise');
-    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 4 }), 400, 'alreadyRevoked', 'only keyCompromise');
+    expectProblem(
+      await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 4 }),
+      400,
+      'alreadyRevoked',
+      'only keyCompromise',
+    );
     const { order } = await owner.readyOrder(['svc3.test']);
     expectProblem(await owner.finalize(order, csr.der), 400, 'badPublicKey', 'keyCompromise');
-    assert.equal((await owner.finalize(order, makeCsr(['svc3.test']).der)).status, 200, 'the order stays ready for another key');
+    assert.equal(
+      (await owner.finalize(order, makeCsr(['svc3.test']).der)).status,
+      200,
+      'the order stays ready for another key',
+    );
   });
 
   it('refuses another account with unauthorized and revokes nothing', async () => {
     const { certificate } = await owner.issue(['svc1.test']);
-    expectProblem(await other.post(revokeUrl(), { certificate: b64url(certificate.der) }), 403, 'unauthorized', 'did not order that certificate');
+    expectProblem(
+      await other.post(revokeUrl(), { certificate: b64url(certificate.der) }),
+      403,
+      'unauthorized',
+      'did not order that certificate',
+    );
     assert.equal(await revocationOf(certificate.serial), null);
   });
 
   it("revokes when signed with the certificate's own key (jwk), whoever holds it", async () => {
     const { certificate, csr } = await owner.issue(['svc2.test']);
     const holder = await h.client();
-    const reply = await holder.post(revokeUrl(), { certificate: b64url(certificate.der), reason: 1 }, { key: csrKey(csr), jwk: true });
+    const reply = await holder.post(
+      revokeUrl(),
+      { certificate: b64url(certificate.der), reason: 1 },
+      { key: csrKey(csr), jwk: true },
+    );
     assert.equal(reply.status, 200, reply.text);
     assert.equal((await revocationOf(certificate.serial))?.reason, 'keyCompromise');
     assert.ok(h.revoked.includes(certificate.serial));
@@ -63,10 +99,19 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
   it("refuses a jwk that is not the certificate's key", async () => {
     const { certificate } = await owner.issue(['svc2.test']);
     const stranger = await h.client();
-    const reply = await stranger.post(revokeUrl(), { certificate: b64url(certificate.der) }, { key: await newKey(), jwk: true });
+    const reply = await stranger.post(
+      revokeUrl(),
+      { certificate: b64url(certificate.der) },
+      { key: await newKey(), jwk: true },
+    );
     expectProblem(reply, 403, 'unauthorized', "not the certificate's");
     // Nor the ordering account's key sent as a jwk: that proves the account, not the certificate key.
-    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(certificate.der) }, { jwk: true }), 403, 'unauthorized', "not the certificate's");
+    expectProblem(
+      await owner.post(revokeUrl(), { certificate: b64url(certificate.der) }, { jwk: true }),
+      403,
+      'unauthorized',
+      "not the certificate's",
+    );
     assert.equal(await revocationOf(certificate.serial), null);
   });
 
@@ -78,7 +123,12 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
   ] as const) {
     it(`refuses reason ${JSON.stringify(reason)} with badRevocationReason`, async () => {
       const { certificate } = await owner.issue(['svc3.test']);
-      expectProblem(await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason }), 400, 'badRevocationReason', fragment);
+      expectProblem(
+        await owner.post(revokeUrl(), { certificate: b64url(certificate.der), reason }),
+        400,
+        'badRevocationReason',
+        fragment,
+      );
       assert.equal(await revocationOf(certificate.serial), null);
     });
   }
@@ -86,11 +136,21 @@ describe('ACME revokeCert (RFC 8555 §7.6)', () => {
   it('refuses a certificate this CA did not issue with 404', async () => {
     const root = makeRoot();
     const der = foreignLeaf(root, { names: ['svc1.test'], publicKey: makeCsr(['svc1.test']).publicKey });
-    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(der) }), 404, 'malformed', 'was not issued by this CA');
+    expectProblem(
+      await owner.post(revokeUrl(), { certificate: b64url(der) }),
+      404,
+      'malformed',
+      'was not issued by this CA',
+    );
   });
 
   it('refuses a missing or unparsable certificate with malformed', async () => {
     expectProblem(await owner.post(revokeUrl(), {}), 400, 'malformed', 'revokeCert needs "certificate"');
-    expectProblem(await owner.post(revokeUrl(), { certificate: b64url(new TextEncoder().encode('not a certificate')) }), 400, 'malformed', 'cannot be parsed');
+    expectProblem(
+      await owner.post(revokeUrl(), { certificate: b64url(new TextEncoder().encode('not a certificate')) }),
+      400,
+      'malformed',
+      'cannot be parsed',
+    );
   });
 });

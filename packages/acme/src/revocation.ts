@@ -6,7 +6,8 @@ import { thumbprint } from './jws.js';
 
 function revocationReason(value: unknown): RevocationReason {
   if (value === undefined) return 'unspecified';
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new AcmeError('badRevocationReason', '"reason" must be a CRLReason code (RFC 5280 §5.3.1)');
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new AcmeError('badRevocationReason', '"reason" must be a CRLReason code (RFC 5280 §5.3.1)');
   try {
     return reasonName(value);
   } catch (cause) {
@@ -30,11 +31,13 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
   try {
     cert = parseCertificate(der);
   } catch (cause) {
-    if (cause instanceof PkiError) throw new AcmeError('malformed', `the certificate cannot be parsed: ${cause.message}`, { cause });
+    if (cause instanceof PkiError)
+      throw new AcmeError('malformed', `the certificate cannot be parsed: ${cause.message}`, { cause });
     throw cause;
   }
   const row = await s.certificates.getCertificate(cert.serial);
-  if (row === null || row.der === null || !Buffer.from(row.der).equals(der)) throw new AcmeError('notFound', `certificate ${cert.serial} was not issued by this CA`);
+  if (row === null || row.der === null || !Buffer.from(row.der).equals(der))
+    throw new AcmeError('notFound', `certificate ${cert.serial} was not issued by this CA`);
 
   const account = c.get('account');
   let actor: string;
@@ -42,7 +45,11 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
   let keyProven = false;
   if (account !== null) {
     const order = await s.store.getOrderByCertificate(row.serial);
-    if (order === null || order.accountId !== account.id) throw new AcmeError('unauthorized', 'this account did not order that certificate; sign with the certificate key or the ordering account');
+    if (order === null || order.accountId !== account.id)
+      throw new AcmeError(
+        'unauthorized',
+        'this account did not order that certificate; sign with the certificate key or the ordering account',
+      );
     actor = `acme-account:${account.id}`;
   } else {
     const certJwk = cert.publicKey.keyObject.export({ format: 'jwk' }) as JWK;
@@ -53,9 +60,19 @@ export async function revokeCert(c: AcmeContext, s: AcmeServices): Promise<Respo
     keyProven = true;
   }
   // A refusal (badRevocationReason…) becomes its ACME type in the app's error handler (errors.ts).
-  const result = await s.revoke({ serial: row.serial, reason, actor, requester: `acme:${c.get('provisioner').name}`, keyProven });
+  const result = await s.revoke({
+    serial: row.serial,
+    reason,
+    actor,
+    requester: `acme:${c.get('provisioner').name}`,
+    keyProven,
+  });
   // RFC 8555 §7.6 alreadyRevoked, except that keyCompromise (1) may replace an earlier reason:
   // RFC 5280 §5.3.1 lets it change, and Boulder accepts it from the key's holder.
-  if (result.alreadyRevoked) throw new AcmeError('alreadyRevoked', `certificate ${row.serial} was already revoked (${result.reason}) at ${result.revokedAt.toISOString()}; only keyCompromise (1) can replace that reason`);
+  if (result.alreadyRevoked)
+    throw new AcmeError(
+      'alreadyRevoked',
+      `certificate ${row.serial} was already revoked (${result.reason}) at ${result.revokedAt.toISOString()}; only keyCompromise (1) can replace that reason`,
+    );
   return c.body(null, 200);
 }

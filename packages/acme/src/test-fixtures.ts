@@ -12,7 +12,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FlattenedSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { createRevoker } from '@shortleaf/authority';
 import { parseCertificate, readCertificates, type CertificateInfo } from '@shortleaf/pki';
-import { DAY, HOUR, T0, createTestCa, makeCsr, serialBytes, type TestCa, type TestCsr } from '../../authority/src/test-fixtures.js';
+import {
+  DAY,
+  HOUR,
+  T0,
+  createTestCa,
+  makeCsr,
+  serialBytes,
+  type TestCa,
+  type TestCsr,
+} from '../../authority/src/test-fixtures.js';
 import { createAcmeApp } from './app.js';
 import { ACME_ERROR_PREFIX } from './errors.js';
 import type { ValidationLimits } from './validation-runner.js';
@@ -121,7 +130,10 @@ export function signRaw(header: Record<string, unknown>, payload: unknown, key: 
 /** Asserts what RFC 8555 §6.5 and §7.1 require of every ACME response. */
 export function assertAcmeHeaders(res: { headers: Headers }, provisioner: string): void {
   assert.match(res.headers.get('replay-nonce') ?? '', /^[A-Za-z0-9_-]{22}$/, 'every response carries a Replay-Nonce');
-  assert.ok((res.headers.get('link') ?? '').includes(`<${BASE}/acme/${provisioner}/directory>;rel="index"`), `Link to the directory missing: ${res.headers.get('link')}`);
+  assert.ok(
+    (res.headers.get('link') ?? '').includes(`<${BASE}/acme/${provisioner}/directory>;rel="index"`),
+    `Link to the directory missing: ${res.headers.get('link')}`,
+  );
 }
 
 /** The reply is a problem document of this status and type whose detail mentions `fragment`. */
@@ -165,7 +177,9 @@ export interface AcmeHarness {
 }
 
 /** Builds the app over a fresh CA with the provisioner `acme` (no options, no policy). Make one per file. */
-export async function createAcmeHarness(opts: { hosts?: Record<string, string>; timeoutMs?: number; validationLimits?: Partial<ValidationLimits> } = {}): Promise<AcmeHarness> {
+export async function createAcmeHarness(
+  opts: { hosts?: Record<string, string>; timeoutMs?: number; validationLimits?: Partial<ValidationLimits> } = {},
+): Promise<AcmeHarness> {
   const ca = await createTestCa();
   const responses = new Map<string, string>();
   const server: Server = createServer((req, res) => {
@@ -177,14 +191,25 @@ export async function createAcmeHarness(opts: { hosts?: Record<string, string>; 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const httpPort = (server.address() as AddressInfo).port;
   const revoked: string[] = [];
-  const revoke = createRevoker({ store: ca.store, clock: ca.clock, logger: ca.logger, onRevoked: (serial) => void revoked.push(serial) });
+  const revoke = createRevoker({
+    store: ca.store,
+    clock: ca.clock,
+    logger: ca.logger,
+    onRevoked: (serial) => void revoked.push(serial),
+  });
   const acme = createAcmeApp({
     store: ca.store.acme,
     certificates: ca.store,
     authority: ca.authority,
     revoke,
     sealer: ca.sealer,
-    validate: createValidator({ httpPort, tlsPort: 1, dnsResolver: null, hosts: { ...Object.fromEntries(VALIDATABLE.map((n) => [n, '127.0.0.1'])), ...opts.hosts }, timeoutMs: opts.timeoutMs ?? 2_000 }),
+    validate: createValidator({
+      httpPort,
+      tlsPort: 1,
+      dnsResolver: null,
+      hosts: { ...Object.fromEntries(VALIDATABLE.map((n) => [n, '127.0.0.1'])), ...opts.hosts },
+      timeoutMs: opts.timeoutMs ?? 2_000,
+    }),
     clock: ca.clock,
     random: (n) => new Uint8Array(randomBytes(n)),
     logger: ca.logger,
@@ -194,7 +219,14 @@ export async function createAcmeHarness(opts: { hosts?: Record<string, string>; 
     ...(opts.validationLimits === undefined ? {} : { validationLimits: opts.validationLimits }),
   });
   const addProvisioner = (name: string, options: Record<string, unknown> = {}, policy: Record<string, unknown> = {}) =>
-    ca.store.addProvisioner({ name, type: 'acme', publicJwk: null, policy: JSON.stringify(policy), options: JSON.stringify(options), createdAt: T0 });
+    ca.store.addProvisioner({
+      name,
+      type: 'acme',
+      publicJwk: null,
+      policy: JSON.stringify(policy),
+      options: JSON.stringify(options),
+      createdAt: T0,
+    });
   await addProvisioner('acme');
   const harness: AcmeHarness = {
     ca,
@@ -259,7 +291,11 @@ export class AcmeClient {
 
   /** Sends a body as application/jose+json. */
   send<T = unknown>(url: string, body: string, headers: Record<string, string> = {}): Promise<Reply<T>> {
-    return this.request<T>(url, { method: 'POST', headers: { 'content-type': 'application/jose+json', ...headers }, body });
+    return this.request<T>(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/jose+json', ...headers },
+      body,
+    });
   }
 
   /** The JWS body of a request: `payload` '' is POST-as-GET. */
@@ -267,7 +303,12 @@ export class AcmeClient {
     const key = opts.key ?? this.key;
     const nonce = opts.nonce === undefined ? await this.nonce() : opts.nonce;
     const useJwk = opts.jwk === true || this.kid === null;
-    const header = { alg: key.alg, ...(nonce === null ? {} : { nonce }), url: opts.url ?? url, ...(useJwk ? { jwk: key.publicJwk } : { kid: this.kid! }) };
+    const header = {
+      alg: key.alg,
+      ...(nonce === null ? {} : { nonce }),
+      url: opts.url ?? url,
+      ...(useJwk ? { jwk: key.publicJwk } : { kid: this.kid! }),
+    };
     const bytes = payload === '' ? new Uint8Array(0) : encoder.encode(JSON.stringify(payload));
     return JSON.stringify(await new FlattenedSign(bytes).setProtectedHeader(header).sign(key.privateKey));
   }
@@ -276,7 +317,10 @@ export class AcmeClient {
     return this.send<T>(url, await this.sign(url, payload, opts));
   }
 
-  async newAccount(payload: Record<string, unknown> = { termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] }, opts: PostOptions = {}): Promise<Reply<AccountBody>> {
+  async newAccount(
+    payload: Record<string, unknown> = { termsOfServiceAgreed: true, contact: ['mailto:ops@example.com'] },
+    opts: PostOptions = {},
+  ): Promise<Reply<AccountBody>> {
     const reply = await this.post<AccountBody>(this.url('new-account'), payload, { ...opts, jwk: true });
     if (reply.status === 200 || reply.status === 201) this.kid = reply.headers.get('location');
     return reply;
@@ -291,7 +335,9 @@ export class AcmeClient {
   /** keyChange (RFC 8555 §7.3.5) to `next`; on success the client signs with it from then on. */
   async keyChange(next: AccountKey): Promise<Reply<AccountBody>> {
     const url = this.url('key-change');
-    const inner = await new FlattenedSign(encoder.encode(JSON.stringify({ account: this.kid, oldKey: this.key.publicJwk })))
+    const inner = await new FlattenedSign(
+      encoder.encode(JSON.stringify({ account: this.kid, oldKey: this.key.publicJwk })),
+    )
       .setProtectedHeader({ alg: next.alg, jwk: next.publicJwk, url })
       .sign(next.privateKey);
     const reply = await this.post<AccountBody>(url, inner);
@@ -299,8 +345,13 @@ export class AcmeClient {
     return reply;
   }
 
-  async newOrder(names: Array<string | Identifier>, extra: Record<string, unknown> = {}): Promise<Reply<OrderBody> & { location: string }> {
-    const identifiers = names.map((n) => (typeof n !== 'string' ? n : { type: isIP(n) === 0 ? 'dns' : 'ip', value: n }));
+  async newOrder(
+    names: Array<string | Identifier>,
+    extra: Record<string, unknown> = {},
+  ): Promise<Reply<OrderBody> & { location: string }> {
+    const identifiers = names.map((n) =>
+      typeof n !== 'string' ? n : { type: isIP(n) === 0 ? 'dns' : 'ip', value: n },
+    );
     const reply = await this.post<OrderBody>(this.url('new-order'), { identifiers, ...extra });
     return { ...reply, location: reply.headers.get('location') ?? '' };
   }
@@ -360,7 +411,9 @@ export class AcmeClient {
   }
 
   /** The whole flow: a valid order, its certificate and the CSR (with the certificate's key). */
-  async issue(names: string[]): Promise<{ url: string; order: OrderBody; csr: TestCsr; certificate: CertificateInfo; pem: string }> {
+  async issue(
+    names: string[],
+  ): Promise<{ url: string; order: OrderBody; csr: TestCsr; certificate: CertificateInfo; pem: string }> {
     const { url, order } = await this.readyOrder(names);
     const csr = makeCsr(names);
     const done = await this.finalize(order, csr.der);

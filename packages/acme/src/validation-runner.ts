@@ -1,7 +1,13 @@
 import type { Clock, Logger } from '@shortleaf/authority';
 import { AcmeError, type AcmeProblem } from './errors.js';
 import { ACME_ERROR_PREFIX } from './errors.js';
-import { NO_ACME_TELEMETRY, type AcmeStore, type AcmeTelemetry, type AuthorizationRecord, type ChallengeRecord } from './ports.js';
+import {
+  NO_ACME_TELEMETRY,
+  type AcmeStore,
+  type AcmeTelemetry,
+  type AuthorizationRecord,
+  type ChallengeRecord,
+} from './ports.js';
 import type { Validator } from './validators/index.js';
 
 /**
@@ -23,7 +29,12 @@ export interface ValidationLimits {
  * One order of `limits.maxNames` (100) identifiers can have every challenge answered at once;
  * four running per account leave twelve of the sixteen slots to everyone else.
  */
-export const DEFAULT_VALIDATION_LIMITS: ValidationLimits = { concurrency: 16, concurrencyPerAccount: 4, maxPendingPerAccount: 100, maxPendingPerProvisioner: 1_000 };
+export const DEFAULT_VALIDATION_LIMITS: ValidationLimits = {
+  concurrency: 16,
+  concurrencyPerAccount: 4,
+  maxPendingPerAccount: 100,
+  maxPendingPerProvisioner: 1_000,
+};
 
 /** Whose validation it is: what the limits count by. */
 export interface ValidationOwner {
@@ -46,7 +57,12 @@ export interface ValidationRunner {
    */
   reserve(owner: ValidationOwner): ValidationReservation;
   /** Queues a challenge left `processing` by a restart; counted like any other, never refused (it was admitted once). */
-  resume(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string, owner: ValidationOwner): void;
+  resume(
+    challenge: ChallengeRecord,
+    authorization: AuthorizationRecord,
+    keyAuthorization: string,
+    owner: ValidationOwner,
+  ): void;
   /** Whether this process is validating that challenge (queued or running). */
   has(challengeId: string): boolean;
   /** Resolves once every queued and running validation has recorded its outcome. */
@@ -61,9 +77,11 @@ type Job = () => Promise<void>;
 /** Checks limits at construction: a zero or a per-account share above the whole is a configuration mistake. */
 function checkLimits(limits: ValidationLimits): void {
   for (const [key, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`acme.validation.${key} must be a positive integer, not ${value}`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(`acme.validation.${key} must be a positive integer, not ${value}`);
   }
-  if (limits.concurrencyPerAccount > limits.concurrency) throw new Error('acme.validation.concurrencyPerAccount must not exceed acme.validation.concurrency');
+  if (limits.concurrencyPerAccount > limits.concurrency)
+    throw new Error('acme.validation.concurrencyPerAccount must not exceed acme.validation.concurrency');
 }
 
 /**
@@ -108,7 +126,7 @@ export function createValidationRunner(opts: {
   };
 
   const pump = () => {
-    for (let progressed = true; progressed && running.size < limits.concurrency; ) {
+    for (let progressed = true; progressed && running.size < limits.concurrency;) {
       progressed = false;
       for (const [account, jobs] of [...queues]) {
         if (running.size >= limits.concurrency) break;
@@ -128,25 +146,47 @@ export function createValidationRunner(opts: {
     }
   };
 
-  async function validate(challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string): Promise<void> {
+  async function validate(
+    challenge: ChallengeRecord,
+    authorization: AuthorizationRecord,
+    keyAuthorization: string,
+  ): Promise<void> {
     // A restart's leftover may be resumed by a read that raced its own completion: check first.
     if ((await opts.store.getChallenge(challenge.id))?.status !== 'processing') return;
     let error: AcmeProblem | null = null;
     let detail: string | undefined;
     try {
-      await opts.validate({ type: challenge.type, identifier: authorization.identifier, token: challenge.token, keyAuthorization });
+      await opts.validate({
+        type: challenge.type,
+        identifier: authorization.identifier,
+        token: challenge.token,
+        keyAuthorization,
+      });
     } catch (cause) {
-      const err = cause instanceof AcmeError ? cause : new AcmeError('serverInternal', 'validation failed unexpectedly', { cause });
-      if (!(cause instanceof AcmeError)) opts.logger.error('acme_validation_error', { challenge: challenge.id, error: (cause as Error).message });
+      const err =
+        cause instanceof AcmeError
+          ? cause
+          : new AcmeError('serverInternal', 'validation failed unexpectedly', { cause });
+      if (!(cause instanceof AcmeError))
+        opts.logger.error('acme_validation_error', { challenge: challenge.id, error: (cause as Error).message });
       // What the client is not told (where a redirect led, what refused it) is for the operator.
       if (err.cause instanceof Error) detail = err.cause.message;
       error = { ...err.toProblem(), status: err.status };
     }
     const at = opts.clock.now();
     try {
-      if (error === null) await opts.store.finishChallenge(challenge.id, { valid: true, at, authorizationExpires: new Date(at.getTime() + opts.authorizationLifetimeMs) });
+      if (error === null)
+        await opts.store.finishChallenge(challenge.id, {
+          valid: true,
+          at,
+          authorizationExpires: new Date(at.getTime() + opts.authorizationLifetimeMs),
+        });
       else await opts.store.finishChallenge(challenge.id, { valid: false, at, error });
-      if (error !== null) telemetry.validationFailed(challenge.type, error.type.startsWith(ACME_ERROR_PREFIX) ? error.type.slice(ACME_ERROR_PREFIX.length) : error.type);
+      if (error !== null)
+        telemetry.validationFailed(
+          challenge.type,
+          error.type.startsWith(ACME_ERROR_PREFIX) ? error.type.slice(ACME_ERROR_PREFIX.length) : error.type,
+        );
       opts.logger.info('acme_validation', {
         challenge: challenge.id,
         type: challenge.type,
@@ -161,7 +201,12 @@ export function createValidationRunner(opts: {
   }
 
   /** Queues one validation whose room is already held; the room is given back when it ends. */
-  const enqueue = (challenge: ChallengeRecord, authorization: AuthorizationRecord, keyAuthorization: string, owner: ValidationOwner) => {
+  const enqueue = (
+    challenge: ChallengeRecord,
+    authorization: AuthorizationRecord,
+    keyAuthorization: string,
+    owner: ValidationOwner,
+  ) => {
     pendingChallenges.add(challenge.id);
     const job: Job = () =>
       validate(challenge, authorization, keyAuthorization).finally(() => {
@@ -178,15 +223,23 @@ export function createValidationRunner(opts: {
     reserve(owner) {
       const account = pendingPerAccount.get(owner.account) ?? 0;
       if (account >= limits.maxPendingPerAccount) {
-        throw new AcmeError('rateLimited', `this account has ${account} challenge validations pending; the limit is ${limits.maxPendingPerAccount} (acme.validation.maxPendingPerAccount). Retry once some have finished`, {
-          headers: { 'Retry-After': String(RETRY_AFTER_S) },
-        });
+        throw new AcmeError(
+          'rateLimited',
+          `this account has ${account} challenge validations pending; the limit is ${limits.maxPendingPerAccount} (acme.validation.maxPendingPerAccount). Retry once some have finished`,
+          {
+            headers: { 'Retry-After': String(RETRY_AFTER_S) },
+          },
+        );
       }
       const provisioner = pendingPerProvisioner.get(owner.provisioner) ?? 0;
       if (provisioner >= limits.maxPendingPerProvisioner) {
-        throw new AcmeError('rateLimited', `the provisioner ${owner.provisioner} has ${provisioner} challenge validations pending; the limit is ${limits.maxPendingPerProvisioner} (acme.validation.maxPendingPerProvisioner). Retry shortly`, {
-          headers: { 'Retry-After': String(RETRY_AFTER_S) },
-        });
+        throw new AcmeError(
+          'rateLimited',
+          `the provisioner ${owner.provisioner} has ${provisioner} challenge validations pending; the limit is ${limits.maxPendingPerProvisioner} (acme.validation.maxPendingPerProvisioner). Retry shortly`,
+          {
+            headers: { 'Retry-After': String(RETRY_AFTER_S) },
+          },
+        );
       }
       hold(owner, 1);
       let used = false;

@@ -3,7 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Hono } from 'hono';
 import { mutate, mutationsArb } from '@shortleaf/pki/test-mutations';
-import { AUD, addProvisioner, createTestCa, makeCsr, mint, type TestCa, type TestProvisioner } from '../../authority/src/test-fixtures.js';
+import {
+  AUD,
+  addProvisioner,
+  createTestCa,
+  makeCsr,
+  mint,
+  type TestCa,
+  type TestProvisioner,
+} from '../../authority/src/test-fixtures.js';
 import { createApiApp } from './app.js';
 import { PROBLEM_TYPE_PREFIX } from './problems.js';
 
@@ -18,7 +26,15 @@ const statuses = new Map<number, number>();
 before(async () => {
   ca = await createTestCa();
   ops = await addProvisioner(ca.store, 'ops', { names: { dns: ['*.svc.internal'] } });
-  app = createApiApp({ authority: ca.authority, signAudiences: [AUD], clientCertificate: () => null, requester: () => 'test', roots: [ca.root.certificate.der], logger: ca.logger, maxBodyBytes: 64 * 1024 });
+  app = createApiApp({
+    authority: ca.authority,
+    signAudiences: [AUD],
+    clientCertificate: () => null,
+    requester: () => 'test',
+    roots: [ca.root.certificate.der],
+    logger: ca.logger,
+    maxBodyBytes: 64 * 1024,
+  });
   csrPem = makeCsr(['a.svc.internal']).pem;
 });
 after(async () => {
@@ -28,7 +44,11 @@ after(async () => {
 
 /** Posts a body to /api/v1/sign: never 5xx, and every refusal an RFC 7807 problem of ours. */
 async function sign(body: Uint8Array | string, contentType = 'application/json'): Promise<void> {
-  const res = await app.request('https://ca.test:9443/api/v1/sign', { method: 'POST', headers: { 'content-type': contentType }, body });
+  const res = await app.request('https://ca.test:9443/api/v1/sign', {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  });
   const text = await res.text();
   statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
   assert.ok(res.status < 500, `/api/v1/sign answered ${res.status}: ${text}`);
@@ -53,14 +73,25 @@ describe('POST /api/v1/sign on hostile input (property)', () => {
           // the CSR's PEM text, byte-mutated, under a valid token
           mutationsArb.map((m) => ({ kind: 'csr' as const, m })),
           // one field replaced by any JSON, or an extra field
-          fc.tuple(fc.constantFrom('csr', 'token', 'notAfter', 'extra'), anyJson).map(([field, value]) => ({ kind: 'field' as const, field, value })),
+          fc
+            .tuple(fc.constantFrom('csr', 'token', 'notAfter', 'extra'), anyJson)
+            .map(([field, value]) => ({ kind: 'field' as const, field, value })),
           // any JSON, or bytes, at all
-          fc.oneof(anyJson.map(encode), fc.uint8Array({ maxLength: 200 })).map((raw) => ({ kind: 'raw' as const, raw })),
+          fc
+            .oneof(anyJson.map(encode), fc.uint8Array({ maxLength: 200 }))
+            .map((raw) => ({ kind: 'raw' as const, raw })),
         ),
         async (c) => {
-          const valid = { csr: csrPem, token: await mint(ops, { subject: 'a.svc.internal', now: ca.clock.now() }), notAfter: '1h' };
+          const valid = {
+            csr: csrPem,
+            token: await mint(ops, { subject: 'a.svc.internal', now: ca.clock.now() }),
+            notAfter: '1h',
+          };
           if (c.kind === 'body') return sign(mutate(encode(valid), c.m));
-          if (c.kind === 'csr') return sign(encode({ ...valid, csr: Buffer.from(mutate(new TextEncoder().encode(csrPem), c.m)).toString('latin1') }));
+          if (c.kind === 'csr')
+            return sign(
+              encode({ ...valid, csr: Buffer.from(mutate(new TextEncoder().encode(csrPem), c.m)).toString('latin1') }),
+            );
           if (c.kind === 'field') return sign(encode({ ...valid, [c.field]: c.value }));
           return sign(c.raw);
         },

@@ -28,7 +28,15 @@ const POLICY = { names: { dns: ['*.svc.internal'] }, keyTypes: ['EC-P256', 'EC-P
 const MAX_BODY = 64 * 1024;
 
 function apiFor(ca: TestCa, clientCert: () => Uint8Array | null, logger = ca.logger): Hono {
-  return createApiApp({ authority: ca.authority, signAudiences: [AUD], clientCertificate: clientCert, requester: () => 'test', roots: [ca.root.certificate.der], logger, maxBodyBytes: MAX_BODY });
+  return createApiApp({
+    authority: ca.authority,
+    signAudiences: [AUD],
+    clientCertificate: clientCert,
+    requester: () => 'test',
+    roots: [ca.root.certificate.der],
+    logger,
+    maxBodyBytes: MAX_BODY,
+  });
 }
 
 const jsonPost = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
@@ -99,18 +107,48 @@ describe('REST API', () => {
   });
 
   describe('refuses bad input with a problem document and changes nothing', () => {
-    it('garbage PEM', async () => problem(async () => sign({ csr: 'hello', token: await token() }), 400, 'badPem', 'PEM'));
-    it('a csr that is not a string', async () => problem(async () => sign({ csr: 5, token: await token() }), 400, 'badCsr', 'PEM string'));
+    it('garbage PEM', async () =>
+      problem(async () => sign({ csr: 'hello', token: await token() }), 400, 'badPem', 'PEM'));
+    it('a csr that is not a string', async () =>
+      problem(async () => sign({ csr: 5, token: await token() }), 400, 'badCsr', 'PEM string'));
     it('a CSR whose signature does not verify', async () =>
-      problem(async () => sign({ csr: corruptCsrSignature(makeCsr(['api.svc.internal']).der), token: await token() }), 400, 'badCsrSignature', 'does not verify'));
-    it('an RSA 1024 CSR', async () => problem(async () => sign({ csr: rsaCsr(1024), token: await token() }), 400, 'weakKey', '2048'));
+      problem(
+        async () => sign({ csr: corruptCsrSignature(makeCsr(['api.svc.internal']).der), token: await token() }),
+        400,
+        'badCsrSignature',
+        'does not verify',
+      ));
+    it('an RSA 1024 CSR', async () =>
+      problem(async () => sign({ csr: rsaCsr(1024), token: await token() }), 400, 'weakKey', '2048'));
     it('a key type the policy does not allow', async () =>
-      problem(async () => sign({ csr: makeCsr(['api.svc.internal'], { keyType: 'Ed25519' }).pem, token: await token() }), 403, 'keyTypeNotAllowed', 'Ed25519'));
+      problem(
+        async () => sign({ csr: makeCsr(['api.svc.internal'], { keyType: 'Ed25519' }).pem, token: await token() }),
+        403,
+        'keyTypeNotAllowed',
+        'Ed25519',
+      ));
     it('a name outside the policy', async () =>
-      problem(async () => sign({ csr: makeCsr(['api.other.internal']).pem, token: await token({ subject: 'api.other.internal' }) }), 403, 'nameNotAllowed', '*.svc.internal'));
+      problem(
+        async () =>
+          sign({ csr: makeCsr(['api.other.internal']).pem, token: await token({ subject: 'api.other.internal' }) }),
+        403,
+        'nameNotAllowed',
+        '*.svc.internal',
+      ));
     it('a CSR asking for a name the token does not authorise', async () =>
-      problem(async () => sign({ csr: makeCsr(['api.svc.internal', 'db.svc.internal']).pem, token: await token() }), 403, 'csrNameNotAuthorized', 'db.svc.internal'));
-    it('a lifetime over the maximum', async () => problem(async () => sign({ csr: goodCsr(), token: await token(), notAfter: '30d' }), 400, 'lifetimeTooLong', '7d'));
+      problem(
+        async () => sign({ csr: makeCsr(['api.svc.internal', 'db.svc.internal']).pem, token: await token() }),
+        403,
+        'csrNameNotAuthorized',
+        'db.svc.internal',
+      ));
+    it('a lifetime over the maximum', async () =>
+      problem(
+        async () => sign({ csr: goodCsr(), token: await token(), notAfter: '30d' }),
+        400,
+        'lifetimeTooLong',
+        '7d',
+      ));
     it('a missing token', async () => problem(() => sign({ csr: goodCsr() }), 400, 'tokenMalformed', 'token'));
 
     it('an expired token', async () => {
@@ -118,12 +156,29 @@ describe('REST API', () => {
       ca.clock.set(at(T0, 10 * 60_000));
       await problem(() => sign({ csr: goodCsr(), token: t }), 401, 'tokenExpired', 'expired');
     });
-    it('a wrong-audience token', async () => problem(async () => sign({ csr: goodCsr(), token: await token({ audience: 'https://elsewhere/api/v1/sign' }) }), 401, 'tokenAudience', 'audience'));
+    it('a wrong-audience token', async () =>
+      problem(
+        async () => sign({ csr: goodCsr(), token: await token({ audience: 'https://elsewhere/api/v1/sign' }) }),
+        401,
+        'tokenAudience',
+        'audience',
+      ));
     it('a wrongly signed token', async () => {
       const other = generateKeyPair('EC-P256').privateKey.export({ format: 'jwk' });
-      await problem(async () => sign({ csr: goodCsr(), token: await token({ signingJwk: other }) }), 401, 'tokenSignature', 'signature');
+      await problem(
+        async () => sign({ csr: goodCsr(), token: await token({ signingJwk: other }) }),
+        401,
+        'tokenSignature',
+        'signature',
+      );
     });
-    it('an unknown provisioner', async () => problem(async () => sign({ csr: goodCsr(), token: await token({ claims: { iss: 'ghost' } }) }), 401, 'unknownProvisioner', 'ghost'));
+    it('an unknown provisioner', async () =>
+      problem(
+        async () => sign({ csr: goodCsr(), token: await token({ claims: { iss: 'ghost' } }) }),
+        401,
+        'unknownProvisioner',
+        'ghost',
+      ));
     it('a replayed token', async () => {
       const t = await token();
       assert.equal((await sign({ csr: goodCsr(), token: t })).status, 201);
@@ -132,33 +187,104 @@ describe('REST API', () => {
     // BUG (authority/src/token.ts keyFor, see token.test.ts): an alg that does not fit the key is a 500.
     it('a token whose alg does not fit the provisioner key', async () => {
       const ed = generateKeyPair('Ed25519').privateKey.export({ format: 'jwk' });
-      await problem(async () => sign({ csr: goodCsr(), token: await token({ alg: 'EdDSA', signingJwk: ed }) }), 401, 'tokenSignature', 'signature');
+      await problem(
+        async () => sign({ csr: goodCsr(), token: await token({ alg: 'EdDSA', signingJwk: ed }) }),
+        401,
+        'tokenSignature',
+        'signature',
+      );
     });
 
-    it('a body that is not JSON', async () => problem(() => app.request('/api/v1/sign', jsonPost('{"csr": ')), 400, 'badJson', 'not valid JSON'));
-    it('a JSON array', async () => problem(() => app.request('/api/v1/sign', jsonPost('[]')), 400, 'badRequest', 'must be a JSON object'));
-    it('JSON null', async () => problem(() => app.request('/api/v1/sign', jsonPost('null')), 400, 'badRequest', 'must be a JSON object'));
-    it('an unknown field', async () => problem(async () => sign({ csr: goodCsr(), token: await token(), ttl: '1h' }), 400, 'badRequest', 'unknown field "ttl"'));
+    it('a body that is not JSON', async () =>
+      problem(() => app.request('/api/v1/sign', jsonPost('{"csr": ')), 400, 'badJson', 'not valid JSON'));
+    it('a JSON array', async () =>
+      problem(() => app.request('/api/v1/sign', jsonPost('[]')), 400, 'badRequest', 'must be a JSON object'));
+    it('JSON null', async () =>
+      problem(() => app.request('/api/v1/sign', jsonPost('null')), 400, 'badRequest', 'must be a JSON object'));
+    it('an unknown field', async () =>
+      problem(
+        async () => sign({ csr: goodCsr(), token: await token(), ttl: '1h' }),
+        400,
+        'badRequest',
+        'unknown field "ttl"',
+      ));
     it(`JSON nested deeper than ${MAX_JSON_DEPTH}`, async () => {
       let deep: unknown = 'x';
       for (let i = 0; i < MAX_JSON_DEPTH + 1; i++) deep = [deep];
       await problem(() => sign({ csr: deep }), 400, 'badRequest', `deeper than ${MAX_JSON_DEPTH}`);
     });
     it('JSON deeper than a configured limits.maxJsonDepth, naming the limit and the key', async () => {
-      const shallow = createApiApp({ authority: ca.authority, signAudiences: [AUD], clientCertificate: () => null, requester: () => 'test', roots: [ca.root.certificate.der], logger: ca.logger, maxBodyBytes: MAX_BODY, maxJsonDepth: 2 });
-      await problem(() => shallow.request('/api/v1/sign', jsonPost({ csr: [['x']] })), 400, 'badRequest', 'nests deeper than 2 levels (limits.maxJsonDepth)');
-      await problem(async () => shallow.request('/api/v1/sign', jsonPost({ csr: ['x'], token: await token() })), 400, 'badCsr', '');
+      const shallow = createApiApp({
+        authority: ca.authority,
+        signAudiences: [AUD],
+        clientCertificate: () => null,
+        requester: () => 'test',
+        roots: [ca.root.certificate.der],
+        logger: ca.logger,
+        maxBodyBytes: MAX_BODY,
+        maxJsonDepth: 2,
+      });
+      await problem(
+        () => shallow.request('/api/v1/sign', jsonPost({ csr: [['x']] })),
+        400,
+        'badRequest',
+        'nests deeper than 2 levels (limits.maxJsonDepth)',
+      );
+      await problem(
+        async () => shallow.request('/api/v1/sign', jsonPost({ csr: ['x'], token: await token() })),
+        400,
+        'badCsr',
+        '',
+      );
     });
     it('JSON nested 20 000 deep, without a crash', async () =>
-      problem(() => app.request('/api/v1/sign', jsonPost(`{"csr":${'['.repeat(20_000)}${']'.repeat(20_000)}}`)), 400, 'badRequest', 'deeper'));
+      problem(
+        () => app.request('/api/v1/sign', jsonPost(`{"csr":${'['.repeat(20_000)}${']'.repeat(20_000)}}`)),
+        400,
+        'badRequest',
+        'deeper',
+      ));
     it('a wrong content type', async () =>
-      problem(async () => app.request('/api/v1/sign', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ csr: goodCsr(), token: await token() }) }), 415, 'unsupportedMediaType', 'application/json'));
-    it('no content type', async () => problem(() => app.request('/api/v1/sign', { method: 'POST', body: '{}' }), 415, 'unsupportedMediaType', 'application/json'));
-    it('a 100 KB body, streamed', async () => problem(() => app.request('/api/v1/sign', jsonPost({ csr: 'x'.repeat(100 * 1024) })), 413, 'bodyTooLarge', String(MAX_BODY)));
+      problem(
+        async () =>
+          app.request('/api/v1/sign', {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain' },
+            body: JSON.stringify({ csr: goodCsr(), token: await token() }),
+          }),
+        415,
+        'unsupportedMediaType',
+        'application/json',
+      ));
+    it('no content type', async () =>
+      problem(
+        () => app.request('/api/v1/sign', { method: 'POST', body: '{}' }),
+        415,
+        'unsupportedMediaType',
+        'application/json',
+      ));
+    it('a 100 KB body, streamed', async () =>
+      problem(
+        () => app.request('/api/v1/sign', jsonPost({ csr: 'x'.repeat(100 * 1024) })),
+        413,
+        'bodyTooLarge',
+        String(MAX_BODY),
+      ));
     it('a 100 KB body with its content-length', async () =>
-      problem(() => app.request('/api/v1/sign', jsonPost({ csr: 'x'.repeat(100 * 1024) }, { 'content-length': String(100 * 1024 + 11) })), 413, 'bodyTooLarge', 'maxBodyBytes'));
-    it('GET on a POST endpoint', async () => problem(() => app.request('/api/v1/sign'), 405, 'methodNotAllowed', 'POST only'));
-    it('PUT on renew', async () => problem(() => app.request('/api/v1/renew', { method: 'PUT' }), 405, 'methodNotAllowed', 'POST only'));
+      problem(
+        () =>
+          app.request(
+            '/api/v1/sign',
+            jsonPost({ csr: 'x'.repeat(100 * 1024) }, { 'content-length': String(100 * 1024 + 11) }),
+          ),
+        413,
+        'bodyTooLarge',
+        'maxBodyBytes',
+      ));
+    it('GET on a POST endpoint', async () =>
+      problem(() => app.request('/api/v1/sign'), 405, 'methodNotAllowed', 'POST only'));
+    it('PUT on renew', async () =>
+      problem(() => app.request('/api/v1/renew', { method: 'PUT' }), 405, 'methodNotAllowed', 'POST only'));
     it('an unknown path', async () => problem(() => app.request('/api/v1/nope'), 404, 'notFound', 'no such endpoint'));
   });
 
@@ -169,11 +295,20 @@ describe('REST API', () => {
       current = decodePemOne(((await res.json()) as { certificate: string }).certificate, ['CERTIFICATE']);
     });
 
-    it('needs a client certificate', async () => problem(() => app.request('/api/v1/renew', { method: 'POST' }), 401, 'clientCertificateRequired', 'mutual TLS'));
+    it('needs a client certificate', async () =>
+      problem(() => app.request('/api/v1/renew', { method: 'POST' }), 401, 'clientCertificateRequired', 'mutual TLS'));
 
     it('refuses a foreign certificate', async () => {
-      clientCert = foreignLeaf(makeRoot({ commonName: 'Elsewhere' }), { names: ['api.svc.internal'], publicKey: makeCsr().publicKey });
-      await problem(() => app.request('/api/v1/renew', { method: 'POST' }), 403, 'certificateUnknown', 'not issued by this CA');
+      clientCert = foreignLeaf(makeRoot({ commonName: 'Elsewhere' }), {
+        names: ['api.svc.internal'],
+        publicKey: makeCsr().publicKey,
+      });
+      await problem(
+        () => app.request('/api/v1/renew', { method: 'POST' }),
+        403,
+        'certificateUnknown',
+        'not issued by this CA',
+      );
     });
 
     it('refuses an expired certificate', async () => {
@@ -205,9 +340,24 @@ describe('REST API', () => {
 
     it('refuses a rekey CSR with an extra name, an unknown field and a non-JSON type', async () => {
       clientCert = current;
-      await problem(() => app.request('/api/v1/renew', jsonPost({ csr: makeCsr(['api.svc.internal', 'x.svc.internal']).pem })), 403, 'csrNameNotAuthorized', 'x.svc.internal');
-      await problem(() => app.request('/api/v1/renew', jsonPost({ csr: goodCsr(), token: 'x' })), 400, 'badRequest', 'unknown field "token"');
-      await problem(() => app.request('/api/v1/renew', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, 'unsupportedMediaType', 'application/json');
+      await problem(
+        () => app.request('/api/v1/renew', jsonPost({ csr: makeCsr(['api.svc.internal', 'x.svc.internal']).pem })),
+        403,
+        'csrNameNotAuthorized',
+        'x.svc.internal',
+      );
+      await problem(
+        () => app.request('/api/v1/renew', jsonPost({ csr: goodCsr(), token: 'x' })),
+        400,
+        'badRequest',
+        'unknown field "token"',
+      );
+      await problem(
+        () => app.request('/api/v1/renew', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
+        415,
+        'unsupportedMediaType',
+        'application/json',
+      );
     });
   });
 
@@ -227,7 +377,12 @@ describe('REST API', () => {
 
     const health = await app.request('/health');
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { status: 'ok', warnings: [], issuer: 'primary', issuerNotAfter: ca.issuer.certificate.notAfter.toISOString() });
+    assert.deepEqual(await health.json(), {
+      status: 'ok',
+      warnings: [],
+      issuer: 'primary',
+      issuerNotAfter: ca.issuer.certificate.notAfter.toISOString(),
+    });
   });
 
   it('never logs a token, a provisioner key or the passphrase', () => {
@@ -236,7 +391,10 @@ describe('REST API', () => {
     for (const t of tokens) assert.ok(!text.includes(t) && !text.includes(t.split('.')[2]!), 'a token reached the log');
     assert.ok(!text.includes(String(ops.privateJwk.d)));
     assert.ok(!text.includes('test-pass'));
-    assert.ok(ca.logger.lines.some((l) => l.event === 'certificate_issued'), 'issuance itself is logged');
+    assert.ok(
+      ca.logger.lines.some((l) => l.event === 'certificate_issued'),
+      'issuance itself is logged',
+    );
   });
 });
 

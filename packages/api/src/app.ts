@@ -36,7 +36,11 @@ function normalizeRequestSerial(serial: string): string {
   try {
     return normalizeSerial(serial);
   } catch (cause) {
-    throw new AuthorityError('certificateNotFound', `${JSON.stringify(serial.slice(0, 60))} is not a hexadecimal serial number`, { cause });
+    throw new AuthorityError(
+      'certificateNotFound',
+      `${JSON.stringify(serial.slice(0, 60))} is not a hexadecimal serial number`,
+      { cause },
+    );
   }
 }
 
@@ -76,29 +80,57 @@ export function createApiApp(opts: ApiAppOptions): Hono {
   const limit = bodyLimit({
     maxSize: opts.maxBodyBytes,
     onError: () => {
-      throw new ApiError('bodyTooLarge', `the request body is larger than ${opts.maxBodyBytes} bytes (limits.maxBodyBytes)`);
+      throw new ApiError(
+        'bodyTooLarge',
+        `the request body is larger than ${opts.maxBodyBytes} bytes (limits.maxBodyBytes)`,
+      );
     },
   });
 
   app.get('/health', (c) => {
     const warnings = opts.warnings?.() ?? [];
-    return c.json({ status: warnings.length === 0 ? 'ok' : 'warn', warnings, issuer: opts.authority.issuer.name, issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString() });
+    return c.json({
+      status: warnings.length === 0 ? 'ok' : 'warn',
+      warnings,
+      issuer: opts.authority.issuer.name,
+      issuerNotAfter: opts.authority.issuer.certificate.notAfter.toISOString(),
+    });
   });
   app.get('/roots.pem', (c) => c.body(rootsPem(), 200, { 'content-type': 'application/x-pem-file' }));
   app.get('/intermediates.pem', (c) => c.body(intermediatesPem(), 200, { 'content-type': 'application/x-pem-file' }));
 
   app.post('/api/v1/sign', limit, async (c) => {
     const body = await readJsonObject(c, ['csr', 'token', 'notAfter'], opts.maxJsonDepth);
-    const cert = await opts.authority.sign({ csr: body.csr, token: body.token, notAfter: body.notAfter, audiences: opts.signAudiences, requester: opts.requester(c) });
-    opts.logger.info('certificate_issued', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'sign' });
+    const cert = await opts.authority.sign({
+      csr: body.csr,
+      token: body.token,
+      notAfter: body.notAfter,
+      audiences: opts.signAudiences,
+      requester: opts.requester(c),
+    });
+    opts.logger.info('certificate_issued', {
+      serial: cert.serial,
+      names: cert.names.map((n) => n.value),
+      notAfter: cert.notAfter.toISOString(),
+      via: 'sign',
+    });
     return c.json(issuedBody(cert), 201);
   });
 
   app.post('/api/v1/renew', limit, async (c) => {
     // A bare POST renews with the same key; a JSON body with a CSR rekeys.
     const body = c.req.header('content-type') === undefined ? {} : await readJsonObject(c, ['csr'], opts.maxJsonDepth);
-    const cert = await opts.authority.renew({ clientCertificate: opts.clientCertificate(c), csr: body.csr, requester: opts.requester(c) });
-    opts.logger.info('certificate_renewed', { serial: cert.serial, names: cert.names.map((n) => n.value), notAfter: cert.notAfter.toISOString(), via: 'renew' });
+    const cert = await opts.authority.renew({
+      clientCertificate: opts.clientCertificate(c),
+      csr: body.csr,
+      requester: opts.requester(c),
+    });
+    opts.logger.info('certificate_renewed', {
+      serial: cert.serial,
+      names: cert.names.map((n) => n.value),
+      notAfter: cert.notAfter.toISOString(),
+      via: 'renew',
+    });
     return c.json(issuedBody(cert), 201);
   });
 
@@ -108,9 +140,32 @@ export function createApiApp(opts: ApiAppOptions): Hono {
       const body = await readJsonObject(c, ['serial', 'reason', 'token'], opts.maxJsonDepth);
       if (typeof body.serial !== 'string') throw new ApiError('badRequest', 'serial (hexadecimal) is required');
       const serial = normalizeRequestSerial(body.serial);
-      const { actor, tokenUse, keyProven } = await opts.authority.authorizeRevocation({ serial, token: body.token, clientCertificate: opts.clientCertificate(c), audiences: opts.revokeAudiences ?? [] });
-      const result = await revoke({ serial, reason: body.reason, actor, requester: opts.requester(c), keyProven, ...(tokenUse === undefined ? {} : { tokenUse }) });
-      return c.json({ serial: result.serial, revokedAt: result.revokedAt.toISOString(), reason: result.reason, alreadyRevoked: result.alreadyRevoked, ...(result.previousReason === undefined ? {} : { previousReason: result.previousReason }), alsoRevoked: result.also, keyBlocked: result.keyBlocked }, 200);
+      const { actor, tokenUse, keyProven } = await opts.authority.authorizeRevocation({
+        serial,
+        token: body.token,
+        clientCertificate: opts.clientCertificate(c),
+        audiences: opts.revokeAudiences ?? [],
+      });
+      const result = await revoke({
+        serial,
+        reason: body.reason,
+        actor,
+        requester: opts.requester(c),
+        keyProven,
+        ...(tokenUse === undefined ? {} : { tokenUse }),
+      });
+      return c.json(
+        {
+          serial: result.serial,
+          revokedAt: result.revokedAt.toISOString(),
+          reason: result.reason,
+          alreadyRevoked: result.alreadyRevoked,
+          ...(result.previousReason === undefined ? {} : { previousReason: result.previousReason }),
+          alsoRevoked: result.also,
+          keyBlocked: result.keyBlocked,
+        },
+        200,
+      );
     });
   }
 

@@ -1,3 +1,10 @@
 export { createApiApp, type ApiAppOptions } from './app.js';
-export { ApiError, PROBLEM_TYPE_PREFIX, toProblem, type ApiErrorCode, type Problem, type ProblemCode } from './problems.js';
+export {
+  ApiError,
+  PROBLEM_TYPE_PREFIX,
+  toProblem,
+  type ApiErrorCode,
+  type Problem,
+  type ProblemCode,
+} from './problems.js';
 export { MAX_JSON_DEPTH } from './body.js';

@@ -2,24 +2,79 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AuthorityError, type AuthorityErrorCode } from '@shortleaf/authority';
 import { PkiError, type PkiErrorCode } from '@shortleaf/pki';
-import { ApiError, PROBLEMS, PROBLEM_TYPE_PREFIX, toProblem, type ApiErrorCode, type ProblemTable } from './problems.js';
+import {
+  ApiError,
+  PROBLEMS,
+  PROBLEM_TYPE_PREFIX,
+  toProblem,
+  type ApiErrorCode,
+  type ProblemTable,
+} from './problems.js';
 
 // Each union spelled out once as a record, which tsc checks both ways (a missing or an unknown
 // code is an error), so the runtime checks below walk every code there is.
-const API_CODES: Record<ApiErrorCode, true> = { badJson: true, badRequest: true, unsupportedMediaType: true, bodyTooLarge: true, notFound: true, methodNotAllowed: true };
+const API_CODES: Record<ApiErrorCode, true> = {
+  badJson: true,
+  badRequest: true,
+  unsupportedMediaType: true,
+  bodyTooLarge: true,
+  notFound: true,
+  methodNotAllowed: true,
+};
 const AUTHORITY_CODES: Record<AuthorityErrorCode, true> = {
-  tokenMalformed: true, tokenSignature: true, tokenExpired: true, tokenAudience: true, tokenLifetime: true, tokenReplayed: true,
-  unknownProvisioner: true, unknownProvisionerType: true, badProvisionerOptions: true, nameNotAllowed: true, csrNameNotAuthorized: true, keyTypeNotAllowed: true, badLifetime: true,
-  lifetimeTooLong: true, lifetimeTooShort: true, clientCertificateRequired: true, certificateUnknown: true, certificateExpired: true,
-  issuerUnavailable: true, rootKeyRefused: true, issuerMismatch: true, widerNameConstraints: true, badPolicy: true, badTemplate: true,
-  templateClaimMissing: true, templateClaimInvalid: true, badRevocationReason: true, badCrl: true, certificateNotFound: true,
-  certificateRevoked: true, keyBlocked: true, lineageExpired: true, renewalNotAllowed: true, notAuthorized: true,
-  storageUnavailable: true, internal: true,
+  tokenMalformed: true,
+  tokenSignature: true,
+  tokenExpired: true,
+  tokenAudience: true,
+  tokenLifetime: true,
+  tokenReplayed: true,
+  unknownProvisioner: true,
+  unknownProvisionerType: true,
+  badProvisionerOptions: true,
+  nameNotAllowed: true,
+  csrNameNotAuthorized: true,
+  keyTypeNotAllowed: true,
+  badLifetime: true,
+  lifetimeTooLong: true,
+  lifetimeTooShort: true,
+  clientCertificateRequired: true,
+  certificateUnknown: true,
+  certificateExpired: true,
+  issuerUnavailable: true,
+  rootKeyRefused: true,
+  issuerMismatch: true,
+  widerNameConstraints: true,
+  badPolicy: true,
+  badTemplate: true,
+  templateClaimMissing: true,
+  templateClaimInvalid: true,
+  badRevocationReason: true,
+  badCrl: true,
+  certificateNotFound: true,
+  certificateRevoked: true,
+  keyBlocked: true,
+  lineageExpired: true,
+  renewalNotAllowed: true,
+  notAuthorized: true,
+  storageUnavailable: true,
+  internal: true,
 };
 const PKI_CODES: Record<PkiErrorCode, true> = {
-  badPem: true, badDer: true, badCsr: true, badCsrSignature: true, unsupportedKey: true, weakKey: true, unsupportedAlgorithm: true,
-  badName: true, badSubject: true, badExtKeyUsage: true, lintFailed: true, badCertificate: true, badRevocationReason: true,
-  badCrl: true, badOcspRequest: true,
+  badPem: true,
+  badDer: true,
+  badCsr: true,
+  badCsrSignature: true,
+  unsupportedKey: true,
+  weakKey: true,
+  unsupportedAlgorithm: true,
+  badName: true,
+  badSubject: true,
+  badExtKeyUsage: true,
+  lintFailed: true,
+  badCertificate: true,
+  badRevocationReason: true,
+  badCrl: true,
+  badOcspRequest: true,
 };
 
 /** Codes that are bugs or failures the client cannot act on: a bare 500. */
@@ -41,7 +96,11 @@ describe('REST problem table', () => {
 
   const cases: Array<[string, string[], (code: string) => Error]> = [
     ['ApiError', Object.keys(API_CODES), (code) => new ApiError(code as ApiErrorCode, `refused: ${code}`)],
-    ['AuthorityError', Object.keys(AUTHORITY_CODES), (code) => new AuthorityError(code as AuthorityErrorCode, `refused: ${code}`)],
+    [
+      'AuthorityError',
+      Object.keys(AUTHORITY_CODES),
+      (code) => new AuthorityError(code as AuthorityErrorCode, `refused: ${code}`),
+    ],
     ['PkiError', Object.keys(PKI_CODES), (code) => new PkiError(code as PkiErrorCode, `refused: ${code}`)],
   ];
   for (const [name, codes, make] of cases) {
@@ -50,11 +109,18 @@ describe('REST problem table', () => {
         assert.ok(Object.hasOwn(PROBLEMS, code), `${code} has no row`);
         const { problem, internal } = toProblem(make(code));
         if (INTERNAL_CODES.has(code)) {
-          assert.deepEqual({ type: problem.type, status: problem.status, internal }, { type: `${PROBLEM_TYPE_PREFIX}internal`, status: 500, internal: true }, code);
+          assert.deepEqual(
+            { type: problem.type, status: problem.status, internal },
+            { type: `${PROBLEM_TYPE_PREFIX}internal`, status: 500, internal: true },
+            code,
+          );
           assert.ok(!problem.detail.includes(code), 'an internal problem carries no detail');
         } else {
           assert.equal(problem.type, `${PROBLEM_TYPE_PREFIX}${code}`);
-          assert.ok(problem.status >= 400 && problem.status < 600 && problem.status !== 500, `${code}: ${problem.status}`);
+          assert.ok(
+            problem.status >= 400 && problem.status < 600 && problem.status !== 500,
+            `${code}: ${problem.status}`,
+          );
           assert.equal(problem.detail, `refused: ${code}`);
           assert.equal(internal, false);
         }
@@ -64,7 +130,10 @@ describe('REST problem table', () => {
 
   it('the table has no row beyond the unions', () => {
     const known = new Set([...Object.keys(API_CODES), ...Object.keys(AUTHORITY_CODES), ...Object.keys(PKI_CODES)]);
-    assert.deepEqual(Object.keys(PROBLEMS).filter((code) => !known.has(code)), []);
+    assert.deepEqual(
+      Object.keys(PROBLEMS).filter((code) => !known.has(code)),
+      [],
+    );
   });
 
   it('anything that is not a domain error is a bare 500', () => {

@@ -13,7 +13,8 @@ export interface Problem {
 export { PROBLEM_TYPE_PREFIX };
 
 /** Codes of the errors the HTTP layer raises itself, before the authority sees a request. */
-export type ApiErrorCode = 'badJson' | 'badRequest' | 'unsupportedMediaType' | 'bodyTooLarge' | 'notFound' | 'methodNotAllowed';
+export type ApiErrorCode =
+  'badJson' | 'badRequest' | 'unsupportedMediaType' | 'bodyTooLarge' | 'notFound' | 'methodNotAllowed';
 
 /** Errors raised by the HTTP layer itself, before the authority sees a request. */
 export class ApiError extends Error {
@@ -103,7 +104,12 @@ export const PROBLEMS: ProblemTable = {
   internal: 'internal',
 };
 
-const INTERNAL: Problem = { type: problemType('internal'), title: 'Internal error', status: 500, detail: 'the server failed to handle this request; the cause is in its log' };
+const INTERNAL: Problem = {
+  type: problemType('internal'),
+  title: 'Internal error',
+  status: 500,
+  detail: 'the server failed to handle this request; the cause is in its log',
+};
 
 /**
  * Turns any error into a problem document. Known codes keep their message (written for the
@@ -111,8 +117,12 @@ const INTERNAL: Problem = { type: problemType('internal'), title: 'Internal erro
  * the cause.
  */
 export function toProblem(err: unknown): { problem: Problem; internal: boolean } {
-  if (!(err instanceof ApiError || err instanceof AuthorityError || err instanceof PkiError)) return { problem: { ...INTERNAL }, internal: true };
+  if (!(err instanceof ApiError || err instanceof AuthorityError || err instanceof PkiError))
+    return { problem: { ...INTERNAL }, internal: true };
   const row = PROBLEMS[err.code];
   if (row === 'internal') return { problem: { ...INTERNAL }, internal: true };
-  return { problem: { type: problemType(err.code), title: row.title, status: row.status, detail: err.message }, internal: false };
+  return {
+    problem: { type: problemType(err.code), title: row.title, status: row.status, detail: err.message },
+    internal: false,
+  };
 }

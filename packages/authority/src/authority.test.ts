@@ -40,14 +40,16 @@ describe('authority.sign', () => {
     ca.setRandom(null);
   });
 
-  async function sign(opts: { names?: string[]; csrNames?: string[]; notAfter?: unknown; token?: string; csr?: unknown } = {}) {
+  async function sign(
+    opts: { names?: string[]; csrNames?: string[]; notAfter?: unknown; token?: string; csr?: unknown } = {},
+  ) {
     const names = opts.names ?? ['api.internal'];
     const token = opts.token ?? (await mint(ops, { now: ca.clock.now(), subject: names[0]!, sans: names }));
     const csr = opts.csr ?? makeCsr(opts.csrNames ?? names).pem;
     return ca.authority.sign({ csr, token, notAfter: opts.notAfter, audiences: [AUD], requester: 'unit-test' });
   }
 
-  it('issues a certificate for the token\'s names, recorded and audited before it is returned', async () => {
+  it("issues a certificate for the token's names, recorded and audited before it is returned", async () => {
     const before = await ca.counts();
     const csr = makeCsr(NAMES);
     const token = await mint(ops, { subject: 'api.internal', sans: NAMES });
@@ -66,7 +68,10 @@ describe('authority.sign', () => {
     const row = await ca.store.getCertificate(issued.serial);
     assert.ok(row !== null);
     assert.equal(row.status, 'issued');
-    assert.ok(row.der !== null && Buffer.from(row.der).equals(issued.der), 'the store holds exactly the bytes the client gets');
+    assert.ok(
+      row.der !== null && Buffer.from(row.der).equals(issued.der),
+      'the store holds exactly the bytes the client gets',
+    );
     assert.equal(row.provisioner, 'ops');
     assert.equal(row.requester, 'unit-test');
     assert.deepEqual(row.names, ['dns:api.internal', 'ip:10.1.2.3', 'uri:spiffe://example.org/api']);
@@ -122,7 +127,7 @@ describe('authority.sign', () => {
     assert.ok(['2031-03-01T18:00:00.000Z', 'badLifetime'].includes(outcome), `got ${outcome}`);
   });
 
-  it('never issues past the intermediate\'s notAfter', async () => {
+  it("never issues past the intermediate's notAfter", async () => {
     const end = ca.issuer.certificate.notAfter;
     ca.clock.set(at(end, -HOUR));
     const issued = await sign();
@@ -144,7 +149,13 @@ describe('authority.sign', () => {
     const token = await mint(ops, { subject: 'api.internal' });
     await unchanged(ca, () => rejectsWith(sign({ token, csr: 'not a PEM' }), 'badPem', 'no PEM block', PkiError));
     await unchanged(ca, () => rejectsWith(sign({ token, csr: 42 }), 'badCsr', 'PEM string', PkiError));
-    await unchanged(ca, () => rejectsWith(sign({ token, csrNames: ['api.internal', 'db.internal'] }), 'csrNameNotAuthorized', 'dns:db.internal'));
+    await unchanged(ca, () =>
+      rejectsWith(
+        sign({ token, csrNames: ['api.internal', 'db.internal'] }),
+        'csrNameNotAuthorized',
+        'dns:db.internal',
+      ),
+    );
     const issued = await sign({ token });
     assert.equal(parseCertificate(issued.der).commonName, 'api.internal');
   });
@@ -204,9 +215,20 @@ describe('authority.sign', () => {
     const failing: AuthorityStore = Object.create(ca.store, {
       completeCertificate: { value: async () => Promise.reject(new StoreError('storageUnavailable', 'disk full')) },
     });
-    const authority = createAuthority({ store: failing, issuer: ca.issuer, clock: ca.clock, random: (n) => new Uint8Array(n).fill(0x41), urls: URLS, logger: memoryLogger() });
+    const authority = createAuthority({
+      store: failing,
+      issuer: ca.issuer,
+      clock: ca.clock,
+      random: (n) => new Uint8Array(n).fill(0x41),
+      urls: URLS,
+      logger: memoryLogger(),
+    });
     const token = await mint(ops);
-    await rejectsWith(authority.sign({ csr: makeCsr(['api.internal']).pem, token, audiences: [AUD], requester: 't' }), 'storageUnavailable', 'nothing was issued');
+    await rejectsWith(
+      authority.sign({ csr: makeCsr(['api.internal']).pem, token, audiences: [AUD], requester: 't' }),
+      'storageUnavailable',
+      'nothing was issued',
+    );
     const row = await ca.store.getCertificate('41'.repeat(16));
     assert.equal(row?.status, 'reserved', 'the intent stays recorded; no DER was handed out');
     assert.equal(row?.der, null);
@@ -216,15 +238,32 @@ describe('authority.sign', () => {
     const failing: AuthorityStore = Object.create(ca.store, {
       reserveCertificate: { value: async () => Promise.reject(new StoreError('storageUnavailable', 'SQLITE_BUSY')) },
     });
-    const authority = createAuthority({ store: failing, issuer: ca.issuer, clock: ca.clock, random: (n) => new Uint8Array(n).fill(0x42), urls: URLS, logger: memoryLogger() });
+    const authority = createAuthority({
+      store: failing,
+      issuer: ca.issuer,
+      clock: ca.clock,
+      random: (n) => new Uint8Array(n).fill(0x42),
+      urls: URLS,
+      logger: memoryLogger(),
+    });
     const token = await mint(ops);
-    await unchanged(ca, () => rejectsWith(authority.sign({ csr: makeCsr(['api.internal']).pem, token, audiences: [AUD], requester: 't' }), 'storageUnavailable', 'unavailable'));
+    await unchanged(ca, () =>
+      rejectsWith(
+        authority.sign({ csr: makeCsr(['api.internal']).pem, token, audiences: [AUD], requester: 't' }),
+        'storageUnavailable',
+        'unavailable',
+      ),
+    );
     await sign({ token });
   });
 
-  it('issues the CA\'s own server certificate under the internal provisioner, audited', async () => {
+  it("issues the CA's own server certificate under the internal provisioner, audited", async () => {
     const csr = makeCsr();
-    const issued = await ca.authority.issueServerCertificate({ publicKey: csr.publicKey, names: ['ca.internal', '127.0.0.1'], lifetimeMs: 7 * DAY });
+    const issued = await ca.authority.issueServerCertificate({
+      publicKey: csr.publicKey,
+      names: ['ca.internal', '127.0.0.1'],
+      lifetimeMs: 7 * DAY,
+    });
     const cert = readCertificate(issued.der);
     assert.deepEqual(cert.names.map(nameToString), ['dns:ca.internal', 'ip:127.0.0.1']);
     assert.equal(cert.notAfter.toISOString(), at(T0, 7 * DAY).toISOString());
@@ -257,14 +296,23 @@ describe('authority lints before it signs', () => {
 
   it('issues inside the constraint', async () => {
     const token = await mint(ops, { subject: 'svc.internal.example' });
-    const issued = await ca.authority.sign({ csr: makeCsr(['svc.internal.example']).pem, token, audiences: [AUD], requester: 't' });
+    const issued = await ca.authority.sign({
+      csr: makeCsr(['svc.internal.example']).pem,
+      token,
+      audiences: [AUD],
+      requester: 't',
+    });
     assert.equal(parseCertificate(issued.der).commonName, 'svc.internal.example');
   });
 
   it('issues nothing, and logs a lint_failed bug, when the draft fails a lint', async () => {
     const token = await mint(ops, { subject: 'svc.other.example' });
     const err = await unchanged(ca, () =>
-      rejectsWith(ca.authority.sign({ csr: makeCsr(['svc.other.example']).pem, token, audiences: [AUD], requester: 't' }), 'internal', 'pre-signing checks'),
+      rejectsWith(
+        ca.authority.sign({ csr: makeCsr(['svc.other.example']).pem, token, audiences: [AUD], requester: 't' }),
+        'internal',
+        'pre-signing checks',
+      ),
     );
     assert.ok(err.cause instanceof PkiError && err.cause.code === 'lintFailed');
     const line = ca.logger.lines.find((l) => l.event === 'lint_failed');

@@ -108,11 +108,13 @@ export function createAuthority(opts: AuthorityOptions) {
     const cached = policies.get(name);
     if (cached !== undefined && cached.text === row.policy) return cached.policy;
     // A template's lifetime replaces the policy's default for that provisioner.
-    const policy = applyTemplateLifetime(parsePolicy(JSON.parse(row.policy), { stored: true }), opts.templates?.get(name));
+    const policy = applyTemplateLifetime(
+      parsePolicy(JSON.parse(row.policy), { stored: true }),
+      opts.templates?.get(name),
+    );
     policies.set(name, { text: row.policy, policy });
     return policy;
   }
-
 
   interface IssueRequest {
     profile?: 'leaf' | 'ocsp-signer';
@@ -144,7 +146,10 @@ export function createAuthority(opts: AuthorityOptions) {
     const issuer = req.issuer ?? active;
     const nowS = wholeSecond(req.now.getTime());
     if (nowS >= issuer.certificate.notAfter.getTime()) {
-      throw new AuthorityError('issuerUnavailable', `the intermediate expired at ${issuer.certificate.notAfter.toISOString()}; import a new one`);
+      throw new AuthorityError(
+        'issuerUnavailable',
+        `the intermediate expired at ${issuer.certificate.notAfter.toISOString()}; import a new one`,
+      );
     }
     const notBefore = new Date(Math.max(nowS - BACKDATE_MS, issuer.certificate.notBefore.getTime()));
     const notAfter = new Date(Math.min(nowS + req.lifetimeMs, issuer.certificate.notAfter.getTime()));
@@ -152,24 +157,72 @@ export function createAuthority(opts: AuthorityOptions) {
       const serial = newSerial(opts.random);
       const draft =
         req.profile === 'ocsp-signer'
-          ? ocspSignerDraft({ serial: serial.bytes, subjectDer: encodeName({ commonName: req.commonName, organization: 'Shortleaf' }), commonName: req.commonName ?? OCSP_SIGNER_CN, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info })
-          : leafDraft({ serial: serial.bytes, commonName: req.commonName, names: req.names, publicKey: req.publicKey, notBefore, notAfter, issuer: issuer.info, urls: urlsFor(issuer), subject: req.subject, extKeyUsage: req.extKeyUsage });
+          ? ocspSignerDraft({
+              serial: serial.bytes,
+              subjectDer: encodeName({ commonName: req.commonName, organization: 'Shortleaf' }),
+              commonName: req.commonName ?? OCSP_SIGNER_CN,
+              publicKey: req.publicKey,
+              notBefore,
+              notAfter,
+              issuer: issuer.info,
+            })
+          : leafDraft({
+              serial: serial.bytes,
+              commonName: req.commonName,
+              names: req.names,
+              publicKey: req.publicKey,
+              notBefore,
+              notAfter,
+              issuer: issuer.info,
+              urls: urlsFor(issuer),
+              subject: req.subject,
+              extKeyUsage: req.extKeyUsage,
+            });
       // Boulder's prepare/issue: encode once, lint what the bytes parse back to, record them with
       // the reservation, and sign exactly them.
       let prepared: PreparedCertificate;
       try {
-        prepared = prepareCertificate(draft, issuer.signer, { issuer: issuer.info, authorizedNames: req.names, maxLifetimeMs: req.maxLifetimeMs });
+        prepared = prepareCertificate(draft, issuer.signer, {
+          issuer: issuer.info,
+          authorizedNames: req.names,
+          maxLifetimeMs: req.maxLifetimeMs,
+        });
       } catch (cause) {
         logger.error('lint_failed', { serial: serial.hex, reason: (cause as Error).message, bug: true });
-        throw new AuthorityError('internal', 'the certificate failed its pre-signing checks; nothing was issued', { cause });
+        throw new AuthorityError('internal', 'the certificate failed its pre-signing checks; nothing was issued', {
+          cause,
+        });
       }
       const names = req.names.map(nameToString);
-      const lineage = { renewedFrom: req.lineage?.renewedFrom ?? null, lineage: req.lineage?.lineage ?? serial.hex, lineageStartedAt: req.lineage?.startedAt ?? req.now, spkiSha256: keyDigest(req.publicKey.keyObject) };
+      const lineage = {
+        renewedFrom: req.lineage?.renewedFrom ?? null,
+        lineage: req.lineage?.lineage ?? serial.hex,
+        lineageStartedAt: req.lineage?.startedAt ?? req.now,
+        spkiSha256: keyDigest(req.publicKey.keyObject),
+      };
       try {
         await store.reserveCertificate({
-          certificate: { serial: serial.hex, issuerId: issuer.id, subject: req.commonName ?? names[0] ?? '', names, notBefore, notAfter, provisioner: req.provisioner, requester: req.requester, createdAt: req.now, ...lineage, tbsDer: prepared.tbs },
+          certificate: {
+            serial: serial.hex,
+            issuerId: issuer.id,
+            subject: req.commonName ?? names[0] ?? '',
+            names,
+            notBefore,
+            notAfter,
+            provisioner: req.provisioner,
+            requester: req.requester,
+            createdAt: req.now,
+            ...lineage,
+            tbsDer: prepared.tbs,
+          },
           ...(req.tokenUse === undefined ? {} : { tokenUse: req.tokenUse }),
-          audit: { at: req.now, action: req.action, actor: req.actor, serial: serial.hex, detail: { names, notAfter: notAfter.toISOString(), requester: req.requester } },
+          audit: {
+            at: req.now,
+            action: req.action,
+            actor: req.actor,
+            serial: serial.hex,
+            detail: { names, notAfter: notAfter.toISOString(), requester: req.requester },
+          },
         });
       } catch (cause) {
         if (cause instanceof StoreError && cause.code === 'serialCollision' && attempt < 3) continue;
@@ -181,13 +234,24 @@ export function createAuthority(opts: AuthorityOptions) {
       } catch (cause) {
         throw fromStoreError(cause, { action: 'issue' });
       }
-      telemetry.issued({ provisioner: req.provisioner, frontDoor: req.frontDoor, action: req.action, ms: performance.now() - req.started });
+      telemetry.issued({
+        provisioner: req.provisioner,
+        frontDoor: req.frontDoor,
+        action: req.action,
+        ms: performance.now() - req.started,
+      });
       return { serial: serial.hex, der, chain: [issuer.certificate.der], notBefore, notAfter, names: req.names };
     }
   }
 
   /** Signs a CSR authorised by a one-time provisioner token (`POST /api/v1/sign`). */
-  async function sign(input: { csr: unknown; token: unknown; notAfter?: unknown; audiences: readonly string[]; requester: string }): Promise<IssuedCertificate> {
+  async function sign(input: {
+    csr: unknown;
+    token: unknown;
+    notAfter?: unknown;
+    audiences: readonly string[];
+    requester: string;
+  }): Promise<IssuedCertificate> {
     const started = performance.now();
     const claims = await tokens.authorizeSign(input.token, input.audiences);
     const policy = await policyOf(claims.provisioner);
@@ -199,7 +263,10 @@ export function createAuthority(opts: AuthorityOptions) {
     // them too; they answer to the same name policy as the token's own names.
     const template = opts.templates?.get(claims.provisioner);
     const seen = new Set(claims.names.map(nameToString));
-    const templated = template === undefined ? [] : renderTemplateUris(template, claims.claims).filter((n) => !seen.has(nameToString(n)));
+    const templated =
+      template === undefined
+        ? []
+        : renderTemplateUris(template, claims.claims).filter((n) => !seen.has(nameToString(n)));
     checkNames(templated, policy, claims.provisioner);
     const names = [...claims.names, ...templated];
     checkCsrNames(csr, names);
@@ -229,10 +296,17 @@ export function createAuthority(opts: AuthorityOptions) {
    * same length (bounded by today's policy), same key unless a CSR asks to rekey. Only
    * certificates we issued, byte for byte, and still valid, renew.
    */
-  async function renew(input: { clientCertificate: Uint8Array | null; csr?: unknown; requester: string }): Promise<IssuedCertificate> {
+  async function renew(input: {
+    clientCertificate: Uint8Array | null;
+    csr?: unknown;
+    requester: string;
+  }): Promise<IssuedCertificate> {
     const started = performance.now();
     if (input.clientCertificate === null) {
-      throw new AuthorityError('clientCertificateRequired', 'renewal needs the current certificate presented over mutual TLS');
+      throw new AuthorityError(
+        'clientCertificateRequired',
+        'renewal needs the current certificate presented over mutual TLS',
+      );
     }
     let current: CertificateInfo;
     try {
@@ -246,8 +320,10 @@ export function createAuthority(opts: AuthorityOptions) {
     }
     await assertNotRevoked(row.serial);
     const now = clock.now();
-    if (now.getTime() > row.notAfter.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
-    if (now.getTime() < row.notBefore.getTime()) throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
+    if (now.getTime() > row.notAfter.getTime())
+      throw new AuthorityError('certificateExpired', 'the client certificate has expired; get a new one with a token');
+    if (now.getTime() < row.notBefore.getTime())
+      throw new AuthorityError('certificateExpired', 'the client certificate is not valid yet');
     const policy = await policyOf(row.provisioner);
     checkRenewalDoor(row, policy, (await store.getProvisioner(row.provisioner))?.type ?? null, now, provisioners);
     const names = row.names.map((n) => parseName(n.slice(n.indexOf(':') + 1)));
@@ -306,7 +382,15 @@ export function createAuthority(opts: AuthorityOptions) {
    * names exactly the order's identifiers; the policy, key and name checks run again here because
    * this is the one place that decides what gets signed.
    */
-  async function issueForOrder(input: { provisioner: string; account: string; order: string; csr: ParsedCsr; names: SubjectName[]; notAfter?: string; requester: string }): Promise<IssuedCertificate> {
+  async function issueForOrder(input: {
+    provisioner: string;
+    account: string;
+    order: string;
+    csr: ParsedCsr;
+    names: SubjectName[];
+    notAfter?: string;
+    requester: string;
+  }): Promise<IssuedCertificate> {
     const started = performance.now();
     const policy = await policyOf(input.provisioner);
     const csr = input.csr;
@@ -337,7 +421,11 @@ export function createAuthority(opts: AuthorityOptions) {
   }
 
   /** Issues the CA's own HTTPS certificate; recorded and audited like any other. */
-  async function issueServerCertificate(input: { publicKey: PublicKeyInfo; names: string[]; lifetimeMs: number }): Promise<IssuedCertificate> {
+  async function issueServerCertificate(input: {
+    publicKey: PublicKeyInfo;
+    names: string[];
+    lifetimeMs: number;
+  }): Promise<IssuedCertificate> {
     const names = input.names.map((n) => parseName(n));
     return issue({
       provisioner: INTERNAL_PROVISIONER,
@@ -358,7 +446,11 @@ export function createAuthority(opts: AuthorityOptions) {
    * Issues a delegated OCSP responder certificate (RFC 6960 §4.2.2.2) for a key held in memory,
    * from the given intermediate (a retired one still answers for its certificates) or the active one.
    */
-  async function issueOcspSignerCertificate(input: { publicKey: PublicKeyInfo; lifetimeMs: number; issuer?: LoadedIssuer }): Promise<IssuedCertificate> {
+  async function issueOcspSignerCertificate(input: {
+    publicKey: PublicKeyInfo;
+    lifetimeMs: number;
+    issuer?: LoadedIssuer;
+  }): Promise<IssuedCertificate> {
     return issue({
       profile: 'ocsp-signer',
       ...(input.issuer === undefined ? {} : { issuer: input.issuer }),
@@ -382,7 +474,11 @@ export function createAuthority(opts: AuthorityOptions) {
    */
   async function assertNotRevoked(serial: string): Promise<void> {
     const revoked = await store.revocations.get(serial);
-    if (revoked !== null) throw new AuthorityError('certificateRevoked', `certificate ${serial} was revoked (${revoked.reason}) at ${revoked.revokedAt.toISOString()}; it cannot renew`);
+    if (revoked !== null)
+      throw new AuthorityError(
+        'certificateRevoked',
+        `certificate ${serial} was revoked (${revoked.reason}) at ${revoked.revokedAt.toISOString()}; it cannot renew`,
+      );
   }
 
   /**
@@ -397,17 +493,32 @@ export function createAuthority(opts: AuthorityOptions) {
     audiences: readonly string[];
   }): Promise<{ actor: string; tokenUse?: { provisioner: string; jti: string; expiresAt: Date }; keyProven: boolean }> {
     const row = await store.getCertificate(input.serial);
-    if (row === null || row.der === null) throw new AuthorityError('certificateNotFound', `no certificate with serial ${input.serial} was issued here`);
+    if (row === null || row.der === null)
+      throw new AuthorityError('certificateNotFound', `no certificate with serial ${input.serial} was issued here`);
     if (input.token === undefined || input.token === null) {
-      if (input.clientCertificate === null) throw new AuthorityError('clientCertificateRequired', 'revocation needs a token, or the certificate itself presented over mutual TLS');
-      if (!Buffer.from(row.der).equals(input.clientCertificate)) throw new AuthorityError('notAuthorized', 'over mutual TLS a certificate can revoke only itself');
+      if (input.clientCertificate === null)
+        throw new AuthorityError(
+          'clientCertificateRequired',
+          'revocation needs a token, or the certificate itself presented over mutual TLS',
+        );
+      if (!Buffer.from(row.der).equals(input.clientCertificate))
+        throw new AuthorityError('notAuthorized', 'over mutual TLS a certificate can revoke only itself');
       // The TLS handshake proved the client holds the certificate's key.
       return { actor: `certificate:${row.serial}`, keyProven: true };
     }
     const claims = await tokens.authorizeRevoke(input.token, input.audiences);
-    if (normalizeSerial(claims.serial) !== row.serial) throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
-    if (claims.provisioner !== row.provisioner) throw new AuthorityError('notAuthorized', `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`);
-    return { actor: `provisioner:${claims.provisioner}`, ...(claims.use === null ? {} : { tokenUse: claims.use }), keyProven: false };
+    if (normalizeSerial(claims.serial) !== row.serial)
+      throw new AuthorityError('tokenMalformed', 'the token "sub" must be the serial being revoked');
+    if (claims.provisioner !== row.provisioner)
+      throw new AuthorityError(
+        'notAuthorized',
+        `provisioner ${claims.provisioner} did not issue certificate ${row.serial}`,
+      );
+    return {
+      actor: `provisioner:${claims.provisioner}`,
+      ...(claims.use === null ? {} : { tokenUse: claims.use }),
+      keyProven: false,
+    };
   }
 
   /**
@@ -424,7 +535,8 @@ export function createAuthority(opts: AuthorityOptions) {
     const known = chains.get(issuerId);
     if (known !== undefined) return known;
     const row = await store.getIssuer(issuerId);
-    if (row === null || row.certDer === null) throw new AuthorityError('internal', `issuer ${issuerId} of a recorded certificate is missing`);
+    if (row === null || row.certDer === null)
+      throw new AuthorityError('internal', `issuer ${issuerId} of a recorded certificate is missing`);
     const chain = [row.certDer];
     chains.set(issuerId, chain);
     return chain;

@@ -52,12 +52,20 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
     const now = new Date(Math.floor(clock.now().getTime() / 1000) * 1000);
     const nextUpdate = new Date(Math.min(now.getTime() + opts.validityMs, issuer.certificate.notAfter.getTime()));
     const rows = await store.revocations.listForCrl(issuer.id, previous?.thisUpdate ?? null);
-    const entries: CrlEntry[] = rows.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt, reason: reasonName(reasonCode(r.reason)) }));
+    const entries: CrlEntry[] = rows.map((r) => ({
+      serial: r.serial,
+      revokedAt: r.revokedAt,
+      reason: reasonName(reasonCode(r.reason)),
+    }));
     const following = (previous?.number ?? 0n) + 1n;
     const number = opts.minNumber !== undefined && opts.minNumber > following ? opts.minNumber : following;
     const started = performance.now();
     const der = buildCrl({
-      issuer: { subjectDer: issuer.certificate.subjectDer, subjectKeyIdentifier: issuer.info.subjectKeyIdentifier, signer: issuer.signer },
+      issuer: {
+        subjectDer: issuer.certificate.subjectDer,
+        subjectKeyIdentifier: issuer.info.subjectKeyIdentifier,
+        signer: issuer.signer,
+      },
       number,
       thisUpdate: now,
       nextUpdate,
@@ -67,22 +75,41 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
     // Linted before it is stored: a CRL that fails is a bug, and the one being served stays.
     const failures = lintCrl(der, {
       // Checked against the issuer's certificate as parsed, not the builder's input (issuer.info).
-      issuer: { subjectDer: issuer.certificate.subjectDer, subjectKeyIdentifier: issuer.certificate.subjectKeyIdentifier ?? new Uint8Array(0), algorithm: issuer.signer.algorithm },
+      issuer: {
+        subjectDer: issuer.certificate.subjectDer,
+        subjectKeyIdentifier: issuer.certificate.subjectKeyIdentifier ?? new Uint8Array(0),
+        algorithm: issuer.signer.algorithm,
+      },
       previousNumber: previous?.number ?? null,
-      distributionPoints: typeof opts.distributionPoint === 'string' ? [opts.distributionPoint] : opts.distributionPoint,
+      distributionPoints:
+        typeof opts.distributionPoint === 'string' ? [opts.distributionPoint] : opts.distributionPoint,
       validityMs: opts.validityMs,
       now,
     });
     if (failures.length > 0) {
       const cause = new PkiError('lintFailed', `CRL failed lint: ${failures.join('; ')}`);
-      logger.error('lint_failed', { issuer: issuer.name, crlNumber: number.toString(), reason: cause.message, bug: true });
-      throw new AuthorityError('internal', 'the CRL failed its pre-publication checks; nothing was published', { cause });
+      logger.error('lint_failed', {
+        issuer: issuer.name,
+        crlNumber: number.toString(),
+        reason: cause.message,
+        bug: true,
+      });
+      throw new AuthorityError('internal', 'the CRL failed its pre-publication checks; nothing was published', {
+        cause,
+      });
     }
     const row: CrlRow = { issuerId: issuer.id, number, thisUpdate: now, nextUpdate, entries: entries.length, der };
     await store.revocations.insertCrl(row);
     await store.revocations.pruneCrls(issuer.id, KEEP_CRLS);
     telemetry.crlPublished({ number, entries: entries.length, bytes: der.length, thisUpdate: now, nextUpdate });
-    logger.info('crl_published', { issuer: issuer.name, number: number.toString(), entries: entries.length, bytes: der.length, ms: Math.round(performance.now() - started), nextUpdate: nextUpdate.toISOString() });
+    logger.info('crl_published', {
+      issuer: issuer.name,
+      number: number.toString(),
+      entries: entries.length,
+      bytes: der.length,
+      ms: Math.round(performance.now() - started),
+      nextUpdate: nextUpdate.toISOString(),
+    });
     return row;
   }
 
@@ -113,7 +140,10 @@ export function createCrlPublisher(opts: CrlPublisherOptions) {
     clearTimeout(refreshTimer);
     if (stopped || current === null) return;
     const due = current.thisUpdate.getTime() + opts.refreshAfterMs - clock.now().getTime();
-    refreshTimer = setTimeout(() => void rebuild().catch((err: Error) => logger.error('crl_publish_failed', { error: err.message })), Math.min(Math.max(due, 1_000), 2 ** 31 - 1));
+    refreshTimer = setTimeout(
+      () => void rebuild().catch((err: Error) => logger.error('crl_publish_failed', { error: err.message })),
+      Math.min(Math.max(due, 1_000), 2 ** 31 - 1),
+    );
     refreshTimer.unref();
   }
 

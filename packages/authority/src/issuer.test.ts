@@ -4,7 +4,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { encodePem, exportPrivateKey, generateKeyPair, isIssuedBy, parseCertificate, parseCsr, publicKeyOf, readCertificate } from '@shortleaf/pki';
+import {
+  encodePem,
+  exportPrivateKey,
+  generateKeyPair,
+  isIssuedBy,
+  parseCertificate,
+  parseCsr,
+  publicKeyOf,
+  readCertificate,
+} from '@shortleaf/pki';
 import { SqliteStore, StoreError } from '@shortleaf/store';
 import { assertUsableIntermediate, createIntermediateKey, importIntermediate, loadActiveIssuer } from './issuer.js';
 import type { KeySealer } from './ports.js';
@@ -65,8 +74,14 @@ describe('the server never holds a root key', () => {
   });
 
   it('assertUsableIntermediate refuses the root itself', () => {
-    assert.throws(() => assertUsableIntermediate(ca.root.certificate, [ca.root.certificate]), (e: Error & { code?: string }) => e.code === 'rootKeyRefused' && /never holds a root private key/.test(e.message));
-    assert.throws(() => assertUsableIntermediate(ca.root.certificate, []), (e: Error & { code?: string }) => e.code === 'rootKeyRefused');
+    assert.throws(
+      () => assertUsableIntermediate(ca.root.certificate, [ca.root.certificate]),
+      (e: Error & { code?: string }) => e.code === 'rootKeyRefused' && /never holds a root private key/.test(e.message),
+    );
+    assert.throws(
+      () => assertUsableIntermediate(ca.root.certificate, []),
+      (e: Error & { code?: string }) => e.code === 'rootKeyRefused',
+    );
   });
 
   it('assertUsableIntermediate refuses a CA that reuses the root key but is not self-signed', () => {
@@ -74,27 +89,48 @@ describe('the server never holds a root key', () => {
     assert.equal(sneaky.selfSigned, false);
     assert.equal(sneaky.isCa, true);
     assert.ok(isIssuedBy(sneaky, ca.root.certificate), 'it chains: only the key check stops it');
-    assert.throws(() => assertUsableIntermediate(sneaky, [ca.root.certificate]), (e: Error & { code?: string }) => e.code === 'rootKeyRefused' && /uses a root key/.test(e.message));
+    assert.throws(
+      () => assertUsableIntermediate(sneaky, [ca.root.certificate]),
+      (e: Error & { code?: string }) => e.code === 'rootKeyRefused' && /uses a root key/.test(e.message),
+    );
   });
 
   it('assertUsableIntermediate refuses a leaf and a CA of another root', () => {
     const leaf = parseCertificate(foreignLeaf(ca.root, { names: ['x.internal'], publicKey: makeCsr().publicKey }));
-    assert.throws(() => assertUsableIntermediate(leaf, [ca.root.certificate]), (e: Error & { code?: string }) => e.code === 'issuerMismatch' && /not a CA certificate/.test(e.message));
+    assert.throws(
+      () => assertUsableIntermediate(leaf, [ca.root.certificate]),
+      (e: Error & { code?: string }) => e.code === 'issuerMismatch' && /not a CA certificate/.test(e.message),
+    );
     const other = makeRoot({ commonName: 'Other Root' });
     const stranger = parseCertificate(signIntermediate(other, makeCsr().publicKey));
-    assert.throws(() => assertUsableIntermediate(stranger, [ca.root.certificate]), (e: Error & { code?: string }) => e.code === 'issuerMismatch' && /does not chain/.test(e.message));
-    assert.equal(assertUsableIntermediate(readCertificate(ca.intermediateDer), [other.certificate, ca.root.certificate]).der, ca.root.certificate.der);
+    assert.throws(
+      () => assertUsableIntermediate(stranger, [ca.root.certificate]),
+      (e: Error & { code?: string }) => e.code === 'issuerMismatch' && /does not chain/.test(e.message),
+    );
+    assert.equal(
+      assertUsableIntermediate(readCertificate(ca.intermediateDer), [other.certificate, ca.root.certificate]).der,
+      ca.root.certificate.der,
+    );
   });
 
   it('refuses to load with the wrong passphrase, without repeating it', async () => {
-    const err = await rejectsWith(loadActiveIssuer(ca.store, passphraseSealer('wrong-pass')), 'unsealFailed', 'wrong passphrase', StoreError);
+    const err = await rejectsWith(
+      loadActiveIssuer(ca.store, passphraseSealer('wrong-pass')),
+      'unsealFailed',
+      'wrong passphrase',
+      StoreError,
+    );
     assert.ok(!err.message.includes('wrong-pass') && !err.message.includes(PASSPHRASE));
   });
 
   describe('importIntermediate', () => {
     let spareCsr: Uint8Array;
     before(async () => {
-      spareCsr = await createIntermediateKey(ca.store, ca.sealer, ca.clock, { id: 'int-2', name: 'spare', commonName: 'Spare Intermediate' });
+      spareCsr = await createIntermediateKey(ca.store, ca.sealer, ca.clock, {
+        id: 'int-2',
+        name: 'spare',
+        commonName: 'Spare Intermediate',
+      });
     });
 
     const nothingImported = async () => {
@@ -105,38 +141,74 @@ describe('the server never holds a root key', () => {
     };
 
     it('refuses the root certificate as the intermediate', async () => {
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: ca.root.pem, rootPem: ca.root.pem }), 'rootKeyRefused', 'root');
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: ca.root.pem, rootPem: ca.root.pem }),
+        'rootKeyRefused',
+        'root',
+      );
       await nothingImported();
     });
 
     it('refuses a root-key CA certificate as the intermediate', async () => {
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(sneakyRootKeyCa(ca.root)), rootPem: ca.root.pem }), 'rootKeyRefused', 'root key');
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, {
+          name: 'spare',
+          certificatePem: pem(sneakyRootKeyCa(ca.root)),
+          rootPem: ca.root.pem,
+        }),
+        'rootKeyRefused',
+        'root key',
+      );
       await nothingImported();
     });
 
     it('refuses a certificate for another key than the sealed one', async () => {
       const other = signIntermediate(ca.root, makeCsr().publicKey);
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(other), rootPem: ca.root.pem }), 'issuerMismatch', 'not the key sealed for intermediate spare');
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(other), rootPem: ca.root.pem }),
+        'issuerMismatch',
+        'not the key sealed for intermediate spare',
+      );
       await nothingImported();
     });
 
     it('refuses a certificate that does not chain to the given root', async () => {
       const other = makeRoot({ commonName: 'Other Root' });
       const cert = signIntermediate(other, parseCsr(spareCsr).publicKey);
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(cert), rootPem: ca.root.pem }), 'issuerMismatch', 'does not chain');
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(cert), rootPem: ca.root.pem }),
+        'issuerMismatch',
+        'does not chain',
+      );
       await nothingImported();
     });
 
     it('refuses a --root that is not a self-signed CA, and an unknown name', async () => {
       const cert = signIntermediate(ca.root, parseCsr(spareCsr).publicKey);
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(cert), rootPem: pem(ca.intermediateDer) }), 'issuerMismatch', 'not a self-signed CA');
-      await rejectsWith(importIntermediate(ca.store, ca.clock, { name: 'nope', certificatePem: pem(cert), rootPem: ca.root.pem }), 'issuerMismatch', 'no intermediate key named nope');
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, {
+          name: 'spare',
+          certificatePem: pem(cert),
+          rootPem: pem(ca.intermediateDer),
+        }),
+        'issuerMismatch',
+        'not a self-signed CA',
+      );
+      await rejectsWith(
+        importIntermediate(ca.store, ca.clock, { name: 'nope', certificatePem: pem(cert), rootPem: ca.root.pem }),
+        'issuerMismatch',
+        'no intermediate key named nope',
+      );
       await nothingImported();
     });
 
     it('imports a good certificate without displacing the active intermediate', async () => {
       const cert = signIntermediate(ca.root, parseCsr(spareCsr).publicKey);
-      const result = await importIntermediate(ca.store, ca.clock, { name: 'spare', certificatePem: pem(cert), rootPem: ca.root.pem });
+      const result = await importIntermediate(ca.store, ca.clock, {
+        name: 'spare',
+        certificatePem: pem(cert),
+        rootPem: ca.root.pem,
+      });
       assert.equal(result.activated, false);
       assert.equal((await ca.store.getActiveIssuer())?.name, 'primary');
       assert.ok(Buffer.from((await ca.store.getIssuerByName('spare'))!.certDer!).equals(cert));
@@ -144,8 +216,16 @@ describe('the server never holds a root key', () => {
   });
 
   it('createIntermediateKey refuses a bad or taken name', async () => {
-    await rejectsWith(createIntermediateKey(ca.store, ca.sealer, ca.clock, { id: 'x', name: 'Bad Name', commonName: 'x' }), 'badPolicy', 'lower-case');
-    await rejectsWith(createIntermediateKey(ca.store, ca.sealer, ca.clock, { id: 'x', name: 'primary', commonName: 'x' }), 'badPolicy', 'already exists');
+    await rejectsWith(
+      createIntermediateKey(ca.store, ca.sealer, ca.clock, { id: 'x', name: 'Bad Name', commonName: 'x' }),
+      'badPolicy',
+      'lower-case',
+    );
+    await rejectsWith(
+      createIntermediateKey(ca.store, ca.sealer, ca.clock, { id: 'x', name: 'primary', commonName: 'x' }),
+      'badPolicy',
+      'already exists',
+    );
   });
 });
 
@@ -167,7 +247,14 @@ describe('a tampered database cannot make the server load a root key', () => {
 
   /** Writes an active issuer row directly, as someone with write access to the file could. */
   async function plant(id: string, keyDer: Uint8Array, certDer: Uint8Array, sealer: KeySealer) {
-    await store.createIssuer({ id, name: id, sealedKey: await sealer.seal(keyDer, `issuer:${id}`), keyAlgorithm: 'EC-P384', csrDer: Uint8Array.of(0x30, 0x00), createdAt: T0 });
+    await store.createIssuer({
+      id,
+      name: id,
+      sealedKey: await sealer.seal(keyDer, `issuer:${id}`),
+      keyAlgorithm: 'EC-P384',
+      csrDer: Uint8Array.of(0x30, 0x00),
+      createdAt: T0,
+    });
     await store.setIssuerCertificate(id, certDer);
     await store.activateIssuer(id, T0);
   }
@@ -199,7 +286,12 @@ describe('a tampered database cannot make the server load a root key', () => {
 
   it('loads a genuine row', async () => {
     const { privateKey } = generateKeyPair('EC-P256');
-    await plant('genuine', exportPrivateKey(privateKey), signIntermediate(root, publicKeyOf(privateKey)), passphraseSealer());
+    await plant(
+      'genuine',
+      exportPrivateKey(privateKey),
+      signIntermediate(root, publicKeyOf(privateKey)),
+      passphraseSealer(),
+    );
     assert.equal((await loadActiveIssuer(store, passphraseSealer())).name, 'genuine');
   });
 });

@@ -43,11 +43,19 @@ const sealContext = (id: string) => `issuer:${id}`;
  */
 export function assertUsableIntermediate(cert: CertificateInfo, roots: readonly CertificateInfo[]): CertificateInfo {
   if (cert.selfSigned || roots.some((r) => Buffer.from(r.publicKey.spki).equals(cert.publicKey.spki))) {
-    throw new AuthorityError('rootKeyRefused', 'this is a root certificate or uses a root key: the server never holds a root private key; sign an intermediate offline instead');
+    throw new AuthorityError(
+      'rootKeyRefused',
+      'this is a root certificate or uses a root key: the server never holds a root private key; sign an intermediate offline instead',
+    );
   }
-  if (!cert.isCa) throw new AuthorityError('issuerMismatch', 'the certificate is not a CA certificate (BasicConstraints cA is not set)');
+  if (!cert.isCa)
+    throw new AuthorityError(
+      'issuerMismatch',
+      'the certificate is not a CA certificate (BasicConstraints cA is not set)',
+    );
   const root = roots.find((r) => isIssuedBy(cert, r));
-  if (root === undefined) throw new AuthorityError('issuerMismatch', 'the intermediate certificate does not chain to the given root');
+  if (root === undefined)
+    throw new AuthorityError('issuerMismatch', 'the intermediate certificate does not chain to the given root');
   return root;
 }
 
@@ -55,21 +63,31 @@ export function assertUsableIntermediate(cert: CertificateInfo, roots: readonly 
 export async function loadActiveIssuer(store: AuthorityStore, sealer: KeySealer): Promise<LoadedIssuer> {
   const row = await store.getActiveIssuer();
   if (row === null || row.certDer === null) {
-    throw new AuthorityError('issuerUnavailable', 'no active intermediate: run `shortleaf init` (development) or `shortleaf intermediate csr` and `intermediate import`');
+    throw new AuthorityError(
+      'issuerUnavailable',
+      'no active intermediate: run `shortleaf init` (development) or `shortleaf intermediate csr` and `intermediate import`',
+    );
   }
   return loadIssuer(store, sealer, row);
 }
 
 /** Unseals one certified intermediate's key and checks it against its certificate and the roots. */
 export async function loadIssuer(store: AuthorityStore, sealer: KeySealer, row: IssuerRow): Promise<LoadedIssuer> {
-  if (row.certDer === null) throw new AuthorityError('issuerUnavailable', `intermediate ${row.name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``);
+  if (row.certDer === null)
+    throw new AuthorityError(
+      'issuerUnavailable',
+      `intermediate ${row.name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``,
+    );
   const roots = (await store.listRoots()).map((der) => parseCertificate(der));
   const certificate = parseCertificate(row.certDer);
   assertUsableIntermediate(certificate, roots);
   const key = importPrivateKey(await sealer.unseal(row.sealedKey, sealContext(row.id)));
   const signer = createSigner(key);
   if (!Buffer.from(signer.publicKey.spki).equals(certificate.publicKey.spki)) {
-    throw new AuthorityError('issuerMismatch', `the sealed key of intermediate ${row.name} does not match its certificate`);
+    throw new AuthorityError(
+      'issuerMismatch',
+      `the sealed key of intermediate ${row.name} does not match its certificate`,
+    );
   }
   return { id: row.id, name: row.name, certificate, roots, signer, info: issuerInfo(certificate, signer) };
 }
@@ -124,15 +142,34 @@ export const IN_SERVICE: ReadonlySet<IssuerState> = new Set(['staged', 'active',
  * and switches without a restart; the one it replaces retires, still answering for what it issued.
  * Refuses one that is pending, expired, or no longer chains to a trusted root.
  */
-export async function activateIntermediate(store: AuthorityStore, clock: Clock, name: string): Promise<{ previous: string | null; certificate: CertificateInfo }> {
+export async function activateIntermediate(
+  store: AuthorityStore,
+  clock: Clock,
+  name: string,
+): Promise<{ previous: string | null; certificate: CertificateInfo }> {
   const row = await store.getIssuerByName(name);
   if (row === null) throw new AuthorityError('issuerMismatch', `no intermediate named ${name}`);
-  if (row.certDer === null) throw new AuthorityError('issuerUnavailable', `intermediate ${name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``);
+  if (row.certDer === null)
+    throw new AuthorityError(
+      'issuerUnavailable',
+      `intermediate ${name} has no certificate yet: sign its CSR offline and run \`shortleaf intermediate import\``,
+    );
   const certificate = parseCertificate(row.certDer);
   const now = clock.now();
-  if (now.getTime() >= certificate.notAfter.getTime()) throw new AuthorityError('issuerUnavailable', `intermediate ${name} expired at ${certificate.notAfter.toISOString()}`);
-  if (now.getTime() < certificate.notBefore.getTime()) throw new AuthorityError('issuerUnavailable', `intermediate ${name} is not valid before ${certificate.notBefore.toISOString()}`);
-  assertUsableIntermediate(certificate, (await store.listRoots()).map((der) => parseCertificate(der)));
+  if (now.getTime() >= certificate.notAfter.getTime())
+    throw new AuthorityError(
+      'issuerUnavailable',
+      `intermediate ${name} expired at ${certificate.notAfter.toISOString()}`,
+    );
+  if (now.getTime() < certificate.notBefore.getTime())
+    throw new AuthorityError(
+      'issuerUnavailable',
+      `intermediate ${name} is not valid before ${certificate.notBefore.toISOString()}`,
+    );
+  assertUsableIntermediate(
+    certificate,
+    (await store.listRoots()).map((der) => parseCertificate(der)),
+  );
   const previous = await store.getActiveIssuer();
   await store.activateIssuer(row.id, now);
   return { previous: previous === null || previous.id === row.id ? null : previous.name, certificate };
@@ -149,7 +186,8 @@ export async function createIntermediateKey(
   clock: Clock,
   opts: { id: string; name: string; commonName: string; keyType?: KeyTypeName },
 ): Promise<Uint8Array> {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.name)) throw new AuthorityError('badPolicy', 'an intermediate name is lower-case letters, digits and dashes');
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.name))
+    throw new AuthorityError('badPolicy', 'an intermediate name is lower-case letters, digits and dashes');
   if ((await store.getIssuerByName(opts.name)) !== null) {
     throw new AuthorityError('badPolicy', `an intermediate named ${opts.name} already exists`);
   }
@@ -157,7 +195,14 @@ export async function createIntermediateKey(
   const { privateKey } = generateKeyPair(keyType);
   const csr = createCsr(privateKey, { commonName: opts.commonName, organization: 'Shortleaf' }, []);
   const sealedKey = await sealer.seal(exportPrivateKey(privateKey), sealContext(opts.id));
-  await store.createIssuer({ id: opts.id, name: opts.name, sealedKey, keyAlgorithm: keyType, csrDer: csr, createdAt: clock.now() });
+  await store.createIssuer({
+    id: opts.id,
+    name: opts.name,
+    sealedKey,
+    keyAlgorithm: keyType,
+    csrDer: csr,
+    createdAt: clock.now(),
+  });
   return csr;
 }
 
@@ -171,19 +216,37 @@ export async function importIntermediate(
   store: AuthorityStore,
   clock: Clock,
   opts: { name: string; certificatePem: string; rootPem: string; allowWiderConstraints?: boolean },
-): Promise<{ activated: boolean; certificate: CertificateInfo; widerThan: { name: string; reasons: string[] } | null }> {
+): Promise<{
+  activated: boolean;
+  certificate: CertificateInfo;
+  widerThan: { name: string; reasons: string[] } | null;
+}> {
   const row = await store.getIssuerByName(opts.name);
-  if (row === null) throw new AuthorityError('issuerMismatch', `no intermediate key named ${opts.name}: run \`shortleaf intermediate csr\` first`);
+  if (row === null)
+    throw new AuthorityError(
+      'issuerMismatch',
+      `no intermediate key named ${opts.name}: run \`shortleaf intermediate csr\` first`,
+    );
   const root = readCertificate(opts.rootPem);
-  if (!root.selfSigned || !root.isCa) throw new AuthorityError('issuerMismatch', 'the --root file is not a self-signed CA certificate');
+  if (!root.selfSigned || !root.isCa)
+    throw new AuthorityError('issuerMismatch', 'the --root file is not a self-signed CA certificate');
   const cert = readCertificate(opts.certificatePem);
   assertUsableIntermediate(cert, [root]);
   const csrKey = parseCsrKey(row.csrDer);
   if (!Buffer.from(csrKey).equals(cert.publicKey.spki)) {
-    throw new AuthorityError('issuerMismatch', `the certificate's key is not the key sealed for intermediate ${opts.name}`);
+    throw new AuthorityError(
+      'issuerMismatch',
+      `the certificate's key is not the key sealed for intermediate ${opts.name}`,
+    );
   }
   const active = await store.getActiveIssuer();
-  const widerThan = active === null || active.id === row.id || active.certDer === null ? null : { name: active.name, reasons: widerConstraints(readNameConstraintSet(cert.der), readNameConstraintSet(active.certDer)) };
+  const widerThan =
+    active === null || active.id === row.id || active.certDer === null
+      ? null
+      : {
+          name: active.name,
+          reasons: widerConstraints(readNameConstraintSet(cert.der), readNameConstraintSet(active.certDer)),
+        };
   if (widerThan !== null && widerThan.reasons.length > 0 && opts.allowWiderConstraints !== true) {
     throw new AuthorityError(
       'widerNameConstraints',
@@ -194,7 +257,11 @@ export async function importIntermediate(
   await store.addRoot(root.der, now);
   await store.setIssuerCertificate(row.id, cert.der);
   if (active === null) await store.activateIssuer(row.id, now);
-  return { activated: active === null, certificate: cert, widerThan: widerThan !== null && widerThan.reasons.length > 0 ? widerThan : null };
+  return {
+    activated: active === null,
+    certificate: cert,
+    widerThan: widerThan !== null && widerThan.reasons.length > 0 ? widerThan : null,
+  };
 }
 
 // The CSR was made by createIntermediateKey; it is re-read only for the key it carries.

@@ -48,7 +48,14 @@ export function keyOf(certId: CertId): string {
 
 function sizeOf(key: string, e: CachedResponse): number {
   // The key is a one-byte (latin1) string; the CertID's hashes are copies of parts of its DER.
-  return ENTRY_OVERHEAD_BYTES + key.length + e.body.byteLength + 2 * e.certId.der.byteLength + 2 * e.serial.length + e.etag.length;
+  return (
+    ENTRY_OVERHEAD_BYTES +
+    key.length +
+    e.body.byteLength +
+    2 * e.certId.der.byteLength +
+    2 * e.serial.length +
+    e.etag.length
+  );
 }
 
 /**
@@ -80,7 +87,8 @@ export function createOcspCache(limits: { maxEntries: number; maxBytes: number }
       const size = sizeOf(key, entry);
       remove(key); // re-inserted at the end: eviction takes the least recently signed
       if (size > limits.maxBytes) return false;
-      while (entries.size > 0 && (entries.size >= limits.maxEntries || bytes + size > limits.maxBytes)) remove(entries.keys().next().value!);
+      while (entries.size > 0 && (entries.size >= limits.maxEntries || bytes + size > limits.maxBytes))
+        remove(entries.keys().next().value!);
       entries.set(key, { entry, bytes: size });
       bytes += size;
       let keys = bySerial.get(entry.serial);

@@ -11,7 +11,20 @@ import { keyOf, requestKey } from './ocsp-cache.js';
 import { createOcspResponder, type OcspResponderService } from './ocsp-responder.js';
 import { createOcspSignerManager } from './ocsp-signers.js';
 import { createRevoker, type Revoke } from './revoke.js';
-import { AUD, DAY, HOUR, T0, addProvisioner, createTestCa, makeCsr, makeRoot, mint, ocspRequest, type TestCa, type TestProvisioner } from './test-fixtures.js';
+import {
+  AUD,
+  DAY,
+  HOUR,
+  T0,
+  addProvisioner,
+  createTestCa,
+  makeCsr,
+  makeRoot,
+  mint,
+  ocspRequest,
+  type TestCa,
+  type TestProvisioner,
+} from './test-fixtures.js';
 
 function der(tag: number, ...parts: Buffer[]): Buffer {
   const body = Buffer.concat(parts);
@@ -36,7 +49,10 @@ function padded(certIdDer: Uint8Array, i: number, pad = 3_900): Uint8Array {
 /** A request listing `certIds` (their DER), with a nonce when given. */
 function multi(certIds: readonly Uint8Array[], nonce?: Buffer): Uint8Array {
   const list = der(0x30, ...certIds.map((c) => der(0x30, Buffer.from(c))));
-  const ext = nonce === undefined ? [] : [der(0xa2, der(0x30, der(0x30, Buffer.from('06092b0601050507300102', 'hex'), der(0x04, der(0x04, nonce)))))];
+  const ext =
+    nonce === undefined
+      ? []
+      : [der(0xa2, der(0x30, der(0x30, Buffer.from('06092b0601050507300102', 'hex'), der(0x04, der(0x04, nonce)))))];
   return new Uint8Array(der(0x30, der(0x30, list, ...ext)));
 }
 
@@ -49,14 +65,18 @@ interface Node {
 /** The TLVs inside `buf`, one level deep (definite lengths, as DER has). */
 function children(buf: Buffer): Node[] {
   const out: Node[] = [];
-  for (let pos = 0; pos < buf.length; ) {
+  for (let pos = 0; pos < buf.length;) {
     let len = buf[pos + 1]!;
     let head = 2;
     if (len & 0x80) {
       head += len & 0x7f;
       len = buf.subarray(pos + 2, pos + head).reduce((n, b) => n * 256 + b, 0);
     }
-    out.push({ tag: buf[pos]!, whole: buf.subarray(pos, pos + head + len), content: buf.subarray(pos + head, pos + head + len) });
+    out.push({
+      tag: buf[pos]!,
+      whole: buf.subarray(pos, pos + head + len),
+      content: buf.subarray(pos + head, pos + head + len),
+    });
     pos += head + len;
   }
   return out;
@@ -70,7 +90,10 @@ function singleResponses(body: Uint8Array): { certId: string; status: string }[]
   const list = tbs.find((t, i) => i > 0 && t.tag === 0x30)!; // after ResponderID and producedAt
   return children(list.content).map((single) => {
     const [certId, status] = children(single.content);
-    return { certId: certId!.whole.toString('hex'), status: ({ 0x80: 'good', 0xa1: 'revoked', 0x82: 'unknown' } as Record<number, string>)[status!.tag]! };
+    return {
+      certId: certId!.whole.toString('hex'),
+      status: ({ 0x80: 'good', 0xa1: 'revoked', 0x82: 'unknown' } as Record<number, string>)[status!.tag]!,
+    };
   });
 }
 
@@ -89,8 +112,16 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
   let signers: ReturnType<typeof createOcspSignerManager>;
   let current: OcspResponderService | undefined;
 
-  const issue = async (name: string) => ca.authority.sign({ csr: makeCsr([name]).pem, token: await mint(ops, { subject: name, now: ca.clock.now() }), notAfter: '24h', audiences: [AUD], requester: 't' });
-  const leafRequest = (serial: string, hash: OcspHash = 'sha1', nonce?: Buffer) => ocspRequest(issuerHashes(ca.issuer.certificate, hash), serial, hash, nonce);
+  const issue = async (name: string) =>
+    ca.authority.sign({
+      csr: makeCsr([name]).pem,
+      token: await mint(ops, { subject: name, now: ca.clock.now() }),
+      notAfter: '24h',
+      audiences: [AUD],
+      requester: 't',
+    });
+  const leafRequest = (serial: string, hash: OcspHash = 'sha1', nonce?: Buffer) =>
+    ocspRequest(issuerHashes(ca.issuer.certificate, hash), serial, hash, nonce);
   const certIdOf = (request: Uint8Array) => parseOcspRequest(request).certIds[0]!;
   const responder = (limits: { maxCacheEntries?: number; maxCacheBytes?: number; root?: boolean } = {}) =>
     (current = createOcspResponder({
@@ -109,10 +140,20 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
   before(async () => {
     ca = await createTestCa();
     ops = await addProvisioner(ca.store, 'ops', {});
-    signers = createOcspSignerManager({ authority: ca.authority, lifetimeMs: 3 * DAY, logger: ca.logger, onRotate: () => current?.clear() });
+    signers = createOcspSignerManager({
+      authority: ca.authority,
+      lifetimeMs: 3 * DAY,
+      logger: ca.logger,
+      onRotate: () => current?.clear(),
+    });
     await signers.start();
     stopSigners = () => signers.stop();
-    revoke = createRevoker({ store: ca.store, clock: ca.clock, logger: ca.logger, onRevoked: async (serial) => current?.resign(serial) });
+    revoke = createRevoker({
+      store: ca.store,
+      clock: ca.clock,
+      logger: ca.logger,
+      onRevoked: async (serial) => current?.resign(serial),
+    });
   });
   after(async () => {
     stopSigners();
@@ -132,14 +173,21 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
     let hits = 0;
     for (let i = 0; i < 4_000; i++) {
       const answer = await ocsp.respond(padded(certId.der, i));
-      assert.ok(Buffer.from(answer.body).equals(first.body), 'every form of the question gets the one pre-signed answer');
+      assert.ok(
+        Buffer.from(answer.body).equals(first.body),
+        'every form of the question gets the one pre-signed answer',
+      );
       if (answer.hit) hits++;
     }
     assert.equal(hits, 4_000, 'found by the CertID, without signing');
     // 4,000 requests of ~7.9 kB: kept by their bytes they would hold over 30 MB.
     const grown = heapAfterGc() - baseline;
     assert.ok(grown < 8 * 1024 * 1024, `the heap grew by ${(grown / 1048576).toFixed(1)} MB`);
-    assert.equal(ocsp.lookup(padded(certId.der, 7)), null, 'a request form other than the minimal one is never remembered by its bytes');
+    assert.equal(
+      ocsp.lookup(padded(certId.der, 7)),
+      null,
+      'a request form other than the minimal one is never remembered by its bytes',
+    );
     assert.deepEqual(ocsp.stats(), { entries: 1, bytes: bytesBefore });
     assert.equal(ocsp.lookup(minimal)?.hit, true, 'the minimal form is still answered without parsing');
   });
@@ -149,7 +197,12 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
     const one = await issue('size.internal');
     await probe.respond(leafRequest(one.serial));
     const perEntry = probe.stats().bytes;
-    assert.ok(perEntry > (await probe.respond(leafRequest(one.serial))).body.length + minimalOcspRequest(certIdOf(leafRequest(one.serial))).length, 'an entry is counted at more than its body and key');
+    assert.ok(
+      perEntry >
+        (await probe.respond(leafRequest(one.serial))).body.length +
+          minimalOcspRequest(certIdOf(leafRequest(one.serial))).length,
+      'an entry is counted at more than its body and key',
+    );
 
     const budget = 10 * perEntry;
     const ocsp = responder({ maxCacheBytes: budget });
@@ -164,10 +217,18 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
     assert.ok(ocsp.stats().entries >= 8 && ocsp.stats().entries <= 10, `${ocsp.stats().entries} entries`);
     const last = serials.at(-1)!;
     assert.equal((await ocsp.respond(leafRequest(last, 'sha512'))).hit, true, 'the most recently signed answers stay');
-    assert.equal((await ocsp.respond(leafRequest(serials[0]!, 'sha1'))).hit, false, 'the least recently signed went first');
+    assert.equal(
+      (await ocsp.respond(leafRequest(serials[0]!, 'sha1'))).hit,
+      false,
+      'the least recently signed went first',
+    );
 
     const empty = responder({ maxCacheBytes: budget });
-    for (let i = 0; i < 200; i++) assert.equal((await empty.respond(leafRequest(randomBytes(16).toString('hex').replace(/^0+/, '') || '1'))).outcome, 'unknown');
+    for (let i = 0; i < 200; i++)
+      assert.equal(
+        (await empty.respond(leafRequest(randomBytes(16).toString('hex').replace(/^0+/, '') || '1'))).outcome,
+        'unknown',
+      );
     assert.deepEqual(empty.stats(), { entries: 0, bytes: 0 }, 'unknown serials are never kept');
   });
 
@@ -183,7 +244,11 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
     const good = await issue('multi-good.internal');
     const gone = await issue('multi-revoked.internal');
     await revoke({ serial: gone.serial, reason: 'keyCompromise', actor: 't', requester: 't' });
-    const ids = [certIdOf(leafRequest(good.serial)), certIdOf(leafRequest(gone.serial, 'sha256')), certIdOf(leafRequest('7e57'))];
+    const ids = [
+      certIdOf(leafRequest(good.serial)),
+      certIdOf(leafRequest(gone.serial, 'sha256')),
+      certIdOf(leafRequest('7e57')),
+    ];
     const answer = await ocsp.respond(multi(ids.map((c) => c.der)));
     assert.equal(answer.outcome, 'revoked', 'counted under the most telling status');
     assert.notEqual(answer.cache, null, 'without a nonce an HTTP cache may keep it');
@@ -193,20 +258,33 @@ describe('OCSP responder: memory an unauthenticated client can grow', () => {
       { certId: Buffer.from(ids[2]!.der).toString('hex'), status: 'unknown' },
     ]);
     assert.equal(ocsp.stats().entries, 0, 'a combination is the client’s to choose: never kept');
-    const withNonce = await ocsp.respond(multi(ids.map((c) => c.der), randomBytes(16)));
+    const withNonce = await ocsp.respond(
+      multi(
+        ids.map((c) => c.der),
+        randomBytes(16),
+      ),
+    );
     assert.equal(withNonce.cache, null);
     assert.equal(singleResponses(withNonce.body).length, 3);
     const most = Array.from({ length: MAX_OCSP_CERT_IDS }, () => ids[0]!.der);
     assert.equal((await ocsp.respond(multi(most))).outcome, 'good', `${MAX_OCSP_CERT_IDS} CertIDs are answered`);
-    assert.equal((await ocsp.respond(multi([...most, ids[0]!.der]))).outcome, 'malformedRequest', `more than ${MAX_OCSP_CERT_IDS} are not`);
+    assert.equal(
+      (await ocsp.respond(multi([...most, ids[0]!.der]))).outcome,
+      'malformedRequest',
+      `more than ${MAX_OCSP_CERT_IDS} are not`,
+    );
   });
 
   it('refuses as unauthorized a request mixing issuers, since one signer cannot answer for both (RFC 6960 §4.2.2.2)', async () => {
     const ocsp = responder({ root: true });
     const leaf = await issue('mixed.internal');
     const leafId = certIdOf(leafRequest(leaf.serial));
-    const intermediateId = certIdOf(ocspRequest(issuerHashes(ca.root.certificate, 'sha1'), ca.issuer.certificate.serial));
-    const strangerId = certIdOf(ocspRequest(issuerHashes(makeRoot({ commonName: 'Stranger' }).certificate, 'sha1'), leaf.serial));
+    const intermediateId = certIdOf(
+      ocspRequest(issuerHashes(ca.root.certificate, 'sha1'), ca.issuer.certificate.serial),
+    );
+    const strangerId = certIdOf(
+      ocspRequest(issuerHashes(makeRoot({ commonName: 'Stranger' }).certificate, 'sha1'), leaf.serial),
+    );
     assert.equal((await ocsp.respond(multi([leafId.der, intermediateId.der]))).outcome, 'unauthorized');
     assert.equal((await ocsp.respond(multi([leafId.der, strangerId.der]))).outcome, 'unauthorized');
     assert.equal((await ocsp.respond(multi([leafId.der, leafId.der]))).outcome, 'good');

@@ -72,18 +72,25 @@ const RANK: Record<OcspCertStatus['kind'], number> = { good: 0, unknown: 1, revo
  */
 export function createOcspResponder(opts: OcspResponderOptions) {
   const { store, issuer, clock, logger } = opts;
-  const cache = createOcspCache({ maxEntries: opts.maxCacheEntries, maxBytes: opts.maxCacheBytes ?? DEFAULT_OCSP_CACHE_BYTES });
+  const cache = createOcspCache({
+    maxEntries: opts.maxCacheEntries,
+    maxBytes: opts.maxCacheBytes ?? DEFAULT_OCSP_CACHE_BYTES,
+  });
   // Bumped by every invalidation. An answer whose status was read under an older epoch is still
   // returned but never cached: a revocation landing while a request was reading the database must
   // not be overwritten by the "good" that request signed. One counter rather than one per serial,
   // so it takes no memory per revocation; a revocation only costs concurrent requests their caching.
   let epoch = 0;
   const intermediateHashes = new Map(HASHES.map((h) => [h, issuerHashes(issuer.certificate, h)]));
-  const rootHashes = issuer.roots.map((root) => ({ root, hashes: new Map(HASHES.map((h) => [h, issuerHashes(root, h)])) }));
+  const rootHashes = issuer.roots.map((root) => ({
+    root,
+    hashes: new Map(HASHES.map((h) => [h, issuerHashes(root, h)])),
+  }));
   let rootCrl: { number: bigint; revoked: Map<string, { revokedAt: Date; reason: string }> } | null = null;
 
   const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(b);
-  const matches = (id: CertId, h: { nameHash: Uint8Array; keyHash: Uint8Array } | undefined) => h !== undefined && same(id.issuerNameHash, h.nameHash) && same(id.issuerKeyHash, h.keyHash);
+  const matches = (id: CertId, h: { nameHash: Uint8Array; keyHash: Uint8Array } | undefined) =>
+    h !== undefined && same(id.issuerNameHash, h.nameHash) && same(id.issuerKeyHash, h.keyHash);
   const wholeSecond = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
 
   /** Reloads the root CRL the intermediate's status comes from (after an import). */
@@ -93,7 +100,10 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     const row = await store.revocations.latestRootCrl(rootFingerprint(root.der));
     if (row === null || (rootCrl !== null && row.number === rootCrl.number)) return;
     const parsed = parseCrl(row.der);
-    rootCrl = { number: row.number, revoked: new Map(parsed.entries.map((e) => [e.serial, { revokedAt: e.revokedAt, reason: e.reason }])) };
+    rootCrl = {
+      number: row.number,
+      revoked: new Map(parsed.entries.map((e) => [e.serial, { revokedAt: e.revokedAt, reason: e.reason }])),
+    };
     invalidate(issuer.certificate.serial);
   }
 
@@ -109,30 +119,47 @@ export function createOcspResponder(opts: OcspResponderOptions) {
   function intermediateStatus(serial: string): OcspCertStatus {
     if (serial !== issuer.certificate.serial) return { kind: 'unknown' };
     const entry = rootCrl?.revoked.get(serial);
-    return entry === undefined ? { kind: 'good' } : { kind: 'revoked', revokedAt: entry.revokedAt, reason: reasonName(reasonCode(entry.reason)) };
+    return entry === undefined
+      ? { kind: 'good' }
+      : { kind: 'revoked', revokedAt: entry.revokedAt, reason: reasonName(reasonCode(entry.reason)) };
   }
 
   /** The signer authorized for a CertID, or null when neither our intermediate nor its root issued it. */
   function signerFor(certId: CertId): Signer | null {
     if (matches(certId, intermediateHashes.get(certId.hash))) return 'intermediate';
-    const byRoot = opts.rootResponder !== null && rootHashes.some((r) => same(r.root.subjectDer, issuer.certificate.issuerDer) && matches(certId, r.hashes.get(certId.hash)));
+    const byRoot =
+      opts.rootResponder !== null &&
+      rootHashes.some(
+        (r) => same(r.root.subjectDer, issuer.certificate.issuerDer) && matches(certId, r.hashes.get(certId.hash)),
+      );
     return byRoot ? 'root' : null;
   }
 
   const statusOf = (certId: CertId, signer: Signer): Promise<OcspCertStatus> | OcspCertStatus =>
     signer === 'intermediate' ? leafStatus(certId.serial) : intermediateStatus(certId.serial);
 
-  function sign(certIds: readonly CertId[], statuses: readonly OcspCertStatus[], signer: Signer, nonce: Uint8Array | null) {
+  function sign(
+    certIds: readonly CertId[],
+    statuses: readonly OcspCertStatus[],
+    signer: Signer,
+    nonce: Uint8Array | null,
+  ) {
     const responder = signer === 'intermediate' ? opts.intermediateResponder() : opts.rootResponder!;
     const at = clock.now();
     const now = wholeSecond(at);
-    const nextUpdate = wholeSecond(new Date(Math.min(now.getTime() + opts.validityMs, responder.certificate.notAfter.getTime())));
+    const nextUpdate = wholeSecond(
+      new Date(Math.min(now.getTime() + opts.validityMs, responder.certificate.notAfter.getTime())),
+    );
     const responses = certIds.map((certId, i) => ({ certId, status: statuses[i]!, thisUpdate: now, nextUpdate }));
     const body = buildOcspResponse({ responder, producedAt: now, responses, nonce });
     // Linted once, as it is signed: a pre-signed answer is served from the cache without another look.
     const failures = lintOcspResponse(body, { responder, now: at, certIds, statuses, nonce });
     if (failures.length > 0) {
-      logger.error('lint_failed', { serials: certIds.map((c) => c.serial), reason: `OCSP response failed lint: ${failures.join('; ')}`, bug: true });
+      logger.error('lint_failed', {
+        serials: certIds.map((c) => c.serial),
+        reason: `OCSP response failed lint: ${failures.join('; ')}`,
+        bug: true,
+      });
       return null;
     }
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
@@ -145,9 +172,20 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     return cache.dropSerial(serial);
   }
 
-  const fresh = (e: CachedResponse, now: number) => now < e.thisUpdate.getTime() + (e.nextUpdate.getTime() - e.thisUpdate.getTime()) / 2;
-  const toAnswer = (e: CachedResponse, hit: boolean): OcspAnswer => ({ body: e.body, outcome: e.outcome, cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag }, hit });
-  const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer => ({ body: ocspErrorResponse(outcome), outcome, cache: null, hit: false });
+  const fresh = (e: CachedResponse, now: number) =>
+    now < e.thisUpdate.getTime() + (e.nextUpdate.getTime() - e.thisUpdate.getTime()) / 2;
+  const toAnswer = (e: CachedResponse, hit: boolean): OcspAnswer => ({
+    body: e.body,
+    outcome: e.outcome,
+    cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag },
+    hit,
+  });
+  const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer => ({
+    body: ocspErrorResponse(outcome),
+    outcome,
+    cache: null,
+    hit: false,
+  });
 
   /** The fast path by cache key (`requestKey`): a fresh pre-signed answer, or null. */
   function lookupKey(key: string | null): OcspAnswer | null {
@@ -198,9 +236,18 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     for (const certId of certIds) statuses.push(await statusOf(certId, signer));
     const signed = sign(certIds, statuses, signer, nonce);
     if (signed === null) return error('internalError');
-    const outcome = statuses.reduce((worst, s) => (RANK[s.kind] > RANK[worst] ? s.kind : worst), 'good' as OcspCertStatus['kind']);
+    const outcome = statuses.reduce(
+      (worst, s) => (RANK[s.kind] > RANK[worst] ? s.kind : worst),
+      'good' as OcspCertStatus['kind'],
+    );
     // A nonce makes the answer this request's alone (RFC 9654): no HTTP cache may keep it.
-    return { body: signed.body, outcome, cache: nonce === null ? { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag } : null, hit: false };
+    return {
+      body: signed.body,
+      outcome,
+      cache:
+        nonce === null ? { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag } : null,
+      hit: false,
+    };
   }
 
   /** Signs the answer for one CertID without a nonce and keeps it, unless the serial is unknown. */
@@ -211,9 +258,15 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     const status = await statusOf(certId, signer);
     const signed = sign([certId], [status], signer, null);
     if (signed === null) return error('internalError');
-    const result = { body: signed.body, outcome: status.kind, cache: { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag }, hit: false };
+    const result = {
+      body: signed.body,
+      outcome: status.kind,
+      cache: { thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, etag: signed.etag },
+      hit: false,
+    };
     // Unknown serials are not kept: anyone can ask for any number of them.
-    if (status.kind !== 'unknown' && started === epoch) cache.set(keyOf(certId), { certId, serial: certId.serial, outcome: status.kind, ...signed });
+    if (status.kind !== 'unknown' && started === epoch)
+      cache.set(keyOf(certId), { certId, serial: certId.serial, outcome: status.kind, ...signed });
     return result;
   }
 
@@ -228,7 +281,10 @@ export function createOcspResponder(opts: OcspResponderOptions) {
    */
   async function refresh(limit = 10_000): Promise<number> {
     const now = clock.now().getTime();
-    const due = cache.values().filter((e) => now >= e.thisUpdate.getTime() + 0.4 * (e.nextUpdate.getTime() - e.thisUpdate.getTime())).slice(0, limit);
+    const due = cache
+      .values()
+      .filter((e) => now >= e.thisUpdate.getTime() + 0.4 * (e.nextUpdate.getTime() - e.thisUpdate.getTime()))
+      .slice(0, limit);
     for (const e of due) await answer(e.certId);
     return due.length;
   }

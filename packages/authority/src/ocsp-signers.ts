@@ -1,5 +1,13 @@
 import { Buffer } from 'node:buffer';
-import { createSigner, generateKeyPair, importPrivateKey, parseCertificate, publicKeyOf, type CertificateInfo, type OcspResponder } from '@shortleaf/pki';
+import {
+  createSigner,
+  generateKeyPair,
+  importPrivateKey,
+  parseCertificate,
+  publicKeyOf,
+  type CertificateInfo,
+  type OcspResponder,
+} from '@shortleaf/pki';
 import type { Authority } from './authority.js';
 import type { LoadedIssuer } from './issuer.js';
 import type { KeySealer, Logger, RevocationStore } from './ports.js';
@@ -29,9 +37,21 @@ export function createOcspSignerManager(opts: {
 
   async function rotate(): Promise<ManagedResponder> {
     const { privateKey } = generateKeyPair('EC-P256');
-    const issued = await opts.authority.issueOcspSignerCertificate({ publicKey: publicKeyOf(privateKey), lifetimeMs: opts.lifetimeMs, ...(opts.issuer === undefined ? {} : { issuer: opts.issuer }) });
-    current = { signer: createSigner(privateKey), certificateDer: issued.der, certificate: parseCertificate(issued.der) };
-    opts.logger.info('ocsp_signer_rotated', { issuer: (opts.issuer ?? opts.authority.issuer).name, serial: issued.serial, notAfter: issued.notAfter.toISOString() });
+    const issued = await opts.authority.issueOcspSignerCertificate({
+      publicKey: publicKeyOf(privateKey),
+      lifetimeMs: opts.lifetimeMs,
+      ...(opts.issuer === undefined ? {} : { issuer: opts.issuer }),
+    });
+    current = {
+      signer: createSigner(privateKey),
+      certificateDer: issued.der,
+      certificate: parseCertificate(issued.der),
+    };
+    opts.logger.info('ocsp_signer_rotated', {
+      issuer: (opts.issuer ?? opts.authority.issuer).name,
+      serial: issued.serial,
+      notAfter: issued.notAfter.toISOString(),
+    });
     opts.onRotate();
     schedule(issued.notAfter);
     return current;
@@ -40,10 +60,14 @@ export function createOcspSignerManager(opts: {
   function schedule(notAfter: Date): void {
     if (stopped) return;
     const delay = Math.max(1_000, notAfter.getTime() - Date.now() - opts.lifetimeMs / 3);
-    timer = setTimeout(() => void rotate().catch((err: Error) => {
-      opts.logger.error('ocsp_signer_rotation_failed', { error: err.message });
-      if (!stopped) timer = setTimeout(() => void rotate().catch(() => undefined), 60_000);
-    }), Math.min(delay, 2 ** 31 - 1));
+    timer = setTimeout(
+      () =>
+        void rotate().catch((err: Error) => {
+          opts.logger.error('ocsp_signer_rotation_failed', { error: err.message });
+          if (!stopped) timer = setTimeout(() => void rotate().catch(() => undefined), 60_000);
+        }),
+      Math.min(delay, 2 ** 31 - 1),
+    );
     timer.unref();
   }
 
@@ -66,12 +90,19 @@ export function createOcspSignerManager(opts: {
  * ceremony does not hide the one in use. Null when the ceremony made none (requests for it then
  * get `unauthorized`). Its key is sealed in the database like the intermediate's.
  */
-export async function loadRootDelegatedResponder(store: RevocationStore, sealer: KeySealer, issuerId: string, root: CertificateInfo): Promise<(ManagedResponder & { id: string }) | null> {
+export async function loadRootDelegatedResponder(
+  store: RevocationStore,
+  sealer: KeySealer,
+  issuerId: string,
+  root: CertificateInfo,
+): Promise<(ManagedResponder & { id: string }) | null> {
   const row = await store.getOcspSigner(issuerId, { certified: true });
   if (row === null || row.certDer === null) return null;
   const certificate = parseCertificate(row.certDer);
   const signer = createSigner(importPrivateKey(await sealer.unseal(row.sealedKey, ocspSignerSealContext(row.id))));
-  if (!Buffer.from(signer.publicKey.spki).equals(certificate.publicKey.spki)) throw new Error('the root-delegated OCSP signer key does not match its certificate');
-  if (!Buffer.from(certificate.issuerDer).equals(root.subjectDer)) throw new Error('the root-delegated OCSP signer was not issued by the root');
+  if (!Buffer.from(signer.publicKey.spki).equals(certificate.publicKey.spki))
+    throw new Error('the root-delegated OCSP signer key does not match its certificate');
+  if (!Buffer.from(certificate.issuerDer).equals(root.subjectDer))
+    throw new Error('the root-delegated OCSP signer was not issued by the root');
   return { id: row.id, signer, certificateDer: row.certDer, certificate };
 }

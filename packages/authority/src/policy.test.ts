@@ -3,7 +3,21 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { nameToString, parseCertificate, policyRefusal } from '@shortleaf/pki';
 import { AuthorityError } from './errors.js';
 import { POLICY_DEFAULTS, parsePolicy } from './policy.js';
-import { AUD, DAY, HOUR, T0, addProvisioner, at, createTestCa, makeCsr, mint, rejectsWith, unchanged, type TestCa, type TestProvisioner } from './test-fixtures.js';
+import {
+  AUD,
+  DAY,
+  HOUR,
+  T0,
+  addProvisioner,
+  at,
+  createTestCa,
+  makeCsr,
+  mint,
+  rejectsWith,
+  unchanged,
+  type TestCa,
+  type TestProvisioner,
+} from './test-fixtures.js';
 
 const SVC_POLICY = {
   names: { dns: ['*.svc.internal'], ip: ['10.0.0.0/8'], uri: ['spiffe://example.org/*'] },
@@ -24,17 +38,25 @@ describe('provisioner policy at issuance', () => {
   after(() => ca.close());
   beforeEach(() => ca.clock.set(T0));
 
-  async function sign(names: string[], opts: { csrNames?: string[]; keyType?: 'EC-P256' | 'Ed25519' | 'EC-P384'; notAfter?: unknown } = {}) {
+  async function sign(
+    names: string[],
+    opts: { csrNames?: string[]; keyType?: 'EC-P256' | 'Ed25519' | 'EC-P384'; notAfter?: unknown } = {},
+  ) {
     const token = await mint(svc, { now: ca.clock.now(), subject: names[0]!, sans: names });
     const csr = makeCsr(opts.csrNames ?? names, { keyType: opts.keyType ?? 'EC-P256' }).pem;
     return ca.authority.sign({ csr, token, notAfter: opts.notAfter, audiences: [AUD], requester: 't' });
   }
-  const refused = (p: () => Promise<unknown>, code: string, fragment: string) => unchanged(ca, () => rejectsWith(p(), code, fragment));
+  const refused = (p: () => Promise<unknown>, code: string, fragment: string) =>
+    unchanged(ca, () => rejectsWith(p(), code, fragment));
 
-  it('issues names every rule allows, for the policy\'s default lifetime', async () => {
+  it("issues names every rule allows, for the policy's default lifetime", async () => {
     const issued = await sign(['api.svc.internal', '10.1.2.3', 'spiffe://example.org/ns/api']);
     const cert = parseCertificate(issued.der);
-    assert.deepEqual(cert.names.map(nameToString), ['dns:api.svc.internal', 'ip:10.1.2.3', 'uri:spiffe://example.org/ns/api']);
+    assert.deepEqual(cert.names.map(nameToString), [
+      'dns:api.svc.internal',
+      'ip:10.1.2.3',
+      'uri:spiffe://example.org/ns/api',
+    ]);
     assert.equal(cert.notAfter.toISOString(), at(T0, HOUR).toISOString());
   });
 
@@ -57,7 +79,11 @@ describe('provisioner policy at issuance', () => {
   });
 
   it('refuses a key type the policy does not list', async () => {
-    await refused(() => sign(['api.svc.internal'], { keyType: 'Ed25519' }), 'keyTypeNotAllowed', 'Ed25519 is not allowed by provisioner svc (allowed: EC-P256)');
+    await refused(
+      () => sign(['api.svc.internal'], { keyType: 'Ed25519' }),
+      'keyTypeNotAllowed',
+      'Ed25519 is not allowed by provisioner svc (allowed: EC-P256)',
+    );
     await refused(() => sign(['api.svc.internal'], { keyType: 'EC-P384' }), 'keyTypeNotAllowed', 'EC-P384');
   });
 
@@ -77,15 +103,23 @@ describe('provisioner policy at issuance', () => {
     for (const bad of ['soon', '1.5h', 'h', 3600, true, '2031-13-45T00:00:00Z', '1w']) {
       await refused(() => sign(['api.svc.internal'], { notAfter: bad }), 'badLifetime', '');
     }
-    await refused(() => sign(['api.svc.internal'], { notAfter: 'soon' }), 'badLifetime', 'a duration such as "1h" or an RFC 3339 time');
+    await refused(
+      () => sign(['api.svc.internal'], { notAfter: 'soon' }),
+      'badLifetime',
+      'a duration such as "1h" or an RFC 3339 time',
+    );
   });
 
   it('takes names from the credential: a CSR asking for more is refused', async () => {
-    await refused(() => sign(['api.svc.internal'], { csrNames: ['api.svc.internal', 'admin.svc.internal'] }), 'csrNameNotAuthorized', 'dns:admin.svc.internal');
+    await refused(
+      () => sign(['api.svc.internal'], { csrNames: ['api.svc.internal', 'admin.svc.internal'] }),
+      'csrNameNotAuthorized',
+      'dns:admin.svc.internal',
+    );
     await refused(() => sign(['api.svc.internal'], { csrNames: ['10.9.9.9'] }), 'csrNameNotAuthorized', 'ip:10.9.9.9');
   });
 
-  it('takes names from the credential: a CSR asking for fewer still gets the token\'s names', async () => {
+  it("takes names from the credential: a CSR asking for fewer still gets the token's names", async () => {
     const cert = parseCertificate((await sign(['api.svc.internal', '10.0.0.7'], { csrNames: [] })).der);
     assert.deepEqual(cert.names.map(nameToString), ['dns:api.svc.internal', 'ip:10.0.0.7']);
   });
@@ -102,7 +136,12 @@ describe('policy with only DNS rules', () => {
 
   it('refuses IPs and URIs once any rule exists, and allows any depth under a leading-dot rule', async () => {
     const sign = async (names: string[]) =>
-      ca.authority.sign({ csr: makeCsr(names).pem, token: await mint(dnsOnly, { subject: names[0]!, sans: names }), audiences: [AUD], requester: 't' });
+      ca.authority.sign({
+        csr: makeCsr(names).pem,
+        token: await mint(dnsOnly, { subject: names[0]!, sans: names }),
+        audiences: [AUD],
+        requester: 't',
+      });
     await sign(['a.b.c.corp.internal']);
     await unchanged(ca, () => rejectsWith(sign(['10.0.0.1']), 'nameNotAllowed', 'no IP addresses'));
     await unchanged(ca, () => rejectsWith(sign(['spiffe://corp/x']), 'nameNotAllowed', 'no URIs'));
@@ -116,15 +155,28 @@ describe('a provisioner stored with a URI rule from before RFC 3986 parsing', ()
   before(async () => {
     ca = await createTestCa();
     // As `provisioner add --allow-uri 'spiffe://example.org/ns/pay*'` stored it on earlier versions.
-    legacy = await addProvisioner(ca.store, 'legacy', { names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] } });
+    legacy = await addProvisioner(ca.store, 'legacy', {
+      names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] },
+    });
   });
   after(() => ca.close());
 
   it('keeps issuing what its other rules allow, and refuses every URI with nameNotAllowed saying why', async () => {
     const sign = async (names: string[]) =>
-      ca.authority.sign({ csr: makeCsr(names).pem, token: await mint(legacy, { now: ca.clock.now(), subject: names[0]!, sans: names }), audiences: [AUD], requester: 't' });
+      ca.authority.sign({
+        csr: makeCsr(names).pem,
+        token: await mint(legacy, { now: ca.clock.now(), subject: names[0]!, sans: names }),
+        audiences: [AUD],
+        requester: 't',
+      });
     await sign(['api.svc.internal']);
-    await unchanged(ca, () => rejectsWith(sign(['api.svc.internal', 'spiffe://example.org/ns/payments/x']), 'nameNotAllowed', 'match nothing: a URI rule is an exact URI or BASE/*'));
+    await unchanged(ca, () =>
+      rejectsWith(
+        sign(['api.svc.internal', 'spiffe://example.org/ns/payments/x']),
+        'nameNotAllowed',
+        'match nothing: a URI rule is an exact URI or BASE/*',
+      ),
+    );
   });
 });
 
@@ -139,7 +191,12 @@ describe('parsePolicy', () => {
 
   it('fills in the defaults for an empty policy', () => {
     const p = parsePolicy({});
-    assert.deepEqual(POLICY_DEFAULTS, { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m', maxLineageAge: '30d' });
+    assert.deepEqual(POLICY_DEFAULTS, {
+      defaultLifetime: '24h',
+      maxLifetime: '7d',
+      minLifetime: '1m',
+      maxLineageAge: '30d',
+    });
     assert.equal(p.defaultLifetimeMs, DAY);
     assert.equal(p.maxLifetimeMs, 7 * DAY);
     assert.equal(p.minLifetimeMs, 60_000);
@@ -179,7 +236,10 @@ describe('parsePolicy', () => {
   });
 
   it('reads back a stored URI rule from before RFC 3986 parsing, which then matches nothing and says why', () => {
-    const stored = parsePolicy({ names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] } }, { stored: true });
+    const stored = parsePolicy(
+      { names: { dns: ['*.svc.internal'], uri: ['spiffe://example.org/ns/pay*'] } },
+      { stored: true },
+    );
     assert.equal(policyRefusal({ kind: 'dns', value: 'a.svc.internal' }, stored.names), null);
     assert.match(
       policyRefusal({ kind: 'uri', value: 'spiffe://example.org/ns/payments/x' }, stored.names) ?? '',
@@ -195,7 +255,13 @@ describe('parsePolicy', () => {
   // rather than `badPolicy`, and the message quotes the value but not which key holds it.
   it('refuses bad durations', () => {
     for (const doc of [{ maxLifetime: '7 days' }, { defaultLifetime: 5 }, { minLifetime: '' }]) {
-      assert.throws(() => parsePolicy(doc), (err) => err instanceof AuthorityError && ['badPolicy', 'badLifetime'].includes(err.code) && /not a duration/.test(err.message));
+      assert.throws(
+        () => parsePolicy(doc),
+        (err) =>
+          err instanceof AuthorityError &&
+          ['badPolicy', 'badLifetime'].includes(err.code) &&
+          /not a duration/.test(err.message),
+      );
     }
   });
 

@@ -30,9 +30,22 @@ export interface Policy {
 
 // maxLineageAge: a stolen key renews itself for at most this long unnoticed; a month is the
 // rotation period most operators already run credentials on, and ACME clients re-validate sooner.
-export const POLICY_DEFAULTS = { defaultLifetime: '24h', maxLifetime: '7d', minLifetime: '1m', maxLineageAge: '30d' } as const;
+export const POLICY_DEFAULTS = {
+  defaultLifetime: '24h',
+  maxLifetime: '7d',
+  minLifetime: '1m',
+  maxLineageAge: '30d',
+} as const;
 
-const POLICY_KEYS = new Set(['names', 'defaultLifetime', 'maxLifetime', 'minLifetime', 'keyTypes', 'maxLineageAge', 'mtlsRenewal']);
+const POLICY_KEYS = new Set([
+  'names',
+  'defaultLifetime',
+  'maxLifetime',
+  'minLifetime',
+  'keyTypes',
+  'maxLineageAge',
+  'mtlsRenewal',
+]);
 const NAME_KEYS = new Set(['dns', 'ip', 'uri']);
 
 /**
@@ -42,11 +55,14 @@ const NAME_KEYS = new Set(['dns', 'ip', 'uri']);
  * why, instead of failing every request to the provisioner. New policies get every check.
  */
 export function parsePolicy(doc: unknown, opts: { stored?: boolean } = {}): Policy {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new AuthorityError('badPolicy', 'a policy must be a JSON object');
-  for (const key of Object.keys(doc)) if (!POLICY_KEYS.has(key)) throw new AuthorityError('badPolicy', `unknown policy key "${key}"`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new AuthorityError('badPolicy', 'a policy must be a JSON object');
+  for (const key of Object.keys(doc))
+    if (!POLICY_KEYS.has(key)) throw new AuthorityError('badPolicy', `unknown policy key "${key}"`);
   const d = doc as PolicyDocument;
   const names = d.names ?? {};
-  for (const key of Object.keys(names)) if (!NAME_KEYS.has(key)) throw new AuthorityError('badPolicy', `unknown policy key "names.${key}"`);
+  for (const key of Object.keys(names))
+    if (!NAME_KEYS.has(key)) throw new AuthorityError('badPolicy', `unknown policy key "names.${key}"`);
   for (const key of NAME_KEYS) {
     const list = (names as Record<string, unknown>)[key];
     if (list !== undefined && (!Array.isArray(list) || list.some((x) => typeof x !== 'string'))) {
@@ -77,17 +93,25 @@ export function parsePolicy(doc: unknown, opts: { stored?: boolean } = {}): Poli
   const policy: Policy = {
     names,
     // A maximum below the 24 h default, given alone, lowers the default with it.
-    defaultLifetimeMs: d.defaultLifetime === undefined ? Math.min(duration('defaultLifetime'), maxLifetimeMs) : duration('defaultLifetime'),
+    defaultLifetimeMs:
+      d.defaultLifetime === undefined
+        ? Math.min(duration('defaultLifetime'), maxLifetimeMs)
+        : duration('defaultLifetime'),
     maxLifetimeMs,
     minLifetimeMs: duration('minLifetime'),
     keyTypes,
     // Unset, it is never shorter than the longest certificate: a first one must not outlive it.
-    maxLineageAgeMs: d.maxLineageAge === undefined ? Math.max(duration('maxLineageAge'), maxLifetimeMs) : duration('maxLineageAge'),
+    maxLineageAgeMs:
+      d.maxLineageAge === undefined ? Math.max(duration('maxLineageAge'), maxLifetimeMs) : duration('maxLineageAge'),
     ...(d.mtlsRenewal === undefined ? {} : { mtlsRenewal: d.mtlsRenewal }),
   };
-  if (d.mtlsRenewal !== undefined && typeof d.mtlsRenewal !== 'boolean') throw new AuthorityError('badPolicy', 'policy key "mtlsRenewal" must be true or false');
+  if (d.mtlsRenewal !== undefined && typeof d.mtlsRenewal !== 'boolean')
+    throw new AuthorityError('badPolicy', 'policy key "mtlsRenewal" must be true or false');
   if (policy.maxLineageAgeMs < policy.maxLifetimeMs) {
-    throw new AuthorityError('badPolicy', 'policy key "maxLineageAge" must be at least maxLifetime: a first certificate would outlive its lineage');
+    throw new AuthorityError(
+      'badPolicy',
+      'policy key "maxLineageAge" must be at least maxLifetime: a first certificate would outlive its lineage',
+    );
   }
   if (policy.minLifetimeMs > policy.defaultLifetimeMs || policy.defaultLifetimeMs > policy.maxLifetimeMs) {
     throw new AuthorityError('badPolicy', 'policy lifetimes must satisfy minLifetime ≤ defaultLifetime ≤ maxLifetime');
@@ -100,6 +124,10 @@ export function parsePolicy(doc: unknown, opts: { stored?: boolean } = {}): Poli
  * unless its policy says so: its names were proven by challenges against authorizations that
  * expire, and renewing by ACME checks them again, whereas mTLS renewal would carry them forever.
  */
-export function mtlsRenewalAllowed(policy: Policy, provisionerType: string, registry: ProvisionerRegistry = BUILT_IN_PROVISIONERS): boolean {
+export function mtlsRenewalAllowed(
+  policy: Policy,
+  provisionerType: string,
+  registry: ProvisionerRegistry = BUILT_IN_PROVISIONERS,
+): boolean {
   return policy.mtlsRenewal ?? registry.find(provisionerType)?.mtlsRenewalByDefault ?? true;
 }

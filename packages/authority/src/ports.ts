@@ -34,14 +34,22 @@ export type OcspSignerRow = OcspSignerRecord;
 
 /** Revocation state: the store's `revocations` repository implements it. */
 export interface RevocationStore {
-  revoke(r: RevocationRow, audit: AuditEntry, tokenUse?: { provisioner: string; jti: string; expiresAt: Date }, reach?: RevocationReach): Promise<RevocationOutcome>;
+  revoke(
+    r: RevocationRow,
+    audit: AuditEntry,
+    tokenUse?: { provisioner: string; jti: string; expiresAt: Date },
+    reach?: RevocationReach,
+  ): Promise<RevocationOutcome>;
   get(serial: string): Promise<RevocationRow | null>;
   list(): Promise<RevocationRow[]>;
   /** Revocations recorded or changed after `cursor` by any process (null: from the start), so a server notices others'. */
   changes(cursor: string | null): Promise<RevocationChange[]>;
   /** The cursor after everything recorded so far. */
   changeCursor(): Promise<string>;
-  listForCrl(issuerId: string, previousThisUpdate: Date | null): Promise<Array<{ serial: string; revokedAt: Date; reason: string }>>;
+  listForCrl(
+    issuerId: string,
+    previousThisUpdate: Date | null,
+  ): Promise<Array<{ serial: string; revokedAt: Date; reason: string }>>;
   latestCrl(issuerId: string): Promise<CrlRow | null>;
   insertCrl(r: CrlRow): Promise<void>;
   pruneCrls(issuerId: string, keep: number): Promise<void>;
@@ -65,7 +73,9 @@ export interface AuthorityStore {
   listIssuers(): Promise<IssuerRow[]>;
   /** The latest notAfter among an issuer's certificates, leaving out some provisioners; null if none. */
   lastCertificateExpiry(issuerId: string, exceptProvisioners?: readonly string[]): Promise<Date | null>;
-  createIssuer(r: Pick<IssuerRow, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>): Promise<void>;
+  createIssuer(
+    r: Pick<IssuerRow, 'id' | 'name' | 'sealedKey' | 'keyAlgorithm' | 'csrDer' | 'createdAt'>,
+  ): Promise<void>;
   setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void>;
   activateIssuer(id: string, at: Date): Promise<void>;
   addRoot(certDer: Uint8Array, at: Date): Promise<unknown>;

@@ -33,12 +33,19 @@ describe('authority.renew', () => {
     ca = await createTestCa();
     ops = await addProvisioner(ca.store, 'ops', {});
     key = makeCsr(NAMES);
-    original = await ca.authority.sign({ csr: key.pem, token: await mint(ops, { subject: NAMES[0]!, sans: NAMES }), notAfter: '6h', audiences: [AUD], requester: 't' });
+    original = await ca.authority.sign({
+      csr: key.pem,
+      token: await mint(ops, { subject: NAMES[0]!, sans: NAMES }),
+      notAfter: '6h',
+      audiences: [AUD],
+      requester: 't',
+    });
   });
   after(() => ca.close());
   beforeEach(() => ca.clock.set(at(T0, 3 * HOUR)));
 
-  const renew = (clientCertificate: Uint8Array | null, csr?: unknown) => ca.authority.renew({ clientCertificate, csr, requester: 'renewer' });
+  const renew = (clientCertificate: Uint8Array | null, csr?: unknown) =>
+    ca.authority.renew({ clientCertificate, csr, requester: 'renewer' });
   const refused = (p: () => Promise<unknown>, code: string, fragment: string, errorClass?: typeof PkiError) =>
     unchanged(ca, () => rejectsWith(p(), code, fragment, errorClass));
 
@@ -84,13 +91,17 @@ describe('authority.renew', () => {
     assert.deepEqual(cert.names.map(nameToString), ['dns:api.internal', 'ip:10.1.2.3', 'uri:spiffe://example.org/api']);
   });
 
-  it('rekeys with a CSR naming fewer names, keeping the certificate\'s names', async () => {
+  it("rekeys with a CSR naming fewer names, keeping the certificate's names", async () => {
     const cert = parseCertificate((await renew(original.der, makeCsr([]).pem)).der);
     assert.equal(cert.names.length, 3);
   });
 
   it('refuses a rekey CSR that names an extra name', async () => {
-    await refused(() => renew(original.der, makeCsr([...NAMES, 'admin.internal']).pem), 'csrNameNotAuthorized', 'dns:admin.internal');
+    await refused(
+      () => renew(original.der, makeCsr([...NAMES, 'admin.internal']).pem),
+      'csrNameNotAuthorized',
+      'dns:admin.internal',
+    );
   });
 
   it('refuses a malformed rekey CSR', async () => {
@@ -113,16 +124,32 @@ describe('authority.renew', () => {
   });
 
   it('refuses a certificate whose serial we know but whose bytes differ, even under our own key', async () => {
-    const forged = foreignLeaf({ certificate: ca.issuer.certificate, signer: ca.issuer.signer }, { names: NAMES, publicKey: key.publicKey, serialHex: original.serial, now: at(T0, 1000) });
+    const forged = foreignLeaf(
+      { certificate: ca.issuer.certificate, signer: ca.issuer.signer },
+      { names: NAMES, publicKey: key.publicKey, serialHex: original.serial, now: at(T0, 1000) },
+    );
     assert.equal(parseCertificate(forged).serial, original.serial);
     await refused(() => renew(forged), 'certificateUnknown', 'not issued by this CA');
   });
 
   it('refuses a certificate that was reserved but never completed', async () => {
-    const der = foreignLeaf({ certificate: ca.issuer.certificate, signer: ca.issuer.signer }, { names: ['ghost.internal'], publicKey: key.publicKey });
+    const der = foreignLeaf(
+      { certificate: ca.issuer.certificate, signer: ca.issuer.signer },
+      { names: ['ghost.internal'], publicKey: key.publicKey },
+    );
     const serial = parseCertificate(der).serial;
     await ca.store.reserveCertificate({
-      certificate: { serial, issuerId: ca.issuer.id, subject: 'ghost.internal', names: ['dns:ghost.internal'], notBefore: T0, notAfter: at(T0, 24 * HOUR), provisioner: 'ops', requester: 't', createdAt: T0 },
+      certificate: {
+        serial,
+        issuerId: ca.issuer.id,
+        subject: 'ghost.internal',
+        names: ['dns:ghost.internal'],
+        notBefore: T0,
+        notAfter: at(T0, 24 * HOUR),
+        provisioner: 'ops',
+        requester: 't',
+        createdAt: T0,
+      },
       audit: { at: T0, action: 'issue', actor: 'test', serial, detail: {} },
     });
     await refused(() => renew(der), 'certificateUnknown', 'not issued by this CA');
@@ -138,8 +165,12 @@ describe('authority.renew', () => {
     await refused(() => renew(original.der), 'certificateExpired', 'not valid yet');
   });
 
-  it('does not renew the CA\'s own server certificate over the REST door', async () => {
-    const server = await ca.authority.issueServerCertificate({ publicKey: key.publicKey, names: ['ca.internal'], lifetimeMs: 24 * HOUR });
+  it("does not renew the CA's own server certificate over the REST door", async () => {
+    const server = await ca.authority.issueServerCertificate({
+      publicKey: key.publicKey,
+      names: ['ca.internal'],
+      lifetimeMs: 24 * HOUR,
+    });
     assert.equal((await ca.store.getCertificate(server.serial))?.provisioner, INTERNAL_PROVISIONER);
     await refused(() => renew(server.der), 'unknownProvisioner', INTERNAL_PROVISIONER);
   });

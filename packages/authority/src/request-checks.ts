@@ -19,20 +19,35 @@ export function resolveLifetime(requested: unknown, policy: Policy, now: Date): 
   let ms: number;
   if (typeof requested === 'string' && /^\d/.test(requested) && /[smhd]$/.test(requested)) {
     ms = parseDuration(requested);
-  } else if (typeof requested === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(requested) && !Number.isNaN(Date.parse(requested))) {
+  } else if (
+    typeof requested === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T/.test(requested) &&
+    !Number.isNaN(Date.parse(requested))
+  ) {
     ms = wholeSecond(Date.parse(requested)) - wholeSecond(now.getTime());
   } else {
     throw new AuthorityError('badLifetime', 'notAfter must be a duration such as "1h" or an RFC 3339 time');
   }
-  if (ms > policy.maxLifetimeMs) throw new AuthorityError('lifetimeTooLong', `the requested lifetime ${formatDuration(Math.max(ms, 0))} exceeds this provisioner's maximum of ${formatDuration(policy.maxLifetimeMs)}`);
-  if (ms < policy.minLifetimeMs) throw new AuthorityError('lifetimeTooShort', `the requested lifetime is shorter than this provisioner's minimum of ${formatDuration(policy.minLifetimeMs)}`);
+  if (ms > policy.maxLifetimeMs)
+    throw new AuthorityError(
+      'lifetimeTooLong',
+      `the requested lifetime ${formatDuration(Math.max(ms, 0))} exceeds this provisioner's maximum of ${formatDuration(policy.maxLifetimeMs)}`,
+    );
+  if (ms < policy.minLifetimeMs)
+    throw new AuthorityError(
+      'lifetimeTooShort',
+      `the requested lifetime is shorter than this provisioner's minimum of ${formatDuration(policy.minLifetimeMs)}`,
+    );
   return ms;
 }
 
 /** Refuses a key type the provisioner's policy does not allow. */
 export function checkKey(key: PublicKeyInfo, policy: Policy, provisioner: string): void {
   if (!policy.keyTypes.includes(key.type.name)) {
-    throw new AuthorityError('keyTypeNotAllowed', `key type ${key.type.name} is not allowed by provisioner ${provisioner} (allowed: ${policy.keyTypes.join(', ')})`);
+    throw new AuthorityError(
+      'keyTypeNotAllowed',
+      `key type ${key.type.name} is not allowed by provisioner ${provisioner} (allowed: ${policy.keyTypes.join(', ')})`,
+    );
   }
 }
 
@@ -53,6 +68,9 @@ export function checkCsrNames(csr: ParsedCsr, authorized: readonly SubjectName[]
   const allowed = new Set(authorized.map(nameToString));
   const extra = csr.requestedNames.find((n) => !allowed.has(nameToString(n)));
   if (extra !== undefined) {
-    throw new AuthorityError('csrNameNotAuthorized', `the CSR asks for ${nameToString(extra)}, which the credential does not authorise`);
+    throw new AuthorityError(
+      'csrNameNotAuthorized',
+      `the CSR asks for ${nameToString(extra)}, which the credential does not authorise`,
+    );
   }
 }

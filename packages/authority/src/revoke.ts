@@ -1,6 +1,13 @@
 import { normalizeSerial, reasonCode, reasonName, type RevocationReason } from '@shortleaf/pki';
 import { AuthorityError } from './errors.js';
-import { NO_TELEMETRY, type AuthorityStore, type Clock, type Logger, type RevocationReach, type Telemetry } from './ports.js';
+import {
+  NO_TELEMETRY,
+  type AuthorityStore,
+  type Clock,
+  type Logger,
+  type RevocationReach,
+  type Telemetry,
+} from './ports.js';
 import { fromStoreError } from './store-errors.js';
 
 export interface RevocationResult {
@@ -48,7 +55,8 @@ export const REVOCATION_REACH: Readonly<Record<RevocationReason, RevocationReach
 /** Checks a reason name from a request: RFC 5280 names only, never removeFromCRL. */
 export function parseReason(reason: unknown): RevocationReason {
   if (reason === undefined || reason === null) return 'unspecified';
-  if (typeof reason !== 'string') throw new AuthorityError('badRevocationReason', 'reason must be a string such as "keyCompromise"');
+  if (typeof reason !== 'string')
+    throw new AuthorityError('badRevocationReason', 'reason must be a string such as "keyCompromise"');
   try {
     return reasonName(reasonCode(reason));
   } catch (cause) {
@@ -62,7 +70,13 @@ export function parseReason(reason: unknown): RevocationReason {
  * tells the listeners of each certificate that changed (the OCSP responder re-signs at once, the
  * CRL publisher schedules a coalesced rebuild). The caller never waits for a CRL.
  */
-export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logger: Logger; onRevoked: (serial: string) => Promise<void> | void; telemetry?: Pick<Telemetry, 'revoked'> }) {
+export function createRevoker(opts: {
+  store: AuthorityStore;
+  clock: Clock;
+  logger: Logger;
+  onRevoked: (serial: string) => Promise<void> | void;
+  telemetry?: Pick<Telemetry, 'revoked'>;
+}) {
   const telemetry = opts.telemetry ?? NO_TELEMETRY;
   return async function revoke(input: {
     serial: unknown;
@@ -73,7 +87,8 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
     /** The revoker proved it holds the certificate's key (mTLS, an ACME request signed with it) or is the operator. */
     keyProven?: boolean;
   }): Promise<RevocationResult> {
-    if (typeof input.serial !== 'string') throw new AuthorityError('certificateNotFound', 'serial must be a hexadecimal string');
+    if (typeof input.serial !== 'string')
+      throw new AuthorityError('certificateNotFound', 'serial must be a hexadecimal string');
     let serial: string;
     try {
       serial = normalizeSerial(input.serial);
@@ -104,7 +119,13 @@ export function createRevoker(opts: { store: AuthorityStore; clock: Clock; logge
       keyBlocked: reach.key && !outcome.alreadyRevoked,
     };
     if (!outcome.alreadyRevoked) {
-      opts.logger.info('certificate_revoked', { serial, reason, actor: input.actor, ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason }), ...(result.also.length === 0 ? {} : { reached: result.also }) });
+      opts.logger.info('certificate_revoked', {
+        serial,
+        reason,
+        actor: input.actor,
+        ...(outcome.previousReason === undefined ? {} : { previousReason: outcome.previousReason }),
+        ...(result.also.length === 0 ? {} : { reached: result.also }),
+      });
       for (const changed of [serial, ...result.also]) {
         telemetry.revoked(reason);
         await opts.onRevoked(changed);

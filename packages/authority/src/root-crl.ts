@@ -10,7 +10,11 @@ export const rootFingerprint = (der: Uint8Array): string => createHash('sha256')
  * Imports a root CRL signed offline: it must be signed by one of our roots and carry a higher
  * CRL number than the last one imported for that root, so an old CRL cannot be replayed.
  */
-export async function importRootCrl(store: AuthorityStore, clock: Clock, input: Uint8Array | string): Promise<{ crl: ParsedCrl; row: RootCrlRow }> {
+export async function importRootCrl(
+  store: AuthorityStore,
+  clock: Clock,
+  input: Uint8Array | string,
+): Promise<{ crl: ParsedCrl; row: RootCrlRow }> {
   let crl: ParsedCrl;
   try {
     crl = parseCrl(input);
@@ -20,13 +24,21 @@ export async function importRootCrl(store: AuthorityStore, clock: Clock, input: 
   const roots = (await store.listRoots()).map((der) => parseCertificate(der));
   const root = roots.find((r) => isCrlSignedBy(crl, r));
   if (root === undefined) throw new AuthorityError('badCrl', 'the CRL is not signed by any root this CA trusts');
-  if (crl.number === null || crl.nextUpdate === null) throw new AuthorityError('badCrl', 'a root CRL needs a CRL number and a nextUpdate');
+  if (crl.number === null || crl.nextUpdate === null)
+    throw new AuthorityError('badCrl', 'a root CRL needs a CRL number and a nextUpdate');
   const fingerprint = rootFingerprint(root.der);
   const latest = await store.revocations.latestRootCrl(fingerprint);
   if (latest !== null && crl.number <= latest.number) {
     throw new AuthorityError('badCrl', `CRL number ${crl.number} is not newer than the imported ${latest.number}`);
   }
-  const row: RootCrlRow = { rootFingerprint: fingerprint, number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, der: crl.der, importedAt: clock.now() };
+  const row: RootCrlRow = {
+    rootFingerprint: fingerprint,
+    number: crl.number,
+    thisUpdate: crl.thisUpdate,
+    nextUpdate: crl.nextUpdate,
+    der: crl.der,
+    importedAt: clock.now(),
+  };
   await store.revocations.importRootCrl(row);
   return { crl, row };
 }
@@ -41,14 +53,24 @@ export async function latestRootCrl(store: AuthorityStore, rootDer: Uint8Array):
  * fails, so new certificates are useless until another intermediate is imported), or near the
  * end of its validity, which caps every leaf's notAfter.
  */
-export function issuerWarnings(intermediate: { serial: string; notAfter: Date }, rootCrl: ParsedCrl | null, now: Date, warnBeforeMs: number): string[] {
+export function issuerWarnings(
+  intermediate: { serial: string; notAfter: Date },
+  rootCrl: ParsedCrl | null,
+  now: Date,
+  warnBeforeMs: number,
+): string[] {
   const warnings: string[] = [];
   const revoked = rootCrl?.entries.find((e) => e.serial === intermediate.serial);
   if (revoked !== undefined) {
-    warnings.push(`the root revoked the active intermediate (${revoked.reason}) at ${revoked.revokedAt.toISOString()}: certificates it signs no longer verify; import a new intermediate`);
+    warnings.push(
+      `the root revoked the active intermediate (${revoked.reason}) at ${revoked.revokedAt.toISOString()}: certificates it signs no longer verify; import a new intermediate`,
+    );
   }
   const left = intermediate.notAfter.getTime() - now.getTime();
-  if (left <= warnBeforeMs) warnings.push(`the active intermediate expires at ${intermediate.notAfter.toISOString()}: leaves are capped at that time; import a new intermediate`);
+  if (left <= warnBeforeMs)
+    warnings.push(
+      `the active intermediate expires at ${intermediate.notAfter.toISOString()}: leaves are capped at that time; import a new intermediate`,
+    );
   return warnings;
 }
 
@@ -57,9 +79,18 @@ export function issuerWarnings(intermediate: { serial: string; notAfter: Date },
  * lapses, so an operator must hear about it well before its nextUpdate.
  */
 export function rootCrlWarnings(row: RootCrlRow | null, now: Date, warnBeforeMs: number): string[] {
-  if (row === null) return ['no root CRL has been imported: proxies that check the whole chain (crl_check_all, nginx ssl_crl) will refuse every client; run `shortleaf root crl` offline and `shortleaf root-crl import`'];
+  if (row === null)
+    return [
+      'no root CRL has been imported: proxies that check the whole chain (crl_check_all, nginx ssl_crl) will refuse every client; run `shortleaf root crl` offline and `shortleaf root-crl import`',
+    ];
   const left = row.nextUpdate.getTime() - now.getTime();
-  if (left <= 0) return [`the root CRL expired at ${row.nextUpdate.toISOString()}: proxies that check the whole chain refuse every client until a new one is imported`];
-  if (left <= warnBeforeMs) return [`the root CRL expires at ${row.nextUpdate.toISOString()} (in ${Math.ceil(left / 3_600_000)} h): sign a new one offline and import it`];
+  if (left <= 0)
+    return [
+      `the root CRL expired at ${row.nextUpdate.toISOString()}: proxies that check the whole chain refuse every client until a new one is imported`,
+    ];
+  if (left <= warnBeforeMs)
+    return [
+      `the root CRL expires at ${row.nextUpdate.toISOString()} (in ${Math.ceil(left / 3_600_000)} h): sign a new one offline and import it`,
+    ];
   return [];
 }

@@ -17,10 +17,16 @@ describe('rootOcspSignerWarnings', () => {
   it('warns within the window and names the three ceremony steps', () => {
     const [w] = rootOcspSignerWarnings('primary', signer, at(80 * DAY), 14 * DAY);
     assert.match(w!, /root-delegated OCSP responder of primary expires at 2030-04-01T00:00:00.000Z \(in 10 d\)/);
-    assert.match(w!, /intermediate ocsp-csr --name primary`, `shortleaf root sign-ocsp` offline and `shortleaf intermediate ocsp-import`/);
+    assert.match(
+      w!,
+      /intermediate ocsp-csr --name primary`, `shortleaf root sign-ocsp` offline and `shortleaf intermediate ocsp-import`/,
+    );
   });
 
   it('says when it has lapsed and what that breaks', () => {
-    assert.match(rootOcspSignerWarnings('next', signer, at(91 * DAY), 14 * DAY)[0]!, /of next expired at .*: OCSP requests about the intermediate itself fail/);
+    assert.match(
+      rootOcspSignerWarnings('next', signer, at(91 * DAY), 14 * DAY)[0]!,
+      /of next expired at .*: OCSP requests about the intermediate itself fail/,
+    );
   });
 });

@@ -23,7 +23,9 @@ const EXPECTED: Record<StoreErrorCode, { issue: AuthorityErrorCode; revoke: Auth
 };
 
 describe('store errors in the authority’s terms', () => {
-  for (const [code, expected] of Object.entries(EXPECTED) as Array<[StoreErrorCode, (typeof EXPECTED)[StoreErrorCode]]>) {
+  for (const [code, expected] of Object.entries(EXPECTED) as Array<
+    [StoreErrorCode, (typeof EXPECTED)[StoreErrorCode]]
+  >) {
     it(`${code}: ${expected.issue} at issuance, ${expected.revoke} at revocation, the store error kept as cause`, () => {
       const cause = new StoreError(code, `store says ${code}`);
       const issued = fromStoreError(cause, { action: 'issue' });
@@ -43,10 +45,19 @@ describe('store errors in the authority’s terms', () => {
 
   it('says what was not done, in the words of the write', () => {
     const down = new StoreError('storageUnavailable', 'SQLITE_BUSY');
-    assert.equal((fromStoreError(down, { action: 'issue' }) as Error).message, 'the certificate store is unavailable; nothing was issued');
-    assert.equal((fromStoreError(down, { action: 'revoke', serial: 'ab' }) as Error).message, 'the certificate store is unavailable; nothing was revoked');
+    assert.equal(
+      (fromStoreError(down, { action: 'issue' }) as Error).message,
+      'the certificate store is unavailable; nothing was issued',
+    );
+    assert.equal(
+      (fromStoreError(down, { action: 'revoke', serial: 'ab' }) as Error).message,
+      'the certificate store is unavailable; nothing was revoked',
+    );
     const missing = new StoreError('notFound', 'no issued certificate with serial ab');
-    assert.equal((fromStoreError(missing, { action: 'revoke', serial: 'ab' }) as Error).message, 'no certificate with serial ab was issued here');
+    assert.equal(
+      (fromStoreError(missing, { action: 'revoke', serial: 'ab' }) as Error).message,
+      'no certificate with serial ab was issued here',
+    );
   });
 
   it('a failure that is not the store’s: internal at issuance, passed on at revocation', () => {

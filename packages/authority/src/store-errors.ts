@@ -17,12 +17,27 @@ const NOTHING_DONE = { issue: 'nothing was issued', revoke: 'nothing was revoked
  * broken database, which goes out as an internal error with the store's error as cause.
  */
 const FROM_STORE: { readonly [C in StoreErrorCode]: Translation } = {
-  tokenReplayed: (err) => new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause: err }),
-  storageUnavailable: (err, w) => new AuthorityError('storageUnavailable', `the certificate store is unavailable; ${NOTHING_DONE[w.action]}`, { cause: err }),
-  keyBlocked: (err) => new AuthorityError('keyBlocked', 'this public key was revoked for keyCompromise and is blocked for any new certificate; generate a new key', { cause: err }),
+  tokenReplayed: (err) =>
+    new AuthorityError('tokenReplayed', 'this token has already been used; tokens are single-use', { cause: err }),
+  storageUnavailable: (err, w) =>
+    new AuthorityError('storageUnavailable', `the certificate store is unavailable; ${NOTHING_DONE[w.action]}`, {
+      cause: err,
+    }),
+  keyBlocked: (err) =>
+    new AuthorityError(
+      'keyBlocked',
+      'this public key was revoked for keyCompromise and is blocked for any new certificate; generate a new key',
+      { cause: err },
+    ),
   // The certificate a renewal starts from was revoked meanwhile; the store's message names it.
-  revoked: (err, w) => new AuthorityError('certificateRevoked', `${err.message}; ${NOTHING_DONE[w.action]}`, { cause: err }),
-  notFound: (err, w) => (w.action === 'revoke' ? new AuthorityError('certificateNotFound', `no certificate with serial ${w.serial} was issued here`, { cause: err }) : null),
+  revoked: (err, w) =>
+    new AuthorityError('certificateRevoked', `${err.message}; ${NOTHING_DONE[w.action]}`, { cause: err }),
+  notFound: (err, w) =>
+    w.action === 'revoke'
+      ? new AuthorityError('certificateNotFound', `no certificate with serial ${w.serial} was issued here`, {
+          cause: err,
+        })
+      : null,
   // Issuance draws a new serial on a collision before it gets here; a fourth in a row is a bug.
   serialCollision: () => null,
   conflict: () => null,
@@ -42,5 +57,7 @@ const FROM_STORE: { readonly [C in StoreErrorCode]: Translation } = {
 export function fromStoreError(cause: unknown, write: StoreWrite): unknown {
   const refusal = cause instanceof StoreError ? FROM_STORE[cause.code](cause, write) : null;
   if (refusal !== null) return refusal;
-  return write.action === 'issue' ? new AuthorityError('internal', 'issuance failed; nothing was issued', { cause }) : cause;
+  return write.action === 'issue'
+    ? new AuthorityError('internal', 'issuance failed; nothing was issued', { cause })
+    : cause;
 }

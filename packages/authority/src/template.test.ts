@@ -7,8 +7,28 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { nameToString, parseCertificate, parseCsr } from '@shortleaf/pki';
 import { createAuthority, type Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
-import { CLAIM_VALUE, assertTemplatesFitProvisioners, parseTemplate, parseTemplates, renderTemplateUris } from './template.js';
-import { AUD, HOUR, T0, URLS, addProvisioner, at, createTestCa, makeCsr, mint, rejectsWith, unchanged, type TestCa, type TestProvisioner } from './test-fixtures.js';
+import {
+  CLAIM_VALUE,
+  assertTemplatesFitProvisioners,
+  parseTemplate,
+  parseTemplates,
+  renderTemplateUris,
+} from './template.js';
+import {
+  AUD,
+  HOUR,
+  T0,
+  URLS,
+  addProvisioner,
+  at,
+  createTestCa,
+  makeCsr,
+  mint,
+  rejectsWith,
+  unchanged,
+  type TestCa,
+  type TestProvisioner,
+} from './test-fixtures.js';
 
 const WHERE = 'templates.services';
 const SPIFFE = 'spiffe://example.org/ns/{namespace}/sa/{service}';
@@ -39,8 +59,16 @@ describe('parseTemplate', () => {
     assert.deepEqual(t.subject, GOOD.subject);
     assert.deepEqual(t.extKeyUsage, ['serverAuth', 'clientAuth']);
     assert.equal(t.lifetimeMs, 8 * HOUR);
-    assert.deepEqual(t.uris.map((u) => [u.text, u.where]), [[SPIFFE, `${WHERE}.uris[0]`]]);
-    assert.deepEqual(t.uris[0]!.parts, [{ literal: 'spiffe://example.org/ns/' }, { claim: 'namespace' }, { literal: '/sa/' }, { claim: 'service' }]);
+    assert.deepEqual(
+      t.uris.map((u) => [u.text, u.where]),
+      [[SPIFFE, `${WHERE}.uris[0]`]],
+    );
+    assert.deepEqual(t.uris[0]!.parts, [
+      { literal: 'spiffe://example.org/ns/' },
+      { claim: 'namespace' },
+      { literal: '/sa/' },
+      { claim: 'service' },
+    ]);
   });
 
   it('accepts an empty template, which changes nothing', () => {
@@ -49,30 +77,84 @@ describe('parseTemplate', () => {
   });
 
   it('names an unknown key exactly, with the known ones', () => {
-    throwsCode(() => parse({ ...GOOD, lifetme: '8h' }), 'badTemplate', 'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, lifetime)');
+    throwsCode(
+      () => parse({ ...GOOD, lifetme: '8h' }),
+      'badTemplate',
+      'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, lifetime)',
+    );
   });
 
   for (const key of ['isCa', 'basicConstraints', 'keyUsage', 'pathLen']) {
     it(`refuses ${key}: templates cannot make CA certificates`, () => {
-      throwsCode(() => parse({ ...GOOD, [key]: true }), 'badTemplate', new RegExp(`^template key "templates\\.services\\.${key}" is not allowed: templates cannot make CA certificates`));
+      throwsCode(
+        () => parse({ ...GOOD, [key]: true }),
+        'badTemplate',
+        new RegExp(
+          `^template key "templates\\.services\\.${key}" is not allowed: templates cannot make CA certificates`,
+        ),
+      );
     });
   }
 
   it('refuses unknown subject fields, the common name, non-strings and values past RFC 5280 bounds', () => {
-    throwsCode(() => parse({ subject: { org: 'x' } }), 'badTemplate', 'unknown template key "templates.services.subject.org" (known keys: country, province, locality, organization, organizationalUnit)');
-    throwsCode(() => parse({ subject: { commonName: 'x' } }), 'badTemplate', /"templates\.services\.subject\.commonName" is not allowed: the common name comes from the token/);
-    throwsCode(() => parse({ subject: { organization: 7 } }), 'badTemplate', 'template key "templates.services.subject.organization" must be a string');
-    throwsCode(() => parse({ subject: { country: 'USA' } }), 'badTemplate', /^template key "templates\.services\.subject\.country": subject country must be a two-letter ISO 3166 code/);
-    throwsCode(() => parse({ subject: { organization: 'x'.repeat(65) } }), 'badTemplate', /subject\.organization": subject organization must be 1 to 64 characters/);
-    throwsCode(() => parse({ subject: 'Example Corp' }), 'badTemplate', /"templates\.services\.subject" must be an object/);
+    throwsCode(
+      () => parse({ subject: { org: 'x' } }),
+      'badTemplate',
+      'unknown template key "templates.services.subject.org" (known keys: country, province, locality, organization, organizationalUnit)',
+    );
+    throwsCode(
+      () => parse({ subject: { commonName: 'x' } }),
+      'badTemplate',
+      /"templates\.services\.subject\.commonName" is not allowed: the common name comes from the token/,
+    );
+    throwsCode(
+      () => parse({ subject: { organization: 7 } }),
+      'badTemplate',
+      'template key "templates.services.subject.organization" must be a string',
+    );
+    throwsCode(
+      () => parse({ subject: { country: 'USA' } }),
+      'badTemplate',
+      /^template key "templates\.services\.subject\.country": subject country must be a two-letter ISO 3166 code/,
+    );
+    throwsCode(
+      () => parse({ subject: { organization: 'x'.repeat(65) } }),
+      'badTemplate',
+      /subject\.organization": subject organization must be 1 to 64 characters/,
+    );
+    throwsCode(
+      () => parse({ subject: 'Example Corp' }),
+      'badTemplate',
+      /"templates\.services\.subject" must be an object/,
+    );
   });
 
   it('refuses unknown, forbidden, repeated and empty extended key usages', () => {
-    throwsCode(() => parse({ extKeyUsage: ['serverAuth', 'OCSPSigning'] }), 'badTemplate', /^template key "templates\.services\.extKeyUsage\[1\]": extended key usage OCSPSigning is refused/);
-    throwsCode(() => parse({ extKeyUsage: ['anyExtendedKeyUsage'] }), 'badTemplate', /extKeyUsage\[0\]": extended key usage anyExtendedKeyUsage is refused/);
-    throwsCode(() => parse({ extKeyUsage: ['serverAuth', 'smtpAuth'] }), 'badTemplate', /extKeyUsage\[1\]": unknown extended key usage "smtpAuth" \(known: serverAuth, clientAuth, codeSigning, emailProtection, timeStamping\)/);
-    throwsCode(() => parse({ extKeyUsage: ['clientAuth', 'clientAuth'] }), 'badTemplate', /extKeyUsage\[1\]": clientAuth is listed twice/);
-    throwsCode(() => parse({ extKeyUsage: [] }), 'badTemplate', /"templates\.services\.extKeyUsage" must be a non-empty list/);
+    throwsCode(
+      () => parse({ extKeyUsage: ['serverAuth', 'OCSPSigning'] }),
+      'badTemplate',
+      /^template key "templates\.services\.extKeyUsage\[1\]": extended key usage OCSPSigning is refused/,
+    );
+    throwsCode(
+      () => parse({ extKeyUsage: ['anyExtendedKeyUsage'] }),
+      'badTemplate',
+      /extKeyUsage\[0\]": extended key usage anyExtendedKeyUsage is refused/,
+    );
+    throwsCode(
+      () => parse({ extKeyUsage: ['serverAuth', 'smtpAuth'] }),
+      'badTemplate',
+      /extKeyUsage\[1\]": unknown extended key usage "smtpAuth" \(known: serverAuth, clientAuth, codeSigning, emailProtection, timeStamping\)/,
+    );
+    throwsCode(
+      () => parse({ extKeyUsage: ['clientAuth', 'clientAuth'] }),
+      'badTemplate',
+      /extKeyUsage\[1\]": clientAuth is listed twice/,
+    );
+    throwsCode(
+      () => parse({ extKeyUsage: [] }),
+      'badTemplate',
+      /"templates\.services\.extKeyUsage" must be a non-empty list/,
+    );
     throwsCode(() => parse({ extKeyUsage: 'serverAuth' }), 'badTemplate', /must be a non-empty list/);
   });
 
@@ -93,12 +175,24 @@ describe('parseTemplate', () => {
       throwsCode(() => parse({ uris: [SPIFFE, uri] }), 'badTemplate', /^template key "templates\.services\.uris\[1\]"/);
     }
     throwsCode(() => parse({ uris: SPIFFE }), 'badTemplate', /"templates\.services\.uris" must be a list/);
-    throwsCode(() => parse({ uris: [42] }), 'badTemplate', 'template key "templates.services.uris[0]" must be a string');
+    throwsCode(
+      () => parse({ uris: [42] }),
+      'badTemplate',
+      'template key "templates.services.uris[0]" must be a string',
+    );
   });
 
   it('refuses a lifetime that is not a positive duration', () => {
-    throwsCode(() => parse({ lifetime: '8 hours' }), 'badTemplate', /^template key "templates\.services\.lifetime": "8 hours" is not a duration/);
-    throwsCode(() => parse({ lifetime: '0s' }), 'badTemplate', 'template key "templates.services.lifetime" must be longer than 0s');
+    throwsCode(
+      () => parse({ lifetime: '8 hours' }),
+      'badTemplate',
+      /^template key "templates\.services\.lifetime": "8 hours" is not a duration/,
+    );
+    throwsCode(
+      () => parse({ lifetime: '0s' }),
+      'badTemplate',
+      'template key "templates.services.lifetime" must be longer than 0s',
+    );
     throwsCode(() => parse({ lifetime: 3600 }), 'badTemplate', /"templates\.services\.lifetime" must be a duration/);
   });
 
@@ -114,7 +208,11 @@ describe('parseTemplate', () => {
       ['https://id.example/{namespace}#f', 'fragment'],
     ];
     for (const [uri, fragment] of cases) {
-      throwsCode(() => parse({ uris: [uri] }), 'badTemplate', new RegExp(`^template key "templates\\.services\\.uris\\[0\\]": .*${fragment.replace(/[.?"/]/g, '\\$&')}`));
+      throwsCode(
+        () => parse({ uris: [uri] }),
+        'badTemplate',
+        new RegExp(`^template key "templates\\.services\\.uris\\[0\\]": .*${fragment.replace(/[.?"/]/g, '\\$&')}`),
+      );
     }
   });
 
@@ -132,28 +230,62 @@ describe('renderTemplateUris', () => {
   const t = parse(GOOD);
 
   it('fills each placeholder from the token claims', () => {
-    assert.deepEqual(renderTemplateUris(t, { namespace: 'prod', service: 'api', other: 'x' }).map(nameToString), ['uri:spiffe://example.org/ns/prod/sa/api']);
-    assert.deepEqual(renderTemplateUris(t, { namespace: 'a..b', service: 'v1.2_x-y' }).map(nameToString), ['uri:spiffe://example.org/ns/a..b/sa/v1.2_x-y']);
+    assert.deepEqual(renderTemplateUris(t, { namespace: 'prod', service: 'api', other: 'x' }).map(nameToString), [
+      'uri:spiffe://example.org/ns/prod/sa/api',
+    ]);
+    assert.deepEqual(renderTemplateUris(t, { namespace: 'a..b', service: 'v1.2_x-y' }).map(nameToString), [
+      'uri:spiffe://example.org/ns/a..b/sa/v1.2_x-y',
+    ]);
   });
 
   it('refuses a rendering the URI rules refuse, even when each claim value is allowed', () => {
     // An allowed claim value in the trust domain, upper-case, would make an invalid SPIFFE ID.
     const td = parse({ uris: ['spiffe://{domain}/ns/{namespace}'] });
-    assert.deepEqual(renderTemplateUris(td, { domain: 'example.org', namespace: 'prod' }).map(nameToString), ['uri:spiffe://example.org/ns/prod']);
-    throwsCode(() => renderTemplateUris(td, { domain: 'Example.org', namespace: 'prod' }), 'templateClaimInvalid', /make templates\.services\.uris\[0\] an invalid URI: .*lower-case/);
+    assert.deepEqual(renderTemplateUris(td, { domain: 'example.org', namespace: 'prod' }).map(nameToString), [
+      'uri:spiffe://example.org/ns/prod',
+    ]);
+    throwsCode(
+      () => renderTemplateUris(td, { domain: 'Example.org', namespace: 'prod' }),
+      'templateClaimInvalid',
+      /make templates\.services\.uris\[0\] an invalid URI: .*lower-case/,
+    );
   });
 
   it('refuses a missing claim with templateClaimMissing, naming claim and template', () => {
-    throwsCode(() => renderTemplateUris(t, { namespace: 'prod' }), 'templateClaimMissing', /the token has no "service" claim, which templates\.services\.uris\[0\] \(spiffe:\/\/example\.org\/ns\/\{namespace\}\/sa\/\{service\}\) needs/);
+    throwsCode(
+      () => renderTemplateUris(t, { namespace: 'prod' }),
+      'templateClaimMissing',
+      /the token has no "service" claim, which templates\.services\.uris\[0\] \(spiffe:\/\/example\.org\/ns\/\{namespace\}\/sa\/\{service\}\) needs/,
+    );
     // Inherited properties are not claims.
     const proto = parse({ uris: ['spiffe://example.org/{constructor}/{toString}'] });
     throwsCode(() => renderTemplateUris(proto, {}), 'templateClaimMissing', /no "constructor" claim/);
   });
 
-  for (const value of ['../x', 'a/b', '..', '.', '%2e%2e', 'a%2fb', 'user@evil.org', 'a:b', 'a?b', 'a#b', '', ' x', 'é', '-x', 'x'.repeat(64)]) {
+  for (const value of [
+    '../x',
+    'a/b',
+    '..',
+    '.',
+    '%2e%2e',
+    'a%2fb',
+    'user@evil.org',
+    'a:b',
+    'a?b',
+    'a#b',
+    '',
+    ' x',
+    'é',
+    '-x',
+    'x'.repeat(64),
+  ]) {
     it(`refuses the claim value ${JSON.stringify(value)} with templateClaimInvalid`, () => {
       assert.equal(CLAIM_VALUE.test(value), false);
-      throwsCode(() => renderTemplateUris(t, { namespace: value, service: 'api' }), 'templateClaimInvalid', /the token claim "namespace" cannot go into templates\.services\.uris\[0\]: it must be 1 to 63 letters/);
+      throwsCode(
+        () => renderTemplateUris(t, { namespace: value, service: 'api' }),
+        'templateClaimInvalid',
+        /the token claim "namespace" cannot go into templates\.services\.uris\[0\]: it must be 1 to 63 letters/,
+      );
     });
   }
 });
@@ -162,7 +294,11 @@ describe('assertTemplatesFitProvisioners', () => {
   let ca: TestCa;
   before(async () => {
     ca = await createTestCa();
-    await addProvisioner(ca.store, 'services', { names: { uri: ['spiffe://example.org/ns/*'] }, minLifetime: '5m', maxLifetime: '12h' });
+    await addProvisioner(ca.store, 'services', {
+      names: { uri: ['spiffe://example.org/ns/*'] },
+      minLifetime: '5m',
+      maxLifetime: '12h',
+    });
     await ca.store.addProvisioner({ name: 'acme', type: 'acme', publicJwk: null, policy: '{}', createdAt: T0 });
   });
   after(() => ca.close());
@@ -170,26 +306,49 @@ describe('assertTemplatesFitProvisioners', () => {
   const fit = (docs: Record<string, unknown>) => assertTemplatesFitProvisioners(parseTemplates(docs), ca.store);
 
   it('accepts templates that fit their provisioners', async () => {
-    await fit({ services: GOOD, acme: { subject: { organization: 'Example Corp' }, extKeyUsage: ['serverAuth'], lifetime: '1h' } });
+    await fit({
+      services: GOOD,
+      acme: { subject: { organization: 'Example Corp' }, extKeyUsage: ['serverAuth'], lifetime: '1h' },
+    });
     await fit({ services: { uris: ['spiffe://example.org/ns/fixed'] } });
   });
 
   it('refuses a template for a provisioner that does not exist', async () => {
-    await rejectsWith(fit({ servcies: GOOD }), 'badTemplate', 'template "templates.servcies" is for provisioner "servcies", which does not exist');
+    await rejectsWith(
+      fit({ servcies: GOOD }),
+      'badTemplate',
+      'template "templates.servcies" is for provisioner "servcies", which does not exist',
+    );
   });
 
   it("refuses a lifetime outside the provisioner's min..max", async () => {
-    await rejectsWith(fit({ services: { lifetime: '1d' } }), 'badTemplate', 'template key "templates.services.lifetime" (1d) is outside provisioner services\'s policy: 5m to 12h');
+    await rejectsWith(
+      fit({ services: { lifetime: '1d' } }),
+      'badTemplate',
+      'template key "templates.services.lifetime" (1d) is outside provisioner services\'s policy: 5m to 12h',
+    );
     await rejectsWith(fit({ services: { lifetime: '1m' } }), 'badTemplate', '(1m) is outside');
   });
 
   it('refuses URIs on an ACME provisioner: its names must be proven by challenges', async () => {
-    await rejectsWith(fit({ acme: { uris: [SPIFFE] } }), 'badTemplate', 'template key "templates.acme.uris" is not allowed: acme is an ACME provisioner, whose names must be proven by challenges');
+    await rejectsWith(
+      fit({ acme: { uris: [SPIFFE] } }),
+      'badTemplate',
+      'template key "templates.acme.uris" is not allowed: acme is an ACME provisioner, whose names must be proven by challenges',
+    );
   });
 
   it('refuses a URI no token could ever make pass the name policy', async () => {
-    await rejectsWith(fit({ services: { uris: ['spiffe://other.org/ns/{namespace}'] } }), 'badTemplate', 'template key "templates.services.uris[0]" can never pass provisioner services\'s name policy: no URI starting "spiffe://other.org/ns/" is allowed');
-    await rejectsWith(fit({ services: { uris: ['spiffe://example.org/other'] } }), 'badTemplate', 'URI spiffe://example.org/other is not allowed');
+    await rejectsWith(
+      fit({ services: { uris: ['spiffe://other.org/ns/{namespace}'] } }),
+      'badTemplate',
+      'template key "templates.services.uris[0]" can never pass provisioner services\'s name policy: no URI starting "spiffe://other.org/ns/" is allowed',
+    );
+    await rejectsWith(
+      fit({ services: { uris: ['spiffe://example.org/other'] } }),
+      'badTemplate',
+      'URI spiffe://example.org/other is not allowed',
+    );
   });
 });
 
@@ -198,27 +357,70 @@ describe('issuance with a template', () => {
   let services: TestProvisioner;
   let plain: TestProvisioner;
   let authority: Authority;
-  const SERVICES_POLICY = { names: { dns: ['*.prod.example'], uri: ['spiffe://example.org/ns/prod/*'] }, minLifetime: '5m', maxLifetime: '12h', defaultLifetime: '1h' };
+  const SERVICES_POLICY = {
+    names: { dns: ['*.prod.example'], uri: ['spiffe://example.org/ns/prod/*'] },
+    minLifetime: '5m',
+    maxLifetime: '12h',
+    defaultLifetime: '1h',
+  };
 
   const withTemplates = (docs: Record<string, unknown>): Authority =>
-    createAuthority({ store: ca.store, issuer: ca.issuer, clock: ca.clock, random: (n) => new Uint8Array(randomBytes(n)), urls: URLS, logger: ca.logger, templates: parseTemplates(docs) });
+    createAuthority({
+      store: ca.store,
+      issuer: ca.issuer,
+      clock: ca.clock,
+      random: (n) => new Uint8Array(randomBytes(n)),
+      urls: URLS,
+      logger: ca.logger,
+      templates: parseTemplates(docs),
+    });
 
   before(async () => {
     ca = await createTestCa();
     services = await addProvisioner(ca.store, 'services', SERVICES_POLICY);
     plain = await addProvisioner(ca.store, 'plain', SERVICES_POLICY);
-    await ca.store.addProvisioner({ name: 'acme', type: 'acme', publicJwk: null, policy: JSON.stringify({ names: { dns: ['*.prod.example'] } }), createdAt: T0 });
-    authority = withTemplates({ services: GOOD, acme: { subject: { organization: 'Example Corp' }, extKeyUsage: ['serverAuth'], lifetime: '2h' } });
+    await ca.store.addProvisioner({
+      name: 'acme',
+      type: 'acme',
+      publicJwk: null,
+      policy: JSON.stringify({ names: { dns: ['*.prod.example'] } }),
+      createdAt: T0,
+    });
+    authority = withTemplates({
+      services: GOOD,
+      acme: { subject: { organization: 'Example Corp' }, extKeyUsage: ['serverAuth'], lifetime: '2h' },
+    });
   });
   after(() => ca.close());
   beforeEach(() => ca.clock.set(T0));
 
-  async function sign(opts: { claims?: Record<string, unknown>; sans?: string[]; csrNames?: string[]; notAfter?: unknown; provisioner?: TestProvisioner; via?: Authority } = {}) {
+  async function sign(
+    opts: {
+      claims?: Record<string, unknown>;
+      sans?: string[];
+      csrNames?: string[];
+      notAfter?: unknown;
+      provisioner?: TestProvisioner;
+      via?: Authority;
+    } = {},
+  ) {
     const sans = opts.sans ?? ['api.prod.example'];
-    const token = await mint(opts.provisioner ?? services, { now: ca.clock.now(), subject: sans[0]!, sans, claims: opts.claims ?? { namespace: 'prod', service: 'api' } });
-    return (opts.via ?? authority).sign({ csr: makeCsr(opts.csrNames ?? sans).pem, token, notAfter: opts.notAfter, audiences: [AUD], requester: 'unit-test' });
+    const token = await mint(opts.provisioner ?? services, {
+      now: ca.clock.now(),
+      subject: sans[0]!,
+      sans,
+      claims: opts.claims ?? { namespace: 'prod', service: 'api' },
+    });
+    return (opts.via ?? authority).sign({
+      csr: makeCsr(opts.csrNames ?? sans).pem,
+      token,
+      notAfter: opts.notAfter,
+      audiences: [AUD],
+      requester: 'unit-test',
+    });
   }
-  const refused = (p: () => Promise<unknown>, code: string, fragment: string) => unchanged(ca, () => rejectsWith(p(), code, fragment));
+  const refused = (p: () => Promise<unknown>, code: string, fragment: string) =>
+    unchanged(ca, () => rejectsWith(p(), code, fragment));
 
   it('adds the subject fields, the EKUs and the URI built from the claims; lives the template lifetime; never a CA', async () => {
     const issued = await sign();
@@ -228,10 +430,21 @@ describe('issuance with a template', () => {
     assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     assert.equal(cert.isCa, false);
     assert.deepEqual(cert.names.map(nameToString), ['dns:api.prod.example', 'uri:spiffe://example.org/ns/prod/sa/api']);
-    assert.deepEqual(issued.names.map(nameToString), ['dns:api.prod.example', 'uri:spiffe://example.org/ns/prod/sa/api']);
-    assert.equal(cert.notAfter.toISOString(), at(T0, 8 * HOUR).toISOString(), "the template's 8h, not the policy's 1h default");
+    assert.deepEqual(issued.names.map(nameToString), [
+      'dns:api.prod.example',
+      'uri:spiffe://example.org/ns/prod/sa/api',
+    ]);
+    assert.equal(
+      cert.notAfter.toISOString(),
+      at(T0, 8 * HOUR).toISOString(),
+      "the template's 8h, not the policy's 1h default",
+    );
     const row = await ca.store.getCertificate(issued.serial);
-    assert.deepEqual(row?.names, ['dns:api.prod.example', 'uri:spiffe://example.org/ns/prod/sa/api'], 'the URI is recorded, so renewal keeps it');
+    assert.deepEqual(
+      row?.names,
+      ['dns:api.prod.example', 'uri:spiffe://example.org/ns/prod/sa/api'],
+      'the URI is recorded, so renewal keeps it',
+    );
   });
 
   it('still honours a requested notAfter within the policy, and refuses one past its maximum', async () => {
@@ -241,20 +454,40 @@ describe('issuance with a template', () => {
   });
 
   it('refuses a token without a claim the template needs, issuing nothing and burning no token', async () => {
-    const token = await mint(services, { subject: 'api.prod.example', sans: ['api.prod.example'], claims: { namespace: 'prod' } });
+    const token = await mint(services, {
+      subject: 'api.prod.example',
+      sans: ['api.prod.example'],
+      claims: { namespace: 'prod' },
+    });
     const csr = makeCsr(['api.prod.example']).pem;
-    await refused(() => authority.sign({ csr, token, audiences: [AUD], requester: 't' }), 'templateClaimMissing', 'the token has no "service" claim');
+    await refused(
+      () => authority.sign({ csr, token, audiences: [AUD], requester: 't' }),
+      'templateClaimMissing',
+      'the token has no "service" claim',
+    );
   });
 
   it('refuses claim values that could escape their path segment', async () => {
     for (const service of ['../x', 'a/b', '%2e%2e', 'api@evil.org']) {
-      await refused(() => sign({ claims: { namespace: 'prod', service } }), 'templateClaimInvalid', 'the token claim "service" cannot go into templates.services.uris[0]');
+      await refused(
+        () => sign({ claims: { namespace: 'prod', service } }),
+        'templateClaimInvalid',
+        'the token claim "service" cannot go into templates.services.uris[0]',
+      );
     }
-    await refused(() => sign({ claims: { namespace: 'prod', service: 7 } }), 'templateClaimMissing', 'no "service" claim');
+    await refused(
+      () => sign({ claims: { namespace: 'prod', service: 7 } }),
+      'templateClaimMissing',
+      'no "service" claim',
+    );
   });
 
   it("refuses a rendered URI outside the provisioner's name policy with nameNotAllowed", async () => {
-    await refused(() => sign({ claims: { namespace: 'dev', service: 'api' } }), 'nameNotAllowed', 'provisioner services: URI spiffe://example.org/ns/dev/sa/api is not allowed');
+    await refused(
+      () => sign({ claims: { namespace: 'dev', service: 'api' } }),
+      'nameNotAllowed',
+      'provisioner services: URI spiffe://example.org/ns/dev/sa/api is not allowed',
+    );
   });
 
   it('accepts a CSR that asks for the templated URI, and does not repeat a URI the token also names', async () => {
@@ -277,19 +510,35 @@ describe('issuance with a template', () => {
   it("renewal applies today's template subject and EKUs, and keeps the recorded URI", async () => {
     const issued = await sign();
     ca.clock.advance(HOUR);
-    const changed = withTemplates({ services: { ...GOOD, subject: { organization: 'Example Corp', organizationalUnit: 'billing' }, extKeyUsage: ['clientAuth'] } });
+    const changed = withTemplates({
+      services: {
+        ...GOOD,
+        subject: { organization: 'Example Corp', organizationalUnit: 'billing' },
+        extKeyUsage: ['clientAuth'],
+      },
+    });
     const renewed = await changed.renew({ clientCertificate: issued.der, requester: 'renewer' });
     const x = new X509Certificate(renewed.der);
     assert.equal(x.subject, 'O=Example Corp\nOU=billing\nCN=api.prod.example');
     assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.2']);
-    assert.deepEqual(parseCertificate(renewed.der).names.map(nameToString), ['dns:api.prod.example', 'uri:spiffe://example.org/ns/prod/sa/api']);
+    assert.deepEqual(parseCertificate(renewed.der).names.map(nameToString), [
+      'dns:api.prod.example',
+      'uri:spiffe://example.org/ns/prod/sa/api',
+    ]);
     assert.equal(parseCertificate(renewed.der).isCa, false);
   });
 
   it('ACME issuance applies the subject fields, EKUs and lifetime', async () => {
     const csr = makeCsr(['www.prod.example']);
     const names = parseCsr(csr.der).requestedNames;
-    const issued = await authority.issueForOrder({ provisioner: 'acme', account: 'acct-1', order: 'order-1', csr: parseCsr(csr.der), names, requester: 'acme-test' });
+    const issued = await authority.issueForOrder({
+      provisioner: 'acme',
+      account: 'acct-1',
+      order: 'order-1',
+      csr: parseCsr(csr.der),
+      names,
+      requester: 'acme-test',
+    });
     const x = new X509Certificate(issued.der);
     assert.equal(x.subject, 'O=Example Corp\nCN=www.prod.example');
     assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.1']);

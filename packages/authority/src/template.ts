@@ -50,7 +50,15 @@ export interface CertificateTemplate {
 const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'lifetime'] as const;
 
 // Keys someone might reach for to make a CA or change the key usage: refused with the reason.
-const CA_KEYS = new Set(['isCa', 'ca', 'basicConstraints', 'keyUsage', 'pathLen', 'pathLenConstraint', 'nameConstraints']);
+const CA_KEYS = new Set([
+  'isCa',
+  'ca',
+  'basicConstraints',
+  'keyUsage',
+  'pathLen',
+  'pathLenConstraint',
+  'nameConstraints',
+]);
 
 /** A claim name a template can use as `{name}`: an identifier, as JSON claim names usually are. */
 export const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -86,10 +94,18 @@ export function parseTemplates(doc: unknown, where = 'templates'): Map<string, C
 export function parseTemplate(doc: unknown, where: string): CertificateTemplate {
   if (!isObject(doc)) return fail(`template "${where}" must be an object (keys: ${TEMPLATE_KEYS.join(', ')})`);
   for (const key of Object.keys(doc)) {
-    if (CA_KEYS.has(key)) fail(`template key "${where}.${key}" is not allowed: templates cannot make CA certificates (a provisioner's certificates are always leaves, CA:FALSE with the leaf key usage)`);
-    if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) fail(`unknown template key "${where}.${key}" (known keys: ${TEMPLATE_KEYS.join(', ')})`);
+    if (CA_KEYS.has(key))
+      fail(
+        `template key "${where}.${key}" is not allowed: templates cannot make CA certificates (a provisioner's certificates are always leaves, CA:FALSE with the leaf key usage)`,
+      );
+    if (!(TEMPLATE_KEYS as readonly string[]).includes(key))
+      fail(`unknown template key "${where}.${key}" (known keys: ${TEMPLATE_KEYS.join(', ')})`);
   }
-  const template: CertificateTemplate = { where, subject: parseSubject(doc.subject, `${where}.subject`), uris: parseUris(doc.uris, `${where}.uris`) };
+  const template: CertificateTemplate = {
+    where,
+    subject: parseSubject(doc.subject, `${where}.subject`),
+    uris: parseUris(doc.uris, `${where}.uris`),
+  };
   if (doc.extKeyUsage !== undefined) template.extKeyUsage = parseExtKeyUsage(doc.extKeyUsage, `${where}.extKeyUsage`);
   if (doc.lifetime !== undefined) template.lifetimeMs = parseLifetime(doc.lifetime, `${where}.lifetime`);
   return template;
@@ -97,11 +113,16 @@ export function parseTemplate(doc: unknown, where: string): CertificateTemplate 
 
 function parseSubject(doc: unknown, where: string): SubjectAttributes {
   if (doc === undefined) return {};
-  if (!isObject(doc)) return fail(`template key "${where}" must be an object (keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
+  if (!isObject(doc))
+    return fail(`template key "${where}" must be an object (keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
   const subject: SubjectAttributes = {};
   for (const [key, value] of Object.entries(doc)) {
-    if (key === 'commonName') fail(`template key "${where}.commonName" is not allowed: the common name comes from the token's subject, like every name`);
-    if (!(SUBJECT_ATTRIBUTE_NAMES as readonly string[]).includes(key)) fail(`unknown template key "${where}.${key}" (known keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
+    if (key === 'commonName')
+      fail(
+        `template key "${where}.commonName" is not allowed: the common name comes from the token's subject, like every name`,
+      );
+    if (!(SUBJECT_ATTRIBUTE_NAMES as readonly string[]).includes(key))
+      fail(`unknown template key "${where}.${key}" (known keys: ${SUBJECT_ATTRIBUTE_NAMES.join(', ')})`);
     if (typeof value !== 'string') fail(`template key "${where}.${key}" must be a string`);
     const name = key as keyof SubjectAttributes;
     try {
@@ -116,7 +137,8 @@ function parseSubject(doc: unknown, where: string): SubjectAttributes {
 }
 
 function parseExtKeyUsage(doc: unknown, where: string): ExtKeyUsageName[] {
-  if (!Array.isArray(doc) || doc.length === 0) return fail(`template key "${where}" must be a non-empty list of: ${EXT_KEY_USAGE_NAMES.join(', ')}`);
+  if (!Array.isArray(doc) || doc.length === 0)
+    return fail(`template key "${where}" must be a non-empty list of: ${EXT_KEY_USAGE_NAMES.join(', ')}`);
   doc.forEach((name: unknown, i) => {
     if (typeof name !== 'string') fail(`template key "${where}[${i}]" must be a string`);
     try {
@@ -144,7 +166,10 @@ function parseLifetime(doc: unknown, where: string): number {
 
 function parseUris(doc: unknown, where: string): UriTemplate[] {
   if (doc === undefined) return [];
-  if (!Array.isArray(doc)) return fail(`template key "${where}" must be a list of URI templates such as "spiffe://example.org/ns/{namespace}/sa/{service}"`);
+  if (!Array.isArray(doc))
+    return fail(
+      `template key "${where}" must be a list of URI templates such as "spiffe://example.org/ns/{namespace}/sa/{service}"`,
+    );
   return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`));
 }
 
@@ -156,7 +181,8 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
   while (rest.length > 0) {
     const open = rest.indexOf('{');
     const close = rest.indexOf('}');
-    if (close >= 0 && (open < 0 || close < open)) fail(`template key "${where}": "}" without a matching "{" in ${JSON.stringify(text)}`);
+    if (close >= 0 && (open < 0 || close < open))
+      fail(`template key "${where}": "}" without a matching "{" in ${JSON.stringify(text)}`);
     if (open < 0) {
       parts.push({ literal: rest });
       break;
@@ -165,8 +191,14 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
     const end = rest.indexOf('}', open);
     if (end < 0) fail(`template key "${where}": "{" without a matching "}" in ${JSON.stringify(text)}`);
     const claim = rest.slice(open + 1, end);
-    if (!CLAIM_NAME.test(claim)) fail(`template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`);
-    if (REGISTERED_CLAIMS.includes(claim)) fail(`template key "${where}": {${claim}} names a registered token claim; a template may use only the token's own claims (shortleaf token --claim KEY=VALUE)`);
+    if (!CLAIM_NAME.test(claim))
+      fail(
+        `template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`,
+      );
+    if (REGISTERED_CLAIMS.includes(claim))
+      fail(
+        `template key "${where}": {${claim}} names a registered token claim; a template may use only the token's own claims (shortleaf token --claim KEY=VALUE)`,
+      );
     parts.push({ claim });
     rest = rest.slice(end + 1);
   }
@@ -179,7 +211,10 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
   // literal parts alone cannot add a dot segment, a query to a SPIFFE ID, or anything else a name
   // is refused for.
   try {
-    parseNameOfKind('uri', render(template, () => 'x'));
+    parseNameOfKind(
+      'uri',
+      render(template, () => 'x'),
+    );
   } catch (cause) {
     fail(`template key "${where}": ${(cause as Error).message}`);
   }
@@ -195,20 +230,34 @@ function render(t: UriTemplate, value: (claim: string) => string): string {
  * lacks is `templateClaimMissing`; a value outside CLAIM_VALUE is `templateClaimInvalid`. The
  * caller still checks the results against the provisioner's name policy.
  */
-export function renderTemplateUris(template: CertificateTemplate, claims: Readonly<Record<string, string>>): SubjectName[] {
+export function renderTemplateUris(
+  template: CertificateTemplate,
+  claims: Readonly<Record<string, string>>,
+): SubjectName[] {
   return template.uris.map((t) => {
     const uri = render(t, (claim) => {
       const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
-      if (typeof value !== 'string') throw new AuthorityError('templateClaimMissing', `the token has no "${claim}" claim, which ${t.where} (${t.text}) needs; mint it with --claim ${claim}=VALUE`);
+      if (typeof value !== 'string')
+        throw new AuthorityError(
+          'templateClaimMissing',
+          `the token has no "${claim}" claim, which ${t.where} (${t.text}) needs; mint it with --claim ${claim}=VALUE`,
+        );
       if (!CLAIM_VALUE.test(value)) {
-        throw new AuthorityError('templateClaimInvalid', `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`);
+        throw new AuthorityError(
+          'templateClaimInvalid',
+          `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`,
+        );
       }
       return value;
     });
     try {
       return parseNameOfKind('uri', uri);
     } catch (cause) {
-      throw new AuthorityError('templateClaimInvalid', `the token's claims make ${t.where} an invalid URI: ${(cause as Error).message}`, { cause });
+      throw new AuthorityError(
+        'templateClaimInvalid',
+        `the token's claims make ${t.where} an invalid URI: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   });
 }
@@ -216,7 +265,10 @@ export function renderTemplateUris(template: CertificateTemplate, claims: Readon
 /** The provisioner's policy with the template's lifetime as its default, kept within min..max. */
 export function applyTemplateLifetime(policy: Policy, template: CertificateTemplate | undefined): Policy {
   if (template?.lifetimeMs === undefined) return policy;
-  return { ...policy, defaultLifetimeMs: Math.min(Math.max(template.lifetimeMs, policy.minLifetimeMs), policy.maxLifetimeMs) };
+  return {
+    ...policy,
+    defaultLifetimeMs: Math.min(Math.max(template.lifetimeMs, policy.minLifetimeMs), policy.maxLifetimeMs),
+  };
 }
 
 /**
@@ -242,7 +294,9 @@ function couldPass(t: UriTemplate, names: NamePolicy): string | null {
     const base = `${pattern.below.text}/`;
     return prefix.startsWith(base) || base.startsWith(prefix);
   });
-  return ok ? null : `no URI starting ${JSON.stringify(prefix)} is allowed (allowed: ${(names.uri ?? []).join(', ') || 'no URIs'})`;
+  return ok
+    ? null
+    : `no URI starting ${JSON.stringify(prefix)} is allowed (allowed: ${(names.uri ?? []).join(', ') || 'no URIs'})`;
 }
 
 /**
@@ -251,20 +305,31 @@ function couldPass(t: UriTemplate, names: NamePolicy): string | null {
  * the name policy, and an ACME provisioner gets no URIs (its names are proven by challenges, and
  * a template must not add one nobody proved). Throws `badTemplate` naming the key.
  */
-export async function assertTemplatesFitProvisioners(templates: ReadonlyMap<string, CertificateTemplate>, store: Pick<AuthorityStore, 'getProvisioner'>): Promise<void> {
+export async function assertTemplatesFitProvisioners(
+  templates: ReadonlyMap<string, CertificateTemplate>,
+  store: Pick<AuthorityStore, 'getProvisioner'>,
+): Promise<void> {
   for (const [name, t] of templates) {
     const row = await store.getProvisioner(name);
-    if (row === null) fail(`template "${t.where}" is for provisioner ${JSON.stringify(name)}, which does not exist (shortleaf provisioner list shows them)`);
+    if (row === null)
+      fail(
+        `template "${t.where}" is for provisioner ${JSON.stringify(name)}, which does not exist (shortleaf provisioner list shows them)`,
+      );
     const policy = parsePolicy(JSON.parse(row.policy), { stored: true });
     if (t.lifetimeMs !== undefined && (t.lifetimeMs < policy.minLifetimeMs || t.lifetimeMs > policy.maxLifetimeMs)) {
-      fail(`template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`);
+      fail(
+        `template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`,
+      );
     }
     if (row.type === 'acme' && t.uris.length > 0) {
-      fail(`template key "${t.where}.uris" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`);
+      fail(
+        `template key "${t.where}.uris" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
+      );
     }
     for (const u of t.uris) {
       const refusal = couldPass(u, policy.names);
-      if (refusal !== null) fail(`template key "${u.where}" can never pass provisioner ${name}'s name policy: ${refusal}`);
+      if (refusal !== null)
+        fail(`template key "${u.where}" can never pass provisioner ${name}'s name policy: ${refusal}`);
     }
   }
 }

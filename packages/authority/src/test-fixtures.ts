@@ -43,7 +43,11 @@ import type { Clock, KeySealer, Logger } from './ports.js';
 export const T0 = new Date('2031-03-01T12:00:00.000Z');
 export const PASSPHRASE = 'test-pass';
 export const AUD = 'https://ca.test:9443/api/v1/sign';
-export const URLS: PublicUrls = { ocsp: 'http://status.test/ocsp', caIssuers: 'http://status.test/intermediate.crt', crl: 'http://status.test/crl' };
+export const URLS: PublicUrls = {
+  ocsp: 'http://status.test/ocsp',
+  caIssuers: 'http://status.test/intermediate.crt',
+  crl: 'http://status.test/crl',
+};
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 
@@ -76,9 +80,11 @@ export interface LogLine {
 /** A logger that keeps every line, so tests can look for events and for secrets that must not be there. */
 export function memoryLogger(): Logger & { lines: LogLine[]; text(): string } {
   const lines: LogLine[] = [];
-  const push = (level: LogLine['level']) => (event: string, fields: Record<string, unknown> = {}) => {
-    lines.push({ level, event, fields });
-  };
+  const push =
+    (level: LogLine['level']) =>
+    (event: string, fields: Record<string, unknown> = {}) => {
+      lines.push({ level, event, fields });
+    };
   return { lines, info: push('info'), warn: push('warn'), error: push('error'), text: () => JSON.stringify(lines) };
 }
 
@@ -105,7 +111,14 @@ export function makeRoot(opts: { now?: Date; commonName?: string; validityMs?: n
   const signer = createSigner(privateKey);
   const commonName = opts.commonName ?? 'Test Root CA';
   const subjectDer = encodeName({ commonName, organization: 'Shortleaf' });
-  const draft = rootDraft({ serial: newSerial(fresh).bytes, subjectDer, commonName, publicKey: signer.publicKey, notBefore: at(now, -5 * 60_000), notAfter: at(now, opts.validityMs ?? 3650 * DAY) });
+  const draft = rootDraft({
+    serial: newSerial(fresh).bytes,
+    subjectDer,
+    commonName,
+    publicKey: signer.publicKey,
+    notBefore: at(now, -5 * 60_000),
+    notAfter: at(now, opts.validityMs ?? 3650 * DAY),
+  });
   const der = lintAndSign(draft, signer, { issuer: null });
   return { certificate: readCertificate(der), signer, privateKey, pem: encodePem('CERTIFICATE', der) };
 }
@@ -137,12 +150,24 @@ export function signIntermediate(
 }
 
 /** A leaf signed directly by `root` (never recorded anywhere): a certificate this CA did not issue. */
-export function foreignLeaf(root: { certificate: CertificateInfo; signer: Signer }, opts: { names: string[]; publicKey: PublicKeyInfo; serialHex?: string; now?: Date }): Uint8Array {
+export function foreignLeaf(
+  root: { certificate: CertificateInfo; signer: Signer },
+  opts: { names: string[]; publicKey: PublicKeyInfo; serialHex?: string; now?: Date },
+): Uint8Array {
   const now = opts.now ?? T0;
   const names = opts.names.map((n) => parseName(n));
   const serial = opts.serialHex === undefined ? newSerial(fresh).bytes : serialBytes(opts.serialHex);
   const issuer = issuerInfo(root.certificate, root.signer);
-  const draft = leafDraft({ serial, commonName: names[0]?.value ?? null, names, publicKey: opts.publicKey, notBefore: at(now, -60_000), notAfter: at(now, DAY), issuer, urls: URLS });
+  const draft = leafDraft({
+    serial,
+    commonName: names[0]?.value ?? null,
+    names,
+    publicKey: opts.publicKey,
+    notBefore: at(now, -60_000),
+    notAfter: at(now, DAY),
+    issuer,
+    urls: URLS,
+  });
   return signDraft(draft, root.signer);
 }
 
@@ -173,7 +198,9 @@ export interface TestCa {
  * and sealed inside the database, signed by the root and imported, then loaded and wired into an
  * authority. Sealing costs ~100 ms of scrypt, so make one per test file.
  */
-export async function createTestCa(opts: { now?: Date; intermediateValidityMs?: number; permitDns?: string[] } = {}): Promise<TestCa> {
+export async function createTestCa(
+  opts: { now?: Date; intermediateValidityMs?: number; permitDns?: string[] } = {},
+): Promise<TestCa> {
   const now = opts.now ?? T0;
   const dir = mkdtempSync(join(tmpdir(), 'auth-'));
   const store = await SqliteStore.open(join(dir, 'db.sqlite'));
@@ -181,12 +208,31 @@ export async function createTestCa(opts: { now?: Date; intermediateValidityMs?: 
   const logger = memoryLogger();
   const sealer = passphraseSealer();
   const root = makeRoot({ now });
-  const csr = await createIntermediateKey(store, sealer, clock, { id: 'int-1', name: 'primary', commonName: 'Test Intermediate CA' });
-  const intermediateDer = signIntermediate(root, parseCsr(csr).publicKey, { now, ...(opts.intermediateValidityMs === undefined ? {} : { validityMs: opts.intermediateValidityMs }), ...(opts.permitDns === undefined ? {} : { permitDns: opts.permitDns }) });
-  await importIntermediate(store, clock, { name: 'primary', certificatePem: encodePem('CERTIFICATE', intermediateDer), rootPem: root.pem });
+  const csr = await createIntermediateKey(store, sealer, clock, {
+    id: 'int-1',
+    name: 'primary',
+    commonName: 'Test Intermediate CA',
+  });
+  const intermediateDer = signIntermediate(root, parseCsr(csr).publicKey, {
+    now,
+    ...(opts.intermediateValidityMs === undefined ? {} : { validityMs: opts.intermediateValidityMs }),
+    ...(opts.permitDns === undefined ? {} : { permitDns: opts.permitDns }),
+  });
+  await importIntermediate(store, clock, {
+    name: 'primary',
+    certificatePem: encodePem('CERTIFICATE', intermediateDer),
+    rootPem: root.pem,
+  });
   const issuer = await loadActiveIssuer(store, sealer);
   let override: ((n: number) => Uint8Array) | null = null;
-  const authority = createAuthority({ store, issuer, clock, random: (n) => (override ?? fresh)(n), urls: URLS, logger });
+  const authority = createAuthority({
+    store,
+    issuer,
+    clock,
+    random: (n) => (override ?? fresh)(n),
+    urls: URLS,
+    logger,
+  });
   return {
     dir,
     store,
@@ -216,11 +262,27 @@ export interface TestProvisioner {
 }
 
 /** Generates a JWK provisioner and stores its public half and policy, as `shortleaf provisioner add` does. */
-export async function addProvisioner(store: SqliteStore, name: string, policy: PolicyDocument | Record<string, unknown> = {}, kty: 'EC' | 'OKP' = 'EC'): Promise<TestProvisioner> {
+export async function addProvisioner(
+  store: SqliteStore,
+  name: string,
+  policy: PolicyDocument | Record<string, unknown> = {},
+  kty: 'EC' | 'OKP' = 'EC',
+): Promise<TestProvisioner> {
   const { privateKey, publicKey } = generateKeyPair(kty === 'OKP' ? 'Ed25519' : 'EC-P256');
   const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
-  await store.addProvisioner({ name, type: 'jwk', publicJwk: JSON.stringify(publicJwk), policy: JSON.stringify(policy), createdAt: T0 });
-  return { name, alg: kty === 'OKP' ? 'EdDSA' : 'ES256', privateJwk: privateKey.export({ format: 'jwk' }) as JWK, publicJwk };
+  await store.addProvisioner({
+    name,
+    type: 'jwk',
+    publicJwk: JSON.stringify(publicJwk),
+    policy: JSON.stringify(policy),
+    createdAt: T0,
+  });
+  return {
+    name,
+    alg: kty === 'OKP' ? 'EdDSA' : 'ES256',
+    privateJwk: privateKey.export({ format: 'jwk' }) as JWK,
+    publicJwk,
+  };
 }
 
 export interface MintOptions {
@@ -254,7 +316,9 @@ export async function mint(p: TestProvisioner, o: MintOptions = {}): Promise<str
   };
   for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
   const alg = o.alg ?? p.alg;
-  return new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT' }).sign(await importJWK(o.signingJwk ?? p.privateJwk, alg));
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg, typ: 'JWT' })
+    .sign(await importJWK(o.signingJwk ?? p.privateJwk, alg));
 }
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -273,9 +337,16 @@ export interface TestCsr {
 }
 
 /** A well-formed CSR for `names` (SAN request) with a fresh key of the given type. */
-export function makeCsr(names: string[] = [], opts: { keyType?: KeyTypeName; commonName?: string | null } = {}): TestCsr {
+export function makeCsr(
+  names: string[] = [],
+  opts: { keyType?: KeyTypeName; commonName?: string | null } = {},
+): TestCsr {
   const { privateKey } = generateKeyPair(opts.keyType ?? 'EC-P256');
-  const der = createCsr(privateKey, { commonName: opts.commonName === undefined ? (names[0] ?? null) : opts.commonName }, names.map((n) => parseName(n)));
+  const der = createCsr(
+    privateKey,
+    { commonName: opts.commonName === undefined ? (names[0] ?? null) : opts.commonName },
+    names.map((n) => parseName(n)),
+  );
   return { pem: csrToPem(der), der, privateKey, publicKey: parseCsr(der).publicKey };
 }
 
@@ -301,12 +372,22 @@ export function rsaCsr(bits: number): string {
   const info = tlv(0x30, tlv(0x02, Uint8Array.of(0)), encodeName({ commonName: 'weak.internal' }), spki, tlv(0xa0));
   const sha256WithRsa = Uint8Array.of(0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b);
   const signature = new Uint8Array(nodeSign('sha256', info, privateKey));
-  const der = tlv(0x30, info, tlv(0x30, sha256WithRsa, Uint8Array.of(0x05, 0x00)), tlv(0x03, Uint8Array.of(0), signature));
+  const der = tlv(
+    0x30,
+    info,
+    tlv(0x30, sha256WithRsa, Uint8Array.of(0x05, 0x00)),
+    tlv(0x03, Uint8Array.of(0), signature),
+  );
   return csrToPem(der);
 }
 
 /** Asserts a rejection is an AuthorityError (or another error class with `code`) with this code and message fragment. */
-export async function rejectsWith(promise: Promise<unknown>, code: AuthorityErrorCode | string, fragment: string, errorClass: new (...args: never[]) => Error = AuthorityError): Promise<Error> {
+export async function rejectsWith(
+  promise: Promise<unknown>,
+  code: AuthorityErrorCode | string,
+  fragment: string,
+  errorClass: new (...args: never[]) => Error = AuthorityError,
+): Promise<Error> {
   let caught: unknown;
   await assert.rejects(promise, (err) => {
     caught = err;
@@ -314,12 +395,18 @@ export async function rejectsWith(promise: Promise<unknown>, code: AuthorityErro
   });
   assert.ok(caught instanceof errorClass, `expected ${errorClass.name}, got ${String(caught)}`);
   assert.equal((caught as { code?: unknown }).code, code, `wrong code; message: ${(caught as Error).message}`);
-  assert.ok((caught as Error).message.includes(fragment), `"${(caught as Error).message}" should mention "${fragment}"`);
+  assert.ok(
+    (caught as Error).message.includes(fragment),
+    `"${(caught as Error).message}" should mention "${fragment}"`,
+  );
   return caught as Error;
 }
 
 /** Runs `fn` and asserts no table of the store changed size. */
-export async function unchanged<T>(ca: { counts(): Promise<Record<string, number>> }, fn: () => Promise<T>): Promise<T> {
+export async function unchanged<T>(
+  ca: { counts(): Promise<Record<string, number>> },
+  fn: () => Promise<T>,
+): Promise<T> {
   const before = await ca.counts();
   const result = await fn();
   assert.deepEqual(await ca.counts(), before, 'the store must be left exactly as it was');
@@ -328,16 +415,48 @@ export async function unchanged<T>(ca: { counts(): Promise<Record<string, number
 
 // A minimal DER OCSPRequest for one CertID (RFC 6960 §4.1.1), built by hand so the responder is
 // tested on exact bytes; OpenSSL-made requests are covered by the end-to-end tests.
-const HASH_OID: Record<OcspHash, string> = { sha1: '06052b0e03021a', sha256: '0609608648016503040201', sha384: '0609608648016503040202', sha512: '0609608648016503040203' };
+const HASH_OID: Record<OcspHash, string> = {
+  sha1: '06052b0e03021a',
+  sha256: '0609608648016503040201',
+  sha384: '0609608648016503040202',
+  sha512: '0609608648016503040203',
+};
 function derTlv(tag: number, body: Buffer): Buffer {
-  const len = body.length < 0x80 ? Buffer.of(body.length) : body.length < 0x100 ? Buffer.of(0x81, body.length) : Buffer.of(0x82, body.length >> 8, body.length & 0xff);
+  const len =
+    body.length < 0x80
+      ? Buffer.of(body.length)
+      : body.length < 0x100
+        ? Buffer.of(0x81, body.length)
+        : Buffer.of(0x82, body.length >> 8, body.length & 0xff);
   return Buffer.concat([Buffer.of(tag), len, body]);
 }
-export function ocspRequest(hashes: { nameHash: Uint8Array; keyHash: Uint8Array }, serialHex: string, hash: OcspHash = 'sha1', nonce?: Buffer): Uint8Array {
+export function ocspRequest(
+  hashes: { nameHash: Uint8Array; keyHash: Uint8Array },
+  serialHex: string,
+  hash: OcspHash = 'sha1',
+  nonce?: Buffer,
+): Uint8Array {
   const serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
   const serialInt = serial[0]! & 0x80 ? Buffer.concat([Buffer.of(0), serial]) : serial;
-  const certId = derTlv(0x30, Buffer.concat([derTlv(0x30, Buffer.concat([Buffer.from(HASH_OID[hash], 'hex'), Buffer.of(5, 0)])), derTlv(4, Buffer.from(hashes.nameHash)), derTlv(4, Buffer.from(hashes.keyHash)), derTlv(2, serialInt)]));
+  const certId = derTlv(
+    0x30,
+    Buffer.concat([
+      derTlv(0x30, Buffer.concat([Buffer.from(HASH_OID[hash], 'hex'), Buffer.of(5, 0)])),
+      derTlv(4, Buffer.from(hashes.nameHash)),
+      derTlv(4, Buffer.from(hashes.keyHash)),
+      derTlv(2, serialInt),
+    ]),
+  );
   const requestList = derTlv(0x30, derTlv(0x30, certId));
-  const extensions = nonce === undefined ? Buffer.alloc(0) : derTlv(0xa2, derTlv(0x30, derTlv(0x30, Buffer.concat([Buffer.from('06092b0601050507300102', 'hex'), derTlv(4, derTlv(4, nonce))]))));
+  const extensions =
+    nonce === undefined
+      ? Buffer.alloc(0)
+      : derTlv(
+          0xa2,
+          derTlv(
+            0x30,
+            derTlv(0x30, Buffer.concat([Buffer.from('06092b0601050507300102', 'hex'), derTlv(4, derTlv(4, nonce))])),
+          ),
+        );
   return derTlv(0x30, derTlv(0x30, Buffer.concat([requestList, extensions])));
 }

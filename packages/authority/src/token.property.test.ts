@@ -18,8 +18,18 @@ const publicJwk = JSON.stringify(publicKey.export({ format: 'jwk' }));
 const signingKey = await importJWK(privateKey.export({ format: 'jwk' }) as JWK, 'ES256');
 const verifier = createTokenVerifier({ publicJwk: async (name) => (name === 'ops' ? publicJwk : null), now: () => T0 });
 const nowS = Math.floor(T0.getTime() / 1000);
-const claims = (): Record<string, unknown> => ({ sans: ['api.internal', '10.0.0.1'], iss: 'ops', aud: AUD, sub: 'api.internal', iat: nowS, nbf: nowS, exp: nowS + 300, jti: randomUUID() });
-const sign = (payload: Record<string, unknown>) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(signingKey);
+const claims = (): Record<string, unknown> => ({
+  sans: ['api.internal', '10.0.0.1'],
+  iss: 'ops',
+  aud: AUD,
+  sub: 'api.internal',
+  iat: nowS,
+  nbf: nowS,
+  exp: nowS + 300,
+  jti: randomUUID(),
+});
+const sign = (payload: Record<string, unknown>) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(signingKey);
 const valid = await sign(claims());
 
 /** Verifies, and fails the property on anything but an AuthorityError (a wrapped TypeError included) or a slow answer. */
@@ -48,7 +58,8 @@ describe('the token verifier on hostile input (property)', () => {
 
   it(`throws only AuthorityError, quickly, for ${RUNS} mutated tokens`, async () => {
     const [header, payload, signature] = valid.split('.') as [string, string, string];
-    const segment = (b64: string, m: Parameters<typeof mutate>[1]) => Buffer.from(mutate(Buffer.from(b64, 'base64url'), m)).toString('base64url');
+    const segment = (b64: string, m: Parameters<typeof mutate>[1]) =>
+      Buffer.from(mutate(Buffer.from(b64, 'base64url'), m)).toString('base64url');
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
@@ -73,7 +84,15 @@ describe('the token verifier on hostile input (property)', () => {
       fc.asyncProperty(
         fc.dictionary(fc.constantFrom(...keys), anyJson, { maxKeys: 4 }),
         fc.subarray(keys, { maxLength: 2 }),
-        fc.option(fc.array(fc.oneof(fc.string({ maxLength: 70 }), fc.constantFrom('*.x.internal', '::1', '0.0.0.0/0', 'a..b', 'xn--', '.', '')), { maxLength: 120 })),
+        fc.option(
+          fc.array(
+            fc.oneof(
+              fc.string({ maxLength: 70 }),
+              fc.constantFrom('*.x.internal', '::1', '0.0.0.0/0', 'a..b', 'xn--', '.', ''),
+            ),
+            { maxLength: 120 },
+          ),
+        ),
         async (changed, removed, sans) => {
           const payload: Record<string, unknown> = { ...claims(), ...changed, ...(sans === null ? {} : { sans }) };
           for (const k of removed) delete payload[k];

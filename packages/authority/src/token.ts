@@ -1,4 +1,13 @@
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type KeyObject,
+} from 'jose';
 import { parseName, type SubjectName } from '@shortleaf/pki';
 import { AuthorityError } from './errors.js';
 
@@ -64,8 +73,10 @@ export interface TokenHeader {
  * takes, so a symmetric or unsigned token (`HS256`, `none`) is refused before any lookup.
  */
 export function readTokenHeader(token: unknown, algorithms: readonly string[] = TOKEN_ALGORITHMS): TokenHeader {
-  if (typeof token !== 'string' || token.length === 0) throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
-  if (token.length > MAX_TOKEN_BYTES) throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
+  if (typeof token !== 'string' || token.length === 0)
+    throw new AuthorityError('tokenMalformed', 'a token (a JWT string) is required');
+  if (token.length > MAX_TOKEN_BYTES)
+    throw new AuthorityError('tokenMalformed', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
   let alg: string;
   let iss: unknown;
   try {
@@ -74,8 +85,13 @@ export function readTokenHeader(token: unknown, algorithms: readonly string[] = 
   } catch (cause) {
     throw new AuthorityError('tokenMalformed', 'the token is not a JWT', { cause });
   }
-  if (!algorithms.includes(alg)) throw new AuthorityError('tokenMalformed', `token algorithm ${JSON.stringify(alg)} is not allowed (use ${algorithms.join(' or ')})`);
-  if (typeof iss !== 'string' || iss === '') throw new AuthorityError('tokenMalformed', 'the token has no "iss" naming its provisioner');
+  if (!algorithms.includes(alg))
+    throw new AuthorityError(
+      'tokenMalformed',
+      `token algorithm ${JSON.stringify(alg)} is not allowed (use ${algorithms.join(' or ')})`,
+    );
+  if (typeof iss !== 'string' || iss === '')
+    throw new AuthorityError('tokenMalformed', 'the token has no "iss" naming its provisioner');
   return { token, alg, iss };
 }
 
@@ -105,14 +121,22 @@ export function createJwkTokenVerifier(deps: { now(): Date; maxNames?: number })
       key = await importJWK(JSON.parse(jwk) as JWK, alg);
     } catch (cause) {
       // jose cannot use this provisioner's key with the token's algorithm (EdDSA token, EC key).
-      throw new AuthorityError('tokenSignature', `the token's signature cannot be checked: provisioner ${provisioner} has no ${alg} key`, { cause });
+      throw new AuthorityError(
+        'tokenSignature',
+        `the token's signature cannot be checked: provisioner ${provisioner} has no ${alg} key`,
+        { cause },
+      );
     }
     keys.set(`${provisioner}/${alg}`, { jwk, key });
     return key;
   }
 
   /** Signature, audience, lifetime and the claims every token carries; returns the payload. */
-  async function verifyJwt(header: TokenHeader, jwk: string, audiences: readonly string[]): Promise<{ iss: string; sub: string; jti: string; exp: number; payload: Record<string, unknown> }> {
+  async function verifyJwt(
+    header: TokenHeader,
+    jwk: string,
+    audiences: readonly string[],
+  ): Promise<{ iss: string; sub: string; jti: string; exp: number; payload: Record<string, unknown> }> {
     const { token, alg, iss } = header;
     const key = await keyFor(iss, alg, jwk);
     let payload;
@@ -129,17 +153,25 @@ export function createJwkTokenVerifier(deps: { now(): Date; maxNames?: number })
       throw mapJoseError(cause);
     }
     const { exp, iat, nbf, jti, sub } = payload as Record<string, unknown>;
-    if (typeof iat !== 'number' || typeof exp !== 'number') throw new AuthorityError('tokenMalformed', 'the token "iat" and "exp" must be numbers');
+    if (typeof iat !== 'number' || typeof exp !== 'number')
+      throw new AuthorityError('tokenMalformed', 'the token "iat" and "exp" must be numbers');
     const start = typeof nbf === 'number' ? Math.max(nbf, iat) : iat;
     if (exp - start > MAX_TOKEN_LIFETIME_S) {
-      throw new AuthorityError('tokenLifetime', `the token lives ${exp - start}s; one-time tokens may live at most ${MAX_TOKEN_LIFETIME_S}s`);
+      throw new AuthorityError(
+        'tokenLifetime',
+        `the token lives ${exp - start}s; one-time tokens may live at most ${MAX_TOKEN_LIFETIME_S}s`,
+      );
     }
     // The token's own iat cannot be trusted to bound its life: a future iat would stretch it.
     const nowS = deps.now().getTime() / 1000;
     if (iat > nowS + TOKEN_CLOCK_SKEW_S || exp - nowS > MAX_TOKEN_LIFETIME_S + TOKEN_CLOCK_SKEW_S) {
-      throw new AuthorityError('tokenLifetime', `the token is issued in the future or expires more than ${MAX_TOKEN_LIFETIME_S}s from now (check the clock)`);
+      throw new AuthorityError(
+        'tokenLifetime',
+        `the token is issued in the future or expires more than ${MAX_TOKEN_LIFETIME_S}s from now (check the clock)`,
+      );
     }
-    if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128) throw new AuthorityError('tokenMalformed', 'the token "jti" must be a string of 8 to 128 characters');
+    if (typeof jti !== 'string' || jti.length < 8 || jti.length > 128)
+      throw new AuthorityError('tokenMalformed', 'the token "jti" must be a string of 8 to 128 characters');
     if (typeof sub !== 'string') throw new AuthorityError('tokenMalformed', 'the token "sub" must be a string');
     return { iss, sub, jti, exp, payload: payload as Record<string, unknown> };
   }
@@ -153,17 +185,33 @@ export function createJwkTokenVerifier(deps: { now(): Date; maxNames?: number })
     }
     const rawNames = (sans as string[] | undefined) ?? [sub];
     if (rawNames.length === 0) throw new AuthorityError('tokenMalformed', 'a token must authorise at least one name');
-    if (rawNames.length > maxNames) throw new AuthorityError('tokenMalformed', `the token names ${rawNames.length} names; the limit is ${maxNames} (limits.maxNames)`);
+    if (rawNames.length > maxNames)
+      throw new AuthorityError(
+        'tokenMalformed',
+        `the token names ${rawNames.length} names; the limit is ${maxNames} (limits.maxNames)`,
+      );
     const names = dedupe(rawNames.map((n) => parseTokenName(n)));
     const subject = parseTokenName(sub);
     if (!names.some((n) => n.kind === subject.kind && n.value === subject.value)) {
       throw new AuthorityError('tokenMalformed', `the token "sub" (${sub}) must be one of its "sans"`);
     }
-    return { provisioner: iss, subject, names, jti, expiresAt: new Date(exp * 1000), use: tokenUse(iss, jti, exp), claims: customClaims(payload) };
+    return {
+      provisioner: iss,
+      subject,
+      names,
+      jti,
+      expiresAt: new Date(exp * 1000),
+      use: tokenUse(iss, jti, exp),
+      claims: customClaims(payload),
+    };
   }
 
   /** Verifies a revoke token: its `sub` is the serial of the certificate to revoke. */
-  async function verifyRevoke(header: TokenHeader, jwk: string, audiences: readonly string[]): Promise<RevokeTokenClaims> {
+  async function verifyRevoke(
+    header: TokenHeader,
+    jwk: string,
+    audiences: readonly string[],
+  ): Promise<RevokeTokenClaims> {
     const { iss, sub, jti, exp } = await verifyJwt(header, jwk, audiences);
     return { provisioner: iss, serial: sub, jti, expiresAt: new Date(exp * 1000), use: tokenUse(iss, jti, exp) };
   }
@@ -191,7 +239,8 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
   async function found(token: unknown): Promise<{ header: TokenHeader; jwk: string }> {
     const header = readTokenHeader(token);
     const jwk = await deps.publicJwk(header.iss);
-    if (jwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(header.iss)}`);
+    if (jwk === null)
+      throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(header.iss)}`);
     return { header, jwk };
   }
 
@@ -212,14 +261,20 @@ export function createTokenVerifier(deps: TokenVerifierDeps) {
  * so a claim named `__proto__` stays data; readers look claims up with `Object.hasOwn`.
  */
 function customClaims(payload: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(payload).filter((e): e is [string, string] => typeof e[1] === 'string' && !REGISTERED_CLAIMS.includes(e[0])));
+  return Object.fromEntries(
+    Object.entries(payload).filter(
+      (e): e is [string, string] => typeof e[1] === 'string' && !REGISTERED_CLAIMS.includes(e[0]),
+    ),
+  );
 }
 
 function parseTokenName(raw: string): SubjectName {
   try {
     return parseName(raw);
   } catch (cause) {
-    throw new AuthorityError('tokenMalformed', `the token names an invalid name: ${(cause as Error).message}`, { cause });
+    throw new AuthorityError('tokenMalformed', `the token names an invalid name: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }
 
@@ -234,14 +289,21 @@ function dedupe(names: SubjectName[]): SubjectName[] {
 }
 
 function mapJoseError(cause: unknown): AuthorityError {
-  if (cause instanceof joseErrors.JWTExpired) return new AuthorityError('tokenExpired', 'the token has expired; mint a new one', { cause });
+  if (cause instanceof joseErrors.JWTExpired)
+    return new AuthorityError('tokenExpired', 'the token has expired; mint a new one', { cause });
   if (cause instanceof joseErrors.JWTClaimValidationFailed) {
-    if (cause.claim === 'aud') return new AuthorityError('tokenAudience', "the token's audience (aud) is not this CA's endpoint", { cause });
-    if (cause.claim === 'nbf' || cause.claim === 'iat') return new AuthorityError('tokenExpired', 'the token is not valid yet (check the clock)', { cause });
-    return new AuthorityError('tokenMalformed', `the token claim "${cause.claim}" is invalid: ${cause.reason}`, { cause });
+    if (cause.claim === 'aud')
+      return new AuthorityError('tokenAudience', "the token's audience (aud) is not this CA's endpoint", { cause });
+    if (cause.claim === 'nbf' || cause.claim === 'iat')
+      return new AuthorityError('tokenExpired', 'the token is not valid yet (check the clock)', { cause });
+    return new AuthorityError('tokenMalformed', `the token claim "${cause.claim}" is invalid: ${cause.reason}`, {
+      cause,
+    });
   }
   if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return new AuthorityError('tokenSignature', "the token's signature does not verify with the provisioner's key", { cause });
+    return new AuthorityError('tokenSignature', "the token's signature does not verify with the provisioner's key", {
+      cause,
+    });
   }
   return new AuthorityError('tokenMalformed', 'the token cannot be verified', { cause });
 }

@@ -43,7 +43,8 @@ export function createClient(opts: ClientOptions) {
           method,
           ca: opts.rootPem,
           ...(opts.cert === undefined ? {} : { cert: opts.cert, key: opts.key }),
-          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
+          headers:
+            payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
           timeout: opts.timeoutMs ?? 15_000,
         },
         (res) => {
@@ -70,15 +71,19 @@ export function createClient(opts: ClientOptions) {
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${base.origin} within ${opts.timeoutMs ?? 15_000} ms`)));
+      req.on('timeout', () =>
+        req.destroy(new Error(`no answer from ${base.origin} within ${opts.timeoutMs ?? 15_000} ms`)),
+      );
       req.on('error', (err) => reject(explainTlsError(err, base)));
       req.end(payload);
     });
   }
 
   return {
-    sign: async (input: { csr: string; token: string; notAfter?: string }) => (await call<IssuedResponse>('POST', '/api/v1/sign', input)).body,
-    renew: async (input: { csr?: string } = {}) => (await call<IssuedResponse>('POST', '/api/v1/renew', input.csr === undefined ? undefined : input)).body,
+    sign: async (input: { csr: string; token: string; notAfter?: string }) =>
+      (await call<IssuedResponse>('POST', '/api/v1/sign', input)).body,
+    renew: async (input: { csr?: string } = {}) =>
+      (await call<IssuedResponse>('POST', '/api/v1/renew', input.csr === undefined ? undefined : input)).body,
     roots: async () => (await call<string>('GET', '/roots.pem')).body,
     health: async () => (await call<{ status: string }>('GET', '/health')).body,
   };
@@ -92,7 +97,10 @@ export type Client = ReturnType<typeof createClient>;
  */
 function explainTlsError(err: Error & { code?: string; cert?: { subjectaltname?: string } }, base: URL): Error {
   if (err.code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return err;
-  const names = (err.cert?.subjectaltname ?? '').split(', ').map((n) => n.replace(/^(DNS|IP Address):/, '')).filter((n) => n !== '');
+  const names = (err.cert?.subjectaltname ?? '')
+    .split(', ')
+    .map((n) => n.replace(/^(DNS|IP Address):/, ''))
+    .filter((n) => n !== '');
   const message =
     `the CA's HTTPS certificate does not name ${base.hostname}` +
     (names.length > 0 ? `; it names ${names.join(', ')}: use one of those in --ca` : '') +

@@ -33,12 +33,20 @@ export const revokeAudience = (caUrl: string): string => `${caUrl.replace(/\/+$/
 /** Mints a one-time token (JWT) as `shortleaf token` does; any JOSE library can do the same. */
 export async function mintToken(input: MintTokenInput): Promise<string> {
   const registered = Object.keys(input.claims ?? {}).find((k) => REGISTERED_CLAIMS.includes(k));
-  if (registered !== undefined) throw new RangeError(`the claim "${registered}" is a registered claim the token sets itself; choose another name`);
+  if (registered !== undefined)
+    throw new RangeError(`the claim "${registered}" is a registered claim the token sets itself; choose another name`);
   const alg = input.privateJwk.kty === 'OKP' ? 'EdDSA' : 'ES256';
   const key = await importJWK(input.privateJwk, alg);
   const now = Math.floor((input.now ?? new Date()).getTime() / 1000);
-  const jwt = new SignJWT({ ...input.claims, sans: [...(input.sans && input.sans.length > 0 ? input.sans : [input.subject])] })
-    .setProtectedHeader({ alg, typ: 'JWT', ...(input.privateJwk.kid === undefined ? {} : { kid: input.privateJwk.kid }) })
+  const jwt = new SignJWT({
+    ...input.claims,
+    sans: [...(input.sans && input.sans.length > 0 ? input.sans : [input.subject])],
+  })
+    .setProtectedHeader({
+      alg,
+      typ: 'JWT',
+      ...(input.privateJwk.kid === undefined ? {} : { kid: input.privateJwk.kid }),
+    })
     .setIssuer(input.provisioner)
     .setAudience(input.audience ?? signAudience(input.caUrl))
     .setSubject(input.subject)

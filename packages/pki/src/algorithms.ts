@@ -17,9 +17,27 @@ const SIGNATURE_ALGORITHMS: readonly SignatureAlgorithm[] = [
   { oid: '1.2.840.10045.4.3.2', name: 'ecdsa-with-SHA256', keyType: 'ec', hash: 'sha256', nullParameters: false },
   { oid: '1.2.840.10045.4.3.3', name: 'ecdsa-with-SHA384', keyType: 'ec', hash: 'sha384', nullParameters: false },
   { oid: '1.2.840.10045.4.3.4', name: 'ecdsa-with-SHA512', keyType: 'ec', hash: 'sha512', nullParameters: false },
-  { oid: '1.2.840.113549.1.1.11', name: 'sha256WithRSAEncryption', keyType: 'rsa', hash: 'sha256', nullParameters: true },
-  { oid: '1.2.840.113549.1.1.12', name: 'sha384WithRSAEncryption', keyType: 'rsa', hash: 'sha384', nullParameters: true },
-  { oid: '1.2.840.113549.1.1.13', name: 'sha512WithRSAEncryption', keyType: 'rsa', hash: 'sha512', nullParameters: true },
+  {
+    oid: '1.2.840.113549.1.1.11',
+    name: 'sha256WithRSAEncryption',
+    keyType: 'rsa',
+    hash: 'sha256',
+    nullParameters: true,
+  },
+  {
+    oid: '1.2.840.113549.1.1.12',
+    name: 'sha384WithRSAEncryption',
+    keyType: 'rsa',
+    hash: 'sha384',
+    nullParameters: true,
+  },
+  {
+    oid: '1.2.840.113549.1.1.13',
+    name: 'sha512WithRSAEncryption',
+    keyType: 'rsa',
+    hash: 'sha512',
+    nullParameters: true,
+  },
   { oid: '1.3.101.112', name: 'Ed25519', keyType: 'ed25519', hash: null, nullParameters: false },
 ];
 
@@ -75,7 +93,9 @@ export function keyTypeByName(name: string): KeyTypeRow {
 
 /** Finds the row for a node:crypto key, or throws for a type we never accept (DSA, X25519, …). */
 export function keyTypeOf(keyType: string | undefined, namedCurve: string | undefined): KeyTypeRow {
-  const row = KEY_TYPES.find((k) => k.keyType === keyType && (k.namedCurve === undefined || k.namedCurve === namedCurve));
+  const row = KEY_TYPES.find(
+    (k) => k.keyType === keyType && (k.namedCurve === undefined || k.namedCurve === namedCurve),
+  );
   if (row === undefined) {
     const what = keyType === 'ec' ? `EC key on curve ${namedCurve ?? 'unknown'}` : `${keyType ?? 'unknown'} key`;
     throw new PkiError('unsupportedKey', `${what} is not supported (use ECDSA P-256/P-384, Ed25519 or RSA)`);

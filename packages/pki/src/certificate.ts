@@ -42,7 +42,8 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
     const issuer = fields[offset + 2];
     const subject = fields[offset + 4];
     const spki = fields[offset + 5];
-    if (issuer === undefined || subject === undefined || spki === undefined) throw new PkiError('badDer', 'TBSCertificate is missing fields');
+    if (issuer === undefined || subject === undefined || spki === undefined)
+      throw new PkiError('badDer', 'TBSCertificate is missing fields');
     const cert = new x509.X509Certificate(der);
     const bc = cert.getExtension(x509.BasicConstraintsExtension);
     const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
@@ -66,7 +67,9 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
       authorityKeyIdentifier: aki?.keyId === undefined ? null : new Uint8Array(Buffer.from(aki.keyId, 'hex')),
       isCa: bc?.ca ?? false,
       pathLen: bc?.pathLength,
-      names: (san?.names.items ?? []).flatMap((n) => (Object.hasOwn(SAN_KINDS, n.type) ? [readName(SAN_KINDS[n.type]!, n.value)] : [])),
+      names: (san?.names.items ?? []).flatMap((n) =>
+        Object.hasOwn(SAN_KINDS, n.type) ? [readName(SAN_KINDS[n.type]!, n.value)] : [],
+      ),
       permittedDns: constraints.dns,
       permittedUri: constraints.uri,
       selfSigned: Buffer.from(subjectDer).equals(issuerDer),
@@ -120,7 +123,9 @@ export function readCertificate(input: string | Uint8Array): CertificateInfo {
 
 /** Reads every CERTIFICATE block of a PEM bundle. */
 export function readCertificates(pem: string): CertificateInfo[] {
-  return decodePem(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => parseCertificate(b.der));
+  return decodePem(pem)
+    .filter((b) => b.label === 'CERTIFICATE')
+    .map((b) => parseCertificate(b.der));
 }
 
 /** Whether `cert` carries a valid signature by `issuerKey` and names that issuer byte for byte. */
@@ -139,7 +144,8 @@ export function issuerInfo(cert: CertificateInfo, signer: Signer): IssuerInfo {
   if (!Buffer.from(cert.publicKey.spki).equals(signer.publicKey.spki)) {
     throw new PkiError('badCertificate', 'the issuing key does not match the issuer certificate');
   }
-  if (cert.subjectKeyIdentifier === null) throw new PkiError('badCertificate', 'the issuer certificate has no subject key identifier');
+  if (cert.subjectKeyIdentifier === null)
+    throw new PkiError('badCertificate', 'the issuer certificate has no subject key identifier');
   return {
     subjectDer: cert.subjectDer,
     subjectKeyIdentifier: cert.subjectKeyIdentifier,

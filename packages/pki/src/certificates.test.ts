@@ -9,7 +9,22 @@ import { encodeCertificates, encodePem } from './pem.js';
 import { rootDraft } from './profiles.js';
 import { newSerial } from './serial.js';
 import { lintAndSign, signDraft } from './sign.js';
-import { DAY, MINUTE, NOW, OpenSsl, URLS, at, leafFor, makeIntermediate, makeRoot, opensslHex, random, type TestCa, type TestLeaf, assertPkiError } from './test-fixtures.js';
+import {
+  DAY,
+  MINUTE,
+  NOW,
+  OpenSsl,
+  URLS,
+  at,
+  leafFor,
+  makeIntermediate,
+  makeRoot,
+  opensslHex,
+  random,
+  type TestCa,
+  type TestLeaf,
+  assertPkiError,
+} from './test-fixtures.js';
 
 const openssl = new OpenSsl();
 after(() => openssl.remove());
@@ -23,7 +38,11 @@ let intC: TestCa;
 before(() => {
   root = makeRoot({ notAfter: ROOT_NOT_AFTER });
   int = makeIntermediate(root);
-  intC = makeIntermediate(root, { commonName: 'Constrained', permitDns: ['.internal.example'], permitUri: ['example.org'] });
+  intC = makeIntermediate(root, {
+    commonName: 'Constrained',
+    permitDns: ['.internal.example'],
+    permitUri: ['example.org'],
+  });
   openssl.write('root.pem', root.pem);
   openssl.write('int.pem', int.pem);
   openssl.write('intc.pem', intC.pem);
@@ -37,7 +56,12 @@ const printedId = (file: string, ext: string): string => {
 };
 /** OpenSSL's serial as Shortleaf stores it: lower-case hex without leading zeros. */
 const printedSerial = (file: string): string =>
-  openssl.run(['x509', '-in', file, '-noout', '-serial']).trim().replace(/^serial=/, '').toLowerCase().replace(/^0+(?=.)/, '');
+  openssl
+    .run(['x509', '-in', file, '-noout', '-serial'])
+    .trim()
+    .replace(/^serial=/, '')
+    .toLowerCase()
+    .replace(/^0+(?=.)/, '');
 
 /** Signs a leaf through the lints, as the authority does, and writes it for OpenSSL. */
 function issue(issuer: TestCa, leaf: TestLeaf, file: string): Uint8Array {
@@ -55,7 +79,10 @@ describe('CA certificates', () => {
     assert.match(t, /Signature Algorithm: ecdsa-with-SHA384/);
     assert.doesNotMatch(t, /Authority Key Identifier|Extended Key Usage/);
     assert.equal(printedId('root.pem', 'subjectKeyIdentifier'), opensslHex(root.cert.subjectKeyIdentifier!));
-    assert.equal(openssl.run(['x509', '-in', 'root.pem', '-noout', '-enddate']).trim(), 'notAfter=Jan  1 00:00:00 2060 GMT');
+    assert.equal(
+      openssl.run(['x509', '-in', 'root.pem', '-noout', '-enddate']).trim(),
+      'notAfter=Jan  1 00:00:00 2060 GMT',
+    );
     assert.equal(root.cert.notAfter.getTime(), ROOT_NOT_AFTER.getTime());
     assert.ok(root.cert.selfSigned && root.cert.isCa);
     assert.equal(root.cert.pathLen, undefined);
@@ -75,7 +102,10 @@ describe('CA certificates', () => {
 
   it('the constrained intermediate carries critical permitted subtrees', () => {
     assert.ok(openssl.verify('root.pem', null, 'intc.pem').ok);
-    assert.match(text('intc.pem'), /Name Constraints: critical\s+Permitted:\s+DNS:\.internal\.example\s+URI:example\.org\n/);
+    assert.match(
+      text('intc.pem'),
+      /Name Constraints: critical\s+Permitted:\s+DNS:\.internal\.example\s+URI:example\.org\n/,
+    );
     assert.deepEqual(intC.cert.permittedDns, ['.internal.example']);
     assert.deepEqual(intC.cert.permittedUri, ['example.org']);
     assert.deepEqual(intC.info.permittedDns, ['.internal.example']);
@@ -98,10 +128,16 @@ describe('leaf certificates', () => {
       else assert.match(t, /Key Usage: critical\s+Digital Signature\n/);
       assert.match(t, /Extended Key Usage: \s*\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
       assert.match(t, /Subject: CN = a\.internal\.example\n/);
-      assert.match(t, /Subject Alternative Name: \s*\n\s+DNS:a\.internal\.example, IP Address:10\.0\.0\.1, URI:spiffe:\/\/example\.org\/x\n/);
+      assert.match(
+        t,
+        /Subject Alternative Name: \s*\n\s+DNS:a\.internal\.example, IP Address:10\.0\.0\.1, URI:spiffe:\/\/example\.org\/x\n/,
+      );
       assert.ok(t.includes(`OCSP - URI:${URLS.ocsp}`));
       assert.ok(t.includes(`CA Issuers - URI:${URLS.caIssuers}`));
-      assert.match(t, new RegExp(`CRL Distribution Points: \\s*\\n\\s+Full Name:\\s+URI:${URLS.crl.replace(/\./g, '\\.')}`));
+      assert.match(
+        t,
+        new RegExp(`CRL Distribution Points: \\s*\\n\\s+Full Name:\\s+URI:${URLS.crl.replace(/\./g, '\\.')}`),
+      );
       assert.match(t, /Signature Algorithm: ecdsa-with-SHA256/);
       assert.equal(printedId(file, 'subjectKeyIdentifier'), opensslHex(leaf.draft.subjectKeyIdentifier));
       assert.equal(printedId(file, 'authorityKeyIdentifier'), printedId('intc.pem', 'subjectKeyIdentifier'));
@@ -126,7 +162,11 @@ describe('leaf certificates', () => {
 describe('name constraints', () => {
   it('a SAN outside the issuer constraints fails lint, and OpenSSL would reject it too', () => {
     const leaf = leafFor(intC, ['x.example.com']);
-    assertPkiError(() => assertLintClean(leaf.draft, leaf.ctx), 'lintFailed', 'names_within_issuer_constraints: dns:x.example.com');
+    assertPkiError(
+      () => assertLintClean(leaf.draft, leaf.ctx),
+      'lintFailed',
+      'names_within_issuer_constraints: dns:x.example.com',
+    );
     assertPkiError(() => lintAndSign(leaf.draft, intC.signer, leaf.ctx), 'lintFailed', 'outside the issuer');
     openssl.write('outside.pem', encodePem('CERTIFICATE', signDraft(leaf.draft, intC.signer)));
     const v = openssl.verify('root.pem', 'intc.pem', 'outside.pem');
@@ -196,7 +236,13 @@ describe('parseCertificate', () => {
     assert.deepEqual(impostor.cert.subjectDer, int.cert.subjectDer);
     assert.equal(isIssuedBy(c, impostor.cert), false);
     // Same key as the root, another name: the signature verifies, the issuer name does not match.
-    const renamed = rootDraft({ ...root.info, serial: newSerial(random).bytes, subjectDer: encodeName({ commonName: 'Renamed Root' }), commonName: 'Renamed Root', publicKey: root.signer.publicKey });
+    const renamed = rootDraft({
+      ...root.info,
+      serial: newSerial(random).bytes,
+      subjectDer: encodeName({ commonName: 'Renamed Root' }),
+      commonName: 'Renamed Root',
+      publicKey: root.signer.publicKey,
+    });
     assert.equal(isIssuedBy(int.cert, parseCertificate(signDraft(renamed, root.signer))), false);
   });
 
@@ -207,8 +253,15 @@ describe('parseCertificate', () => {
   });
 
   it('reads PEM bundles and refuses what is not one certificate', () => {
-    assert.deepEqual(readCertificates(encodeCertificates([der, int.der])).map((c) => c.serial), [parseCertificate(der).serial, int.cert.serial]);
-    assertPkiError(() => readCertificate(encodeCertificates([der, int.der])), 'badPem', 'expected one certificate, found 2');
+    assert.deepEqual(
+      readCertificates(encodeCertificates([der, int.der])).map((c) => c.serial),
+      [parseCertificate(der).serial, int.cert.serial],
+    );
+    assertPkiError(
+      () => readCertificate(encodeCertificates([der, int.der])),
+      'badPem',
+      'expected one certificate, found 2',
+    );
     assertPkiError(() => parseCertificate(der.subarray(0, der.length - 1)), 'badCertificate', 'cannot be parsed');
     assertPkiError(() => parseCertificate(Uint8Array.of(0x30, 0x00)), 'badCertificate', 'cannot be parsed');
   });

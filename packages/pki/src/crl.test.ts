@@ -8,7 +8,22 @@ import { encodePem } from './pem.js';
 import { REVOCATION_REASONS, type RevocationReason } from './revocation-reasons.js';
 import { newSerial, serialToHex } from './serial.js';
 import { lintAndSign } from './sign.js';
-import { DAY, HOUR, MINUTE, NOW, OpenSsl, URLS, assertPkiError, at, leafFor, makeIntermediate, makeRoot, opensslHex, random, type TestCa } from './test-fixtures.js';
+import {
+  DAY,
+  HOUR,
+  MINUTE,
+  NOW,
+  OpenSsl,
+  URLS,
+  assertPkiError,
+  at,
+  leafFor,
+  makeIntermediate,
+  makeRoot,
+  opensslHex,
+  random,
+  type TestCa,
+} from './test-fixtures.js';
 
 const openssl = new OpenSsl();
 after(() => openssl.remove());
@@ -51,9 +66,20 @@ function writeCrl(name: string, der: Uint8Array): string {
   return openssl.write(`${name}.crl.pem`, encodePem('X509 CRL', der));
 }
 
-const crlText = (name: string): string => openssl.run(['crl', '-inform', 'DER', '-in', `${name}.crl.der`, '-noout', '-text']);
+const crlText = (name: string): string =>
+  openssl.run(['crl', '-inform', 'DER', '-in', `${name}.crl.der`, '-noout', '-text']);
 const crlVerifies = (name: string): boolean => {
-  const r = openssl.try(['crl', '-inform', 'DER', '-in', `${name}.crl.der`, '-CAfile', 'chain.pem', '-verify', '-noout']);
+  const r = openssl.try([
+    'crl',
+    '-inform',
+    'DER',
+    '-in',
+    `${name}.crl.der`,
+    '-CAfile',
+    'chain.pem',
+    '-verify',
+    '-noout',
+  ]);
   // OpenSSL 3.0 exits 0 on a bad signature: read its verdict.
   return /verify OK/.test(r.output) && !/verify fail/i.test(r.output);
 };
@@ -75,7 +101,11 @@ before(() => {
   revokedSerial = serialToHex(revoked.draft.serial);
   entries = [
     { serial: revokedSerial, revokedAt: at(-HOUR), reason: 'keyCompromise' },
-    ...REVOCATION_REASONS.map((reason, i): CrlEntry => ({ serial: newSerial(random).hex, revokedAt: at(-(i + 2) * MINUTE), reason })),
+    ...REVOCATION_REASONS.map((reason, i): CrlEntry => ({
+      serial: newSerial(random).hex,
+      revokedAt: at(-(i + 2) * MINUTE),
+      reason,
+    })),
     // The top bit set needs a leading zero octet; an odd number of digits a leading zero nibble.
     { serial: `80${'ab'.repeat(15)}`, revokedAt: at(-2 * HOUR), reason: 'superseded' },
     { serial: 'abc', revokedAt: at(-3 * HOUR), reason: 'unspecified' },
@@ -91,7 +121,11 @@ function printedEntries(text: string): Array<{ serial: string; reason: string | 
     .split('Serial Number: ')
     .slice(1)
     .map((block) => ({
-      serial: block.slice(0, block.indexOf('\n')).trim().toLowerCase().replace(/^0+(?=.)/, ''),
+      serial: block
+        .slice(0, block.indexOf('\n'))
+        .trim()
+        .toLowerCase()
+        .replace(/^0+(?=.)/, ''),
       reason: /CRL Reason Code:\s*\n\s*(.+)\n/.exec(block)?.[1]?.trim() ?? null,
     }));
 }
@@ -111,9 +145,15 @@ describe('buildCrl', () => {
     assert.match(t, /Issuer: O = Shortleaf Test, CN = Test Intermediate\n/);
     assert.match(t, /Last Update: Jan {2}1 00:00:00 2030 GMT\n/);
     assert.match(t, /Next Update: Jan {2}2 00:00:00 2030 GMT\n/);
-    assert.match(t, new RegExp(`X509v3 Authority Key Identifier: *\\n\\s+${opensslHex(int.cert.subjectKeyIdentifier!)}\\n`));
+    assert.match(
+      t,
+      new RegExp(`X509v3 Authority Key Identifier: *\\n\\s+${opensslHex(int.cert.subjectKeyIdentifier!)}\\n`),
+    );
     assert.match(t, /X509v3 CRL Number: *\n\s+42\n/);
-    assert.match(t, /X509v3 Issuing Distribution Point: critical\n\s+Full Name:\n\s+URI:http:\/\/status\.test:9080\/crl\/int\.crl\n/);
+    assert.match(
+      t,
+      /X509v3 Issuing Distribution Point: critical\n\s+Full Name:\n\s+URI:http:\/\/status\.test:9080\/crl\/int\.crl\n/,
+    );
     // No scope flags: OpenSSL would refuse the CRL for the leaves otherwise.
     assert.doesNotMatch(t, /Only (User|CA|Some|Attribute)|Indirect CRL/);
   });
@@ -135,7 +175,10 @@ describe('buildCrl', () => {
     assert.ok(crlVerifies('empty'));
     const tbs = readChildren(der, readTlv(der, 0))[0]!;
     // version, signature, issuer, thisUpdate, nextUpdate, [0] crlExtensions: no empty SEQUENCE between.
-    assert.deepEqual(readChildren(der, tbs).map((t) => t.tag), [0x02, 0x30, 0x30, 0x17, 0x17, 0xa0]);
+    assert.deepEqual(
+      readChildren(der, tbs).map((t) => t.tag),
+      [0x02, 0x30, 0x30, 0x17, 0x17, 0xa0],
+    );
   });
 
   it('makes openssl verify -crl_check refuse the revoked leaf and accept the other', () => {
@@ -153,11 +196,18 @@ describe('buildCrl', () => {
     const all = ['-crl_check_all', '-CRLfile', 'both.pem'];
     const g = openssl.verify('root.pem', 'int.pem', 'good.pem', all);
     assert.ok(g.ok, g.output);
-    assert.match(openssl.verify('root.pem', 'int.pem', 'revoked.pem', all).output, /error 23 at 0 depth lookup: certificate revoked/);
+    assert.match(
+      openssl.verify('root.pem', 'int.pem', 'revoked.pem', all).output,
+      /error 23 at 0 depth lookup: certificate revoked/,
+    );
 
     // The root revokes the intermediate: now even the good leaf fails, at depth 1.
     const revokingRoot = buildCrl(
-      crlInput(root, { distributionPoint: null, number: 2n, entries: [{ serial: int.cert.serial, revokedAt: at(-MINUTE), reason: 'cACompromise' }] }),
+      crlInput(root, {
+        distributionPoint: null,
+        number: 2n,
+        entries: [{ serial: int.cert.serial, revokedAt: at(-MINUTE), reason: 'cACompromise' }],
+      }),
     );
     openssl.write('both-revoked.pem', encodePem('X509 CRL', intCrl) + encodePem('X509 CRL', revokingRoot));
     const r = openssl.verify('root.pem', 'int.pem', 'good.pem', ['-crl_check_all', '-CRLfile', 'both-revoked.pem']);
@@ -166,13 +216,20 @@ describe('buildCrl', () => {
     // Why the root's CRL has no IDP: the intermediate has no CRL distribution point to match it.
     const scoped = buildCrl(crlInput(root, { distributionPoint: 'http://status.test:9080/crl/root.crl', number: 3n }));
     openssl.write('both-scoped.pem', encodePem('X509 CRL', intCrl) + encodePem('X509 CRL', scoped));
-    assert.match(openssl.verify('root.pem', 'int.pem', 'good.pem', ['-crl_check_all', '-CRLfile', 'both-scoped.pem']).output, /different CRL scope/);
+    assert.match(
+      openssl.verify('root.pem', 'int.pem', 'good.pem', ['-crl_check_all', '-CRLfile', 'both-scoped.pem']).output,
+      /different CRL scope/,
+    );
   });
 
   it('writes times from 2050 as GeneralizedTime and drops milliseconds', () => {
     const at2050 = new Date('2050-01-01T00:00:00.999Z');
     const der = buildCrl(
-      crlInput(int, { thisUpdate: at2050, nextUpdate: new Date('2050-01-02T00:00:00Z'), entries: [{ serial: 'abc', revokedAt: at2050, reason: 'keyCompromise' }] }),
+      crlInput(int, {
+        thisUpdate: at2050,
+        nextUpdate: new Date('2050-01-02T00:00:00Z'),
+        entries: [{ serial: 'abc', revokedAt: at2050, reason: 'keyCompromise' }],
+      }),
     );
     writeCrl('y2050', der);
     const t = crlText('y2050');
@@ -196,7 +253,10 @@ describe('buildCrl', () => {
         ],
       }),
     );
-    assert.deepEqual(parseCrl(der).entries.map((e) => e.serial), ['abc', '0', '80', `7f${'ff'.repeat(19)}`]);
+    assert.deepEqual(
+      parseCrl(der).entries.map((e) => e.serial),
+      ['abc', '0', '80', `7f${'ff'.repeat(19)}`],
+    );
     const list = readChildren(der, readChildren(der, readTlv(der, 0))[0]!)[5]!;
     const serialBytes = readChildren(der, list).map((entry) => {
       const s = readChildren(der, entry)[0]!;
@@ -215,26 +275,43 @@ describe('buildCrl', () => {
   });
 
   it('refuses input it cannot encode truthfully', () => {
-    const entry = (patch: Partial<CrlEntry>): CrlInput => crlInput(int, { entries: [{ serial: 'abc', revokedAt: NOW, reason: 'keyCompromise', ...patch }] });
+    const entry = (patch: Partial<CrlEntry>): CrlInput =>
+      crlInput(int, { entries: [{ serial: 'abc', revokedAt: NOW, reason: 'keyCompromise', ...patch }] });
     assertPkiError(() => buildCrl(entry({ serial: 'xyz' })), 'badCrl', '"xyz" is not a hexadecimal serial number');
     assertPkiError(() => buildCrl(entry({ serial: '' })), 'badCrl', 'is not a hexadecimal serial number');
     assertPkiError(() => buildCrl(entry({ serial: 'ab:cd' })), 'badCrl', 'is not a hexadecimal serial number');
     assertPkiError(() => buildCrl(entry({ serial: '1'.repeat(41) })), 'badCrl', 'is not a hexadecimal serial number');
     assertPkiError(() => buildCrl(entry({ serial: `80${'00'.repeat(19)}` })), 'badCrl', 'longer than 20 octets');
     assertPkiError(() => buildCrl(entry({ revokedAt: new Date(Number.NaN) })), 'badCrl', 'not a valid date');
-    assertPkiError(() => buildCrl(entry({ reason: 'removeFromCRL' as RevocationReason })), 'badRevocationReason', /delta CRLs/);
-    assertPkiError(() => buildCrl(entry({ reason: 'stolen' as RevocationReason })), 'badRevocationReason', '"stolen" is not a revocation reason');
+    assertPkiError(
+      () => buildCrl(entry({ reason: 'removeFromCRL' as RevocationReason })),
+      'badRevocationReason',
+      /delta CRLs/,
+    );
+    assertPkiError(
+      () => buildCrl(entry({ reason: 'stolen' as RevocationReason })),
+      'badRevocationReason',
+      '"stolen" is not a revocation reason',
+    );
     assertPkiError(() => buildCrl(crlInput(int, { nextUpdate: NOW })), 'badCrl', 'nextUpdate must be after thisUpdate');
     assertPkiError(() => buildCrl(crlInput(int, { number: -1n })), 'badCrl', 'cannot be negative');
     assertPkiError(() => buildCrl(crlInput(int, { number: 2n ** 159n })), 'badCrl', 'longer than 20 octets');
-    assertPkiError(() => buildCrl(crlInput(int, { distributionPoint: 'http://status.test/a b' })), 'badCrl', 'printable ASCII');
+    assertPkiError(
+      () => buildCrl(crlInput(int, { distributionPoint: 'http://status.test/a b' })),
+      'badCrl',
+      'printable ASCII',
+    );
   });
 
   it('streams 100,000 entries from a generator into a CRL OpenSSL reads in full', () => {
     const COUNT = 100_000;
     function* many(): Generator<CrlEntry> {
       for (let i = 0; i < COUNT; i++) {
-        yield { serial: (0x1000000000000000n + BigInt(i) * 7919n).toString(16), revokedAt: at(-i * 1000), reason: REVOCATION_REASONS[i % REVOCATION_REASONS.length]! };
+        yield {
+          serial: (0x1000000000000000n + BigInt(i) * 7919n).toString(16),
+          revokedAt: at(-i * 1000),
+          reason: REVOCATION_REASONS[i % REVOCATION_REASONS.length]!,
+        };
       }
     }
     const started = performance.now();
@@ -247,7 +324,11 @@ describe('buildCrl', () => {
     assert.equal(crlText('big').match(/Serial Number: /g)?.length, COUNT);
     const parsed = parseCrl(der);
     assert.equal(parsed.entries.length, COUNT);
-    assert.deepEqual(parsed.entries[COUNT - 1], { serial: (0x1000000000000000n + BigInt(COUNT - 1) * 7919n).toString(16), revokedAt: at(-(COUNT - 1) * 1000), reason: REVOCATION_REASONS[(COUNT - 1) % REVOCATION_REASONS.length] });
+    assert.deepEqual(parsed.entries[COUNT - 1], {
+      serial: (0x1000000000000000n + BigInt(COUNT - 1) * 7919n).toString(16),
+      revokedAt: at(-(COUNT - 1) * 1000),
+      reason: REVOCATION_REASONS[(COUNT - 1) % REVOCATION_REASONS.length],
+    });
   });
 });
 
@@ -266,20 +347,46 @@ describe('parseCrl', () => {
     assert.equal(parsed.nextUpdate?.getTime(), at(DAY).getTime());
     assert.deepEqual(parsed.authorityKeyIdentifier, int.cert.subjectKeyIdentifier);
     assert.deepEqual(Buffer.from(parsed.issuerDer), Buffer.from(int.cert.subjectDer));
-    assert.deepEqual(parsed.entries, entries.map((e) => ({ ...e, revokedAt: new Date(e.revokedAt.getTime()) })));
+    assert.deepEqual(
+      parsed.entries,
+      entries.map((e) => ({ ...e, revokedAt: new Date(e.revokedAt.getTime()) })),
+    );
     assert.deepEqual(parseCrl(encodePem('X509 CRL', intCrl)).entries, parsed.entries);
   });
 
   it('reads a CRL made by openssl ca -gencrl', () => {
     openssl.write(
       'ca.cnf',
-      ['[ca]', 'default_ca = ca_default', '[ca_default]', 'database = index.txt', 'crlnumber = crlnumber', 'default_md = sha256', 'default_crl_days = 1', 'crl_extensions = crl_ext', '[crl_ext]', 'authorityKeyIdentifier = keyid:always', ''].join('\n'),
+      [
+        '[ca]',
+        'default_ca = ca_default',
+        '[ca_default]',
+        'database = index.txt',
+        'crlnumber = crlnumber',
+        'default_md = sha256',
+        'default_crl_days = 1',
+        'crl_extensions = crl_ext',
+        '[crl_ext]',
+        'authorityKeyIdentifier = keyid:always',
+        '',
+      ].join('\n'),
     );
     // The first entry also gets an invalidityDate extension: two entry extensions, not our shape.
-    openssl.write('index.txt', ['R\t300102000000Z\t291231000000Z,keyTime,20291230000000Z\t0ABC\tunknown\t/CN=a', 'R\t300102000000Z\t291231120000Z\t80ABCD\tunknown\t/CN=b', 'V\t300102000000Z\t\t1234\tunknown\t/CN=c', ''].join('\n'));
+    openssl.write(
+      'index.txt',
+      [
+        'R\t300102000000Z\t291231000000Z,keyTime,20291230000000Z\t0ABC\tunknown\t/CN=a',
+        'R\t300102000000Z\t291231120000Z\t80ABCD\tunknown\t/CN=b',
+        'V\t300102000000Z\t\t1234\tunknown\t/CN=c',
+        '',
+      ].join('\n'),
+    );
     openssl.write('crlnumber', '1000\n');
     openssl.run(['ca', '-gencrl', '-config', 'ca.cnf', '-keyfile', 'int.key', '-cert', 'int.pem', '-out', 'gen.crl']);
-    assert.match(openssl.run(['crl', '-in', 'gen.crl', '-noout', '-text']), /Invalidity Date: *\n\s+Dec 30 00:00:00 2029 GMT/);
+    assert.match(
+      openssl.run(['crl', '-in', 'gen.crl', '-noout', '-text']),
+      /Invalidity Date: *\n\s+Dec 30 00:00:00 2029 GMT/,
+    );
     const gen = parseCrl(openssl.run(['crl', '-in', 'gen.crl']));
     assert.equal(gen.number, 0x1000n);
     assert.deepEqual(gen.authorityKeyIdentifier, int.cert.subjectKeyIdentifier);

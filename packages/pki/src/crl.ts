@@ -2,7 +2,19 @@ import { Buffer } from 'node:buffer';
 import { signatureAlgorithmByOid } from './algorithms.js';
 import type { CertificateInfo } from './certificate.js';
 import { verifySignature, type Signer } from './crypto.js';
-import { bitString, integer, oid, readChildren, readOid, readTlv, sequence, splitSigned, time, tlv, type Tlv } from './der.js';
+import {
+  bitString,
+  integer,
+  oid,
+  readChildren,
+  readOid,
+  readTlv,
+  sequence,
+  splitSigned,
+  time,
+  tlv,
+  type Tlv,
+} from './der.js';
 import { algorithmIdentifier, derHeader, extension, wrap } from './encode.js';
 import { PkiError } from './errors.js';
 import { decodePemOne } from './pem.js';
@@ -59,7 +71,9 @@ const CHUNK_BYTES = 1 << 20;
 const REASON_EXTENSIONS: ReadonlyMap<string, Uint8Array> = new Map(
   REVOCATION_REASONS.map((r) => [
     r,
-    r === 'unspecified' ? new Uint8Array(0) : sequence(extension(EXT.reasonCode, false, tlv(0x0a, Uint8Array.of(reasonCode(r))))),
+    r === 'unspecified'
+      ? new Uint8Array(0)
+      : sequence(extension(EXT.reasonCode, false, tlv(0x0a, Uint8Array.of(reasonCode(r))))),
   ]),
 );
 
@@ -182,14 +196,23 @@ function encodeEntries(entries: Iterable<CrlEntry>): { chunks: Uint8Array[]; len
  */
 export function buildCrl(input: CrlInput): Uint8Array {
   const { issuer, thisUpdate, nextUpdate } = input;
-  if (Number.isNaN(thisUpdate.getTime()) || Number.isNaN(nextUpdate.getTime())) throw bad('thisUpdate and nextUpdate must be valid dates');
-  if (nextUpdate.getTime() <= thisUpdate.getTime()) throw bad('nextUpdate must be after thisUpdate (RFC 5280 §5.1.2.5)');
+  if (Number.isNaN(thisUpdate.getTime()) || Number.isNaN(nextUpdate.getTime()))
+    throw bad('thisUpdate and nextUpdate must be valid dates');
+  if (nextUpdate.getTime() <= thisUpdate.getTime())
+    throw bad('nextUpdate must be after thisUpdate (RFC 5280 §5.1.2.5)');
   if (input.number < 0n) throw bad('the CRL number cannot be negative (RFC 5280 §5.2.3)');
   const number = bigintContent(input.number);
   if (number.length > 20) throw bad('the CRL number is longer than 20 octets (RFC 5280 §5.2.3)');
-  const distributionPoints = input.distributionPoint === null ? [] : typeof input.distributionPoint === 'string' ? [input.distributionPoint] : input.distributionPoint;
-  if (input.distributionPoint !== null && distributionPoints.length === 0) throw bad('give at least one distribution point URL, or null for none');
-  if (distributionPoints.some((u) => !/^[\x21-\x7e]+$/.test(u))) throw bad('the distribution point must be a URL of printable ASCII');
+  const distributionPoints =
+    input.distributionPoint === null
+      ? []
+      : typeof input.distributionPoint === 'string'
+        ? [input.distributionPoint]
+        : input.distributionPoint;
+  if (input.distributionPoint !== null && distributionPoints.length === 0)
+    throw bad('give at least one distribution point URL, or null for none');
+  if (distributionPoints.some((u) => !/^[\x21-\x7e]+$/.test(u)))
+    throw bad('the distribution point must be a URL of printable ASCII');
 
   const { chunks, length } = encodeEntries(input.entries);
   const extensions = [
@@ -240,7 +263,11 @@ function digits(buf: Uint8Array, at: number, count: number): number {
 /** Reads UTCTime or GeneralizedTime in the only form RFC 5280 §4.1.2.5 allows: seconds, Z. */
 function readTime(buf: Uint8Array, t: Tlv | undefined): Date {
   const len = t === undefined ? 0 : t.end - t.contentStart;
-  if (t === undefined || !((t.tag === 0x17 && len === 13) || (t.tag === 0x18 && len === 15)) || buf[t.end - 1] !== 0x5a) {
+  if (
+    t === undefined ||
+    !((t.tag === 0x17 && len === 13) || (t.tag === 0x18 && len === 15)) ||
+    buf[t.end - 1] !== 0x5a
+  ) {
     throw bad('a time is not a UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ');
   }
   let pos = t.contentStart;
@@ -261,12 +288,14 @@ function readTime(buf: Uint8Array, t: Tlv | undefined): Date {
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   const date = new Date(ms);
   if (year < 100) date.setUTCFullYear(year);
-  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) throw bad('a time is not a real date');
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59)
+    throw bad('a time is not a real date');
   return date;
 }
 
 const sameBytes = (buf: Uint8Array, t: Tlv, expected: Uint8Array): boolean =>
-  t.end - t.start === expected.length && Buffer.from(buf.buffer, buf.byteOffset + t.start, expected.length).equals(expected);
+  t.end - t.start === expected.length &&
+  Buffer.from(buf.buffer, buf.byteOffset + t.start, expected.length).equals(expected);
 
 interface Extension {
   id: Tlv;
@@ -281,7 +310,11 @@ function readExtensions(buf: Uint8Array, list: Tlv): Extension[] {
     if (ext.tag !== 0x30) throw bad('an extension is not a SEQUENCE');
     const parts = readChildren(buf, ext);
     const [id, second, third] = parts;
-    const critical = parts.length === 3 && second?.tag === 0x01 && second.end - second.contentStart === 1 && buf[second.contentStart] === 0xff;
+    const critical =
+      parts.length === 3 &&
+      second?.tag === 0x01 &&
+      second.end - second.contentStart === 1 &&
+      buf[second.contentStart] === 0xff;
     const value = parts.length === 3 ? third : second;
     if (id?.tag !== 0x06 || value?.tag !== 0x04 || (parts.length === 3 && !critical) || parts.length > 3) {
       throw bad('an extension is malformed');
@@ -304,7 +337,8 @@ function readEntryReason(buf: Uint8Array, list: Tlv): RevocationReason {
   for (const ext of readExtensions(buf, list)) {
     if (sameBytes(buf, ext.id, OID_DER.reasonCode)) {
       const e = readTlv(buf, ext.value.contentStart);
-      if (e.tag !== 0x0a || e.end !== ext.value.end || e.end - e.contentStart !== 1) throw bad('reasonCode is not one ENUMERATED octet');
+      if (e.tag !== 0x0a || e.end !== ext.value.end || e.end - e.contentStart !== 1)
+        throw bad('reasonCode is not one ENUMERATED octet');
       reason = reasonName(buf[e.contentStart]!);
     } else if (ext.critical) {
       // RFC 5280 §5.3: an unknown critical entry extension means the CRL cannot be used at all.
@@ -317,7 +351,7 @@ function readEntryReason(buf: Uint8Array, list: Tlv): RevocationReason {
 function readEntries(buf: Uint8Array, list: Tlv): ParsedCrl['entries'] {
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: ParsedCrl['entries'] = [];
-  for (let pos = list.contentStart; pos < list.end; ) {
+  for (let pos = list.contentStart; pos < list.end;) {
     const entry = readTlv(buf, pos);
     if (entry.tag !== 0x30 || entry.end > list.end) throw bad('a revoked certificate entry is malformed');
     const serial = readTlv(buf, entry.contentStart);
@@ -352,7 +386,8 @@ function readCrlExtensions(buf: Uint8Array, wrapper: Tlv): { number: bigint | nu
     if (inner.end !== ext.value.end) throw bad('an extension value has trailing data');
     if (sameBytes(buf, ext.id, OID_DER.crlNumber)) {
       const len = inner.end - inner.contentStart;
-      if (inner.tag !== 0x02 || len === 0 || len > 21 || buf[inner.contentStart]! & 0x80) throw bad('CRLNumber is not a non-negative INTEGER');
+      if (inner.tag !== 0x02 || len === 0 || len > 21 || buf[inner.contentStart]! & 0x80)
+        throw bad('CRLNumber is not a non-negative INTEGER');
       number = BigInt(`0x${Buffer.from(buf.subarray(inner.contentStart, inner.end)).toString('hex')}`);
     } else if (sameBytes(buf, ext.id, OID_DER.authorityKeyIdentifier)) {
       if (inner.tag !== 0x30) throw bad('AuthorityKeyIdentifier is not a SEQUENCE');
@@ -421,7 +456,8 @@ export function isCrlSignedBy(crl: ParsedCrl, issuer: CertificateInfo): boolean 
     const outerAlg = readChildren(crl.der, readTlv(crl.der, 0))[1]!;
     const fields = readChildren(tbs, readTlv(tbs, 0));
     const innerAlg = fields[fields[0]?.tag === 0x02 ? 1 : 0];
-    if (innerAlg === undefined || !sameBytes(tbs, innerAlg, crl.der.subarray(outerAlg.start, outerAlg.end))) return false;
+    if (innerAlg === undefined || !sameBytes(tbs, innerAlg, crl.der.subarray(outerAlg.start, outerAlg.end)))
+      return false;
     const algOid = readChildren(crl.der, outerAlg)[0];
     if (algOid === undefined) return false;
     return verifySignature(issuer.publicKey, signatureAlgorithmByOid(readOid(crl.der, algOid)), tbs, signature);

@@ -63,11 +63,19 @@ describe('importPublicKey', () => {
       assert.ok(err instanceof PkiError, String(err));
       return;
     }
-    assert.equal(readTlv(kept, 0).end, kept.length, 'trailing bytes would make every certificate for this key malformed');
+    assert.equal(
+      readTlv(kept, 0).end,
+      kept.length,
+      'trailing bytes would make every certificate for this key malformed',
+    );
   });
 
   it('refuses garbage', () => {
-    assertPkiError(() => importPublicKey(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00)), 'unsupportedKey', 'cannot be parsed');
+    assertPkiError(
+      () => importPublicKey(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00)),
+      'unsupportedKey',
+      'cannot be parsed',
+    );
     assertPkiError(() => importPublicKey(new Uint8Array(0)), 'unsupportedKey', 'cannot be parsed');
   });
 });
@@ -78,7 +86,21 @@ describe('keyIdentifier', () => {
 
   it("equals OpenSSL's own subjectKeyIdentifier=hash (RFC 5280 §4.2.1.2 method 1)", () => {
     openssl.run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'k.pem']);
-    openssl.run(['req', '-x509', '-new', '-key', 'k.pem', '-subj', '/CN=ski', '-days', '1', '-addext', 'subjectKeyIdentifier=hash', '-out', 'self.pem']);
+    openssl.run([
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'k.pem',
+      '-subj',
+      '/CN=ski',
+      '-days',
+      '1',
+      '-addext',
+      'subjectKeyIdentifier=hash',
+      '-out',
+      'self.pem',
+    ]);
     const spki = decodePemOne(openssl.run(['x509', '-in', 'self.pem', '-noout', '-pubkey']), ['PUBLIC KEY']);
     const printed = openssl.run(['x509', '-in', 'self.pem', '-noout', '-ext', 'subjectKeyIdentifier']);
     assert.ok(printed.includes(opensslHex(keyIdentifier(spki))), printed);
@@ -136,7 +158,11 @@ describe('algorithm tables', () => {
   it('refuses SHA-1 signature algorithms by name', () => {
     assertPkiError(() => signatureAlgorithmByOid('1.2.840.113549.1.1.5'), 'unsupportedAlgorithm', 'SHA-1');
     assertPkiError(() => signatureAlgorithmByOid('1.2.840.10045.4.1'), 'unsupportedAlgorithm', 'SHA-1');
-    assertPkiError(() => signatureAlgorithmByOid('1.2.3.4'), 'unsupportedAlgorithm', 'signature algorithm 1.2.3.4 is not supported');
+    assertPkiError(
+      () => signatureAlgorithmByOid('1.2.3.4'),
+      'unsupportedAlgorithm',
+      'signature algorithm 1.2.3.4 is not supported',
+    );
   });
 
   it('refuses an unknown key type, listing the supported ones', () => {
@@ -169,13 +195,16 @@ describe('private key import and export', () => {
 
   it('refuses a wrong passphrase without echoing it', () => {
     const pem = exportEncryptedPrivateKey(key, 'hunter2-right');
-    assert.throws(() => importPrivateKeyPem(pem, 'hunter2-wrong'), (err: unknown) => {
-      assert.ok(err instanceof PkiError);
-      assert.equal(err.code, 'unsupportedKey');
-      assert.match(err.message, /wrong passphrase or not a key/);
-      assert.ok(!err.message.includes('hunter2'));
-      return true;
-    });
+    assert.throws(
+      () => importPrivateKeyPem(pem, 'hunter2-wrong'),
+      (err: unknown) => {
+        assert.ok(err instanceof PkiError);
+        assert.equal(err.code, 'unsupportedKey');
+        assert.match(err.message, /wrong passphrase or not a key/);
+        assert.ok(!err.message.includes('hunter2'));
+        return true;
+      },
+    );
   });
 
   it('reads an unencrypted PEM key, and refuses text that is not a key', () => {

@@ -12,7 +12,14 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
-import { keyTypeByName, keyTypeOf, signatureAlgorithmByName, type KeyTypeName, type KeyTypeRow, type SignatureAlgorithm } from './algorithms.js';
+import {
+  keyTypeByName,
+  keyTypeOf,
+  signatureAlgorithmByName,
+  type KeyTypeName,
+  type KeyTypeRow,
+  type SignatureAlgorithm,
+} from './algorithms.js';
 import { readChildren, readTlv } from './der.js';
 import { PkiError } from './errors.js';
 import { checkRsaPublicKey, RSA_MIN_BITS } from './rsa-key.js';
@@ -52,7 +59,10 @@ const CURVES: ReadonlyArray<[Buffer, string]> = [
 ];
 const ED25519 = Buffer.from('06032b6570', 'hex');
 
-function classify(spki: Uint8Array, keyObject: KeyObject): { keyType: string | undefined; namedCurve: string | undefined } {
+function classify(
+  spki: Uint8Array,
+  keyObject: KeyObject,
+): { keyType: string | undefined; namedCurve: string | undefined } {
   const alg = readChildren(spki, readTlv(spki, 0))[0];
   if (alg !== undefined) {
     const parts = readChildren(spki, alg).map((t) => Buffer.from(spki.subarray(t.start, t.end)));
@@ -86,7 +96,10 @@ export function publicKeyOf(privateKey: KeyObject): PublicKeyInfo {
 }
 
 /** Generates a key pair of a supported type (RSA defaults to 2048 bits). */
-export function generateKeyPair(name: KeyTypeName, rsaBits = RSA_MIN_BITS): { privateKey: KeyObject; publicKey: KeyObject } {
+export function generateKeyPair(
+  name: KeyTypeName,
+  rsaBits = RSA_MIN_BITS,
+): { privateKey: KeyObject; publicKey: KeyObject } {
   const row = keyTypeByName(name);
   switch (row.keyType) {
     case 'ec':
@@ -117,7 +130,12 @@ export function createSigner(privateKey: KeyObject): Signer {
 }
 
 /** Verifies a signature (DER-encoded for ECDSA, as X.509 carries it); false on any mismatch. */
-export function verifySignature(key: PublicKeyInfo, algorithm: SignatureAlgorithm, data: Uint8Array, signature: Uint8Array): boolean {
+export function verifySignature(
+  key: PublicKeyInfo,
+  algorithm: SignatureAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (key.type.keyType !== algorithm.keyType) return false;
   try {
     return nodeVerify(algorithm.hash, data, key.keyObject, signature);
@@ -175,7 +193,9 @@ export function exportEncryptedPrivateKey(key: KeyObject, passphrase: string): s
 /** Reads a private key from PEM, encrypted (with a passphrase) or not. */
 export function importPrivateKeyPem(pem: string, passphrase?: string): KeyObject {
   try {
-    return createPrivateKey(passphrase === undefined ? { key: pem, format: 'pem' } : { key: pem, format: 'pem', passphrase });
+    return createPrivateKey(
+      passphrase === undefined ? { key: pem, format: 'pem' } : { key: pem, format: 'pem', passphrase },
+    );
   } catch (cause) {
     throw new PkiError('unsupportedKey', 'the private key cannot be read (wrong passphrase or not a key)', { cause });
   }

@@ -16,7 +16,11 @@ const SLOW_MS = 1_000;
 
 const ecKey = generateKeyPair('EC-P256').privateKey;
 const csrs = [
-  createCsr(ecKey, { commonName: 'svc.internal' }, [parseName('svc.internal'), parseName('10.0.0.1'), parseName('*.svc.internal')]),
+  createCsr(ecKey, { commonName: 'svc.internal' }, [
+    parseName('svc.internal'),
+    parseName('10.0.0.1'),
+    parseName('*.svc.internal'),
+  ]),
   createCsr(generateKeyPair('Ed25519').privateKey, { commonName: null }, [parseName('a.internal')]),
   createCsr(generateKeyPair('RSA').privateKey, { commonName: 'rsa.internal', organization: 'Ops' }, []),
 ];
@@ -65,7 +69,9 @@ describe('parseCsr on hostile input (property)', () => {
     fc.assert(
       fc.property(
         fc.oneof(
-          fc.tuple(fc.constantFrom(...pems), mutationsArb).map(([pem, m]) => Buffer.from(mutate(pem, m)).toString('latin1')),
+          fc
+            .tuple(fc.constantFrom(...pems), mutationsArb)
+            .map(([pem, m]) => Buffer.from(mutate(pem, m)).toString('latin1')),
           fc.string({ maxLength: 200 }),
           fc.uint8Array({ maxLength: 300 }),
         ),

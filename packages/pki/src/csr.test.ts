@@ -36,7 +36,10 @@ describe('createCsr', () => {
       assert.ok(openssl.verifyCsr(`ours-${keyType}.csr`));
       const text = openssl.run(['req', '-in', `ours-${keyType}.csr`, '-noout', '-text']);
       assert.match(text, /Subject: O = Shortleaf, CN = a\.example/);
-      assert.match(text, /DNS:a\.example, IP Address:10\.0\.0\.1, IP Address:2001:DB8:0:0:0:0:0:1, URI:spiffe:\/\/example\.org\/x/);
+      assert.match(
+        text,
+        /DNS:a\.example, IP Address:10\.0\.0\.1, IP Address:2001:DB8:0:0:0:0:0:1, URI:spiffe:\/\/example\.org\/x/,
+      );
       const parsed = parseCsr(csrToPem(der));
       assert.equal(parsed.commonName, 'a.example');
       assert.deepEqual(parsed.requestedNames, names);
@@ -64,12 +67,11 @@ describe('createCsr', () => {
 describe('parseCsr', () => {
   let ecDer: Uint8Array;
   before(() => {
-    ecDer = opensslCsr('ec', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], [
-      '-subj',
-      '/CN=a.example',
-      '-addext',
-      'subjectAltName=DNS:a.example,IP:10.0.0.1,URI:spiffe://example.org/x',
-    ]);
+    ecDer = opensslCsr(
+      'ec',
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-subj', '/CN=a.example', '-addext', 'subjectAltName=DNS:a.example,IP:10.0.0.1,URI:spiffe://example.org/x'],
+    );
   });
 
   it('reads a CSR made by openssl req -new with an EC P-256 key', () => {
@@ -92,7 +94,11 @@ describe('parseCsr', () => {
   });
 
   it('reads an Ed25519 CSR made by openssl', () => {
-    const der = opensslCsr('ed', ['-algorithm', 'ED25519'], ['-subj', '/CN=ed.example', '-addext', 'subjectAltName=DNS:ed.example']);
+    const der = opensslCsr(
+      'ed',
+      ['-algorithm', 'ED25519'],
+      ['-subj', '/CN=ed.example', '-addext', 'subjectAltName=DNS:ed.example'],
+    );
     const csr = parseCsr(der);
     assert.equal(csr.publicKey.type.name, 'Ed25519');
     assert.equal(csr.signatureAlgorithm.name, 'Ed25519');
@@ -110,12 +116,20 @@ describe('parseCsr', () => {
   });
 
   it('refuses a CSR signed with SHA-1', () => {
-    const der = opensslCsr('sha1', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha1', '-subj', '/CN=old.example']);
+    const der = opensslCsr(
+      'sha1',
+      ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
+      ['-sha1', '-subj', '/CN=old.example'],
+    );
     assertPkiError(() => parseCsr(der), 'unsupportedAlgorithm', 'SHA-1');
   });
 
   it('refuses an RSA 1024 key as weak', () => {
-    const der = opensslCsr('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'], ['-subj', '/CN=weak.example']);
+    const der = opensslCsr(
+      'rsa1024',
+      ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'],
+      ['-subj', '/CN=weak.example'],
+    );
     assertPkiError(() => parseCsr(der), 'weakKey', '2048');
   });
 
@@ -133,16 +147,28 @@ describe('parseCsr', () => {
     assert.ok(openssl.verifyCsr('big.csr'), 'the CSR itself is valid');
     assertPkiError(() => parseCsr(big), 'badCsr', `larger than ${MAX_CSR_BYTES} bytes`);
     assertPkiError(() => parseCsr(csrToPem(big)), 'badCsr', 'larger than');
-    assert.equal(parseCsr(createCsr(generateKeyPair('EC-P256').privateKey, { commonName: null }, many.slice(0, 100))).requestedNames.length, 100);
+    assert.equal(
+      parseCsr(createCsr(generateKeyPair('EC-P256').privateKey, { commonName: null }, many.slice(0, 100)))
+        .requestedNames.length,
+      100,
+    );
   });
 
   it('refuses a name type we do not issue', () => {
-    const der = opensslCsr('email', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-subj', '/CN=x', '-addext', 'subjectAltName=email:a@example.org']);
+    const der = opensslCsr(
+      'email',
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-subj', '/CN=x', '-addext', 'subjectAltName=email:a@example.org'],
+    );
     assertPkiError(() => parseCsr(der), 'badCsr', 'only DNS, IP and URI');
   });
 
   it('refuses a malformed requested name with badCsr, naming it', () => {
-    const der = opensslCsr('badname', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:bad_name.example']);
+    const der = opensslCsr(
+      'badname',
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:bad_name.example'],
+    );
     assertPkiError(() => parseCsr(der), 'badCsr', 'bad_name.example');
   });
 
@@ -162,7 +188,11 @@ describe('parseCsr', () => {
     });
 
     it('refuses any version but 0 (v1)', () => {
-      assertPkiError(() => parseCsr(signed(sequence(integer(1), cn('v2.example'), publicKeyOf(key).spki, tlv(0xa0)))), 'badCsr', 'only CSR version 1');
+      assertPkiError(
+        () => parseCsr(signed(sequence(integer(1), cn('v2.example'), publicKeyOf(key).spki, tlv(0xa0)))),
+        'badCsr',
+        'only CSR version 1',
+      );
     });
 
     it('refuses an unknown signature algorithm', () => {
@@ -174,7 +204,11 @@ describe('parseCsr', () => {
     it('refuses a signature made with a different key', () => {
       const other = generateKeyPair('EC-P256').privateKey;
       const info = sequence(integer(0), cn('x.example'), publicKeyOf(key).spki, tlv(0xa0));
-      const der = sequence(info, sequence(oid('1.2.840.10045.4.3.2')), bitString(new Uint8Array(nodeSign('sha256', info, other))));
+      const der = sequence(
+        info,
+        sequence(oid('1.2.840.10045.4.3.2')),
+        bitString(new Uint8Array(nodeSign('sha256', info, other))),
+      );
       assertPkiError(() => parseCsr(der), 'badCsrSignature', 'does not verify');
     });
   });

@@ -1,6 +1,13 @@
 import { Buffer } from 'node:buffer';
 import { signatureAlgorithmByOid, type SignatureAlgorithm } from './algorithms.js';
-import { createSigner, importPublicKey, publicKeyOf, verifySignature, type KeyObject, type PublicKeyInfo } from './crypto.js';
+import {
+  createSigner,
+  importPublicKey,
+  publicKeyOf,
+  verifySignature,
+  type KeyObject,
+  type PublicKeyInfo,
+} from './crypto.js';
 import { integer, oid, readChildren, readOid, readTlv, sequence, splitSigned, tlv } from './der.js';
 import { encodeName, signTbs } from './encode.js';
 import { PkiError } from './errors.js';
@@ -30,7 +37,8 @@ export interface ParsedCsr {
  * requester holds the private key. Every structural problem is a `badCsr` with a readable reason.
  */
 export function parseCsr(input: string | Uint8Array): ParsedCsr {
-  const der = typeof input === 'string' ? decodePemOne(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']) : input;
+  const der =
+    typeof input === 'string' ? decodePemOne(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']) : input;
   if (der.length > MAX_CSR_BYTES) throw new PkiError('badCsr', `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
   let tbs: Uint8Array;
   let signature: Uint8Array;
@@ -48,8 +56,10 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     const info = readTlv(tbs, 0);
     const parts = readChildren(tbs, info);
     const [version, subject, pk, attrs] = parts;
-    if (version?.tag !== 0x02 || subject?.tag !== 0x30 || pk?.tag !== 0x30) throw new PkiError('badDer', 'CertificationRequestInfo is malformed');
-    if (tbs[version.contentStart] !== 0 || version.end - version.contentStart !== 1) throw new PkiError('badDer', 'only CSR version 1 is supported');
+    if (version?.tag !== 0x02 || subject?.tag !== 0x30 || pk?.tag !== 0x30)
+      throw new PkiError('badDer', 'CertificationRequestInfo is malformed');
+    if (tbs[version.contentStart] !== 0 || version.end - version.contentStart !== 1)
+      throw new PkiError('badDer', 'only CSR version 1 is supported');
     subjectDer = tbs.subarray(subject.start, subject.end);
     spki = tbs.subarray(pk.start, pk.end);
     attributes = attrs !== undefined && attrs.tag === 0xa0 ? tbs.subarray(attrs.start, attrs.end) : null;
@@ -85,7 +95,8 @@ function readRequestedNames(attributesDer: Uint8Array): SubjectName[] {
     const outer = readTlv(attributesDer, 0);
     for (const attr of readChildren(attributesDer, outer)) {
       const [type, values] = readChildren(attributesDer, attr);
-      if (type === undefined || values === undefined) throw new PkiError('badDer', 'an attribute needs a type and values');
+      if (type === undefined || values === undefined)
+        throw new PkiError('badDer', 'an attribute needs a type and values');
       if (readOid(attributesDer, type) !== EXTENSION_REQUEST) continue;
       const exts = readChildren(attributesDer, values)[0];
       if (exts === undefined || exts.tag !== 0x30) throw new PkiError('badDer', 'extensionRequest holds no Extensions');
@@ -93,13 +104,15 @@ function readRequestedNames(attributesDer: Uint8Array): SubjectName[] {
         const parts = readChildren(attributesDer, ext);
         const id = parts[0];
         const value = parts[parts.length - 1];
-        if (id === undefined || value === undefined || value.tag !== 0x04) throw new PkiError('badDer', 'an extension is malformed');
+        if (id === undefined || value === undefined || value.tag !== 0x04)
+          throw new PkiError('badDer', 'an extension is malformed');
         if (!Buffer.from(attributesDer.subarray(id.start, id.end)).equals(SAN_OID)) continue;
         names.push(...decodeGeneralNames(attributesDer.subarray(value.contentStart, value.end)));
       }
     }
   } catch (cause) {
-    if (cause instanceof PkiError && cause.code === 'badName') throw new PkiError('badCsr', `the CSR asks for a name we do not issue: ${cause.message}`, { cause });
+    if (cause instanceof PkiError && cause.code === 'badName')
+      throw new PkiError('badCsr', `the CSR asks for a name we do not issue: ${cause.message}`, { cause });
     if (cause instanceof PkiError && cause.code !== 'badDer') throw cause;
     throw new PkiError('badCsr', 'the CSR extension request cannot be parsed', { cause });
   }
@@ -107,7 +120,11 @@ function readRequestedNames(attributesDer: Uint8Array): SubjectName[] {
 }
 
 /** Makes a CSR with a CN and SAN names, signed with the given key; used by the CLI and the CA itself. */
-export function createCsr(privateKey: KeyObject, subject: { commonName: string | null; organization?: string | null }, names: readonly SubjectName[]): Uint8Array {
+export function createCsr(
+  privateKey: KeyObject,
+  subject: { commonName: string | null; organization?: string | null },
+  names: readonly SubjectName[],
+): Uint8Array {
   const signer = createSigner(privateKey);
   const attrs: Uint8Array[] = [];
   if (names.length > 0) {
@@ -117,7 +134,6 @@ export function createCsr(privateKey: KeyObject, subject: { commonName: string |
   const info = sequence(integer(0), encodeName(subject), publicKeyOf(privateKey).spki, tlv(0xa0, ...attrs));
   return signTbs(info, signer);
 }
-
 
 /** PEM form of a CSR. */
 export const csrToPem = (der: Uint8Array): string => encodePem('CERTIFICATE REQUEST', der);

@@ -1,6 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bitString, generalizedTime, integer, namedBits, oid, readChildren, readOid, readTlv, sequence, splitSigned, time } from './der.js';
+import {
+  bitString,
+  generalizedTime,
+  integer,
+  namedBits,
+  oid,
+  readChildren,
+  readOid,
+  readTlv,
+  sequence,
+  splitSigned,
+  time,
+} from './der.js';
 import { PkiError } from './errors.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -61,7 +73,10 @@ describe('readChildren', () => {
   it('lists the children of a constructed value', () => {
     const buf = sequence(integer(1), integer(300));
     const kids = readChildren(buf, readTlv(buf, 0));
-    assert.deepEqual(kids.map((k) => hex(buf.subarray(k.start, k.end))), ['020101', '0202012c']);
+    assert.deepEqual(
+      kids.map((k) => hex(buf.subarray(k.start, k.end))),
+      ['020101', '0202012c'],
+    );
   });
 
   it('refuses a child that overruns its parent', () => {
@@ -111,7 +126,13 @@ describe('readOid / oid', () => {
   });
 
   it('round-trips what oid() encodes, including large arcs', () => {
-    for (const dotted of ['1.3.6.1.5.5.7.48.1', '2.5.4.3', '1.2.840.113549.1.9.14', '1.3.6.1.4.1.311.21.20', '0.9.2342.19200300.100.1.25']) {
+    for (const dotted of [
+      '1.3.6.1.5.5.7.48.1',
+      '2.5.4.3',
+      '1.2.840.113549.1.9.14',
+      '1.3.6.1.4.1.311.21.20',
+      '0.9.2342.19200300.100.1.25',
+    ]) {
       const enc = oid(dotted);
       assert.equal(readOid(enc, readTlv(enc, 0)), dotted);
     }
@@ -146,7 +167,10 @@ describe('time', () => {
   });
 
   it('drops milliseconds rather than writing fractional seconds', () => {
-    assert.equal(Buffer.from(time(new Date('2030-02-03T04:05:06.789Z')).subarray(2)).toString('ascii'), '300203040506Z');
+    assert.equal(
+      Buffer.from(time(new Date('2030-02-03T04:05:06.789Z')).subarray(2)).toString('ascii'),
+      '300203040506Z',
+    );
   });
 
   it('generalizedTime always writes four-digit years', () => {

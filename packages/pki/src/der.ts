@@ -108,7 +108,8 @@ export function integer(n: number): Uint8Array {
 }
 
 export const octetString = (content: Uint8Array): Uint8Array => tlv(0x04, content);
-export const bitString = (content: Uint8Array, unusedBits = 0): Uint8Array => tlv(0x03, Uint8Array.of(unusedBits), content);
+export const bitString = (content: Uint8Array, unusedBits = 0): Uint8Array =>
+  tlv(0x03, Uint8Array.of(unusedBits), content);
 export const booleanTrue = (): Uint8Array => Uint8Array.of(0x01, 0x01, 0xff);
 export const nullValue = (): Uint8Array => Uint8Array.of(0x05, 0x00);
 
@@ -144,13 +145,14 @@ export function namedBits(bitNumbers: readonly number[]): Uint8Array {
   if (bitNumbers.length === 0) return bitString(new Uint8Array(0));
   const highest = Math.max(...bitNumbers);
   const bytes = new Uint8Array(Math.floor(highest / 8) + 1);
-  for (const b of bitNumbers) bytes[Math.floor(b / 8)]! |= 0x80 >> b % 8;
+  for (const b of bitNumbers) bytes[Math.floor(b / 8)]! |= 0x80 >> (b % 8);
   return bitString(bytes, 7 - (highest % 8));
 }
 
 /** Decodes an OBJECT IDENTIFIER TLV to dotted form, refusing malformed arcs. */
 export function readOid(buf: Uint8Array, t: Tlv): string {
-  if (t.tag !== 0x06 || t.end === t.contentStart || t.end - t.contentStart > 64) throw new PkiError('badDer', 'malformed OBJECT IDENTIFIER');
+  if (t.tag !== 0x06 || t.end === t.contentStart || t.end - t.contentStart > 64)
+    throw new PkiError('badDer', 'malformed OBJECT IDENTIFIER');
   const arcs: number[] = [];
   let value = 0;
   for (let i = t.contentStart; i < t.end; i++) {

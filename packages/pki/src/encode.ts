@@ -1,13 +1,30 @@
 import { Buffer } from 'node:buffer';
 import type { SignatureAlgorithm } from './algorithms.js';
 import type { Signer } from './crypto.js';
-import { bitString, booleanTrue, integer, integerBytes, namedBits, nullValue, octetString, oid, sequence, time, tlv } from './der.js';
+import {
+  bitString,
+  booleanTrue,
+  integer,
+  integerBytes,
+  namedBits,
+  nullValue,
+  octetString,
+  oid,
+  sequence,
+  time,
+  tlv,
+} from './der.js';
 import type { CertificateDraft, KeyUsageName } from './draft.js';
 import { PkiError } from './errors.js';
 import { encodeGeneralName, encodeGeneralNames } from './general-names.js';
 
 // RFC 5280 §4.2.1.3 bit positions.
-const KEY_USAGE_BITS: Record<KeyUsageName, number> = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 };
+const KEY_USAGE_BITS: Record<KeyUsageName, number> = {
+  digitalSignature: 0,
+  keyEncipherment: 2,
+  keyCertSign: 5,
+  cRLSign: 6,
+};
 
 const EXT = {
   subjectKeyIdentifier: '2.5.29.14',
@@ -66,7 +83,10 @@ const uriName = (uri: string): Uint8Array => encodeGeneralName({ kind: 'uri', va
 function encodeExtensions(d: CertificateDraft): Uint8Array[] {
   const out: Uint8Array[] = [];
   const bc = d.basicConstraints.ca
-    ? sequence(booleanTrue(), ...(d.basicConstraints.pathLen === undefined ? [] : [integer(d.basicConstraints.pathLen)]))
+    ? sequence(
+        booleanTrue(),
+        ...(d.basicConstraints.pathLen === undefined ? [] : [integer(d.basicConstraints.pathLen)]),
+      )
     : sequence();
   out.push(extension(EXT.basicConstraints, true, bc));
   out.push(extension(EXT.keyUsage, true, namedBits(d.keyUsage.map((k) => KEY_USAGE_BITS[k]))));
@@ -154,17 +174,28 @@ const SUBJECT_ATTRIBUTES: Record<keyof SubjectAttributes | 'commonName', Subject
 };
 
 /** The subject attributes other than the common name, by the names configuration uses. */
-export const SUBJECT_ATTRIBUTE_NAMES = Object.keys(SUBJECT_ATTRIBUTES).filter((k) => k !== 'commonName') as ReadonlyArray<keyof SubjectAttributes>;
+export const SUBJECT_ATTRIBUTE_NAMES = Object.keys(SUBJECT_ATTRIBUTES).filter(
+  (k) => k !== 'commonName',
+) as ReadonlyArray<keyof SubjectAttributes>;
 
 function checkAttribute(name: keyof SubjectAttributes, value: string): void {
   const row = SUBJECT_ATTRIBUTES[name];
   if (row.printable) {
-    if (!/^[A-Z]{2}$/.test(value)) throw new PkiError('badSubject', `subject ${name} must be a two-letter ISO 3166 code such as "US", got ${JSON.stringify(value)}`);
+    if (!/^[A-Z]{2}$/.test(value))
+      throw new PkiError(
+        'badSubject',
+        `subject ${name} must be a two-letter ISO 3166 code such as "US", got ${JSON.stringify(value)}`,
+      );
     return;
   }
   const length = [...value].length;
-  if (length === 0 || length > row.max) throw new PkiError('badSubject', `subject ${name} must be 1 to ${row.max} characters (RFC 5280 Appendix A), got ${length}`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw new PkiError('badSubject', `subject ${name} must not contain control characters`);
+  if (length === 0 || length > row.max)
+    throw new PkiError(
+      'badSubject',
+      `subject ${name} must be 1 to ${row.max} characters (RFC 5280 Appendix A), got ${length}`,
+    );
+  if (/[\u0000-\u001f\u007f]/.test(value))
+    throw new PkiError('badSubject', `subject ${name} must not contain control characters`);
 }
 
 /**
@@ -174,7 +205,9 @@ function checkAttribute(name: keyof SubjectAttributes, value: string): void {
  */
 export function encodeName(attrs: SubjectAttributes & { commonName?: string | null }): Uint8Array {
   const rdns: Uint8Array[] = [];
-  for (const [name, row] of Object.entries(SUBJECT_ATTRIBUTES) as Array<[keyof SubjectAttributes | 'commonName', SubjectAttributeRow]>) {
+  for (const [name, row] of Object.entries(SUBJECT_ATTRIBUTES) as Array<
+    [keyof SubjectAttributes | 'commonName', SubjectAttributeRow]
+  >) {
     const value = attrs[name];
     if (value === undefined || value === null || value === '') continue;
     if (name !== 'commonName') checkAttribute(name, value);

@@ -6,7 +6,7 @@ import { PkiError } from './errors.js';
 import { decodeGeneralNames, encodeGeneralNames } from './general-names.js';
 
 describe('decodeGeneralNames', () => {
-  it('takes each name\'s kind from its tag', () => {
+  it("takes each name's kind from its tag", () => {
     const der = encodeGeneralNames([
       { kind: 'dns', value: 'api.example' },
       { kind: 'uri', value: 'spiffe://example.org/x' },

@@ -22,11 +22,13 @@ export function encodeGeneralName(n: SubjectName): Uint8Array {
 }
 
 /** Encodes GeneralNames (a SAN extension's value). */
-export const encodeGeneralNames = (names: readonly SubjectName[]): Uint8Array => sequence(...names.map(encodeGeneralName));
+export const encodeGeneralNames = (names: readonly SubjectName[]): Uint8Array =>
+  sequence(...names.map(encodeGeneralName));
 
 function ascii(buf: Uint8Array, t: Tlv): string {
   const bytes = buf.subarray(t.contentStart, t.end);
-  if (bytes.some((b) => b < 0x20 || b > 0x7e)) throw new PkiError('badName', 'a name contains non-ASCII or control bytes');
+  if (bytes.some((b) => b < 0x20 || b > 0x7e))
+    throw new PkiError('badName', 'a name contains non-ASCII or control bytes');
   return Buffer.from(bytes).toString('ascii');
 }
 
@@ -73,7 +75,8 @@ export function findNameAttribute(nameDer: Uint8Array, oidDer: Uint8Array): stri
     if (rdn.tag !== 0x31) throw new PkiError('badDer', 'a RelativeDistinguishedName is a SET');
     for (const atv of readChildren(nameDer, rdn)) {
       const [type, value] = readChildren(nameDer, atv);
-      if (type === undefined || value === undefined) throw new PkiError('badDer', 'an attribute needs a type and a value');
+      if (type === undefined || value === undefined)
+        throw new PkiError('badDer', 'an attribute needs a type and a value');
       if (!Buffer.from(nameDer.subarray(type.start, type.end)).equals(oidDer)) continue;
       const decode = STRING_DECODERS[value.tag];
       if (decode === undefined || (value.tag === 0x1e && (value.end - value.contentStart) % 2 !== 0)) {

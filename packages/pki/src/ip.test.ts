@@ -82,12 +82,15 @@ describe('formatIp', () => {
   }
 
   it('refuses byte strings that are not 4 or 16 long', () => {
-    assert.throws(() => formatIp(new Uint8Array(5)), (err: unknown) => {
-      assert.ok(err instanceof PkiError);
-      assert.equal(err.code, 'badName');
-      assert.match(err.message, /4 or 16 bytes/);
-      return true;
-    });
+    assert.throws(
+      () => formatIp(new Uint8Array(5)),
+      (err: unknown) => {
+        assert.ok(err instanceof PkiError);
+        assert.equal(err.code, 'badName');
+        assert.match(err.message, /4 or 16 bytes/);
+        return true;
+      },
+    );
   });
 });
 
@@ -102,7 +105,17 @@ describe('parseCidr', () => {
     assert.equal(parseCidr('2001:db8::1/128')?.prefix, 128);
   });
 
-  for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/8/1', 'x/8', '10.0.0.0/-1', '10.0.0.0/', '10.0.0.0/8.5', '/8', '']) {
+  for (const bad of [
+    '10.0.0.0/33',
+    '::/129',
+    '10.0.0.0/8/1',
+    'x/8',
+    '10.0.0.0/-1',
+    '10.0.0.0/',
+    '10.0.0.0/8.5',
+    '/8',
+    '',
+  ]) {
     it(`refuses ${JSON.stringify(bad)}`, () => {
       assert.equal(parseCidr(bad), null);
     });
@@ -160,7 +173,8 @@ describe('embeddedIpv4', () => {
   });
 
   it('leaves ::, ::1, IPv4 and ordinary IPv6 alone', () => {
-    for (const text of ['::', '::1', '10.0.0.1', '2001:db8::1', 'fe80::1', '64:ff9b:1::1']) assert.equal(embedded(text), null, text);
+    for (const text of ['::', '::1', '10.0.0.1', '2001:db8::1', 'fe80::1', '64:ff9b:1::1'])
+      assert.equal(embedded(text), null, text);
   });
 });
 
@@ -196,7 +210,21 @@ describe('specialAddress', () => {
     });
   }
 
-  for (const text of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '10.0.0.1', '1.0.0.0', '223.255.255.255', '255.255.255.254', '169.253.255.255', '169.255.0.0', 'fec0::1', 'fd00::1', 'fe7f::1', '2001:db8::1']) {
+  for (const text of [
+    '127.0.0.1',
+    '::1',
+    '::ffff:127.0.0.1',
+    '10.0.0.1',
+    '1.0.0.0',
+    '223.255.255.255',
+    '255.255.255.254',
+    '169.253.255.255',
+    '169.255.0.0',
+    'fec0::1',
+    'fd00::1',
+    'fe7f::1',
+    '2001:db8::1',
+  ]) {
     it(`leaves ${text} to the configured policy`, () => {
       assert.equal(kind(text), null);
     });

@@ -4,7 +4,8 @@ import { PkiError } from './errors.js';
 export function parseIp(text: string): Uint8Array | null {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
     const parts = text.split('.').map(Number);
-    if (parts.some((p, i) => p > 255 || (text.split('.')[i]!.length > 1 && text.split('.')[i]!.startsWith('0')))) return null;
+    if (parts.some((p, i) => p > 255 || (text.split('.')[i]!.length > 1 && text.split('.')[i]!.startsWith('0'))))
+      return null;
     return new Uint8Array(parts);
   }
   if (!text.includes(':') || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
@@ -45,11 +46,17 @@ export function formatIp(bytes: Uint8Array): string {
   // RFC 5952 §4.2.3: compress the longest run of two or more zero groups, the first if tied.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = groups.map((g) => g.toString(16));

@@ -4,7 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readNameConstraintSet, subtreeWithin, widerConstraints, type NameConstraintSet, type Subtree } from './name-constraints.js';
+import {
+  readNameConstraintSet,
+  subtreeWithin,
+  widerConstraints,
+  type NameConstraintSet,
+  type Subtree,
+} from './name-constraints.js';
 import { decodePemOne } from './pem.js';
 
 const dns = (value: string): Subtree => ({ kind: 'dns', value });
@@ -43,7 +49,13 @@ describe('widerConstraints', () => {
 
   it('accepts the same constraints, narrower ones, and any when there were none', () => {
     assert.deepEqual(widerConstraints(current, current), []);
-    assert.deepEqual(widerConstraints(set([dns('.payments.internal.example'), uri('example.org')], [dns('secret.internal.example')]), current), []);
+    assert.deepEqual(
+      widerConstraints(
+        set([dns('.payments.internal.example'), uri('example.org')], [dns('secret.internal.example')]),
+        current,
+      ),
+      [],
+    );
     // The excluded name is outside every permitted subtree of the new one: still out of reach.
     assert.deepEqual(widerConstraints(set([dns('.payments.internal.example'), uri('example.org')]), current), []);
     assert.deepEqual(widerConstraints(null, null), []);
@@ -51,12 +63,27 @@ describe('widerConstraints', () => {
   });
 
   it('names each way the new intermediate admits more', () => {
-    assert.match(widerConstraints(null, current).join('\n'), /dns names are no longer limited[\s\S]*uri names are no longer limited[\s\S]*no longer excludes dns:secret\.internal\.example/);
-    assert.match(widerConstraints(set([dns('.example'), uri('example.org')], [dns('secret.internal.example')]), current)[0]!, /permits dns:\.example, which is within none of dns:\.internal\.example/);
-    assert.match(widerConstraints(set([dns('.internal.example'), uri('example.org')]), current)[0]!, /no longer excludes dns:secret\.internal\.example/);
-    assert.match(widerConstraints(set([dns('.internal.example')], [dns('secret.internal.example')]), current)[0]!, /uri names are no longer limited/);
+    assert.match(
+      widerConstraints(null, current).join('\n'),
+      /dns names are no longer limited[\s\S]*uri names are no longer limited[\s\S]*no longer excludes dns:secret\.internal\.example/,
+    );
+    assert.match(
+      widerConstraints(set([dns('.example'), uri('example.org')], [dns('secret.internal.example')]), current)[0]!,
+      /permits dns:\.example, which is within none of dns:\.internal\.example/,
+    );
+    assert.match(
+      widerConstraints(set([dns('.internal.example'), uri('example.org')]), current)[0]!,
+      /no longer excludes dns:secret\.internal\.example/,
+    );
+    assert.match(
+      widerConstraints(set([dns('.internal.example')], [dns('secret.internal.example')]), current)[0]!,
+      /uri names are no longer limited/,
+    );
     // A new kind of constraint alone does not make up for dropping the DNS one.
-    assert.equal(widerConstraints(set([ip('10.0.0.0/8'), uri('example.org')], [dns('secret.internal.example')]), current).length, 1);
+    assert.equal(
+      widerConstraints(set([ip('10.0.0.0/8'), uri('example.org')], [dns('secret.internal.example')]), current).length,
+      1,
+    );
   });
 });
 
@@ -65,11 +92,31 @@ describe('readNameConstraintSet', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shortleaf-nc-'));
     try {
       const cert = join(dir, 'ca.pem');
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', cert, '-subj', '/CN=nc', '-days', '1',
-        '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-addext', 'nameConstraints=critical,permitted;DNS:.Internal.Example,permitted;IP:10.0.0.0/255.0.0.0,permitted;URI:example.org,excluded;DNS:secret.internal.example,excluded;email:.mail.example',
-      ], { stdio: 'pipe' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          join(dir, 'k.pem'),
+          '-out',
+          cert,
+          '-subj',
+          '/CN=nc',
+          '-days',
+          '1',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'nameConstraints=critical,permitted;DNS:.Internal.Example,permitted;IP:10.0.0.0/255.0.0.0,permitted;URI:example.org,excluded;DNS:secret.internal.example,excluded;email:.mail.example',
+        ],
+        { stdio: 'pipe' },
+      );
       const read = readNameConstraintSet(decodePemOne(readFileSync(cert, 'utf8'), ['CERTIFICATE']));
       assert.deepEqual(read, {
         permitted: [dns('.internal.example'), ip('10.0.0.0/8'), uri('example.org')],

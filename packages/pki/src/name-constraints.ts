@@ -18,7 +18,13 @@ export interface NameConstraintSet {
   excluded: Subtree[];
 }
 
-const KIND_BY_TAG: Record<number, ConstraintKind> = { 0x81: 'email', 0x82: 'dns', 0x86: 'uri', 0x87: 'ip', 0xa4: 'dirName' };
+const KIND_BY_TAG: Record<number, ConstraintKind> = {
+  0x81: 'email',
+  0x82: 'dns',
+  0x86: 'uri',
+  0x87: 'ip',
+  0xa4: 'dirName',
+};
 const IA5_KINDS: ReadonlySet<ConstraintKind> = new Set(['email', 'dns', 'uri']);
 const NAME_CONSTRAINTS_OID = '2.5.29.30';
 
@@ -32,7 +38,8 @@ export function readNameConstraintSet(certificateDer: Uint8Array): NameConstrain
   const value = new Uint8Array(ext.value);
   const set: NameConstraintSet = { permitted: [], excluded: [] };
   for (const subtrees of readChildren(value, readTlv(value, 0))) {
-    if (subtrees.tag !== 0xa0 && subtrees.tag !== 0xa1) throw new PkiError('badDer', 'NameConstraints holds something other than permitted or excluded subtrees');
+    if (subtrees.tag !== 0xa0 && subtrees.tag !== 0xa1)
+      throw new PkiError('badDer', 'NameConstraints holds something other than permitted or excluded subtrees');
     const list = subtrees.tag === 0xa0 ? set.permitted : set.excluded;
     for (const subtree of readChildren(value, subtrees)) {
       const base = readChildren(value, subtree)[0];
@@ -114,10 +121,14 @@ export function widerConstraints(next: NameConstraintSet | null, current: NameCo
     const old = current.permitted.filter((s) => s.kind === kind);
     const now = permittedNext.filter((s) => s.kind === kind);
     if (now.length === 0) {
-      reasons.push(`${kind} names are no longer limited (the current intermediate permits only ${old.map(show).join(', ')})`);
+      reasons.push(
+        `${kind} names are no longer limited (the current intermediate permits only ${old.map(show).join(', ')})`,
+      );
       continue;
     }
-    for (const s of now) if (!old.some((o) => subtreeWithin(s, o))) reasons.push(`it permits ${show(s)}, which is within none of ${old.map(show).join(', ')}`);
+    for (const s of now)
+      if (!old.some((o) => subtreeWithin(s, o)))
+        reasons.push(`it permits ${show(s)}, which is within none of ${old.map(show).join(', ')}`);
   }
   for (const e of current.excluded) {
     if (excludedNext.some((x) => subtreeWithin(e, x))) continue;

@@ -1,7 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PkiError } from './errors.js';
-import { MAX_NAME_LENGTH, nameToString, parseName, parseNameOfKind, policyRefusal, validateNamePolicy, type NamePolicy } from './names.js';
+import {
+  MAX_NAME_LENGTH,
+  nameToString,
+  parseName,
+  parseNameOfKind,
+  policyRefusal,
+  validateNamePolicy,
+  type NamePolicy,
+} from './names.js';
 
 function assertBadName(fn: () => unknown, fragment: string | RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -30,7 +38,10 @@ describe('parseName', () => {
   });
 
   it('keeps URI paths as written and lower-cases scheme and host (RFC 3986 §6.2.2.1)', () => {
-    assert.deepEqual(parseName('spiffe://example.org/ns/Prod/sa/Web'), { kind: 'uri', value: 'spiffe://example.org/ns/Prod/sa/Web' });
+    assert.deepEqual(parseName('spiffe://example.org/ns/Prod/sa/Web'), {
+      kind: 'uri',
+      value: 'spiffe://example.org/ns/Prod/sa/Web',
+    });
     assert.deepEqual(parseName('HTTPS://Example.ORG/A?b=c'), { kind: 'uri', value: 'https://example.org/A?b=c' });
   });
 
@@ -44,7 +55,14 @@ describe('parseName', () => {
   });
 
   it('refuses whitespace and control characters', () => {
-    for (const raw of ['a .example', ' a.example', 'a.example\n', 'a.exa\u0000mple', 'a\u007f.example', 'a\tb.example']) {
+    for (const raw of [
+      'a .example',
+      ' a.example',
+      'a.example\n',
+      'a.exa\u0000mple',
+      'a\u007f.example',
+      'a\tb.example',
+    ]) {
       assertBadName(() => parseName(raw), 'whitespace or control characters');
     }
   });
@@ -65,7 +83,10 @@ describe('parseName', () => {
   });
 
   it(`refuses anything longer than ${MAX_NAME_LENGTH} characters before looking at it`, () => {
-    assertBadName(() => parseName(`spiffe://example.org/${'a'.repeat(MAX_NAME_LENGTH)}`), `longer than ${MAX_NAME_LENGTH}`);
+    assertBadName(
+      () => parseName(`spiffe://example.org/${'a'.repeat(MAX_NAME_LENGTH)}`),
+      `longer than ${MAX_NAME_LENGTH}`,
+    );
   });
 
   it('refuses a wildcard that is not the whole leftmost label, or covers a TLD', () => {
@@ -134,7 +155,10 @@ describe('policyRefusal', () => {
     const policy = { uri: ['spiffe://example.org/ns/prod/*', 'https://exact.example/'] };
     assert.equal(refusal('spiffe://example.org/ns/prod/sa/web', policy), null);
     assert.equal(refusal('https://exact.example/', policy), null);
-    assert.match(refusal('spiffe://example.org/ns/dev/sa/web', policy) ?? '', /URI spiffe:\/\/example\.org\/ns\/dev\/sa\/web is not allowed/);
+    assert.match(
+      refusal('spiffe://example.org/ns/dev/sa/web', policy) ?? '',
+      /URI spiffe:\/\/example\.org\/ns\/dev\/sa\/web is not allowed/,
+    );
     assert.match(refusal('https://exact.example/x', policy) ?? '', /not allowed/);
   });
 
@@ -178,9 +202,21 @@ describe('URI rules match whole path segments, never a string prefix (issue 12, 
   });
 
   it('refuses a hand-built name the parser would refuse, so no caller can skip parseName, even with no rules', () => {
-    for (const value of ['spiffe://example.org/ns/payments/../admin', 'spiffe://example.org/ns/payments/..%2fadmin', 'spiffe://example.org/ns/payments/x?y=1']) {
-      assert.match(policyRefusal({ kind: 'uri', value }, policy) ?? '', /dot segment|encoded slash|query or fragment/, value);
-      assert.match(policyRefusal({ kind: 'uri', value }, {}) ?? '', /dot segment|encoded slash|query or fragment/, value);
+    for (const value of [
+      'spiffe://example.org/ns/payments/../admin',
+      'spiffe://example.org/ns/payments/..%2fadmin',
+      'spiffe://example.org/ns/payments/x?y=1',
+    ]) {
+      assert.match(
+        policyRefusal({ kind: 'uri', value }, policy) ?? '',
+        /dot segment|encoded slash|query or fragment/,
+        value,
+      );
+      assert.match(
+        policyRefusal({ kind: 'uri', value }, {}) ?? '',
+        /dot segment|encoded slash|query or fragment/,
+        value,
+      );
     }
     assert.match(policyRefusal({ kind: 'dns', value: '010.20.1.1' }, {}) ?? '', /looks like an IPv4 address/);
     assert.match(policyRefusal({ kind: 'uri', value: 'attacker.test' }, {}) ?? '', /has no scheme/);
@@ -201,7 +237,19 @@ describe('URI rules match whole path segments, never a string prefix (issue 12, 
 
 describe('IP-looking strings are not DNS names (issue 12)', () => {
   it('refuses every name whose last label is a number in some notation a resolver accepts', () => {
-    for (const raw of ['10.20.1.1.', '010.20.1.1', '0x0a.1.1.1', '10.1', '1.0x1', '0x0A', '4294967295', '1e100', 'a.b.1e9', '1.2.3.04', '*.a.10']) {
+    for (const raw of [
+      '10.20.1.1.',
+      '010.20.1.1',
+      '0x0a.1.1.1',
+      '10.1',
+      '1.0x1',
+      '0x0A',
+      '4294967295',
+      '1e100',
+      'a.b.1e9',
+      '1.2.3.04',
+      '*.a.10',
+    ]) {
       assertBadName(() => parseName(raw), 'looks like an IPv4 address');
     }
   });
@@ -217,7 +265,10 @@ describe('parseNameOfKind', () => {
   it('parses the text as the kind it is said to be, never another', () => {
     assert.deepEqual(parseNameOfKind('dns', 'API.example'), { kind: 'dns', value: 'api.example' });
     assert.deepEqual(parseNameOfKind('ip', '[2001:db8::1]'), { kind: 'ip', value: '2001:db8::1' });
-    assert.deepEqual(parseNameOfKind('uri', 'spiffe://example.org/x'), { kind: 'uri', value: 'spiffe://example.org/x' });
+    assert.deepEqual(parseNameOfKind('uri', 'spiffe://example.org/x'), {
+      kind: 'uri',
+      value: 'spiffe://example.org/x',
+    });
     assertBadName(() => parseNameOfKind('uri', 'attacker.test'), 'has no scheme');
     assertBadName(() => parseNameOfKind('dns', '10.0.0.1'), 'looks like an IPv4 address');
     assertBadName(() => parseNameOfKind('dns', 'spiffe://example.org/x'), 'is not a valid DNS name');
@@ -229,12 +280,19 @@ describe('parseNameOfKind', () => {
 describe('validateNamePolicy', () => {
   it('accepts well-formed patterns', () => {
     assert.doesNotThrow(() =>
-      validateNamePolicy({ dns: ['*.svc.internal', '.corp.example', 'api.example'], ip: ['10.0.0.0/8', '::1'], uri: ['spiffe://example.org/*'] }),
+      validateNamePolicy({
+        dns: ['*.svc.internal', '.corp.example', 'api.example'],
+        ip: ['10.0.0.0/8', '::1'],
+        uri: ['spiffe://example.org/*'],
+      }),
     );
   });
 
   it('refuses a bad CIDR', () => {
-    assertBadName(() => validateNamePolicy({ ip: ['10.0.0.0/33'] }), '"10.0.0.0/33" is not an IP address or CIDR range');
+    assertBadName(
+      () => validateNamePolicy({ ip: ['10.0.0.0/33'] }),
+      '"10.0.0.0/33" is not an IP address or CIDR range',
+    );
     assertBadName(() => validateNamePolicy({ ip: ['10.0.0'] }), 'CIDR');
   });
 
@@ -243,8 +301,17 @@ describe('validateNamePolicy', () => {
   });
 
   it('refuses a "*" that is not a whole last path segment, and a base a name could not have', () => {
-    for (const p of ['spiffe://example.org/ns/pay*', 'spiffe://example.org/*/x', 'https://*.example/', 'spiffe://example.org/ns//*', 'https://x.example/a?q/*']) {
-      assertBadName(() => validateNamePolicy({ uri: [p] }), /may use "\*" only as a whole last path segment|has "\/\/" before|has a query|empty segment/);
+    for (const p of [
+      'spiffe://example.org/ns/pay*',
+      'spiffe://example.org/*/x',
+      'https://*.example/',
+      'spiffe://example.org/ns//*',
+      'https://x.example/a?q/*',
+    ]) {
+      assertBadName(
+        () => validateNamePolicy({ uri: [p] }),
+        /may use "\*" only as a whole last path segment|has "\/\/" before|has a query|empty segment/,
+      );
     }
     for (const p of ['spiffe://example.org/ns/../*', 'spiffe://Example.org/*', 'spiffe://example.org/a#f']) {
       assertBadName(() => validateNamePolicy({ uri: [p] }), 'is refused');

@@ -41,7 +41,11 @@ export function parseNameOfKind(kind: NameKind, raw: string): SubjectName {
       return { kind, value: parseUri(raw).text };
     case 'ip': {
       const ip = parseIp(raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw);
-      if (ip === null) throw new PkiError('badName', `${JSON.stringify(raw)} is not an IP address (IPv4 as four decimal numbers without leading zeros, or IPv6)`);
+      if (ip === null)
+        throw new PkiError(
+          'badName',
+          `${JSON.stringify(raw)} is not an IP address (IPv4 as four decimal numbers without leading zeros, or IPv6)`,
+        );
       return { kind, value: formatIp(ip) };
     }
   }
@@ -49,9 +53,15 @@ export function parseNameOfKind(kind: NameKind, raw: string): SubjectName {
 
 function checkRaw(raw: string): void {
   if (typeof raw !== 'string' || raw.length === 0) throw new PkiError('badName', 'an empty name was given');
-  if (raw.length > MAX_NAME_LENGTH) throw new PkiError('badName', `a name is longer than ${MAX_NAME_LENGTH} characters`);
-  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new PkiError('badName', `the name ${JSON.stringify(raw)} contains whitespace or control characters`);
-  if (!/^[\x21-\x7e]+$/.test(raw)) throw new PkiError('badName', `the name ${JSON.stringify(raw)} must be ASCII (IDNA A-labels for DNS names, percent-encoding in URIs)`);
+  if (raw.length > MAX_NAME_LENGTH)
+    throw new PkiError('badName', `a name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (/[\s\u0000-\u001f\u007f]/.test(raw))
+    throw new PkiError('badName', `the name ${JSON.stringify(raw)} contains whitespace or control characters`);
+  if (!/^[\x21-\x7e]+$/.test(raw))
+    throw new PkiError(
+      'badName',
+      `the name ${JSON.stringify(raw)} must be ASCII (IDNA A-labels for DNS names, percent-encoding in URIs)`,
+    );
 }
 
 /**
@@ -75,7 +85,10 @@ function parseDns(raw: string): string {
     if (!DNS_LABEL.test(label)) throw new PkiError('badName', `${JSON.stringify(raw)} is not a valid DNS name`);
   });
   if (looksNumeric(name)) {
-    throw new PkiError('badName', `${JSON.stringify(raw)} looks like an IPv4 address, so it is not a DNS name (a host name never ends in a number, RFC 3696 §2); an IP address is four decimal numbers without leading zeros or a trailing dot, such as 10.20.1.1`);
+    throw new PkiError(
+      'badName',
+      `${JSON.stringify(raw)} looks like an IPv4 address, so it is not a DNS name (a host name never ends in a number, RFC 3696 §2); an IP address is four decimal numbers without leading zeros or a trailing dot, such as 10.20.1.1`,
+    );
   }
   return name;
 }
@@ -176,13 +189,22 @@ export function policyRefusal(name: SubjectName, policy: NamePolicy): string | n
       return `DNS name ${name.value} is not allowed (allowed: ${(policy.dns ?? []).join(', ') || 'no DNS names'})`;
     case 'ip': {
       const ip = parseIp(name.value)!;
-      if ((policy.ip ?? []).some((p) => { const n = parseCidr(p); return n !== null && ipInNetwork(ip, n); })) return null;
+      if (
+        (policy.ip ?? []).some((p) => {
+          const n = parseCidr(p);
+          return n !== null && ipInNetwork(ip, n);
+        })
+      )
+        return null;
       return `IP address ${name.value} is not allowed (allowed: ${(policy.ip ?? []).join(', ') || 'no IP addresses'})`;
     }
     case 'uri': {
       if ((policy.uri ?? []).some((p) => uriMatches(name.value, p))) return null;
       const unusable = (policy.uri ?? []).filter((p) => !validUriPattern(p));
-      const note = unusable.length === 0 ? '' : `; ${unusable.join(', ')} match nothing: a URI rule is an exact URI or BASE/*, matching whole path segments`;
+      const note =
+        unusable.length === 0
+          ? ''
+          : `; ${unusable.join(', ')} match nothing: a URI rule is an exact URI or BASE/*, matching whole path segments`;
       return `URI ${name.value} is not allowed (allowed: ${(policy.uri ?? []).join(', ') || 'no URIs'}${note})`;
     }
   }

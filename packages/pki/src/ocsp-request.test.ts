@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerBytes, nullValue, octetString, oid, readTlv, sequence, tlv } from './der.js';
-import { MAX_OCSP_CERT_IDS, MAX_OCSP_REQUEST_BYTES, issuerHashes, minimalOcspRequest, parseOcspRequest, type OcspHash } from './ocsp-request.js';
+import {
+  MAX_OCSP_CERT_IDS,
+  MAX_OCSP_REQUEST_BYTES,
+  issuerHashes,
+  minimalOcspRequest,
+  parseOcspRequest,
+  type OcspHash,
+} from './ocsp-request.js';
 import { encodePem } from './pem.js';
 import { serialToHex } from './serial.js';
 import { lintAndSign } from './sign.js';
@@ -76,12 +83,26 @@ describe('parseOcspRequest on requests from openssl ocsp', () => {
 
   it('takes several CertIDs (RFC 6960 §4.1.1), up to MAX_OCSP_CERT_IDS by default, naming the limit', () => {
     const der = opensslRequest('req-two.der', ['-cert', 'leaf.pem', '-cert', 'leaf2.pem']);
-    assert.deepEqual(parseOcspRequest(der).certIds.map((c) => c.serial), [leafSerial, leaf2Serial]);
-    assertPkiError(() => parseOcspRequest(der, { maxCertIds: 1 }), 'badOcspRequest', 'more than 1 CertID in one request (the limit is 1)');
+    assert.deepEqual(
+      parseOcspRequest(der).certIds.map((c) => c.serial),
+      [leafSerial, leaf2Serial],
+    );
+    assertPkiError(
+      () => parseOcspRequest(der, { maxCertIds: 1 }),
+      'badOcspRequest',
+      'more than 1 CertID in one request (the limit is 1)',
+    );
     const serials = Array.from({ length: MAX_OCSP_CERT_IDS + 1 }, (_, i) => ['-serial', String(1000 + i)]).flat();
     const tooMany = opensslRequest('req-many.der', ['-no_nonce', ...serials]);
-    assertPkiError(() => parseOcspRequest(tooMany), 'badOcspRequest', `more than ${MAX_OCSP_CERT_IDS} CertIDs in one request`);
-    assert.equal(parseOcspRequest(opensslRequest('req-ten.der', ['-no_nonce', ...serials.slice(2)])).certIds.length, MAX_OCSP_CERT_IDS);
+    assertPkiError(
+      () => parseOcspRequest(tooMany),
+      'badOcspRequest',
+      `more than ${MAX_OCSP_CERT_IDS} CertIDs in one request`,
+    );
+    assert.equal(
+      parseOcspRequest(opensslRequest('req-ten.der', ['-no_nonce', ...serials.slice(2)])).certIds.length,
+      MAX_OCSP_CERT_IDS,
+    );
   });
 
   it('minimalOcspRequest rebuilds, byte for byte, what openssl ocsp -no_nonce sends for one CertID', () => {
@@ -135,7 +156,16 @@ const request = (p: RequestParts = {}): Uint8Array =>
 describe('parseOcspRequest on malformed requests', () => {
   it('parses the well-formed hand-made request it is built on', () => {
     const req = parseOcspRequest(request({ version: [tlv(0xa0, integerBytes(Uint8Array.of(0)))] }));
-    assert.deepEqual({ ...req.certIds[0], der: undefined }, { hash: 'sha1', issuerNameHash: new Uint8Array(20).fill(1), issuerKeyHash: new Uint8Array(20).fill(2), serial: '1234', der: undefined });
+    assert.deepEqual(
+      { ...req.certIds[0], der: undefined },
+      {
+        hash: 'sha1',
+        issuerNameHash: new Uint8Array(20).fill(1),
+        issuerKeyHash: new Uint8Array(20).fill(2),
+        serial: '1234',
+        der: undefined,
+      },
+    );
     assert.equal(req.nonce, null);
     // Absent parameters are as good as NULL.
     assert.equal(parseOcspRequest(request({ certIds: [certId({ params: [] })] })).certIds[0]!.hash, 'sha1');
@@ -147,31 +177,90 @@ describe('parseOcspRequest on malformed requests', () => {
     ['an empty body', new Uint8Array(0), /truncated/],
     ['a truncated request', valid.subarray(0, valid.length - 3), /truncated/],
     ['trailing bytes', Uint8Array.from([...valid, 0x00]), 'trailing bytes after the request'],
-    ['a request over the size limit', new Uint8Array(MAX_OCSP_REQUEST_BYTES + 1), `larger than ${MAX_OCSP_REQUEST_BYTES} bytes`],
-    ['1,000 CertIDs (over the size limit too)', request({ certIds: Array.from({ length: 1000 }, () => certId()) }), 'larger than 8192 bytes'],
+    [
+      'a request over the size limit',
+      new Uint8Array(MAX_OCSP_REQUEST_BYTES + 1),
+      `larger than ${MAX_OCSP_REQUEST_BYTES} bytes`,
+    ],
+    [
+      '1,000 CertIDs (over the size limit too)',
+      request({ certIds: Array.from({ length: 1000 }, () => certId()) }),
+      'larger than 8192 bytes',
+    ],
     ['an empty requestList', request({ certIds: [] }), 'requestList is empty'],
-    ['an unknown hash algorithm (MD5)', request({ certIds: [certId({ hashOid: '1.2.840.113549.2.5' })] }), 'hash algorithm 1.2.840.113549.2.5 is not supported'],
-    ['hash parameters other than NULL', request({ certIds: [certId({ params: [integerBytes(Uint8Array.of(1))] })] }), 'hash AlgorithmIdentifier is malformed'],
-    ['SHA-1 with 32-byte hashes', request({ certIds: [certId({ nameHash: new Uint8Array(32), keyHash: new Uint8Array(32) })] }), 'must be 20 octets for sha1'],
-    ['SHA-256 with 20-byte hashes', request({ certIds: [certId({ hashOid: '2.16.840.1.101.3.4.2.1' })] }), 'must be 32 octets for sha256'],
-    ['a negative serial', request({ certIds: [certId({ serial: Uint8Array.of(0x80, 1) })] }), 'serialNumber is negative'],
+    [
+      'an unknown hash algorithm (MD5)',
+      request({ certIds: [certId({ hashOid: '1.2.840.113549.2.5' })] }),
+      'hash algorithm 1.2.840.113549.2.5 is not supported',
+    ],
+    [
+      'hash parameters other than NULL',
+      request({ certIds: [certId({ params: [integerBytes(Uint8Array.of(1))] })] }),
+      'hash AlgorithmIdentifier is malformed',
+    ],
+    [
+      'SHA-1 with 32-byte hashes',
+      request({ certIds: [certId({ nameHash: new Uint8Array(32), keyHash: new Uint8Array(32) })] }),
+      'must be 20 octets for sha1',
+    ],
+    [
+      'SHA-256 with 20-byte hashes',
+      request({ certIds: [certId({ hashOid: '2.16.840.1.101.3.4.2.1' })] }),
+      'must be 32 octets for sha256',
+    ],
+    [
+      'a negative serial',
+      request({ certIds: [certId({ serial: Uint8Array.of(0x80, 1) })] }),
+      'serialNumber is negative',
+    ],
     ['an empty serial', request({ certIds: [certId({ serial: new Uint8Array(0) })] }), 'serialNumber is empty'],
-    ['a serial of 21 octets', request({ certIds: [certId({ serial: new Uint8Array(21).fill(0x11) })] }), 'longer than 20 octets'],
-    ['a serial with a redundant zero', request({ certIds: [certId({ serial: Uint8Array.of(0, 1) })] }), 'not minimally encoded'],
+    [
+      'a serial of 21 octets',
+      request({ certIds: [certId({ serial: new Uint8Array(21).fill(0x11) })] }),
+      'longer than 20 octets',
+    ],
+    [
+      'a serial with a redundant zero',
+      request({ certIds: [certId({ serial: Uint8Array.of(0, 1) })] }),
+      'not minimally encoded',
+    ],
     ['version v2', request({ version: [tlv(0xa0, integerBytes(Uint8Array.of(1)))] }), 'only version v1'],
-    ['a 33-byte nonce', request({ extensions: [nonceExtension(octetString(new Uint8Array(33)))] }), 'the nonce is 33 octets (RFC 9654 §2.1 allows 1 to 32)'],
-    ['an empty nonce', request({ extensions: [nonceExtension(octetString(new Uint8Array(0)))] }), 'the nonce is 0 octets'],
-    ['a 33-byte raw (legacy) nonce', request({ extensions: [nonceExtension(new Uint8Array(33).fill(0xaa))] }), 'the nonce is 33 octets'],
-    ['two nonces', request({ extensions: [nonceExtension(octetString(Uint8Array.of(1))), nonceExtension(octetString(Uint8Array.of(2)))] }), 'the nonce extension appears twice'],
+    [
+      'a 33-byte nonce',
+      request({ extensions: [nonceExtension(octetString(new Uint8Array(33)))] }),
+      'the nonce is 33 octets (RFC 9654 §2.1 allows 1 to 32)',
+    ],
+    [
+      'an empty nonce',
+      request({ extensions: [nonceExtension(octetString(new Uint8Array(0)))] }),
+      'the nonce is 0 octets',
+    ],
+    [
+      'a 33-byte raw (legacy) nonce',
+      request({ extensions: [nonceExtension(new Uint8Array(33).fill(0xaa))] }),
+      'the nonce is 33 octets',
+    ],
+    [
+      'two nonces',
+      request({
+        extensions: [nonceExtension(octetString(Uint8Array.of(1))), nonceExtension(octetString(Uint8Array.of(2)))],
+      }),
+      'the nonce extension appears twice',
+    ],
   ];
   for (const [what, der, fragment] of CASES) {
-    it(`refuses ${what} with badOcspRequest`, () => assertPkiError(() => parseOcspRequest(der), 'badOcspRequest', fragment));
+    it(`refuses ${what} with badOcspRequest`, () =>
+      assertPkiError(() => parseOcspRequest(der), 'badOcspRequest', fragment));
   }
 
   it('counts CertIDs against maxCertIds before reading them all', () => {
     const fifty = request({ certIds: Array.from({ length: 50 }, () => certId()) });
     assert.ok(fifty.length <= MAX_OCSP_REQUEST_BYTES);
-    assertPkiError(() => parseOcspRequest(fifty, { maxCertIds: 49 }), 'badOcspRequest', 'more than 49 CertIDs in one request (the limit is 49)');
+    assertPkiError(
+      () => parseOcspRequest(fifty, { maxCertIds: 49 }),
+      'badOcspRequest',
+      'more than 49 CertIDs in one request (the limit is 49)',
+    );
     assert.equal(parseOcspRequest(fifty, { maxCertIds: 50 }).certIds.length, 50);
   });
 

@@ -83,7 +83,8 @@ function readCertId(buf: Uint8Array, t: Tlv): CertId {
   const [algOid, params, ...more] = readChildren(buf, expect(algorithm, 0x30, 'the CertID hash algorithm'));
   // RFC 6960 §4.1.1 via RFC 5754 §2: parameters absent or NULL.
   const paramsOk = params === undefined || (params.tag === 0x05 && params.end === params.contentStart);
-  if (algOid === undefined || !paramsOk || more.length > 0) throw bad('the CertID hash AlgorithmIdentifier is malformed');
+  if (algOid === undefined || !paramsOk || more.length > 0)
+    throw bad('the CertID hash AlgorithmIdentifier is malformed');
   const oid = readOid(buf, algOid);
   const row = HASHES.find((h) => h.oid === oid);
   if (row === undefined) throw bad(`hash algorithm ${oid} is not supported (use SHA-1, SHA-256, SHA-384 or SHA-512)`);
@@ -96,7 +97,8 @@ function readCertId(buf: Uint8Array, t: Tlv): CertId {
   const len = s.end - s.contentStart;
   if (len === 0) throw bad('serialNumber is empty');
   if (buf[s.contentStart]! & 0x80) throw bad('serialNumber is negative');
-  if (len > 1 && buf[s.contentStart] === 0 && !(buf[s.contentStart + 1]! & 0x80)) throw bad('serialNumber is not minimally encoded');
+  if (len > 1 && buf[s.contentStart] === 0 && !(buf[s.contentStart + 1]! & 0x80))
+    throw bad('serialNumber is not minimally encoded');
   // RFC 5280 §4.1.2.2: at most 20 octets, not counting the sign octet.
   if (len - (buf[s.contentStart] === 0 ? 1 : 0) > 20) throw bad('serialNumber is longer than 20 octets');
   return {
@@ -123,7 +125,8 @@ function readNonce(buf: Uint8Array, value: Tlv): Uint8Array {
   } catch {
     // not DER: the legacy raw form
   }
-  if (nonce.length === 0 || nonce.length > MAX_NONCE_BYTES) throw bad(`the nonce is ${nonce.length} octets (RFC 9654 §2.1 allows 1 to ${MAX_NONCE_BYTES})`);
+  if (nonce.length === 0 || nonce.length > MAX_NONCE_BYTES)
+    throw bad(`the nonce is ${nonce.length} octets (RFC 9654 §2.1 allows 1 to ${MAX_NONCE_BYTES})`);
   return content.slice();
 }
 
@@ -154,12 +157,14 @@ export function parseOcspRequest(der: Uint8Array, opts: { maxCertIds?: number } 
     const outer = expect(readTlv(der, 0), 0x30, 'OCSPRequest');
     if (outer.end !== der.length) throw bad('trailing bytes after the request');
     const [tbs, signature, ...extra] = readChildren(der, outer);
-    if (extra.length > 0 || (signature !== undefined && signature.tag !== 0xa0)) throw bad('OCSPRequest has unexpected fields');
+    if (extra.length > 0 || (signature !== undefined && signature.tag !== 0xa0))
+      throw bad('OCSPRequest has unexpected fields');
     const fields = readChildren(der, expect(tbs, 0x30, 'tbsRequest'));
     let i = 0;
     if (fields[i]?.tag === 0xa0) {
       const version = explicit(der, fields[i++]!, 'version');
-      if (version.tag !== 0x02 || version.end - version.contentStart !== 1 || der[version.contentStart] !== 0) throw bad('only version v1 is supported');
+      if (version.tag !== 0x02 || version.end - version.contentStart !== 1 || der[version.contentStart] !== 0)
+        throw bad('only version v1 is supported');
     }
     if (fields[i]?.tag === 0xa1) i++; // requestorName: informational only
     const list = expect(fields[i++], 0x30, 'requestList');
@@ -168,12 +173,16 @@ export function parseOcspRequest(der: Uint8Array, opts: { maxCertIds?: number } 
     if (i !== fields.length) throw bad('tbsRequest has unexpected fields');
 
     const certIds: CertId[] = [];
-    for (let pos = list.contentStart; pos < list.end; ) {
-      if (certIds.length === maxCertIds) throw bad(`more than ${maxCertIds} CertID${maxCertIds === 1 ? '' : 's'} in one request (the limit is ${maxCertIds})`);
+    for (let pos = list.contentStart; pos < list.end;) {
+      if (certIds.length === maxCertIds)
+        throw bad(
+          `more than ${maxCertIds} CertID${maxCertIds === 1 ? '' : 's'} in one request (the limit is ${maxCertIds})`,
+        );
       const request = readTlv(der, pos);
       if (request.end > list.end) throw bad('a Request overruns requestList');
       const [certId, singleExtensions, ...more] = readChildren(der, expect(request, 0x30, 'Request'));
-      if (more.length > 0 || (singleExtensions !== undefined && singleExtensions.tag !== 0xa0)) throw bad('Request has unexpected fields');
+      if (more.length > 0 || (singleExtensions !== undefined && singleExtensions.tag !== 0xa0))
+        throw bad('Request has unexpected fields');
       certIds.push(readCertId(der, expect(certId, 0x30, 'reqCert')));
       pos = request.end;
     }
@@ -212,4 +221,3 @@ export function issuerHashes(issuer: CertificateInfo, hash: OcspHash): { nameHas
   const digest = (data: Uint8Array): Uint8Array => new Uint8Array(createHash(name).update(data).digest());
   return { nameHash: digest(issuer.subjectDer), keyHash: digest(subjectPublicKeyBits(issuer.publicKey.spki)) };
 }
-

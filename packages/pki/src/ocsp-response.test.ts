@@ -5,10 +5,27 @@ import { join } from 'node:path';
 import { createSigner, generateKeyPair, keyIdentifier } from './crypto.js';
 import { octetString, oid, readChildren, readTlv, sequence, tlv } from './der.js';
 import { parseOcspRequest, type CertId, type OcspRequest } from './ocsp-request.js';
-import { buildOcspResponse, ocspErrorResponse, responderKeyHash, type OcspCertStatus, type OcspResponder } from './ocsp-response.js';
+import {
+  buildOcspResponse,
+  ocspErrorResponse,
+  responderKeyHash,
+  type OcspCertStatus,
+  type OcspResponder,
+} from './ocsp-response.js';
 import { encodePem } from './pem.js';
 import { lintAndSign } from './sign.js';
-import { HOUR, NOW, OpenSsl, at, leafFor, makeIntermediate, makeOcspSigner, makeRoot, opensslHex, type TestCa } from './test-fixtures.js';
+import {
+  HOUR,
+  NOW,
+  OpenSsl,
+  at,
+  leafFor,
+  makeIntermediate,
+  makeOcspSigner,
+  makeRoot,
+  opensslHex,
+  type TestCa,
+} from './test-fixtures.js';
 
 const openssl = new OpenSsl();
 after(() => openssl.remove());
@@ -23,17 +40,40 @@ function opensslRequest(name: string, args: readonly string[]): OcspRequest {
   return parseOcspRequest(new Uint8Array(readFileSync(join(openssl.dir, name))));
 }
 
-function respond(name: string, certId: CertId, status: OcspCertStatus, nonce: Uint8Array | null, r: OcspResponder = responder): Uint8Array {
-  const der = buildOcspResponse({ responder: r, producedAt: NOW, responses: [{ certId, status, thisUpdate: NOW, nextUpdate: at(HOUR) }], nonce });
+function respond(
+  name: string,
+  certId: CertId,
+  status: OcspCertStatus,
+  nonce: Uint8Array | null,
+  r: OcspResponder = responder,
+): Uint8Array {
+  const der = buildOcspResponse({
+    responder: r,
+    producedAt: NOW,
+    responses: [{ certId, status, thisUpdate: NOW, nextUpdate: at(HOUR) }],
+    nonce,
+  });
   openssl.write(name, der);
   return der;
 }
 
 /** `openssl ocsp -respin` as a client that sent `req` (so it checks the nonce), printing the response. */
-const checkAgainstRequest = (resp: string, req: string) => openssl.ocsp(['-respin', resp, '-reqin', req, '-issuer', 'int.pem', '-CAfile', 'root.pem', '-resp_text']);
+const checkAgainstRequest = (resp: string, req: string) =>
+  openssl.ocsp(['-respin', resp, '-reqin', req, '-issuer', 'int.pem', '-CAfile', 'root.pem', '-resp_text']);
 /** `openssl ocsp -respin` asking about leaf.pem, printing its one-line status summary. */
 const checkLeaf = (resp: string, extra: readonly string[] = []) =>
-  openssl.ocsp(['-respin', resp, '-issuer', 'int.pem', '-CAfile', 'root.pem', '-no_nonce', ...extra, '-cert', 'leaf.pem']);
+  openssl.ocsp([
+    '-respin',
+    resp,
+    '-issuer',
+    'int.pem',
+    '-CAfile',
+    'root.pem',
+    '-no_nonce',
+    ...extra,
+    '-cert',
+    'leaf.pem',
+  ]);
 
 let request: OcspRequest;
 
@@ -74,27 +114,54 @@ describe('buildOcspResponse', () => {
     assert.match(r.output, /OCSP Response Status: successful \(0x0\)/);
     assert.match(r.output, /Version: 1 \(0x0\)/);
     // byKey: OpenSSL prints the key hash in hex where a name would otherwise be.
-    assert.match(r.output, new RegExp(`Responder Id: ${Buffer.from(keyIdentifier(responderCa.signer.publicKey.spki)).toString('hex').toUpperCase()}\\n`));
+    assert.match(
+      r.output,
+      new RegExp(
+        `Responder Id: ${Buffer.from(keyIdentifier(responderCa.signer.publicKey.spki)).toString('hex').toUpperCase()}\\n`,
+      ),
+    );
     assert.match(r.output, /Produced At: Jan {2}1 00:00:00 2030 GMT/);
-    assert.match(r.output, /Cert Status: good\n\s+This Update: Jan {2}1 00:00:00 2030 GMT\n\s+Next Update: Jan {2}1 01:00:00 2030 GMT/);
-    assert.match(r.output.replace(/[\s:]/g, ''), new RegExp(`OCSPNonce${Buffer.from(request.nonce!).toString('hex').toUpperCase()}`));
+    assert.match(
+      r.output,
+      /Cert Status: good\n\s+This Update: Jan {2}1 00:00:00 2030 GMT\n\s+Next Update: Jan {2}1 01:00:00 2030 GMT/,
+    );
+    assert.match(
+      r.output.replace(/[\s:]/g, ''),
+      new RegExp(`OCSPNonce${Buffer.from(request.nonce!).toString('hex').toUpperCase()}`),
+    );
     // The certs field carries the responder certificate.
     assert.match(r.output, /Subject: O ?= ?Shortleaf Test, CN ?= ?Test OCSP Responder/);
     const summary = checkLeaf('good.der');
     assert.match(summary.output, /Response verify OK/);
-    assert.match(summary.output, /leaf\.pem: good\n\s+This Update: Jan {2}1 00:00:00 2030 GMT\n\s+Next Update: Jan {2}1 01:00:00 2030 GMT\n/);
+    assert.match(
+      summary.output,
+      /leaf\.pem: good\n\s+This Update: Jan {2}1 00:00:00 2030 GMT\n\s+Next Update: Jan {2}1 01:00:00 2030 GMT\n/,
+    );
   });
 
   it('answers revoked with the time and reason', () => {
-    respond('revoked.der', request.certIds[0]!, { kind: 'revoked', revokedAt: at(-HOUR), reason: 'keyCompromise' }, request.nonce);
+    respond(
+      'revoked.der',
+      request.certIds[0]!,
+      { kind: 'revoked', revokedAt: at(-HOUR), reason: 'keyCompromise' },
+      request.nonce,
+    );
     const summary = checkLeaf('revoked.der');
     assert.match(summary.output, /Response verify OK/);
-    assert.match(summary.output, /leaf\.pem: revoked\n\s+This Update: .*\n\s+Next Update: .*\n\s+Reason: keyCompromise\n\s+Revocation Time: Dec 31 23:00:00 2029 GMT\n/);
+    assert.match(
+      summary.output,
+      /leaf\.pem: revoked\n\s+This Update: .*\n\s+Next Update: .*\n\s+Reason: keyCompromise\n\s+Revocation Time: Dec 31 23:00:00 2029 GMT\n/,
+    );
     assert.doesNotMatch(checkAgainstRequest('revoked.der', 'req.der').output, /WARNING|Nonce Verify error/);
   });
 
   it('leaves the reason out when it is unspecified', () => {
-    respond('revoked-unspecified.der', request.certIds[0]!, { kind: 'revoked', revokedAt: at(-HOUR), reason: 'unspecified' }, null);
+    respond(
+      'revoked-unspecified.der',
+      request.certIds[0]!,
+      { kind: 'revoked', revokedAt: at(-HOUR), reason: 'unspecified' },
+      null,
+    );
     const summary = checkLeaf('revoked-unspecified.der');
     assert.match(summary.output, /leaf\.pem: revoked\n/);
     assert.match(summary.output, /Revocation Time: Dec 31 23:00:00 2029 GMT/);
@@ -135,7 +202,12 @@ describe('buildOcspResponse', () => {
   // used to re-wrap it, and OpenSSL (like any client) saw a nonce mismatch.
   it('echoes a legacy bare nonce exactly as it was sent', () => {
     const bare = Buffer.alloc(20, 0xa5);
-    const legacy = sequence(sequence(sequence(sequence(request.certIds[0]!.der)), tlv(0xa2, sequence(sequence(oid('1.3.6.1.5.5.7.48.1.2'), octetString(bare))))));
+    const legacy = sequence(
+      sequence(
+        sequence(sequence(request.certIds[0]!.der)),
+        tlv(0xa2, sequence(sequence(oid('1.3.6.1.5.5.7.48.1.2'), octetString(bare)))),
+      ),
+    );
     openssl.write('req-legacy.der', legacy);
     const der = respond('legacy.der', request.certIds[0]!, { kind: 'good' }, parseOcspRequest(legacy).nonce);
     const echoed = Buffer.concat([Buffer.from(oid('1.3.6.1.5.5.7.48.1.2')), Buffer.from(octetString(bare))]);
@@ -168,10 +240,19 @@ describe('buildOcspResponse', () => {
     const basic = der.subarray(octets!.contentStart, octets!.end);
     const [tbs, , , certs] = kids(basic);
     const fields = kids(basic, tbs!);
-    assert.deepEqual(fields.map((f) => f.tag), [0xa2, 0x18, 0x30]);
+    assert.deepEqual(
+      fields.map((f) => f.tag),
+      [0xa2, 0x18, 0x30],
+    );
     const keyHash = readTlv(basic, fields[0]!.contentStart);
-    assert.deepEqual(basic.subarray(keyHash.contentStart, keyHash.end), responderKeyHash(responderCa.signer.publicKey.spki));
-    assert.equal(Buffer.from(basic.subarray(fields[1]!.contentStart, fields[1]!.end)).toString('ascii'), '20300101000000Z');
+    assert.deepEqual(
+      basic.subarray(keyHash.contentStart, keyHash.end),
+      responderKeyHash(responderCa.signer.publicKey.spki),
+    );
+    assert.equal(
+      Buffer.from(basic.subarray(fields[1]!.contentStart, fields[1]!.end)).toString('ascii'),
+      '20300101000000Z',
+    );
     const single = kids(basic, kids(basic, fields[2]!)[0]!);
     assert.deepEqual(basic.subarray(single[0]!.start, single[0]!.end), request.certIds[0]!.der);
     assert.deepEqual([...basic.subarray(single[1]!.start, single[1]!.end)], [0x80, 0x00]);
@@ -180,7 +261,14 @@ describe('buildOcspResponse', () => {
   });
 
   it('signs thousands of responses a second', () => {
-    const input = { responder, producedAt: NOW, responses: [{ certId: request.certIds[0]!, status: { kind: 'good' } as const, thisUpdate: NOW, nextUpdate: at(HOUR) }], nonce: null };
+    const input = {
+      responder,
+      producedAt: NOW,
+      responses: [
+        { certId: request.certIds[0]!, status: { kind: 'good' } as const, thisUpdate: NOW, nextUpdate: at(HOUR) },
+      ],
+      nonce: null,
+    };
     for (let i = 0; i < 100; i++) buildOcspResponse(input);
     let n = 0;
     const start = performance.now();
@@ -207,7 +295,10 @@ describe('ocspErrorResponse', () => {
       const der = ocspErrorResponse(status);
       assert.deepEqual([...der], [0x30, 0x03, 0x0a, 0x01, code]);
       openssl.write(`${status}.der`, der);
-      assert.match(openssl.try(['ocsp', '-respin', `${status}.der`, '-resp_text']).output, new RegExp(`Responder Error: ${printed} \\(${code}\\)`));
+      assert.match(
+        openssl.try(['ocsp', '-respin', `${status}.der`, '-resp_text']).output,
+        new RegExp(`Responder Error: ${printed} \\(${code}\\)`),
+      );
     });
   }
 });

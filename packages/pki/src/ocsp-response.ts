@@ -5,7 +5,8 @@ import type { CertId } from './ocsp-request.js';
 import { reasonCode, type RevocationReason } from './revocation-reasons.js';
 
 /** CertStatus (RFC 6960 §4.2.1). */
-export type OcspCertStatus = { kind: 'good' } | { kind: 'revoked'; revokedAt: Date; reason: RevocationReason } | { kind: 'unknown' };
+export type OcspCertStatus =
+  { kind: 'good' } | { kind: 'revoked'; revokedAt: Date; reason: RevocationReason } | { kind: 'unknown' };
 
 export interface OcspSingleResponse {
   certId: CertId;
@@ -79,7 +80,12 @@ function certStatus(status: OcspCertStatus): Uint8Array {
 
 function singleResponse(r: OcspSingleResponse): Uint8Array {
   // The CertID is echoed byte for byte: clients match it against what they sent.
-  return wrap(0x30, [r.certId.der, certStatus(r.status), generalizedTime(r.thisUpdate), wrap(0xa0, [generalizedTime(r.nextUpdate)])]);
+  return wrap(0x30, [
+    r.certId.der,
+    certStatus(r.status),
+    generalizedTime(r.thisUpdate),
+    wrap(0xa0, [generalizedTime(r.nextUpdate)]),
+  ]);
 }
 
 /**
@@ -88,10 +94,18 @@ function singleResponse(r: OcspSingleResponse): Uint8Array {
  * the request's nonce extension value echoed byte for byte when there was one (RFC 9654; `nonce`
  * is `OcspRequest.nonce`, extnValue as the client sent it). Times are whole seconds.
  */
-export function buildOcspResponse(input: { responder: OcspResponder; producedAt: Date; responses: OcspSingleResponse[]; nonce: Uint8Array | null }): Uint8Array {
+export function buildOcspResponse(input: {
+  responder: OcspResponder;
+  producedAt: Date;
+  responses: OcspSingleResponse[];
+  nonce: Uint8Array | null;
+}): Uint8Array {
   const { responderId, algorithm, certs } = partsOf(input.responder);
   // responseExtensions [1] EXPLICIT { nonce: extnValue is the request's, unchanged }
-  const nonce = input.nonce === null ? [] : [wrap(0xa1, [wrap(0x30, [wrap(0x30, [ID_PKIX_OCSP_NONCE, wrap(0x04, [input.nonce])])])])];
+  const nonce =
+    input.nonce === null
+      ? []
+      : [wrap(0xa1, [wrap(0x30, [wrap(0x30, [ID_PKIX_OCSP_NONCE, wrap(0x04, [input.nonce])])])])];
   const tbs = wrap(0x30, [
     // version v1 is the DEFAULT, so DER leaves it out.
     responderId,
@@ -107,7 +121,9 @@ export function buildOcspResponse(input: { responder: OcspResponder; producedAt:
 const ERROR_STATUS = { malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
 
 /** An unsigned OCSPResponse with an error status and no responseBytes (RFC 6960 §2.3). */
-export function ocspErrorResponse(status: 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized'): Uint8Array {
+export function ocspErrorResponse(
+  status: 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized',
+): Uint8Array {
   const code: number | undefined = Object.hasOwn(ERROR_STATUS, status) ? ERROR_STATUS[status] : undefined;
   // An unknown status must not encode as 0, "successful" without a response.
   if (code === undefined) throw new TypeError(`${String(status)} is not an OCSP error status`);

@@ -38,7 +38,10 @@ describe('encodePem / decodePem', () => {
     const a = Uint8Array.of(1);
     const b = Uint8Array.of(2);
     const blocks = decodePem(encodeCertificates([a, b]));
-    assert.deepEqual(blocks.map((x) => x.der), [a, b]);
+    assert.deepEqual(
+      blocks.map((x) => x.der),
+      [a, b],
+    );
     assert.ok(blocks.every((x) => x.label === 'CERTIFICATE'));
   });
 
@@ -48,14 +51,30 @@ describe('encodePem / decodePem', () => {
   });
 
   it('refuses a block whose BEGIN and END labels differ', () => {
-    assertPkiError(() => decodePem('-----BEGIN CERTIFICATE-----\nAQID\n-----END PRIVATE KEY-----\n'), 'badPem', 'no PEM block');
+    assertPkiError(
+      () => decodePem('-----BEGIN CERTIFICATE-----\nAQID\n-----END PRIVATE KEY-----\n'),
+      'badPem',
+      'no PEM block',
+    );
   });
 
   it('refuses a body that is not base64', () => {
     // '=' in the middle and a length that is not a multiple of 4 are both malformed base64.
-    assertPkiError(() => decodePem('-----BEGIN CERTIFICATE-----\nAQ==AQID\n-----END CERTIFICATE-----\n'), 'badPem', 'does not hold valid base64');
-    assertPkiError(() => decodePem('-----BEGIN CERTIFICATE-----\nAQIDB\n-----END CERTIFICATE-----\n'), 'badPem', '"CERTIFICATE"');
-    assertPkiError(() => decodePem('-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n'), 'badPem', 'does not hold valid base64');
+    assertPkiError(
+      () => decodePem('-----BEGIN CERTIFICATE-----\nAQ==AQID\n-----END CERTIFICATE-----\n'),
+      'badPem',
+      'does not hold valid base64',
+    );
+    assertPkiError(
+      () => decodePem('-----BEGIN CERTIFICATE-----\nAQIDB\n-----END CERTIFICATE-----\n'),
+      'badPem',
+      '"CERTIFICATE"',
+    );
+    assertPkiError(
+      () => decodePem('-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n'),
+      'badPem',
+      'does not hold valid base64',
+    );
     assertPkiError(() => decodePem('-----BEGIN CERTIFICATE-----\nAQ!D\n-----END CERTIFICATE-----\n'), 'badPem', 'PEM');
   });
 });
@@ -72,6 +91,10 @@ describe('decodePemOne', () => {
   });
 
   it('refuses PEM without a wanted label', () => {
-    assertPkiError(() => decodePemOne(encodePem('PRIVATE KEY', der), ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']), 'badPem', 'CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST');
+    assertPkiError(
+      () => decodePemOne(encodePem('PRIVATE KEY', der), ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']),
+      'badPem',
+      'CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST',
+    );
   });
 });

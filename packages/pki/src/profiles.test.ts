@@ -12,7 +12,18 @@ import { encodePem } from './pem.js';
 import { EXT_KEY_USAGE_NAMES, extKeyUsageOid, leafDraft, type ExtKeyUsageName, type LeafInput } from './profiles.js';
 import { newSerial } from './serial.js';
 import { lintAndSign } from './sign.js';
-import { DAY, MINUTE, OpenSsl, URLS, assertPkiError, at, makeIntermediate, makeRoot, random, type TestCa } from './test-fixtures.js';
+import {
+  DAY,
+  MINUTE,
+  OpenSsl,
+  URLS,
+  assertPkiError,
+  at,
+  makeIntermediate,
+  makeRoot,
+  random,
+  type TestCa,
+} from './test-fixtures.js';
 
 const openssl = new OpenSsl();
 after(() => openssl.remove());
@@ -54,10 +65,19 @@ describe('leafDraft with a template', () => {
   it('writes subject attributes in C, ST, L, O, OU, CN order, and keeps CA:FALSE and the key usage', () => {
     const { t, der } = issue('subject.pem', {
       commonName: 'api.prod.example',
-      subject: { organization: 'Example Corp', organizationalUnit: 'payments', country: 'US', locality: 'Zürich', province: 'Zürich' },
+      subject: {
+        organization: 'Example Corp',
+        organizationalUnit: 'payments',
+        country: 'US',
+        locality: 'Zürich',
+        province: 'Zürich',
+      },
     });
     // OpenSSL escapes the UTF-8 bytes of ü in its one-line form.
-    assert.match(t, /Subject: C = US, ST = Z\\C3\\BCrich, L = Z\\C3\\BCrich, O = Example Corp, OU = payments, CN = api\.prod\.example\n/);
+    assert.match(
+      t,
+      /Subject: C = US, ST = Z\\C3\\BCrich, L = Z\\C3\\BCrich, O = Example Corp, OU = payments, CN = api\.prod\.example\n/,
+    );
     assert.match(t, /Basic Constraints: critical\s+CA:FALSE\n/);
     assert.match(t, /Key Usage: critical\s+Digital Signature\n/);
     assert.match(t, /Extended Key Usage: \s*\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
@@ -88,24 +108,47 @@ describe('leafDraft with a template', () => {
 
   it('an empty EKU list fails the lints rather than signing a certificate good for any purpose', () => {
     const draft = leafDraft(input({ extKeyUsage: [] }));
-    assert.deepEqual(lintDraft(draft, { issuer: int.info, authorizedNames: NAMES, maxLifetimeMs: DAY }), ['ext_key_usage_within_profile: a leaf needs at least one ExtendedKeyUsage']);
+    assert.deepEqual(lintDraft(draft, { issuer: int.info, authorizedNames: NAMES, maxLifetimeMs: DAY }), [
+      'ext_key_usage_within_profile: a leaf needs at least one ExtendedKeyUsage',
+    ]);
   });
 });
 
 describe('extKeyUsageOid', () => {
   it('has a row for each name a template may use', () => {
-    assert.deepEqual([...EXT_KEY_USAGE_NAMES], ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping']);
+    assert.deepEqual(
+      [...EXT_KEY_USAGE_NAMES],
+      ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'],
+    );
     const oids = EXT_KEY_USAGE_NAMES.map((n) => extKeyUsageOid(n));
-    assert.deepEqual(oids, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2', '1.3.6.1.5.5.7.3.3', '1.3.6.1.5.5.7.3.4', '1.3.6.1.5.5.7.3.8']);
+    assert.deepEqual(oids, [
+      '1.3.6.1.5.5.7.3.1',
+      '1.3.6.1.5.5.7.3.2',
+      '1.3.6.1.5.5.7.3.3',
+      '1.3.6.1.5.5.7.3.4',
+      '1.3.6.1.5.5.7.3.8',
+    ]);
   });
 
   it('refuses OCSPSigning and anyExtendedKeyUsage with the reason, and unknown names listing the known ones', () => {
     assertPkiError(() => extKeyUsageOid('OCSPSigning'), 'badExtKeyUsage', /OCSPSigning is refused: .*RFC 6960/);
-    assertPkiError(() => extKeyUsageOid('anyExtendedKeyUsage'), 'badExtKeyUsage', /anyExtendedKeyUsage is refused: .*any purpose/);
-    assertPkiError(() => extKeyUsageOid('ipsecIKE'), 'badExtKeyUsage', 'unknown extended key usage "ipsecIKE" (known: serverAuth, clientAuth, codeSigning, emailProtection, timeStamping)');
+    assertPkiError(
+      () => extKeyUsageOid('anyExtendedKeyUsage'),
+      'badExtKeyUsage',
+      /anyExtendedKeyUsage is refused: .*any purpose/,
+    );
+    assertPkiError(
+      () => extKeyUsageOid('ipsecIKE'),
+      'badExtKeyUsage',
+      'unknown extended key usage "ipsecIKE" (known: serverAuth, clientAuth, codeSigning, emailProtection, timeStamping)',
+    );
     assertPkiError(() => extKeyUsageOid('toString'), 'badExtKeyUsage', 'unknown extended key usage "toString"');
     // leafDraft looks every name up, so a refused one never reaches a draft.
-    assertPkiError(() => leafDraft(input({ extKeyUsage: ['OCSPSigning' as ExtKeyUsageName] })), 'badExtKeyUsage', 'OCSPSigning is refused');
+    assertPkiError(
+      () => leafDraft(input({ extKeyUsage: ['OCSPSigning' as ExtKeyUsageName] })),
+      'badExtKeyUsage',
+      'OCSPSigning is refused',
+    );
   });
 });
 
@@ -113,7 +156,11 @@ describe('encodeName', () => {
   it('refuses a country that is not two capital letters, and attributes past their RFC 5280 bounds', () => {
     assertPkiError(() => encodeName({ country: 'USA' }), 'badSubject', 'two-letter ISO 3166 code');
     assertPkiError(() => encodeName({ country: 'us' }), 'badSubject', 'two-letter');
-    assertPkiError(() => encodeName({ organization: 'x'.repeat(65) }), 'badSubject', 'subject organization must be 1 to 64 characters');
+    assertPkiError(
+      () => encodeName({ organization: 'x'.repeat(65) }),
+      'badSubject',
+      'subject organization must be 1 to 64 characters',
+    );
     assertPkiError(() => encodeName({ organizationalUnit: 'a\nb' }), 'badSubject', 'control characters');
     assert.doesNotThrow(() => encodeName({ organization: 'x'.repeat(64), locality: 'é'.repeat(128) }));
   });

@@ -49,7 +49,7 @@ export const ANY_EXT_KEY_USAGE = '2.5.29.37.0';
 
 // Usages a leaf may never carry, and why: said by name so a configuration mistake reads clearly.
 const REFUSED_EXT_KEY_USAGES: Record<string, string> = {
-  OCSPSigning: 'only the CA\'s own delegated OCSP responder signs OCSP responses (RFC 6960 §4.2.2.2)',
+  OCSPSigning: "only the CA's own delegated OCSP responder signs OCSP responses (RFC 6960 §4.2.2.2)",
   anyExtendedKeyUsage: 'it would let the certificate be used for any purpose (RFC 5280 §4.2.1.12)',
 };
 
@@ -61,7 +61,11 @@ export function extKeyUsageOid(name: string): string {
   const refused = Object.hasOwn(REFUSED_EXT_KEY_USAGES, name) ? REFUSED_EXT_KEY_USAGES[name] : undefined;
   if (refused !== undefined) throw new PkiError('badExtKeyUsage', `extended key usage ${name} is refused: ${refused}`);
   const oidValue = Object.hasOwn(LEAF_EXT_KEY_USAGES, name) ? LEAF_EXT_KEY_USAGES[name as ExtKeyUsageName] : undefined;
-  if (oidValue === undefined) throw new PkiError('badExtKeyUsage', `unknown extended key usage ${JSON.stringify(name)} (known: ${EXT_KEY_USAGE_NAMES.join(', ')})`);
+  if (oidValue === undefined)
+    throw new PkiError(
+      'badExtKeyUsage',
+      `unknown extended key usage ${JSON.stringify(name)} (known: ${EXT_KEY_USAGE_NAMES.join(', ')})`,
+    );
   return oidValue;
 }
 
@@ -219,7 +223,12 @@ export interface IntermediateUrls {
 
 /** Drafts an intermediate under a root: pathLen 0, optional permitted-subtree name constraints, optional AIA and CRL DP. */
 export function intermediateDraft(
-  input: CaInput & { issuer: IssuerInfo; permitDns: readonly string[]; permitUri: readonly string[]; urls?: IntermediateUrls },
+  input: CaInput & {
+    issuer: IssuerInfo;
+    permitDns: readonly string[];
+    permitUri: readonly string[];
+    urls?: IntermediateUrls;
+  },
 ): CertificateDraft {
   const constrained = input.permitDns.length + input.permitUri.length > 0;
   return {

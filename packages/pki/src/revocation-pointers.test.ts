@@ -8,7 +8,11 @@ describe('readRevocationPointers', () => {
   it('reads back the AIA and CRL distribution point a leaf was drafted with', () => {
     const int = makeIntermediate(makeRoot());
     const leaf = leafFor(int, ['a.example']);
-    assert.deepEqual(readRevocationPointers(lintAndSign(leaf.draft, int.signer, leaf.ctx)), { ocsp: [URLS.ocsp], caIssuers: [URLS.caIssuers], crl: [URLS.crl] });
+    assert.deepEqual(readRevocationPointers(lintAndSign(leaf.draft, int.signer, leaf.ctx)), {
+      ocsp: [URLS.ocsp],
+      caIssuers: [URLS.caIssuers],
+      crl: [URLS.crl],
+    });
   });
 
   it('reads empty lists from a certificate without them', () => {

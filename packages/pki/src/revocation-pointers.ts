@@ -15,7 +15,8 @@ const AD_OCSP = '1.3.6.1.5.5.7.48.1';
 const AD_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';
 const URI_TAG = 0x86;
 
-const text = (buf: Uint8Array, t: { contentStart: number; end: number }) => Buffer.from(buf.subarray(t.contentStart, t.end)).toString('ascii');
+const text = (buf: Uint8Array, t: { contentStart: number; end: number }) =>
+  Buffer.from(buf.subarray(t.contentStart, t.end)).toString('ascii');
 
 /**
  * Reads the URI forms of a certificate's AIA (OCSP, caIssuers) and CRL distribution points

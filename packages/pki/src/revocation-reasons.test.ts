@@ -13,13 +13,22 @@ describe('revocation reasons (RFC 5280 §5.3.1)', () => {
   });
 
   it('refuses removeFromCRL by name and by code, saying it belongs to delta CRLs', () => {
-    assertPkiError(() => reasonCode('removeFromCRL'), 'badRevocationReason', /removeFromCRL .*delta CRLs.*never accepted/);
+    assertPkiError(
+      () => reasonCode('removeFromCRL'),
+      'badRevocationReason',
+      /removeFromCRL .*delta CRLs.*never accepted/,
+    );
     assertPkiError(() => reasonName(8), 'badRevocationReason', /removeFromCRL .*delta CRLs/);
   });
 
   it('refuses unknown names, the unused code 7 and codes out of range', () => {
-    assertPkiError(() => reasonCode('KeyCompromise'), 'badRevocationReason', /"KeyCompromise" is not a revocation reason \(use one of unspecified, keyCompromise/);
+    assertPkiError(
+      () => reasonCode('KeyCompromise'),
+      'badRevocationReason',
+      /"KeyCompromise" is not a revocation reason \(use one of unspecified, keyCompromise/,
+    );
     assertPkiError(() => reasonCode('constructor'), 'badRevocationReason', 'is not a revocation reason');
-    for (const code of [7, 11, -1, 1.5]) assertPkiError(() => reasonName(code), 'badRevocationReason', `${code} is not a CRLReason code`);
+    for (const code of [7, 11, -1, 1.5])
+      assertPkiError(() => reasonName(code), 'badRevocationReason', `${code} is not a CRLReason code`);
   });
 });

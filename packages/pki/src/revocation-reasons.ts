@@ -41,7 +41,10 @@ export function reasonCode(name: string): number {
   const row = ROWS.find((r) => r.name === name);
   if (row !== undefined) return row.code;
   if (name === 'removeFromCRL') throw new PkiError('badRevocationReason', REMOVE_FROM_CRL);
-  throw new PkiError('badRevocationReason', `${JSON.stringify(name)} is not a revocation reason (use one of ${REVOCATION_REASONS.join(', ')})`);
+  throw new PkiError(
+    'badRevocationReason',
+    `${JSON.stringify(name)} is not a revocation reason (use one of ${REVOCATION_REASONS.join(', ')})`,
+  );
 }
 
 /** The reason name for a CRLReason code; throws `badRevocationReason` for 7, 8 and unknown codes. */

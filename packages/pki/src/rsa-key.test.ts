@@ -37,7 +37,11 @@ const F4 = Uint8Array.of(1, 0, 1);
 describe('RSA key bounds', () => {
   it('refuses a 3072-bit key with a 3064-bit public exponent, as an SPKI and in a CSR, before any signature check', () => {
     const spki = rsaSpki(oddOfBits(3072), oddOfBits(3064));
-    assertPkiError(() => importPublicKey(spki), 'unsupportedKey', 'public exponent must be 65537; this key\'s has 3064 bits');
+    assertPkiError(
+      () => importPublicKey(spki),
+      'unsupportedKey',
+      "public exponent must be 65537; this key's has 3064 bits",
+    );
     // badCsrSignature would mean the signature was verified (the expensive part) before the key was refused.
     assertPkiError(() => parseCsr(csrWithGarbageSignature(spki)), 'unsupportedKey', 'public exponent must be 65537');
   });

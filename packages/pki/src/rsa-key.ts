@@ -23,9 +23,18 @@ export const RSA_PUBLIC_EXPONENT = 65537n;
 
 /** Refuses an RSA public key whose modulus size or public exponent is outside the bounds above. */
 export function checkRsaPublicKey(modulusBits: number, publicExponent: bigint): void {
-  if (modulusBits < RSA_MIN_BITS) throw new PkiError('weakKey', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${modulusBits}`);
-  if (modulusBits > RSA_MAX_BITS) throw new PkiError('unsupportedKey', `RSA keys larger than ${RSA_MAX_BITS} bits are not accepted; this one has ${modulusBits}`);
-  if (publicExponent !== RSA_PUBLIC_EXPONENT) throw new PkiError('unsupportedKey', `the RSA public exponent must be ${RSA_PUBLIC_EXPONENT}; this key's has ${bitLength(publicExponent)} bits`);
+  if (modulusBits < RSA_MIN_BITS)
+    throw new PkiError('weakKey', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${modulusBits}`);
+  if (modulusBits > RSA_MAX_BITS)
+    throw new PkiError(
+      'unsupportedKey',
+      `RSA keys larger than ${RSA_MAX_BITS} bits are not accepted; this one has ${modulusBits}`,
+    );
+  if (publicExponent !== RSA_PUBLIC_EXPONENT)
+    throw new PkiError(
+      'unsupportedKey',
+      `the RSA public exponent must be ${RSA_PUBLIC_EXPONENT}; this key's has ${bitLength(publicExponent)} bits`,
+    );
 }
 
 /** Bit length of a non-negative integer, for messages that must not echo a huge value. */
@@ -37,7 +46,10 @@ export function bitLength(n: bigint): number {
  * Size and exponent of an RSA key given as big-endian unsigned octets (a JWK's `n` and `e`,
  * RFC 7518 §6.3.1), without importing it: leading zero octets do not count.
  */
-export function rsaParameters(modulus: Uint8Array, exponent: Uint8Array): { modulusBits: number; publicExponent: bigint } {
+export function rsaParameters(
+  modulus: Uint8Array,
+  exponent: Uint8Array,
+): { modulusBits: number; publicExponent: bigint } {
   const n = stripLeadingZeros(modulus);
   const e = stripLeadingZeros(exponent);
   const modulusBits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));

@@ -8,11 +8,13 @@ import { SERIAL_RANDOM_BYTES, newSerial, normalizeSerial, serialToHex } from './
 const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
 
 /** A random source that returns `head` followed by 0x5a filler, so tests control the top octets. */
-const fixed = (...head: number[]) => (n: number): Uint8Array => {
-  const out = new Uint8Array(n).fill(0x5a);
-  out.set(head);
-  return out;
-};
+const fixed =
+  (...head: number[]) =>
+  (n: number): Uint8Array => {
+    const out = new Uint8Array(n).fill(0x5a);
+    out.set(head);
+    return out;
+  };
 
 /** Reads DER INTEGER content octets as a two's-complement BigInt, as any X.509 parser would. */
 function derValue(content: Uint8Array): bigint {
@@ -84,22 +86,28 @@ describe('newSerial', () => {
       calls++;
       return new Uint8Array(n);
     };
-    assert.throws(() => newSerial(zeros), (err: unknown) => {
-      assert.ok(err instanceof PkiError);
-      assert.equal(err.code, 'badCertificate');
-      assert.match(err.message, /only zeros/);
-      return true;
-    });
+    assert.throws(
+      () => newSerial(zeros),
+      (err: unknown) => {
+        assert.ok(err instanceof PkiError);
+        assert.equal(err.code, 'badCertificate');
+        assert.match(err.message, /only zeros/);
+        return true;
+      },
+    );
     assert.equal(calls, 1, 'a stuck source must fail at once, not be asked again and again');
   });
 
   it('refuses a random source that returns the wrong length', () => {
-    assert.throws(() => newSerial(() => new Uint8Array(8)), (err: unknown) => {
-      assert.ok(err instanceof PkiError);
-      assert.equal(err.code, 'badCertificate');
-      assert.match(err.message, /wrong length/);
-      return true;
-    });
+    assert.throws(
+      () => newSerial(() => new Uint8Array(8)),
+      (err: unknown) => {
+        assert.ok(err instanceof PkiError);
+        assert.equal(err.code, 'badCertificate');
+        assert.match(err.message, /wrong length/);
+        return true;
+      },
+    );
   });
 
   it('makes 1,000 unique, positive, minimal serials', () => {
@@ -135,12 +143,15 @@ describe('normalizeSerial', () => {
 
   for (const bad of ['xyz', '', '0x', 'ab cd', '12-34', '-1', 'f'.repeat(41)]) {
     it(`refuses ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => normalizeSerial(bad), (err: unknown) => {
-        assert.ok(err instanceof PkiError);
-        assert.equal(err.code, 'badCertificate');
-        assert.match(err.message, /is not a hexadecimal serial number/);
-        return true;
-      });
+      assert.throws(
+        () => normalizeSerial(bad),
+        (err: unknown) => {
+          assert.ok(err instanceof PkiError);
+          assert.equal(err.code, 'badCertificate');
+          assert.match(err.message, /is not a hexadecimal serial number/);
+          return true;
+        },
+      );
     });
   }
 });

@@ -157,7 +157,12 @@ export class OpenSsl {
    * on success, because some verdicts (`req -verify`) are printed to stderr with exit status 0.
    */
   try(args: readonly string[]): OpenSslResult {
-    const r = spawnSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
+    const r = spawnSync('openssl', args, {
+      cwd: this.dir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: MAX_OUTPUT,
+    });
     if (r.error !== undefined) throw r.error;
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   }
@@ -165,7 +170,12 @@ export class OpenSsl {
   /** Runs openssl and returns stdout alone, throwing with OpenSSL's own words when it fails. */
   run(args: readonly string[]): string {
     try {
-      return execFileSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
+      return execFileSync('openssl', args, {
+        cwd: this.dir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        maxBuffer: MAX_OUTPUT,
+      });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       throw new Error(`openssl ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
@@ -212,7 +222,8 @@ export class OpenSsl {
 }
 
 /** OpenSSL's colon-separated upper-case hex, as it prints key identifiers. */
-export const opensslHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase().match(/../g)!.join(':');
+export const opensslHex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes).toString('hex').toUpperCase().match(/../g)!.join(':');
 
 /** Asserts that `fn` throws a PkiError with this code and a message containing `fragment`. */
 export function assertPkiError(fn: () => unknown, code: PkiErrorCode, fragment: string | RegExp): void {

@@ -37,15 +37,46 @@ export function editCrl(der: Uint8Array, signer: Signer, edit: (t: TBSCertList) 
 }
 
 /** Byte values that make a DER length field lie: short, long-form, indefinite, huge. */
-const LENGTHS = [[0x00], [0x01], [0x7f], [0x80], [0x81, 0x00], [0x81, 0xff], [0x82, 0xff, 0xff], [0x84, 0xff, 0xff, 0xff, 0xff], [0x85, 1, 0, 0, 0, 0], [0x89], [0xff]].map((b) => Uint8Array.from(b));
+const LENGTHS = [
+  [0x00],
+  [0x01],
+  [0x7f],
+  [0x80],
+  [0x81, 0x00],
+  [0x81, 0xff],
+  [0x82, 0xff, 0xff],
+  [0x84, 0xff, 0xff, 0xff, 0xff],
+  [0x85, 1, 0, 0, 0, 0],
+  [0x89],
+  [0xff],
+].map((b) => Uint8Array.from(b));
 
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  { arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('length' as const), which: fc.nat(), value: fc.constantFrom(...LENGTHS) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('length' as const), which: fc.nat(), value: fc.constantFrom(...LENGTHS) }),
+    weight: 4,
+  },
 );
 
 /** Offsets of every DER length field, walking constructed values (and OCTET/BIT STRINGs that hold DER). */
@@ -133,7 +164,9 @@ export function causeChain(err: unknown): unknown[] {
 export function isProgrammingError(err: unknown): boolean {
   return causeChain(err).some((e) => {
     if (!(e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError)) return false;
-    const frame = (e.stack ?? '').split('\n').find((line) => line.trimStart().startsWith('at ') && !/[( ]node:/.test(line));
+    const frame = (e.stack ?? '')
+      .split('\n')
+      .find((line) => line.trimStart().startsWith('at ') && !/[( ]node:/.test(line));
     return frame === undefined || !frame.includes('node_modules');
   });
 }

@@ -24,7 +24,9 @@ describe('parseUri', () => {
     assert.equal(u.path, '/ns/prod/sa/web');
     assert.deepEqual(u.segments, ['ns', 'prod', 'sa', 'web']);
     assert.equal(u.query, null);
-    assert.deepEqual(parseUri('urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66').segments, ['uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66']);
+    assert.deepEqual(parseUri('urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66').segments, [
+      'uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66',
+    ]);
     assert.equal(parseUri('https://[2001:DB8::1]:8443/a').authority, '[2001:db8::1]:8443');
   });
 
@@ -33,13 +35,28 @@ describe('parseUri', () => {
   });
 
   it('refuses dot segments, raw or percent-encoded in any case', () => {
-    for (const raw of ['https://a.example/x/../y', 'https://a.example/x/./y', 'https://a.example/..', 'https://a.example/%2e%2e/y', 'https://a.example/.%2E/y', 'https://a.example/%2E', 'urn:a/../b']) {
+    for (const raw of [
+      'https://a.example/x/../y',
+      'https://a.example/x/./y',
+      'https://a.example/..',
+      'https://a.example/%2e%2e/y',
+      'https://a.example/.%2E/y',
+      'https://a.example/%2E',
+      'urn:a/../b',
+    ]) {
       refused(raw, 'dot segment');
     }
   });
 
   it('refuses encoded slashes and backslashes, and raw backslashes', () => {
-    for (const raw of ['https://a.example/x%2fy', 'https://a.example/x%2Fy', 'https://a.example/..%2fadmin', 'https://a.example/x%5cy', 'https://a.example/x%5Cy']) refused(raw, 'encoded slash');
+    for (const raw of [
+      'https://a.example/x%2fy',
+      'https://a.example/x%2Fy',
+      'https://a.example/..%2fadmin',
+      'https://a.example/x%5cy',
+      'https://a.example/x%5Cy',
+    ])
+      refused(raw, 'encoded slash');
     refused('https://a.example/x\\y', 'RFC 3986 §2 does not allow');
   });
 
@@ -84,7 +101,8 @@ describe('parseUri', () => {
 });
 
 describe('parseUriPattern and uriPatternMatches', () => {
-  const matches = (name: string, pattern: string): boolean => uriPatternMatches(parseUri(name), parseUriPattern(pattern));
+  const matches = (name: string, pattern: string): boolean =>
+    uriPatternMatches(parseUri(name), parseUriPattern(pattern));
 
   it('BASE/* matches one or more whole, non-empty segments below BASE, with the same scheme and authority', () => {
     assert.equal(matches('spiffe://example.org/ns/a', 'spiffe://example.org/*'), true);
@@ -104,7 +122,9 @@ describe('parseUriPattern and uriPatternMatches', () => {
 
 describe('parseUri on arbitrary text', () => {
   const chars = fc.constantFrom(...'aZ09-._~:/?#[]@!$&\'()*+,;=%2eEfF5c\\ "<>`{|}^'.split(''));
-  const text = fc.tuple(fc.constantFrom('spiffe://', 'https://', 'urn:', 'HTTPS://', ''), fc.string({ unit: chars, maxLength: 40 })).map(([a, b]) => a + b);
+  const text = fc
+    .tuple(fc.constantFrom('spiffe://', 'https://', 'urn:', 'HTTPS://', ''), fc.string({ unit: chars, maxLength: 40 }))
+    .map(([a, b]) => a + b);
 
   it('throws only badName, and what it accepts is canonical: parsing the result again changes nothing', () => {
     fc.assert(
@@ -113,7 +133,10 @@ describe('parseUri on arbitrary text', () => {
         try {
           u = parseUri(raw);
         } catch (err) {
-          assert.ok(err instanceof PkiError && err.code === 'badName', `parseUri(${JSON.stringify(raw)}) threw ${String(err)}`);
+          assert.ok(
+            err instanceof PkiError && err.code === 'badName',
+            `parseUri(${JSON.stringify(raw)}) threw ${String(err)}`,
+          );
           return;
         }
         assert.equal(parseUri(u.text).text, u.text, raw);
@@ -127,8 +150,33 @@ describe('parseUri against an independent normaliser', () => {
   // WHATWG URL (Node's URL) removes dot segments, decodes %2e, and turns "\" into "/" in special
   // schemes: whatever we accept must come out of it unchanged, or a relying party that normalises
   // would read another identity than the one our policy matched.
-  const pieces = ['a', 'B', '.', '..', '%2e', '%2E', '%2f', '%5C', '%41', '%25', '', ';', '=', ':', '@', '~', '!', '%20', '\\', '?', '#'];
-  const arb = fc.tuple(fc.constantFrom('https://id.example', 'spiffe://example.org'), fc.array(fc.array(fc.constantFrom(...pieces), { maxLength: 3 }), { minLength: 1, maxLength: 5 }));
+  const pieces = [
+    'a',
+    'B',
+    '.',
+    '..',
+    '%2e',
+    '%2E',
+    '%2f',
+    '%5C',
+    '%41',
+    '%25',
+    '',
+    ';',
+    '=',
+    ':',
+    '@',
+    '~',
+    '!',
+    '%20',
+    '\\',
+    '?',
+    '#',
+  ];
+  const arb = fc.tuple(
+    fc.constantFrom('https://id.example', 'spiffe://example.org'),
+    fc.array(fc.array(fc.constantFrom(...pieces), { maxLength: 3 }), { minLength: 1, maxLength: 5 }),
+  );
 
   it('never accepts a URI whose path a WHATWG parser would rewrite', () => {
     fc.assert(

@@ -60,12 +60,21 @@ const decodedByte = (enc: string): number => parseInt(enc.slice(1), 16);
  */
 function checkSegment(raw: string, segment: string): void {
   const decoded = segment.replace(/%[0-9A-F]{2}/g, (e) => String.fromCharCode(decodedByte(e)));
-  if (decoded === '.' || decoded === '..') bad(raw, `has the dot segment "${segment}": RFC 3986 §5.2.4 removes it, so relying parties would read a different path`);
+  if (decoded === '.' || decoded === '..')
+    bad(
+      raw,
+      `has the dot segment "${segment}": RFC 3986 §5.2.4 removes it, so relying parties would read a different path`,
+    );
   for (const enc of segment.match(/%[0-9A-F]{2}/g) ?? []) {
     const byte = decodedByte(enc);
-    if (byte === 0x2f || byte === 0x5c) bad(raw, `has an encoded slash "${enc}" in its path, which many relying parties decode into a path separator`);
+    if (byte === 0x2f || byte === 0x5c)
+      bad(raw, `has an encoded slash "${enc}" in its path, which many relying parties decode into a path separator`);
     if (byte < 0x20 || byte === 0x7f) bad(raw, `has an encoded control character "${enc}"`);
-    if (UNRESERVED.test(String.fromCharCode(byte))) bad(raw, `percent-encodes "${String.fromCharCode(byte)}" as "${enc}": write it as is (RFC 3986 §2.3 makes the two spellings the same URI)`);
+    if (UNRESERVED.test(String.fromCharCode(byte)))
+      bad(
+        raw,
+        `percent-encodes "${String.fromCharCode(byte)}" as "${enc}": write it as is (RFC 3986 §2.3 makes the two spellings the same URI)`,
+      );
   }
 }
 
@@ -95,16 +104,36 @@ function parseAuthority(raw: string, authority: string): { host: string; port: s
 }
 
 /** The SPIFFE ID rules (SPIFFE-ID.md §2; X509-SVID.md §3.1 for the non-root path of a leaf). */
-function checkSpiffe(raw: string, u: ParsedUri, fragment: string | null, hostAsWritten: string | null, port: string | null, opts: { base: boolean }): void {
-  if (u.authority === null || hostAsWritten === null) bad(raw, 'is not a SPIFFE ID: it needs a trust domain, spiffe://TRUST-DOMAIN/PATH');
+function checkSpiffe(
+  raw: string,
+  u: ParsedUri,
+  fragment: string | null,
+  hostAsWritten: string | null,
+  port: string | null,
+  opts: { base: boolean },
+): void {
+  if (u.authority === null || hostAsWritten === null)
+    bad(raw, 'is not a SPIFFE ID: it needs a trust domain, spiffe://TRUST-DOMAIN/PATH');
   if (port !== null) bad(raw, 'is not a SPIFFE ID: a trust domain has no port (SPIFFE-ID.md §2.1)');
-  if (!SPIFFE_TRUST_DOMAIN.test(hostAsWritten)) bad(raw, 'is not a SPIFFE ID: a trust domain has only lower-case letters, digits, ".", "-" and "_" (SPIFFE-ID.md §2.1)');
-  if (hostAsWritten.length > SPIFFE_MAX_TRUST_DOMAIN) bad(raw, `is not a SPIFFE ID: its trust domain is longer than ${SPIFFE_MAX_TRUST_DOMAIN} bytes`);
-  if (u.query !== null || fragment !== null) bad(raw, 'is not a SPIFFE ID: it has a query or fragment (SPIFFE-ID.md §2)');
-  if (u.path === '' && !opts.base) bad(raw, 'is not a leaf SPIFFE ID: it needs a path below the trust domain (X509-SVID.md §3.1)');
+  if (!SPIFFE_TRUST_DOMAIN.test(hostAsWritten))
+    bad(
+      raw,
+      'is not a SPIFFE ID: a trust domain has only lower-case letters, digits, ".", "-" and "_" (SPIFFE-ID.md §2.1)',
+    );
+  if (hostAsWritten.length > SPIFFE_MAX_TRUST_DOMAIN)
+    bad(raw, `is not a SPIFFE ID: its trust domain is longer than ${SPIFFE_MAX_TRUST_DOMAIN} bytes`);
+  if (u.query !== null || fragment !== null)
+    bad(raw, 'is not a SPIFFE ID: it has a query or fragment (SPIFFE-ID.md §2)');
+  if (u.path === '' && !opts.base)
+    bad(raw, 'is not a leaf SPIFFE ID: it needs a path below the trust domain (X509-SVID.md §3.1)');
   for (const s of u.segments) {
     if (!SPIFFE_SEGMENT.test(s)) {
-      bad(raw, s === '' ? 'is not a SPIFFE ID: a path has no empty segment and no trailing "/" (SPIFFE-ID.md §2.2)' : `is not a SPIFFE ID: the path segment "${s}" may hold only letters, digits, ".", "-" and "_" (SPIFFE-ID.md §2.2)`);
+      bad(
+        raw,
+        s === ''
+          ? 'is not a SPIFFE ID: a path has no empty segment and no trailing "/" (SPIFFE-ID.md §2.2)'
+          : `is not a SPIFFE ID: the path segment "${s}" may hold only letters, digits, ".", "-" and "_" (SPIFFE-ID.md §2.2)`,
+      );
     }
   }
 }
@@ -125,7 +154,8 @@ export function parseUri(raw: string, opts: { base?: boolean } = {}): ParsedUri 
     bad(raw, `has the character ${JSON.stringify(c)}, which RFC 3986 §2 does not allow (percent-encode it)`);
   }
   const m = SPLIT.exec(raw);
-  if (m === null || m[1] === undefined || !SCHEME.test(m[1])) bad(raw, 'has no scheme (RFC 5280 §4.2.1.6: a URI name is absolute, such as spiffe://example.org/x)');
+  if (m === null || m[1] === undefined || !SCHEME.test(m[1]))
+    bad(raw, 'has no scheme (RFC 5280 §4.2.1.6: a URI name is absolute, such as spiffe://example.org/x)');
   const scheme = m[1].toLowerCase();
   const [, , rawAuthority, rawPath = '', rawQuery, rawFragment] = m;
   if (/[[\]]/.test(rawPath + (rawQuery ?? '') + (rawFragment ?? ''))) bad(raw, 'has "[" or "]" outside a host');
@@ -133,17 +163,20 @@ export function parseUri(raw: string, opts: { base?: boolean } = {}): ParsedUri 
   const path = canonicalPercent(raw, rawPath);
   const query = rawQuery === undefined ? null : canonicalPercent(raw, rawQuery);
   const fragment = rawFragment === undefined ? null : rawFragment;
-  if (authority !== null && path !== '' && !path.startsWith('/')) bad(raw, 'has a path that does not start with "/" after its host');
+  if (authority !== null && path !== '' && !path.startsWith('/'))
+    bad(raw, 'has a path that does not start with "/" after its host');
   if (authority === null && path === '') bad(raw, 'has nothing after its scheme');
   if (!PCHARS.test(path.replaceAll('/', ''))) bad(raw, 'has a path with characters RFC 3986 §3.3 does not allow');
   const segments = (path.startsWith('/') ? path.slice(1) : path).split('/');
   if (path === '') segments.length = 0;
   segments.forEach((s, i) => {
     // A trailing "/" is common in http URIs and changes nothing a normaliser would rewrite.
-    if (s === '' && i < segments.length - 1) bad(raw, 'has an empty path segment ("//"), which some relying parties collapse');
+    if (s === '' && i < segments.length - 1)
+      bad(raw, 'has an empty path segment ("//"), which some relying parties collapse');
     checkSegment(raw, s);
   });
-  const authorityText = authority === null ? null : authority.port === null ? authority.host : `${authority.host}:${authority.port}`;
+  const authorityText =
+    authority === null ? null : authority.port === null ? authority.host : `${authority.host}:${authority.port}`;
   const u: ParsedUri = {
     text: `${scheme}:${authorityText === null ? '' : `//${authorityText}`}${path}${query === null ? '' : `?${query}`}`,
     scheme,
@@ -169,12 +202,17 @@ export function parseUri(raw: string, opts: { base?: boolean } = {}): ParsedUri 
 export function parseUriPattern(pattern: string): UriPattern {
   const star = pattern.indexOf('*');
   if (star >= 0 && (star !== pattern.length - 1 || !pattern.endsWith('/*'))) {
-    throw new PkiError('badName', `the URI pattern ${JSON.stringify(pattern)} may use "*" only as a whole last path segment, as in spiffe://example.org/ns/payments/*`);
+    throw new PkiError(
+      'badName',
+      `the URI pattern ${JSON.stringify(pattern)} may use "*" only as a whole last path segment, as in spiffe://example.org/ns/payments/*`,
+    );
   }
   if (star < 0) return { exact: parseUri(pattern) };
   const base = parseUri(pattern.slice(0, -2), { base: true });
-  if (base.query !== null) throw new PkiError('badName', `the URI pattern ${JSON.stringify(pattern)} has a query before "/*"`);
-  if (base.path.endsWith('/')) throw new PkiError('badName', `the URI pattern ${JSON.stringify(pattern)} has "//" before "*"; write BASE/*`);
+  if (base.query !== null)
+    throw new PkiError('badName', `the URI pattern ${JSON.stringify(pattern)} has a query before "/*"`);
+  if (base.path.endsWith('/'))
+    throw new PkiError('badName', `the URI pattern ${JSON.stringify(pattern)} has "//" before "*"; write BASE/*`);
   return { below: base };
 }
 

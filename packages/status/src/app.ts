@@ -38,7 +38,10 @@ const CA_ISSUERS_PATH = '/intermediate.crt';
  * Where one intermediate's certificate and CRL live. Leaves carry these, not the active
  * intermediate's paths, so they keep leading to their own issuer after a rotation.
  */
-export const issuerPaths = (name: string): { crl: string; caIssuers: string } => ({ crl: `/crl/${name}`, caIssuers: `/intermediate/${name}.crt` });
+export const issuerPaths = (name: string): { crl: string; caIssuers: string } => ({
+  crl: `/crl/${name}`,
+  caIssuers: `/intermediate/${name}.crt`,
+});
 
 const problem = (c: Context, code: Extract<StatusProblemCode, 'notFound' | 'internal'>, detail: string) => {
   const { status, body } = statusProblem(code, detail);
@@ -68,20 +71,36 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   const serveCertificate = (c: Context, issuer: PublishedIssuer | undefined) =>
     issuer === undefined
       ? problem(c, 'notFound', 'no intermediate of that name is in service')
-      : c.body(new Uint8Array(issuer.certificate), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
+      : c.body(new Uint8Array(issuer.certificate), 200, {
+          'content-type': 'application/pkix-cert',
+          'cache-control': 'public, max-age=3600',
+        });
   app.get(CA_ISSUERS_PATH, (c) => serveCertificate(c, active()));
   app.get('/intermediate/:file', (c) => serveCertificate(c, named(c.req.param('file').replace(/\.crt$/, ''))));
-  app.get('/intermediates.pem', (c) => c.body(encodeCertificates(opts.issuers().map((i) => i.certificate)), 200, { 'content-type': 'application/x-pem-file' }));
-  app.get('/roots.pem', (c) => c.body(encodeCertificates(opts.roots()), 200, { 'content-type': 'application/x-pem-file' }));
+  app.get('/intermediates.pem', (c) =>
+    c.body(encodeCertificates(opts.issuers().map((i) => i.certificate)), 200, {
+      'content-type': 'application/x-pem-file',
+    }),
+  );
+  app.get('/roots.pem', (c) =>
+    c.body(encodeCertificates(opts.roots()), 200, { 'content-type': 'application/x-pem-file' }),
+  );
   app.get('/health', (c) => c.json({ status: 'ok' }));
 
-  function serveCrl(c: Context, row: { number: bigint; thisUpdate: Date; nextUpdate: Date; der: Uint8Array } | null, pem: boolean) {
+  function serveCrl(
+    c: Context,
+    row: { number: bigint; thisUpdate: Date; nextUpdate: Date; der: Uint8Array } | null,
+    pem: boolean,
+  ) {
     if (row === null) return problem(c, 'notFound', 'no CRL has been published yet');
     const etag = pem ? crlEtag(row).replace(/"$/, '-pem"') : crlEtag(row);
     c.header('etag', etag);
     c.header('last-modified', row.thisUpdate.toUTCString());
     c.header('expires', row.nextUpdate.toUTCString());
-    c.header('cache-control', `public, max-age=${secondsUntil(row.nextUpdate, opts.now(), opts.crlMaxAgeSeconds)}, no-transform`);
+    c.header(
+      'cache-control',
+      `public, max-age=${secondsUntil(row.nextUpdate, opts.now(), opts.crlMaxAgeSeconds)}, no-transform`,
+    );
     if (notModified(c, etag, row.thisUpdate)) return c.body(null, 304);
     if (pem) return c.body(encodePem('X509 CRL', row.der), 200, { 'content-type': 'application/x-pem-file' });
     return c.body(new Uint8Array(row.der), 200, { 'content-type': 'application/pkix-crl' });
@@ -103,11 +122,15 @@ export function createStatusApp(opts: StatusAppOptions): Hono {
   app.get('/root/:file', (c) => {
     const m = /^([0-9A-Fa-f:]{64,95})\.(crl|crt)$/.exec(c.req.param('file'));
     const fingerprint = m?.[1]!.replace(/:/g, '').toLowerCase();
-    if (fingerprint === undefined || fingerprint.length !== 64) return problem(c, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl or .crt');
+    if (fingerprint === undefined || fingerprint.length !== 64)
+      return problem(c, 'notFound', 'give a root as /root/{SHA-256 fingerprint}.crl or .crt');
     if (m![2] === 'crl') return serveCrl(c, opts.rootCrlOf?.(fingerprint) ?? null, false);
     const root = opts.roots().find((der) => rootFingerprint(der) === fingerprint);
     if (root === undefined) return problem(c, 'notFound', 'no root with that SHA-256 fingerprint is trusted here');
-    return c.body(new Uint8Array(root), 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'public, max-age=3600' });
+    return c.body(new Uint8Array(root), 200, {
+      'content-type': 'application/pkix-cert',
+      'cache-control': 'public, max-age=3600',
+    });
   });
 
   // Last, and a route rather than only `notFound`: an app mounted with `app.route()` brings its

@@ -14,7 +14,10 @@ const RUNS = 10_000;
 const ERROR_STATUSES = new Set([1, 2, 3, 5, 6]);
 
 // A valid SHA-1 request (RFC 5019), as `openssl ocsp` sends it.
-const VALID = Buffer.from('30443042304030' + '3e303c300906052b0e03021a05000414' + '01'.repeat(20) + '0414' + '02'.repeat(20) + '0203123456', 'hex');
+const VALID = Buffer.from(
+  '30443042304030' + '3e303c300906052b0e03021a05000414' + '01'.repeat(20) + '0414' + '02'.repeat(20) + '0203123456',
+  'hex',
+);
 
 let server: Server;
 let port: number;
@@ -37,7 +40,11 @@ before(async () => {
     }
     return { body: ocspErrorResponse(outcome), outcome, cache: null, hit: false };
   };
-  const handle = createOcspHttpHandler({ ocsp, now: () => new Date(), onError: (event, fields) => errors.push(`${event} ${JSON.stringify(fields)}`) });
+  const handle = createOcspHttpHandler({
+    ocsp,
+    now: () => new Date(),
+    onError: (event, fields) => errors.push(`${event} ${JSON.stringify(fields)}`),
+  });
   server = createServer((req, res) => {
     if (!handle(req, res)) res.writeHead(404).end();
   });
@@ -50,14 +57,31 @@ after(async () => {
   console.log('statuses', Object.fromEntries([...statuses].sort()));
 });
 
-function send(method: 'GET' | 'POST', path: string, body?: Uint8Array): Promise<{ status: number; type: string | undefined; body: Buffer }> {
+function send(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: Uint8Array,
+): Promise<{ status: number; type: string | undefined; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent, headers: method === 'POST' ? { 'content-type': 'application/ocsp-request', 'content-length': body!.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers:
+          method === 'POST' ? { 'content-type': 'application/ocsp-request', 'content-length': body!.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -90,10 +114,13 @@ describe('the OCSP HTTP handler on hostile input (property)', () => {
 
   it('answers GET paths that are not base64 with malformedRequest', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 100 }).filter((s) => !/[\s?#]/.test(s)), async (path) => {
-        const res = await send('GET', `/ocsp/${encodeURIComponent(path).replace(/%25/g, '%')}`);
-        assertOcspError(res);
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 100 }).filter((s) => !/[\s?#]/.test(s)),
+        async (path) => {
+          const res = await send('GET', `/ocsp/${encodeURIComponent(path).replace(/%25/g, '%')}`);
+          assertOcspError(res);
+        },
+      ),
       { numRuns: 2_000 },
     );
     assert.deepEqual(errors, []);

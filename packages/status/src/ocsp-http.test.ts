@@ -17,7 +17,12 @@ after(() => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.clos
 
 /** A status listener whose responder answers every request with one pre-signed answer valid until `nextUpdate`. */
 async function listener(opts: { maxAgeSeconds?: number; nextUpdate: Date }): Promise<number> {
-  const answer: OcspAnswer = { body: Uint8Array.of(0x30, 0x03, 0x0a, 0x01, 0x00), outcome: 'good', cache: { thisUpdate: NOW, nextUpdate: opts.nextUpdate, etag: '"e1"' }, hit: true };
+  const answer: OcspAnswer = {
+    body: Uint8Array.of(0x30, 0x03, 0x0a, 0x01, 0x00),
+    outcome: 'good',
+    cache: { thisUpdate: NOW, nextUpdate: opts.nextUpdate, etag: '"e1"' },
+    hit: true,
+  };
   const handle = createOcspHttpHandler({
     ocsp: async () => answer,
     now: () => NOW,
@@ -30,7 +35,10 @@ async function listener(opts: { maxAgeSeconds?: number; nextUpdate: Date }): Pro
   return (server.address() as AddressInfo).port;
 }
 
-function get(port: number, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+function get(
+  port: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path: PATH, headers, agent: false }, (res) => {
       res.resume();
@@ -49,7 +57,11 @@ describe('OCSP GET cache headers', () => {
     assert.equal(res.headers['cache-control'], 'max-age=0, public, no-transform, must-revalidate');
     assert.equal(res.headers.expires, NOW.toUTCString());
     assert.equal(res.headers.etag, '"e1"');
-    assert.equal((await get(port, { 'if-none-match': '"e1"' })).status, 304, 'revalidating an unchanged answer costs a 304');
+    assert.equal(
+      (await get(port, { 'if-none-match': '"e1"' })).status,
+      304,
+      'revalidating an unchanged answer costs a 304',
+    );
   });
 
   it('a configured max-age bounds how long a cache serves the answer, and Expires says the same', async () => {

@@ -93,7 +93,8 @@ export function createOcspHttpHandler(opts: OcspHttpOptions) {
     if (answer.cache === null) return ocspBody(res, answer.body);
     const { thisUpdate, nextUpdate, etag } = answer.cache;
     let d = dates.get(answer.body);
-    if (d === undefined) dates.set(answer.body, (d = { lastModified: thisUpdate.toUTCString(), nextUpdate: nextUpdate.toUTCString() }));
+    if (d === undefined)
+      dates.set(answer.body, (d = { lastModified: thisUpdate.toUTCString(), nextUpdate: nextUpdate.toUTCString() }));
     // RFC 5019 §6.2 with a configurable bound: a cache in between may serve this answer for
     // `ttl` seconds without asking us, so a revocation reaches its clients at most `ttl` late. At
     // 0 it must revalidate every time (If-None-Match: a 304 while unchanged, the new answer once

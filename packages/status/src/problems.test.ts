@@ -8,7 +8,12 @@ describe('status listener problems', () => {
     for (const code of Object.keys(STATUS_PROBLEMS) as StatusProblemCode[]) {
       const { status, body } = statusProblem(code, `about ${code}`);
       assert.equal(status, STATUS_PROBLEMS[code]);
-      assert.deepEqual(JSON.parse(body), { type: `${PROBLEM_TYPE_PREFIX}${code}`, title: code, status, detail: `about ${code}` });
+      assert.deepEqual(JSON.parse(body), {
+        type: `${PROBLEM_TYPE_PREFIX}${code}`,
+        title: code,
+        status,
+        detail: `about ${code}`,
+      });
     }
     // A failure is 503: a relying party retries later; no status listener answer is a bare 500.
     assert.equal(statusProblem('internal', 'x').status, 503);

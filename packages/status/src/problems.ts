@@ -18,7 +18,10 @@ export type StatusProblemCode = keyof typeof STATUS_PROBLEMS;
  * An RFC 7807 problem document as the status listeners write it: the Shortleaf type for `code`,
  * the code as title, the code's status. `detail` is written for the client and never carries a cause.
  */
-export function statusProblem<C extends StatusProblemCode>(code: C, detail: string): { status: (typeof STATUS_PROBLEMS)[C]; body: string } {
+export function statusProblem<C extends StatusProblemCode>(
+  code: C,
+  detail: string,
+): { status: (typeof STATUS_PROBLEMS)[C]; body: string } {
   const status = STATUS_PROBLEMS[code];
   return { status, body: JSON.stringify({ type: problemType(code), title: code, status, detail }) };
 }

@@ -4,12 +4,56 @@ import type { AcmeEngine } from './contracts/store.js';
 import type { RepositoryContext } from './sqlite-context.js';
 import { fromText, toText } from './rows.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
-import type { AcmeAccountStatus, AcmeOrderStatus, AcmeAuthorizationStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeIdentifierRecord, AcmeProblemRecord, AcmeAccountRecord, AcmeEabKeyRecord, AcmeOrderRecord, AcmeChallengeRecord, AcmeAuthorizationRecord, AcmeValidationOutcome } from './contracts/acme.js';
+import type {
+  AcmeAccountStatus,
+  AcmeOrderStatus,
+  AcmeAuthorizationStatus,
+  AcmeChallengeStatus,
+  AcmeChallengeType,
+  AcmeIdentifierRecord,
+  AcmeProblemRecord,
+  AcmeAccountRecord,
+  AcmeEabKeyRecord,
+  AcmeOrderRecord,
+  AcmeChallengeRecord,
+  AcmeAuthorizationRecord,
+  AcmeValidationOutcome,
+} from './contracts/acme.js';
 
-export type { AcmeAccountStatus, AcmeOrderStatus, AcmeAuthorizationStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeIdentifierRecord, AcmeProblemRecord, AcmeAccountRecord, AcmeEabKeyRecord, AcmeOrderRecord, AcmeChallengeRecord, AcmeAuthorizationRecord, AcmeValidationOutcome } from './contracts/acme.js';
+export type {
+  AcmeAccountStatus,
+  AcmeOrderStatus,
+  AcmeAuthorizationStatus,
+  AcmeChallengeStatus,
+  AcmeChallengeType,
+  AcmeIdentifierRecord,
+  AcmeProblemRecord,
+  AcmeAccountRecord,
+  AcmeEabKeyRecord,
+  AcmeOrderRecord,
+  AcmeChallengeRecord,
+  AcmeAuthorizationRecord,
+  AcmeValidationOutcome,
+} from './contracts/acme.js';
 
-interface AccountRow { id: string; provisioner: string; thumbprint: string; jwk: string; status: AcmeAccountStatus; contact: string; eab_kid: string | null; created_at: string }
-interface EabKeyRow { kid: string; provisioner: string; sealed_key: Buffer; account_id: string | null; created_at: string; bound_at: string | null }
+interface AccountRow {
+  id: string;
+  provisioner: string;
+  thumbprint: string;
+  jwk: string;
+  status: AcmeAccountStatus;
+  contact: string;
+  eab_kid: string | null;
+  created_at: string;
+}
+interface EabKeyRow {
+  kid: string;
+  provisioner: string;
+  sealed_key: Buffer;
+  account_id: string | null;
+  created_at: string;
+  bound_at: string | null;
+}
 interface OrderRow {
   id: string;
   account_id: string;
@@ -24,13 +68,31 @@ interface OrderRow {
   replaces_serial: string | null;
   created_at: string;
 }
-interface AuthorizationRow { id: string; account_id: string; identifier_type: 'dns' | 'ip'; identifier_value: string; wildcard: number; status: AcmeAuthorizationStatus; expires: string; created_at: string }
-interface ChallengeRow { id: string; authorization_id: string; type: AcmeChallengeType; token: string; status: AcmeChallengeStatus; validated: string | null; error: string | null }
+interface AuthorizationRow {
+  id: string;
+  account_id: string;
+  identifier_type: 'dns' | 'ip';
+  identifier_value: string;
+  wildcard: number;
+  status: AcmeAuthorizationStatus;
+  expires: string;
+  created_at: string;
+}
+interface ChallengeRow {
+  id: string;
+  authorization_id: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: string | null;
+  error: string | null;
+}
 
 const nullableText = (date: Date | null): string | null => (date === null ? null : toText(date));
 const fromNullableText = (text: string | null): Date | null => (text === null ? null : fromText(text));
 const problemText = (p: AcmeProblemRecord | null | undefined): string | null => (p == null ? null : JSON.stringify(p));
-const fromProblemText = (text: string | null): AcmeProblemRecord | null => (text === null ? null : (JSON.parse(text) as AcmeProblemRecord));
+const fromProblemText = (text: string | null): AcmeProblemRecord | null =>
+  text === null ? null : (JSON.parse(text) as AcmeProblemRecord);
 
 const toAccount = (r: AccountRow): AcmeAccountRecord => ({
   id: r.id,
@@ -42,7 +104,14 @@ const toAccount = (r: AccountRow): AcmeAccountRecord => ({
   eabKid: r.eab_kid,
   createdAt: fromText(r.created_at),
 });
-const toEabKey = (r: EabKeyRow): AcmeEabKeyRecord => ({ kid: r.kid, provisioner: r.provisioner, sealedKey: r.sealed_key, accountId: r.account_id, createdAt: fromText(r.created_at), boundAt: fromNullableText(r.bound_at) });
+const toEabKey = (r: EabKeyRow): AcmeEabKeyRecord => ({
+  kid: r.kid,
+  provisioner: r.provisioner,
+  sealedKey: r.sealed_key,
+  accountId: r.account_id,
+  createdAt: fromText(r.created_at),
+  boundAt: fromNullableText(r.bound_at),
+});
 const toOrder = (r: OrderRow, authorizationIds: string[]): AcmeOrderRecord => ({
   id: r.id,
   accountId: r.account_id,
@@ -58,7 +127,15 @@ const toOrder = (r: OrderRow, authorizationIds: string[]): AcmeOrderRecord => ({
   replacesSerial: r.replaces_serial,
   createdAt: fromText(r.created_at),
 });
-const toChallenge = (r: ChallengeRow): AcmeChallengeRecord => ({ id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: fromNullableText(r.validated), error: fromProblemText(r.error) });
+const toChallenge = (r: ChallengeRow): AcmeChallengeRecord => ({
+  id: r.id,
+  authorizationId: r.authorization_id,
+  type: r.type,
+  token: r.token,
+  status: r.status,
+  validated: fromNullableText(r.validated),
+  error: fromProblemText(r.error),
+});
 const toAuthorization = (r: AuthorizationRow, challenges: AcmeChallengeRecord[]): AcmeAuthorizationRecord => ({
   id: r.id,
   accountId: r.account_id,
@@ -78,14 +155,27 @@ const toAuthorization = (r: AuthorizationRow, challenges: AcmeChallengeRecord[])
  * (`transitionOrder`, `startChallenge`) return false instead of throwing when they lose.
  */
 export class AcmeRepository implements AcmeEngine {
-  private readonly createAccountTransaction: Database.Transaction<(a: AcmeAccountRecord, eab?: { kid: string; at: Date }) => void>;
-  private readonly createOrderTransaction: Database.Transaction<(o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]) => void>;
-  private readonly finishChallengeTransaction: Database.Transaction<(id: string, outcome: AcmeValidationOutcome) => void>;
+  private readonly createAccountTransaction: Database.Transaction<
+    (a: AcmeAccountRecord, eab?: { kid: string; at: Date }) => void
+  >;
+  private readonly createOrderTransaction: Database.Transaction<
+    (o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]) => void
+  >;
+  private readonly finishChallengeTransaction: Database.Transaction<
+    (id: string, outcome: AcmeValidationOutcome) => void
+  >;
 
   constructor(private readonly ctx: RepositoryContext) {
-    this.createAccountTransaction = ctx.db.transaction((a: AcmeAccountRecord, eab?: { kid: string; at: Date }) => this.createAccountInTransaction(a, eab));
-    this.createOrderTransaction = ctx.db.transaction((o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]) => this.createOrderInTransaction(o, newAuthorizations));
-    this.finishChallengeTransaction = ctx.db.transaction((id: string, outcome: AcmeValidationOutcome) => this.finishChallengeInTransaction(id, outcome));
+    this.createAccountTransaction = ctx.db.transaction((a: AcmeAccountRecord, eab?: { kid: string; at: Date }) =>
+      this.createAccountInTransaction(a, eab),
+    );
+    this.createOrderTransaction = ctx.db.transaction(
+      (o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]) =>
+        this.createOrderInTransaction(o, newAuthorizations),
+    );
+    this.finishChallengeTransaction = ctx.db.transaction((id: string, outcome: AcmeValidationOutcome) =>
+      this.finishChallengeInTransaction(id, outcome),
+    );
   }
 
   // ── accounts ─────────────────────────────────────────────────────────────────────────────────
@@ -97,28 +187,53 @@ export class AcmeRepository implements AcmeEngine {
    * (or be null without `eab`). A key already registered with the provisioner is `conflict`.
    */
   async createAccount(a: AcmeAccountRecord, eab?: { kid: string; at: Date }): Promise<void> {
-    if (a.eabKid !== (eab?.kid ?? null)) throw new RangeError(`account eabKid ${String(a.eabKid)} does not match the EAB key being bound (${String(eab?.kid ?? null)})`);
+    if (a.eabKid !== (eab?.kid ?? null))
+      throw new RangeError(
+        `account eabKid ${String(a.eabKid)} does not match the EAB key being bound (${String(eab?.kid ?? null)})`,
+      );
     this.ctx.guard(() => this.createAccountTransaction.immediate(a, eab));
   }
 
   private createAccountInTransaction(a: AcmeAccountRecord, eab?: { kid: string; at: Date }): void {
     if (eab !== undefined) {
-      const key = this.ctx.stmt('SELECT provisioner, account_id FROM acme_eab_keys WHERE kid = ?').get(eab.kid) as { provisioner: string; account_id: string | null } | undefined;
-      if (key === undefined || key.provisioner !== a.provisioner) throw new StoreError('notFound', `no EAB key ${eab.kid} for provisioner ${a.provisioner}`);
-      if (key.account_id !== null) throw new StoreError('eabKeyUsed', `EAB key ${eab.kid} is already bound to an account`);
+      const key = this.ctx.stmt('SELECT provisioner, account_id FROM acme_eab_keys WHERE kid = ?').get(eab.kid) as
+        { provisioner: string; account_id: string | null } | undefined;
+      if (key === undefined || key.provisioner !== a.provisioner)
+        throw new StoreError('notFound', `no EAB key ${eab.kid} for provisioner ${a.provisioner}`);
+      if (key.account_id !== null)
+        throw new StoreError('eabKeyUsed', `EAB key ${eab.kid} is already bound to an account`);
     }
     try {
       this.ctx
-        .stmt('INSERT INTO acme_accounts (id, provisioner, thumbprint, jwk, status, contact, eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(a.id, a.provisioner, a.thumbprint, a.jwk, a.status, JSON.stringify(a.contact), a.eabKid, toText(a.createdAt));
+        .stmt(
+          'INSERT INTO acme_accounts (id, provisioner, thumbprint, jwk, status, contact, eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          a.id,
+          a.provisioner,
+          a.thumbprint,
+          a.jwk,
+          a.status,
+          JSON.stringify(a.contact),
+          a.eabKid,
+          toText(a.createdAt),
+        );
     } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreError('conflict', `an account with this key (or id ${a.id}) already exists for provisioner ${a.provisioner}`, { cause: err });
-      if (isForeignKeyViolation(err)) throw new StoreError('notFound', `no provisioner ${a.provisioner}`, { cause: err });
+      if (isUniqueViolation(err))
+        throw new StoreError(
+          'conflict',
+          `an account with this key (or id ${a.id}) already exists for provisioner ${a.provisioner}`,
+          { cause: err },
+        );
+      if (isForeignKeyViolation(err))
+        throw new StoreError('notFound', `no provisioner ${a.provisioner}`, { cause: err });
       throw err;
     }
     if (eab === undefined) return;
     // The compare-and-set is what guarantees one account per key, whatever ran before it.
-    const bound = this.ctx.stmt('UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE kid = ? AND account_id IS NULL').run(a.id, toText(eab.at), eab.kid);
+    const bound = this.ctx
+      .stmt('UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE kid = ? AND account_id IS NULL')
+      .run(a.id, toText(eab.at), eab.kid);
     if (bound.changes === 0) throw new StoreError('eabKeyUsed', `EAB key ${eab.kid} is already bound to an account`);
   }
 
@@ -133,7 +248,9 @@ export class AcmeRepository implements AcmeEngine {
   /** The account of this provisioner whose key has this RFC 7638 thumbprint, or null. */
   async getAccountByThumbprint(provisioner: string, thumbprint: string): Promise<AcmeAccountRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM acme_accounts WHERE provisioner = ? AND thumbprint = ?').get(provisioner, thumbprint) as AccountRow | undefined;
+      const row = this.ctx
+        .stmt('SELECT * FROM acme_accounts WHERE provisioner = ? AND thumbprint = ?')
+        .get(provisioner, thumbprint) as AccountRow | undefined;
       return row === undefined ? null : toAccount(row);
     });
   }
@@ -142,7 +259,9 @@ export class AcmeRepository implements AcmeEngine {
   async updateAccount(id: string, change: { contact?: string[]; status?: AcmeAccountStatus }): Promise<void> {
     this.ctx.guard(() => {
       const contact = change.contact === undefined ? null : JSON.stringify(change.contact);
-      const result = this.ctx.stmt('UPDATE acme_accounts SET contact = COALESCE(?, contact), status = COALESCE(?, status) WHERE id = ?').run(contact, change.status ?? null, id);
+      const result = this.ctx
+        .stmt('UPDATE acme_accounts SET contact = COALESCE(?, contact), status = COALESCE(?, status) WHERE id = ?')
+        .run(contact, change.status ?? null, id);
       if (result.changes === 0) throw new StoreError('notFound', `no ACME account ${id}`);
     });
   }
@@ -155,9 +274,12 @@ export class AcmeRepository implements AcmeEngine {
     this.ctx.guard(() => {
       let changes: number;
       try {
-        changes = this.ctx.stmt('UPDATE acme_accounts SET jwk = ?, thumbprint = ? WHERE id = ?').run(jwk, thumbprint, id).changes;
+        changes = this.ctx
+          .stmt('UPDATE acme_accounts SET jwk = ?, thumbprint = ? WHERE id = ?')
+          .run(jwk, thumbprint, id).changes;
       } catch (err) {
-        if (isUniqueViolation(err)) throw new StoreError('conflict', 'another account of this provisioner already uses this key', { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError('conflict', 'another account of this provisioner already uses this key', { cause: err });
         throw err;
       }
       if (changes === 0) throw new StoreError('notFound', `no ACME account ${id}`);
@@ -170,10 +292,16 @@ export class AcmeRepository implements AcmeEngine {
   async createEabKey(r: Omit<AcmeEabKeyRecord, 'accountId' | 'boundAt'>): Promise<void> {
     this.ctx.guard(() => {
       try {
-        this.ctx.stmt('INSERT INTO acme_eab_keys (kid, provisioner, sealed_key, account_id, created_at, bound_at) VALUES (?, ?, ?, NULL, ?, NULL)').run(r.kid, r.provisioner, r.sealedKey, toText(r.createdAt));
+        this.ctx
+          .stmt(
+            'INSERT INTO acme_eab_keys (kid, provisioner, sealed_key, account_id, created_at, bound_at) VALUES (?, ?, ?, NULL, ?, NULL)',
+          )
+          .run(r.kid, r.provisioner, r.sealedKey, toText(r.createdAt));
       } catch (err) {
-        if (isUniqueViolation(err)) throw new StoreError('conflict', `an EAB key with kid ${r.kid} already exists`, { cause: err });
-        if (isForeignKeyViolation(err)) throw new StoreError('notFound', `no provisioner ${r.provisioner}`, { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError('conflict', `an EAB key with kid ${r.kid} already exists`, { cause: err });
+        if (isForeignKeyViolation(err))
+          throw new StoreError('notFound', `no provisioner ${r.provisioner}`, { cause: err });
         throw err;
       }
     });
@@ -189,7 +317,13 @@ export class AcmeRepository implements AcmeEngine {
 
   /** A provisioner's EAB keys, oldest first. */
   async listEabKeys(provisioner: string): Promise<AcmeEabKeyRecord[]> {
-    return this.ctx.guard(() => (this.ctx.stmt('SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, kid').all(provisioner) as EabKeyRow[]).map(toEabKey));
+    return this.ctx.guard(() =>
+      (
+        this.ctx
+          .stmt('SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, kid')
+          .all(provisioner) as EabKeyRow[]
+      ).map(toEabKey),
+    );
   }
 
   // ── orders ───────────────────────────────────────────────────────────────────────────────────
@@ -207,8 +341,12 @@ export class AcmeRepository implements AcmeEngine {
 
   private createOrderInTransaction(o: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]): void {
     if (o.replacesSerial !== null) {
-      const other = this.ctx.stmt("SELECT id FROM acme_orders WHERE replaces_serial = ? AND status != 'invalid' LIMIT 1").pluck().get(o.replacesSerial) as string | undefined;
-      if (other !== undefined) throw new StoreError('conflict', `certificate ${o.replacesSerial} was already replaced by order ${other}`);
+      const other = this.ctx
+        .stmt("SELECT id FROM acme_orders WHERE replaces_serial = ? AND status != 'invalid' LIMIT 1")
+        .pluck()
+        .get(o.replacesSerial) as string | undefined;
+      if (other !== undefined)
+        throw new StoreError('conflict', `certificate ${o.replacesSerial} was already replaced by order ${other}`);
     }
     try {
       this.ctx
@@ -232,7 +370,8 @@ export class AcmeRepository implements AcmeEngine {
         );
     } catch (err) {
       if (isUniqueViolation(err)) throw new StoreError('conflict', `order ${o.id} already exists`, { cause: err });
-      if (isForeignKeyViolation(err)) throw new StoreError('notFound', `no ACME account ${o.accountId}`, { cause: err });
+      if (isForeignKeyViolation(err))
+        throw new StoreError('notFound', `no ACME account ${o.accountId}`, { cause: err });
       throw err;
     }
     for (const authz of newAuthorizations) this.insertAuthorization(authz);
@@ -240,27 +379,58 @@ export class AcmeRepository implements AcmeEngine {
       'INSERT INTO acme_order_authorizations (order_id, position, authorization_id) SELECT ?, ?, id FROM acme_authorizations WHERE id = ? AND account_id = ?',
     );
     o.authorizationIds.forEach((authzId, position) => {
-      if (link.run(o.id, position, authzId, o.accountId).changes === 0) throw new StoreError('notFound', `no authorization ${authzId} of account ${o.accountId}`);
+      if (link.run(o.id, position, authzId, o.accountId).changes === 0)
+        throw new StoreError('notFound', `no authorization ${authzId} of account ${o.accountId}`);
     });
   }
 
   private insertAuthorization(a: AcmeAuthorizationRecord): void {
     try {
       this.ctx
-        .stmt('INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(a.id, a.accountId, a.identifier.type, a.identifier.value, a.wildcard ? 1 : 0, a.status, toText(a.expires), toText(a.createdAt));
+        .stmt(
+          'INSERT INTO acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          a.id,
+          a.accountId,
+          a.identifier.type,
+          a.identifier.value,
+          a.wildcard ? 1 : 0,
+          a.status,
+          toText(a.expires),
+          toText(a.createdAt),
+        );
       // A challenge belongs to the authorization it is listed in; insertion order is read order.
-      const insertChallenge = this.ctx.stmt('INSERT INTO acme_challenges (id, authorization_id, account_id, type, token, status, validated, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-      for (const c of a.challenges) insertChallenge.run(c.id, a.id, a.accountId, c.type, c.token, c.status, nullableText(c.validated), problemText(c.error));
+      const insertChallenge = this.ctx.stmt(
+        'INSERT INTO acme_challenges (id, authorization_id, account_id, type, token, status, validated, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const c of a.challenges)
+        insertChallenge.run(
+          c.id,
+          a.id,
+          a.accountId,
+          c.type,
+          c.token,
+          c.status,
+          nullableText(c.validated),
+          problemText(c.error),
+        );
     } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreError('conflict', `authorization ${a.id} or one of its challenges already exists`, { cause: err });
-      if (isForeignKeyViolation(err)) throw new StoreError('notFound', `no ACME account ${a.accountId}`, { cause: err });
+      if (isUniqueViolation(err))
+        throw new StoreError('conflict', `authorization ${a.id} or one of its challenges already exists`, {
+          cause: err,
+        });
+      if (isForeignKeyViolation(err))
+        throw new StoreError('notFound', `no ACME account ${a.accountId}`, { cause: err });
       throw err;
     }
   }
 
   private authorizationIdsOf(orderId: string): string[] {
-    return this.ctx.stmt('SELECT authorization_id FROM acme_order_authorizations WHERE order_id = ? ORDER BY position').pluck().all(orderId) as string[];
+    return this.ctx
+      .stmt('SELECT authorization_id FROM acme_order_authorizations WHERE order_id = ? ORDER BY position')
+      .pluck()
+      .all(orderId) as string[];
   }
 
   /** The order with this id and its authorization ids, or null. */
@@ -273,9 +443,12 @@ export class AcmeRepository implements AcmeEngine {
 
   /** An account's orders, newest first, at most `limit` of them. */
   async listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]> {
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+    if (!Number.isSafeInteger(limit) || limit < 0)
+      throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
     return this.ctx.guard(() => {
-      const rows = this.ctx.stmt('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(accountId, limit) as OrderRow[];
+      const rows = this.ctx
+        .stmt('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?')
+        .all(accountId, limit) as OrderRow[];
       return rows.map((row) => toOrder(row, this.authorizationIdsOf(row.id)));
     });
   }
@@ -285,16 +458,27 @@ export class AcmeRepository implements AcmeEngine {
    * (others keep their value). A compare-and-set: returns false, writing nothing, when the order is
    * not in `from` (or does not exist). A certificate serial another order already has is `conflict`.
    */
-  async transitionOrder(id: string, from: AcmeOrderStatus, to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string }): Promise<boolean> {
+  async transitionOrder(
+    id: string,
+    from: AcmeOrderStatus,
+    to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string },
+  ): Promise<boolean> {
     return this.ctx.guard(() => {
       try {
         const result = this.ctx
-          .stmt('UPDATE acme_orders SET status = ?, error = COALESCE(?, error), certificate_serial = COALESCE(?, certificate_serial) WHERE id = ? AND status = ?')
+          .stmt(
+            'UPDATE acme_orders SET status = ?, error = COALESCE(?, error), certificate_serial = COALESCE(?, certificate_serial) WHERE id = ? AND status = ?',
+          )
           .run(to.status, problemText(to.error), to.certificateSerial ?? null, id, from);
         return result.changes > 0;
       } catch (err) {
         // The serial is another order's, or (leaving `invalid`) another order now replaces the same certificate.
-        if (isUniqueViolation(err)) throw new StoreError('conflict', `order ${id} cannot become ${to.status}: certificate ${to.certificateSerial ?? '(unchanged)'} or the certificate it replaces belongs to another order`, { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError(
+            'conflict',
+            `order ${id} cannot become ${to.status}: certificate ${to.certificateSerial ?? '(unchanged)'} or the certificate it replaces belongs to another order`,
+            { cause: err },
+          );
         throw err;
       }
     });
@@ -303,7 +487,8 @@ export class AcmeRepository implements AcmeEngine {
   /** The order whose certificate has this serial, or null if it did not come through ACME. */
   async getOrderByCertificate(serial: string): Promise<AcmeOrderRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM acme_orders WHERE certificate_serial = ?').get(serial) as OrderRow | undefined;
+      const row = this.ctx.stmt('SELECT * FROM acme_orders WHERE certificate_serial = ?').get(serial) as
+        OrderRow | undefined;
       return row === undefined ? null : toOrder(row, this.authorizationIdsOf(row.id));
     });
   }
@@ -311,26 +496,39 @@ export class AcmeRepository implements AcmeEngine {
   /** The order that is not `invalid` and replaces this serial (RFC 9773 §5), if any. */
   async getOrderReplacing(serial: string): Promise<AcmeOrderRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt("SELECT * FROM acme_orders WHERE replaces_serial = ? AND status != 'invalid' LIMIT 1").get(serial) as OrderRow | undefined;
+      const row = this.ctx
+        .stmt("SELECT * FROM acme_orders WHERE replaces_serial = ? AND status != 'invalid' LIMIT 1")
+        .get(serial) as OrderRow | undefined;
       return row === undefined ? null : toOrder(row, this.authorizationIdsOf(row.id));
     });
   }
 
   /** How many orders the account created after `since` (for rate limits). */
   async countOrdersSince(accountId: string, since: Date): Promise<number> {
-    return this.ctx.guard(() => this.ctx.stmt('SELECT COUNT(*) FROM acme_orders WHERE account_id = ? AND created_at > ?').pluck().get(accountId, toText(since)) as number);
+    return this.ctx.guard(
+      () =>
+        this.ctx
+          .stmt('SELECT COUNT(*) FROM acme_orders WHERE account_id = ? AND created_at > ?')
+          .pluck()
+          .get(accountId, toText(since)) as number,
+    );
   }
 
   // ── authorizations ───────────────────────────────────────────────────────────────────────────
 
   private challengesOf(authorizationId: string): AcmeChallengeRecord[] {
-    return (this.ctx.stmt('SELECT * FROM acme_challenges WHERE authorization_id = ? ORDER BY rowid').all(authorizationId) as ChallengeRow[]).map(toChallenge);
+    return (
+      this.ctx
+        .stmt('SELECT * FROM acme_challenges WHERE authorization_id = ? ORDER BY rowid')
+        .all(authorizationId) as ChallengeRow[]
+    ).map(toChallenge);
   }
 
   /** The authorization with this id and its challenges, or null. */
   async getAuthorization(id: string): Promise<AcmeAuthorizationRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as AuthorizationRow | undefined;
+      const row = this.ctx.stmt('SELECT * FROM acme_authorizations WHERE id = ?').get(id) as
+        AuthorizationRow | undefined;
       return row === undefined ? null : toAuthorization(row, this.challengesOf(row.id));
     });
   }
@@ -339,7 +537,12 @@ export class AcmeRepository implements AcmeEngine {
    * A valid authorization of this account for this identifier that expires after `now`, to reuse
    * in a new order; of several, the one that stays valid longest (the newest validated).
    */
-  async findValidAuthorization(accountId: string, identifier: AcmeIdentifierRecord, wildcard: boolean, now: Date): Promise<AcmeAuthorizationRecord | null> {
+  async findValidAuthorization(
+    accountId: string,
+    identifier: AcmeIdentifierRecord,
+    wildcard: boolean,
+    now: Date,
+  ): Promise<AcmeAuthorizationRecord | null> {
     return this.ctx.guard(() => {
       const row = this.ctx
         .stmt(
@@ -347,7 +550,8 @@ export class AcmeRepository implements AcmeEngine {
            WHERE account_id = ? AND identifier_type = ? AND identifier_value = ? AND wildcard = ? AND status = 'valid' AND expires > ?
            ORDER BY expires DESC, created_at DESC LIMIT 1`,
         )
-        .get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, toText(now)) as AuthorizationRow | undefined;
+        .get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, toText(now)) as
+        AuthorizationRow | undefined;
       return row === undefined ? null : toAuthorization(row, this.challengesOf(row.id));
     });
   }
@@ -355,7 +559,8 @@ export class AcmeRepository implements AcmeEngine {
   /** Sets an authorization's status (deactivation, revocation); `notFound` if there is none. */
   async setAuthorizationStatus(id: string, status: AcmeAuthorizationStatus): Promise<void> {
     this.ctx.guard(() => {
-      if (this.ctx.stmt('UPDATE acme_authorizations SET status = ? WHERE id = ?').run(status, id).changes === 0) throw new StoreError('notFound', `no authorization ${id}`);
+      if (this.ctx.stmt('UPDATE acme_authorizations SET status = ? WHERE id = ?').run(status, id).changes === 0)
+        throw new StoreError('notFound', `no authorization ${id}`);
     });
   }
 
@@ -371,7 +576,11 @@ export class AcmeRepository implements AcmeEngine {
 
   /** pending → processing, as a compare-and-set: false if it was not pending, so only one validation runs. */
   async startChallenge(id: string): Promise<boolean> {
-    return this.ctx.guard(() => this.ctx.stmt("UPDATE acme_challenges SET status = 'processing' WHERE id = ? AND status = 'pending'").run(id).changes > 0);
+    return this.ctx.guard(
+      () =>
+        this.ctx.stmt("UPDATE acme_challenges SET status = 'processing' WHERE id = ? AND status = 'pending'").run(id)
+          .changes > 0,
+    );
   }
 
   /**
@@ -386,21 +595,37 @@ export class AcmeRepository implements AcmeEngine {
   }
 
   private finishChallengeInTransaction(id: string, outcome: AcmeValidationOutcome): void {
-    const challenge = this.ctx.stmt('SELECT authorization_id, status FROM acme_challenges WHERE id = ?').get(id) as { authorization_id: string; status: AcmeChallengeStatus } | undefined;
+    const challenge = this.ctx.stmt('SELECT authorization_id, status FROM acme_challenges WHERE id = ?').get(id) as
+      { authorization_id: string; status: AcmeChallengeStatus } | undefined;
     if (challenge === undefined) throw new StoreError('notFound', `no challenge ${id}`);
-    if (challenge.status === 'valid' || challenge.status === 'invalid') throw new StoreError('conflict', `challenge ${id} is already ${challenge.status}`);
+    if (challenge.status === 'valid' || challenge.status === 'invalid')
+      throw new StoreError('conflict', `challenge ${id} is already ${challenge.status}`);
     const at = toText(outcome.at);
     if (outcome.valid) {
-      this.ctx.stmt("UPDATE acme_challenges SET status = 'valid', validated = ?, error = NULL WHERE id = ?").run(at, id);
-      this.ctx.stmt("UPDATE acme_authorizations SET status = 'valid', expires = ? WHERE id = ? AND status = 'pending'").run(toText(outcome.authorizationExpires), challenge.authorization_id);
+      this.ctx
+        .stmt("UPDATE acme_challenges SET status = 'valid', validated = ?, error = NULL WHERE id = ?")
+        .run(at, id);
+      this.ctx
+        .stmt("UPDATE acme_authorizations SET status = 'valid', expires = ? WHERE id = ? AND status = 'pending'")
+        .run(toText(outcome.authorizationExpires), challenge.authorization_id);
     } else {
-      this.ctx.stmt("UPDATE acme_challenges SET status = 'invalid', validated = ?, error = ? WHERE id = ?").run(at, problemText(outcome.error), id);
-      this.ctx.stmt("UPDATE acme_authorizations SET status = 'invalid' WHERE id = ? AND status = 'pending'").run(challenge.authorization_id);
+      this.ctx
+        .stmt("UPDATE acme_challenges SET status = 'invalid', validated = ?, error = ? WHERE id = ?")
+        .run(at, problemText(outcome.error), id);
+      this.ctx
+        .stmt("UPDATE acme_authorizations SET status = 'invalid' WHERE id = ? AND status = 'pending'")
+        .run(challenge.authorization_id);
     }
   }
 
   /** How many validations of this account's challenges failed after `since` (for rate limits). */
   async countFailedValidationsSince(accountId: string, since: Date): Promise<number> {
-    return this.ctx.guard(() => this.ctx.stmt("SELECT COUNT(*) FROM acme_challenges WHERE account_id = ? AND status = 'invalid' AND validated > ?").pluck().get(accountId, toText(since)) as number);
+    return this.ctx.guard(
+      () =>
+        this.ctx
+          .stmt("SELECT COUNT(*) FROM acme_challenges WHERE account_id = ? AND status = 'invalid' AND validated > ?")
+          .pluck()
+          .get(accountId, toText(since)) as number,
+    );
   }
 }

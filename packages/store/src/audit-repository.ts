@@ -24,7 +24,6 @@ export class AuditRepository {
     this.ctx.guard(() => this.ctx.insertAudit(e));
   }
 
-
   /** Audit entries in the order they were written, optionally only those at or after `since` and of one `action`. */
   async listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> {
     const where: string[] = [];

@@ -32,16 +32,18 @@ export class CertificateRepository {
   private reserveInTransaction({ certificate: c, tokenUse, audit }: ReserveCertificateInput): void {
     if (tokenUse !== undefined) {
       try {
-        this.ctx.stmt('INSERT INTO token_uses (provisioner, jti, expires_at) VALUES (?, ?, ?)').run(
-          tokenUse.provisioner,
-          tokenUse.jti,
-          toText(tokenUse.expiresAt),
-        );
+        this.ctx
+          .stmt('INSERT INTO token_uses (provisioner, jti, expires_at) VALUES (?, ?, ?)')
+          .run(tokenUse.provisioner, tokenUse.jti, toText(tokenUse.expiresAt));
       } catch (err) {
         if (isUniqueViolation(err)) {
-          throw new StoreError('tokenReplayed', `this token for provisioner ${tokenUse.provisioner} has already been used`, {
-            cause: err,
-          });
+          throw new StoreError(
+            'tokenReplayed',
+            `this token for provisioner ${tokenUse.provisioner} has already been used`,
+            {
+              cause: err,
+            },
+          );
         }
         throw err;
       }
@@ -55,34 +57,40 @@ export class CertificateRepository {
     }
     const renewedFrom = c.renewedFrom ?? null;
     if (renewedFrom !== null) {
-      const reason = this.ctx.stmt('SELECT reason FROM revocations WHERE serial = ?').pluck().get(renewedFrom) as string | undefined;
-      if (reason !== undefined) throw new StoreError('revoked', `certificate ${renewedFrom} was revoked (${reason}); it cannot renew`);
+      const reason = this.ctx.stmt('SELECT reason FROM revocations WHERE serial = ?').pluck().get(renewedFrom) as
+        string | undefined;
+      if (reason !== undefined)
+        throw new StoreError('revoked', `certificate ${renewedFrom} was revoked (${reason}); it cannot renew`);
     }
     try {
-      this.ctx.stmt(
-        `INSERT INTO certificates
+      this.ctx
+        .stmt(
+          `INSERT INTO certificates
            (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at,
             renewed_from, lineage, lineage_started_at, spki_sha256, tbs_der)
          VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?, ?)`,
-      ).run(
-        c.serial,
-        c.issuerId,
-        c.subject,
-        JSON.stringify(c.names),
-        toText(c.notBefore),
-        toText(c.notAfter),
-        c.provisioner,
-        c.requester,
-        toText(c.createdAt),
-        renewedFrom,
-        c.lineage ?? c.serial,
-        toText(c.lineageStartedAt ?? c.createdAt),
-        spki,
-        c.tbsDer ?? null,
-      );
+        )
+        .run(
+          c.serial,
+          c.issuerId,
+          c.subject,
+          JSON.stringify(c.names),
+          toText(c.notBefore),
+          toText(c.notAfter),
+          c.provisioner,
+          c.requester,
+          toText(c.createdAt),
+          renewedFrom,
+          c.lineage ?? c.serial,
+          toText(c.lineageStartedAt ?? c.createdAt),
+          spki,
+          c.tbsDer ?? null,
+        );
     } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreError('serialCollision', `serial ${c.serial} is already in use`, { cause: err });
-      if (isForeignKeyViolation(err)) throw new StoreError('notFound', `no issuer with id ${c.issuerId}`, { cause: err });
+      if (isUniqueViolation(err))
+        throw new StoreError('serialCollision', `serial ${c.serial} is already in use`, { cause: err });
+      if (isForeignKeyViolation(err))
+        throw new StoreError('notFound', `no issuer with id ${c.issuerId}`, { cause: err });
       throw err;
     }
     this.ctx.insertAudit(audit);
@@ -95,9 +103,11 @@ export class CertificateRepository {
    */
   async completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> {
     return this.issuanceWrites.submit(() => {
-      const result = this.ctx.stmt(
-        "UPDATE certificates SET der = ?, status = 'issued', issued_at = ? WHERE serial = ? AND status = 'reserved'",
-      ).run(der, toText(issuedAt), serial);
+      const result = this.ctx
+        .stmt(
+          "UPDATE certificates SET der = ?, status = 'issued', issued_at = ? WHERE serial = ? AND status = 'reserved'",
+        )
+        .run(der, toText(issuedAt), serial);
       if (result.changes === 0) throw new StoreError('notFound', `no reserved certificate with serial ${serial}`);
     });
   }
@@ -105,7 +115,8 @@ export class CertificateRepository {
   /** The certificate with this serial (lowercase hex), reserved or issued, or null. */
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
+      const row = this.ctx.stmt('SELECT * FROM certificates WHERE serial = ?').get(serial) as
+        CertificateRow | undefined;
       return row === undefined ? null : toCertificateRecord(row);
     });
   }
@@ -113,10 +124,13 @@ export class CertificateRepository {
   /** Every certificate of a lineage (named by the serial that started it), oldest first. */
   async listLineage(lineage: string): Promise<CertificateRecord[]> {
     return this.ctx.guard(() =>
-      (this.ctx.stmt('SELECT * FROM certificates WHERE lineage = ? ORDER BY created_at, rowid').all(lineage) as CertificateRow[]).map(toCertificateRecord),
+      (
+        this.ctx
+          .stmt('SELECT * FROM certificates WHERE lineage = ? ORDER BY created_at, rowid')
+          .all(lineage) as CertificateRow[]
+      ).map(toCertificateRecord),
     );
   }
-
 
   /** Certificates in the order they were reserved, optionally only one status and/or expiring before a time. */
   async listCertificates(opts: ListCertificatesOptions = {}): Promise<CertificateRecord[]> {

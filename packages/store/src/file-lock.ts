@@ -19,7 +19,13 @@ export function tryLockFile(path: string): FileLock | null {
     db.exec('BEGIN EXCLUSIVE; COMMIT;');
   } catch (err) {
     db.close();
-    if (typeof err === 'object' && err !== null && 'code' in err && String((err as { code: unknown }).code).startsWith('SQLITE_BUSY')) return null;
+    if (
+      typeof err === 'object' &&
+      err !== null &&
+      'code' in err &&
+      String((err as { code: unknown }).code).startsWith('SQLITE_BUSY')
+    )
+      return null;
     throw err;
   }
   return { release: () => void (db.open && db.close()) };

@@ -20,13 +20,30 @@ async function openWithIssuer(t: TestContext): Promise<{ store: SqliteStore; pat
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  await store.createIssuer({ id: 'i1', name: 'primary', sealedKey: new Uint8Array([1]), keyAlgorithm: 'EC-P256', csrDer: new Uint8Array([2]), createdAt: t0 });
+  await store.createIssuer({
+    id: 'i1',
+    name: 'primary',
+    sealedKey: new Uint8Array([1]),
+    keyAlgorithm: 'EC-P256',
+    csrDer: new Uint8Array([2]),
+    createdAt: t0,
+  });
   return { store, path };
 }
 
 const reserve = (store: SqliteStore, serial: string, jti: string) =>
   store.reserveCertificate({
-    certificate: { serial, issuerId: 'i1', subject: 's', names: ['dns:s'], notBefore: t0, notAfter: t0, provisioner: 'p', requester: 'r', createdAt: t0 },
+    certificate: {
+      serial,
+      issuerId: 'i1',
+      subject: 's',
+      names: ['dns:s'],
+      notBefore: t0,
+      notAfter: t0,
+      provisioner: 'p',
+      requester: 'r',
+      createdAt: t0,
+    },
     tokenUse: { provisioner: 'p', jti, expiresAt: t0 },
     audit: { at: t0, action: 'issue', actor: 'p', serial, detail: {} },
   });
@@ -35,7 +52,9 @@ describe('group commit of issuance writes', () => {
   it('commits writes queued together in one transaction, failing only the bad one', async (t) => {
     const { store, path } = await openWithIssuer(t);
     // Ten writes in flight at once, one reusing a token: it alone fails, the rest are durable.
-    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => reserve(store, `a${i}`, i === 7 ? 'jti-3' : `jti-${i}`)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => reserve(store, `a${i}`, i === 7 ? 'jti-3' : `jti-${i}`)),
+    );
     const rejected = results.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason] as const] : []));
     assert.equal(rejected.length, 1);
     assert.equal(rejected[0]![0], 7);
@@ -55,7 +74,10 @@ describe('group commit of issuance writes', () => {
     await Promise.all([store.completeCertificate('b1', new Uint8Array([9]), t0), reserve(store, 'b2', 'j-b2')]);
     assert.equal((await store.getCertificate('b1'))?.status, 'issued');
     assert.equal((await store.getCertificate('b2'))?.status, 'reserved');
-    await assert.rejects(store.completeCertificate('zz', new Uint8Array([1]), t0), (e: unknown) => e instanceof StoreError && e.code === 'notFound');
+    await assert.rejects(
+      store.completeCertificate('zz', new Uint8Array([1]), t0),
+      (e: unknown) => e instanceof StoreError && e.code === 'notFound',
+    );
   });
 
   it('a write whose failure ends the transaction (SQLITE_FULL) fails the whole batch; nothing after it commits alone', async (t) => {
@@ -74,12 +96,20 @@ describe('group commit of issuance writes', () => {
       db.exec('ROLLBACK');
       throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     };
-    const results = await Promise.allSettled([committer.submit(() => insert.run(1)), committer.submit(diskFull), committer.submit(() => insert.run(3))]);
+    const results = await Promise.allSettled([
+      committer.submit(() => insert.run(1)),
+      committer.submit(diskFull),
+      committer.submit(() => insert.run(3)),
+    ]);
     for (const r of results) {
       assert.equal(r.status, 'rejected');
       assert.ok(r.reason instanceof StoreError && r.reason.code === 'storageUnavailable', String(r.reason));
     }
-    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 0, 'a write the caller was told failed must not be committed');
+    assert.equal(
+      db.prepare('SELECT count(*) FROM t').pluck().get(),
+      0,
+      'a write the caller was told failed must not be committed',
+    );
     assert.equal(db.inTransaction, false);
     // The committer keeps working once the disk does.
     await committer.submit(() => insert.run(4));

@@ -3,7 +3,17 @@
 // imports keep working; the authority and ACME import from there and never load a driver.
 export * from './contracts/index.js';
 export { openStore, type StoreEngineOptions } from './open-store.js';
-export { SEAL_SALT_SETTING, openSealer, scryptKdf, sealSecret, unsealSecret, type Kdf, type KdfParams, type SealSettings, type Sealer } from './seal.js';
+export {
+  SEAL_SALT_SETTING,
+  openSealer,
+  scryptKdf,
+  sealSecret,
+  unsealSecret,
+  type Kdf,
+  type KdfParams,
+  type SealSettings,
+  type Sealer,
+} from './seal.js';
 export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
 export type { OpenOptions } from './records.js';

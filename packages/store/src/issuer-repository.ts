@@ -19,13 +19,17 @@ export class IssuerRepository {
   async createIssuer(r: NewIssuer): Promise<void> {
     this.ctx.guard(() => {
       try {
-        this.ctx.stmt(
-          `INSERT INTO issuers (id, name, sealed_key, key_algorithm, csr_der, created_at)
+        this.ctx
+          .stmt(
+            `INSERT INTO issuers (id, name, sealed_key, key_algorithm, csr_der, created_at)
            VALUES (?, ?, ?, ?, ?, ?)`,
-        ).run(r.id, r.name, r.sealedKey, r.keyAlgorithm, r.csrDer, toText(r.createdAt));
+          )
+          .run(r.id, r.name, r.sealedKey, r.keyAlgorithm, r.csrDer, toText(r.createdAt));
       } catch (err) {
         if (isUniqueViolation(err)) {
-          throw new StoreError('conflict', `an issuer with id ${r.id} or name ${r.name} already exists`, { cause: err });
+          throw new StoreError('conflict', `an issuer with id ${r.id} or name ${r.name} already exists`, {
+            cause: err,
+          });
         }
         throw err;
       }
@@ -82,15 +86,17 @@ export class IssuerRepository {
 
   private activateInTransaction(id: string, at: Date): void {
     const row = this.ctx.stmt('SELECT cert_der IS NOT NULL AS certified FROM issuers WHERE id = ?').get(id) as
-      | { certified: number }
-      | undefined;
+      { certified: number } | undefined;
     if (row === undefined) throw new StoreError('notFound', `no issuer with id ${id}`);
-    if (row.certified !== 1) throw new StoreError('notFound', `issuer ${id} has no certificate yet; cannot activate it`);
+    if (row.certified !== 1)
+      throw new StoreError('notFound', `issuer ${id} has no certificate yet; cannot activate it`);
     this.ctx.stmt('UPDATE issuers SET active = 0 WHERE active = 1 AND id != ?').run(id);
     // Re-activating the active issuer keeps the time it first became active.
-    this.ctx.stmt(
-      'UPDATE issuers SET activated_at = CASE WHEN active = 1 THEN activated_at ELSE ? END, active = 1 WHERE id = ?',
-    ).run(toText(at), id);
+    this.ctx
+      .stmt(
+        'UPDATE issuers SET activated_at = CASE WHEN active = 1 THEN activated_at ELSE ? END, active = 1 WHERE id = ?',
+      )
+      .run(toText(at), id);
   }
 
   /**
@@ -102,7 +108,10 @@ export class IssuerRepository {
     return this.ctx.guard(() => {
       const excluded = exceptProvisioners.map(() => '?').join(', ');
       const sql = `SELECT MAX(not_after) FROM certificates WHERE issuer_id = ?${excluded === '' ? '' : ` AND provisioner NOT IN (${excluded})`}`;
-      const value = this.ctx.stmt(sql).pluck().get(issuerId, ...exceptProvisioners) as string | null;
+      const value = this.ctx
+        .stmt(sql)
+        .pluck()
+        .get(issuerId, ...exceptProvisioners) as string | null;
       return value === null ? null : new Date(value);
     });
   }
@@ -113,17 +122,19 @@ export class IssuerRepository {
   async addRoot(certDer: Uint8Array, at: Date): Promise<string> {
     const fingerprint = createHash('sha256').update(certDer).digest('hex');
     this.ctx.guard(() =>
-      this.ctx.stmt('INSERT INTO roots (fingerprint, cert_der, added_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING').run(
-        fingerprint,
-        certDer,
-        toText(at),
-      ),
+      this.ctx
+        .stmt(
+          'INSERT INTO roots (fingerprint, cert_der, added_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING',
+        )
+        .run(fingerprint, certDer, toText(at)),
     );
     return fingerprint;
   }
 
   /** The trusted roots' DER, in the order they were added. */
   async listRoots(): Promise<Uint8Array[]> {
-    return this.ctx.guard(() => this.ctx.stmt('SELECT cert_der FROM roots ORDER BY added_at, fingerprint').pluck().all() as Buffer[]);
+    return this.ctx.guard(
+      () => this.ctx.stmt('SELECT cert_der FROM roots ORDER BY added_at, fingerprint').pluck().all() as Buffer[],
+    );
   }
 }

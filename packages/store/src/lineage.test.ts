@@ -4,7 +4,18 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { createSigner, encodeName, generateKeyPair, issuerInfo, leafDraft, newSerial, parseCertificate, parseName, rootDraft, signDraft } from '@shortleaf/pki';
+import {
+  createSigner,
+  encodeName,
+  generateKeyPair,
+  issuerInfo,
+  leafDraft,
+  newSerial,
+  parseCertificate,
+  parseName,
+  rootDraft,
+  signDraft,
+} from '@shortleaf/pki';
 import { certificateKeyDigest, keyDigest } from './key-digest.js';
 import { defaultMigrationsDir } from './migrate.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -17,13 +28,32 @@ function leaf() {
   const rootKey = generateKeyPair('EC-P256').privateKey;
   const root = createSigner(rootKey);
   const subjectDer = encodeName({ commonName: 'Root' });
-  const rootDer = signDraft(rootDraft({ serial: newSerial(random).bytes, subjectDer, commonName: 'Root', publicKey: root.publicKey, notBefore: t0, notAfter: new Date(t0.getTime() + 86_400_000) }), root);
+  const rootDer = signDraft(
+    rootDraft({
+      serial: newSerial(random).bytes,
+      subjectDer,
+      commonName: 'Root',
+      publicKey: root.publicKey,
+      notBefore: t0,
+      notAfter: new Date(t0.getTime() + 86_400_000),
+    }),
+    root,
+  );
   const { privateKey } = generateKeyPair('EC-P256');
   const signer = createSigner(privateKey);
   const serial = newSerial(random);
   const issuer = issuerInfo(parseCertificate(rootDer), root);
   const der = signDraft(
-    leafDraft({ serial: serial.bytes, commonName: 'a.internal', names: [parseName('a.internal')], publicKey: signer.publicKey, notBefore: t0, notAfter: new Date(t0.getTime() + 3_600_000), issuer, urls: { ocsp: 'http://s/ocsp', caIssuers: 'http://s/ca', crl: 'http://s/crl' } }),
+    leafDraft({
+      serial: serial.bytes,
+      commonName: 'a.internal',
+      names: [parseName('a.internal')],
+      publicKey: signer.publicKey,
+      notBefore: t0,
+      notAfter: new Date(t0.getTime() + 3_600_000),
+      issuer,
+      urls: { ocsp: 'http://s/ocsp', caIssuers: 'http://s/ca', crl: 'http://s/crl' },
+    }),
     root,
   );
   return { der, serial: serial.hex, publicKey: signer.publicKey };
@@ -35,17 +65,36 @@ describe('migration 0005: lineage and blocked keys', () => {
     const old = join(dir, 'migrations-0004');
     mkdirSync(old);
     const all = fileURLToPath(defaultMigrationsDir);
-    for (const name of readdirSync(all).filter((n) => /^000[1-4]_/.test(n))) copyFileSync(join(all, name), join(old, name));
+    for (const name of readdirSync(all).filter((n) => /^000[1-4]_/.test(n)))
+      copyFileSync(join(all, name), join(old, name));
     const path = join(dir, 'ca.db');
     const cert = leaf();
     const before = await SqliteStore.open(path, { migrationsDir: old });
-    await before.createIssuer({ id: 'int-1', name: 'primary', sealedKey: new Uint8Array(1), keyAlgorithm: 'EC-P384', csrDer: new Uint8Array(1), createdAt: t0 });
+    await before.createIssuer({
+      id: 'int-1',
+      name: 'primary',
+      sealedKey: new Uint8Array(1),
+      keyAlgorithm: 'EC-P384',
+      csrDer: new Uint8Array(1),
+      createdAt: t0,
+    });
     await before.close();
     // Rows as schema 0004 held them: no lineage, no key digest.
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(path);
-    db.prepare("INSERT INTO certificates (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at) VALUES (?, 'int-1', 'a.internal', '[\"dns:a.internal\"]', ?, ?, ?, 'ops', 't', 'issued', ?, ?)").run(cert.serial, t0.toISOString(), new Date(t0.getTime() + 3_600_000).toISOString(), Buffer.from(cert.der), t0.toISOString(), t0.toISOString());
-    db.prepare("INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, 'keyCompromise', 'operator:alice')").run(cert.serial, t0.toISOString());
+    db.prepare(
+      "INSERT INTO certificates (serial, issuer_id, subject, names, not_before, not_after, der, provisioner, requester, status, created_at, issued_at) VALUES (?, 'int-1', 'a.internal', '[\"dns:a.internal\"]', ?, ?, ?, 'ops', 't', 'issued', ?, ?)",
+    ).run(
+      cert.serial,
+      t0.toISOString(),
+      new Date(t0.getTime() + 3_600_000).toISOString(),
+      Buffer.from(cert.der),
+      t0.toISOString(),
+      t0.toISOString(),
+    );
+    db.prepare(
+      "INSERT INTO revocations (serial, revoked_at, reason, actor) VALUES (?, ?, 'keyCompromise', 'operator:alice')",
+    ).run(cert.serial, t0.toISOString());
     db.close();
 
     const store = await SqliteStore.open(path);
@@ -61,7 +110,18 @@ describe('migration 0005: lineage and blocked keys', () => {
       const counts = await store.counts();
       await assert.rejects(
         store.reserveCertificate({
-          certificate: { serial: 'beef', issuerId: 'int-1', subject: 'a.internal', names: ['dns:a.internal'], notBefore: t0, notAfter: t0, provisioner: 'ops', requester: 't', createdAt: t0, spkiSha256: row!.spkiSha256 },
+          certificate: {
+            serial: 'beef',
+            issuerId: 'int-1',
+            subject: 'a.internal',
+            names: ['dns:a.internal'],
+            notBefore: t0,
+            notAfter: t0,
+            provisioner: 'ops',
+            requester: 't',
+            createdAt: t0,
+            spkiSha256: row!.spkiSha256,
+          },
           tokenUse: { provisioner: 'ops', jti: 'jti-blocked', expiresAt: t0 },
           audit: { at: t0, action: 'issue', actor: 't', serial: 'beef', detail: {} },
         }),
@@ -70,7 +130,20 @@ describe('migration 0005: lineage and blocked keys', () => {
       // Renewing from a revoked certificate is refused in the same transaction.
       await assert.rejects(
         store.reserveCertificate({
-          certificate: { serial: 'beef', issuerId: 'int-1', subject: 'a.internal', names: ['dns:a.internal'], notBefore: t0, notAfter: t0, provisioner: 'ops', requester: 't', createdAt: t0, renewedFrom: cert.serial, lineage: cert.serial, lineageStartedAt: t0 },
+          certificate: {
+            serial: 'beef',
+            issuerId: 'int-1',
+            subject: 'a.internal',
+            names: ['dns:a.internal'],
+            notBefore: t0,
+            notAfter: t0,
+            provisioner: 'ops',
+            requester: 't',
+            createdAt: t0,
+            renewedFrom: cert.serial,
+            lineage: cert.serial,
+            lineageStartedAt: t0,
+          },
           audit: { at: t0, action: 'renew', actor: 't', serial: 'beef', detail: {} },
         }),
         storeError('revoked', cert.serial),

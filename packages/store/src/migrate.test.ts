@@ -22,7 +22,12 @@ function tempDir(t: TestContext): string {
 function migrationsDir(t: TestContext, extra: Record<string, string>, withInit: boolean | 'all' = true): string {
   const dir = join(tempDir(t), 'migrations');
   mkdirSync(dir);
-  const real = withInit === 'all' ? readdirSync(repoMigrations).filter((f) => f.endsWith('.sql')) : withInit ? ['0001_init.sql'] : [];
+  const real =
+    withInit === 'all'
+      ? readdirSync(repoMigrations).filter((f) => f.endsWith('.sql'))
+      : withInit
+        ? ['0001_init.sql']
+        : [];
   for (const name of real) copyFileSync(join(repoMigrations, name), join(dir, name));
   for (const [name, sql] of Object.entries(extra)) writeFileSync(join(dir, name), sql);
   return dir;
@@ -39,7 +44,11 @@ function tableNames(db: Database.Database): string[] {
 }
 
 function recorded(db: Database.Database): { version: number; name: string; applied_at: string }[] {
-  return db.prepare('SELECT * FROM schema_migrations ORDER BY version').all() as { version: number; name: string; applied_at: string }[];
+  return db.prepare('SELECT * FROM schema_migrations ORDER BY version').all() as {
+    version: number;
+    name: string;
+    applied_at: string;
+  }[];
 }
 
 function isStoreError(code: string, messagePart: string | RegExp) {
@@ -66,12 +75,32 @@ describe('migrations', () => {
     const db = new Database(':memory:');
     t.after(() => db.close());
     const migrations = loadMigrations(repoMigrations);
-    const names = readdirSync(repoMigrations).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort();
+    const names = readdirSync(repoMigrations)
+      .filter((f) => /^\d{4}_.*\.sql$/.test(f))
+      .sort();
     assert.ok(names.length >= 2, 'the repository has its migrations');
     const at = new Date('2025-01-02T03:04:05.000Z');
-    assert.deepEqual(applyMigrations(db, migrations, () => at), names);
-    assert.deepEqual(recorded(db), names.map((name) => ({ version: Number(name.slice(0, 4)), name, applied_at: at.toISOString() })));
-    for (const table of ['audit_log', 'certificates', 'issuers', 'provisioners', 'roots', 'settings', 'token_uses', 'revocations', 'crls', 'root_crls', 'ocsp_signers']) {
+    assert.deepEqual(
+      applyMigrations(db, migrations, () => at),
+      names,
+    );
+    assert.deepEqual(
+      recorded(db),
+      names.map((name) => ({ version: Number(name.slice(0, 4)), name, applied_at: at.toISOString() })),
+    );
+    for (const table of [
+      'audit_log',
+      'certificates',
+      'issuers',
+      'provisioners',
+      'roots',
+      'settings',
+      'token_uses',
+      'revocations',
+      'crls',
+      'root_crls',
+      'ocsp_signers',
+    ]) {
       assert.ok(tableNames(db).includes(table), `missing table ${table}`);
     }
     assert.deepEqual(applyMigrations(db, migrations), []);
@@ -117,7 +146,10 @@ describe('migrations', () => {
       '0004_never.sql': 'CREATE TABLE never (x INTEGER);',
     });
     const path = join(tempDir(t), 'ca.db');
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: dir }), isStoreError('migrationFailed', '0003_bad.sql'));
+    await assert.rejects(
+      SqliteStore.open(path, { migrationsDir: dir }),
+      isStoreError('migrationFailed', '0003_bad.sql'),
+    );
     const db = rawDb(t, path);
     assert.deepEqual(
       recorded(db).map((r) => r.name),
@@ -132,8 +164,14 @@ describe('migrations', () => {
     const newer = migrationsDir(t, { '9999_future.sql': 'CREATE TABLE future (x INTEGER);' }, 'all');
     const path = join(tempDir(t), 'ca.db');
     await (await SqliteStore.open(path, { migrationsDir: newer })).close();
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations }), isStoreError('schemaTooNew', /version\(s\) 9999 /));
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: repoMigrations, readonly: true }), isStoreError('schemaTooNew', '9999'));
+    await assert.rejects(
+      SqliteStore.open(path, { migrationsDir: repoMigrations }),
+      isStoreError('schemaTooNew', /version\(s\) 9999 /),
+    );
+    await assert.rejects(
+      SqliteStore.open(path, { migrationsDir: repoMigrations, readonly: true }),
+      isStoreError('schemaTooNew', '9999'),
+    );
   });
 
   it('a read-only open refuses a database that still needs migrations, and writes nothing', async (t) => {
@@ -141,12 +179,18 @@ describe('migrations', () => {
     await (await SqliteStore.open(path)).close();
     const before = recorded(rawDb(t, path)).length;
     const dir = migrationsDir(t, { '9999_next.sql': 'CREATE TABLE next (x INTEGER);' }, 'all');
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: dir, readonly: true }), isStoreError('migrationFailed', '9999_next.sql'));
+    await assert.rejects(
+      SqliteStore.open(path, { migrationsDir: dir, readonly: true }),
+      isStoreError('migrationFailed', '9999_next.sql'),
+    );
     assert.equal(recorded(rawDb(t, path)).length, before);
   });
 
   it('a missing migrations folder is a migrationFailed error', async (t) => {
     const path = join(tempDir(t), 'ca.db');
-    await assert.rejects(SqliteStore.open(path, { migrationsDir: join(tempDir(t), 'nope') }), isStoreError('migrationFailed', 'nope'));
+    await assert.rejects(
+      SqliteStore.open(path, { migrationsDir: join(tempDir(t), 'nope') }),
+      isStoreError('migrationFailed', 'nope'),
+    );
   });
 });

@@ -8,7 +8,9 @@ import { toStorageError } from './sqlite-errors.js';
 export { defaultMigrationsDir, loadMigrations, type Migration } from './migration-files.js';
 
 function hasMigrationsTable(db: Database.Database): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() !== undefined;
+  return (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() !== undefined
+  );
 }
 
 function appliedVersions(db: Database.Database): Set<number> {
@@ -33,7 +35,11 @@ export function pendingMigrations(db: Database.Database, migrations: Migration[]
  * A file that fails leaves no trace (SQLite DDL is transactional) and is named in the
  * `migrationFailed` error; the ones before it stay applied.
  */
-export function applyMigrations(db: Database.Database, migrations: Migration[], now: () => Date = () => new Date()): string[] {
+export function applyMigrations(
+  db: Database.Database,
+  migrations: Migration[],
+  now: () => Date = () => new Date(),
+): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,

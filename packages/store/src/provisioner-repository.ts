@@ -13,16 +13,14 @@ export class ProvisionerRepository {
   async addProvisioner(r: NewProvisioner): Promise<void> {
     this.ctx.guard(() => {
       try {
-        this.ctx.stmt('INSERT INTO provisioners (name, type, public_jwk, policy, options, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-          r.name,
-          r.type,
-          r.publicJwk,
-          r.policy,
-          r.options ?? '{}',
-          toText(r.createdAt),
-        );
+        this.ctx
+          .stmt(
+            'INSERT INTO provisioners (name, type, public_jwk, policy, options, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          )
+          .run(r.name, r.type, r.publicJwk, r.policy, r.options ?? '{}', toText(r.createdAt));
       } catch (err) {
-        if (isUniqueViolation(err)) throw new StoreError('conflict', `a provisioner named ${r.name} already exists`, { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError('conflict', `a provisioner named ${r.name} already exists`, { cause: err });
         throw err;
       }
     });

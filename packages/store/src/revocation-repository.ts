@@ -2,9 +2,29 @@ import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import type { AuditEntry, TokenUse } from './records.js';
 import type { RevocationsEngine } from './contracts/store.js';
-import type { BlockedKeyRecord, ChangeCursor, CrlEntryRecord, CrlRecord, OcspSignerRecord, RevocationChange, RevocationOutcome, RevocationReach, RevocationRecord, RootCrlRecord } from './contracts/revocations.js';
+import type {
+  BlockedKeyRecord,
+  ChangeCursor,
+  CrlEntryRecord,
+  CrlRecord,
+  OcspSignerRecord,
+  RevocationChange,
+  RevocationOutcome,
+  RevocationReach,
+  RevocationRecord,
+  RootCrlRecord,
+} from './contracts/revocations.js';
 
-export type { BlockedKeyRecord, CrlEntryRecord, CrlRecord, OcspSignerRecord, RevocationOutcome, RevocationReach, RevocationRecord, RootCrlRecord } from './contracts/revocations.js';
+export type {
+  BlockedKeyRecord,
+  CrlEntryRecord,
+  CrlRecord,
+  OcspSignerRecord,
+  RevocationOutcome,
+  RevocationReach,
+  RevocationRecord,
+  RootCrlRecord,
+} from './contracts/revocations.js';
 import { fromText, toText } from './rows.js';
 import type { RepositoryContext } from './sqlite-context.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
@@ -12,13 +32,55 @@ import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
 /** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
 const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
 
-interface CrlRow { issuer_id: string; number: number | bigint; this_update: string; next_update: string; entries: number; der: Buffer }
-interface RootCrlRow { root_fingerprint: string; number: number | bigint; this_update: string; next_update: string; der: Buffer; imported_at: string }
-interface OcspSignerRow { id: string; issuer_id: string; sealed_key: Buffer; csr_der: Buffer; cert_der: Buffer | null; created_at: string }
+interface CrlRow {
+  issuer_id: string;
+  number: number | bigint;
+  this_update: string;
+  next_update: string;
+  entries: number;
+  der: Buffer;
+}
+interface RootCrlRow {
+  root_fingerprint: string;
+  number: number | bigint;
+  this_update: string;
+  next_update: string;
+  der: Buffer;
+  imported_at: string;
+}
+interface OcspSignerRow {
+  id: string;
+  issuer_id: string;
+  sealed_key: Buffer;
+  csr_der: Buffer;
+  cert_der: Buffer | null;
+  created_at: string;
+}
 
-const toCrl = (r: CrlRow): CrlRecord => ({ issuerId: r.issuer_id, number: BigInt(r.number), thisUpdate: fromText(r.this_update), nextUpdate: fromText(r.next_update), entries: r.entries, der: r.der });
-const toRootCrl = (r: RootCrlRow): RootCrlRecord => ({ rootFingerprint: r.root_fingerprint, number: BigInt(r.number), thisUpdate: fromText(r.this_update), nextUpdate: fromText(r.next_update), der: r.der, importedAt: fromText(r.imported_at) });
-const toSigner = (r: OcspSignerRow): OcspSignerRecord => ({ id: r.id, issuerId: r.issuer_id, sealedKey: r.sealed_key, csrDer: r.csr_der, certDer: r.cert_der, createdAt: fromText(r.created_at) });
+const toCrl = (r: CrlRow): CrlRecord => ({
+  issuerId: r.issuer_id,
+  number: BigInt(r.number),
+  thisUpdate: fromText(r.this_update),
+  nextUpdate: fromText(r.next_update),
+  entries: r.entries,
+  der: r.der,
+});
+const toRootCrl = (r: RootCrlRow): RootCrlRecord => ({
+  rootFingerprint: r.root_fingerprint,
+  number: BigInt(r.number),
+  thisUpdate: fromText(r.this_update),
+  nextUpdate: fromText(r.next_update),
+  der: r.der,
+  importedAt: fromText(r.imported_at),
+});
+const toSigner = (r: OcspSignerRow): OcspSignerRecord => ({
+  id: r.id,
+  issuerId: r.issuer_id,
+  sealedKey: r.sealed_key,
+  csrDer: r.csr_der,
+  certDer: r.cert_der,
+  createdAt: fromText(r.created_at),
+});
 
 const NO_REACH: RevocationReach = { lineage: false, key: false };
 
@@ -29,7 +91,8 @@ const NEXT_REVISION = '(SELECT COALESCE(MAX(revision), 0) + 1 FROM revocations)'
 function parseCursor(cursor: ChangeCursor | null): number {
   if (cursor === null) return 0;
   const n = Number(cursor);
-  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n)) throw new RangeError(`not a revocation change cursor: ${cursor}`);
+  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n))
+    throw new RangeError(`not a revocation change cursor: ${cursor}`);
   return n;
 }
 
@@ -40,52 +103,99 @@ function parseCursor(cursor: ChangeCursor | null): number {
  * OCSP signers.
  */
 export class RevocationRepository implements RevocationsEngine {
-  private readonly revokeTransaction: Database.Transaction<(r: RevocationRecord, audit: AuditEntry, tokenUse: TokenUse | undefined, reach: RevocationReach) => RevocationOutcome>;
+  private readonly revokeTransaction: Database.Transaction<
+    (
+      r: RevocationRecord,
+      audit: AuditEntry,
+      tokenUse: TokenUse | undefined,
+      reach: RevocationReach,
+    ) => RevocationOutcome
+  >;
 
   constructor(private readonly ctx: RepositoryContext) {
-    this.revokeTransaction = ctx.db.transaction((r: RevocationRecord, audit: AuditEntry, tokenUse: TokenUse | undefined, reach: RevocationReach): RevocationOutcome => {
-      if (tokenUse !== undefined) {
-        try {
-          ctx.stmt('INSERT INTO token_uses (provisioner, jti, expires_at) VALUES (?, ?, ?)').run(tokenUse.provisioner, tokenUse.jti, toText(tokenUse.expiresAt));
-        } catch (err) {
-          if (isUniqueViolation(err)) throw new StoreError('tokenReplayed', `this token for provisioner ${tokenUse.provisioner} has already been used`, { cause: err });
-          throw err;
+    this.revokeTransaction = ctx.db.transaction(
+      (
+        r: RevocationRecord,
+        audit: AuditEntry,
+        tokenUse: TokenUse | undefined,
+        reach: RevocationReach,
+      ): RevocationOutcome => {
+        if (tokenUse !== undefined) {
+          try {
+            ctx
+              .stmt('INSERT INTO token_uses (provisioner, jti, expires_at) VALUES (?, ?, ?)')
+              .run(tokenUse.provisioner, tokenUse.jti, toText(tokenUse.expiresAt));
+          } catch (err) {
+            if (isUniqueViolation(err))
+              throw new StoreError(
+                'tokenReplayed',
+                `this token for provisioner ${tokenUse.provisioner} has already been used`,
+                { cause: err },
+              );
+            throw err;
+          }
         }
-      }
-      const target = ctx.stmt('SELECT status, lineage, spki_sha256 FROM certificates WHERE serial = ?').get(r.serial) as { status: string; lineage: string; spki_sha256: string | null } | undefined;
-      if (target?.status !== 'issued') throw new StoreError('notFound', `no issued certificate with serial ${r.serial}`);
-      const existing = this.getSync(r.serial);
-      let record: RevocationRecord;
-      let previousReason: string | undefined;
-      if (existing === null) {
-        ctx.stmt(`INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`).run(r.serial, toText(r.revokedAt), r.reason, r.actor);
-        record = r;
-      } else if (upgradesTo(existing.reason, r.reason)) {
-        record = this.upgrade(existing, r.actor);
-        previousReason = existing.reason;
-      } else {
-        return { record: existing, alreadyRevoked: true, also: [] };
-      }
-      ctx.insertAudit(previousReason === undefined ? audit : { ...audit, detail: { ...audit.detail, previousReason } });
-      const also: RevocationRecord[] = [];
-      for (const serial of this.reached(r.serial, target.lineage, target.spki_sha256, reach, r.revokedAt)) {
-        const before = this.getSync(serial);
-        let done: RevocationRecord | null = null;
-        if (before === null) {
-          done = { serial, revokedAt: r.revokedAt, reason: r.reason, actor: r.actor };
-          ctx.stmt(`INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`).run(serial, toText(r.revokedAt), r.reason, r.actor);
-        } else if (upgradesTo(before.reason, r.reason)) {
-          done = this.upgrade(before, r.actor);
+        const target = ctx
+          .stmt('SELECT status, lineage, spki_sha256 FROM certificates WHERE serial = ?')
+          .get(r.serial) as { status: string; lineage: string; spki_sha256: string | null } | undefined;
+        if (target?.status !== 'issued')
+          throw new StoreError('notFound', `no issued certificate with serial ${r.serial}`);
+        const existing = this.getSync(r.serial);
+        let record: RevocationRecord;
+        let previousReason: string | undefined;
+        if (existing === null) {
+          ctx
+            .stmt(
+              `INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`,
+            )
+            .run(r.serial, toText(r.revokedAt), r.reason, r.actor);
+          record = r;
+        } else if (upgradesTo(existing.reason, r.reason)) {
+          record = this.upgrade(existing, r.actor);
+          previousReason = existing.reason;
+        } else {
+          return { record: existing, alreadyRevoked: true, also: [] };
         }
-        if (done === null) continue;
-        also.push(done);
-        ctx.insertAudit({ at: audit.at, action: 'revoke', actor: r.actor, serial, detail: { ...audit.detail, reason: r.reason, reachedFrom: r.serial, ...(before === null ? {} : { previousReason: before.reason }) } });
-      }
-      if (reach.key && target.spki_sha256 !== null) {
-        ctx.stmt('INSERT OR IGNORE INTO blocked_keys (spki_sha256, reason, serial, blocked_at) VALUES (?, ?, ?, ?)').run(target.spki_sha256, r.reason, r.serial, toText(r.revokedAt));
-      }
-      return { record, alreadyRevoked: false, ...(previousReason === undefined ? {} : { previousReason }), also };
-    });
+        ctx.insertAudit(
+          previousReason === undefined ? audit : { ...audit, detail: { ...audit.detail, previousReason } },
+        );
+        const also: RevocationRecord[] = [];
+        for (const serial of this.reached(r.serial, target.lineage, target.spki_sha256, reach, r.revokedAt)) {
+          const before = this.getSync(serial);
+          let done: RevocationRecord | null = null;
+          if (before === null) {
+            done = { serial, revokedAt: r.revokedAt, reason: r.reason, actor: r.actor };
+            ctx
+              .stmt(
+                `INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`,
+              )
+              .run(serial, toText(r.revokedAt), r.reason, r.actor);
+          } else if (upgradesTo(before.reason, r.reason)) {
+            done = this.upgrade(before, r.actor);
+          }
+          if (done === null) continue;
+          also.push(done);
+          ctx.insertAudit({
+            at: audit.at,
+            action: 'revoke',
+            actor: r.actor,
+            serial,
+            detail: {
+              ...audit.detail,
+              reason: r.reason,
+              reachedFrom: r.serial,
+              ...(before === null ? {} : { previousReason: before.reason }),
+            },
+          });
+        }
+        if (reach.key && target.spki_sha256 !== null) {
+          ctx
+            .stmt('INSERT OR IGNORE INTO blocked_keys (spki_sha256, reason, serial, blocked_at) VALUES (?, ?, ?, ?)')
+            .run(target.spki_sha256, r.reason, r.serial, toText(r.revokedAt));
+        }
+        return { record, alreadyRevoked: false, ...(previousReason === undefined ? {} : { previousReason }), also };
+      },
+    );
   }
 
   /**
@@ -108,7 +218,12 @@ export class RevocationRepository implements RevocationsEngine {
         .all({ spki, lineage, at, serial }) as string[];
     }
     if (reach.lineage || reach.key) {
-      return this.ctx.stmt('SELECT serial FROM certificates WHERE lineage = ? AND not_after > ? AND serial != ? ORDER BY created_at, rowid').pluck().all(lineage, at, serial) as string[];
+      return this.ctx
+        .stmt(
+          'SELECT serial FROM certificates WHERE lineage = ? AND not_after > ? AND serial != ? ORDER BY created_at, rowid',
+        )
+        .pluck()
+        .all(lineage, at, serial) as string[];
     }
     return [];
   }
@@ -120,7 +235,9 @@ export class RevocationRepository implements RevocationsEngine {
    * answers and rebuilds its CRL for it as for a new one.
    */
   private upgrade(existing: RevocationRecord, actor: string): RevocationRecord {
-    this.ctx.stmt(`UPDATE revocations SET reason = 'keyCompromise', actor = ?, revision = ${NEXT_REVISION} WHERE serial = ?`).run(actor, existing.serial);
+    this.ctx
+      .stmt(`UPDATE revocations SET reason = 'keyCompromise', actor = ?, revision = ${NEXT_REVISION} WHERE serial = ?`)
+      .run(actor, existing.serial);
     return { ...existing, reason: 'keyCompromise', actor };
   }
 
@@ -132,25 +249,35 @@ export class RevocationRepository implements RevocationsEngine {
    * 5280 §5.3.1 lets a CRL entry's reason change; relying parties need to learn of the key). An
    * unknown serial is `notFound`, and writes nothing.
    */
-  async revoke(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse, reach: RevocationReach = NO_REACH): Promise<RevocationOutcome> {
+  async revoke(
+    r: RevocationRecord,
+    audit: AuditEntry,
+    tokenUse?: TokenUse,
+    reach: RevocationReach = NO_REACH,
+  ): Promise<RevocationOutcome> {
     return this.ctx.guard(() => this.revokeTransaction.immediate(r, audit, tokenUse, reach));
   }
 
   /** The block on a key digest, or null. */
   async blockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT spki_sha256, reason, serial, blocked_at FROM blocked_keys WHERE spki_sha256 = ?').get(spkiSha256) as
-        | { spki_sha256: string; reason: string; serial: string | null; blocked_at: string }
-        | undefined;
-      return row === undefined ? null : { spkiSha256: row.spki_sha256, reason: row.reason, serial: row.serial, blockedAt: fromText(row.blocked_at) };
+      const row = this.ctx
+        .stmt('SELECT spki_sha256, reason, serial, blocked_at FROM blocked_keys WHERE spki_sha256 = ?')
+        .get(spkiSha256) as
+        { spki_sha256: string; reason: string; serial: string | null; blocked_at: string } | undefined;
+      return row === undefined
+        ? null
+        : { spkiSha256: row.spki_sha256, reason: row.reason, serial: row.serial, blockedAt: fromText(row.blocked_at) };
     });
   }
 
   private getSync(serial: string): RevocationRecord | null {
-    const row = this.ctx.stmt('SELECT serial, revoked_at, reason, actor FROM revocations WHERE serial = ?').get(serial) as
-      | { serial: string; revoked_at: string; reason: string; actor: string }
-      | undefined;
-    return row === undefined ? null : { serial: row.serial, revokedAt: fromText(row.revoked_at), reason: row.reason, actor: row.actor };
+    const row = this.ctx
+      .stmt('SELECT serial, revoked_at, reason, actor FROM revocations WHERE serial = ?')
+      .get(serial) as { serial: string; revoked_at: string; reason: string; actor: string } | undefined;
+    return row === undefined
+      ? null
+      : { serial: row.serial, revokedAt: fromText(row.revoked_at), reason: row.reason, actor: row.actor };
   }
 
   /** The revocation of this serial, or null. */
@@ -171,7 +298,9 @@ export class RevocationRepository implements RevocationsEngine {
            WHERE c.issuer_id = ? AND c.not_after >= ? ORDER BY r.revoked_at, r.serial`,
         )
         .raw()
-        .all(issuerId, previousThisUpdate === null ? '' : toText(previousThisUpdate)) as Array<[string, string, string]>;
+        .all(issuerId, previousThisUpdate === null ? '' : toText(previousThisUpdate)) as Array<
+        [string, string, string]
+      >;
       return rows.map(([serial, at, reason]) => ({ serial, revokedAt: fromText(at), reason }));
     });
   }
@@ -179,9 +308,16 @@ export class RevocationRepository implements RevocationsEngine {
   /** Every revocation, newest first (for `shortleaf certs list --revoked`). */
   async list(): Promise<RevocationRecord[]> {
     return this.ctx.guard(() =>
-      (this.ctx.stmt('SELECT serial, revoked_at, reason, actor FROM revocations ORDER BY revoked_at DESC').all() as Array<{ serial: string; revoked_at: string; reason: string; actor: string }>).map(
-        (row) => ({ serial: row.serial, revokedAt: fromText(row.revoked_at), reason: row.reason, actor: row.actor }),
-      ),
+      (
+        this.ctx
+          .stmt('SELECT serial, revoked_at, reason, actor FROM revocations ORDER BY revoked_at DESC')
+          .all() as Array<{ serial: string; revoked_at: string; reason: string; actor: string }>
+      ).map((row) => ({
+        serial: row.serial,
+        revokedAt: fromText(row.revoked_at),
+        reason: row.reason,
+        actor: row.actor,
+      })),
     );
   }
 
@@ -192,14 +328,19 @@ export class RevocationRepository implements RevocationsEngine {
   async changes(cursor: ChangeCursor | null): Promise<RevocationChange[]> {
     const after = parseCursor(cursor);
     return this.ctx.guard(() => {
-      const rows = this.ctx.stmt('SELECT revision, serial FROM revocations WHERE revision > ? ORDER BY revision').raw().all(after) as Array<[number, string]>;
+      const rows = this.ctx
+        .stmt('SELECT revision, serial FROM revocations WHERE revision > ? ORDER BY revision')
+        .raw()
+        .all(after) as Array<[number, string]>;
       return rows.map(([revision, serial]) => ({ serial, cursor: String(revision) }));
     });
   }
 
   /** Where `changes` would start to return only what is recorded from now on. */
   async changeCursor(): Promise<ChangeCursor> {
-    return this.ctx.guard(() => String((this.ctx.stmt('SELECT MAX(revision) FROM revocations').pluck().get() as number | null) ?? 0));
+    return this.ctx.guard(() =>
+      String((this.ctx.stmt('SELECT MAX(revision) FROM revocations').pluck().get() as number | null) ?? 0),
+    );
   }
 
   // ── CRLs ─────────────────────────────────────────────────────────────────────────────────────
@@ -207,7 +348,10 @@ export class RevocationRepository implements RevocationsEngine {
   /** The newest CRL this intermediate published, or null. */
   async latestCrl(issuerId: string): Promise<CrlRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1').safeIntegers(true).get(issuerId) as CrlRow | undefined;
+      const row = this.ctx
+        .stmt('SELECT * FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT 1')
+        .safeIntegers(true)
+        .get(issuerId) as CrlRow | undefined;
       return row === undefined ? null : toCrl(row);
     });
   }
@@ -217,10 +361,15 @@ export class RevocationRepository implements RevocationsEngine {
     this.ctx.guard(() => {
       try {
         this.ctx
-          .stmt('INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)')
+          .stmt(
+            'INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)',
+          )
           .run(r.issuerId, r.number, toText(r.thisUpdate), toText(r.nextUpdate), r.entries, r.der);
       } catch (err) {
-        if (isUniqueViolation(err)) throw new StoreError('conflict', `CRL number ${r.number} of issuer ${r.issuerId} is already used`, { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError('conflict', `CRL number ${r.number} of issuer ${r.issuerId} is already used`, {
+            cause: err,
+          });
         throw err;
       }
     });
@@ -229,7 +378,11 @@ export class RevocationRepository implements RevocationsEngine {
   /** Drops all but the newest `keep` CRLs of an issuer: old ones are never served again. */
   async pruneCrls(issuerId: string, keep: number): Promise<void> {
     this.ctx.guard(() =>
-      this.ctx.stmt('DELETE FROM crls WHERE issuer_id = ? AND number NOT IN (SELECT number FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT ?)').run(issuerId, issuerId, keep),
+      this.ctx
+        .stmt(
+          'DELETE FROM crls WHERE issuer_id = ? AND number NOT IN (SELECT number FROM crls WHERE issuer_id = ? ORDER BY number DESC LIMIT ?)',
+        )
+        .run(issuerId, issuerId, keep),
     );
   }
 
@@ -240,11 +393,15 @@ export class RevocationRepository implements RevocationsEngine {
     this.ctx.guard(() => {
       try {
         this.ctx
-          .stmt('INSERT INTO root_crls (root_fingerprint, number, this_update, next_update, der, imported_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .stmt(
+            'INSERT INTO root_crls (root_fingerprint, number, this_update, next_update, der, imported_at) VALUES (?, ?, ?, ?, ?, ?)',
+          )
           .run(r.rootFingerprint, r.number, toText(r.thisUpdate), toText(r.nextUpdate), r.der, toText(r.importedAt));
       } catch (err) {
-        if (isUniqueViolation(err)) throw new StoreError('conflict', `root CRL number ${r.number} was already imported`, { cause: err });
-        if (isForeignKeyViolation(err)) throw new StoreError('notFound', 'the root of this CRL is not one of our roots', { cause: err });
+        if (isUniqueViolation(err))
+          throw new StoreError('conflict', `root CRL number ${r.number} was already imported`, { cause: err });
+        if (isForeignKeyViolation(err))
+          throw new StoreError('notFound', 'the root of this CRL is not one of our roots', { cause: err });
         throw err;
       }
     });
@@ -253,7 +410,10 @@ export class RevocationRepository implements RevocationsEngine {
   /** The root CRL with the highest number for a root, or null. */
   async latestRootCrl(rootFingerprint: string): Promise<RootCrlRecord | null> {
     return this.ctx.guard(() => {
-      const row = this.ctx.stmt('SELECT * FROM root_crls WHERE root_fingerprint = ? ORDER BY number DESC LIMIT 1').safeIntegers(true).get(rootFingerprint) as RootCrlRow | undefined;
+      const row = this.ctx
+        .stmt('SELECT * FROM root_crls WHERE root_fingerprint = ? ORDER BY number DESC LIMIT 1')
+        .safeIntegers(true)
+        .get(rootFingerprint) as RootCrlRow | undefined;
       return row === undefined ? null : toRootCrl(row);
     });
   }
@@ -262,13 +422,18 @@ export class RevocationRepository implements RevocationsEngine {
 
   async createOcspSigner(r: Omit<OcspSignerRecord, 'certDer'>): Promise<void> {
     this.ctx.guard(() =>
-      this.ctx.stmt('INSERT INTO ocsp_signers (id, issuer_id, sealed_key, csr_der, cert_der, created_at) VALUES (?, ?, ?, ?, NULL, ?)').run(r.id, r.issuerId, r.sealedKey, r.csrDer, toText(r.createdAt)),
+      this.ctx
+        .stmt(
+          'INSERT INTO ocsp_signers (id, issuer_id, sealed_key, csr_der, cert_der, created_at) VALUES (?, ?, ?, ?, NULL, ?)',
+        )
+        .run(r.id, r.issuerId, r.sealedKey, r.csrDer, toText(r.createdAt)),
     );
   }
 
   async setOcspSignerCertificate(id: string, certDer: Uint8Array): Promise<void> {
     this.ctx.guard(() => {
-      if (this.ctx.stmt('UPDATE ocsp_signers SET cert_der = ? WHERE id = ?').run(certDer, id).changes === 0) throw new StoreError('notFound', `no OCSP signer ${id}`);
+      if (this.ctx.stmt('UPDATE ocsp_signers SET cert_der = ? WHERE id = ?').run(certDer, id).changes === 0)
+        throw new StoreError('notFound', `no OCSP signer ${id}`);
     });
   }
 

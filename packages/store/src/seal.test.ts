@@ -122,7 +122,10 @@ describe('openSealer (one key derivation per process)', () => {
     for (let i = 0; i < 5; i++) assert.deepEqual(await sealer.unseal(blob, GOLDEN_V1.context), expected);
     // One derivation at open, one for the SLS1 blob's own salt, then it is kept.
     assert.equal(counted.calls(), 2);
-    await assert.rejects(sealer.unseal(blob, 'acme-eab:acme:another-kid'), (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed');
+    await assert.rejects(
+      sealer.unseal(blob, 'acme-eab:acme:another-kid'),
+      (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed',
+    );
   });
 
   it('derives once at open; 50 seals and 50 unseals after that derive nothing', async (t) => {
@@ -137,7 +140,11 @@ describe('openSealer (one key derivation per process)', () => {
     }
     // Wrong contexts (a blob moved to another row) fail without deriving either.
     const blob = await sealer.seal(secret, context);
-    for (let i = 0; i < 50; i++) await assert.rejects(sealer.unseal(blob, `${context}-other`), (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed');
+    for (let i = 0; i < 50; i++)
+      await assert.rejects(
+        sealer.unseal(blob, `${context}-other`),
+        (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed',
+      );
     assert.equal(counted.calls(), 1);
   });
 
@@ -153,7 +160,10 @@ describe('openSealer (one key derivation per process)', () => {
     // The one-shot function opens it too, and the wrong passphrase does not.
     assert.deepEqual(await unsealSecret(blob, passphrase, context), secret);
     const wrong = await openSealer('correct horse battery stapler', store);
-    await assert.rejects(wrong.unseal(blob, context), (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed' && !err.message.includes('stapler'));
+    await assert.rejects(
+      wrong.unseal(blob, context),
+      (err: unknown) => err instanceof StoreError && err.code === 'unsealFailed' && !err.message.includes('stapler'),
+    );
   });
 
   it('opens an SLS2 blob sealed under another salt, deriving its key once', async (t) => {

@@ -48,16 +48,27 @@ export const scryptKdf: Kdf = (passphrase, salt, params) => {
   });
 };
 
-const paramsInBounds = ({ log2N, r, p }: KdfParams): boolean => log2N >= 1 && log2N <= maxLog2N && r >= 1 && r <= maxR && p >= 1 && p <= maxP;
+const paramsInBounds = ({ log2N, r, p }: KdfParams): boolean =>
+  log2N >= 1 && log2N <= maxLog2N && r >= 1 && r <= maxR && p >= 1 && p <= maxP;
 
 /** The key one row's SLS2 blob is sealed under: HKDF-SHA256 of the master key, bound to the row's context. */
 function rowKey(master: Buffer, context: string): Buffer {
   // HKDF's info is limited to 1024 bytes; a digest of the context fits whatever the context is.
-  const info = Buffer.concat([Buffer.from('shortleaf-seal-v2\0', 'ascii'), createHash('sha256').update(context, 'utf8').digest()]);
+  const info = Buffer.concat([
+    Buffer.from('shortleaf-seal-v2\0', 'ascii'),
+    createHash('sha256').update(context, 'utf8').digest(),
+  ]);
   return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, keyLength));
 }
 
-function encrypt(magic: Buffer, params: KdfParams, salt: Uint8Array, key: Buffer, plaintext: Uint8Array, context: string): Uint8Array {
+function encrypt(
+  magic: Buffer,
+  params: KdfParams,
+  salt: Uint8Array,
+  key: Buffer,
+  plaintext: Uint8Array,
+  context: string,
+): Uint8Array {
   const iv = randomBytes(ivLength);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: tagLength });
   cipher.setAAD(Buffer.from(context, 'utf8'));
@@ -112,7 +123,10 @@ function decrypt(parsed: ParsedBlob, key: Buffer, context: string): Uint8Array {
 }
 
 /** The key an SLS1 blob is sealed under, or an SLS2 blob's master key: scrypt over the blob's salt. */
-async function blobKey(parsed: ParsedBlob, derive: (salt: Uint8Array, params: KdfParams) => Promise<Buffer>): Promise<Buffer> {
+async function blobKey(
+  parsed: ParsedBlob,
+  derive: (salt: Uint8Array, params: KdfParams) => Promise<Buffer>,
+): Promise<Buffer> {
   try {
     return await derive(parsed.salt, parsed.params);
   } catch (err) {
@@ -189,11 +203,15 @@ async function loadSalt(settings: SealSettings): Promise<{ salt: Buffer; params:
   const stored = await settings.getSetting(SEAL_SALT_SETTING);
   if (stored !== null) {
     const parsed = parseSaltSetting(stored);
-    if (parsed === null) throw new StoreError('unsealFailed', `the setting ${SEAL_SALT_SETTING} is not a valid sealing salt`);
+    if (parsed === null)
+      throw new StoreError('unsealFailed', `the setting ${SEAL_SALT_SETTING} is not a valid sealing salt`);
     return parsed;
   }
   const { log2N, r, p } = sealParams;
-  await settings.setSetting(SEAL_SALT_SETTING, `scrypt:${log2N}:${r}:${p}:${randomBytes(saltLength).toString('base64url')}`);
+  await settings.setSetting(
+    SEAL_SALT_SETTING,
+    `scrypt:${log2N}:${r}:${p}:${randomBytes(saltLength).toString('base64url')}`,
+  );
   // Read back: if two processes raced, both continue with the value that stayed. Blobs carry their
   // salt, so a blob sealed under the losing one still opens, at the cost of one more derivation.
   return loadSalt(settings);
@@ -206,7 +224,11 @@ async function loadSalt(settings: SealSettings): Promise<{ salt: Buffer; params:
  * database) derive their key once per process on first use, and that key is kept, up to
  * FOREIGN_KEYS of them: a client retrying an External Account Binding costs microseconds each time.
  */
-export async function openSealer(passphrase: string, settings: SealSettings, opts: { kdf?: Kdf } = {}): Promise<Sealer> {
+export async function openSealer(
+  passphrase: string,
+  settings: SealSettings,
+  opts: { kdf?: Kdf } = {},
+): Promise<Sealer> {
   if (passphrase.length === 0) throw new TypeError('openSealer: the passphrase must not be empty');
   const kdf = opts.kdf ?? scryptKdf;
   const own = await loadSalt(settings);
@@ -214,7 +236,12 @@ export async function openSealer(passphrase: string, settings: SealSettings, opt
   const foreign = new Map<string, Promise<Buffer>>();
 
   const derive = (salt: Uint8Array, params: KdfParams): Promise<Buffer> => {
-    if (Buffer.from(salt).equals(own.salt) && params.log2N === own.params.log2N && params.r === own.params.r && params.p === own.params.p) {
+    if (
+      Buffer.from(salt).equals(own.salt) &&
+      params.log2N === own.params.log2N &&
+      params.r === own.params.r &&
+      params.p === own.params.p
+    ) {
       return Promise.resolve(master);
     }
     const id = `${params.log2N}.${params.r}.${params.p}.${Buffer.from(salt).toString('hex')}`;

@@ -15,7 +15,9 @@ export class SettingsRepository {
   /** Store `value` under `key`, replacing any previous value. */
   async setSetting(key: string, value: string): Promise<void> {
     this.ctx.guard(() =>
-      this.ctx.stmt('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value),
+      this.ctx
+        .stmt('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+        .run(key, value),
     );
   }
 }

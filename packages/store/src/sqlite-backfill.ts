@@ -10,8 +10,11 @@ import { certificateKeyDigest } from './key-digest.js';
  */
 export function backfillKeyDigests(db: Database.Database): void {
   // A database opened with an older migrations folder (tests of earlier schemas) has no column to fill.
-  if (db.prepare("SELECT 1 FROM pragma_table_info('certificates') WHERE name = 'spki_sha256'").get() === undefined) return;
-  const missing = db.prepare('SELECT serial, der FROM certificates WHERE spki_sha256 IS NULL AND der IS NOT NULL').all() as Array<{ serial: string; der: Buffer }>;
+  if (db.prepare("SELECT 1 FROM pragma_table_info('certificates') WHERE name = 'spki_sha256'").get() === undefined)
+    return;
+  const missing = db
+    .prepare('SELECT serial, der FROM certificates WHERE spki_sha256 IS NULL AND der IS NOT NULL')
+    .all() as Array<{ serial: string; der: Buffer }>;
   if (missing.length === 0) return;
   const set = db.prepare('UPDATE certificates SET spki_sha256 = ? WHERE serial = ?');
   db.transaction(() => {

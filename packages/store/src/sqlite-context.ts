@@ -16,6 +16,7 @@ export interface RepositoryContext {
 /** A LIMIT for SQLite: a non-negative integer, or -1 (no limit) when none is given. */
 export function checkLimit(limit: number | undefined): number {
   if (limit === undefined) return -1; // SQLite: a negative LIMIT means no limit
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
   return limit;
 }

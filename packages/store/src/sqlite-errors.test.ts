@@ -27,7 +27,12 @@ describe('toStorageError', () => {
     });
   }
 
-  for (const err of [sqliteError('SQLITE_CONSTRAINT_UNIQUE'), sqliteError('SQLITE_ERROR'), sqliteError('SQLITE_FULLNESS'), new TypeError('bug')]) {
+  for (const err of [
+    sqliteError('SQLITE_CONSTRAINT_UNIQUE'),
+    sqliteError('SQLITE_ERROR'),
+    sqliteError('SQLITE_FULLNESS'),
+    new TypeError('bug'),
+  ]) {
     it(`leaves ${(err as { code?: string }).code ?? err.name} alone`, () => {
       assert.equal(toStorageError(err), err);
     });

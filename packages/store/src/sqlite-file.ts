@@ -28,7 +28,8 @@ export function prepareDatabaseFile(path: string): void {
 // SQLite's own check of every page, index and constraint; "ok" or a list of problems.
 export function checkIntegrity(db: Database.Database, path: string): void {
   const result = db.pragma('integrity_check', { simple: true }) as string;
-  if (result !== 'ok') throw new StoreError('notShortleafDatabase', `${path} fails SQLite's integrity check: ${result}`);
+  if (result !== 'ok')
+    throw new StoreError('notShortleafDatabase', `${path} fails SQLite's integrity check: ${result}`);
 }
 
 /**
@@ -65,18 +66,26 @@ export async function verifyDatabaseFile(path: string, opts: Pick<OpenOptions, '
   try {
     db = new Database(path, { fileMustExist: true });
   } catch (err) {
-    throw new StoreError('notShortleafDatabase', `${path} cannot be opened as a database: ${(err as Error).message}`, { cause: err });
+    throw new StoreError('notShortleafDatabase', `${path} cannot be opened as a database: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     checkIntegrity(db, path);
-    const hasSchema = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+    const hasSchema = (table: string) =>
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
     if (!hasSchema('schema_migrations') || !hasSchema('certificates') || !hasSchema('issuers')) {
-      throw new StoreError('notShortleafDatabase', `${path} is an SQLite database but not a Shortleaf one (no Shortleaf schema)`);
+      throw new StoreError(
+        'notShortleafDatabase',
+        `${path} is an SQLite database but not a Shortleaf one (no Shortleaf schema)`,
+      );
     }
     pendingMigrations(db, migrations); // throws schemaTooNew
   } catch (err) {
     if (err instanceof StoreError) throw err;
-    throw new StoreError('notShortleafDatabase', `${path} is not a Shortleaf database: ${(err as Error).message}`, { cause: err });
+    throw new StoreError('notShortleafDatabase', `${path} is not a Shortleaf database: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     db.close();
   }

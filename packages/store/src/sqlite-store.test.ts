@@ -86,7 +86,10 @@ describe('SqliteStore: opening', () => {
   });
 
   it('reports a missing database opened read-only as storageUnavailable', async (t) => {
-    await assert.rejects(SqliteStore.open(join(tempDir(t), 'absent.db'), { readonly: true }), storeError('storageUnavailable', 'SQLITE_CANTOPEN'));
+    await assert.rejects(
+      SqliteStore.open(join(tempDir(t), 'absent.db'), { readonly: true }),
+      storeError('storageUnavailable', 'SQLITE_CANTOPEN'),
+    );
   });
 
   it('maps a write to a read-only database to storageUnavailable, keeping the SQLite error as cause', async (t) => {
@@ -116,7 +119,9 @@ describe('SqliteStore: what only SQLite does', () => {
     await store.createIssuer(issuer('b'));
     const db = new Database(path);
     t.after(() => db.close());
-    assert.throws(() => db.prepare("UPDATE issuers SET active = 1 WHERE id = 'b'").run(), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    assert.throws(() => db.prepare("UPDATE issuers SET active = 1 WHERE id = 'b'").run(), {
+      code: 'SQLITE_CONSTRAINT_UNIQUE',
+    });
   });
 
   it('backs up to a self-contained file that verifyFile accepts, and verifyFile refuses other files', async (t) => {
@@ -133,8 +138,14 @@ describe('SqliteStore: what only SQLite does', () => {
     const plain = new Database(join(dir, 'plain.db'));
     plain.exec('CREATE TABLE notes (body TEXT)');
     plain.close();
-    await assert.rejects(SqliteStore.verifyFile(join(dir, 'plain.db')), storeError('notShortleafDatabase', 'not a Shortleaf one'));
-    await assert.rejects(SqliteStore.verifyFile(join(dir, 'missing.db')), storeError('notShortleafDatabase', 'cannot be opened'));
+    await assert.rejects(
+      SqliteStore.verifyFile(join(dir, 'plain.db')),
+      storeError('notShortleafDatabase', 'not a Shortleaf one'),
+    );
+    await assert.rejects(
+      SqliteStore.verifyFile(join(dir, 'missing.db')),
+      storeError('notShortleafDatabase', 'cannot be opened'),
+    );
   });
 
   it('counts every table', async (t) => {

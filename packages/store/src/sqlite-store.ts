@@ -51,7 +51,12 @@ export class SqliteStore implements Store {
   readonly acme: AcmeRepository;
 
   private constructor(private readonly db: Database.Database) {
-    const context: RepositoryContext = { db, stmt: (sql) => this.stmt(sql), guard: (op) => this.guard(op), insertAudit: (e) => insertAudit((sql) => this.stmt(sql), e) };
+    const context: RepositoryContext = {
+      db,
+      stmt: (sql) => this.stmt(sql),
+      guard: (op) => this.guard(op),
+      insertAudit: (e) => insertAudit((sql) => this.stmt(sql), e),
+    };
     this.issuers = new IssuerRepository(context);
     this.provisioners = new ProvisionerRepository(context);
     this.certificates = new CertificateRepository(context);
@@ -133,40 +138,88 @@ export class SqliteStore implements Store {
 
   // ── issuers and roots (issuer-repository.ts) ───────────────────────────────────────────────
 
-  createIssuer(r: NewIssuer): Promise<void> { return this.issuers.createIssuer(r); }
-  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void> { return this.issuers.setIssuerCertificate(id, certDer); }
-  getIssuer(id: string): Promise<IssuerRecord | null> { return this.issuers.getIssuer(id); }
-  getIssuerByName(name: string): Promise<IssuerRecord | null> { return this.issuers.getIssuerByName(name); }
-  getActiveIssuer(): Promise<IssuerRecord | null> { return this.issuers.getActiveIssuer(); }
-  listIssuers(): Promise<IssuerRecord[]> { return this.issuers.listIssuers(); }
-  activateIssuer(id: string, at: Date): Promise<void> { return this.issuers.activateIssuer(id, at); }
-  lastCertificateExpiry(issuerId: string, exceptProvisioners: readonly string[] = []): Promise<Date | null> { return this.issuers.lastCertificateExpiry(issuerId, exceptProvisioners); }
-  addRoot(certDer: Uint8Array, at: Date): Promise<string> { return this.issuers.addRoot(certDer, at); }
-  listRoots(): Promise<Uint8Array[]> { return this.issuers.listRoots(); }
+  createIssuer(r: NewIssuer): Promise<void> {
+    return this.issuers.createIssuer(r);
+  }
+  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void> {
+    return this.issuers.setIssuerCertificate(id, certDer);
+  }
+  getIssuer(id: string): Promise<IssuerRecord | null> {
+    return this.issuers.getIssuer(id);
+  }
+  getIssuerByName(name: string): Promise<IssuerRecord | null> {
+    return this.issuers.getIssuerByName(name);
+  }
+  getActiveIssuer(): Promise<IssuerRecord | null> {
+    return this.issuers.getActiveIssuer();
+  }
+  listIssuers(): Promise<IssuerRecord[]> {
+    return this.issuers.listIssuers();
+  }
+  activateIssuer(id: string, at: Date): Promise<void> {
+    return this.issuers.activateIssuer(id, at);
+  }
+  lastCertificateExpiry(issuerId: string, exceptProvisioners: readonly string[] = []): Promise<Date | null> {
+    return this.issuers.lastCertificateExpiry(issuerId, exceptProvisioners);
+  }
+  addRoot(certDer: Uint8Array, at: Date): Promise<string> {
+    return this.issuers.addRoot(certDer, at);
+  }
+  listRoots(): Promise<Uint8Array[]> {
+    return this.issuers.listRoots();
+  }
 
   // ── provisioners (provisioner-repository.ts) ───────────────────────────────────────────────
 
-  addProvisioner(r: NewProvisioner): Promise<void> { return this.provisioners.addProvisioner(r); }
-  getProvisioner(name: string): Promise<ProvisionerRecord | null> { return this.provisioners.getProvisioner(name); }
-  listProvisioners(): Promise<ProvisionerRecord[]> { return this.provisioners.listProvisioners(); }
+  addProvisioner(r: NewProvisioner): Promise<void> {
+    return this.provisioners.addProvisioner(r);
+  }
+  getProvisioner(name: string): Promise<ProvisionerRecord | null> {
+    return this.provisioners.getProvisioner(name);
+  }
+  listProvisioners(): Promise<ProvisionerRecord[]> {
+    return this.provisioners.listProvisioners();
+  }
 
   // ── certificates and token uses (certificate-repository.ts) ────────────────────────────────
 
-  reserveCertificate(input: ReserveCertificateInput): Promise<void> { return this.certificates.reserveCertificate(input); }
-  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> { return this.certificates.completeCertificate(serial, der, issuedAt); }
-  getCertificate(serial: string): Promise<CertificateRecord | null> { return this.certificates.getCertificate(serial); }
-  listLineage(lineage: string): Promise<CertificateRecord[]> { return this.certificates.listLineage(lineage); }
-  listCertificates(opts: ListCertificatesOptions = {}): Promise<CertificateRecord[]> { return this.certificates.listCertificates(opts); }
-  pruneTokenUses(now: Date): Promise<number> { return this.certificates.pruneTokenUses(now); }
+  reserveCertificate(input: ReserveCertificateInput): Promise<void> {
+    return this.certificates.reserveCertificate(input);
+  }
+  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> {
+    return this.certificates.completeCertificate(serial, der, issuedAt);
+  }
+  getCertificate(serial: string): Promise<CertificateRecord | null> {
+    return this.certificates.getCertificate(serial);
+  }
+  listLineage(lineage: string): Promise<CertificateRecord[]> {
+    return this.certificates.listLineage(lineage);
+  }
+  listCertificates(opts: ListCertificatesOptions = {}): Promise<CertificateRecord[]> {
+    return this.certificates.listCertificates(opts);
+  }
+  pruneTokenUses(now: Date): Promise<number> {
+    return this.certificates.pruneTokenUses(now);
+  }
   /** The block on a public key (by key digest), or null when the key is not blocked. */
-  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> { return this.revocations.blockedKey(spkiSha256); }
+  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
+    return this.revocations.blockedKey(spkiSha256);
+  }
 
   // ── audit and settings (audit-repository.ts, settings-repository.ts) ───────────────────────
 
-  appendAudit(e: AuditEntry): Promise<void> { return this.audit.appendAudit(e); }
-  listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> { return this.audit.listAudit(opts); }
-  getSetting(key: string): Promise<string | null> { return this.settings.getSetting(key); }
-  setSetting(key: string, value: string): Promise<void> { return this.settings.setSetting(key, value); }
+  appendAudit(e: AuditEntry): Promise<void> {
+    return this.audit.appendAudit(e);
+  }
+  listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> {
+    return this.audit.listAudit(opts);
+  }
+  getSetting(key: string): Promise<string | null> {
+    return this.settings.getSetting(key);
+  }
+  setSetting(key: string, value: string): Promise<void> {
+    return this.settings.setSetting(key, value);
+  }
 
   // ── the file (sqlite-file.ts) ──────────────────────────────────────────────────────────────
 
@@ -188,7 +241,9 @@ export class SqliteStore implements Store {
    */
   async counts(): Promise<Record<string, number>> {
     return this.guard(() => {
-      const tables = this.stmt("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      const tables = this.stmt(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )
         .pluck()
         .all() as string[];
       const counts: Record<string, number> = {};

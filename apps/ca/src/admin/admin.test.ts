@@ -17,7 +17,11 @@ describe('admin actions', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shortleaf-admin-'));
   const alice: Operator = { kind: 'operator', name: 'alice' };
   const lines: { event: string; fields: Record<string, unknown> }[] = [];
-  const logger: Logger = { info: (event, fields = {}) => lines.push({ event, fields }), warn: () => undefined, error: () => undefined };
+  const logger: Logger = {
+    info: (event, fields = {}) => lines.push({ event, fields }),
+    warn: () => undefined,
+    error: () => undefined,
+  };
   const clock = { now: () => new Date() };
   const random = (n: number) => new Uint8Array(randomBytes(n));
   let store: Awaited<ReturnType<typeof openStore>>['store'];
@@ -37,9 +41,26 @@ describe('admin actions', () => {
 
   async function issue(): Promise<string> {
     const issuer = await loadActiveIssuer(store, sealer);
-    const authority = createAuthority({ store, issuer, clock, random, urls: () => ({ ocsp: 'http://status.test/ocsp', caIssuers: 'http://status.test/ca.crt', crl: 'http://status.test/crl' }), logger });
+    const authority = createAuthority({
+      store,
+      issuer,
+      clock,
+      random,
+      urls: () => ({
+        ocsp: 'http://status.test/ocsp',
+        caIssuers: 'http://status.test/ca.crt',
+        crl: 'http://status.test/crl',
+      }),
+      logger,
+    });
     const { privateKey } = generateKeyPair('EC-P256');
-    return (await authority.issueServerCertificate({ publicKey: publicKeyOf(privateKey), names: ['localhost'], lifetimeMs: 3_600_000 })).serial;
+    return (
+      await authority.issueServerCertificate({
+        publicKey: publicKeyOf(privateKey),
+        names: ['localhost'],
+        lifetimeMs: 3_600_000,
+      })
+    ).serial;
   }
 
   it('revokes as the operator it is given: the audit log names that operator, not the OS user', async () => {
@@ -50,24 +71,40 @@ describe('admin actions', () => {
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.actor, 'operator:alice');
     assert.equal((audit[0]!.detail as { requester?: string }).requester, 'console');
-    assert.ok(lines.some((l) => l.event === 'admin_revoked' && l.fields.operator === 'alice' && l.fields.serial === serial));
+    assert.ok(
+      lines.some((l) => l.event === 'admin_revoked' && l.fields.operator === 'alice' && l.fields.serial === serial),
+    );
   });
 
   it('a refused revocation throws its code and records nothing', async () => {
     const before = (await store.listAudit()).length;
-    await assert.rejects(admin.revoke(alice, { serial: '00ff', reason: 'superseded', requester: 'console' }), { code: 'certificateNotFound' });
+    await assert.rejects(admin.revoke(alice, { serial: '00ff', reason: 'superseded', requester: 'console' }), {
+      code: 'certificateNotFound',
+    });
     assert.equal((await store.listAudit()).length, before);
   });
 
   it('adds an ACME provisioner and EAB keys for it; the HMAC key is shown once and unseals from the store', async () => {
-    await admin.addAcmeProvisioner(alice, { name: 'acme-eab', policy: { names: { dns: ['*.svc.test'], ip: [], uri: [] } }, options: { requireEab: true } });
+    await admin.addAcmeProvisioner(alice, {
+      name: 'acme-eab',
+      policy: { names: { dns: ['*.svc.test'], ip: [], uri: [] } },
+      options: { requireEab: true },
+    });
     assert.equal((await store.getProvisioner('acme-eab'))?.type, 'acme');
     const { kid, hmacKey } = await admin.addEabKey(alice, 'acme-eab');
     const listed = await admin.listEabKeys(alice, 'acme-eab');
-    assert.deepEqual(listed.map((k) => [k.kid, k.accountId]), [[kid, null]]);
+    assert.deepEqual(
+      listed.map((k) => [k.kid, k.accountId]),
+      [[kid, null]],
+    );
     const row = await store.acme.getEabKey(kid);
-    assert.equal(Buffer.from(await sealer.unseal(row!.sealedKey, eabSealContext('acme-eab', kid))).toString('base64url'), hmacKey);
-    assert.ok(lines.some((l) => l.event === 'admin_eab_key_added' && l.fields.operator === 'alice' && l.fields.kid === kid));
+    assert.equal(
+      Buffer.from(await sealer.unseal(row!.sealedKey, eabSealContext('acme-eab', kid))).toString('base64url'),
+      hmacKey,
+    );
+    assert.ok(
+      lines.some((l) => l.event === 'admin_eab_key_added' && l.fields.operator === 'alice' && l.fields.kid === kid),
+    );
     await assert.rejects(admin.addEabKey(alice, 'admin'), /no ACME provisioner named admin/);
   });
 
@@ -76,13 +113,17 @@ describe('admin actions', () => {
     const { kid } = await admin.addJwkProvisioner(alice, { name: 'svc', keyOut, policy: {} });
     assert.ok(existsSync(keyOut));
     assert.equal((await store.getProvisioner('svc'))?.type, 'jwk');
-    assert.ok(lines.some((l) => l.event === 'admin_provisioner_added' && l.fields.operator === 'alice' && l.fields.kid === kid));
+    assert.ok(
+      lines.some((l) => l.event === 'admin_provisioner_added' && l.fields.operator === 'alice' && l.fields.kid === kid),
+    );
   });
 
   it('adds a provisioner of any registered type through the one entry point, and refuses an unknown type writing nothing', async () => {
     await admin.addProvisioner(alice, { name: 'acme-generic', type: 'acme', policy: {}, options: {} });
     assert.equal((await store.getProvisioner('acme-generic'))?.type, 'acme');
-    await assert.rejects(admin.addProvisioner(alice, { name: 'k8s', type: 'no-such-type', policy: {} }), { code: 'unknownProvisionerType' });
+    await assert.rejects(admin.addProvisioner(alice, { name: 'k8s', type: 'no-such-type', policy: {} }), {
+      code: 'unknownProvisionerType',
+    });
     assert.equal(await store.getProvisioner('k8s'), null);
   });
 

@@ -1,5 +1,13 @@
 import type { AcmeOptions, AcmeStore } from '@shortleaf/acme';
-import type { AuthorityStore, Clock, KeySealer, Logger, PolicyDocument, Revoke, RevocationResult } from '@shortleaf/authority';
+import type {
+  AuthorityStore,
+  Clock,
+  KeySealer,
+  Logger,
+  PolicyDocument,
+  Revoke,
+  RevocationResult,
+} from '@shortleaf/authority';
 import { addAcmeProvisioner, addJwkProvisioner, addProvisioner, type NewProvisionerInput } from '../provisioners.js';
 import { addEabKey, listEabKeys, type EabKeySummary } from './eab.js';
 import type { Operator } from './operator.js';
@@ -27,9 +35,18 @@ export interface Admin {
    */
   addProvisioner(operator: Operator, input: NewProvisionerInput): Promise<void>;
   /** A JWK provisioner with a fresh key pair; the private half is written to `keyOut` (0600) before anything is recorded. */
-  addJwkProvisioner(operator: Operator, opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' }): Promise<{ kid: string }>;
-  addAcmeProvisioner(operator: Operator, opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> }): Promise<void>;
-  revoke(operator: Operator, req: { serial: string; reason: string | undefined; requester: string }): Promise<RevocationResult>;
+  addJwkProvisioner(
+    operator: Operator,
+    opts: { name: string; keyOut: string; policy: PolicyDocument; kty?: 'EC' | 'OKP' },
+  ): Promise<{ kid: string }>;
+  addAcmeProvisioner(
+    operator: Operator,
+    opts: { name: string; policy: PolicyDocument; options: Partial<AcmeOptions> },
+  ): Promise<void>;
+  revoke(
+    operator: Operator,
+    req: { serial: string; reason: string | undefined; requester: string },
+  ): Promise<RevocationResult>;
   addEabKey(operator: Operator, provisioner: string): Promise<{ kid: string; hmacKey: string }>;
   listEabKeys(operator: Operator, provisioner: string): Promise<EabKeySummary[]>;
 }
@@ -43,7 +60,8 @@ export interface Admin {
  */
 export function createAdmin(deps: AdminDeps): Admin {
   const { store, logger } = deps;
-  const done = (action: string, operator: Operator, fields: Record<string, unknown>) => logger.info(`admin_${action}`, { operator: operator.name, ...fields });
+  const done = (action: string, operator: Operator, fields: Record<string, unknown>) =>
+    logger.info(`admin_${action}`, { operator: operator.name, ...fields });
   return {
     async addProvisioner(operator, input) {
       await addProvisioner(store, input);
@@ -65,7 +83,10 @@ export function createAdmin(deps: AdminDeps): Admin {
     },
     async addEabKey(operator, provisioner) {
       if (deps.sealer === undefined) throw new Error('adding an EAB key needs the data passphrase (a sealer)');
-      const result = await addEabKey({ store, sealer: deps.sealer, clock: deps.clock, random: deps.random }, provisioner);
+      const result = await addEabKey(
+        { store, sealer: deps.sealer, clock: deps.clock, random: deps.random },
+        provisioner,
+      );
       done('eab_key_added', operator, { provisioner, kid: result.kid });
       return result;
     },

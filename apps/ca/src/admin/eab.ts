@@ -22,11 +22,20 @@ export async function addEabKey(
   if (row === null || row.type !== 'acme') throw new Error(`there is no ACME provisioner named ${provisioner}`);
   const kid = Buffer.from(deps.random(12)).toString('base64url');
   const key = deps.random(32);
-  await deps.store.acme.createEabKey({ kid, provisioner, sealedKey: await deps.sealer.seal(key, eabSealContext(provisioner, kid)), createdAt: deps.clock.now() });
+  await deps.store.acme.createEabKey({
+    kid,
+    provisioner,
+    sealedKey: await deps.sealer.seal(key, eabSealContext(provisioner, kid)),
+    createdAt: deps.clock.now(),
+  });
   return { kid, hmacKey: Buffer.from(key).toString('base64url') };
 }
 
 /** The EAB keys of a provisioner, oldest first, with the account each one bound. */
 export async function listEabKeys(store: { acme: AcmeStore }, provisioner: string): Promise<EabKeySummary[]> {
-  return (await store.acme.listEabKeys(provisioner)).map((k) => ({ kid: k.kid, createdAt: k.createdAt, accountId: k.accountId }));
+  return (await store.acme.listEabKeys(provisioner)).map((k) => ({
+    kid: k.kid,
+    createdAt: k.createdAt,
+    accountId: k.accountId,
+  }));
 }

@@ -1,4 +1,11 @@
-import { createRevoker, type AuthorityStore, type Clock, type Logger, type Revoke, type RevocationResult } from '@shortleaf/authority';
+import {
+  createRevoker,
+  type AuthorityStore,
+  type Clock,
+  type Logger,
+  type Revoke,
+  type RevocationResult,
+} from '@shortleaf/authority';
 import { operatorActor, type Operator } from './operator.js';
 
 /**
@@ -15,6 +22,16 @@ export function recordingRevoker(deps: { store: AuthorityStore; clock: Clock; lo
  * The operator's revocation. The operator is trusted with the key's fate (`keyProven`):
  * keyCompromise here reaches every certificate with the key and blocks it.
  */
-export function revokeAsOperator(revoke: Revoke, operator: Operator, req: { serial: string; reason: string | undefined; requester: string }): Promise<RevocationResult> {
-  return revoke({ serial: req.serial, reason: req.reason, actor: operatorActor(operator), requester: req.requester, keyProven: true });
+export function revokeAsOperator(
+  revoke: Revoke,
+  operator: Operator,
+  req: { serial: string; reason: string | undefined; requester: string },
+): Promise<RevocationResult> {
+  return revoke({
+    serial: req.serial,
+    reason: req.reason,
+    actor: operatorActor(operator),
+    requester: req.requester,
+    keyProven: true,
+  });
 }

@@ -6,12 +6,22 @@ import { dataSealer, openStore } from '../data.js';
 /** `shortleaf acme eab add|list`: External Account Binding keys for ACME provisioners. */
 export async function acmeCommand(args: string[]): Promise<void> {
   const [noun, verb, ...rest] = args;
-  if (noun !== 'eab' || (verb !== 'add' && verb !== 'list')) throw new UsageError('usage: shortleaf acme eab add --provisioner NAME --data DIR | shortleaf acme eab list --provisioner NAME --data DIR');
-  const { values } = parse(rest, { data: { type: 'string' }, provisioner: { type: 'string' }, 'password-file': { type: 'string' } }, ['data', 'provisioner']);
+  if (noun !== 'eab' || (verb !== 'add' && verb !== 'list'))
+    throw new UsageError(
+      'usage: shortleaf acme eab add --provisioner NAME --data DIR | shortleaf acme eab list --provisioner NAME --data DIR',
+    );
+  const { values } = parse(
+    rest,
+    { data: { type: 'string' }, provisioner: { type: 'string' }, 'password-file': { type: 'string' } },
+    ['data', 'provisioner'],
+  );
   const { store } = await openStore(values.data!);
   try {
     if (verb === 'list') {
-      for (const k of await cliAdmin(store).listEabKeys(cliOperator(), values.provisioner!)) out(`${k.kid}\t${k.createdAt.toISOString()}\t${k.accountId === null ? 'unused' : `bound to account ${k.accountId}`}`);
+      for (const k of await cliAdmin(store).listEabKeys(cliOperator(), values.provisioner!))
+        out(
+          `${k.kid}\t${k.createdAt.toISOString()}\t${k.accountId === null ? 'unused' : `bound to account ${k.accountId}`}`,
+        );
       return;
     }
     const { sealer } = await dataSealer(values.data!, values['password-file']);

@@ -13,9 +13,20 @@ const ACTIONS = ['issue', 'renew', 'revoke', 'restore'] as const;
  * one JSON object per line, for `jq` and log shippers.
  */
 export async function auditCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, since: { type: 'string' }, action: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } }, ['data']);
+  const { values } = parse(
+    args,
+    {
+      data: { type: 'string' },
+      since: { type: 'string' },
+      action: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    ['data'],
+  );
   const action = values.action;
-  if (action !== undefined && !(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`--action must be one of ${ACTIONS.join(', ')}, got "${action}"`);
+  if (action !== undefined && !(ACTIONS as readonly string[]).includes(action))
+    throw new UsageError(`--action must be one of ${ACTIONS.join(', ')}, got "${action}"`);
   let since: Date | undefined;
   if (values.since !== undefined) {
     try {
@@ -25,18 +36,33 @@ export async function auditCommand(args: string[]): Promise<void> {
     }
   }
   const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0))
+    throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
   const { database } = dataLayout(values.data!);
   if (!existsSync(database)) throw new Error(`no database at ${database}`);
   const store = await openStore({ engine: 'sqlite', path: database, readonly: true });
   try {
-    const entries = await store.listAudit({ ...(since ? { since } : {}), ...(action ? { action } : {}), ...(limit === undefined ? {} : { limit }) });
+    const entries = await store.listAudit({
+      ...(since ? { since } : {}),
+      ...(action ? { action } : {}),
+      ...(limit === undefined ? {} : { limit }),
+    });
     if (values.json) {
-      for (const e of entries) out(JSON.stringify({ at: e.at.toISOString(), action: e.action, actor: e.actor, serial: e.serial, detail: e.detail }));
+      for (const e of entries)
+        out(
+          JSON.stringify({
+            at: e.at.toISOString(),
+            action: e.action,
+            actor: e.actor,
+            serial: e.serial,
+            detail: e.detail,
+          }),
+        );
       return;
     }
     out('AT\tACTION\tACTOR\tSERIAL\tDETAIL');
-    for (const e of entries) out(`${e.at.toISOString()}\t${e.action}\t${e.actor}\t${e.serial ?? '-'}\t${JSON.stringify(e.detail)}`);
+    for (const e of entries)
+      out(`${e.at.toISOString()}\t${e.action}\t${e.actor}\t${e.serial ?? '-'}\t${JSON.stringify(e.detail)}`);
   } finally {
     await store.close();
   }

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SqliteStore, StoreError } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
@@ -7,7 +17,8 @@ import { cliOperator } from '../config.js';
 import { acquireInstanceLock } from '../instance-lock.js';
 import { CRL_NUMBER_FLOOR_SETTING, dataLayout } from '../layout.js';
 
-const NOT_INCLUDED = 'the backup holds the sealed keys but not the passphrase that unseals them (DATA/password or SHORTLEAF_PASSWORD): keep that separately';
+const NOT_INCLUDED =
+  'the backup holds the sealed keys but not the passphrase that unseals them (DATA/password or SHORTLEAF_PASSWORD): keep that separately';
 
 // A private temporary file beside `path`, so the final rename stays on one filesystem.
 function privateTempFile(path: string): string {
@@ -31,7 +42,10 @@ function fsyncPath(path: string): void {
  * sealed intermediate key), passes `integrity_check`, and appears under its name only when complete.
  */
 export async function backupCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, ['data', 'out']);
+  const { values } = parse(args, { data: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, [
+    'data',
+    'out',
+  ]);
   const layout = dataLayout(values.data!);
   if (!existsSync(layout.database)) throw new Error(`no database at ${layout.database}`);
   const target = resolve(values.out!);
@@ -70,7 +84,10 @@ export async function backupCommand(args: string[]): Promise<void> {
  * number published before the restore, including after earlier restores, as long as clocks are right.
  */
 export async function restoreCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, from: { type: 'string' }, force: { type: 'boolean' } }, ['data', 'from']);
+  const { values } = parse(args, { data: { type: 'string' }, from: { type: 'string' }, force: { type: 'boolean' } }, [
+    'data',
+    'from',
+  ]);
   const from = resolve(values.from!);
   if (!existsSync(from) || !statSync(from).isFile()) throw new UsageError(`--from ${from}: no such file`);
   const layout = dataLayout(values.data!);
@@ -84,7 +101,9 @@ export async function restoreCommand(args: string[]): Promise<void> {
   }
   try {
     if (existsSync(layout.database) && !values.force) {
-      throw new Error(`${layout.database} already exists; restore into an empty data directory, or pass --force to replace it`);
+      throw new Error(
+        `${layout.database} already exists; restore into an empty data directory, or pass --force to replace it`,
+      );
     }
     const tmp = privateTempFile(layout.database);
     try {
@@ -92,7 +111,12 @@ export async function restoreCommand(args: string[]): Promise<void> {
       try {
         await SqliteStore.verifyFile(tmp);
       } catch (err) {
-        if (err instanceof StoreError) throw new StoreError(err.code, `${from} is not a backup this version can restore: ${err.message.replaceAll(tmp, 'the file')}`, { cause: err });
+        if (err instanceof StoreError)
+          throw new StoreError(
+            err.code,
+            `${from} is not a backup this version can restore: ${err.message.replaceAll(tmp, 'the file')}`,
+            { cause: err },
+          );
         throw err;
       }
       const floor = BigInt(Date.now()) * 1000n;
@@ -102,7 +126,13 @@ export async function restoreCommand(args: string[]): Promise<void> {
         const previous = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
         const kept = previous !== null && /^\d+$/.test(previous) && BigInt(previous) > floor ? BigInt(previous) : floor;
         await store.setSetting(CRL_NUMBER_FLOOR_SETTING, kept.toString());
-        await store.appendAudit({ at: new Date(), action: 'restore', actor: `operator:${cliOperator().name}`, serial: null, detail: { from, crlNumberFloor: kept.toString() } });
+        await store.appendAudit({
+          at: new Date(),
+          action: 'restore',
+          actor: `operator:${cliOperator().name}`,
+          serial: null,
+          detail: { from, crlNumberFloor: kept.toString() },
+        });
       } finally {
         await store.close();
       }
@@ -119,5 +149,7 @@ export async function restoreCommand(args: string[]): Promise<void> {
     lock.release();
   }
   out(`restored ${from} into ${layout.database}; the next CRL number will be at least the restore floor`);
-  out(`note: ${NOT_INCLUDED}. One-time tokens spent on the original after the backup could be spent again until they expire.`);
+  out(
+    `note: ${NOT_INCLUDED}. One-time tokens spent on the original after the backup could be spent again until they expire.`,
+  );
 }

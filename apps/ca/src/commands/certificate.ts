@@ -13,29 +13,60 @@ const KTY: Record<string, KeyTypeName> = { EC: 'EC-P256', RSA: 'RSA', OKP: 'Ed25
 export async function certificateCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { ca: { type: 'string' }, root: { type: 'string' }, token: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, kty: { type: 'string' }, 'not-after': { type: 'string' }, san: { type: 'string', multiple: true } },
+    {
+      ca: { type: 'string' },
+      root: { type: 'string' },
+      token: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      kty: { type: 'string' },
+      'not-after': { type: 'string' },
+      san: { type: 'string', multiple: true },
+    },
     ['ca', 'root', 'token', 'cert', 'key'],
   );
   const subject = positionals[0];
-  if (subject === undefined) throw new UsageError('usage: shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT');
+  if (subject === undefined)
+    throw new UsageError('usage: shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT');
   const keyType = KTY[values.kty ?? 'EC'];
   if (keyType === undefined) throw new UsageError('--kty is EC, RSA or OKP');
   const { privateKey } = generateKeyPair(keyType);
   const names = [subject, ...(values.san ?? [])].map((n) => parseName(n));
   const csr = csrToPem(createCsr(privateKey, { commonName: subject }, names));
   const client = createClient({ caUrl: values.ca!, rootPem: readFileSync(values.root!, 'utf8') });
-  const issued = await client.sign({ csr, token: values.token!, ...(values['not-after'] ? { notAfter: values['not-after'] } : {}) });
+  const issued = await client.sign({
+    csr,
+    token: values.token!,
+    ...(values['not-after'] ? { notAfter: values['not-after'] } : {}),
+  });
   writeSecretFile(values.key!, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
   writeFileAtomic(values.cert!, issued.certificate + issued.chain);
-  out(`certificate ${issued.serial} for ${subject} written to ${values.cert} (valid until ${issued.notAfter}); key in ${values.key}`);
+  out(
+    `certificate ${issued.serial} for ${subject} written to ${values.cert} (valid until ${issued.notAfter}); key in ${values.key}`,
+  );
 }
 
 /** `shortleaf renew`: renews a certificate over mutual TLS with itself, optionally with a new key. */
 export async function renewCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { ca: { type: 'string' }, root: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, rekey: { type: 'boolean' } }, ['ca', 'root', 'cert', 'key']);
+  const { values } = parse(
+    args,
+    {
+      ca: { type: 'string' },
+      root: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      rekey: { type: 'boolean' },
+    },
+    ['ca', 'root', 'cert', 'key'],
+  );
   const certPem = readFileSync(values.cert!, 'utf8');
   const keyPem = readFileSync(values.key!, 'utf8');
-  const client = createClient({ caUrl: values.ca!, rootPem: readFileSync(values.root!, 'utf8'), cert: certPem, key: keyPem });
+  const client = createClient({
+    caUrl: values.ca!,
+    rootPem: readFileSync(values.root!, 'utf8'),
+    cert: certPem,
+    key: keyPem,
+  });
   let newKey = importPrivateKeyPem(keyPem);
   let csr: string | undefined;
   if (values.rekey) {

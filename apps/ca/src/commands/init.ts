@@ -1,7 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootCrl, importRootOcspSigner } from '@shortleaf/authority';
+import {
+  createIntermediateKey,
+  createRootOcspSignerKey,
+  importIntermediate,
+  importRootCrl,
+  importRootOcspSigner,
+} from '@shortleaf/authority';
 import { csrToPem, encodePem } from '@shortleaf/pki';
 import { createRoot, openRoot, signIntermediate, signRootCrl, signRootOcspSigner } from '../ceremony.js';
 import { out, parse } from '../cli.js';
@@ -36,7 +42,8 @@ export async function initDataDir(dataDir: string): Promise<{ created: boolean }
   try {
     if ((await store.getActiveIssuer()) !== null) return { created: false };
     const env = envSecrets();
-    if (env.password === undefined && !existsSync(layout.password)) writeSecretFile(layout.password, `${newSecret()}\n`);
+    if (env.password === undefined && !existsSync(layout.password))
+      writeSecretFile(layout.password, `${newSecret()}\n`);
     const { passphrase } = await dataPassphrase({ devFile: layout.password });
     const rootFiles = rootLayout(layout.offlineRoot);
     const rootPassword = env.rootPassword ?? newSecret();
@@ -46,13 +53,25 @@ export async function initDataDir(dataDir: string): Promise<{ created: boolean }
     }
     createRoot({ dir: layout.offlineRoot, passphrase: rootPassword, commonName: 'Shortleaf Development Root CA' });
     const sealer = await passphraseSealer(passphrase, store);
-    const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name: 'primary', commonName: 'Shortleaf Intermediate CA' });
+    const csr = await createIntermediateKey(store, sealer, clock, {
+      id: randomUUID(),
+      name: 'primary',
+      commonName: 'Shortleaf Intermediate CA',
+    });
     const ocspCsr = await createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: 'primary' });
     const root = openRoot(layout.offlineRoot, rootPassword);
     const cert = signIntermediate({ root, csrPem: csrToPem(csr) });
     const ocspCert = signRootOcspSigner({ root, csrPem: csrToPem(ocspCsr) });
-    await importIntermediate(store, clock, { name: 'primary', certificatePem: encodePem('CERTIFICATE', cert), rootPem: encodePem('CERTIFICATE', root.certificate.der) });
-    await importRootOcspSigner(store, { issuerName: 'primary', certificatePem: encodePem('CERTIFICATE', ocspCert), root: root.certificate });
+    await importIntermediate(store, clock, {
+      name: 'primary',
+      certificatePem: encodePem('CERTIFICATE', cert),
+      rootPem: encodePem('CERTIFICATE', root.certificate.der),
+    });
+    await importRootOcspSigner(store, {
+      issuerName: 'primary',
+      certificatePem: encodePem('CERTIFICATE', ocspCert),
+      root: root.certificate,
+    });
     // Proxies that check the whole chain need the root's CRL too; give them a first one.
     await importRootCrl(store, clock, signRootCrl({ root, dir: layout.offlineRoot }).der);
     const adminKey = join(layout.provisionerKeys, 'admin.jwk');

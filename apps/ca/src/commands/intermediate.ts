@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { activateIntermediate, createIntermediateKey, createRootOcspSignerKey, importIntermediate, importRootOcspSigner, IN_SERVICE, issuerStatuses, rootOcspSignerWarnings } from '@shortleaf/authority';
+import {
+  activateIntermediate,
+  createIntermediateKey,
+  createRootOcspSignerKey,
+  importIntermediate,
+  importRootOcspSigner,
+  IN_SERVICE,
+  issuerStatuses,
+  rootOcspSignerWarnings,
+} from '@shortleaf/authority';
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { defaultConfig } from '../config.js';
@@ -18,13 +27,30 @@ const ocspSignerWarnBeforeMs = (): number => defaultConfig().intermediate.ocspSi
 export async function intermediateCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   if (verb === 'csr') {
-    const { values } = parse(rest, { data: { type: 'string' }, name: { type: 'string' }, cn: { type: 'string' }, kty: { type: 'string' }, out: { type: 'string' }, 'ocsp-out': { type: 'string' }, 'password-file': { type: 'string' } }, ['data']);
+    const { values } = parse(
+      rest,
+      {
+        data: { type: 'string' },
+        name: { type: 'string' },
+        cn: { type: 'string' },
+        kty: { type: 'string' },
+        out: { type: 'string' },
+        'ocsp-out': { type: 'string' },
+        'password-file': { type: 'string' },
+      },
+      ['data'],
+    );
     const { sealer } = await dataSealer(values.data!, values['password-file']);
     const { store } = await openStore(values.data!);
     try {
       const name = values.name ?? 'primary';
-      const csr = await createIntermediateKey(store, sealer, clock, { id: randomUUID(), name, // Distinct names keep verifiers from confusing two intermediates (and their CRLs) during a rotation.
-        commonName: values.cn ?? (name === 'primary' ? 'Shortleaf Intermediate CA' : `Shortleaf Intermediate CA ${name}`), keyType: (values.kty ?? 'EC-P256') as KeyTypeName });
+      const csr = await createIntermediateKey(store, sealer, clock, {
+        id: randomUUID(),
+        name, // Distinct names keep verifiers from confusing two intermediates (and their CRLs) during a rotation.
+        commonName:
+          values.cn ?? (name === 'primary' ? 'Shortleaf Intermediate CA' : `Shortleaf Intermediate CA ${name}`),
+        keyType: (values.kty ?? 'EC-P256') as KeyTypeName,
+      });
       if (values.out !== undefined) writeFileAtomic(values.out, csrToPem(csr));
       else out(csrToPem(csr));
       if (values['ocsp-out'] !== undefined) {
@@ -45,21 +71,44 @@ export async function intermediateCommand(args: string[]): Promise<void> {
   if (verb === 'import') {
     const { values } = parse(
       rest,
-      { data: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' }, name: { type: 'string' }, 'ocsp-cert': { type: 'string' }, 'allow-wider-constraints': { type: 'boolean' } },
+      {
+        data: { type: 'string' },
+        cert: { type: 'string' },
+        root: { type: 'string' },
+        name: { type: 'string' },
+        'ocsp-cert': { type: 'string' },
+        'allow-wider-constraints': { type: 'boolean' },
+      },
       ['data', 'cert', 'root'],
     );
     const { store } = await openStore(values.data!);
     try {
       const name = values.name ?? 'primary';
       const rootPem = readFileSync(values.root!, 'utf8');
-      const result = await importIntermediate(store, clock, { name, certificatePem: readFileSync(values.cert!, 'utf8'), rootPem, allowWiderConstraints: values['allow-wider-constraints'] === true });
-      if (result.widerThan !== null) out(`warning: ${name} admits names ${result.widerThan.name} did not (imported as --allow-wider-constraints asked): ${result.widerThan.reasons.join('; ')}`);
-      out(`imported intermediate "${result.certificate.subject}" valid until ${result.certificate.notAfter.toISOString()}${result.activated ? ' (now active)' : ''}`);
+      const result = await importIntermediate(store, clock, {
+        name,
+        certificatePem: readFileSync(values.cert!, 'utf8'),
+        rootPem,
+        allowWiderConstraints: values['allow-wider-constraints'] === true,
+      });
+      if (result.widerThan !== null)
+        out(
+          `warning: ${name} admits names ${result.widerThan.name} did not (imported as --allow-wider-constraints asked): ${result.widerThan.reasons.join('; ')}`,
+        );
+      out(
+        `imported intermediate "${result.certificate.subject}" valid until ${result.certificate.notAfter.toISOString()}${result.activated ? ' (now active)' : ''}`,
+      );
       if (!result.activated) {
-        out(`${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate --data DIR ${name}\`.`);
+        out(
+          `${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate --data DIR ${name}\`.`,
+        );
       }
       if (values['ocsp-cert'] !== undefined) {
-        const ocsp = await importRootOcspSigner(store, { issuerName: name, certificatePem: readFileSync(values['ocsp-cert'], 'utf8'), root: readCertificate(rootPem) });
+        const ocsp = await importRootOcspSigner(store, {
+          issuerName: name,
+          certificatePem: readFileSync(values['ocsp-cert'], 'utf8'),
+          root: readCertificate(rootPem),
+        });
         out(`imported the root-delegated OCSP responder certificate, valid until ${ocsp.notAfter.toISOString()}`);
       }
     } finally {
@@ -70,27 +119,58 @@ export async function intermediateCommand(args: string[]): Promise<void> {
   if (verb === 'ocsp-csr') {
     // A new key for the responder the root delegates to answer for this intermediate, for the
     // next ceremony; the one in use keeps answering until its replacement is imported.
-    const { values } = parse(rest, { data: { type: 'string' }, name: { type: 'string' }, out: { type: 'string' }, 'password-file': { type: 'string' } }, ['data', 'out']);
+    const { values } = parse(
+      rest,
+      {
+        data: { type: 'string' },
+        name: { type: 'string' },
+        out: { type: 'string' },
+        'password-file': { type: 'string' },
+      },
+      ['data', 'out'],
+    );
     const { sealer } = await dataSealer(values.data!, values['password-file']);
-    const csr = await withStore(values.data!, (store) => createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: values.name ?? 'primary' }));
+    const csr = await withStore(values.data!, (store) =>
+      createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: values.name ?? 'primary' }),
+    );
     writeFileAtomic(values.out!, csrToPem(csr));
-    out(`OCSP responder CSR written to ${values.out}: sign it offline with \`shortleaf root sign-ocsp\`, then run \`shortleaf intermediate ocsp-import\``);
+    out(
+      `OCSP responder CSR written to ${values.out}: sign it offline with \`shortleaf root sign-ocsp\`, then run \`shortleaf intermediate ocsp-import\``,
+    );
     return;
   }
   if (verb === 'ocsp-import') {
-    const { values } = parse(rest, { data: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' } }, ['data', 'cert', 'root']);
+    const { values } = parse(
+      rest,
+      { data: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' } },
+      ['data', 'cert', 'root'],
+    );
     const name = values.name ?? 'primary';
-    const ocsp = await withStore(values.data!, (store) => importRootOcspSigner(store, { issuerName: name, certificatePem: readFileSync(values.cert!, 'utf8'), root: readCertificate(readFileSync(values.root!, 'utf8')) }));
-    out(`imported the root-delegated OCSP responder certificate for ${name}, valid until ${ocsp.notAfter.toISOString()}; running servers answer with it within a few seconds`);
+    const ocsp = await withStore(values.data!, (store) =>
+      importRootOcspSigner(store, {
+        issuerName: name,
+        certificatePem: readFileSync(values.cert!, 'utf8'),
+        root: readCertificate(readFileSync(values.root!, 'utf8')),
+      }),
+    );
+    out(
+      `imported the root-delegated OCSP responder certificate for ${name}, valid until ${ocsp.notAfter.toISOString()}; running servers answer with it within a few seconds`,
+    );
     return;
   }
   if (verb === 'activate') {
     const { values, positionals } = parse(rest, { data: { type: 'string' }, name: { type: 'string' } }, ['data']);
     const name = values.name ?? positionals[0];
-    if (name === undefined || positionals.length > (values.name === undefined ? 1 : 0)) throw new UsageError('usage: shortleaf intermediate activate --data DIR NAME');
+    if (name === undefined || positionals.length > (values.name === undefined ? 1 : 0))
+      throw new UsageError('usage: shortleaf intermediate activate --data DIR NAME');
     const result = await withStore(values.data!, (store) => activateIntermediate(store, clock, name));
-    out(`${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`);
-    if (result.previous !== null) out(`${result.previous} is retired: it keeps publishing its CRL (/crl/${result.previous}) and answering OCSP until the last certificate it issued expires.`);
+    out(
+      `${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`,
+    );
+    if (result.previous !== null)
+      out(
+        `${result.previous} is retired: it keeps publishing its CRL (/crl/${result.previous}) and answering OCSP until the last certificate it issued expires.`,
+      );
     return;
   }
   if (verb === 'list') {
@@ -101,13 +181,27 @@ export async function intermediateCommand(args: string[]): Promise<void> {
       const warnings: string[] = [];
       for (const s of statuses.filter((x) => IN_SERVICE.has(x.state))) {
         const signer = await store.revocations.getOcspSigner(s.row.id, { certified: true });
-        if (signer !== null && signer.certDer !== null) warnings.push(...rootOcspSignerWarnings(s.row.name, readCertificate(signer.certDer), clock.now(), ocspSignerWarnBeforeMs()));
+        if (signer !== null && signer.certDer !== null)
+          warnings.push(
+            ...rootOcspSignerWarnings(
+              s.row.name,
+              readCertificate(signer.certDer),
+              clock.now(),
+              ocspSignerWarnBeforeMs(),
+            ),
+          );
       }
       return { statuses, warnings };
     });
     out('NAME                 STATE    NOT AFTER                 LAST CERTIFICATE EXPIRES  SUBJECT');
     for (const s of statuses) {
-      const cols = [s.row.name.padEnd(20), s.state.padEnd(8), (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25), (s.lastExpiry?.toISOString() ?? '-').padEnd(25), s.certificate?.subject ?? "(awaiting the root's signature)"];
+      const cols = [
+        s.row.name.padEnd(20),
+        s.state.padEnd(8),
+        (s.certificate?.notAfter.toISOString() ?? '-').padEnd(25),
+        (s.lastExpiry?.toISOString() ?? '-').padEnd(25),
+        s.certificate?.subject ?? "(awaiting the root's signature)",
+      ];
       out(cols.join(' '));
     }
     for (const w of warnings) out(`warning: ${w}`);

@@ -42,15 +42,31 @@ type AddValues = Values<typeof ADD_FLAGS>;
  * the type's own entry point (which has the registry parse its key and options). A type the
  * registry knows and this table does not cannot be added from the command line yet.
  */
-const ADD_BY_TYPE: Readonly<Record<string, { check(values: AddValues): void; add(admin: Admin, name: string, policy: PolicyDocument, values: AddValues): Promise<void> }>> = {
+const ADD_BY_TYPE: Readonly<
+  Record<
+    string,
+    {
+      check(values: AddValues): void;
+      add(admin: Admin, name: string, policy: PolicyDocument, values: AddValues): Promise<void>;
+    }
+  >
+> = {
   jwk: {
     check(values) {
-      if (values['key-out'] === undefined) throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
-      const acmeOnly = (['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const).find((k) => values[k] !== undefined);
+      if (values['key-out'] === undefined)
+        throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
+      const acmeOnly = (
+        ['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const
+      ).find((k) => values[k] !== undefined);
       if (acmeOnly !== undefined) throw new UsageError(`--${acmeOnly} applies to ACME provisioners (--type acme)`);
     },
     async add(admin, name, policy, values) {
-      const { kid } = await admin.addJwkProvisioner(cliOperator(), { name, keyOut: values['key-out']!, policy, ...(values.kty ? { kty: values.kty as 'EC' | 'OKP' } : {}) });
+      const { kid } = await admin.addJwkProvisioner(cliOperator(), {
+        name,
+        keyOut: values['key-out']!,
+        policy,
+        ...(values.kty ? { kty: values.kty as 'EC' | 'OKP' } : {}),
+      });
       out(`provisioner ${name} added (kid ${kid}); its private key is in ${values['key-out']} (mode 0600)`);
     },
   },
@@ -67,10 +83,14 @@ const ADD_BY_TYPE: Readonly<Record<string, { check(values: AddValues): void; add
         ...(values['require-eab'] ? { requireEab: true } : {}),
         ...(values['terms-of-service'] ? { termsOfService: values['terms-of-service'] } : {}),
         ...(count('orders-per-hour') === undefined ? {} : { ordersPerHour: count('orders-per-hour') }),
-        ...(count('failed-validations-per-hour') === undefined ? {} : { failedValidationsPerHour: count('failed-validations-per-hour') }),
+        ...(count('failed-validations-per-hour') === undefined
+          ? {}
+          : { failedValidationsPerHour: count('failed-validations-per-hour') }),
       };
       await admin.addAcmeProvisioner(cliOperator(), { name, policy, options });
-      out(`ACME provisioner ${name} added: directory at /acme/${name}/directory${options.requireEab ? ' (external account binding required: shortleaf acme eab add)' : ''}`);
+      out(
+        `ACME provisioner ${name} added: directory at /acme/${name}/directory${options.requireEab ? ' (external account binding required: shortleaf acme eab add)' : ''}`,
+      );
     },
   },
 };
@@ -82,9 +102,13 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const { values, positionals } = parse(rest, ADD_FLAGS, ['data']);
     const name = positionals[0];
     const type = values.type ?? 'jwk';
-    if (name === undefined) throw new UsageError('usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) [--allow-dns PATTERN]...');
+    if (name === undefined)
+      throw new UsageError(
+        'usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) [--allow-dns PATTERN]...',
+      );
     // The registry says which types exist; ADD_BY_TYPE how to make each from flags.
-    if (PROVISIONER_TYPES.find(type) === undefined) throw new UsageError(`--type is ${PROVISIONER_TYPES.types.map((t) => t.summary).join(' or ')}`);
+    if (PROVISIONER_TYPES.find(type) === undefined)
+      throw new UsageError(`--type is ${PROVISIONER_TYPES.types.map((t) => t.summary).join(' or ')}`);
     const maker = ADD_BY_TYPE[type];
     if (maker === undefined) throw new UsageError(`${type} provisioners cannot be added from the command line yet`);
     maker.check(values);
@@ -97,7 +121,8 @@ export async function provisionerCommand(args: string[]): Promise<void> {
       ...(values['max-lineage-age'] ? { maxLineageAge: values['max-lineage-age'] } : {}),
       ...(values['mtls-renewal'] === undefined ? {} : { mtlsRenewal: yesNo(values['mtls-renewal']) }),
     };
-    if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP') throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
+    if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP')
+      throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
     const { store } = await openStore(values.data!);
     try {
       await maker.add(cliAdmin(store), name, policy, values);
@@ -113,15 +138,20 @@ export async function provisionerCommand(args: string[]): Promise<void> {
       const provisioners = await store.listProvisioners();
       // An empty list says so, and what to do, rather than printing nothing at all.
       if (provisioners.length === 0) {
-        out('no provisioners yet: add one with `shortleaf provisioner add NAME --data DIR --key-out FILE` (tokens) or `--type acme`');
+        out(
+          'no provisioners yet: add one with `shortleaf provisioner add NAME --data DIR --key-out FILE` (tokens) or `--type acme`',
+        );
         return;
       }
       out('NAME\tTYPE\tPOLICY\tOPTIONS');
-      for (const p of provisioners) out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
+      for (const p of provisioners)
+        out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
     } finally {
       await store.close();
     }
     return;
   }
-  throw new UsageError('usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) | shortleaf provisioner list --data DIR');
+  throw new UsageError(
+    'usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) | shortleaf provisioner list --data DIR',
+  );
 }

@@ -19,12 +19,25 @@ export async function revokeCommand(args: string[]): Promise<void> {
   const { store } = await openStore(values.data!);
   try {
     // The operator is trusted with the key's fate: keyCompromise here reaches every certificate with the key.
-    const r = await cliAdmin(store).revoke(cliOperator(), { serial, reason: values.reason, requester: 'shortleaf revoke' });
-    if (r.alreadyRevoked) out(`${r.serial} was already revoked (${r.reason}) at ${r.revokedAt.toISOString()}; only keyCompromise can replace that reason`);
-    else if (r.previousReason !== undefined) out(`${r.serial}: reason changed from ${r.previousReason} to ${r.reason}; revoked at ${r.revokedAt.toISOString()} as before`);
+    const r = await cliAdmin(store).revoke(cliOperator(), {
+      serial,
+      reason: values.reason,
+      requester: 'shortleaf revoke',
+    });
+    if (r.alreadyRevoked)
+      out(
+        `${r.serial} was already revoked (${r.reason}) at ${r.revokedAt.toISOString()}; only keyCompromise can replace that reason`,
+      );
+    else if (r.previousReason !== undefined)
+      out(
+        `${r.serial}: reason changed from ${r.previousReason} to ${r.reason}; revoked at ${r.revokedAt.toISOString()} as before`,
+      );
     else out(`revoked ${r.serial} (${r.reason}) at ${r.revokedAt.toISOString()}`);
     // keyCompromise and the reasons about the holder reach its lineage (and the key's other certificates).
-    for (const serial of r.also) out(`also revoked ${serial} (${r.reason}): ${r.reason === 'keyCompromise' ? 'same lineage or same key' : 'same lineage'}`);
+    for (const serial of r.also)
+      out(
+        `also revoked ${serial} (${r.reason}): ${r.reason === 'keyCompromise' ? 'same lineage or same key' : 'same lineage'}`,
+      );
     if (r.keyBlocked) out('the key is blocked: no certificate will be issued for it again');
   } finally {
     await store.close();
@@ -38,20 +51,40 @@ export async function revokeCommand(args: string[]): Promise<void> {
  */
 export async function certsCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
-  if (verb !== 'list') throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]');
-  const { values } = parse(rest, { data: { type: 'string' }, revoked: { type: 'boolean' }, expiring: { type: 'string' }, undelivered: { type: 'boolean' } }, ['data']);
+  if (verb !== 'list')
+    throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]');
+  const { values } = parse(
+    rest,
+    {
+      data: { type: 'string' },
+      revoked: { type: 'boolean' },
+      expiring: { type: 'string' },
+      undelivered: { type: 'boolean' },
+    },
+    ['data'],
+  );
   const { store } = await openStore(values.data!);
   try {
     const revoked = new Map((await store.revocations.list()).map((r) => [r.serial, r]));
     const now = Date.now();
     const horizon = values.expiring === undefined ? null : now + parseDuration(values.expiring);
-    const certs = await store.listCertificates({ ...(horizon === null ? {} : { expiringBefore: new Date(horizon) }), ...(values.undelivered ? { status: 'reserved' as const } : {}) });
+    const certs = await store.listCertificates({
+      ...(horizon === null ? {} : { expiringBefore: new Date(horizon) }),
+      ...(values.undelivered ? { status: 'reserved' as const } : {}),
+    });
     out('SERIAL\tSTATUS\tNOT AFTER\tPROVISIONER\tNAMES');
     for (const c of certs) {
       const r = revoked.get(c.serial);
       if (values.revoked && r === undefined) continue;
       if (horizon !== null && (c.notAfter.getTime() < now || r !== undefined || c.status === 'reserved')) continue;
-      const status = c.status === 'reserved' ? 'undelivered' : r !== undefined ? `revoked:${r.reason}` : c.notAfter.getTime() < now ? 'expired' : 'valid';
+      const status =
+        c.status === 'reserved'
+          ? 'undelivered'
+          : r !== undefined
+            ? `revoked:${r.reason}`
+            : c.notAfter.getTime() < now
+              ? 'expired'
+              : 'valid';
       out(`${c.serial}\t${status}\t${c.notAfter.toISOString()}\t${c.provisioner}\t${c.names.join(',')}`);
     }
   } finally {
@@ -67,11 +100,14 @@ export async function rootCrlCommand(args: string[]): Promise<void> {
   const file = positionals[0];
   if (file === undefined) throw new UsageError('usage: shortleaf root-crl import FILE --data DIR');
   const bytes = readFileSync(file);
-  const input = bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ' ? bytes.toString('utf8') : new Uint8Array(bytes);
+  const input =
+    bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ' ? bytes.toString('utf8') : new Uint8Array(bytes);
   const { store } = await openStore(values.data!);
   try {
     const { row, crl } = await importRootCrl(store, clock, input);
-    out(`imported root CRL number ${row.number} (${crl.entries.length} entries), next update ${row.nextUpdate.toISOString()}`);
+    out(
+      `imported root CRL number ${row.number} (${crl.entries.length} entries), next update ${row.nextUpdate.toISOString()}`,
+    );
   } finally {
     await store.close();
   }

@@ -19,9 +19,16 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /** Spent token uses past their expiry are dropped this often. */
 const PRUNE_TOKEN_USES_MS = 10 * 60_000;
 
-function serveConfig(values: { config?: string | undefined; listen?: string | undefined; 'status-listen'?: string | undefined }): ServeConfig {
+function serveConfig(values: {
+  config?: string | undefined;
+  listen?: string | undefined;
+  'status-listen'?: string | undefined;
+}): ServeConfig {
   try {
-    return loadConfig(values.config, { ...(values.listen ? { listen: values.listen } : {}), ...(values['status-listen'] ? { statusListen: values['status-listen'] } : {}) });
+    return loadConfig(values.config, {
+      ...(values.listen ? { listen: values.listen } : {}),
+      ...(values['status-listen'] ? { statusListen: values['status-listen'] } : {}),
+    });
   } catch (err) {
     if (err instanceof ConfigError) throw new Error(`configuration: ${err.message}`);
     throw err;
@@ -34,14 +41,25 @@ function serveConfig(values: { config?: string | undefined; listen?: string | un
  * The wiring lives in ../serve/: this reads as the order things happen in.
  */
 export async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, config: { type: 'string' }, listen: { type: 'string' }, 'status-listen': { type: 'string' }, 'password-file': { type: 'string' } });
+  const { values } = parse(args, {
+    data: { type: 'string' },
+    config: { type: 'string' },
+    listen: { type: 'string' },
+    'status-listen': { type: 'string' },
+    'password-file': { type: 'string' },
+  });
   const config = serveConfig(values);
   // The one clock and source of randomness everything below is given.
   const clock: Clock = { now: () => new Date() };
   const random = (n: number) => new Uint8Array(randomBytes(n));
   const logger = createLogger(config.log.level);
   const metrics = config.metrics.enabled ? createMetrics({ now: () => clock.now() }) : undefined;
-  const { store, sealer, issuer, release } = await openDataDir({ dataDir: values.data ?? './data', passwordFile: values['password-file'], templates: config.templates, logger });
+  const { store, sealer, issuer, release } = await openDataDir({
+    dataDir: values.data ?? './data',
+    passwordFile: values['password-file'],
+    templates: config.templates,
+    logger,
+  });
 
   const signals = stopSignals();
   // Bind first (a port of 0 picks a free one), then derive the URLs that leaves embed.
@@ -78,7 +96,11 @@ export async function serveCommand(args: string[]): Promise<void> {
       clock,
       random,
       // Each intermediate's own CRL and certificate: a leaf keeps pointing at its issuer after a rotation.
-      urls: (i) => ({ ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}${issuerPaths(i.name).caIssuers}`, crl: `${statusBase}${issuerPaths(i.name).crl}` }),
+      urls: (i) => ({
+        ocsp: `${statusBase}/ocsp`,
+        caIssuers: `${statusBase}${issuerPaths(i.name).caIssuers}`,
+        crl: `${statusBase}${issuerPaths(i.name).crl}`,
+      }),
       logger,
       ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
       maxNames: config.limits.maxNames,
@@ -86,7 +108,14 @@ export async function serveCommand(args: string[]): Promise<void> {
     });
     checkIntermediateUrls(issuer, statusBase, logger);
     const names = serverNames(config, apiAddr.host, issuer, logger);
-    const renewal = await keepListenerCertificate({ server: listeners.https, authority, names, lifetimeMs: config.serverCertificateLifetime, logger, clock });
+    const renewal = await keepListenerCertificate({
+      server: listeners.https,
+      authority,
+      names,
+      lifetimeMs: config.serverCertificateLifetime,
+      logger,
+      clock,
+    });
     stopRenewal = () => renewal.stop();
 
     // An activation (`shortleaf intermediate activate`) switches the authority at once; the HTTPS
@@ -95,15 +124,43 @@ export async function serveCommand(args: string[]): Promise<void> {
       checkIntermediateUrls(next, statusBase, logger);
       renewal.now();
     };
-    const revocation = await startRevocationServices({ store, sealer, authority, config, clock, logger, statusBase, onActivated, ...(metrics === undefined ? {} : { telemetry: metrics.authority }) });
+    const revocation = await startRevocationServices({
+      store,
+      sealer,
+      authority,
+      config,
+      clock,
+      logger,
+      statusBase,
+      onActivated,
+      ...(metrics === undefined ? {} : { telemetry: metrics.authority }),
+    });
     metrics?.watchOcspCache(() => revocation.ocsp.stats().entries);
     stopRevocation = () => revocation.stop();
 
-    const doors = createFrontDoors({ config, store, sealer, authority, revocation, names, apiPort, clock, random, logger, metrics });
+    const doors = createFrontDoors({
+      config,
+      store,
+      sealer,
+      authority,
+      revocation,
+      names,
+      apiPort,
+      clock,
+      random,
+      logger,
+      metrics,
+    });
     closeDoors = doors.close;
     pending.open({ root: doors.root, status: createStatusDoors({ config, revocation, clock, logger, metrics }) });
     const publicUrl = config.publicUrl ?? defaultPublicUrl(names, apiPort);
-    logger.info('listening', { api: `https://${urlHost(apiAddr.host)}:${apiPort}`, status: `http://${urlHost(statusAddr.host)}:${statusPort}`, publicUrl, statusUrl: statusBase, issuer: authority.issuer.name });
+    logger.info('listening', {
+      api: `https://${urlHost(apiAddr.host)}:${apiPort}`,
+      status: `http://${urlHost(statusAddr.host)}:${statusPort}`,
+      publicUrl,
+      statusUrl: statusBase,
+      issuer: authority.issuer.name,
+    });
     out(`Shortleaf is serving: API ${publicUrl}, status ${statusBase}`);
   } catch (err) {
     // A start-up failure after binding must not leave a listening socket keeping the process alive,

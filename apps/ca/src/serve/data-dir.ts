@@ -1,5 +1,12 @@
 import { existsSync } from 'node:fs';
-import { assertTemplatesFitProvisioners, loadActiveIssuer, type CertificateTemplate, type KeySealer, type LoadedIssuer, type Logger } from '@shortleaf/authority';
+import {
+  assertTemplatesFitProvisioners,
+  loadActiveIssuer,
+  type CertificateTemplate,
+  type KeySealer,
+  type LoadedIssuer,
+  type Logger,
+} from '@shortleaf/authority';
 import { initDataDir } from '../commands/init.js';
 import { dataSealer, openStore } from '../data.js';
 import { acquireInstanceLock } from '../instance-lock.js';
@@ -13,7 +20,12 @@ type Store = Awaited<ReturnType<typeof openStore>>['store'];
  * database is opened and migrated), unseals the active intermediate and checks the templates
  * against the provisioners. On failure nothing is left open or locked.
  */
-export async function openDataDir(opts: { dataDir: string; passwordFile: string | undefined; templates: ReadonlyMap<string, CertificateTemplate>; logger: Logger }): Promise<{ store: Store; sealer: KeySealer; issuer: LoadedIssuer; release(): void }> {
+export async function openDataDir(opts: {
+  dataDir: string;
+  passwordFile: string | undefined;
+  templates: ReadonlyMap<string, CertificateTemplate>;
+  logger: Logger;
+}): Promise<{ store: Store; sealer: KeySealer; issuer: LoadedIssuer; release(): void }> {
   const { dataDir, logger } = opts;
   const layout = dataLayout(dataDir);
   if (!existsSync(layout.database)) {
@@ -21,7 +33,10 @@ export async function openDataDir(opts: { dataDir: string; passwordFile: string 
     await initDataDir(dataDir);
   }
   if (existsSync(layout.offlineRoot)) {
-    logger.warn('development_root_present', { path: layout.offlineRoot, note: 'the root key is on this machine; production keeps it offline. The server never reads it.' });
+    logger.warn('development_root_present', {
+      path: layout.offlineRoot,
+      note: 'the root key is on this machine; production keeps it offline. The server never reads it.',
+    });
   }
   const instanceLock = acquireInstanceLock(dataDir);
   const { sealer } = await dataSealer(dataDir, opts.passwordFile);

@@ -7,7 +7,11 @@ import type { Socket } from 'node:net';
  * after its TLS handshake). Node's headersTimeout does not reach a client that connects and then
  * sends nothing, or a byte and then nothing: such a connection would be held for good.
  */
-export function boundFirstRequest(server: Server | HttpsServer, event: 'connection' | 'secureConnection', ms: number): void {
+export function boundFirstRequest(
+  server: Server | HttpsServer,
+  event: 'connection' | 'secureConnection',
+  ms: number,
+): void {
   const pending = new WeakMap<Socket, NodeJS.Timeout>();
   server.on(event, (socket: Socket) => {
     const timer = setTimeout(() => socket.destroy(), ms);

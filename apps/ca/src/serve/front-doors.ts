@@ -53,7 +53,12 @@ export function createFrontDoors(deps: FrontDoorDeps): { root: Hono<NodeEnv>; cl
     authority,
     revoke: revocation.revoke,
     sealer: deps.sealer,
-    validate: createValidator({ ...validation, timeoutMs: validation.timeout, denyNetworks: validation.denyNetworks, allowNetworks: validation.allowNetworks }),
+    validate: createValidator({
+      ...validation,
+      timeoutMs: validation.timeout,
+      denyNetworks: validation.denyNetworks,
+      allowNetworks: validation.allowNetworks,
+    }),
     clock: deps.clock,
     random: deps.random,
     logger,

@@ -33,7 +33,11 @@ export interface ListenerLimits {
  * listener asks for a client certificate (mTLS renewal) without requiring one; its own
  * certificate is set once the authority can issue it (`setSecureContext`).
  */
-export function createListeners(opts: { limits: ListenerLimits; https: RequestListener; http: RequestListener }): Listeners {
+export function createListeners(opts: {
+  limits: ListenerLimits;
+  https: RequestListener;
+  http: RequestListener;
+}): Listeners {
   const https = createHttpsServer(
     {
       requestCert: true,

@@ -26,7 +26,8 @@ export const requester = (c: Context<NodeEnv>): string => c.env.incoming.socket.
 export function readNodeBody(c: Context<NodeEnv>, maxBytes: number): Promise<Uint8Array> {
   const incoming = c.env.incoming;
   return new Promise((resolve, reject) => {
-    if (Number(incoming.headers['content-length'] ?? 0) > maxBytes) return reject(new RangeError(`the body is larger than ${maxBytes} bytes`));
+    if (Number(incoming.headers['content-length'] ?? 0) > maxBytes)
+      return reject(new RangeError(`the body is larger than ${maxBytes} bytes`));
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {

@@ -35,9 +35,28 @@ describe('the root app', () => {
     const clock = { now: () => new Date() };
     const random = (n: number) => new Uint8Array(randomBytes(n));
     const statusBase = 'http://status.test';
-    const authority = createAuthority({ store, issuer: await loadActiveIssuer(store, sealer), clock, random, urls: () => ({ ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}/ca.crt`, crl: `${statusBase}/crl` }), logger: quiet });
+    const authority = createAuthority({
+      store,
+      issuer: await loadActiveIssuer(store, sealer),
+      clock,
+      random,
+      urls: () => ({ ocsp: `${statusBase}/ocsp`, caIssuers: `${statusBase}/ca.crt`, crl: `${statusBase}/crl` }),
+      logger: quiet,
+    });
     revocation = await startRevocationServices({ store, sealer, authority, config, clock, logger: quiet, statusBase });
-    const doors = createFrontDoors({ config, store, sealer, authority, revocation, names: ['localhost'], apiPort: 9443, clock, random, logger: quiet, metrics: undefined });
+    const doors = createFrontDoors({
+      config,
+      store,
+      sealer,
+      authority,
+      revocation,
+      names: ['localhost'],
+      apiPort: 9443,
+      clock,
+      random,
+      logger: quiet,
+      metrics: undefined,
+    });
     root = doors.root;
     closeDoors = doors.close;
   });
@@ -62,7 +81,11 @@ describe('the root app', () => {
     assert.equal(unknown.status, 404);
     assert.equal((await problem(unknown)).type, `${PROBLEM_TYPE_PREFIX}notFound`);
 
-    const bad = await root.request('/api/v1/sign', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+    const bad = await root.request('/api/v1/sign', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+    });
     assert.equal(bad.status, 400);
     assert.ok((await problem(bad)).type.startsWith(PROBLEM_TYPE_PREFIX));
   });
@@ -72,7 +95,11 @@ describe('the root app', () => {
     assert.equal(directory.status, 200);
     assert.match(((await directory.json()) as { newOrder: string }).newOrder, /\/acme\/acme\/new-order$/);
 
-    const wrongType = await root.request('/acme/acme/new-order', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const wrongType = await root.request('/acme/acme/new-order', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(wrongType.status, 415);
     assert.equal((await problem(wrongType)).type, `${ACME_ERROR}malformed`);
     assert.ok(wrongType.headers.get('replay-nonce'), 'an ACME error carries a fresh nonce');

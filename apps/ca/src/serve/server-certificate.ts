@@ -11,7 +11,11 @@ export interface ServerCredentials {
 }
 
 /** Issues the HTTPS listener's own certificate from the active intermediate, with a fresh key. */
-export async function issueServerCredentials(authority: Authority, names: string[], lifetimeMs: number): Promise<ServerCredentials> {
+export async function issueServerCredentials(
+  authority: Authority,
+  names: string[],
+  lifetimeMs: number,
+): Promise<ServerCredentials> {
   const { privateKey } = generateKeyPair('EC-P256');
   const issued = await authority.issueServerCertificate({ publicKey: publicKeyOf(privateKey), names, lifetimeMs });
   return {
@@ -76,7 +80,14 @@ export function scheduleServerRenewal(opts: {
  * Gives the HTTPS listener its certificate now and keeps it fresh: the first from the active
  * intermediate, then renewals swapped in without dropping a connection.
  */
-export async function keepListenerCertificate(opts: { server: HttpsServer; authority: Authority; names: string[]; lifetimeMs: number; logger: Logger; clock: Clock }): Promise<{ stop(): void; now(): void }> {
+export async function keepListenerCertificate(opts: {
+  server: HttpsServer;
+  authority: Authority;
+  names: string[];
+  lifetimeMs: number;
+  logger: Logger;
+  clock: Clock;
+}): Promise<{ stop(): void; now(): void }> {
   const current = await issueServerCredentials(opts.authority, opts.names, opts.lifetimeMs);
   opts.server.setSecureContext(secureContextOf(current));
   return scheduleServerRenewal({ ...opts, current, apply: (c) => opts.server.setSecureContext(secureContextOf(c)) });

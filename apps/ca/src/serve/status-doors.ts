@@ -11,7 +11,13 @@ import { createStatusRootApp } from './root-app.js';
  * What the plain-HTTP status listener answers, in order: OCSP on bare node:http (its hot path),
  * then `/metrics` when enabled, then the status app (CRLs, certificates, health).
  */
-export function createStatusDoors(opts: { config: Pick<ServeConfig, 'crl' | 'ocsp'>; revocation: RevocationServices; clock: Clock; logger: Logger; metrics: Metrics | undefined }): RequestListener {
+export function createStatusDoors(opts: {
+  config: Pick<ServeConfig, 'crl' | 'ocsp'>;
+  revocation: RevocationServices;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics | undefined;
+}): RequestListener {
   const { revocation, logger, metrics } = opts;
   const now = () => opts.clock.now();
   const onError = (event: string, fields: Record<string, unknown>) => logger.error(event, fields);

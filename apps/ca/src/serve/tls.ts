@@ -16,4 +16,8 @@ const TLS_CIPHERS = [
 export const TLS_OPTIONS = { minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true } as const;
 
 /** The HTTPS listener's certificate and key, in the TLS options every secure context gets. */
-export const secureContextOf = (creds: { key: string; cert: string }) => ({ ...TLS_OPTIONS, key: creds.key, cert: creds.cert });
+export const secureContextOf = (creds: { key: string; cert: string }) => ({
+  ...TLS_OPTIONS,
+  key: creds.key,
+  cert: creds.cert,
+});

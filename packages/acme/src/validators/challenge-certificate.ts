@@ -47,7 +47,10 @@ export function readChallengeCertificate(der: Uint8Array): ChallengeCertificate 
       if (result.altNames !== null) throw new Error('the subjectAltName extension appears twice');
       const names = expectTag(readTlv(content, 0, content.length), 0x30, 'GeneralNames');
       if (names.end !== content.length) throw new Error('there are bytes after the GeneralNames');
-      result.altNames = children(content, names).map((n) => ({ tag: n.tag, value: content.subarray(n.contentStart, n.end) }));
+      result.altNames = children(content, names).map((n) => ({
+        tag: n.tag,
+        value: content.subarray(n.contentStart, n.end),
+      }));
     }
   }
   return result;
@@ -71,7 +74,7 @@ function readTlv(buf: Uint8Array, offset: number, limit: number): Tlv {
 
 function children(buf: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let pos = parent.contentStart; pos < parent.end; ) {
+  for (let pos = parent.contentStart; pos < parent.end;) {
     const child = readTlv(buf, pos, parent.end);
     out.push(child);
     pos = child.end;

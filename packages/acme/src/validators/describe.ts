@@ -1,6 +1,8 @@
 /** Untrusted text for a message: quoted, escaped and cut short, so a message stays readable. */
 export function preview(text: string, max = 64): string {
-  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+  return text.length <= max
+    ? JSON.stringify(text)
+    : `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
 }
 
 /** The `code` of a Node system error, or 'unknown'. */

@@ -58,14 +58,20 @@ export async function dial(host: string, port: number, ctx: ValidationContext, h
   const where = hop.identifier ? `${hop.label} (${address}:${port})` : hop.label;
   const pinned: LookupFunction = (_name, options, callback) => {
     const family = address.includes(':') ? 6 : 4;
-    if (options.all === true) (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address, family }]);
+    if (options.all === true)
+      (callback as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [
+        { address, family },
+      ]);
     else callback(null, address, family);
   };
   const socket = connect({ host: address, port, lookup: pinned });
   try {
     await ctx.deadline.race(
       new Promise<void>((resolve, reject) => {
-        const failed = (error: Error) => reject(new AcmeError('connection', `connecting to ${where} failed: ${describeTransport(error)}`, { cause: error }));
+        const failed = (error: Error) =>
+          reject(
+            new AcmeError('connection', `connecting to ${where} failed: ${describeTransport(error)}`, { cause: error }),
+          );
         socket.once('error', failed);
         socket.once('connect', () => {
           socket.off('error', failed);
@@ -76,7 +82,10 @@ export async function dial(host: string, port: number, ctx: ValidationContext, h
     );
     const peer = socket.remoteAddress ?? '';
     refuseUnlessAllowed(peer, bare, hop, ctx);
-    if (!sameAddress(peer, address)) throw new AcmeError('connection', `the connection to ${where} reached another address`, { cause: new Error(`dialled ${address}, connected to ${peer}`) });
+    if (!sameAddress(peer, address))
+      throw new AcmeError('connection', `the connection to ${where} reached another address`, {
+        cause: new Error(`dialled ${address}, connected to ${peer}`),
+      });
     return { socket, address: peer };
   } catch (error) {
     socket.destroy();
@@ -89,7 +98,11 @@ function refuseUnlessAllowed(address: string, host: string, hop: Hop, ctx: Valid
   if (reason === null) return;
   const detail = `validation will not connect to ${host}: ${reason}`;
   if (hop.identifier) throw new AcmeError('rejectedIdentifier', detail);
-  throw new AcmeError('rejectedIdentifier', `${hop.label} leads to an address validation does not connect to (see acme.validation in the CA's configuration)`, { cause: new Error(detail) });
+  throw new AcmeError(
+    'rejectedIdentifier',
+    `${hop.label} leads to an address validation does not connect to (see acme.validation in the CA's configuration)`,
+    { cause: new Error(detail) },
+  );
 }
 
 function sameAddress(a: string, b: string): boolean {

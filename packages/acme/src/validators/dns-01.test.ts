@@ -3,7 +3,14 @@ import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { createValidator } from './index.js';
-import { assertAcmeError, challengeFor, freePort, startChallTestSrv, testConfig, type ChallTestSrv } from './test-fixtures.js';
+import {
+  assertAcmeError,
+  challengeFor,
+  freePort,
+  startChallTestSrv,
+  testConfig,
+  type ChallTestSrv,
+} from './test-fixtures.js';
 
 const digest = (keyAuthorization: string) => createHash('sha256').update(keyAuthorization).digest('base64url');
 
@@ -21,7 +28,10 @@ describe('dns-01', () => {
   test('a TXT record holding base64url(SHA-256(key authorization)) is valid, beside other records', async () => {
     const challenge = challengeFor('dns-01', 'svc1.test');
     await dnsServer.manage('/set-txt', { host: '_acme-challenge.svc1.test.', value: 'left over from last month' });
-    await dnsServer.manage('/set-txt', { host: '_acme-challenge.svc1.test.', value: digest(challenge.keyAuthorization) });
+    await dnsServer.manage('/set-txt', {
+      host: '_acme-challenge.svc1.test.',
+      value: digest(challenge.keyAuthorization),
+    });
     try {
       await validator()(challenge);
     } finally {
@@ -33,7 +43,13 @@ describe('dns-01', () => {
     const challenge = challengeFor('dns-01', 'svc1.test');
     await dnsServer.manage('/set-txt', { host: '_acme-challenge.svc1.test.', value: digest('someone else') });
     try {
-      const error = await assertAcmeError(validator()(challenge), 'incorrectResponse', '_acme-challenge.svc1.test', digest(challenge.keyAuthorization), '1 found');
+      const error = await assertAcmeError(
+        validator()(challenge),
+        'incorrectResponse',
+        '_acme-challenge.svc1.test',
+        digest(challenge.keyAuthorization),
+        '1 found',
+      );
       assert.ok(!error.message.includes(digest('someone else')), error.message);
     } finally {
       await dnsServer.manage('/clear-txt', { host: '_acme-challenge.svc1.test.' });
@@ -54,7 +70,12 @@ describe('dns-01', () => {
   test('a resolver that cannot be reached is dns', async () => {
     const closed = `127.0.0.1:${await freePort()}`;
     const challenge = challengeFor('dns-01', 'svc1.test');
-    await assertAcmeError(createValidator(testConfig({ dnsResolver: closed, timeoutMs: 1_000 }))(challenge), 'dns', '_acme-challenge.svc1.test', closed);
+    await assertAcmeError(
+      createValidator(testConfig({ dnsResolver: closed, timeoutMs: 1_000 }))(challenge),
+      'dns',
+      '_acme-challenge.svc1.test',
+      closed,
+    );
   });
 
   test('a resolver that never answers is dns once timeoutMs has passed', async () => {
@@ -65,7 +86,12 @@ describe('dns-01', () => {
       const resolver = `127.0.0.1:${silent.address().port}`;
       const challenge = challengeFor('dns-01', 'svc1.test');
       const started = Date.now();
-      await assertAcmeError(createValidator(testConfig({ dnsResolver: resolver, timeoutMs: 600 }))(challenge), 'dns', '_acme-challenge.svc1.test', resolver);
+      await assertAcmeError(
+        createValidator(testConfig({ dnsResolver: resolver, timeoutMs: 600 }))(challenge),
+        'dns',
+        '_acme-challenge.svc1.test',
+        resolver,
+      );
       const elapsed = Date.now() - started;
       assert.ok(elapsed < 1_500, `took ${elapsed} ms`);
     } finally {

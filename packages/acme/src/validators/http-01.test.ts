@@ -4,7 +4,17 @@ import { createServer as createHttpsServer } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { createValidator } from './index.js';
 import { MAX_BODY_BYTES, MAX_REDIRECTS } from './http-01.js';
-import { assertAcmeError, challengeFor, closeServer, freePort, listen, opensslCertificate, startChallTestSrv, testConfig, type ChallTestSrv } from './test-fixtures.js';
+import {
+  assertAcmeError,
+  challengeFor,
+  closeServer,
+  freePort,
+  listen,
+  opensslCertificate,
+  startChallTestSrv,
+  testConfig,
+  type ChallTestSrv,
+} from './test-fixtures.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -42,8 +52,14 @@ class ChallengeServer {
   }
 }
 
-const redirect = (location: string): Handler => (_req, res) => res.writeHead(302, { location }).end();
-const body = (text: string): Handler => (_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
+const redirect =
+  (location: string): Handler =>
+  (_req, res) =>
+    res.writeHead(302, { location }).end();
+const body =
+  (text: string): Handler =>
+  (_req, res) =>
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
 
 describe('http-01', () => {
   let site: ChallengeServer;
@@ -59,7 +75,9 @@ describe('http-01', () => {
   });
 
   const validator = (overrides: Parameters<typeof testConfig>[0] = {}) =>
-    createValidator(testConfig({ httpPort: site.port, hosts: { 'svc1.test': '127.0.0.1', 'svc2.test': '127.0.0.1' }, ...overrides }));
+    createValidator(
+      testConfig({ httpPort: site.port, hosts: { 'svc1.test': '127.0.0.1', 'svc2.test': '127.0.0.1' }, ...overrides }),
+    );
 
   test('the key authorization, surrounded by whitespace, is valid; Host is the name from the hosts map', async () => {
     const challenge = challengeFor('http-01', 'svc1.test');
@@ -72,7 +90,12 @@ describe('http-01', () => {
   test('a wrong body is incorrectResponse naming the URL, and what the body holds is never in the error', async () => {
     const challenge = challengeFor('http-01', 'svc1.test');
     site.on(challenge.token, body('hello from the default site'));
-    const error = await assertAcmeError(validator()(challenge), 'incorrectResponse', `http://svc1.test:${site.port}/.well-known/acme-challenge/${challenge.token}`, 'not the key authorization');
+    const error = await assertAcmeError(
+      validator()(challenge),
+      'incorrectResponse',
+      `http://svc1.test:${site.port}/.well-known/acme-challenge/${challenge.token}`,
+      'not the key authorization',
+    );
     assert.ok(!error.message.includes('hello'), error.message);
   });
 
@@ -84,37 +107,60 @@ describe('http-01', () => {
     const t = challenge.token;
     site.on(t, (req, res) => {
       if ((req.url ?? '').endsWith('/internal')) {
-        res.writeHead(200, { 'x-internal-secret': 'header-secret-value' }).end('body-secret-value: {"password":"hunter2"}');
+        res
+          .writeHead(200, { 'x-internal-secret': 'header-secret-value' })
+          .end('body-secret-value: {"password":"hunter2"}');
         return;
       }
       redirect(`http://internal.test:${site.port}/${t}/internal`)(req, res);
     });
-    const error = await assertAcmeError(validator({ hosts: { 'svc1.test': '127.0.0.1', 'internal.test': '127.0.0.1' } })(challenge), 'incorrectResponse', `redirect 1 from http://svc1.test:${site.port}/.well-known/acme-challenge/${t}`);
+    const error = await assertAcmeError(
+      validator({ hosts: { 'svc1.test': '127.0.0.1', 'internal.test': '127.0.0.1' } })(challenge),
+      'incorrectResponse',
+      `redirect 1 from http://svc1.test:${site.port}/.well-known/acme-challenge/${t}`,
+    );
     assert.equal(site.seen.at(-1)?.path, `/${t}/internal`, 'the redirect was followed');
-    for (const leaked of ['secret', 'hunter2', 'internal', '127.0.0.1']) assert.ok(!error.message.includes(leaked), `${leaked} in: ${error.message}`);
+    for (const leaked of ['secret', 'hunter2', 'internal', '127.0.0.1'])
+      assert.ok(!error.message.includes(leaked), `${leaked} in: ${error.message}`);
     assert.deepEqual(Object.keys(error.toProblem()).sort(), ['detail', 'status', 'type']);
   });
 
   test('after a redirect, a non-200 answer gives only its status; a refused redirect gives only the rule', async () => {
     const status = challengeFor('http-01', 'svc1.test');
     site.on(status.token, (req, res) => {
-      if ((req.url ?? '').endsWith('/admin')) return void res.writeHead(403, { 'x-internal-secret': 'header-secret-value' }).end('body-secret-value');
+      if ((req.url ?? '').endsWith('/admin'))
+        return void res.writeHead(403, { 'x-internal-secret': 'header-secret-value' }).end('body-secret-value');
       redirect(`http://internal.test:${site.port}/${status.token}/admin`)(req, res);
     });
     const hosts = { 'svc1.test': '127.0.0.1', 'internal.test': '127.0.0.1' };
-    const denied = await assertAcmeError(validator({ hosts })(status), 'incorrectResponse', 'redirect 1 from', 'HTTP 403');
+    const denied = await assertAcmeError(
+      validator({ hosts })(status),
+      'incorrectResponse',
+      'redirect 1 from',
+      'HTTP 403',
+    );
     assert.ok(!/secret|internal|admin/.test(denied.message), denied.message);
 
     const scheme = challengeFor('http-01', 'svc1.test');
     site.on(scheme.token, redirect('gopher://internal-secret-host/secret-path?session=secret-session'));
-    const refused = await assertAcmeError(validator({ hosts })(scheme), 'connection', 'redirect 1 from', 'only http and https');
+    const refused = await assertAcmeError(
+      validator({ hosts })(scheme),
+      'connection',
+      'redirect 1 from',
+      'only http and https',
+    );
     assert.ok(!refused.message.includes('secret'), refused.message);
   });
 
   test('the host of a redirect that does not resolve is dns, without its name', async () => {
     const challenge = challengeFor('http-01', 'svc1.test');
     site.on(challenge.token, redirect(`http://no-such-internal-name.invalid:${site.port}/x`));
-    const error = await assertAcmeError(validator({ timeoutMs: 2_000 })(challenge), 'dns', 'redirect 1 from', 'could not be resolved');
+    const error = await assertAcmeError(
+      validator({ timeoutMs: 2_000 })(challenge),
+      'dns',
+      'redirect 1 from',
+      'could not be resolved',
+    );
     assert.ok(!error.message.includes('no-such-internal-name'), error.message);
   });
 
@@ -192,7 +238,12 @@ describe('http-01', () => {
   test('a refused connection is connection, naming the URL', async () => {
     const challenge = challengeFor('http-01', 'svc1.test');
     const closed = await freePort();
-    await assertAcmeError(validator({ httpPort: closed })(challenge), 'connection', 'refused', `http://svc1.test:${closed}/`);
+    await assertAcmeError(
+      validator({ httpPort: closed })(challenge),
+      'connection',
+      'refused',
+      `http://svc1.test:${closed}/`,
+    );
   });
 
   test('a server that never answers is connection once timeoutMs has passed', async () => {
@@ -234,8 +285,16 @@ describe('http-01', () => {
     const before = site.seen.length;
     const challenge = challengeFor('http-01', 'svc1.test');
     await assertAcmeError(validator()({ ...challenge, token: '../../admin' }), 'malformed', 'token');
-    await assertAcmeError(validator()({ ...challenge, identifier: { type: 'dns', value: 'svc1.test/x' } }), 'malformed', 'svc1.test/x');
-    await assertAcmeError(validator()({ ...challenge, identifier: { type: 'ip', value: 'svc1.test' } }), 'malformed', 'not an IP address');
+    await assertAcmeError(
+      validator()({ ...challenge, identifier: { type: 'dns', value: 'svc1.test/x' } }),
+      'malformed',
+      'svc1.test/x',
+    );
+    await assertAcmeError(
+      validator()({ ...challenge, identifier: { type: 'ip', value: 'svc1.test' } }),
+      'malformed',
+      'not an IP address',
+    );
     assert.equal(site.seen.length, before);
   });
 
@@ -259,7 +318,13 @@ describe('http-01', () => {
     test('SERVFAIL for the name is dns', async () => {
       await dnsServer.manage('/set-servfail', { host: 'broken.test.' });
       const challenge = challengeFor('http-01', 'broken.test');
-      await assertAcmeError(validator({ dnsResolver: dnsServer.resolver })(challenge), 'dns', 'broken.test', 'SERVFAIL', dnsServer.resolver);
+      await assertAcmeError(
+        validator({ dnsResolver: dnsServer.resolver })(challenge),
+        'dns',
+        'broken.test',
+        'SERVFAIL',
+        dnsServer.resolver,
+      );
     });
   });
 });

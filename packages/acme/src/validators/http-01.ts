@@ -47,15 +47,23 @@ export async function validateHttp01(challenge: ChallengeToValidate, ctx: Valida
   for (let redirects = 0; ; redirects++) {
     const answer = await fetchOnce(target, ctx);
     if (REDIRECT_STATUSES.has(answer.status)) {
-      if (redirects === MAX_REDIRECTS) throw new AcmeError('connection', `${origin} redirected more than ${MAX_REDIRECTS} times`);
+      if (redirects === MAX_REDIRECTS)
+        throw new AcmeError('connection', `${origin} redirected more than ${MAX_REDIRECTS} times`);
       target = redirectTarget(target, answer.location, `redirect ${redirects + 1} from ${origin}`, ctx);
       continue;
     }
     // For the log only: where the redirects led.
-    const at = target.identifier ? {} : { cause: new Error(`the last redirect led to ${show(target.url, target.port)}`) };
-    if (answer.status !== 200) throw new AcmeError('incorrectResponse', `${target.label} answered HTTP ${answer.status}, not 200`, at);
+    const at = target.identifier
+      ? {}
+      : { cause: new Error(`the last redirect led to ${show(target.url, target.port)}`) };
+    if (answer.status !== 200)
+      throw new AcmeError('incorrectResponse', `${target.label} answered HTTP ${answer.status}, not 200`, at);
     if (answer.body.toString('utf8').trim() === challenge.keyAuthorization) return;
-    throw new AcmeError('incorrectResponse', `the body at ${target.label} is not the key authorization ${JSON.stringify(challenge.keyAuthorization)} (what it holds is never shown)`, at);
+    throw new AcmeError(
+      'incorrectResponse',
+      `the body at ${target.label} is not the key authorization ${JSON.stringify(challenge.keyAuthorization)} (what it holds is never shown)`,
+      at,
+    );
   }
 }
 
@@ -64,7 +72,10 @@ export async function validateHttp01(challenge: ChallengeToValidate, ctx: Valida
  * Let's Encrypt does), refused otherwise. The address it leads to is checked when it is dialled.
  */
 function redirectTarget(from: Target, location: string | undefined, redirect: string, ctx: ValidationContext): Target {
-  const refuse = (why: string, detail: string) => new AcmeError('connection', `${redirect} was not followed: ${why}`, { cause: new Error(`${show(from.url, from.port)} redirected to ${detail}`) });
+  const refuse = (why: string, detail: string) =>
+    new AcmeError('connection', `${redirect} was not followed: ${why}`, {
+      cause: new Error(`${show(from.url, from.port)} redirected to ${detail}`),
+    });
   if (location === undefined || location === '') throw refuse('the response had no Location header', 'nowhere');
   let url: URL;
   try {
@@ -72,10 +83,17 @@ function redirectTarget(from: Target, location: string | undefined, redirect: st
   } catch {
     throw refuse('its Location is not a URL', JSON.stringify(location.slice(0, 200)));
   }
-  const ports = url.protocol === 'http:' ? [...new Set([80, ctx.config.httpPort])] : url.protocol === 'https:' ? [...new Set([443, ctx.config.tlsPort])] : null;
+  const ports =
+    url.protocol === 'http:'
+      ? [...new Set([80, ctx.config.httpPort])]
+      : url.protocol === 'https:'
+        ? [...new Set([443, ctx.config.tlsPort])]
+        : null;
   if (ports === null) throw refuse('only http and https URLs are followed', url.href);
-  const port = url.port === '' ? (url.protocol === 'http:' ? ctx.config.httpPort : ctx.config.tlsPort) : Number(url.port);
-  if (!ports.includes(port)) throw refuse(`only ports ${ports.join(' and ')} are followed for ${url.protocol.slice(0, -1)}`, url.href);
+  const port =
+    url.port === '' ? (url.protocol === 'http:' ? ctx.config.httpPort : ctx.config.tlsPort) : Number(url.port);
+  if (!ports.includes(port))
+    throw refuse(`only ports ${ports.join(' and ')} are followed for ${url.protocol.slice(0, -1)}`, url.href);
   url.hash = '';
   return { url, port, label: `the URL of ${redirect}`, identifier: false };
 }
@@ -87,7 +105,13 @@ async function fetchOnce(target: Target, ctx: ValidationContext): Promise<Answer
   const https = target.url.protocol === 'https:';
   const hostname = target.url.hostname;
   // Like Let's Encrypt, https redirect targets are not authenticated: the body is what counts.
-  const stream: Socket = https ? tlsConnect({ socket, rejectUnauthorized: false, ...(isIP(hostname.replace(/^\[|\]$/g, '')) === 0 ? { servername: hostname } : {}) }) : socket;
+  const stream: Socket = https
+    ? tlsConnect({
+        socket,
+        rejectUnauthorized: false,
+        ...(isIP(hostname.replace(/^\[|\]$/g, '')) === 0 ? { servername: hostname } : {}),
+      })
+    : socket;
   let req: ClientRequest | undefined;
   const answer = new Promise<Answer>((resolve, reject) => {
     const fail = (error: unknown) => reject(error instanceof AcmeError ? error : transportError(error, where));
@@ -106,7 +130,10 @@ async function fetchOnce(target: Target, ctx: ValidationContext): Promise<Answer
     req.end();
   });
   try {
-    return await ctx.deadline.race(answer, () => new AcmeError('connection', `no complete answer from ${where} within ${ctx.deadline.timeoutMs} ms`));
+    return await ctx.deadline.race(
+      answer,
+      () => new AcmeError('connection', `no complete answer from ${where} within ${ctx.deadline.timeoutMs} ms`),
+    );
   } finally {
     req?.destroy();
     stream.destroy();
@@ -137,19 +164,26 @@ function readAnswer(res: IncomingMessage, where: string): Promise<Answer> {
     });
     res.on('end', () => resolve({ status, location, body: Buffer.concat(chunks) }));
     res.on('error', reject);
-    res.on('close', () => reject(new AcmeError('connection', `the connection to ${where} closed before the body was complete`)));
+    res.on('close', () =>
+      reject(new AcmeError('connection', `the connection to ${where} closed before the body was complete`)),
+    );
   });
 }
 
 function tooLarge(where: string): AcmeError {
-  return new AcmeError('incorrectResponse', `the body at ${where} is larger than ${MAX_BODY_BYTES} bytes; it should hold only the key authorization`);
+  return new AcmeError(
+    'incorrectResponse',
+    `the body at ${where} is larger than ${MAX_BODY_BYTES} bytes; it should hold only the key authorization`,
+  );
 }
 
 /** A fixed description per kind of failure: Node's messages can quote what the server sent (a bad header, say). */
 function transportError(error: unknown, where: string): AcmeError {
   const code = errorCode(error);
-  if (code.startsWith('HPE_')) return new AcmeError('connection', `${where} sent a malformed HTTP response (${code})`, { cause: error });
-  if (code.startsWith('ERR_SSL') || code === 'EPROTO') return new AcmeError('tls', `the TLS handshake with ${where} failed (${code})`, { cause: error });
+  if (code.startsWith('HPE_'))
+    return new AcmeError('connection', `${where} sent a malformed HTTP response (${code})`, { cause: error });
+  if (code.startsWith('ERR_SSL') || code === 'EPROTO')
+    return new AcmeError('tls', `the TLS handshake with ${where} failed (${code})`, { cause: error });
   return new AcmeError('connection', `fetching ${where} failed: ${describeTransport(error)}`, { cause: error });
 }
 

@@ -13,7 +13,10 @@ export type { ChallengeToValidate, ValidationConfig, Validator } from './types.j
 export { DEFAULT_DENY_NETWORKS } from './network-policy.js';
 
 /** One row per challenge type (RFC 8555 §8.3, §8.4; RFC 8737). */
-const VALIDATORS: Record<ChallengeToValidate['type'], (challenge: ChallengeToValidate, ctx: ValidationContext) => Promise<void>> = {
+const VALIDATORS: Record<
+  ChallengeToValidate['type'],
+  (challenge: ChallengeToValidate, ctx: ValidationContext) => Promise<void>
+> = {
   'http-01': validateHttp01,
   'dns-01': validateDns01,
   'tls-alpn-01': validateTlsAlpn01,
@@ -29,9 +32,11 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
  * `timeoutMs` and closes every socket and timer it opened.
  */
 export function createValidator(config: ValidationConfig): Validator {
-  if (!Number.isInteger(config.timeoutMs) || config.timeoutMs <= 0) throw new Error(`validation timeoutMs must be a positive integer, not ${config.timeoutMs}`);
+  if (!Number.isInteger(config.timeoutMs) || config.timeoutMs <= 0)
+    throw new Error(`validation timeoutMs must be a positive integer, not ${config.timeoutMs}`);
   for (const port of [config.httpPort, config.tlsPort]) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`validation port ${port} is not a TCP port`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`validation port ${port} is not a TCP port`);
   }
   const lookup = createLookup(config);
   // Every connection a validator opens goes through dial.ts, which applies this policy to the
@@ -39,7 +44,8 @@ export function createValidator(config: ValidationConfig): Validator {
   const policy = createNetworkPolicy(config);
   return async (challenge) => {
     const validate = Object.hasOwn(VALIDATORS, challenge.type) ? VALIDATORS[challenge.type] : undefined;
-    if (validate === undefined) throw new AcmeError('malformed', `unknown challenge type ${JSON.stringify(challenge.type)}`);
+    if (validate === undefined)
+      throw new AcmeError('malformed', `unknown challenge type ${JSON.stringify(challenge.type)}`);
     if (!TOKEN.test(challenge.token)) throw new AcmeError('malformed', 'the challenge token is not base64url');
     const normalized = { ...challenge, identifier: normalizeIdentifier(challenge.identifier) };
     const deadline = new Deadline(config.timeoutMs);
@@ -47,7 +53,11 @@ export function createValidator(config: ValidationConfig): Validator {
       await validate(normalized, { config, lookup, policy, deadline });
     } catch (cause) {
       if (cause instanceof AcmeError) throw cause;
-      throw new AcmeError('connection', `${challenge.type} validation of ${normalized.identifier.value} failed unexpectedly (${errorCode(cause)})`, { cause });
+      throw new AcmeError(
+        'connection',
+        `${challenge.type} validation of ${normalized.identifier.value} failed unexpectedly (${errorCode(cause)})`,
+        { cause },
+      );
     } finally {
       deadline.dispose();
     }
@@ -61,13 +71,18 @@ function normalizeIdentifier(identifier: ChallengeToValidate['identifier']): Cha
     if (ip === null) throw new AcmeError('malformed', `${JSON.stringify(identifier.value)} is not an IP address`);
     return { type: 'ip', value: formatIp(ip) };
   }
-  if (identifier.value.startsWith('*.')) throw new AcmeError('malformed', `${JSON.stringify(identifier.value)} is a wildcard; a wildcard is validated at its base name`);
+  if (identifier.value.startsWith('*.'))
+    throw new AcmeError(
+      'malformed',
+      `${JSON.stringify(identifier.value)} is a wildcard; a wildcard is validated at its base name`,
+    );
   let name;
   try {
     name = parseName(identifier.value);
   } catch {
     name = null;
   }
-  if (name?.kind !== 'dns' || name.value.includes('*')) throw new AcmeError('malformed', `${JSON.stringify(identifier.value)} is not a DNS name that can be validated`);
+  if (name?.kind !== 'dns' || name.value.includes('*'))
+    throw new AcmeError('malformed', `${JSON.stringify(identifier.value)} is not a DNS name that can be validated`);
   return { type: 'dns', value: name.value };
 }

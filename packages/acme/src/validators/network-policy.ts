@@ -1,4 +1,12 @@
-import { embeddedIpv4, formatIp, ipInNetwork, parseCidr, parseIp, specialAddress, type SpecialAddressKind } from '@shortleaf/pki';
+import {
+  embeddedIpv4,
+  formatIp,
+  ipInNetwork,
+  parseCidr,
+  parseIp,
+  specialAddress,
+  type SpecialAddressKind,
+} from '@shortleaf/pki';
 
 type Network = { network: Uint8Array; prefix: number };
 
@@ -26,7 +34,10 @@ export interface NetworkPolicy {
 function parseNetworks(list: readonly string[], key: string): Network[] {
   return list.map((text) => {
     const net = parseCidr(text);
-    if (net === null) throw new Error(`acme.validation.${key}: ${JSON.stringify(text)} is not an IP network such as 10.0.0.0/8 or fd00::/8`);
+    if (net === null)
+      throw new Error(
+        `acme.validation.${key}: ${JSON.stringify(text)} is not an IP network such as 10.0.0.0/8 or fd00::/8`,
+      );
     return net;
   });
 }
@@ -38,7 +49,10 @@ function parseNetworks(list: readonly string[], key: string): Network[] {
  * can point validation elsewhere. Unspecified, multicast, broadcast and link-local addresses,
  * in any IPv4 or IPv6 spelling, are refused first: no `allowNetworks` entry lets them through.
  */
-export function createNetworkPolicy(config: { denyNetworks?: readonly string[] | undefined; allowNetworks?: readonly string[] | null | undefined }): NetworkPolicy {
+export function createNetworkPolicy(config: {
+  denyNetworks?: readonly string[] | undefined;
+  allowNetworks?: readonly string[] | null | undefined;
+}): NetworkPolicy {
   const denyText = config.denyNetworks ?? DEFAULT_DENY_NETWORKS;
   const deny = parseNetworks(denyText, 'denyNetworks');
   const allowText = config.allowNetworks ?? null;
@@ -53,10 +67,12 @@ export function createNetworkPolicy(config: { denyNetworks?: readonly string[] |
       if (ip === null) return `${JSON.stringify(address)} is not an IP address`;
       const shown = formatIp(ip);
       const special = specialAddress(ip);
-      if (special !== null) return `${shown} is ${NEVER_DIALLED[special.kind]} (${special.cidr}); validation never connects to one, whatever acme.validation allows`;
+      if (special !== null)
+        return `${shown} is ${NEVER_DIALLED[special.kind]} (${special.cidr}); validation never connects to one, whatever acme.validation allows`;
       const denied = inAny(ip, deny);
       if (denied >= 0) return `${shown} is in ${denyText[denied]}, which acme.validation.denyNetworks refuses`;
-      if (allow !== null && inAny(ip, allow) < 0) return `${shown} is outside acme.validation.allowNetworks (${allowText!.join(', ')})`;
+      if (allow !== null && inAny(ip, allow) < 0)
+        return `${shown} is outside acme.validation.allowNetworks (${allowText!.join(', ')})`;
       return null;
     },
   };

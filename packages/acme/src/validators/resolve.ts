@@ -20,7 +20,8 @@ export interface Lookup {
 export function createLookup(config: Pick<ValidationConfig, 'dnsResolver' | 'hosts' | 'timeoutMs'>): Lookup {
   const hosts = new Map<string, string>();
   for (const [name, ip] of Object.entries(config.hosts)) {
-    if (isIP(ip) === 0) throw new Error(`validation hosts entry ${name} maps to ${JSON.stringify(ip)}, which is not an IP address`);
+    if (isIP(ip) === 0)
+      throw new Error(`validation hosts entry ${name} maps to ${JSON.stringify(ip)}, which is not an IP address`);
     hosts.set(name.toLowerCase().replace(/\.$/, ''), ip);
   }
   if (config.dnsResolver !== null) new dns.Resolver().setServers([config.dnsResolver]);
@@ -35,18 +36,29 @@ export function createLookup(config: Pick<ValidationConfig, 'dnsResolver' | 'hos
   };
 
   /** Runs one query; the codes in `empty` mean "no such records" and give an empty list. */
-  const query = async <T>(deadline: Deadline, name: string, rrtype: string, run: (r: dns.Resolver) => Promise<T[]>, empty: string[]): Promise<T[]> => {
+  const query = async <T>(
+    deadline: Deadline,
+    name: string,
+    rrtype: string,
+    run: (r: dns.Resolver) => Promise<T[]>,
+    empty: string[],
+  ): Promise<T[]> => {
     const resolver = newResolver();
     try {
       return await deadline.race(run(resolver), () => {
         resolver.cancel();
-        return new AcmeError('dns', `the ${rrtype} query for ${name} (${via}) did not finish within ${deadline.timeoutMs} ms`);
+        return new AcmeError(
+          'dns',
+          `the ${rrtype} query for ${name} (${via}) did not finish within ${deadline.timeoutMs} ms`,
+        );
       });
     } catch (cause) {
       if (cause instanceof AcmeError) throw cause;
       const code = errorCode(cause);
       if (empty.includes(code)) return [];
-      throw new AcmeError('dns', `the ${rrtype} query for ${name} failed (${via}): ${describeDnsCode(code)}`, { cause });
+      throw new AcmeError('dns', `the ${rrtype} query for ${name} failed (${via}): ${describeDnsCode(code)}`, {
+        cause,
+      });
     }
   };
 
@@ -74,12 +86,17 @@ export function createLookup(config: Pick<ValidationConfig, 'dnsResolver' | 'hos
 
 async function systemAddress(name: string, deadline: Deadline): Promise<string> {
   try {
-    const found = await deadline.race(dns.lookup(name), () => new AcmeError('dns', `looking up ${name} (the system resolver) did not finish within ${deadline.timeoutMs} ms`));
+    const found = await deadline.race(
+      dns.lookup(name),
+      () =>
+        new AcmeError('dns', `looking up ${name} (the system resolver) did not finish within ${deadline.timeoutMs} ms`),
+    );
     return found.address;
   } catch (cause) {
     if (cause instanceof AcmeError) throw cause;
     const code = errorCode(cause);
-    if (code === 'ENOTFOUND' || code === 'ENODATA') throw new AcmeError('dns', `${name} does not resolve to an address (the system resolver)`, { cause });
+    if (code === 'ENOTFOUND' || code === 'ENODATA')
+      throw new AcmeError('dns', `${name} does not resolve to an address (the system resolver)`, { cause });
     throw new AcmeError('dns', `looking up ${name} failed (the system resolver): ${describeDnsCode(code)}`, { cause });
   }
 }

@@ -23,9 +23,18 @@ export function testConfig(overrides: Partial<ValidationConfig> = {}): Validatio
 }
 
 /** A challenge with a fresh token and a key authorization of the real shape. */
-export function challengeFor(type: ChallengeToValidate['type'], value: string, identifierType: 'dns' | 'ip' = 'dns'): ChallengeToValidate {
+export function challengeFor(
+  type: ChallengeToValidate['type'],
+  value: string,
+  identifierType: 'dns' | 'ip' = 'dns',
+): ChallengeToValidate {
   const token = randomBytes(16).toString('base64url');
-  return { type, identifier: { type: identifierType, value }, token, keyAuthorization: `${token}.${randomBytes(32).toString('base64url')}` };
+  return {
+    type,
+    identifier: { type: identifierType, value },
+    token,
+    keyAuthorization: `${token}.${randomBytes(32).toString('base64url')}`,
+  };
 }
 
 export function sha256Hex(text: string): string {
@@ -67,7 +76,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** Asserts that `work` rejects with an AcmeError of `type` whose message contains every fragment. */
-export async function assertAcmeError(work: Promise<unknown>, type: AcmeErrorType, ...fragments: string[]): Promise<AcmeError> {
+export async function assertAcmeError(
+  work: Promise<unknown>,
+  type: AcmeErrorType,
+  ...fragments: string[]
+): Promise<AcmeError> {
   let caught: unknown;
   try {
     await work;
@@ -76,7 +89,8 @@ export async function assertAcmeError(work: Promise<unknown>, type: AcmeErrorTyp
   }
   assert.ok(caught instanceof AcmeError, `expected an AcmeError, got ${String(caught)}`);
   assert.equal(caught.type, type, `type of: ${caught.message}`);
-  for (const fragment of fragments) assert.ok(caught.message.includes(fragment), `${JSON.stringify(fragment)} not in: ${caught.message}`);
+  for (const fragment of fragments)
+    assert.ok(caught.message.includes(fragment), `${JSON.stringify(fragment)} not in: ${caught.message}`);
   return caught;
 }
 
@@ -87,7 +101,19 @@ export async function assertAcmeError(work: Promise<unknown>, type: AcmeErrorTyp
 export function opensslCertificate(commonName: string, extensions: string[]): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'shortleaf-validators-'));
   try {
-    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${commonName}`];
+    const args = [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${commonName}`,
+    ];
     for (const ext of extensions) args.push('-addext', ext);
     args.push('-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'));
     execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
@@ -120,9 +146,24 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const dnsPort = await freePort();
     const managementPort = await freePort();
-    const child = spawn(CHALLTESTSRV, ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${managementPort}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      CHALLTESTSRV,
+      [
+        '-dns01',
+        `127.0.0.1:${dnsPort}`,
+        '-http01',
+        '',
+        '-https01',
+        '',
+        '-tlsalpn01',
+        '',
+        '-management',
+        `127.0.0.1:${managementPort}`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-4_000);
@@ -130,13 +171,19 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     const failed = new Promise<never>((_, reject) => {
-      child.once('error', (error) => reject(new Error(`cannot run ${CHALLTESTSRV} (install Debian's pebble package): ${error.message}`)));
+      child.once('error', (error) =>
+        reject(new Error(`cannot run ${CHALLTESTSRV} (install Debian's pebble package): ${error.message}`)),
+      );
       child.once('exit', (code) => reject(new Error(`${CHALLTESTSRV} exited with ${code}: ${output}`)));
     });
     failed.catch(() => {});
     const resolver = `127.0.0.1:${dnsPort}`;
     const manage = async (path: string, body: Record<string, unknown>) => {
-      const response = await fetch(`http://127.0.0.1:${managementPort}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(2_000) });
+      const response = await fetch(`http://127.0.0.1:${managementPort}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(2_000),
+      });
       await response.arrayBuffer();
       assert.equal(response.status, 200, `${path} answered ${response.status}`);
     };

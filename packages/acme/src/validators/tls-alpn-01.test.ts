@@ -38,10 +38,13 @@ describe('tls-alpn-01', () => {
   const servernames: string[] = [];
   let fallback: { cert: string; key: string };
 
-  const responder = createServer({ ALPNProtocols: ['acme-tls/1'], SNICallback: (name, done) => {
-    servernames.push(name);
-    done(null, contexts.get(current));
-  } });
+  const responder = createServer({
+    ALPNProtocols: ['acme-tls/1'],
+    SNICallback: (name, done) => {
+      servernames.push(name);
+      done(null, contexts.get(current));
+    },
+  });
   let port = 0;
 
   before(async () => {
@@ -82,18 +85,30 @@ describe('tls-alpn-01', () => {
   });
 
   test('an acmeIdentifier not marked critical is incorrectResponse', async () => {
-    await presenting('notCritical', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'not marked critical'));
+    await presenting('notCritical', () =>
+      assertAcmeError(validator()(dns), 'incorrectResponse', 'not marked critical'),
+    );
   });
 
   test('a missing or misshapen acmeIdentifier is incorrectResponse', async () => {
-    await presenting('noExtension', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one acmeIdentifier extension'));
-    await presenting('shortDigest', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'OCTET STRING of 32 bytes'));
+    await presenting('noExtension', () =>
+      assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one acmeIdentifier extension'),
+    );
+    await presenting('shortDigest', () =>
+      assertAcmeError(validator()(dns), 'incorrectResponse', 'OCTET STRING of 32 bytes'),
+    );
   });
 
   test('the subjectAltName must be exactly the identifier', async () => {
-    await presenting('twoNames', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one subjectAltName'));
-    await presenting('otherName', () => assertAcmeError(validator()(dns), 'incorrectResponse', 'not the dNSName svc1.test'));
-    await presenting('valid', () => assertAcmeError(validator()({ ...ip }), 'incorrectResponse', 'not the iPAddress 127.0.0.1'));
+    await presenting('twoNames', () =>
+      assertAcmeError(validator()(dns), 'incorrectResponse', 'exactly one subjectAltName'),
+    );
+    await presenting('otherName', () =>
+      assertAcmeError(validator()(dns), 'incorrectResponse', 'not the dNSName svc1.test'),
+    );
+    await presenting('valid', () =>
+      assertAcmeError(validator()({ ...ip }), 'incorrectResponse', 'not the iPAddress 127.0.0.1'),
+    );
   });
 
   test('an IP identifier is asked for with its reverse name as SNI and needs the iPAddress SAN (RFC 8738 §6)', async () => {
@@ -104,7 +119,10 @@ describe('tls-alpn-01', () => {
 
   test('reverse names for IPv4 and IPv6', () => {
     assert.equal(reverseName(parseIp('192.0.2.1')!), '1.2.0.192.in-addr.arpa');
-    assert.equal(reverseName(parseIp('2001:db8::567:89ab')!), 'b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa');
+    assert.equal(
+      reverseName(parseIp('2001:db8::567:89ab')!),
+      'b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
   });
 
   test('a server that does not negotiate acme-tls/1 is tls', async () => {
@@ -114,7 +132,12 @@ describe('tls-alpn-01', () => {
     const plainPort = await listen(plain);
     const h2Port = await listen(h2);
     try {
-      await assertAcmeError(validator({ tlsPort: plainPort })(dns), 'tls', 'did not negotiate the ALPN protocol acme-tls/1', 'SNI svc1.test');
+      await assertAcmeError(
+        validator({ tlsPort: plainPort })(dns),
+        'tls',
+        'did not negotiate the ALPN protocol acme-tls/1',
+        'SNI svc1.test',
+      );
       await assertAcmeError(validator({ tlsPort: h2Port })(dns), 'tls', 'refused the ALPN protocol acme-tls/1');
     } finally {
       await closeServer(plain);
@@ -126,7 +149,12 @@ describe('tls-alpn-01', () => {
     const http = createHttpServer((_req, res) => res.end('hello'));
     const httpPort = await listen(http);
     try {
-      await assertAcmeError(validator({ tlsPort: httpPort })(dns), 'tls', `127.0.0.1:${httpPort}`, 'does not speak TLS');
+      await assertAcmeError(
+        validator({ tlsPort: httpPort })(dns),
+        'tls',
+        `127.0.0.1:${httpPort}`,
+        'does not speak TLS',
+      );
     } finally {
       await closeServer(http);
     }
@@ -153,6 +181,10 @@ describe('tls-alpn-01', () => {
   });
 
   test('a name that does not resolve is dns', async () => {
-    await assertAcmeError(validator()(challengeFor('tls-alpn-01', 'no-such-name.invalid')), 'dns', 'no-such-name.invalid');
+    await assertAcmeError(
+      validator()(challengeFor('tls-alpn-01', 'no-such-name.invalid')),
+      'dns',
+      'no-such-name.invalid',
+    );
   });
 });

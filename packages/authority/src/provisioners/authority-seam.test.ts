@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createAuthority, type Authority } from '../authority.js';
-import { AUD, T0, URLS, addProvisioner, createTestCa, makeCsr, mint, rejectsWith, unchanged, type TestCa, type TestProvisioner } from '../test-fixtures.js';
+import {
+  AUD,
+  T0,
+  URLS,
+  addProvisioner,
+  createTestCa,
+  makeCsr,
+  mint,
+  rejectsWith,
+  unchanged,
+  type TestCa,
+  type TestProvisioner,
+} from '../test-fixtures.js';
 import { acmeProvisioner, createProvisionerRegistry, jwkProvisioner, type ProvisionerType } from './index.js';
 
 /**
@@ -21,8 +33,14 @@ const reusable: ProvisionerType = {
     create(deps) {
       const jwk = jwkProvisioner.tokens!.create(deps);
       return {
-        authorizeSign: async (header, row, audiences) => ({ ...(await jwk.authorizeSign(header, row, audiences)), use: null }),
-        authorizeRevoke: async (header, row, audiences) => ({ ...(await jwk.authorizeRevoke(header, row, audiences)), use: null }),
+        authorizeSign: async (header, row, audiences) => ({
+          ...(await jwk.authorizeSign(header, row, audiences)),
+          use: null,
+        }),
+        authorizeRevoke: async (header, row, audiences) => ({
+          ...(await jwk.authorizeRevoke(header, row, audiences)),
+          use: null,
+        }),
       };
     },
   },
@@ -47,11 +65,20 @@ describe('the authority asks the provisioner, whatever its type', () => {
     await ca.store.addProvisioner({ ...row!, name: 'buggy', type: 'forgetful' });
     pod = { ...pod, name: 'pods' };
     const provisioners = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(), reusable, forgetful]);
-    authority = createAuthority({ store: ca.store, issuer: ca.issuer, clock: ca.clock, random: (n) => new Uint8Array(randomBytes(n)), urls: URLS, logger: ca.logger, provisioners });
+    authority = createAuthority({
+      store: ca.store,
+      issuer: ca.issuer,
+      clock: ca.clock,
+      random: (n) => new Uint8Array(randomBytes(n)),
+      urls: URLS,
+      logger: ca.logger,
+      provisioners,
+    });
   });
   after(() => ca.close());
 
-  const sign = (token: string, name: string) => authority.sign({ csr: makeCsr([name]).pem, token, audiences: [AUD], requester: 'test' });
+  const sign = (token: string, name: string) =>
+    authority.sign({ csr: makeCsr([name]).pem, token, audiences: [AUD], requester: 'test' });
 
   it('spends nothing for a credential its type says is not single-use, so it may be presented again', async () => {
     ca.clock.set(T0);
@@ -76,6 +103,10 @@ describe('the authority asks the provisioner, whatever its type', () => {
   });
 
   it('names every type that takes tokens when a token names no provisioner', async () => {
-    await rejectsWith(sign(await mint(ops, { claims: { iss: 'nobody' } }), 'x.internal'), 'unknownProvisioner', 'no JWK or Reusable or Forgetful provisioner named "nobody"');
+    await rejectsWith(
+      sign(await mint(ops, { claims: { iss: 'nobody' } }), 'x.internal'),
+      'unknownProvisioner',
+      'no JWK or Reusable or Forgetful provisioner named "nobody"',
+    );
   });
 });

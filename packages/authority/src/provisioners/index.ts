@@ -6,10 +6,20 @@ export { acmeProvisioner } from './acme.js';
 export { jwkProvisioner, type JwkProvisionerConfig } from './jwk.js';
 export { createProvisionerRegistry, type ProvisionerRegistry } from './registry.js';
 export { createTokenAuthorizer, type AuthorizedBy } from './token-authorizer.js';
-export type { ProvisionerMaterial, ProvisionerType, RevokeAuthorization, SignAuthorization, TokenAuthorizer, TokenAuthorizerDeps } from './types.js';
+export type {
+  ProvisionerMaterial,
+  ProvisionerType,
+  RevokeAuthorization,
+  SignAuthorization,
+  TokenAuthorizer,
+  TokenAuthorizerDeps,
+} from './types.js';
 
 /**
  * The types this build knows. ACME's options are checked only as a JSON object here; the apps
  * build theirs with the ACME front door's parser (see `acmeProvisioner`).
  */
-export const BUILT_IN_PROVISIONERS: ProvisionerRegistry = createProvisionerRegistry([jwkProvisioner, acmeProvisioner()]);
+export const BUILT_IN_PROVISIONERS: ProvisionerRegistry = createProvisionerRegistry([
+  jwkProvisioner,
+  acmeProvisioner(),
+]);

@@ -11,8 +11,16 @@ import { BUILT_IN_PROVISIONERS, createTokenAuthorizer } from './index.js';
 function testProvisioner(name: string, kty: 'EC' | 'OKP' = 'EC'): { p: TestProvisioner; row: ProvisionerRow } {
   const { privateKey, publicKey } = generateKeyPair(kty === 'OKP' ? 'Ed25519' : 'EC-P256');
   const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
-  const p = { name, alg: kty === 'OKP' ? ('EdDSA' as const) : ('ES256' as const), privateJwk: privateKey.export({ format: 'jwk' }) as JWK, publicJwk };
-  return { p, row: { name, type: 'jwk', publicJwk: JSON.stringify(publicJwk), policy: '{}', options: '{}', createdAt: T0 } };
+  const p = {
+    name,
+    alg: kty === 'OKP' ? ('EdDSA' as const) : ('ES256' as const),
+    privateJwk: privateKey.export({ format: 'jwk' }) as JWK,
+    publicJwk,
+  };
+  return {
+    p,
+    row: { name, type: 'jwk', publicJwk: JSON.stringify(publicJwk), policy: '{}', options: '{}', createdAt: T0 },
+  };
 }
 
 describe('the JWK provisioner authorizes from its one-time tokens', () => {
@@ -22,8 +30,12 @@ describe('the JWK provisioner authorizes from its one-time tokens', () => {
     ops = testProvisioner('ops');
   });
 
-  it('grants the token\'s names and claims, and a use to spend until exp plus the skew', async () => {
-    const token = await mint(ops.p, { subject: 'api.internal', sans: ['api.internal', 'spiffe://example.org/api'], claims: { namespace: 'prod' } });
+  it("grants the token's names and claims, and a use to spend until exp plus the skew", async () => {
+    const token = await mint(ops.p, {
+      subject: 'api.internal',
+      sans: ['api.internal', 'spiffe://example.org/api'],
+      claims: { namespace: 'prod' },
+    });
     const grant = await authorizer.authorizeSign(readTokenHeader(token), ops.row, [AUD]);
     assert.equal(grant.provisioner, 'ops');
     assert.deepEqual(grant.subject, { kind: 'dns', value: 'api.internal' });
@@ -34,29 +46,49 @@ describe('the JWK provisioner authorizes from its one-time tokens', () => {
     assert.equal(grant.use.expiresAt.getTime(), at(T0, 360_000).getTime());
   });
 
-  it('grants a revoke token\'s serial and a use', async () => {
+  it("grants a revoke token's serial and a use", async () => {
     const token = await mint(ops.p, { subject: '0a1b2c', sans: ['0a1b2c'] });
     const grant = await authorizer.authorizeRevoke(readTokenHeader(token), ops.row, [AUD]);
     assert.equal(grant.serial, '0a1b2c');
     assert.ok(grant.use !== null);
   });
 
-  it('verifies against the row it is given: another provisioner\'s key does not verify', async () => {
+  it("verifies against the row it is given: another provisioner's key does not verify", async () => {
     const other = testProvisioner('ops');
-    await rejectsWith(authorizer.authorizeSign(readTokenHeader(await mint(ops.p)), other.row, [AUD]), 'tokenSignature', 'signature');
+    await rejectsWith(
+      authorizer.authorizeSign(readTokenHeader(await mint(ops.p)), other.row, [AUD]),
+      'tokenSignature',
+      'signature',
+    );
   });
 
   it('refuses a row without a key as an unknown provisioner', async () => {
-    await rejectsWith(authorizer.authorizeSign(readTokenHeader(await mint(ops.p)), { ...ops.row, publicJwk: null }, [AUD]), 'unknownProvisioner', '"ops"');
+    await rejectsWith(
+      authorizer.authorizeSign(readTokenHeader(await mint(ops.p)), { ...ops.row, publicJwk: null }, [AUD]),
+      'unknownProvisioner',
+      '"ops"',
+    );
   });
 
   it('keeps its one-time token rules: five minutes at most, a sub among the sans', async () => {
-    await rejectsWith(authorizer.authorizeSign(readTokenHeader(await mint(ops.p, { lifetimeSeconds: 600 })), ops.row, [AUD]), 'tokenLifetime', '600s');
-    await rejectsWith(authorizer.authorizeSign(readTokenHeader(await mint(ops.p, { subject: 'a.internal', sans: ['b.internal'] })), ops.row, [AUD]), 'tokenMalformed', 'must be one of its "sans"');
+    await rejectsWith(
+      authorizer.authorizeSign(readTokenHeader(await mint(ops.p, { lifetimeSeconds: 600 })), ops.row, [AUD]),
+      'tokenLifetime',
+      '600s',
+    );
+    await rejectsWith(
+      authorizer.authorizeSign(
+        readTokenHeader(await mint(ops.p, { subject: 'a.internal', sans: ['b.internal'] })),
+        ops.row,
+        [AUD],
+      ),
+      'tokenMalformed',
+      'must be one of its "sans"',
+    );
   });
 });
 
-describe('the authority\'s token authorizer finds the provisioner a token names', () => {
+describe("the authority's token authorizer finds the provisioner a token names", () => {
   const ops = testProvisioner('ops');
   const edge = testProvisioner('edge', 'OKP');
   const rows = new Map<string, ProvisionerRow>([
@@ -66,7 +98,12 @@ describe('the authority\'s token authorizer finds the provisioner a token names'
     ['future', { name: 'future', type: 'kubernetes', publicJwk: null, policy: '{}', options: '{}', createdAt: T0 }],
   ]);
   let lookups = 0;
-  const tokens = createTokenAuthorizer({ registry: BUILT_IN_PROVISIONERS, getProvisioner: async (name) => (lookups++, rows.get(name) ?? null), now: () => T0, maxNames: 100 });
+  const tokens = createTokenAuthorizer({
+    registry: BUILT_IN_PROVISIONERS,
+    getProvisioner: async (name) => (lookups++, rows.get(name) ?? null),
+    now: () => T0,
+    maxNames: 100,
+  });
 
   it('hands a token to the type of the provisioner its iss names', async () => {
     assert.equal((await tokens.authorizeSign(await mint(ops.p), [AUD])).row.name, 'ops');
@@ -74,14 +111,30 @@ describe('the authority\'s token authorizer finds the provisioner a token names'
   });
 
   it('refuses a token naming no provisioner, one that takes no tokens, or one of a type this build does not know', async () => {
-    await rejectsWith(tokens.authorizeSign(await mint(ops.p, { claims: { iss: 'nobody' } }), [AUD]), 'unknownProvisioner', 'no JWK provisioner named "nobody"');
-    await rejectsWith(tokens.authorizeSign(await mint(ops.p, { claims: { iss: 'acme' } }), [AUD]), 'unknownProvisioner', 'no JWK provisioner named "acme"');
-    await rejectsWith(tokens.authorizeRevoke(await mint(ops.p, { claims: { iss: 'future' } }), [AUD]), 'unknownProvisioner', '"future"');
+    await rejectsWith(
+      tokens.authorizeSign(await mint(ops.p, { claims: { iss: 'nobody' } }), [AUD]),
+      'unknownProvisioner',
+      'no JWK provisioner named "nobody"',
+    );
+    await rejectsWith(
+      tokens.authorizeSign(await mint(ops.p, { claims: { iss: 'acme' } }), [AUD]),
+      'unknownProvisioner',
+      'no JWK provisioner named "acme"',
+    );
+    await rejectsWith(
+      tokens.authorizeRevoke(await mint(ops.p, { claims: { iss: 'future' } }), [AUD]),
+      'unknownProvisioner',
+      '"future"',
+    );
   });
 
   it('refuses an algorithm no type takes before looking anything up', async () => {
     const before = lookups;
-    await rejectsWith(tokens.authorizeSign(unsecuredToken(ops.p), [AUD]), 'tokenMalformed', '"none" is not allowed (use ES256 or EdDSA)');
+    await rejectsWith(
+      tokens.authorizeSign(unsecuredToken(ops.p), [AUD]),
+      'tokenMalformed',
+      '"none" is not allowed (use ES256 or EdDSA)',
+    );
     assert.equal(lookups, before);
   });
 });

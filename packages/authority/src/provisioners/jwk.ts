@@ -11,23 +11,43 @@ export interface JwkProvisionerConfig {
 const CURVES: Readonly<Record<string, string>> = { EC: 'P-256', OKP: 'Ed25519' };
 
 function parseJwk(material: ProvisionerMaterial): JwkProvisionerConfig {
-  if (material.publicJwk === null) throw new AuthorityError('badProvisionerOptions', 'a JWK provisioner needs the public key its tokens are signed with');
+  if (material.publicJwk === null)
+    throw new AuthorityError(
+      'badProvisionerOptions',
+      'a JWK provisioner needs the public key its tokens are signed with',
+    );
   let jwk: unknown;
   try {
     jwk = JSON.parse(material.publicJwk);
   } catch (cause) {
-    throw new AuthorityError('badProvisionerOptions', "a JWK provisioner's key must be a JSON Web Key (RFC 7517)", { cause });
+    throw new AuthorityError('badProvisionerOptions', "a JWK provisioner's key must be a JSON Web Key (RFC 7517)", {
+      cause,
+    });
   }
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new AuthorityError('badProvisionerOptions', "a JWK provisioner's key must be a JSON Web Key object (RFC 7517)");
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk))
+    throw new AuthorityError(
+      'badProvisionerOptions',
+      "a JWK provisioner's key must be a JSON Web Key object (RFC 7517)",
+    );
   const key = jwk as Record<string, unknown>;
   if (typeof key.kty !== 'string' || CURVES[key.kty] === undefined || key.crv !== CURVES[key.kty]) {
-    throw new AuthorityError('badProvisionerOptions', "a JWK provisioner's key is an EC P-256 (ES256) or OKP Ed25519 (EdDSA) key");
+    throw new AuthorityError(
+      'badProvisionerOptions',
+      "a JWK provisioner's key is an EC P-256 (ES256) or OKP Ed25519 (EdDSA) key",
+    );
   }
   // RFC 7518 §6.2.2.1, §6.3.2.1; RFC 8037 §2: "d" is the private part, which never enters the CA.
-  if ('d' in key) throw new AuthorityError('badProvisionerOptions', "a JWK provisioner's key must be the public half; the private key stays with whoever mints tokens");
+  if ('d' in key)
+    throw new AuthorityError(
+      'badProvisionerOptions',
+      "a JWK provisioner's key must be the public half; the private key stays with whoever mints tokens",
+    );
   const options = material.options;
   if (typeof options !== 'object' || options === null || Array.isArray(options) || Object.keys(options).length > 0) {
-    throw new AuthorityError('badProvisionerOptions', 'a JWK provisioner has no options (its key is its configuration)');
+    throw new AuthorityError(
+      'badProvisionerOptions',
+      'a JWK provisioner has no options (its key is its configuration)',
+    );
   }
   return { publicJwk: key };
 }
@@ -36,7 +56,8 @@ function createJwkAuthorizer(deps: TokenAuthorizerDeps): TokenAuthorizer {
   const verifier = createJwkTokenVerifier(deps);
   // A row without a key cannot verify anything; say so as for a provisioner that does not exist.
   const keyOf = (row: { name: string; publicJwk: string | null }): string => {
-    if (row.publicJwk === null) throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(row.name)}`);
+    if (row.publicJwk === null)
+      throw new AuthorityError('unknownProvisioner', `no JWK provisioner named ${JSON.stringify(row.name)}`);
     return row.publicJwk;
   };
   return {

@@ -2,9 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateKeyPair } from '@shortleaf/pki';
 import { AuthorityError } from '../errors.js';
-import { BUILT_IN_PROVISIONERS, acmeProvisioner, createProvisionerRegistry, jwkProvisioner, type ProvisionerType } from './index.js';
+import {
+  BUILT_IN_PROVISIONERS,
+  acmeProvisioner,
+  createProvisionerRegistry,
+  jwkProvisioner,
+  type ProvisionerType,
+} from './index.js';
 
-const publicJwk = (kind: 'EC-P256' | 'Ed25519' | 'RSA' = 'EC-P256') => JSON.stringify(generateKeyPair(kind).publicKey.export({ format: 'jwk' }));
+const publicJwk = (kind: 'EC-P256' | 'Ed25519' | 'RSA' = 'EC-P256') =>
+  JSON.stringify(generateKeyPair(kind).publicKey.export({ format: 'jwk' }));
 const refusedWith = (code: string, fragment: string) => (err: unknown) => {
   assert.ok(err instanceof AuthorityError, String(err));
   assert.equal(err.code, code);
@@ -16,9 +23,15 @@ describe('provisioner registry', () => {
   it('knows jwk and acme, and refuses an unknown type with unknownProvisionerType naming the types', () => {
     assert.equal(BUILT_IN_PROVISIONERS.get('jwk'), jwkProvisioner);
     assert.equal(BUILT_IN_PROVISIONERS.get('acme').type, 'acme');
-    assert.deepEqual(BUILT_IN_PROVISIONERS.types.map((t) => t.type), ['jwk', 'acme']);
+    assert.deepEqual(
+      BUILT_IN_PROVISIONERS.types.map((t) => t.type),
+      ['jwk', 'acme'],
+    );
     for (const unknown of ['kubernetes', 'JWK', '', '__proto__', 'constructor']) {
-      assert.throws(() => BUILT_IN_PROVISIONERS.get(unknown), refusedWith('unknownProvisionerType', 'the types are jwk, acme'));
+      assert.throws(
+        () => BUILT_IN_PROVISIONERS.get(unknown),
+        refusedWith('unknownProvisionerType', 'the types are jwk, acme'),
+      );
       assert.equal(BUILT_IN_PROVISIONERS.find(unknown), undefined);
     }
   });
@@ -31,7 +44,21 @@ describe('provisioner registry', () => {
     assert.deepEqual(BUILT_IN_PROVISIONERS.tokenAlgorithms, ['ES256', 'EdDSA']);
     assert.equal(BUILT_IN_PROVISIONERS.tokenLabels, 'JWK');
     // A new token type widens both, without touching the authority.
-    const bearer: ProvisionerType = { type: 'bearer', label: 'Bearer', summary: 'bearer', parse: () => ({}), singleUse: false, mtlsRenewalByDefault: true, authenticateAgain: 'x', tokens: { algorithms: ['RS256', 'ES256'], create: () => { throw new Error('unused'); } } };
+    const bearer: ProvisionerType = {
+      type: 'bearer',
+      label: 'Bearer',
+      summary: 'bearer',
+      parse: () => ({}),
+      singleUse: false,
+      mtlsRenewalByDefault: true,
+      authenticateAgain: 'x',
+      tokens: {
+        algorithms: ['RS256', 'ES256'],
+        create: () => {
+          throw new Error('unused');
+        },
+      },
+    };
     const wider = createProvisionerRegistry([jwkProvisioner, acmeProvisioner(), bearer]);
     assert.deepEqual(wider.tokenAlgorithms, ['ES256', 'EdDSA', 'RS256']);
     assert.equal(wider.tokenLabels, 'JWK or Bearer');
@@ -66,20 +93,37 @@ describe('each type parses its own options', () => {
       [publicJwk(), null, 'no options'],
     ];
     for (const [key, options, fragment] of bad) {
-      assert.throws(() => jwkProvisioner.parse({ publicJwk: key, options }), refusedWith('badProvisionerOptions', fragment));
+      assert.throws(
+        () => jwkProvisioner.parse({ publicJwk: key, options }),
+        refusedWith('badProvisionerOptions', fragment),
+      );
     }
   });
 
-  it('acme: a JSON object and no key; the apps give it the ACME front door\'s parser', () => {
+  it("acme: a JSON object and no key; the apps give it the ACME front door's parser", () => {
     const acme = BUILT_IN_PROVISIONERS.get('acme');
     assert.deepEqual(acme.parse({ publicJwk: null, options: { requireEab: true } }), { requireEab: true });
-    assert.throws(() => acme.parse({ publicJwk: publicJwk(), options: {} }), refusedWith('badProvisionerOptions', 'no key'));
-    for (const options of [null, [], 'x', 3]) assert.throws(() => acme.parse({ publicJwk: null, options }), refusedWith('badProvisionerOptions', 'JSON object'));
+    assert.throws(
+      () => acme.parse({ publicJwk: publicJwk(), options: {} }),
+      refusedWith('badProvisionerOptions', 'no key'),
+    );
+    for (const options of [null, [], 'x', 3])
+      assert.throws(
+        () => acme.parse({ publicJwk: null, options }),
+        refusedWith('badProvisionerOptions', 'JSON object'),
+      );
     // With a stricter parser (the front door's), its refusal is what the caller sees.
     const strict = acmeProvisioner((doc) => {
-      if ((doc as { requireEab?: unknown }).requireEab !== undefined && typeof (doc as { requireEab?: unknown }).requireEab !== 'boolean') throw new TypeError('requireEab must be true or false');
+      if (
+        (doc as { requireEab?: unknown }).requireEab !== undefined &&
+        typeof (doc as { requireEab?: unknown }).requireEab !== 'boolean'
+      )
+        throw new TypeError('requireEab must be true or false');
       return doc;
     });
-    assert.throws(() => strict.parse({ publicJwk: null, options: { requireEab: 'yes' } }), /requireEab must be true or false/);
+    assert.throws(
+      () => strict.parse({ publicJwk: null, options: { requireEab: 'yes' } }),
+      /requireEab must be true or false/,
+    );
   });
 });

@@ -30,7 +30,10 @@ export function createProvisionerRegistry(types: readonly ProvisionerType[]): Pr
     get(type) {
       const found = table.get(type);
       if (found === undefined) {
-        throw new AuthorityError('unknownProvisionerType', `unknown provisioner type ${JSON.stringify(type)}; the types are ${types.map((t) => t.type).join(', ')}`);
+        throw new AuthorityError(
+          'unknownProvisionerType',
+          `unknown provisioner type ${JSON.stringify(type)}; the types are ${types.map((t) => t.type).join(', ')}`,
+        );
       }
       return found;
     },

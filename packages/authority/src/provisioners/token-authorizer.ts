@@ -27,10 +27,16 @@ export function createTokenAuthorizer(deps: {
     // A row of a type this build does not know (written by a newer version) takes no tokens here.
     const type = row === null ? undefined : deps.registry.find(row.type);
     if (row === null || type?.tokens === undefined) {
-      throw new AuthorityError('unknownProvisioner', `no ${deps.registry.tokenLabels} provisioner named ${JSON.stringify(header.iss)}`);
+      throw new AuthorityError(
+        'unknownProvisioner',
+        `no ${deps.registry.tokenLabels} provisioner named ${JSON.stringify(header.iss)}`,
+      );
     }
     if (!type.tokens.algorithms.includes(header.alg)) {
-      throw new AuthorityError('tokenMalformed', `token algorithm ${JSON.stringify(header.alg)} is not allowed for ${type.label} provisioner ${row.name} (use ${type.tokens.algorithms.join(' or ')})`);
+      throw new AuthorityError(
+        'tokenMalformed',
+        `token algorithm ${JSON.stringify(header.alg)} is not allowed for ${type.label} provisioner ${row.name} (use ${type.tokens.algorithms.join(' or ')})`,
+      );
     }
     let authorizer = built.get(type.type);
     if (authorizer === undefined) {
@@ -42,7 +48,11 @@ export function createTokenAuthorizer(deps: {
 
   /** A type that says its credentials are single-use must name the use to spend; anything else is its bug. */
   function spent<T extends { use: unknown }>(singleUse: boolean, grant: T): T {
-    if (singleUse && grant.use === null) throw new AuthorityError('internal', 'the provisioner granted a single-use credential without a use to spend; nothing was issued');
+    if (singleUse && grant.use === null)
+      throw new AuthorityError(
+        'internal',
+        'the provisioner granted a single-use credential without a use to spend; nothing was issued',
+      );
     return grant;
   }
 

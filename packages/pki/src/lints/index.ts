@@ -1,11 +1,32 @@
 import type { CertificateDraft } from '../draft.js';
 import { PkiError } from '../errors.js';
 import { profileRules } from '../profiles.js';
-import { authorityKeyIdentifierMatchesIssuer, basicConstraintsMatchProfile, extKeyUsageWithinProfile, keyIsNotIssuerKey, keyUsageMatchesProfile, nameConstraintsOnlyOnCa, ocspNoCheckOnlyOnOcspSigners, revocationPointersPresent, subjectKeyIdentifierPresent } from './extensions.js';
+import {
+  authorityKeyIdentifierMatchesIssuer,
+  basicConstraintsMatchProfile,
+  extKeyUsageWithinProfile,
+  keyIsNotIssuerKey,
+  keyUsageMatchesProfile,
+  nameConstraintsOnlyOnCa,
+  ocspNoCheckOnlyOnOcspSigners,
+  revocationPointersPresent,
+  subjectKeyIdentifierPresent,
+} from './extensions.js';
 import type { Lint, LintContext } from './lint.js';
-import { namesAuthorized, namesWithinIssuerConstraints, subjectAltNamePresent, subjectAltNamesUnique } from './names.js';
+import {
+  namesAuthorized,
+  namesWithinIssuerConstraints,
+  subjectAltNamePresent,
+  subjectAltNamesUnique,
+} from './names.js';
 import { serialHasEntropy, serialPositiveAndShort } from './serial.js';
-import { validityOrdered, validityWholeSeconds, validityWithinIssuer, validityWithinPolicy, validityWithinProfile } from './validity.js';
+import {
+  validityOrdered,
+  validityWholeSeconds,
+  validityWithinIssuer,
+  validityWithinPolicy,
+  validityWithinProfile,
+} from './validity.js';
 
 export type { Lint, LintContext } from './lint.js';
 

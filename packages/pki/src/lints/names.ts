@@ -4,7 +4,10 @@ import type { Lint } from './lint.js';
 /** RFC 5280 §4.2.1.6: a leaf identifies its subject in the SAN; an empty SAN identifies nobody. */
 export const subjectAltNamePresent: Lint = {
   name: 'subject_alt_name_present',
-  check: (d, { rules }) => (rules.requireSubjectAltName && d.subjectAltNames.length === 0 ? 'a leaf needs at least one subject alternative name' : null),
+  check: (d, { rules }) =>
+    rules.requireSubjectAltName && d.subjectAltNames.length === 0
+      ? 'a leaf needs at least one subject alternative name'
+      : null,
 };
 
 /** Shortleaf invariant: every name comes from the credential, never from the CSR alone. */
@@ -12,13 +15,20 @@ export const namesAuthorized: Lint = {
   name: 'names_authorized',
   check: (d, ctx) => {
     // Profiles without names of their own (CAs, OCSP signers) need no credential's names to check.
-    if (ctx.authorizedNames === undefined) return ctx.rules.requireSubjectAltName ? `a ${d.profile} was drafted with no authorised names to check against` : null;
+    if (ctx.authorizedNames === undefined)
+      return ctx.rules.requireSubjectAltName
+        ? `a ${d.profile} was drafted with no authorised names to check against`
+        : null;
     const allowed = new Set(ctx.authorizedNames.map(nameToString));
     const extra = d.subjectAltNames.find((n) => !allowed.has(nameToString(n)));
     if (extra !== undefined) return `${nameToString(extra)} was not authorised`;
     // Only a DNS name may be the CN: verifiers match a hostname-like CN against DNS name
     // constraints when the SAN has no DNS name (OpenSSL does), so an IP there can break the chain.
-    if (ctx.rules.requireSubjectAltName && d.commonName !== null && !d.subjectAltNames.some((n) => n.kind === 'dns' && n.value === d.commonName)) {
+    if (
+      ctx.rules.requireSubjectAltName &&
+      d.commonName !== null &&
+      !d.subjectAltNames.some((n) => n.kind === 'dns' && n.value === d.commonName)
+    ) {
       return `common name ${d.commonName} is not one of the DNS subject alternative names`;
     }
     return null;
@@ -55,7 +65,11 @@ export function withinConstraints(n: SubjectName, dns: readonly string[], uri: r
   if (n.kind === 'uri') {
     // A URI constraint names exactly one host, or with a leading dot the hosts below it.
     const host = uriHost(n.value);
-    return uri.length === 0 || (host !== null && uri.some((b) => (b.startsWith('.') ? host.endsWith(b.toLowerCase()) : host === b.toLowerCase())));
+    return (
+      uri.length === 0 ||
+      (host !== null &&
+        uri.some((b) => (b.startsWith('.') ? host.endsWith(b.toLowerCase()) : host === b.toLowerCase())))
+    );
   }
   return true;
 }

@@ -11,8 +11,10 @@ export const validityWithinIssuer: Lint = {
   name: 'validity_within_issuer',
   check: (d, ctx) => {
     if (ctx.issuer === null) return null;
-    if (d.notAfter.getTime() > ctx.issuer.notAfter.getTime()) return `notAfter ${d.notAfter.toISOString()} is past the issuer's ${ctx.issuer.notAfter.toISOString()}`;
-    if (d.notBefore.getTime() < ctx.issuer.notBefore.getTime()) return `notBefore ${d.notBefore.toISOString()} is before the issuer's`;
+    if (d.notAfter.getTime() > ctx.issuer.notAfter.getTime())
+      return `notAfter ${d.notAfter.toISOString()} is past the issuer's ${ctx.issuer.notAfter.toISOString()}`;
+    if (d.notBefore.getTime() < ctx.issuer.notBefore.getTime())
+      return `notBefore ${d.notBefore.toISOString()} is before the issuer's`;
     return null;
   },
 };
@@ -23,7 +25,9 @@ export const validityWithinPolicy: Lint = {
   check: (d, ctx) => {
     if (ctx.maxLifetimeMs === undefined) return null;
     const lifetime = d.notAfter.getTime() - d.notBefore.getTime();
-    return lifetime <= ctx.maxLifetimeMs + 60_000 ? null : `lifetime ${lifetime} ms exceeds the policy maximum ${ctx.maxLifetimeMs} ms`;
+    return lifetime <= ctx.maxLifetimeMs + 60_000
+      ? null
+      : `lifetime ${lifetime} ms exceeds the policy maximum ${ctx.maxLifetimeMs} ms`;
   },
 };
 
@@ -36,12 +40,17 @@ export const validityWithinProfile: Lint = {
   check: (d, { rules }) => {
     if (rules.maxValidityMs === undefined) return null;
     const lifetime = d.notAfter.getTime() - d.notBefore.getTime();
-    return lifetime <= rules.maxValidityMs ? null : `an ${d.profile} certificate may live at most ${Math.floor(rules.maxValidityMs / 86_400_000)} days, not ${Math.floor(lifetime / 86_400_000)}`;
+    return lifetime <= rules.maxValidityMs
+      ? null
+      : `an ${d.profile} certificate may live at most ${Math.floor(rules.maxValidityMs / 86_400_000)} days, not ${Math.floor(lifetime / 86_400_000)}`;
   },
 };
 
 /** RFC 5280 §4.1.2.5: times are encoded in whole seconds; fractions would be dropped silently. */
 export const validityWholeSeconds: Lint = {
   name: 'validity_whole_seconds',
-  check: (d) => (d.notBefore.getUTCMilliseconds() === 0 && d.notAfter.getUTCMilliseconds() === 0 ? null : 'validity times carry milliseconds'),
+  check: (d) =>
+    d.notBefore.getUTCMilliseconds() === 0 && d.notAfter.getUTCMilliseconds() === 0
+      ? null
+      : 'validity times carry milliseconds',
 };

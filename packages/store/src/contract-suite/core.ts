@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { StoreError } from '../contracts/errors.js';
-import type { AuditEntry, CertificateReservation, NewIssuer, ProvisionerRecord, TokenUse } from '../contracts/records.js';
+import type {
+  AuditEntry,
+  CertificateReservation,
+  NewIssuer,
+  ProvisionerRecord,
+  TokenUse,
+} from '../contracts/records.js';
 import type { Store } from '../contracts/store.js';
 import { bytes, minutes, storeError, t0 } from '../test-fixtures.js';
 import type { StoreOpener } from './opener.js';
@@ -56,10 +62,23 @@ export function coreContract(engine: string, open: StoreOpener): void {
       const store = await open(t);
       await activeIssuer(store);
       const reserved = reservation('00aa11');
-      await store.reserveCertificate({ certificate: reserved, tokenUse: token('jti-1'), audit: audit('certificate.reserve', '00aa11') });
+      await store.reserveCertificate({
+        certificate: reserved,
+        tokenUse: token('jti-1'),
+        audit: audit('certificate.reserve', '00aa11'),
+      });
 
       // Without lineage fields a certificate starts its own lineage when it is recorded.
-      assert.deepEqual(await store.getCertificate('00aa11'), { ...reserved, der: null, status: 'reserved', issuedAt: null, renewedFrom: null, lineage: '00aa11', lineageStartedAt: t0, spkiSha256: null });
+      assert.deepEqual(await store.getCertificate('00aa11'), {
+        ...reserved,
+        der: null,
+        status: 'reserved',
+        issuedAt: null,
+        renewedFrom: null,
+        lineage: '00aa11',
+        lineageStartedAt: t0,
+        spkiSha256: null,
+      });
       const counts = await store.counts();
       assert.equal(counts.certificates, 1);
       assert.equal(counts.token_uses, 1);
@@ -89,7 +108,10 @@ export function coreContract(engine: string, open: StoreOpener): void {
       const store = await open(t);
       await activeIssuer(store);
       const tbs = bytes('to-be-signed certificate DER');
-      await store.reserveCertificate({ certificate: reservation('0f', { tbsDer: tbs }), audit: audit('reserve', '0f') });
+      await store.reserveCertificate({
+        certificate: reservation('0f', { tbsDer: tbs }),
+        audit: audit('reserve', '0f'),
+      });
       assert.deepEqual((await store.getCertificate('0f'))?.tbsDer, Buffer.from(tbs));
       await store.completeCertificate('0f', bytes('signed'), minutes(1));
       assert.deepEqual((await store.getCertificate('0f'))?.tbsDer, Buffer.from(tbs));
@@ -101,10 +123,18 @@ export function coreContract(engine: string, open: StoreOpener): void {
     it('a replayed token is tokenReplayed and writes no certificate or audit entry', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
-      await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve', '0a') });
+      await store.reserveCertificate({
+        certificate: reservation('0a'),
+        tokenUse: token('jti-1'),
+        audit: audit('reserve', '0a'),
+      });
       const before = await store.counts();
       await assert.rejects(
-        store.reserveCertificate({ certificate: reservation('0b'), tokenUse: token('jti-1'), audit: audit('reserve', '0b') }),
+        store.reserveCertificate({
+          certificate: reservation('0b'),
+          tokenUse: token('jti-1'),
+          audit: audit('reserve', '0b'),
+        }),
         storeError('tokenReplayed', 'already been used'),
       );
       assert.deepEqual(await store.counts(), before);
@@ -114,7 +144,11 @@ export function coreContract(engine: string, open: StoreOpener): void {
     it('the same jti under another provisioner is a different token', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
-      await store.reserveCertificate({ certificate: reservation('0a'), tokenUse: token('jti-1'), audit: audit('reserve') });
+      await store.reserveCertificate({
+        certificate: reservation('0a'),
+        tokenUse: token('jti-1'),
+        audit: audit('reserve'),
+      });
       await store.reserveCertificate({
         certificate: reservation('0b'),
         tokenUse: { ...token('jti-1'), provisioner: 'other' },
@@ -126,23 +160,39 @@ export function coreContract(engine: string, open: StoreOpener): void {
     it('a reused serial is serialCollision and leaves the token unspent', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
-      await store.reserveCertificate({ certificate: reservation('0c'), tokenUse: token('jti-1'), audit: audit('reserve', '0c') });
+      await store.reserveCertificate({
+        certificate: reservation('0c'),
+        tokenUse: token('jti-1'),
+        audit: audit('reserve', '0c'),
+      });
       const before = await store.counts();
       await assert.rejects(
-        store.reserveCertificate({ certificate: reservation('0c', { subject: 'CN=evil' }), tokenUse: token('jti-2'), audit: audit('reserve', '0c') }),
+        store.reserveCertificate({
+          certificate: reservation('0c', { subject: 'CN=evil' }),
+          tokenUse: token('jti-2'),
+          audit: audit('reserve', '0c'),
+        }),
         storeError('serialCollision', '0c'),
       );
       assert.deepEqual(await store.counts(), before);
       assert.equal((await store.getCertificate('0c'))?.subject, 'CN=api.internal');
       // The caller retries with a fresh serial and the same token: it must still be usable.
-      await store.reserveCertificate({ certificate: reservation('0d'), tokenUse: token('jti-2'), audit: audit('reserve', '0d') });
+      await store.reserveCertificate({
+        certificate: reservation('0d'),
+        tokenUse: token('jti-2'),
+        audit: audit('reserve', '0d'),
+      });
     });
 
     it('a serial for an unknown issuer is notFound and writes nothing', async (t) => {
       const store = await open(t);
       const before = await store.counts();
       await assert.rejects(
-        store.reserveCertificate({ certificate: reservation('0e', { issuerId: 'ghost' }), tokenUse: token('jti-1'), audit: audit('reserve') }),
+        store.reserveCertificate({
+          certificate: reservation('0e', { issuerId: 'ghost' }),
+          tokenUse: token('jti-1'),
+          audit: audit('reserve'),
+        }),
         storeError('notFound', 'ghost'),
       );
       assert.deepEqual(await store.counts(), before);
@@ -151,9 +201,18 @@ export function coreContract(engine: string, open: StoreOpener): void {
     it('lists certificates by reservation order, with status, expiry and limit filters', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
-      await store.reserveCertificate({ certificate: reservation('03', { createdAt: minutes(3), notAfter: minutes(100) }), audit: audit('r') });
-      await store.reserveCertificate({ certificate: reservation('01', { createdAt: minutes(1), notAfter: minutes(300) }), audit: audit('r') });
-      await store.reserveCertificate({ certificate: reservation('02', { createdAt: minutes(2), notAfter: minutes(200) }), audit: audit('r') });
+      await store.reserveCertificate({
+        certificate: reservation('03', { createdAt: minutes(3), notAfter: minutes(100) }),
+        audit: audit('r'),
+      });
+      await store.reserveCertificate({
+        certificate: reservation('01', { createdAt: minutes(1), notAfter: minutes(300) }),
+        audit: audit('r'),
+      });
+      await store.reserveCertificate({
+        certificate: reservation('02', { createdAt: minutes(2), notAfter: minutes(200) }),
+        audit: audit('r'),
+      });
       await store.completeCertificate('02', bytes('der'), minutes(4));
       const serials = async (opts?: Parameters<Store['listCertificates']>[0]): Promise<string[]> =>
         (await store.listCertificates(opts)).map((c) => c.serial);
@@ -171,12 +230,24 @@ export function coreContract(engine: string, open: StoreOpener): void {
     it('prunes only token uses that have expired', async (t) => {
       const store = await open(t);
       await activeIssuer(store);
-      await store.reserveCertificate({ certificate: reservation('a1'), tokenUse: token('old', minutes(1)), audit: audit('r') });
-      await store.reserveCertificate({ certificate: reservation('a2'), tokenUse: token('new', minutes(10)), audit: audit('r') });
+      await store.reserveCertificate({
+        certificate: reservation('a1'),
+        tokenUse: token('old', minutes(1)),
+        audit: audit('r'),
+      });
+      await store.reserveCertificate({
+        certificate: reservation('a2'),
+        tokenUse: token('new', minutes(10)),
+        audit: audit('r'),
+      });
       assert.equal(await store.pruneTokenUses(minutes(5)), 1);
       assert.equal((await store.counts()).token_uses, 1);
       await assert.rejects(
-        store.reserveCertificate({ certificate: reservation('a3'), tokenUse: token('new', minutes(10)), audit: audit('r') }),
+        store.reserveCertificate({
+          certificate: reservation('a3'),
+          tokenUse: token('new', minutes(10)),
+          audit: audit('r'),
+        }),
         storeError('tokenReplayed', 'ops'),
       );
     });
@@ -221,7 +292,8 @@ export function coreContract(engine: string, open: StoreOpener): void {
         await store.createIssuer(issuer(id));
         await store.setIssuerCertificate(id, bytes(`cert-${id}`));
       }
-      const activeIds = async (): Promise<string[]> => (await store.listIssuers()).filter((i) => i.active).map((i) => i.id);
+      const activeIds = async (): Promise<string[]> =>
+        (await store.listIssuers()).filter((i) => i.active).map((i) => i.id);
 
       await store.activateIssuer('a', minutes(1));
       await store.activateIssuer('b', minutes(2));
@@ -251,8 +323,22 @@ export function coreContract(engine: string, open: StoreOpener): void {
 
     it('adds provisioners and refuses a second one with the same name', async (t) => {
       const store = await open(t);
-      const ops: ProvisionerRecord = { name: 'ops', type: 'jwk', publicJwk: '{"kty":"EC"}', policy: '{"dns":["*.internal"]}', options: '{}', createdAt: t0 };
-      const acme: ProvisionerRecord = { name: 'acme', type: 'acme', publicJwk: null, policy: '{}', options: '{"requireEab":true}', createdAt: t0 };
+      const ops: ProvisionerRecord = {
+        name: 'ops',
+        type: 'jwk',
+        publicJwk: '{"kty":"EC"}',
+        policy: '{"dns":["*.internal"]}',
+        options: '{}',
+        createdAt: t0,
+      };
+      const acme: ProvisionerRecord = {
+        name: 'acme',
+        type: 'acme',
+        publicJwk: null,
+        policy: '{}',
+        options: '{"requireEab":true}',
+        createdAt: t0,
+      };
       const { options: _defaulted, ...opsWithoutOptions } = ops;
       await store.addProvisioner(opsWithoutOptions); // options default to {}
       await store.addProvisioner(acme);
@@ -274,7 +360,10 @@ export function coreContract(engine: string, open: StoreOpener): void {
         ['one', 'two', 'three'],
       );
       assert.deepEqual(await store.listAudit({ since: minutes(2), limit: 1 }), [audit('two', 'abcd', minutes(2))]);
-      assert.deepEqual((await store.listAudit({ action: 'three' })).map((e) => e.action), ['three']);
+      assert.deepEqual(
+        (await store.listAudit({ action: 'three' })).map((e) => e.action),
+        ['three'],
+      );
       assert.deepEqual(await store.listAudit({ action: 'one', since: minutes(2) }), []);
     });
 

@@ -8,17 +8,40 @@ import type { StoreOpener } from './opener.js';
 // Revocations as every engine must record them, and the change cursor a server watches to learn
 // of revocations other processes (the CLI, another instance) wrote.
 
-const audit = (serial: string): AuditEntry => ({ at: t0, action: 'revoke', actor: 'operator:test', serial, detail: {} });
+const audit = (serial: string): AuditEntry => ({
+  at: t0,
+  action: 'revoke',
+  actor: 'operator:test',
+  serial,
+  detail: {},
+});
 
 /** A store with an active issuer and these serials issued, in this order. */
 async function withIssued(open: StoreOpener, t: Parameters<StoreOpener>[0], serials: string[]): Promise<Store> {
   const store = await open(t);
-  await store.createIssuer({ id: 'int-1', name: 'issuer-int-1', sealedKey: bytes('k'), keyAlgorithm: 'ECDSA-P256', csrDer: bytes('csr'), createdAt: t0 });
+  await store.createIssuer({
+    id: 'int-1',
+    name: 'issuer-int-1',
+    sealedKey: bytes('k'),
+    keyAlgorithm: 'ECDSA-P256',
+    csrDer: bytes('csr'),
+    createdAt: t0,
+  });
   await store.setIssuerCertificate('int-1', bytes('cert'));
   await store.activateIssuer('int-1', t0);
   for (const serial of serials) {
     await store.reserveCertificate({
-      certificate: { serial, issuerId: 'int-1', subject: `CN=${serial}`, names: [`${serial}.internal`], notBefore: t0, notAfter: minutes(60), provisioner: 'ops', requester: 'test', createdAt: t0 },
+      certificate: {
+        serial,
+        issuerId: 'int-1',
+        subject: `CN=${serial}`,
+        names: [`${serial}.internal`],
+        notBefore: t0,
+        notAfter: minutes(60),
+        provisioner: 'ops',
+        requester: 'test',
+        createdAt: t0,
+      },
       audit: { at: t0, action: 'issue', actor: 'test', serial, detail: {} },
     });
     await store.completeCertificate(serial, bytes(`der-${serial}`), t0);
@@ -39,14 +62,27 @@ export function revocationsContract(engine: string, open: StoreOpener): void {
       await revoke(store, '0b', 'superseded');
       await revoke(store, '0a', 'cessationOfOperation');
       const all = await store.revocations.changes(null);
-      assert.deepEqual(all.map((c) => c.serial), ['0b', '0a'], 'in the order they were recorded');
-      assert.deepEqual((await store.revocations.changes(empty)).map((c) => c.serial), ['0b', '0a']);
-      assert.deepEqual((await store.revocations.changes(all[0]!.cursor)).map((c) => c.serial), ['0a']);
+      assert.deepEqual(
+        all.map((c) => c.serial),
+        ['0b', '0a'],
+        'in the order they were recorded',
+      );
+      assert.deepEqual(
+        (await store.revocations.changes(empty)).map((c) => c.serial),
+        ['0b', '0a'],
+      );
+      assert.deepEqual(
+        (await store.revocations.changes(all[0]!.cursor)).map((c) => c.serial),
+        ['0a'],
+      );
       const head = await store.revocations.changeCursor();
       assert.equal(head, all[1]!.cursor, 'changeCursor stands after everything recorded');
       assert.deepEqual(await store.revocations.changes(head), []);
       await revoke(store, '0c', 'unspecified');
-      assert.deepEqual((await store.revocations.changes(head)).map((c) => c.serial), ['0c']);
+      assert.deepEqual(
+        (await store.revocations.changes(head)).map((c) => c.serial),
+        ['0c'],
+      );
     });
 
     it('a reason replaced by keyCompromise is a new change; a repeated revocation is not', async (t) => {
@@ -59,8 +95,16 @@ export function revocationsContract(engine: string, open: StoreOpener): void {
       const upgraded = await revoke(store, '1a', 'keyCompromise');
       assert.equal(upgraded.previousReason, 'superseded');
       const changes = await store.revocations.changes(head);
-      assert.deepEqual(changes.map((c) => c.serial), ['1a'], 'a watcher re-signs OCSP and rebuilds the CRL for it');
-      assert.deepEqual((await store.revocations.changes(null)).map((c) => c.serial), ['1b', '1a'], 'it moved after every earlier change');
+      assert.deepEqual(
+        changes.map((c) => c.serial),
+        ['1a'],
+        'a watcher re-signs OCSP and rebuilds the CRL for it',
+      );
+      assert.deepEqual(
+        (await store.revocations.changes(null)).map((c) => c.serial),
+        ['1b', '1a'],
+        'it moved after every earlier change',
+      );
     });
 
     it('a revocation of a serial that was never issued is notFound and is no change', async (t) => {

@@ -87,4 +87,5 @@ export interface AcmeAuthorizationRecord {
 }
 
 /** The outcome of a validation, as `finishChallenge` records it. */
-export type AcmeValidationOutcome = { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblemRecord };
+export type AcmeValidationOutcome =
+  { valid: true; at: Date; authorizationExpires: Date } | { valid: false; at: Date; error: AcmeProblemRecord };

@@ -7,7 +7,9 @@ import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
  * blocked key cannot come back under another encoding.
  */
 export function keyDigest(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /** The key digest of a DER certificate's subject key, or null when Node cannot read it. */

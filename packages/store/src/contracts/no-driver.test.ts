@@ -15,7 +15,9 @@ const storePackage = fileURLToPath(new URL('../../', import.meta.url));
 /** The module specifiers a TypeScript file imports or re-exports (static and dynamic). */
 function specifiers(source: string): string[] {
   const found: string[] = [];
-  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
+  for (const m of source.matchAll(
+    /(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g,
+  )) {
     found.push((m[1] ?? m[2] ?? m[3])!);
   }
   return found;
@@ -28,7 +30,10 @@ function loadedPackages(specifier: string): string[] {
     const require = createRequire(import.meta.url);
     await import(${JSON.stringify(specifier)});
     console.log(JSON.stringify(Object.keys(require.cache)));`;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: storePackage, encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: storePackage,
+    encoding: 'utf8',
+  });
   return (JSON.parse(out) as string[]).filter((path) => path.includes('node_modules'));
 }
 
@@ -38,7 +43,10 @@ describe('@shortleaf/store/contracts', () => {
     assert.ok(files.includes('index.ts') && files.includes('errors.ts'));
     for (const file of files) {
       for (const spec of specifiers(readFileSync(join(here, file), 'utf8'))) {
-        assert.ok(/^\.\/[a-z0-9-]+\.js$/.test(spec) || spec.startsWith('node:'), `${file} imports ${spec}: the contracts may import only each other and node: built-ins`);
+        assert.ok(
+          /^\.\/[a-z0-9-]+\.js$/.test(spec) || spec.startsWith('node:'),
+          `${file} imports ${spec}: the contracts may import only each other and node: built-ins`,
+        );
       }
     }
   });
@@ -47,10 +55,14 @@ describe('@shortleaf/store/contracts', () => {
     const packages = fileURLToPath(new URL('../../../', import.meta.url));
     for (const pkg of ['authority', 'acme']) {
       const src = join(packages, pkg, 'src');
-      const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('test-fixtures.ts'));
+      const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
+        (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('test-fixtures.ts'),
+      );
       assert.ok(files.length > 5, `found the ${pkg} sources`);
       for (const file of files) {
-        for (const spec of specifiers(readFileSync(join(src, file), 'utf8')).filter((s) => s.startsWith('@shortleaf/store'))) {
+        for (const spec of specifiers(readFileSync(join(src, file), 'utf8')).filter((s) =>
+          s.startsWith('@shortleaf/store'),
+        )) {
           assert.equal(spec, '@shortleaf/store/contracts', `${pkg}/src/${file} imports ${spec}`);
         }
       }
@@ -58,7 +70,10 @@ describe('@shortleaf/store/contracts', () => {
   });
 
   it('loads no database driver, where the store’s main entry does', () => {
-    assert.deepEqual(loadedPackages('@shortleaf/store/contracts').filter((p) => p.includes('better-sqlite3')), []);
+    assert.deepEqual(
+      loadedPackages('@shortleaf/store/contracts').filter((p) => p.includes('better-sqlite3')),
+      [],
+    );
     // The control: the same probe sees the driver when it is loaded, so the check above can fail.
     assert.ok(loadedPackages('@shortleaf/store').some((p) => p.includes('better-sqlite3')));
   });

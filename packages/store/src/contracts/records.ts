@@ -68,7 +68,8 @@ export type LineageFields = 'renewedFrom' | 'lineage' | 'lineageStartedAt' | 'sp
  * What is recorded before signing: everything but the result. Without lineage fields the
  * certificate starts its own lineage at `createdAt`.
  */
-export type CertificateReservation = Omit<CertificateRecord, 'der' | 'status' | 'issuedAt' | LineageFields> & Partial<Pick<CertificateRecord, LineageFields>>;
+export type CertificateReservation = Omit<CertificateRecord, 'der' | 'status' | 'issuedAt' | LineageFields> &
+  Partial<Pick<CertificateRecord, LineageFields>>;
 
 /** One line of the audit log; `detail` is stored as JSON. */
 export interface AuditEntry {

@@ -44,7 +44,12 @@ import type {
 
 /** Revocation state: revocations and their reach, blocked keys, CRLs, root CRLs, root-delegated OCSP signers. */
 export interface RevocationsEngine {
-  revoke(r: RevocationRecord, audit: AuditEntry, tokenUse?: TokenUse, reach?: RevocationReach): Promise<RevocationOutcome>;
+  revoke(
+    r: RevocationRecord,
+    audit: AuditEntry,
+    tokenUse?: TokenUse,
+    reach?: RevocationReach,
+  ): Promise<RevocationOutcome>;
   blockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null>;
   get(serial: string): Promise<RevocationRecord | null>;
   listForCrl(issuerId: string, previousThisUpdate: Date | null): Promise<CrlEntryRecord[]>;
@@ -78,13 +83,22 @@ export interface AcmeEngine {
   getOrder(id: string): Promise<AcmeOrderRecord | null>;
   /** Newest first (equal `createdAt`: the later inserted first). */
   listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]>;
-  transitionOrder(id: string, from: AcmeOrderStatus, to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string }): Promise<boolean>;
+  transitionOrder(
+    id: string,
+    from: AcmeOrderStatus,
+    to: { status: AcmeOrderStatus; error?: AcmeProblemRecord; certificateSerial?: string },
+  ): Promise<boolean>;
   getOrderByCertificate(serial: string): Promise<AcmeOrderRecord | null>;
   getOrderReplacing(serial: string): Promise<AcmeOrderRecord | null>;
   countOrdersSince(accountId: string, since: Date): Promise<number>;
   /** With its challenges in the order they were created. */
   getAuthorization(id: string): Promise<AcmeAuthorizationRecord | null>;
-  findValidAuthorization(accountId: string, identifier: AcmeIdentifierRecord, wildcard: boolean, now: Date): Promise<AcmeAuthorizationRecord | null>;
+  findValidAuthorization(
+    accountId: string,
+    identifier: AcmeIdentifierRecord,
+    wildcard: boolean,
+    now: Date,
+  ): Promise<AcmeAuthorizationRecord | null>;
   setAuthorizationStatus(id: string, status: AcmeAuthorizationStatus): Promise<void>;
   getChallenge(id: string): Promise<AcmeChallengeRecord | null>;
   startChallenge(id: string): Promise<boolean>;
