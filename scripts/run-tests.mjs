@@ -28,9 +28,12 @@ if (files.length === 0) {
 // The end-to-end helpers copy every line our processes log, and every secret the tests create,
 // into this folder (test/helpers/secret-log.ts); it is scanned once all tests have run.
 const logDir = mkdtempSync(join(tmpdir(), 'shortleaf-test-logs-'));
+// Each file runs as one test under --test-timeout. test/agent.test.ts runs six real agents for
+// about 280 s beside another file on this 2-core machine (its SIGKILL tests alone take 140 s), so
+// 300 s cut it off with every subtest passed; 600 s still ends a hung file.
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...files],
   {
     stdio: 'inherit',
     env: { ...process.env, SHORTLEAF_TEST_LOG_DIR: logDir },
