@@ -47,4 +47,11 @@ export type {
   AcmeProblemRecord,
   AcmeValidationOutcome,
 } from './acme.js';
-export type { AcmeEngine, RevocationsEngine, Store } from './store.js';
+export type {
+  AcmeEngine,
+  CoordinationEngine,
+  HeldLock,
+  NoticeTopic,
+  RevocationsEngine,
+  Store,
+} from './store.js';

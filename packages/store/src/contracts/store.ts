@@ -104,12 +104,51 @@ export interface AcmeEngine {
   startChallenge(id: string): Promise<boolean>;
   finishChallenge(id: string, outcome: AcmeValidationOutcome): Promise<void>;
   countFailedValidationsSince(accountId: string, since: Date): Promise<number>;
+  /**
+   * Records an ACME nonce as spent: true the first time any process spends it, false after.
+   * Kept until `expiresAt` (the nonce is refused by its own lifetime after that).
+   */
+  spendNonce(nonce: string, expiresAt: Date): Promise<boolean>;
+  /** Drops spent nonces whose lifetime ended before `now`; returns how many. */
+  pruneSpentNonces(now: Date): Promise<number>;
+}
+
+/** What a change notice is about: revocations (and blocked keys), intermediates (and roots, root CRLs, root-delegated OCSP signers), or CRLs. */
+export type NoticeTopic = 'revocations' | 'issuers' | 'crls';
+
+/** A lock one process holds among all processes on the database (`CoordinationEngine.tryLock`). */
+export interface HeldLock {
+  /** False once the lock is lost: released, or the connection that held it ended. */
+  readonly held: boolean;
+  /** Gives the lock up; idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * How processes sharing one database work together: a lock for work that must happen once at a
+ * time (building a CRL), and notices that wake other processes soon after a write. Notices are a
+ * speed-up only: every reader also polls, so a lost notice delays, never loses, a change.
+ */
+export interface CoordinationEngine {
+  /**
+   * Takes the named lock if no process (this one included) holds it, else null. A holder that dies
+   * loses it with its connection, so another process can take it at once.
+   */
+  tryLock(name: string): Promise<HeldLock | null>;
+  /**
+   * Calls `onNotice` after a write on `topic` committed, by this or (on an engine several processes
+   * share) any other process. Returns the unsubscribe.
+   */
+  subscribe(topic: NoticeTopic, onNotice: () => void): Promise<() => void>;
 }
 
 /** One open store, whichever engine is below. */
 export interface Store {
   readonly revocations: RevocationsEngine;
   readonly acme: AcmeEngine;
+  readonly coordination: CoordinationEngine;
+  /** 'sqlite': one process owns the database (serve.lock); 'postgres': any number share it. */
+  readonly engine: 'sqlite' | 'postgres';
   close(): Promise<void>;
 
   createIssuer(r: NewIssuer): Promise<void>;
@@ -144,6 +183,8 @@ export interface Store {
 
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+  /** Stores `value` under `key` unless a value is there already; returns the value stored (the first writer's, across processes). */
+  settingOnce(key: string, value: string): Promise<string>;
 
   /** Row count of every table, by table name: tests and operators check a refusal changed nothing. */
   counts(): Promise<Record<string, number>>;
