@@ -628,4 +628,21 @@ export class AcmeRepository implements AcmeEngine {
           .get(accountId, toText(since)) as number,
     );
   }
+
+  /** Records a nonce as spent; true the first time. The row is kept until the nonce's own expiry. */
+  async spendNonce(nonce: string, expiresAt: Date): Promise<boolean> {
+    return this.ctx.guard(
+      () =>
+        this.ctx
+          .stmt('INSERT INTO acme_spent_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING')
+          .run(nonce, toText(expiresAt)).changes === 1,
+    );
+  }
+
+  /** Drops spent nonces whose lifetime ended before `now`. */
+  async pruneSpentNonces(now: Date): Promise<number> {
+    return this.ctx.guard(
+      () => this.ctx.stmt('DELETE FROM acme_spent_nonces WHERE expires_at < ?').run(toText(now)).changes,
+    );
+  }
 }

@@ -34,6 +34,7 @@ export class IssuerRepository {
         throw err;
       }
     });
+    this.ctx.notify('issuers');
   }
 
   /** Attach the certificate the offline root signed for this issuer's CSR. `notFound` if no such issuer. */
@@ -42,6 +43,7 @@ export class IssuerRepository {
       const result = this.ctx.stmt('UPDATE issuers SET cert_der = ? WHERE id = ?').run(certDer, id);
       if (result.changes === 0) throw new StoreError('notFound', `no issuer with id ${id}`);
     });
+    this.ctx.notify('issuers');
   }
 
   /** The issuer with this id, or null. */
@@ -82,6 +84,7 @@ export class IssuerRepository {
    */
   async activateIssuer(id: string, at: Date): Promise<void> {
     this.ctx.guard(() => this.activateTransaction.immediate(id, at));
+    this.ctx.notify('issuers');
   }
 
   private activateInTransaction(id: string, at: Date): void {
@@ -128,6 +131,7 @@ export class IssuerRepository {
         )
         .run(fingerprint, certDer, toText(at)),
     );
+    this.ctx.notify('issuers');
     return fingerprint;
   }
 

@@ -255,7 +255,9 @@ export class RevocationRepository implements RevocationsEngine {
     tokenUse?: TokenUse,
     reach: RevocationReach = NO_REACH,
   ): Promise<RevocationOutcome> {
-    return this.ctx.guard(() => this.revokeTransaction.immediate(r, audit, tokenUse, reach));
+    const outcome = this.ctx.guard(() => this.revokeTransaction.immediate(r, audit, tokenUse, reach));
+    this.ctx.notify('revocations');
+    return outcome;
   }
 
   /** The block on a key digest, or null. */
@@ -373,6 +375,7 @@ export class RevocationRepository implements RevocationsEngine {
         throw err;
       }
     });
+    this.ctx.notify('crls');
   }
 
   /** Drops all but the newest `keep` CRLs of an issuer: old ones are never served again. */
@@ -405,6 +408,7 @@ export class RevocationRepository implements RevocationsEngine {
         throw err;
       }
     });
+    this.ctx.notify('issuers');
   }
 
   /** The root CRL with the highest number for a root, or null. */
@@ -428,6 +432,7 @@ export class RevocationRepository implements RevocationsEngine {
         )
         .run(r.id, r.issuerId, r.sealedKey, r.csrDer, toText(r.createdAt)),
     );
+    this.ctx.notify('issuers');
   }
 
   async setOcspSignerCertificate(id: string, certDer: Uint8Array): Promise<void> {
@@ -435,6 +440,7 @@ export class RevocationRepository implements RevocationsEngine {
       if (this.ctx.stmt('UPDATE ocsp_signers SET cert_der = ? WHERE id = ?').run(certDer, id).changes === 0)
         throw new StoreError('notFound', `no OCSP signer ${id}`);
     });
+    this.ctx.notify('issuers');
   }
 
   /**

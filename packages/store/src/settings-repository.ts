@@ -20,4 +20,12 @@ export class SettingsRepository {
         .run(key, value),
     );
   }
+
+  /** Store `value` under `key` unless a value is there; returns the value stored. */
+  async settingOnce(key: string, value: string): Promise<string> {
+    return this.ctx.guard(() => {
+      this.ctx.stmt('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(key, value);
+      return this.ctx.stmt('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string;
+    });
+  }
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { AuditEntry } from './contracts/records.js';
+import type { NoticeTopic } from './contracts/store.js';
 
 /**
  * What each SQLite repository borrows from the store: its one connection, the statement cache,
@@ -11,6 +12,8 @@ export interface RepositoryContext {
   stmt(sql: string): Database.Statement;
   guard<T>(operation: () => T): T;
   insertAudit(e: AuditEntry): void;
+  /** Tells subscribers of this store that a write on `topic` committed (sqlite-coordination.ts). */
+  notify(topic: NoticeTopic): void;
 }
 
 /** A LIMIT for SQLite: a non-negative integer, or -1 (no limit) when none is given. */

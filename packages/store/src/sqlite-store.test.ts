@@ -157,6 +157,7 @@ describe('SqliteStore: what only SQLite does', () => {
       acme_eab_keys: 0,
       acme_order_authorizations: 0,
       acme_orders: 0,
+      acme_spent_nonces: 0,
       audit_log: 0,
       blocked_keys: 0,
       certificates: 0,

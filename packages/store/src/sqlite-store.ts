@@ -25,6 +25,7 @@ import { SettingsRepository } from './settings-repository.js';
 import { backfillKeyDigests } from './sqlite-backfill.js';
 import type { RepositoryContext } from './sqlite-context.js';
 import { toStorageError } from './sqlite-errors.js';
+import { SqliteCoordination } from './sqlite-coordination.js';
 import { backupDatabase, prepareDatabaseFile, verifyDatabaseFile } from './sqlite-file.js';
 
 const busyTimeoutMs = 5000;
@@ -49,6 +50,9 @@ export class SqliteStore implements Store {
   readonly revocations: RevocationRepository;
   /** ACME accounts, EAB keys, orders, authorizations and challenges, on this same connection. */
   readonly acme: AcmeRepository;
+  /** Locks and notices within this process: one process owns a SQLite database. */
+  readonly coordination = new SqliteCoordination();
+  readonly engine = 'sqlite';
 
   private constructor(private readonly db: Database.Database) {
     const context: RepositoryContext = {
@@ -56,6 +60,7 @@ export class SqliteStore implements Store {
       stmt: (sql) => this.stmt(sql),
       guard: (op) => this.guard(op),
       insertAudit: (e) => insertAudit((sql) => this.stmt(sql), e),
+      notify: (topic) => this.coordination.notify(topic),
     };
     this.issuers = new IssuerRepository(context);
     this.provisioners = new ProvisionerRepository(context);
@@ -219,6 +224,9 @@ export class SqliteStore implements Store {
   }
   setSetting(key: string, value: string): Promise<void> {
     return this.settings.setSetting(key, value);
+  }
+  settingOnce(key: string, value: string): Promise<string> {
+    return this.settings.settingOnce(key, value);
   }
 
   // ── the file (sqlite-file.ts) ──────────────────────────────────────────────────────────────

@@ -1,4 +1,5 @@
 import { acmeContract } from './acme.js';
+import { coordinationContract } from './coordination.js';
 import { coreContract } from './core.js';
 import type { StoreOpener } from './opener.js';
 import { revocationsContract } from './revocations.js';
@@ -14,4 +15,5 @@ export function storeContract(engine: string, open: StoreOpener): void {
   coreContract(engine, open);
   revocationsContract(engine, open);
   acmeContract(engine, open);
+  coordinationContract(engine, open);
 }
