@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tsImport } from 'tsx/esm/api';
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -28,6 +29,11 @@ if (files.length === 0) {
 // The end-to-end helpers copy every line our processes log, and every secret the tests create,
 // into this folder (test/helpers/secret-log.ts); it is scanned once all tests have run.
 const logDir = mkdtempSync(join(tmpdir(), 'shortleaf-test-logs-'));
+// One PostgreSQL server for the whole run (the TypeScript harness, loaded through tsx): each test
+// gets its own database on it (testDatabaseUrl). Destroying it copies its log, every statement the
+// tests sent, into logDir, so the secret scan reads it too.
+process.env.SHORTLEAF_TEST_LOG_DIR = logDir;
+const postgres = await startSharedPostgres();
 // Each file runs as one test under --test-timeout. test/agent.test.ts runs six real agents for
 // about 280 s beside another file on this 2-core machine (its SIGKILL tests alone take 140 s), so
 // 300 s cut it off with every subtest passed; 600 s still ends a hung file.
@@ -36,16 +42,33 @@ const result = spawnSync(
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...files],
   {
     stdio: 'inherit',
-    env: { ...process.env, SHORTLEAF_TEST_LOG_DIR: logDir },
+    env: { ...process.env, ...(postgres ? { SHORTLEAF_TEST_PG_URL: postgres.url() } : {}) },
   },
 );
 let leaked = false;
 try {
+  await postgres?.destroy();
   leaked = scanLogs(logDir);
 } finally {
   rmSync(logDir, { recursive: true, force: true });
 }
 process.exit(result.status !== 0 ? (result.status ?? 1) : leaked ? 1 : 0);
+
+/**
+ * Starts the run's PostgreSQL server, or returns undefined when the caller named one already or
+ * it cannot start (not installed): the tests then run anyway, and those that need PostgreSQL fail
+ * saying how to install it.
+ */
+async function startSharedPostgres() {
+  if (process.env.SHORTLEAF_TEST_PG_URL) return undefined; // a server of the caller's choosing
+  const { startPostgres } = await tsImport('../packages/store/src/postgres/test-server.ts', import.meta.url);
+  try {
+    return await startPostgres();
+  } catch (err) {
+    console.error(`no shared PostgreSQL server for this run: ${err.message}`);
+    return undefined;
+  }
+}
 
 /**
  * "No key, token or passphrase is ever logged": looks through every captured log for PEM private
