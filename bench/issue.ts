@@ -6,7 +6,7 @@
  * way to build certificates, so the cost of building is visible. Prints ratios, asserts nothing.
  */
 import { createSign, generateKeyPairSync, sign, verify, webcrypto } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, request } from 'node:https';
@@ -15,7 +15,8 @@ import type { JWK } from 'jose';
 import { mintToken } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, parseName } from '@shortleaf/pki';
 import { x509 } from '../packages/pki/src/x509.js';
-import { cpuMs, startServer } from './server.js';
+import { parseArgs } from 'node:util';
+import { cpuMs, startServer, type BenchServer } from './server.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 
@@ -124,6 +125,58 @@ function wrkRate(
   }
 }
 
+/** wrk against several instances at once (one wrk each, splitting the connections); null without wrk. */
+async function wrkRateSplit(
+  urls: string[],
+  tokens: string[],
+  csr: string,
+  concurrency: number,
+  seconds: number,
+): Promise<{ rate: number; errors: number } | null> {
+  if (spawnSync('wrk', ['--version']).error !== undefined) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-wrk-'));
+  try {
+    const script = new URL('./sign.lua', import.meta.url).pathname;
+    const share = Math.ceil(tokens.length / urls.length);
+    const runs = urls.map((url, i) => {
+      const bodies = join(dir, `bodies-${i}.jsonl`);
+      const mine = tokens.slice(i * share, (i + 1) * share);
+      writeFileSync(bodies, mine.map((token) => JSON.stringify({ csr, token })).join('\n'));
+      const args = [
+        '-t1',
+        `-c${Math.max(1, concurrency / urls.length)}`,
+        `-d${seconds}s`,
+        '-s',
+        script,
+        url,
+        '--',
+        bodies,
+      ];
+      return new Promise<{ requests: number; errors: number; secs: number }>((resolve, reject) => {
+        const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN);
+          const duration = /requests in ([\d.]+)(m?s)/.exec(stdout);
+          const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+          if (Number.isNaN(requests) || duration === null)
+            return reject(new Error(`cannot read wrk's output: ${stdout}`));
+          resolve({ requests, errors, secs: Number(duration[1]) / (duration[2] === 'ms' ? 1000 : 1) });
+        });
+      });
+    });
+    const results = await Promise.all(runs);
+    const errors = results.reduce((n, r) => n + r.errors, 0);
+    const good = results.reduce((n, r) => n + r.requests - r.errors, 0);
+    return { rate: good / Math.max(...results.map((r) => r.secs)), errors };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function issueRate(
   url: string,
   rootPem: string,
@@ -170,59 +223,127 @@ async function issueRate(
   return { rate: tokens.length / seconds, errors };
 }
 
-const server = await startServer();
-try {
-  const rootPem = readFileSync(join(server.dataDir, 'offline-root', 'root.crt'), 'utf8');
-  const jwk = JSON.parse(readFileSync(join(server.dataDir, 'provisioners', 'admin.jwk'), 'utf8')) as JWK;
+const { values: flags } = parseArgs({ options: { database: { type: 'string' } } });
+
+interface Measured {
+  rate: number;
+  errors: number;
+  cpuPerCert: number;
+}
+
+/**
+ * Measures issuance through `servers` (one, or several instances of one CA on PostgreSQL, the
+ * load split evenly) at concurrency 1 and 16: rate and the servers' CPU per certificate.
+ */
+async function measureServers(servers: BenchServer[]): Promise<{ c1: Measured; c16: Measured }> {
+  const first = servers[0]!;
+  const rootPem = readFileSync(join(first.dataDir, 'offline-root', 'root.crt'), 'utf8');
+  const jwk = JSON.parse(readFileSync(join(first.dataDir, 'provisioners', 'admin.jwk'), 'utf8')) as JWK;
   const { privateKey } = generateKeyPair('EC-P256');
   const csr = csrToPem(createCsr(privateKey, { commonName: 'svc.internal' }, [parseName('svc.internal')]));
+  // Tokens are minted for the first instance's URL: every instance of one CA shares its public URL.
   const mint = (n: number) =>
     Promise.all(
       Array.from({ length: n }, () =>
-        mintToken({ provisioner: 'admin', privateJwk: jwk, caUrl: server.publicUrl, subject: 'svc.internal' }),
+        mintToken({ provisioner: 'admin', privateJwk: jwk, caUrl: first.publicUrl, subject: 'svc.internal' }),
       ),
     );
-
-  const floor = cryptoFloor();
-  const naive = await naiveGeneratorRate();
-  // Warm the server (JIT, statement cache, TLS session) before anything is timed.
-  await issueRate(server.publicUrl, rootPem, await mint(400), csr, 16);
-  const measure = async (concurrency: number, perSecond: number) => {
+  // Warm every instance (JIT, statement cache, TLS session) before anything is timed.
+  for (const server of servers) await issueRate(server.publicUrl, rootPem, await mint(400), csr, 16);
+  const cpu = () => servers.reduce((sum, s) => sum + cpuMs(s.pid), 0);
+  const measure = async (concurrency: number, perSecond: number): Promise<Measured> => {
     const tokens = await mint(Math.ceil(perSecond * SECONDS));
-    const cpuBefore = cpuMs(server.pid);
+    const cpuBefore = cpu();
     const result =
-      wrkRate(server.publicUrl, tokens, csr, concurrency, SECONDS) ??
-      (await issueRate(server.publicUrl, rootPem, tokens, csr, concurrency));
-    const cpuPerCert = (cpuMs(server.pid) - cpuBefore) / (result.rate * SECONDS);
+      servers.length === 1
+        ? (wrkRate(first.publicUrl, tokens, csr, concurrency, SECONDS) ??
+          (await issueRate(first.publicUrl, rootPem, tokens, csr, concurrency)))
+        : await wrkRateSplit(
+            servers.map((s) => s.publicUrl),
+            tokens,
+            csr,
+            concurrency,
+            SECONDS,
+          );
+    if (result === null) throw new Error("several instances are measured with wrk: install Debian's wrk");
+    const cpuPerCert = (cpu() - cpuBefore) / (result.rate * SECONDS);
     return { ...result, cpuPerCert };
   };
-  const loadGenerator = spawnSync('wrk', ['--version']).error === undefined ? 'wrk (1 thread)' : 'node https client';
-  const c1 = await measure(1, 1500);
+  const c1 = servers.length === 1 ? await measure(1, 1500) : { rate: NaN, errors: 0, cpuPerCert: NaN };
   const c16 = await measure(16, 5000);
-
-  const row = (name: string, value: number, note = '') =>
-    console.log(`${name.padEnd(46)} ${value.toFixed(0).padStart(8)}/s  ${note}`);
-  console.log(`\nShortleaf issuance benchmark (${new Date().toISOString()}, ${process.version})\n`);
-  row('crypto floor (verify token + verify CSR + sign)', floor, 'node:crypto, one core');
-  row(
-    '@peculiar/x509 X509CertificateGenerator',
-    naive,
-    `${(naive / floor).toFixed(2)}× floor (the naive builder alone)`,
-  );
-  row(
-    'POST /api/v1/sign, concurrency 1',
-    c1.rate,
-    `${(c1.rate / floor).toFixed(2)}× floor${c1.errors ? `, ${c1.errors} errors` : ''}`,
-  );
-  row(
-    'POST /api/v1/sign, concurrency 16',
-    c16.rate,
-    `${(c16.rate / floor).toFixed(2)}× floor${c16.errors ? `, ${c16.errors} errors` : ''}`,
-  );
-  console.log(
-    `\nload generator: ${loadGenerator}; server CPU per certificate: ${c1.cpuPerCert.toFixed(3)} ms at concurrency 1, ${c16.cpuPerCert.toFixed(3)} ms at 16`,
-  );
-  console.log(`goal: issuance ≥ 0.50× the crypto floor — concurrency 16 reached ${(c16.rate / floor).toFixed(2)}×`);
-} finally {
-  await server.stop();
+  return { c1, c16 };
 }
+
+async function withServers<T>(starts: Array<() => Promise<BenchServer>>, use: (s: BenchServer[]) => Promise<T>) {
+  const servers: BenchServer[] = [];
+  try {
+    for (const start of starts) servers.push(await start());
+    return await use(servers);
+  } finally {
+    for (const server of servers.reverse()) await server.stop();
+  }
+}
+
+const floor = cryptoFloor();
+const naive = await naiveGeneratorRate();
+const sqlite = await withServers([() => startServer()], measureServers);
+
+const row = (name: string, value: number, note = '') =>
+  console.log(`${name.padEnd(46)} ${value.toFixed(0).padStart(8)}/s  ${note}`);
+const ratio = (m: Measured) =>
+  `${(m.rate / floor).toFixed(2)}× floor, ${m.cpuPerCert.toFixed(3)} ms server CPU per certificate${m.errors ? `, ${m.errors} errors` : ''}`;
+const loadGenerator = spawnSync('wrk', ['--version']).error === undefined ? 'wrk (1 thread)' : 'node https client';
+
+/**
+ * PostgreSQL: one instance, then a second instance of the same CA beside it (the load split
+ * evenly). `--database URL` takes an empty database; `--database temp` starts a throwaway
+ * PostgreSQL server with the test harness (Debian's postgresql, run as the postgres user).
+ */
+async function measurePostgres(url: string) {
+  const first = await startServer({ database: url });
+  try {
+    const one = await measureServers([first]);
+    const second = await startServer({ database: url, sharedDataDir: first.dataDir });
+    try {
+      const two = await measureServers([first, second]);
+      return { one, two };
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await first.stop();
+  }
+}
+
+let postgres: Awaited<ReturnType<typeof measurePostgres>> | undefined;
+if (flags.database === 'temp') {
+  const { startPostgres } = await import('@shortleaf/store/postgres-testing');
+  const server = await startPostgres({ logStatements: false });
+  try {
+    postgres = await measurePostgres(await server.createDatabase());
+  } finally {
+    await server.destroy();
+  }
+} else if (flags.database !== undefined) {
+  postgres = await measurePostgres(flags.database);
+}
+
+console.log(`\nShortleaf issuance benchmark (${new Date().toISOString()}, ${process.version})\n`);
+row('crypto floor (verify token + verify CSR + sign)', floor, 'node:crypto, one core');
+row('@peculiar/x509 X509CertificateGenerator', naive, `${(naive / floor).toFixed(2)}× floor (the naive builder alone)`);
+row('SQLite: POST /api/v1/sign, concurrency 1', sqlite.c1.rate, ratio(sqlite.c1));
+row('SQLite: POST /api/v1/sign, concurrency 16', sqlite.c16.rate, ratio(sqlite.c16));
+if (postgres !== undefined) {
+  const { one, two } = postgres;
+  row('PostgreSQL, 1 instance: concurrency 1', one.c1.rate, ratio(one.c1));
+  row('PostgreSQL, 1 instance: concurrency 16', one.c16.rate, ratio(one.c16));
+  row('PostgreSQL, 2 instances: concurrency 16', two.c16.rate, `${ratio(two.c16)} (both instances)`);
+  console.log(
+    `PostgreSQL vs SQLite at concurrency 16: 1 instance ${(one.c16.rate / sqlite.c16.rate).toFixed(2)}×, 2 instances ${(two.c16.rate / sqlite.c16.rate).toFixed(2)}×`,
+  );
+  console.log('(the database server runs on the same machine and its CPU is not counted per certificate)');
+}
+console.log(`\nload generator: ${loadGenerator}`);
+console.log(
+  `goal: issuance ≥ 0.50× the crypto floor — concurrency 16 reached ${(sqlite.c16.rate / floor).toFixed(2)}×`,
+);

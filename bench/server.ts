@@ -19,6 +19,13 @@ export interface StartServerOptions {
   nodeArgs?: string[];
   /** Extra flags for `shortleaf serve`: `['--config', file]`. */
   serveArgs?: string[];
+  /** A PostgreSQL URL: the CA lives there instead of in the data folder's SQLite file. */
+  database?: string;
+  /**
+   * Another instance's data folder, to start a second instance on the same CA (with `database`):
+   * nothing is initialised, and stopping this instance leaves the folder to its owner.
+   */
+  sharedDataDir?: string;
 }
 
 /** Initialises a development CA in a temp folder and starts `shortleaf serve` on free ports. */
@@ -31,8 +38,10 @@ export function shortleafCli(args: readonly string[]): string {
 }
 
 export async function startServer(options: StartServerOptions = {}): Promise<BenchServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'shortleaf-bench-'));
-  shortleafCli(['init', '--data', dataDir]);
+  const database = options.database === undefined ? [] : ['--database', options.database];
+  const dataDir = options.sharedDataDir ?? mkdtempSync(join(tmpdir(), 'shortleaf-bench-'));
+  const ownsDataDir = options.sharedDataDir === undefined;
+  if (ownsDataDir) shortleafCli(['init', '--data', dataDir, ...database]);
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -43,6 +52,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
       'serve',
       '--data',
       dataDir,
+      ...database,
       '--listen',
       '127.0.0.1:0',
       '--status-listen',
@@ -69,7 +79,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
   }).catch((err: unknown) => {
     // Not started (an exit, a config error, the timeout): leave no process and no folder behind.
     child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
     throw err;
   });
   return {
@@ -82,7 +92,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
