@@ -5,7 +5,7 @@ import { authorization, challenge } from './authorizations.js';
 import type { AcmeCertificateStore, AcmeEnv, AcmeServices } from './context.js';
 import { AcmeError, acmeErrorFor } from './errors.js';
 import { createKeyCache } from './jws.js';
-import { createNoncePool } from './nonces.js';
+import { createNoncePool, type NoncePool } from './nonces.js';
 import { certificate, finalize, getOrder, newOrder } from './orders.js';
 import { provisionerContext, responseHeaders, signedRequest, type BodyReader, type KeyMode } from './pipeline.js';
 import { NO_ACME_TELEMETRY, type AcmeStore, type AcmeTelemetry } from './ports.js';
@@ -39,6 +39,11 @@ export interface AcmeAppOptions {
   maxNames?: number;
   /** How much validation runs at once and may wait, per account and provisioner; DEFAULT_VALIDATION_LIMITS where absent. */
   validationLimits?: Partial<ValidationLimits>;
+  /**
+   * Where nonces are spent: a pool shared with other instances on one database
+   * (`createSharedNoncePool`); a pool of this process alone, in memory, when absent.
+   */
+  nonces?: NoncePool;
 }
 
 /** Turns anything thrown into an ACME problem (errors.ts maps it); a 500 never carries internal detail. */
@@ -76,7 +81,7 @@ export function createAcmeApp(opts: AcmeAppOptions): { app: Hono<AcmeEnv>; close
     ...(opts.validationLimits === undefined ? {} : { limits: opts.validationLimits }),
   });
   const services: AcmeServices = { ...opts, validations, telemetry };
-  const nonces = createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
+  const nonces = opts.nonces ?? createNoncePool({ random: opts.random, now: () => opts.clock.now().getTime() });
   const keyFor = createKeyCache();
   const signed = (mode: KeyMode) =>
     signedRequest(mode, {

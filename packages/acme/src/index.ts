@@ -12,6 +12,15 @@ export {
   type AcmeProblem,
   type Subproblem,
 } from './errors.js';
+export { createNoncePool, type NoncePool } from './nonces.js';
+export {
+  NONCE_KEY_SETTING,
+  createSharedNoncePool,
+  sharedNonceKey,
+  type NonceKeySettings,
+  type SharedNoncePool,
+  type SpentNonceStore,
+} from './shared-nonces.js';
 export { ACME_OPTION_DEFAULTS, AcmeOptionsError, parseAcmeOptions, type AcmeOptions } from './options.js';
 export type * from './ports.js';
 export {

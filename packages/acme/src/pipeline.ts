@@ -123,7 +123,7 @@ export function signedRequest(
 
   const nonce: Middleware = async (c, next) => {
     const value = (c.get('jws').header as { nonce?: unknown }).nonce;
-    if (typeof value !== 'string' || !deps.nonces.consume(value)) {
+    if (typeof value !== 'string' || !(await deps.nonces.consume(value))) {
       throw new AcmeError(
         'badNonce',
         typeof value === 'string'

@@ -6,18 +6,18 @@ import { ConfigError, loadConfig, parseHostPort, type ServeConfig } from '../con
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { startRevocationServices } from '../revocation-services.js';
+import { sharedAcmeNonces } from '../serve/acme-nonces.js';
 import { openDataDir } from '../serve/data-dir.js';
 import { createFrontDoors } from '../serve/front-doors.js';
 import { closeListeners, createListeners, dropConnections, listen } from '../serve/listeners.js';
 import { checkIntermediateUrls, defaultPublicUrl, serverNames, statusBaseUrl, urlHost } from '../serve/names.js';
 import { pendingListeners } from '../serve/pending.js';
+import { startPruner } from '../serve/pruner.js';
 import { keepListenerCertificate } from '../serve/server-certificate.js';
 import { stopSignals } from '../serve/signals.js';
 import { createStatusDoors } from '../serve/status-doors.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
-/** Spent token uses past their expiry are dropped this often. */
-const PRUNE_TOKEN_USES_MS = 10 * 60_000;
 
 function serveConfig(values: {
   config?: string | undefined;
@@ -65,16 +65,15 @@ export async function serveCommand(args: string[]): Promise<void> {
   // Bind first (a port of 0 picks a free one), then derive the URLs that leaves embed.
   const pending = pendingListeners(logger);
   const listeners = createListeners({ limits: config.limits, https: pending.https, http: pending.http });
-  const pruner = setInterval(() => void store.pruneTokenUses(clock.now()).catch(() => undefined), PRUNE_TOKEN_USES_MS);
-  pruner.unref();
 
   let stopRenewal: (() => void) | undefined;
   let stopRevocation: (() => void) | undefined;
+  let stopPruner: (() => void) | undefined;
   let closeDoors: (() => Promise<void>) | undefined;
   const shutdown = async (): Promise<void> => {
     stopRenewal?.();
     stopRevocation?.();
-    clearInterval(pruner);
+    stopPruner?.();
     await closeListeners(listeners, SHUTDOWN_GRACE_MS);
     // Validations already started record their outcome before the database closes.
     await closeDoors?.();
@@ -138,6 +137,9 @@ export async function serveCommand(args: string[]): Promise<void> {
     metrics?.watchOcspCache(() => revocation.ocsp.stats().entries);
     stopRevocation = () => revocation.stop();
 
+    const nonces = await sharedAcmeNonces({ store, sealer, clock, random });
+    stopPruner = startPruner({ store, nonces, clock, logger }).stop;
+
     const doors = createFrontDoors({
       config,
       store,
@@ -150,6 +152,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       random,
       logger,
       metrics,
+      nonces,
     });
     closeDoors = doors.close;
     pending.open({ root: doors.root, status: createStatusDoors({ config, revocation, clock, logger, metrics }) });

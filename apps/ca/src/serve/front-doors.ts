@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { createAcmeApp, createValidator, type AcmeStore } from '@shortleaf/acme';
+import { createAcmeApp, createValidator, type AcmeStore, type NoncePool } from '@shortleaf/acme';
 import { createApiApp } from '@shortleaf/api';
 import type { Authority, Clock, KeySealer, Logger } from '@shortleaf/authority';
 import type { ServeConfig } from '../config.js';
@@ -22,6 +22,8 @@ export interface FrontDoorDeps {
   random(n: number): Uint8Array;
   logger: Logger;
   metrics: Metrics | undefined;
+  /** ACME nonces shared with other instances (serve/acme-nonces.ts); the ACME app's own pool when absent. */
+  nonces?: NoncePool | undefined;
 }
 
 /**
@@ -74,6 +76,7 @@ export function createFrontDoors(deps: FrontDoorDeps): { root: Hono<NodeEnv>; cl
     orderLifetimeMs: config.acme.orderLifetime,
     authorizationLifetimeMs: config.acme.authorizationLifetime,
     readBody: readNodeBody,
+    ...(deps.nonces === undefined ? {} : { nonces: deps.nonces }),
     ...(metrics === undefined ? {} : { telemetry: metrics.acme }),
   });
   return { root: createRootApp({ acme: acme.app, api }), close: () => acme.close() };
