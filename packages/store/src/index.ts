@@ -3,6 +3,8 @@
 // imports keep working; the authority and ACME import from there and never load a driver.
 export * from './contracts/index.js';
 export { openStore, type StoreEngineOptions } from './open-store.js';
+// Types only: the PostgreSQL engine (and `pg`) loads when openStore is asked for it, never here.
+export type { PgOpenOptions } from './postgres/pg-store.js';
 export {
   SEAL_SALT_SETTING,
   openSealer,
