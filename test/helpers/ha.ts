@@ -15,7 +15,7 @@ import { shortleafOk, tempDir } from './cli.js';
 import { request, type HttpResult } from './http.js';
 import { crlInfo, normalizeSerial, ocsp, type CrlInfo, type OcspResult } from './revocation.js';
 import { freePort, startServer, type RunningServer } from './server.js';
-import { mintToken } from './workspace.js';
+import { jose, mintToken } from './workspace.js';
 
 export interface ClusterOptions {
   instances: number;
@@ -35,6 +35,8 @@ export interface ClusterOptions {
    * Default https://localhost:PORT on a port nobody listens on (tests then talk to each instance).
    */
   publicUrl?: string;
+  /** Runs after `init`, before any instance starts (to add provisioners with `--database`). */
+  beforeServe?: (where: { dataDir: string; databaseUrl: string }) => Promise<void>;
   /** How long one instance may take to log `listening` (default 60 s: the database may be busy). */
   startTimeoutMs?: number;
 }
@@ -84,6 +86,7 @@ export async function startCluster(t: TestContext, opts: ClusterOptions): Promis
   const dataDir = scratch.file('data');
   const env = opts.env ?? {};
   if (opts.init !== false) await shortleafOk(['init', '--data', dataDir, '--database', databaseUrl], { env });
+  await opts.beforeServe?.({ dataDir, databaseUrl });
   const publicUrl = opts.publicUrl ?? `https://localhost:${await freePort()}`;
   const configFile = scratch.file('cluster.json');
   writeFileSync(configFile, JSON.stringify({ ...(opts.config ?? {}), publicUrl }));
@@ -238,11 +241,11 @@ export async function ocspStatus(
 }
 
 /** GET PATH (default the active intermediate's CRL, /crl) from one instance's status listener, parsed by OpenSSL. */
-export async function fetchCrl(instance: RunningServer, path = '/crl'): Promise<CrlInfo> {
+export async function fetchCrl(instance: RunningServer, path = '/crl'): Promise<CrlInfo & { der: Buffer }> {
   const res = await request(`${instance.status}${path}`, { freshConnection: true, timeoutMs: 5_000 });
   if (res.status !== 200)
     throw new Error(`GET ${instance.status}${path}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
-  return crlInfo(new Uint8Array(res.body));
+  return { ...(await crlInfo(new Uint8Array(res.body))), der: res.body };
 }
 
 /** POST /api/v1/revoke to one instance, authorised by an `admin` token whose subject is the serial. */
@@ -287,4 +290,86 @@ export async function databaseCertificates(cluster: Cluster): Promise<Map<string
     rows.set(normalizeSerial(serial), { serial: normalizeSerial(serial), status });
   }
   return rows;
+}
+
+/** An ACME account key pair (ES256) and its public JWK. */
+export interface AcmeAccountKey {
+  privateKey: jose.CryptoKey;
+  jwk: jose.JWK;
+}
+
+export async function newAccountKey(): Promise<AcmeAccountKey> {
+  const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+  return { privateKey, jwk: await jose.exportJWK(publicKey) };
+}
+
+/** GET one instance's ACME directory (RFC 8555 §7.1.1): its URLs name that instance. */
+export async function acmeDirectory(
+  cluster: Cluster,
+  instance: RunningServer,
+  provisioner = 'acme',
+): Promise<Record<string, string>> {
+  const res = await request(`${instance.api}/acme/${provisioner}/directory`, {
+    ca: rootPem(cluster),
+    servername: 'localhost',
+    freshConnection: true,
+  });
+  if (res.status !== 200) throw new Error(`ACME directory of ${instance.api}: HTTP ${res.status} ${res.text}`);
+  return res.json<Record<string, string>>();
+}
+
+/** HEAD newNonce (RFC 8555 §7.2) on the instance the directory came from: its Replay-Nonce. */
+export async function newNonce(cluster: Cluster, directory: Record<string, string>): Promise<string> {
+  const res = await request(directory.newNonce!, {
+    method: 'HEAD',
+    ca: rootPem(cluster),
+    servername: 'localhost',
+    freshConnection: true,
+  });
+  const nonce = res.headers?.['replay-nonce'];
+  if (nonce === undefined || nonce === '')
+    throw new Error(`HEAD ${directory.newNonce}: no Replay-Nonce (HTTP ${res.status})`);
+  return nonce;
+}
+
+/**
+ * POSTs a JWS (RFC 8555 §6.2) signed by `key` to `url`, with this nonce; `kid` names an account,
+ * else the key goes in as `jwk` (newAccount).
+ */
+export async function acmePost(
+  cluster: Cluster,
+  url: string,
+  key: AcmeAccountKey,
+  nonce: string,
+  payload: unknown,
+  opts: { kid?: string } = {},
+): Promise<HttpResult> {
+  const jws = await new jose.FlattenedSign(new TextEncoder().encode(payload === '' ? '' : JSON.stringify(payload)))
+    .setProtectedHeader({
+      alg: 'ES256',
+      nonce,
+      url,
+      ...(opts.kid === undefined ? { jwk: key.jwk } : { kid: opts.kid }),
+    })
+    .sign(key.privateKey);
+  return request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/jose+json' },
+    body: JSON.stringify(jws),
+    ca: rootPem(cluster),
+    servername: 'localhost',
+    freshConnection: true,
+    timeoutMs: 20_000,
+  });
+}
+
+/** An External Account Binding (RFC 8555 §7.3.4): the account's JWK, MACed (HS256) with the key `acme eab add` printed. */
+export async function externalAccountBinding(
+  eab: { kid: string; hmac: string },
+  accountJwk: jose.JWK,
+  newAccountUrl: string,
+): Promise<jose.FlattenedJWS> {
+  return new jose.FlattenedSign(new TextEncoder().encode(JSON.stringify(accountJwk)))
+    .setProtectedHeader({ alg: 'HS256', kid: eab.kid, url: newAccountUrl })
+    .sign(Buffer.from(eab.hmac, 'base64url'));
 }
