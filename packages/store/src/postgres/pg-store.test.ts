@@ -97,6 +97,39 @@ describe('postgres store: several instances on one database', () => {
     assert.equal((await a.counts()).certificates, 1);
   });
 
+  it('a reservation waits for a revocation in flight, then sees the key it blocked', async (t) => {
+    const url = await testDatabaseUrl(t);
+    const store = await openOn(t, url);
+    await withIssuer(store);
+    const key = 'cd'.repeat(32);
+    // Another instance's revocation, stopped half-way: it holds its lock and has not committed yet.
+    const revoker = new pg.Client({ connectionString: url });
+    await revoker.connect();
+    t.after(() => revoker.end());
+    await revoker.query('BEGIN');
+    await revoker.query('LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE');
+    const reserving = store.reserveCertificate({
+      ...reservation('0a'),
+      certificate: { ...reservation('0a').certificate, spkiSha256: key },
+    });
+    reserving.catch(() => undefined); // asserted below; no unhandled rejection meanwhile
+    await eventually('the reservation waits', async () => {
+      const { rows } = await revoker.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'revocations'::regclass AND NOT granted",
+      );
+      return rows[0]?.n === 1;
+    });
+    await revoker.query(
+      "INSERT INTO blocked_keys (spki_sha256, reason, serial, blocked_at) VALUES ($1, 'keyCompromise', NULL, now())",
+      [key],
+    );
+    await revoker.query('COMMIT');
+    await assert.rejects(reserving, (err: unknown) => err instanceof StoreError && err.code === 'keyBlocked');
+    const counts = await store.counts();
+    assert.equal(counts.certificates, 0);
+    assert.equal(counts.token_uses, 0, 'the token stays unspent');
+  });
+
   it('a lock is held by one instance, and taken over when its holder’s connection dies', async (t) => {
     const url = await testDatabaseUrl(t);
     const [a, b] = [await openOn(t, url), await openOn(t, url)];
