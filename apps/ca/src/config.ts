@@ -3,6 +3,7 @@ import { AuthorityError, parseTemplates, type CertificateTemplate } from '@short
 import { DEFAULT_DENY_NETWORKS, DEFAULT_VALIDATION_LIMITS } from '@shortleaf/acme';
 import { parseCidr, parseIp } from '@shortleaf/pki';
 import { checkTypes, ConfigError, describeSchema, field, loadSchema, type Loaded } from './config-schema.js';
+import { databaseUrlProblem } from './database-url.js';
 import type { Operator } from './admin/operator.js';
 
 export { ConfigError } from './config-schema.js';
@@ -50,6 +51,11 @@ const SCHEMA = {
     handshakeTimeout: field.duration(
       '10s',
       'Longest a client may take to finish the TLS handshake, from the moment it connects (one that sends nothing is cut off too).',
+    ),
+  },
+  database: {
+    url: field.optionalString(
+      "PostgreSQL URL (postgres://…) the CA's state lives in, shared by any number of instances; null keeps it in SQLite under --data. --database and SHORTLEAF_DATABASE_URL come first; keep a password out of the file (a ~/.pgpass or PGPASSWORD works).",
     ),
   },
   log: { level: field.level('info', 'Least severe level written to the log.') },
@@ -169,6 +175,8 @@ function readFile(file: string): Record<string, unknown> {
 
 /** Rules that span keys or look inside a value, checked once every key has loaded. */
 function checkRules(c: ServeConfig): void {
+  const databaseProblem = c.database.url === null ? null : databaseUrlProblem(c.database.url, 'database.url');
+  if (databaseProblem !== null) throw new ConfigError(databaseProblem);
   parseHostPort(c.listen, 'listen');
   parseHostPort(c.statusListen, 'statusListen');
   for (const [key, url] of [
@@ -245,6 +253,11 @@ export function envSecrets(): { password: string | undefined; rootPassword: stri
     password: process.env.SHORTLEAF_PASSWORD || undefined,
     rootPassword: process.env.SHORTLEAF_ROOT_PASSWORD || undefined,
   };
+}
+
+/** SHORTLEAF_DATABASE_URL: where the CA's state lives when no --database flag says (the flag wins, then this, then `database.url`). */
+export function envDatabaseUrl(): string | undefined {
+  return process.env.SHORTLEAF_DATABASE_URL || undefined;
 }
 
 /** Who ran a CLI admin action: the login name (`cli` without USER); the audit log says `operator:<name>`. */
