@@ -5,6 +5,17 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * The command was stopped by SIGTERM or SIGINT before it finished (serve waiting for its
+ * database): what the operator asked for, so main exits 0 without an error line.
+ */
+export class Stopped extends Error {
+  override readonly name = 'Stopped';
+  constructor(readonly signal: string) {
+    super(`stopped by ${signal}`);
+  }
+}
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export type Values<O extends Options> = {

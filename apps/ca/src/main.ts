@@ -4,8 +4,9 @@ import { CaProblemError } from '@shortleaf/client';
 import { PkiError } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store';
 import { agentCommand } from '@shortleaf/agent';
-import { UsageError } from './cli.js';
+import { Stopped, UsageError } from './cli.js';
 import { debugStackTraces, invocationDirectory } from './config.js';
+import { redactUrlsIn } from './database-url.js';
 import { acmeCommand } from './commands/acme.js';
 import { auditCommand } from './commands/audit.js';
 import { backupCommand, restoreCommand } from './commands/backup.js';
@@ -45,27 +46,29 @@ Offline root ceremony:
   shortleaf root sign-intermediate --root DIR --csr FILE --out FILE [--permit-dns D] [--permit-uri U] [--status-url http://HOST:PORT] [--ocsp-csr F --ocsp-out F [--ocsp-validity 90d]]
   shortleaf root sign-ocsp --root DIR --csr FILE --out FILE [--validity 90d]   at each ceremony: the root-delegated OCSP responder again
   shortleaf root crl --root DIR --out FILE [--revoke SERIAL --reason R] [--validity 90d]
-On the CA server:
-  shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE]
-  shortleaf intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints]
-  shortleaf intermediate ocsp-csr --data DIR [--name NAME] --out FILE
-  shortleaf intermediate ocsp-import --data DIR [--name NAME] --cert FILE --root FILE
-  shortleaf intermediate activate --data DIR NAME
-  shortleaf intermediate list --data DIR
-  shortleaf root-crl import FILE --data DIR
-  shortleaf init --data DIR                 development shortcut: all of the above on one machine
-  shortleaf serve [--data DIR] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT] [--password-file FILE]
-  shortleaf migrate --data DIR
-  shortleaf provisioner add NAME --data DIR --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
-  shortleaf provisioner add NAME --type acme --data DIR [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
-  shortleaf provisioner list --data DIR
-  shortleaf acme eab add --provisioner NAME --data DIR     prints a key id and HMAC key for one ACME account
-  shortleaf acme eab list --provisioner NAME --data DIR
-  shortleaf revoke SERIAL --reason keyCompromise --data DIR
-  shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]
-  shortleaf audit --data DIR [--since 1h] [--action issue|renew|revoke|restore] [--limit N] [--json]
-  shortleaf backup --data DIR --out FILE [--force]     online, consistent; not the passphrase
-  shortleaf restore --data DIR --from FILE [--force]   refused while a server holds DIR
+On the CA server (state in SQLite under --data DIR, or in PostgreSQL with --database URL or SHORTLEAF_DATABASE_URL;
+with a URL, --data holds only local files: the development root, passphrase and provisioner keys):
+  shortleaf intermediate csr --data DIR|--database URL [--name NAME] [--out FILE] [--ocsp-out FILE]
+  shortleaf intermediate import --data DIR|--database URL [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints]
+  shortleaf intermediate ocsp-csr --data DIR|--database URL [--name NAME] --out FILE
+  shortleaf intermediate ocsp-import --data DIR|--database URL [--name NAME] --cert FILE --root FILE
+  shortleaf intermediate activate --data DIR|--database URL NAME
+  shortleaf intermediate list --data DIR|--database URL
+  shortleaf root-crl import FILE --data DIR|--database URL
+  shortleaf init [--data DIR] [--database URL]     development shortcut: all of the above on one machine
+  shortleaf serve [--data DIR] [--database URL] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT] [--password-file FILE]
+                                            with --database: run any number of instances on one database
+  shortleaf migrate --data DIR|--database URL
+  shortleaf provisioner add NAME --data DIR|--database URL --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
+  shortleaf provisioner add NAME --type acme --data DIR|--database URL [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
+  shortleaf provisioner list --data DIR|--database URL
+  shortleaf acme eab add --provisioner NAME --data DIR|--database URL     prints a key id and HMAC key for one ACME account
+  shortleaf acme eab list --provisioner NAME --data DIR|--database URL
+  shortleaf revoke SERIAL --reason keyCompromise --data DIR|--database URL
+  shortleaf certs list --data DIR|--database URL [--revoked] [--expiring 24h] [--undelivered]
+  shortleaf audit --data DIR|--database URL [--since 1h] [--action issue|renew|revoke|restore] [--limit N] [--json]
+  shortleaf backup --data DIR --out FILE [--force]     online, consistent; not the passphrase (PostgreSQL: pg_dump; --database is refused)
+  shortleaf restore --data DIR --from FILE [--force]   refused while a server holds DIR (PostgreSQL: pg_restore; --database is refused)
 Clients:
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT (--token T | --token-file F) [--exec CMD] …
   shortleaf agent crl --url URL [--url URL]... --root-url URL --root FILE --out FILE.pem [--exec CMD] …
@@ -110,8 +113,11 @@ async function main(argv: string[]): Promise<number> {
     await run(args);
     return 0;
   } catch (err) {
+    // Stopped on purpose (SIGTERM while serve waited for its database): it said so in its log.
+    if (err instanceof Stopped) return 0;
+    // A database URL may sit in any message (a driver's, a usage line): never its password.
     if (err instanceof UsageError) {
-      process.stderr.write(`shortleaf ${verb}: ${err.message}\n`);
+      process.stderr.write(`shortleaf ${verb}: ${redactUrlsIn(err.message)}\n`);
       return 2;
     }
     const code =
@@ -120,8 +126,8 @@ async function main(argv: string[]): Promise<number> {
         : err instanceof CaProblemError
           ? ` [${err.type}]`
           : '';
-    process.stderr.write(`shortleaf ${verb}: ${(err as Error).message}${code}\n`);
-    if (debugStackTraces()) process.stderr.write(`${(err as Error).stack}\n`);
+    process.stderr.write(`shortleaf ${verb}: ${redactUrlsIn((err as Error).message)}${code}\n`);
+    if (debugStackTraces()) process.stderr.write(`${redactUrlsIn(String((err as Error).stack))}\n`);
     return 1;
   }
 }

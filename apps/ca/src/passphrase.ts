@@ -43,17 +43,19 @@ function readSecretFile(path: string): string {
 
 /**
  * The passphrase that seals the intermediate key: SHORTLEAF_PASSWORD, else `--password-file`,
- * else the development file `shortleaf init` wrote, else a prompt on a terminal.
+ * else the development file `shortleaf init` wrote (when there is a data directory), else a prompt
+ * on a terminal.
  */
 export async function dataPassphrase(opts: {
   passwordFile?: string;
-  devFile: string;
+  devFile?: string;
 }): Promise<{ passphrase: string; source: string }> {
   const env = envSecrets().password;
   if (env !== undefined) return { passphrase: env, source: 'SHORTLEAF_PASSWORD' };
   if (opts.passwordFile !== undefined)
     return { passphrase: readSecretFile(opts.passwordFile), source: opts.passwordFile };
-  if (existsSync(opts.devFile)) return { passphrase: readSecretFile(opts.devFile), source: opts.devFile };
+  if (opts.devFile !== undefined && existsSync(opts.devFile))
+    return { passphrase: readSecretFile(opts.devFile), source: opts.devFile };
   if (process.stdin.isTTY)
     return { passphrase: await prompt('Passphrase for the sealed intermediate key: '), source: 'terminal' };
   throw new Error('no passphrase: set SHORTLEAF_PASSWORD or pass --password-file FILE');

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AcmeOptionsError } from '@shortleaf/acme';
 import { AuthorityError } from '@shortleaf/authority';
 import { generateKeyPair } from '@shortleaf/pki';
-import { openStore } from './data.js';
+import { openStore, sqliteAt } from './data.js';
 import { PROVISIONER_TYPES, addAcmeProvisioner, addJwkProvisioner, addProvisioner } from './provisioners.js';
 
 const code = (c: string) => (err: unknown) => err instanceof AuthorityError && err.code === c;
@@ -14,9 +14,9 @@ const code = (c: string) => (err: unknown) => err instanceof AuthorityError && e
 // Creating provisioners through the registry, against a real store: every refusal writes nothing.
 describe('addProvisioner', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shortleaf-provisioners-'));
-  let store: Awaited<ReturnType<typeof openStore>>['store'];
+  let store: Awaited<ReturnType<typeof openStore>>;
   before(async () => {
-    store = (await openStore(dir)).store;
+    store = await openStore(sqliteAt(dir));
   });
   after(async () => {
     await store.close();

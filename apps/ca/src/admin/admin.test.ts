@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { eabSealContext } from '@shortleaf/acme';
 import { createAuthority, loadActiveIssuer, type KeySealer, type Logger } from '@shortleaf/authority';
 import { generateKeyPair, publicKeyOf } from '@shortleaf/pki';
-import { initDataDir } from '../commands/init.js';
-import { dataSealer, openStore } from '../data.js';
+import { initCa } from '../commands/init.js';
+import { dataSealer, openStore, sqliteAt } from '../data.js';
 import { createAdmin, recordingRevoker, type Admin, type Operator } from './index.js';
 
 // The admin actions against a real development CA (a temporary data directory), called the way
@@ -24,14 +24,14 @@ describe('admin actions', () => {
   };
   const clock = { now: () => new Date() };
   const random = (n: number) => new Uint8Array(randomBytes(n));
-  let store: Awaited<ReturnType<typeof openStore>>['store'];
+  let store: Awaited<ReturnType<typeof openStore>>;
   let sealer: KeySealer;
   let admin: Admin;
 
   before(async () => {
-    await initDataDir(dir);
-    sealer = (await dataSealer(dir)).sealer;
-    store = (await openStore(dir)).store;
+    await initCa({ engine: 'sqlite', dataDir: dir });
+    sealer = (await dataSealer(sqliteAt(dir))).sealer;
+    store = await openStore(sqliteAt(dir));
     admin = createAdmin({ store, clock, random, logger, sealer, revoke: recordingRevoker({ store, clock, logger }) });
   });
   after(async () => {

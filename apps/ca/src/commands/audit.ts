@@ -1,29 +1,24 @@
-import { existsSync } from 'node:fs';
 import { parseDuration } from '@shortleaf/authority';
-import { openStore } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
-import { dataLayout } from '../layout.js';
+import { LOCATION_FLAGS, openStore, storeLocation } from '../data.js';
 
 /** The actions the authority and the CLI record. */
 const ACTIONS = ['issue', 'renew', 'revoke', 'restore'] as const;
 
 /**
- * `shortleaf audit --data DIR [--since 1h] [--action issue|renew|revoke|restore] [--limit N] [--json]`:
- * the audit log, oldest first. Read-only, so it is safe beside a running server. `--json` prints
+ * `shortleaf audit --data DIR | --database URL [--since 1h] [--action issue|renew|revoke|restore] [--limit N] [--json]`:
+ * the audit log, oldest first. Read-only, so it is safe beside running servers. `--json` prints
  * one JSON object per line, for `jq` and log shippers.
  */
 export async function auditCommand(args: string[]): Promise<void> {
-  const { values } = parse(
-    args,
-    {
-      data: { type: 'string' },
-      since: { type: 'string' },
-      action: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    ['data'],
-  );
+  const { values } = parse(args, {
+    ...LOCATION_FLAGS,
+    since: { type: 'string' },
+    action: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const location = storeLocation(values);
   const action = values.action;
   if (action !== undefined && !(ACTIONS as readonly string[]).includes(action))
     throw new UsageError(`--action must be one of ${ACTIONS.join(', ')}, got "${action}"`);
@@ -38,9 +33,7 @@ export async function auditCommand(args: string[]): Promise<void> {
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0))
     throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
-  const { database } = dataLayout(values.data!);
-  if (!existsSync(database)) throw new Error(`no database at ${database}`);
-  const store = await openStore({ engine: 'sqlite', path: database, readonly: true });
+  const store = await openStore(location, { readonly: true });
   try {
     const entries = await store.listAudit({
       ...(since ? { since } : {}),

@@ -14,11 +14,25 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { SqliteStore, StoreError } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
 import { cliOperator } from '../config.js';
+import { LOCATION_FLAGS, storeLocation } from '../data.js';
 import { acquireInstanceLock } from '../instance-lock.js';
 import { CRL_NUMBER_FLOOR_SETTING, dataLayout } from '../layout.js';
 
 const NOT_INCLUDED =
   'the backup holds the sealed keys but not the passphrase that unseals them (DATA/password or SHORTLEAF_PASSWORD): keep that separately';
+
+/**
+ * The data directory a backup or restore works on. Both copy SQLite's file; a PostgreSQL CA is
+ * backed up by PostgreSQL's own tools, which also give point-in-time recovery.
+ */
+function sqliteDataDir(verb: string, values: { data?: string | undefined; database?: string | undefined }): string {
+  const location = storeLocation(values);
+  if (location.engine === 'postgres')
+    throw new UsageError(
+      `${verb} copies a SQLite data directory; back up a PostgreSQL CA with pg_dump or point-in-time recovery (README: High availability)`,
+    );
+  return location.dataDir;
+}
 
 // A private temporary file beside `path`, so the final rename stays on one filesystem.
 function privateTempFile(path: string): string {
@@ -42,11 +56,8 @@ function fsyncPath(path: string): void {
  * sealed intermediate key), passes `integrity_check`, and appears under its name only when complete.
  */
 export async function backupCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, [
-    'data',
-    'out',
-  ]);
-  const layout = dataLayout(values.data!);
+  const { values } = parse(args, { ...LOCATION_FLAGS, out: { type: 'string' }, force: { type: 'boolean' } }, ['out']);
+  const layout = dataLayout(sqliteDataDir('backup', values));
   if (!existsSync(layout.database)) throw new Error(`no database at ${layout.database}`);
   const target = resolve(values.out!);
   if (existsSync(target) && !values.force) throw new Error(`${target} already exists; pass --force to replace it`);
@@ -84,13 +95,10 @@ export async function backupCommand(args: string[]): Promise<void> {
  * number published before the restore, including after earlier restores, as long as clocks are right.
  */
 export async function restoreCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' }, from: { type: 'string' }, force: { type: 'boolean' } }, [
-    'data',
-    'from',
-  ]);
+  const { values } = parse(args, { ...LOCATION_FLAGS, from: { type: 'string' }, force: { type: 'boolean' } }, ['from']);
+  const layout = dataLayout(sqliteDataDir('restore', values));
   const from = resolve(values.from!);
   if (!existsSync(from) || !statSync(from).isFile()) throw new UsageError(`--from ${from}: no such file`);
-  const layout = dataLayout(values.data!);
   mkdirSync(layout.dataDir, { recursive: true, mode: 0o700 });
 
   let lock;

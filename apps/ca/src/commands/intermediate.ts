@@ -13,7 +13,7 @@ import {
 import { csrToPem, readCertificate, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { defaultConfig } from '../config.js';
-import { dataSealer, openStore, withStore } from '../data.js';
+import { describeLocation, LOCATION_FLAGS, openStore, storeLocation, storeSealer, withStore } from '../data.js';
 import { writeFileAtomic } from '../files.js';
 
 const clock = { now: () => new Date() };
@@ -27,22 +27,19 @@ const ocspSignerWarnBeforeMs = (): number => defaultConfig().intermediate.ocspSi
 export async function intermediateCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   if (verb === 'csr') {
-    const { values } = parse(
-      rest,
-      {
-        data: { type: 'string' },
-        name: { type: 'string' },
-        cn: { type: 'string' },
-        kty: { type: 'string' },
-        out: { type: 'string' },
-        'ocsp-out': { type: 'string' },
-        'password-file': { type: 'string' },
-      },
-      ['data'],
-    );
-    const { sealer } = await dataSealer(values.data!, values['password-file']);
-    const { store } = await openStore(values.data!);
+    const { values } = parse(rest, {
+      ...LOCATION_FLAGS,
+      name: { type: 'string' },
+      cn: { type: 'string' },
+      kty: { type: 'string' },
+      out: { type: 'string' },
+      'ocsp-out': { type: 'string' },
+      'password-file': { type: 'string' },
+    });
+    const location = storeLocation(values);
+    const store = await openStore(location);
     try {
+      const { sealer } = await storeSealer(location, store, values['password-file']);
       const name = values.name ?? 'primary';
       const csr = await createIntermediateKey(store, sealer, clock, {
         id: randomUUID(),
@@ -60,7 +57,7 @@ export async function intermediateCommand(args: string[]): Promise<void> {
       }
       // Say what happened and what comes next; with the CSR on stdout, say it on stderr so the PEM stays pipeable.
       const written = [values.out, values['ocsp-out']].filter((f): f is string => f !== undefined);
-      const next = `intermediate ${name}: key sealed in ${values.data!}${written.length > 0 ? `, CSR in ${written.join(' and ')}` : ''}; next, offline: shortleaf root sign-intermediate --csr …, then shortleaf intermediate import --name ${name}`;
+      const next = `intermediate ${name}: key sealed in ${describeLocation(location)}${written.length > 0 ? `, CSR in ${written.join(' and ')}` : ''}; next, offline: shortleaf root sign-intermediate --csr …, then shortleaf intermediate import --name ${name}`;
       if (values.out !== undefined) out(next);
       else process.stderr.write(`${next}\n`);
     } finally {
@@ -72,16 +69,16 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     const { values } = parse(
       rest,
       {
-        data: { type: 'string' },
+        ...LOCATION_FLAGS,
         cert: { type: 'string' },
         root: { type: 'string' },
         name: { type: 'string' },
         'ocsp-cert': { type: 'string' },
         'allow-wider-constraints': { type: 'boolean' },
       },
-      ['data', 'cert', 'root'],
+      ['cert', 'root'],
     );
-    const { store } = await openStore(values.data!);
+    const store = await openStore(storeLocation(values));
     try {
       const name = values.name ?? 'primary';
       const rootPem = readFileSync(values.root!, 'utf8');
@@ -100,7 +97,7 @@ export async function intermediateCommand(args: string[]): Promise<void> {
       );
       if (!result.activated) {
         out(
-          `${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate --data DIR ${name}\`.`,
+          `${name} is staged: servers publish its certificate (/intermediates.pem) and CRL (/crl/${name}) from now on. Add it to your proxies' trust, then run \`shortleaf intermediate activate ${name}\` (with --data DIR or --database URL).`,
         );
       }
       if (values['ocsp-cert'] !== undefined) {
@@ -122,17 +119,18 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     const { values } = parse(
       rest,
       {
-        data: { type: 'string' },
+        ...LOCATION_FLAGS,
         name: { type: 'string' },
         out: { type: 'string' },
         'password-file': { type: 'string' },
       },
-      ['data', 'out'],
+      ['out'],
     );
-    const { sealer } = await dataSealer(values.data!, values['password-file']);
-    const csr = await withStore(values.data!, (store) =>
-      createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: values.name ?? 'primary' }),
-    );
+    const location = storeLocation(values);
+    const csr = await withStore(location, async (store) => {
+      const { sealer } = await storeSealer(location, store, values['password-file']);
+      return createRootOcspSignerKey(store, sealer, clock, { id: randomUUID(), issuerName: values.name ?? 'primary' });
+    });
     writeFileAtomic(values.out!, csrToPem(csr));
     out(
       `OCSP responder CSR written to ${values.out}: sign it offline with \`shortleaf root sign-ocsp\`, then run \`shortleaf intermediate ocsp-import\``,
@@ -142,11 +140,11 @@ export async function intermediateCommand(args: string[]): Promise<void> {
   if (verb === 'ocsp-import') {
     const { values } = parse(
       rest,
-      { data: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' } },
-      ['data', 'cert', 'root'],
+      { ...LOCATION_FLAGS, name: { type: 'string' }, cert: { type: 'string' }, root: { type: 'string' } },
+      ['cert', 'root'],
     );
     const name = values.name ?? 'primary';
-    const ocsp = await withStore(values.data!, (store) =>
+    const ocsp = await withStore(storeLocation(values), (store) =>
       importRootOcspSigner(store, {
         issuerName: name,
         certificatePem: readFileSync(values.cert!, 'utf8'),
@@ -159,13 +157,13 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   if (verb === 'activate') {
-    const { values, positionals } = parse(rest, { data: { type: 'string' }, name: { type: 'string' } }, ['data']);
+    const { values, positionals } = parse(rest, { ...LOCATION_FLAGS, name: { type: 'string' } });
     const name = values.name ?? positionals[0];
     if (name === undefined || positionals.length > (values.name === undefined ? 1 : 0))
-      throw new UsageError('usage: shortleaf intermediate activate --data DIR NAME');
-    const result = await withStore(values.data!, (store) => activateIntermediate(store, clock, name));
+      throw new UsageError('usage: shortleaf intermediate activate (--data DIR | --database URL) NAME');
+    const result = await withStore(storeLocation(values), (store) => activateIntermediate(store, clock, name));
     out(
-      `${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); a running server switches to it within a few seconds.`,
+      `${name} is now the active intermediate (valid until ${result.certificate.notAfter.toISOString()}); running servers switch to it within a few seconds.`,
     );
     if (result.previous !== null)
       out(
@@ -174,8 +172,8 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   if (verb === 'list') {
-    const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
-    const { statuses, warnings } = await withStore(values.data!, async (store) => {
+    const { values } = parse(rest, LOCATION_FLAGS);
+    const { statuses, warnings } = await withStore(storeLocation(values), async (store) => {
       const statuses = await issuerStatuses(store, clock.now());
       // The root-delegated OCSP responders lapse between ceremonies; say so where operators look.
       const warnings: string[] = [];
@@ -208,6 +206,6 @@ export async function intermediateCommand(args: string[]): Promise<void> {
     return;
   }
   throw new UsageError(
-    'usage: shortleaf intermediate csr --data DIR [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import --data DIR [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints] | intermediate activate --data DIR NAME | intermediate list --data DIR | intermediate ocsp-csr --data DIR [--name NAME] --out FILE | intermediate ocsp-import --data DIR [--name NAME] --cert FILE --root FILE',
+    'usage (each with --data DIR or --database URL): shortleaf intermediate csr [--name NAME] [--out FILE] [--ocsp-out FILE] | intermediate import [--name NAME] --cert FILE --root FILE [--ocsp-cert FILE] [--allow-wider-constraints] | intermediate activate NAME | intermediate list | intermediate ocsp-csr [--name NAME] --out FILE | intermediate ocsp-import [--name NAME] --cert FILE --root FILE',
   );
 }

@@ -1,10 +1,14 @@
 import { out, parse } from '../cli.js';
-import { openStore } from '../data.js';
+import { describeLocation, LOCATION_FLAGS, storeLocation, withStore } from '../data.js';
 
-/** `shortleaf migrate --data DIR`: applies pending migrations (serve also does this at start). */
+/**
+ * `shortleaf migrate --data DIR | --database URL`: applies pending migrations (opening a store
+ * migrates it; serve does this at start too, and on PostgreSQL the engine takes a lock so
+ * instances starting together apply each migration once).
+ */
 export async function migrateCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { data: { type: 'string' } }, ['data']);
-  const { store } = await openStore(values.data!);
-  await store.close();
-  out(`database in ${values.data} is up to date`);
+  const { values } = parse(args, LOCATION_FLAGS);
+  const location = storeLocation(values);
+  await withStore(location, async () => undefined);
+  out(`database in ${describeLocation(location)} is up to date`);
 }

@@ -4,7 +4,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { cliAdmin, type Admin } from '../admin/index.js';
 import { out, parse, UsageError, type Values } from '../cli.js';
 import { cliOperator } from '../config.js';
-import { openStore } from '../data.js';
+import { LOCATION_FLAGS, openStore, storeLocation } from '../data.js';
 import { PROVISIONER_TYPES } from '../provisioners.js';
 
 /** `--mtls-renewal yes|no`: a boolean flag that can also say no (the default depends on the type). */
@@ -16,7 +16,7 @@ function yesNo(value: string): boolean {
 
 /** The flags of `provisioner add`, for every type. */
 const ADD_FLAGS = {
-  data: { type: 'string' },
+  ...LOCATION_FLAGS,
   'key-out': { type: 'string' },
   'allow-dns': { type: 'string', multiple: true },
   'allow-uri': { type: 'string', multiple: true },
@@ -99,12 +99,12 @@ const ADD_BY_TYPE: Readonly<
 export async function provisionerCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   if (verb === 'add') {
-    const { values, positionals } = parse(rest, ADD_FLAGS, ['data']);
+    const { values, positionals } = parse(rest, ADD_FLAGS);
     const name = positionals[0];
     const type = values.type ?? 'jwk';
     if (name === undefined)
       throw new UsageError(
-        'usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) [--allow-dns PATTERN]...',
+        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme) [--allow-dns PATTERN]...',
       );
     // The registry says which types exist; ADD_BY_TYPE how to make each from flags.
     if (PROVISIONER_TYPES.find(type) === undefined)
@@ -123,7 +123,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     };
     if (values.kty !== undefined && values.kty !== 'EC' && values.kty !== 'OKP')
       throw new UsageError('--kty is EC (ES256) or OKP (EdDSA)');
-    const { store } = await openStore(values.data!);
+    const store = await openStore(storeLocation(values));
     try {
       await maker.add(cliAdmin(store), name, policy, values);
     } finally {
@@ -132,8 +132,8 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     return;
   }
   if (verb === 'list') {
-    const { values } = parse(rest, { data: { type: 'string' } }, ['data']);
-    const { store } = await openStore(values.data!);
+    const { values } = parse(rest, LOCATION_FLAGS);
+    const store = await openStore(storeLocation(values));
     try {
       const provisioners = await store.listProvisioners();
       // An empty list says so, and what to do, rather than printing nothing at all.
@@ -152,6 +152,6 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     return;
   }
   throw new UsageError(
-    'usage: shortleaf provisioner add NAME --data DIR (--key-out FILE | --type acme) | shortleaf provisioner list --data DIR',
+    'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme) | shortleaf provisioner list (--data DIR | --database URL)',
   );
 }

@@ -3,20 +3,21 @@ import { importRootCrl, parseDuration } from '@shortleaf/authority';
 import { cliAdmin } from '../admin/index.js';
 import { out, parse, UsageError } from '../cli.js';
 import { cliOperator } from '../config.js';
-import { openStore } from '../data.js';
+import { LOCATION_FLAGS, openStore, storeLocation } from '../data.js';
 
 const clock = { now: () => new Date() };
 
 /**
- * `shortleaf revoke SERIAL --reason R --data DIR`: the operator's revocation, written straight to
- * the database. A running server notices it within a second (it watches for new revocations),
- * re-signs OCSP for the serial and rebuilds its CRL.
+ * `shortleaf revoke SERIAL --reason R --data DIR | --database URL`: the operator's revocation,
+ * written straight to the database. Running servers notice it within a second (they watch for new
+ * revocations), re-sign OCSP for the serial and rebuild the CRL.
  */
 export async function revokeCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { data: { type: 'string' }, reason: { type: 'string' } }, ['data']);
+  const { values, positionals } = parse(args, { ...LOCATION_FLAGS, reason: { type: 'string' } });
   const serial = positionals[0];
-  if (serial === undefined) throw new UsageError('usage: shortleaf revoke SERIAL --reason keyCompromise --data DIR');
-  const { store } = await openStore(values.data!);
+  if (serial === undefined)
+    throw new UsageError('usage: shortleaf revoke SERIAL --reason keyCompromise (--data DIR | --database URL)');
+  const store = await openStore(storeLocation(values));
   try {
     // The operator is trusted with the key's fate: keyCompromise here reaches every certificate with the key.
     const r = await cliAdmin(store).revoke(cliOperator(), {
@@ -52,18 +53,16 @@ export async function revokeCommand(args: string[]): Promise<void> {
 export async function certsCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   if (verb !== 'list')
-    throw new UsageError('usage: shortleaf certs list --data DIR [--revoked] [--expiring 24h] [--undelivered]');
-  const { values } = parse(
-    rest,
-    {
-      data: { type: 'string' },
-      revoked: { type: 'boolean' },
-      expiring: { type: 'string' },
-      undelivered: { type: 'boolean' },
-    },
-    ['data'],
-  );
-  const { store } = await openStore(values.data!);
+    throw new UsageError(
+      'usage: shortleaf certs list (--data DIR | --database URL) [--revoked] [--expiring 24h] [--undelivered]',
+    );
+  const { values } = parse(rest, {
+    ...LOCATION_FLAGS,
+    revoked: { type: 'boolean' },
+    expiring: { type: 'string' },
+    undelivered: { type: 'boolean' },
+  });
+  const store = await openStore(storeLocation(values));
   try {
     const revoked = new Map((await store.revocations.list()).map((r) => [r.serial, r]));
     const now = Date.now();
@@ -95,14 +94,15 @@ export async function certsCommand(args: string[]): Promise<void> {
 /** `shortleaf root-crl import FILE --data DIR`: brings a CRL the offline root signed to the server. */
 export async function rootCrlCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
-  if (verb !== 'import') throw new UsageError('usage: shortleaf root-crl import FILE --data DIR');
-  const { values, positionals } = parse(rest, { data: { type: 'string' } }, ['data']);
+  const usage = 'usage: shortleaf root-crl import FILE (--data DIR | --database URL)';
+  if (verb !== 'import') throw new UsageError(usage);
+  const { values, positionals } = parse(rest, LOCATION_FLAGS);
   const file = positionals[0];
-  if (file === undefined) throw new UsageError('usage: shortleaf root-crl import FILE --data DIR');
+  if (file === undefined) throw new UsageError(usage);
   const bytes = readFileSync(file);
   const input =
     bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ' ? bytes.toString('utf8') : new Uint8Array(bytes);
-  const { store } = await openStore(values.data!);
+  const store = await openStore(storeLocation(values));
   try {
     const { row, crl } = await importRootCrl(store, clock, input);
     out(

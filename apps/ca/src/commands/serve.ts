@@ -7,6 +7,7 @@ import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { startRevocationServices } from '../revocation-services.js';
 import { sharedAcmeNonces } from '../serve/acme-nonces.js';
+import { storeLocation } from '../data.js';
 import { openDataDir } from '../serve/data-dir.js';
 import { createFrontDoors } from '../serve/front-doors.js';
 import { closeListeners, createListeners, dropConnections, listen } from '../serve/listeners.js';
@@ -43,6 +44,7 @@ function serveConfig(values: {
 export async function serveCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
     data: { type: 'string' },
+    database: { type: 'string' },
     config: { type: 'string' },
     listen: { type: 'string' },
     'status-listen': { type: 'string' },
@@ -55,7 +57,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const logger = createLogger(config.log.level);
   const metrics = config.metrics.enabled ? createMetrics({ now: () => clock.now() }) : undefined;
   const { store, sealer, issuer, release } = await openDataDir({
-    dataDir: values.data ?? './data',
+    location: storeLocation(values, { configUrl: config.database.url, defaultDataDir: './data' }),
     passwordFile: values['password-file'],
     templates: config.templates,
     logger,

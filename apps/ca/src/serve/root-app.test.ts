@@ -7,9 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Hono } from 'hono';
 import { PROBLEM_TYPE_PREFIX } from '@shortleaf/api';
 import { createAuthority, loadActiveIssuer, type Logger } from '@shortleaf/authority';
-import { initDataDir } from '../commands/init.js';
+import { initCa } from '../commands/init.js';
 import { defaultConfig } from '../config.js';
-import { dataSealer, openStore } from '../data.js';
+import { dataSealer, openStore, sqliteAt } from '../data.js';
 import { startRevocationServices, type RevocationServices } from '../revocation-services.js';
 import { createFrontDoors } from './front-doors.js';
 import type { NodeEnv } from './node-env.js';
@@ -22,15 +22,15 @@ const ACME_ERROR = 'urn:ietf:params:acme:error:';
 describe('the root app', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shortleaf-root-app-'));
   const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  let store: Awaited<ReturnType<typeof openStore>>['store'];
+  let store: Awaited<ReturnType<typeof openStore>>;
   let revocation: RevocationServices;
   let root: Hono<NodeEnv>;
   let closeDoors: () => Promise<void>;
 
   before(async () => {
-    await initDataDir(dir);
-    const { sealer } = await dataSealer(dir);
-    store = (await openStore(dir)).store;
+    await initCa({ engine: 'sqlite', dataDir: dir });
+    const { sealer } = await dataSealer(sqliteAt(dir));
+    store = await openStore(sqliteAt(dir));
     const config = defaultConfig();
     const clock = { now: () => new Date() };
     const random = (n: number) => new Uint8Array(randomBytes(n));
