@@ -1,11 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { StoreError } from '../contracts/errors.js';
 import type { Store } from '../contracts/store.js';
-import { bytes, minutes, t0 } from '../test-fixtures.js';
+import { bytes, minutes, t0, tempDir } from '../test-fixtures.js';
 import type { PgLogger } from './pg-logger.js';
-import { loadPgMigrations } from './pg-migrate.js';
+import { defaultPgMigrationsDir, loadPgMigrations } from './pg-migrate.js';
 import { PostgresStore } from './pg-store.js';
 import { startPostgres, testDatabaseUrl, type PostgresServer } from './test-server.js';
 
@@ -161,6 +163,53 @@ describe('postgres store: several instances on one database', () => {
     await a.coordination.subscribe('issuers', () => notices++);
     await b.addRoot(bytes('root'), t0);
     await eventually('a notice arrives', () => notices === 1, 5_000);
+  });
+});
+
+describe('postgres store: migrations', () => {
+  it('names a migration that fails, keeps the ones before it, and applies the rest once it is fixed', async (t) => {
+    const url = await testDatabaseUrl(t);
+    const dir = tempDir(t);
+    copyFileSync(new URL('0001_core.sql', defaultPgMigrationsDir), join(dir, '0001_core.sql'));
+    writeFileSync(
+      join(dir, '0002_broken.sql'),
+      'CREATE TABLE extra (id text PRIMARY KEY);\nSELECT no_such_function();',
+    );
+    await assert.rejects(
+      PostgresStore.open(url, { migrationsDir: dir, logger: collectingLogger() }),
+      (err: unknown) =>
+        err instanceof StoreError && err.code === 'migrationFailed' && err.message.includes('0002_broken.sql'),
+    );
+    writeFileSync(join(dir, '0002_broken.sql'), 'CREATE TABLE extra (id text PRIMARY KEY);');
+    const store = await PostgresStore.open(url, { migrationsDir: dir, logger: collectingLogger() });
+    t.after(() => store.close());
+    const counts = await store.counts();
+    assert.equal(counts.schema_migrations, 2);
+    assert.equal(counts.extra, 0, 'the failed attempt left nothing behind to collide with');
+  });
+
+  it('refuses a database migrated by a newer Shortleaf (schemaTooNew)', async (t) => {
+    const url = await testDatabaseUrl(t);
+    await (await PostgresStore.open(url, { logger: collectingLogger() })).close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(
+      "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', now())",
+    );
+    await client.end();
+    await assert.rejects(
+      PostgresStore.open(url, { logger: collectingLogger() }),
+      (err: unknown) => err instanceof StoreError && err.code === 'schemaTooNew' && err.message.includes('9999'),
+    );
+  });
+
+  it('closes once, however often it is asked', async (t) => {
+    const store = await PostgresStore.open(await testDatabaseUrl(t), { logger: collectingLogger() });
+    await store.coordination.subscribe('crls', () => undefined);
+    const lock = await store.coordination.tryLock('x');
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+    assert.equal(lock?.held, false);
   });
 });
 
