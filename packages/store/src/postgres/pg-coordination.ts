@@ -36,8 +36,8 @@ export class PgCoordination implements CoordinationEngine {
 
   async tryLock(name: string): Promise<HeldLock | null> {
     if (this.closed) throw new StoreError('storageUnavailable', 'the store is closed');
-    // Advisory locks are re-entrant within a session but not shared across this process's
-    // connections the way the contract needs: track names here, so a second tryLock is refused.
+    // Each lock has a session of its own, so the server would refuse a second one from this
+    // process too; the names held here answer that without opening a connection.
     if (this.heldHere.has(name)) return null;
     this.heldHere.add(name);
     const client = new pg.Client(this.config);
