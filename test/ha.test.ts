@@ -212,7 +212,7 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       const created = answers.filter((r) => r.status === 201);
       assert.equal(created.length, 1, `key ${eab.kid}: exactly one account bound, got:\n  ${summary(answers)}`);
       const refused = answers.find((r) => r.status !== 201)!;
-      const p = assertAcmeProblem(refused, 401, 'unauthorized', `the loser of the race for ${eab.kid}`);
+      const p = assertAcmeProblem(refused, 403, 'unauthorized', `the loser of the race for ${eab.kid}`);
       assert.match(p.detail, /already bound/, p.detail);
     }
   });
@@ -261,6 +261,13 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
     });
   };
 
+  /** The highest CRL number any instance serves now (no judgement: the revocation tests judge after). */
+  const highestCrlNumber = async () => {
+    let highest = -1;
+    for (let i = 0; i < all().length; i++) highest = Math.max(highest, Number((await crlOf(i)).number));
+    return highest;
+  };
+
   /** Fetched one instance after another, as a client behind a load balancer would: numbers never go back, all serve the latest. */
   const assertCrlsAgree = async () => {
     let highest = -1;
@@ -300,7 +307,7 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       // Every responder first answers good (and may keep that answer pre-signed: the cache under test).
       for (const [i, s] of all().entries())
         assert.equal((await ocspStatus(cluster, s, files)).status, 'good', `${label(i)}: good before the revocation`);
-      const before = await assertCrlsAgree();
+      const before = await highestCrlNumber();
       const res = await revokeVia(cluster, a, leaf.serial);
       const since = Date.now();
       assert.equal(res.status, 200, `revoke at A: HTTP ${res.status} ${res.text}`);
@@ -321,7 +328,7 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       const files = writeLeafFiles(cluster, leaf);
       for (const [i, s] of all().entries())
         assert.equal((await ocspStatus(cluster, s, files)).status, 'good', `${label(i)}: good before the revocation`);
-      const before = await assertCrlsAgree();
+      const before = await highestCrlNumber();
       await shortleafOk(['revoke', leaf.serial, '--reason', 'superseded', '--database', cluster.databaseUrl]);
       const since = Date.now();
       await propagation(t, files, leaf.serial, since);

@@ -48,6 +48,8 @@ export interface Cluster {
   /** A scratch folder of the test's own, removed at the end. */
   dir: string;
   publicUrl: string;
+  /** The config file every instance reads (`publicUrl` and the `config` option): pass it to an instance started by hand. */
+  configFile: string;
   /** The running instances, by index; `restart(i)` replaces entry i. */
   instances: RunningServer[];
   /** The development root's certificate (trust anchor for HTTPS, OCSP and CRL checks). */
@@ -115,6 +117,7 @@ export async function startCluster(t: TestContext, opts: ClusterOptions): Promis
     dataDir,
     dir: scratch.path,
     publicUrl,
+    configFile,
     instances,
     rootCrt: join(dataDir, 'offline-root', 'root.crt'),
     adminKey: join(dataDir, 'provisioners', 'admin.jwk'),
@@ -173,7 +176,7 @@ export interface Issued {
 /** POST /api/v1/sign to one instance on a new connection; whatever it answers. */
 export function sign(
   cluster: Cluster,
-  instance: RunningServer,
+  instance: Pick<RunningServer, 'api'>,
   body: { csr: string; token: string; notAfter?: string },
   opts: { timeoutMs?: number } = {},
 ): Promise<HttpResult> {
