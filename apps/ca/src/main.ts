@@ -18,6 +18,7 @@ import { provisionerCommand } from './commands/provisioner.js';
 import { certsCommand, revokeCommand, rootCrlCommand } from './commands/revocation.js';
 import { rootCommand } from './commands/root.js';
 import { serveCommand } from './commands/serve.js';
+import { storeCommand } from './commands/store.js';
 import { tokenCommand } from './commands/token.js';
 
 const VERBS: Record<string, (args: string[]) => Promise<void>> = {
@@ -37,6 +38,7 @@ const VERBS: Record<string, (args: string[]) => Promise<void>> = {
   audit: auditCommand,
   backup: backupCommand,
   restore: restoreCommand,
+  store: storeCommand,
 };
 
 const USAGE = `shortleaf — a private CA for service-to-service mutual TLS
@@ -59,6 +61,7 @@ with a URL, --data holds only local files: the development root, passphrase and 
   shortleaf serve [--data DIR] [--database URL] [--config FILE] [--listen HOST:PORT] [--status-listen HOST:PORT] [--password-file FILE]
                                             with --database: run any number of instances on one database
   shortleaf migrate --data DIR|--database URL
+  shortleaf store copy --from-data DIR --to URL [--password-file FILE]   move a SQLite CA into an empty PostgreSQL database
   shortleaf provisioner add NAME --data DIR|--database URL --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
   shortleaf provisioner add NAME --type acme --data DIR|--database URL [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
   shortleaf provisioner list --data DIR|--database URL
