@@ -4,6 +4,7 @@ export type {
   AuthorityStore,
   CertificateRow,
   Clock,
+  Coordination,
   CrlRow,
   FrontDoor,
   IssuerRow,

@@ -3,6 +3,7 @@ import type {
   AuditEntry as StoreAuditEntry,
   CertificateRecord,
   CrlRecord,
+  HeldLock,
   IssuerRecord,
   OcspSignerRecord,
   ProvisionerRecord,
@@ -92,6 +93,15 @@ export interface AuthorityStore {
   completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRow | null>;
   pruneTokenUses(now: Date): Promise<number>;
+}
+
+/**
+ * Work that must happen once at a time among every process on the database (building and signing
+ * a CRL): the store's `coordination` implements it.
+ */
+export interface Coordination {
+  /** The named lock, or null while any process (this one included) holds it; lost with its holder. */
+  tryLock(name: string): Promise<HeldLock | null>;
 }
 
 /** Seals and unseals private keys at rest; the store package provides it. */
