@@ -10,13 +10,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Agent, request } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { JWK } from 'jose';
 import { mintToken } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, parseName } from '@shortleaf/pki';
 import { x509 } from '../packages/pki/src/x509.js';
 import { parseArgs } from 'node:util';
-import { cpuMs, startServer, type BenchServer } from './server.js';
+import { cpuMs, freePort, startServer, type BenchServer } from './server.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 
@@ -249,17 +249,17 @@ async function measureServers(servers: BenchServer[]): Promise<{ c1: Measured; c
       ),
     );
   // Warm every instance (JIT, statement cache, TLS session) before anything is timed.
-  for (const server of servers) await issueRate(server.publicUrl, rootPem, await mint(400), csr, 16);
+  for (const server of servers) await issueRate(server.api, rootPem, await mint(400), csr, 16);
   const cpu = () => servers.reduce((sum, s) => sum + cpuMs(s.pid), 0);
   const measure = async (concurrency: number, perSecond: number): Promise<Measured> => {
     const tokens = await mint(Math.ceil(perSecond * SECONDS));
     const cpuBefore = cpu();
     const result =
       servers.length === 1
-        ? (wrkRate(first.publicUrl, tokens, csr, concurrency, SECONDS) ??
-          (await issueRate(first.publicUrl, rootPem, tokens, csr, concurrency)))
+        ? (wrkRate(first.api, tokens, csr, concurrency, SECONDS) ??
+          (await issueRate(first.api, rootPem, tokens, csr, concurrency)))
         : await wrkRateSplit(
-            servers.map((s) => s.publicUrl),
+            servers.map((s) => s.api),
             tokens,
             csr,
             concurrency,
@@ -300,18 +300,27 @@ const loadGenerator = spawnSync('wrk', ['--version']).error === undefined ? 'wrk
  * PostgreSQL server with the test harness (Debian's postgresql, run as the postgres user).
  */
 async function measurePostgres(url: string) {
-  const first = await startServer({ database: url });
+  // Every instance of one CA answers to one public URL (a load balancer's, in production); token
+  // audiences are made from it, so each instance is told the same one.
+  const config = join(mkdtempSync(join(tmpdir(), 'shortleaf-bench-config-')), 'instances.json');
+  writeFileSync(config, JSON.stringify({ publicUrl: `https://localhost:${await freePort()}` }));
+  const serveArgs = ['--config', config];
   try {
-    const one = await measureServers([first]);
-    const second = await startServer({ database: url, sharedDataDir: first.dataDir });
+    const first = await startServer({ database: url, serveArgs });
     try {
-      const two = await measureServers([first, second]);
-      return { one, two };
+      const one = await measureServers([first]);
+      const second = await startServer({ database: url, sharedDataDir: first.dataDir, serveArgs });
+      try {
+        const two = await measureServers([first, second]);
+        return { one, two };
+      } finally {
+        await second.stop();
+      }
     } finally {
-      await second.stop();
+      await first.stop();
     }
   } finally {
-    await first.stop();
+    rmSync(dirname(config), { recursive: true, force: true });
   }
 }
 

@@ -10,6 +10,8 @@ export interface BenchServer {
   dataDir: string;
   publicUrl: string;
   statusUrl: string;
+  /** The address it bound (https://127.0.0.1:PORT): differs from `publicUrl` when a config names a load balancer's. */
+  api: string;
   pid: number;
   stop(): Promise<void>;
 }
@@ -64,7 +66,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
       env: { ...process.env },
     },
   );
-  const listening = await new Promise<{ publicUrl: string; statusUrl: string }>((resolve, reject) => {
+  const listening = await new Promise<{ publicUrl: string; statusUrl: string; api: string }>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${buf}`)), 30_000);
     child.stderr!.on('data', (d: Buffer) => {
@@ -72,7 +74,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ben
       for (const line of buf.split('\n')) {
         if (!line.includes('"event":"listening"')) continue;
         clearTimeout(timer);
-        resolve(JSON.parse(line) as { publicUrl: string; statusUrl: string });
+        resolve(JSON.parse(line) as { publicUrl: string; statusUrl: string; api: string });
       }
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buf}`)));
