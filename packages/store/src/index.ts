@@ -18,6 +18,8 @@ export {
 } from './seal.js';
 export { tryLockFile, type FileLock } from './file-lock.js';
 export { SqliteStore } from './sqlite-store.js';
+// A type only: the PostgreSQL engine (and `pg`) loads when openStore is given a postgres URL.
+export type { PostgresStore } from './postgres/pg-store.js';
 export type { OpenOptions } from './records.js';
 export { RevocationRepository } from './revocation-repository.js';
 export { AcmeRepository } from './acme-repository.js';
