@@ -10,6 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { connect } from 'node:tls';
 import { shortleafOk } from './helpers/cli.js';
 import {
   acmeDirectory,
@@ -17,13 +18,13 @@ import {
   adminToken,
   databaseCertificates,
   externalAccountBinding,
-  fetchCrl,
+  crlWatcher,
   issue,
   issuedOf,
   newAccountKey,
   newCsr,
   newNonce,
-  ocspStatus,
+  ocspWatcher,
   revokeVia,
   rootPem,
   sign,
@@ -33,7 +34,6 @@ import {
   type Issued,
 } from './helpers/ha.js';
 import { assertProblem, request, type HttpResult } from './helpers/http.js';
-import { handshakeCertificates } from './helpers/openssl.js';
 import { pollUntil, type RunningServer } from './helpers/server.js';
 
 const INSTANCES = 3;
@@ -67,21 +67,19 @@ function assertAcmeProblem(res: HttpResult, status: number, type: string, what: 
 }
 
 /**
- * Polls `check` every `intervalMs` until it holds, for at most bound + OVERRUN_MS, and returns
- * the milliseconds from `since` at which it first held (so a late answer is measured, then refused).
+ * Polls `check` every `intervalMs` until it returns a time (when the answer that settled it
+ * arrived), for at most bound + OVERRUN_MS so a late answer is measured before it is refused, and
+ * returns the milliseconds from `since` to that time.
  */
 async function timeUntil(
   what: string,
   since: number,
   boundMs: number,
   intervalMs: number,
-  check: () => Promise<boolean>,
-) {
-  await pollUntil(what, async () => ((await check()) ? true : undefined), {
-    timeoutMs: boundMs + OVERRUN_MS,
-    intervalMs,
-  });
-  return Date.now() - since;
+  check: () => Promise<number | undefined>,
+): Promise<number> {
+  const at = await pollUntil(what, check, { timeoutMs: boundMs + OVERRUN_MS, intervalMs });
+  return at - since;
 }
 
 test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_000 }, async (t) => {
@@ -219,34 +217,53 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
 
   /** The CRL numbers each instance served, in the order it served them. */
   const crlSeen: number[][] = all().map(() => []);
-  const crlOf = async (i: number) => {
-    const crl = await fetchCrl(all()[i]!);
-    crlSeen[i]!.push(Number(crl.number));
-    return crl;
+  const crlWatchers = all().map((s) => crlWatcher(s));
+  const crlLook = async (i: number) => {
+    const look = await crlWatchers[i]!.look();
+    crlSeen[i]!.push(Number(look.value.number));
+    return look;
+  };
+  const crlOf = async (i: number) => (await crlLook(i)).value;
+
+  /**
+   * OCSP watchers for a leaf on every instance, made before the revocation (building the request
+   * is not part of the time measured), each having answered good once: a responder may now hold
+   * that answer pre-signed, which is the cache a revocation must reach.
+   */
+  const goodEverywhere = async (files: { leaf: string; issuer: string }) => {
+    const watchers = await Promise.all(all().map((s) => ocspWatcher(cluster, s, files)));
+    for (const [i, w] of watchers.entries())
+      assert.equal((await w.look()).value, 'good', `${label(i)}: good before the revocation`);
+    return watchers;
   };
 
   /**
    * After a revocation that returned at `since`: every instance's OCSP says revoked, and every
-   * instance's CRL lists the serial, each timed. Returns the times (ms) per instance.
+   * instance's CRL lists the serial, each timed from `since` to the arrival of the first answer
+   * that said so, and judged against the bounds.
    */
   const propagation = async (
     t: TestContext,
-    files: { leaf: string; issuer: string },
+    watchers: Array<Awaited<ReturnType<typeof ocspWatcher>>>,
     serial: string,
     since: number,
   ) => {
     const times = await Promise.all(
-      all().map(async (s, i) => {
+      all().map(async (_, i) => {
         const ocspMs = timeUntil(
           `${label(i)}'s OCSP to answer revoked for ${serial}`,
           since,
           OCSP_BOUND_MS,
-          20,
-          async () => (await ocspStatus(cluster, s, files)).status === 'revoked',
+          10,
+          async () => {
+            const look = await watchers[i]!.look();
+            return look.value === 'revoked' ? look.arrivedAt : undefined;
+          },
         );
-        const crlMs = timeUntil(`${label(i)}'s CRL to list ${serial}`, since, CRL_BOUND_MS, 100, async () =>
-          (await crlOf(i)).entries.has(serial),
-        );
+        const crlMs = timeUntil(`${label(i)}'s CRL to list ${serial}`, since, CRL_BOUND_MS, 50, async () => {
+          const look = await crlLook(i);
+          return look.value.entries.has(serial) ? look.arrivedAt : undefined;
+        });
         return { ocsp: await ocspMs, crl: await crlMs };
       }),
     );
@@ -305,13 +322,12 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       const leaf = await issue(cluster, c, 'revoke-rest.ha.test');
       const files = writeLeafFiles(cluster, leaf);
       // Every responder first answers good (and may keep that answer pre-signed: the cache under test).
-      for (const [i, s] of all().entries())
-        assert.equal((await ocspStatus(cluster, s, files)).status, 'good', `${label(i)}: good before the revocation`);
+      const watchers = await goodEverywhere(files);
       const before = await highestCrlNumber();
       const res = await revokeVia(cluster, a, leaf.serial);
       const since = Date.now();
       assert.equal(res.status, 200, `revoke at A: HTTP ${res.status} ${res.text}`);
-      await propagation(t, files, leaf.serial, since);
+      await propagation(t, watchers, leaf.serial, since);
       const afterNumber = await assertCrlsAgree();
       assert.ok(afterNumber > before, `a new CRL number after the revocation (${before} → ${afterNumber})`);
       t.diagnostic(
@@ -326,12 +342,11 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       const [, b] = all() as [RunningServer, RunningServer];
       const leaf = await issue(cluster, b, 'revoke-cli.ha.test');
       const files = writeLeafFiles(cluster, leaf);
-      for (const [i, s] of all().entries())
-        assert.equal((await ocspStatus(cluster, s, files)).status, 'good', `${label(i)}: good before the revocation`);
+      const watchers = await goodEverywhere(files);
       const before = await highestCrlNumber();
       await shortleafOk(['revoke', leaf.serial, '--reason', 'superseded', '--database', cluster.databaseUrl]);
       const since = Date.now();
-      await propagation(t, files, leaf.serial, since);
+      await propagation(t, watchers, leaf.serial, since);
       const afterNumber = await assertCrlsAgree();
       assert.ok(afterNumber > before, `a new CRL number after the revocation (${before} → ${afterNumber})`);
     },
@@ -360,7 +375,7 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
               servername: 'localhost',
               freshConnection: true,
             });
-            return res.json<{ issuer?: string }>().issuer === NEXT;
+            return res.json<{ issuer?: string }>().issuer === NEXT ? Date.now() : undefined;
           }),
         ),
       );
@@ -387,8 +402,8 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
             HTTPS_FOLLOW_BOUND_MS,
             100,
             async () => {
-              const { certs } = await handshakeCertificates('127.0.0.1', s.apiPort);
-              return cnOf(new X509Certificate(certs[0]!).issuer) === NEXT_CN;
+              const served = await servedCertificate(cluster, s.apiPort);
+              return cnOf(served.cert.issuer) === NEXT_CN ? served.arrivedAt : undefined;
             },
           ),
         ),
@@ -446,4 +461,21 @@ async function rotate(cluster: Cluster): Promise<void> {
     cluster.rootCrt,
   ]);
   assert.doesNotMatch(imported.stdout, /now active/, `import only stages while another is active: ${imported.stdout}`);
+}
+
+/** The certificate an instance's HTTPS listener presents in a new handshake (verified against the root), and when it arrived. */
+function servedCertificate(cluster: Cluster, port: number): Promise<{ cert: X509Certificate; arrivedAt: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      { host: '127.0.0.1', port, servername: 'localhost', ca: rootPem(cluster), timeout: 5_000 },
+      () => {
+        const arrivedAt = Date.now();
+        const raw = socket.getPeerCertificate().raw;
+        socket.destroy();
+        resolve({ cert: new X509Certificate(raw), arrivedAt });
+      },
+    );
+    socket.once('timeout', () => socket.destroy(new Error(`no TLS handshake with 127.0.0.1:${port} within 5 s`)));
+    socket.once('error', reject);
+  });
 }

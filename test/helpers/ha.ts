@@ -13,6 +13,7 @@ import { testDatabaseUrl } from '@shortleaf/store/postgres-testing';
 import { crypto as acmeCrypto } from 'acme-client';
 import { shortleafOk, tempDir } from './cli.js';
 import { request, type HttpResult } from './http.js';
+import { openssl } from './openssl.js';
 import { crlInfo, normalizeSerial, ocsp, type CrlInfo, type OcspResult } from './revocation.js';
 import { freePort, startServer, type RunningServer } from './server.js';
 import { jose, mintToken } from './workspace.js';
@@ -241,6 +242,83 @@ export async function ocspStatus(
   if (!result.verified || single === null)
     throw new Error(`OCSP from ${instance.status} did not verify or named no status:\n${result.output}`);
   return { status: single.status, result };
+}
+
+/** One look at a status answer: when its bytes arrived (before any parsing) and what it says. */
+export interface StatusLook<T> {
+  arrivedAt: number;
+  value: T;
+}
+
+/**
+ * Polls one instance's OCSP responder for a leaf cheaply enough to time a revocation: the request
+ * is built once (`openssl ocsp -reqout`), each look is one HTTP POST timed on arrival, and only an
+ * answer whose bytes differ from the last one is judged by OpenSSL (`-respin`, verified against the
+ * root), so a responder serving its pre-signed answer is re-read every few milliseconds.
+ */
+export async function ocspWatcher(
+  cluster: Cluster,
+  instance: RunningServer,
+  files: { leaf: string; issuer: string },
+): Promise<{ look(): Promise<StatusLook<'good' | 'revoked' | 'unknown'>> }> {
+  const base = join(
+    cluster.dir,
+    `ocsp-${instance.statusPort}-${new X509Certificate(readFileSync(files.leaf)).serialNumber}`,
+  );
+  const reqFile = `${base}.req`;
+  await openssl(['ocsp', '-issuer', files.issuer, '-cert', files.leaf, '-no_nonce', '-reqout', reqFile]);
+  const body = readFileSync(reqFile);
+  let last: { der: Buffer; status: 'good' | 'revoked' | 'unknown' } | undefined;
+  return {
+    async look() {
+      const res = await request(`${instance.status}/ocsp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/ocsp-request' },
+        body,
+        freshConnection: true,
+        timeoutMs: 5_000,
+      });
+      const arrivedAt = Date.now();
+      if (res.status !== 200) throw new Error(`POST ${instance.status}/ocsp: HTTP ${res.status}`);
+      if (last !== undefined && last.der.equals(res.body)) return { arrivedAt, value: last.status };
+      writeFileSync(`${base}.resp`, res.body);
+      const result = await ocsp([
+        '-respin',
+        `${base}.resp`,
+        '-issuer',
+        files.issuer,
+        '-cert',
+        files.leaf,
+        '-CAfile',
+        cluster.rootCrt,
+        '-no_nonce',
+      ]);
+      const single = result.single(files.leaf);
+      if (!result.verified || single === null)
+        throw new Error(`OCSP from ${instance.status} did not verify or named no status:\n${result.output}`);
+      last = { der: res.body, status: single.status };
+      return { arrivedAt, value: single.status };
+    },
+  };
+}
+
+/** Polls one instance's CRL (PATH, default /crl) the same way: timed on arrival, parsed only when its bytes change. */
+export function crlWatcher(
+  instance: RunningServer,
+  path = '/crl',
+): { look(): Promise<StatusLook<CrlInfo & { der: Buffer }>> } {
+  let last: (CrlInfo & { der: Buffer }) | undefined;
+  return {
+    async look() {
+      const res = await request(`${instance.status}${path}`, { freshConnection: true, timeoutMs: 5_000 });
+      const arrivedAt = Date.now();
+      if (res.status !== 200)
+        throw new Error(`GET ${instance.status}${path}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+      if (last === undefined || !last.der.equals(res.body))
+        last = { ...(await crlInfo(new Uint8Array(res.body))), der: res.body };
+      return { arrivedAt, value: last };
+    },
+  };
 }
 
 /** GET PATH (default the active intermediate's CRL, /crl) from one instance's status listener, parsed by OpenSSL. */
