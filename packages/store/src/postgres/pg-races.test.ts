@@ -115,6 +115,11 @@ describe('postgres store: races between two instances', () => {
     for (const change of await b.revocations.changes(cursor)) seen.push(change.serial);
 
     assert.deepEqual(seen, serials, 'the watcher saw each revocation once, in the order they were recorded');
+    assert.deepEqual(
+      (await a.revocations.changes(null)).map((c) => c.serial),
+      serials,
+      'read from the start, in revision order (numeric: 10 after 9)',
+    );
     const audit = await a.listAudit({ action: 'revoke' });
     assert.equal(audit.length, ROUNDS, 'one audit entry per revocation, none for the loser');
   });

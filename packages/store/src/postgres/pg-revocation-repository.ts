@@ -87,8 +87,8 @@ const NO_REACH: RevocationReach = { lineage: false, key: false };
 
 const REVOCATION_COLUMNS = 'serial, revoked_at, reason, actor';
 const SELECT_REVOCATION = `SELECT ${REVOCATION_COLUMNS} FROM revocations WHERE serial = $1`;
-const CRL_COLUMNS = 'issuer_id, number::text AS number, this_update, next_update, entries, der';
-const ROOT_CRL_COLUMNS = 'root_fingerprint, number::text AS number, this_update, next_update, der, imported_at';
+const CRL_COLUMNS = 'issuer_id, number, this_update, next_update, entries, der';
+const ROOT_CRL_COLUMNS = 'root_fingerprint, number, this_update, next_update, der, imported_at';
 const SIGNER_COLUMNS = 'id, issuer_id, sealed_key, csr_der, cert_der, created_at';
 
 // The change cursor. A revision is the largest so far plus one, taken while the transaction holds
@@ -261,18 +261,16 @@ export class PgRevocationRepository implements RevocationsEngine {
   async changes(cursor: ChangeCursor | null): Promise<RevocationChange[]> {
     const after = parseCursor(cursor);
     const rows = await this.ctx.query<{ revision: string; serial: string }>(
-      'SELECT revision::text AS revision, serial FROM revocations WHERE revision > $1 ORDER BY revision',
+      'SELECT revision, serial FROM revocations WHERE revision > $1 ORDER BY revision',
       [after],
     );
-    return rows.map((row) => ({ serial: row.serial, cursor: row.revision }));
+    return rows.map((row) => ({ serial: row.serial, cursor: String(row.revision) }));
   }
 
   /** Where `changes` would start to return only what is recorded from now on. */
   async changeCursor(): Promise<ChangeCursor> {
-    const rows = await this.ctx.query<{ head: string }>(
-      'SELECT COALESCE(MAX(revision), 0)::text AS head FROM revocations',
-    );
-    return rows[0]?.head ?? '0';
+    const rows = await this.ctx.query<{ head: string }>('SELECT COALESCE(MAX(revision), 0) AS head FROM revocations');
+    return String(rows[0]?.head ?? 0);
   }
 
   // ── CRLs ─────────────────────────────────────────────────────────────────────────────────────
