@@ -3,12 +3,12 @@ import { describeLocation, LOCATION_FLAGS, storeLocation, withStore } from '../d
 
 /**
  * `shortleaf migrate --data DIR | --database URL`: applies pending migrations (opening a store
- * migrates it; serve does this at start too, and on PostgreSQL the engine takes a lock so
- * instances starting together apply each migration once).
+ * migrates it; serve does this at start too, and on PostgreSQL the engine holds a lock so
+ * instances starting together apply each migration once), then says how many are on record.
  */
 export async function migrateCommand(args: string[]): Promise<void> {
   const { values } = parse(args, LOCATION_FLAGS);
   const location = storeLocation(values);
-  await withStore(location, async () => undefined);
-  out(`database in ${describeLocation(location)} is up to date`);
+  const recorded = await withStore(location, async (store) => (await store.counts()).schema_migrations);
+  out(`database in ${describeLocation(location)} is up to date: ${recorded ?? 0} migrations on record`);
 }
