@@ -3,7 +3,7 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { RevocationOutcome } from '../contracts/revocations.js';
-import { bytes, minutes, t0 } from '../test-fixtures.js';
+import { bytes, minutes, storeError, t0 } from '../test-fixtures.js';
 import { PostgresStore } from './pg-store.js';
 import { testDatabaseUrl } from './test-server.js';
 
@@ -218,5 +218,87 @@ describe('postgres store: races between two instances', () => {
       ['0c01', '0c02'],
       'a cursor taken meanwhile still leads to both, in commit order',
     );
+  });
+
+  it('two instances binding one EAB key, moving one order or starting one challenge: one winner each', async (t) => {
+    const { a, b } = await twoInstances(t);
+    await a.addProvisioner({ name: 'acme', type: 'acme', publicJwk: null, policy: '{}', createdAt: t0 });
+    const account = (id: string, eabKid: string) => ({
+      id,
+      provisioner: 'acme',
+      thumbprint: `tp-${id}`,
+      jwk: '{}',
+      status: 'valid' as const,
+      contact: [],
+      eabKid,
+      createdAt: t0,
+    });
+    for (let round = 0; round < ROUNDS; round++) {
+      const kid = `kid-${round}`;
+      await a.acme.createEabKey({ kid, provisioner: 'acme', sealedKey: bytes('k'), createdAt: t0 });
+      const results = await Promise.allSettled([
+        a.acme.createAccount(account(`acct-a-${round}`, kid), { kid, at: minutes(1) }),
+        b.acme.createAccount(account(`acct-b-${round}`, kid), { kid, at: minutes(1) }),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `${kid}: one account binds it`);
+      const lost = results.find((r) => r.status === 'rejected');
+      assert.ok(lost !== undefined);
+      storeError('eabKeyUsed', kid)(lost.reason);
+      const bound = await a.acme.getEabKey(kid);
+      assert.ok(bound?.accountId !== null && (await b.acme.getAccount(bound!.accountId!)) !== null);
+    }
+    assert.equal((await a.counts()).acme_accounts, ROUNDS, 'no account without its key');
+
+    const authorization = (id: string) => ({
+      id,
+      accountId: 'acct-a-0',
+      identifier: { type: 'dns' as const, value: `${id}.internal` },
+      wildcard: false,
+      status: 'pending' as const,
+      expires: minutes(60),
+      challenges: [
+        {
+          id: `${id}-http`,
+          authorizationId: id,
+          type: 'http-01' as const,
+          token: `token-${id}`,
+          status: 'pending' as const,
+          validated: null,
+          error: null,
+        },
+      ],
+      createdAt: t0,
+    });
+    for (let round = 0; round < ROUNDS; round++) {
+      const authz = authorization(`az-${round}`);
+      await a.acme.createOrder(
+        {
+          id: `ord-${round}`,
+          accountId: 'acct-a-0',
+          status: 'pending',
+          identifiers: [authz.identifier],
+          authorizationIds: [authz.id],
+          notBefore: null,
+          notAfter: null,
+          expires: minutes(60),
+          error: null,
+          certificateSerial: null,
+          replaces: null,
+          replacesSerial: null,
+          createdAt: t0,
+        },
+        [authz],
+      );
+      const moved = await Promise.all([
+        a.acme.transitionOrder(`ord-${round}`, 'pending', { status: 'processing' }),
+        b.acme.transitionOrder(`ord-${round}`, 'pending', { status: 'processing' }),
+      ]);
+      assert.equal(moved.filter(Boolean).length, 1, `ord-${round}: one instance moves it`);
+      const started = await Promise.all([
+        a.acme.startChallenge(`az-${round}-http`),
+        b.acme.startChallenge(`az-${round}-http`),
+      ]);
+      assert.equal(started.filter(Boolean).length, 1, `az-${round}: one validation runs`);
+    }
   });
 });
