@@ -54,6 +54,48 @@ const revoke = (store: Store, serial: string, reason: string) =>
 
 export function revocationsContract(engine: string, open: StoreOpener): void {
   describe(`${engine} store: revocation changes`, () => {
+    it('orders changes and CRLs by number, not by text (revision 10 after 9; CRL 2^60 + 1 after 2)', async (t) => {
+      const serials = Array.from({ length: 12 }, (_, i) => (i + 10).toString(16).padStart(2, '0'));
+      const store = await withIssued(open, t, serials);
+      for (const serial of serials) await revoke(store, serial, 'superseded');
+      const changes = await store.revocations.changes(null);
+      assert.deepEqual(
+        changes.map((c) => c.serial),
+        serials,
+        'every revocation, in the order recorded',
+      );
+      const afterNinth = await store.revocations.changes(changes[8]!.cursor);
+      assert.deepEqual(
+        afterNinth.map((c) => c.serial),
+        serials.slice(9),
+      );
+      for (const number of [2n, 9n, 10n, 2n ** 60n + 1n]) {
+        await store.revocations.insertCrl({
+          issuerId: 'int-1',
+          number,
+          thisUpdate: t0,
+          nextUpdate: minutes(60),
+          entries: 0,
+          der: bytes(`crl-${number}`),
+        });
+      }
+      assert.equal((await store.revocations.latestCrl('int-1'))?.number, 2n ** 60n + 1n);
+      await store.revocations.pruneCrls('int-1', 2);
+      await store.revocations.insertCrl({
+        issuerId: 'int-1',
+        number: 11n,
+        thisUpdate: t0,
+        nextUpdate: minutes(60),
+        entries: 0,
+        der: bytes('crl-11'),
+      });
+      assert.equal(
+        (await store.revocations.latestCrl('int-1'))?.number,
+        2n ** 60n + 1n,
+        'pruning kept the highest numbers',
+      );
+    });
+
     it('lists every revocation from a null cursor, and only later ones from a returned cursor', async (t) => {
       const store = await withIssued(open, t, ['0a', '0b', '0c']);
       assert.deepEqual(await store.revocations.changes(null), []);
