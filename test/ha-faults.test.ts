@@ -6,17 +6,21 @@
 // waits for it and says so. Every statement the server logged goes to the run's secret scan
 // (destroy() copies its log into SHORTLEAF_TEST_LOG_DIR).
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { startPostgres, type PostgresServer } from '@shortleaf/store/postgres-testing';
 import {
   adminToken,
   databaseCertificates,
-  fetchCrl,
+  crlWatcher,
+  issue,
   issuedOf,
+  msUntil,
   newCsr,
+  ocspWatcher,
   revokeVia,
   sign,
   startCluster,
+  writeLeafFiles,
   type Cluster,
   type Issued,
 } from './helpers/ha.js';
@@ -30,6 +34,7 @@ const CLIENTS = 9;
 /** Once the database is back, each instance must issue again within this (it reconnects by itself). */
 const RECOVERY_BOUND_MS = 30_000;
 const CRL_BOUND_MS = 5_000;
+const OCSP_BOUND_MS = 1_000;
 
 const label = (i: number) => `instance ${String.fromCharCode(65 + i)}`;
 
@@ -48,6 +53,7 @@ interface Outcome {
 function startLoad(cluster: Cluster, opts: { skip?: (i: number) => boolean } = {}) {
   const outcomes: Outcome[] = [];
   const received: Array<Issued & { instance: number }> = [];
+  const inFlight = cluster.instances.map(() => 0);
   let stopping = false;
   const client = async (c: number) => {
     const name = `load-${c}.ha.test`;
@@ -57,6 +63,7 @@ function startLoad(cluster: Cluster, opts: { skip?: (i: number) => boolean } = {
       if (opts.skip?.(i)) continue;
       const at = Date.now();
       let res: HttpResult;
+      inFlight[i]!++;
       try {
         res = await sign(
           cluster,
@@ -65,10 +72,12 @@ function startLoad(cluster: Cluster, opts: { skip?: (i: number) => boolean } = {
           { timeoutMs: 15_000 },
         );
       } catch (err) {
+        inFlight[i]!--;
         outcomes.push({ instance: i, at, kind: 'connection', detail: (err as Error).message });
         await new Promise((r) => setTimeout(r, 100)); // pacing while an instance is gone
         continue;
       }
+      inFlight[i]!--;
       if (res.status === 201) {
         received.push({ ...issuedOf(res), instance: i });
         outcomes.push({ instance: i, at, kind: '201', detail: '' });
@@ -88,6 +97,8 @@ function startLoad(cluster: Cluster, opts: { skip?: (i: number) => boolean } = {
   return {
     outcomes,
     received,
+    /** Requests sent to each instance and not yet answered. */
+    inFlight,
     /** Resolves once `n` more certificates than now have been received (bounded). */
     async issued(n: number, what: string, timeoutMs = 60_000) {
       const target = received.length + n;
@@ -116,6 +127,56 @@ const tally = (outcomes: Outcome[]): string[] => {
   return [...by].map(([k, n]) => `${n}× ${k}`);
 };
 
+/**
+ * Revokes `leaf` through instance `via` and checks that each of `instances` answers revoked on OCSP
+ * within 1 s and lists it in its CRL within 5 s, printing the times.
+ */
+async function assertRevocationReaches(
+  t: TestContext,
+  cluster: Cluster,
+  leaf: Issued,
+  via: number,
+  instances: number[],
+  context: string,
+): Promise<void> {
+  const files = writeLeafFiles(cluster, leaf);
+  const ocsps = await Promise.all(instances.map((i) => ocspWatcher(cluster, cluster.instances[i]!, files)));
+  const crls = instances.map((i) => crlWatcher(cluster.instances[i]!));
+  for (const [k, w] of ocsps.entries())
+    assert.equal((await w.look()).value, 'good', `${label(instances[k]!)}: good before the revocation`);
+  for (const w of crls) await w.look();
+  const res = await revokeVia(cluster, cluster.instances[via]!, leaf.serial);
+  const since = Date.now();
+  assert.equal(res.status, 200, `revoke at ${label(via)} (${context}): HTTP ${res.status} ${res.text}`);
+  const times = await Promise.all(
+    instances.map(async (i, k) => ({
+      ocsp: await msUntil(`${label(i)}'s OCSP to say revoked`, ocsps[k]!, (v) => v === 'revoked', {
+        since,
+        timeoutMs: OCSP_BOUND_MS + 15_000,
+        intervalMs: 10,
+      }),
+      crl: await msUntil(`${label(i)}'s CRL to list it`, crls[k]!, (c) => c.entries.has(leaf.serial), {
+        since,
+        timeoutMs: CRL_BOUND_MS + 15_000,
+        intervalMs: 50,
+      }),
+    })),
+  );
+  t.diagnostic(
+    `revocation through ${label(via)} (${context}): ${times.map((x, k) => `${label(instances[k]!)} OCSP ${x.ocsp} ms, CRL ${x.crl} ms`).join('; ')}`,
+  );
+  for (const [k, x] of times.entries()) {
+    assert.ok(
+      x.ocsp <= OCSP_BOUND_MS,
+      `${label(instances[k]!)}'s OCSP said revoked after ${x.ocsp} ms (bound ${OCSP_BOUND_MS} ms, ${context})`,
+    );
+    assert.ok(
+      x.crl <= CRL_BOUND_MS,
+      `${label(instances[k]!)}'s CRL listed it after ${x.crl} ms (bound ${CRL_BOUND_MS} ms, ${context})`,
+    );
+  }
+}
+
 /** Every certificate a client received is in the database as issued, and no serial came twice. */
 async function assertNothingLost(cluster: Cluster, received: Array<Issued & { instance: number }>) {
   const serials = received.map((r) => r.serial);
@@ -143,10 +204,18 @@ test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { t
     async (t) => {
       const victim = 0;
       let killed = false;
+      let inFlightAtKill = 0;
       const load = startLoad(cluster, { skip: (i) => killed && i === victim });
       try {
         await load.issued(20, '20 certificates before the kill');
-        // The balancer keeps sending to the victim until it sees it gone: requests are in flight on it.
+        // Killed with requests in flight on it (a bounded wait for two); the balancer keeps sending
+        // to it until it sees it gone.
+        await pollUntil(
+          `two requests in flight on ${label(victim)}`,
+          async () => (load.inFlight[victim]! >= 2 ? true : undefined),
+          { timeoutMs: 10_000, intervalMs: 1 },
+        );
+        inFlightAtKill = load.inFlight[victim]!;
         cluster.instances[victim]!.child.kill('SIGKILL');
         await pollUntil(
           `${label(victim)} to exit`,
@@ -163,7 +232,7 @@ test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { t
       }
       const inDb = await assertNothingLost(cluster, load.received);
       t.diagnostic(
-        `kill -9 of ${label(victim)} under load: ${counts(load.outcomes)}; ${load.received.length} certificates received, all in the database (${inDb.size} rows)`,
+        `kill -9 of ${label(victim)} with ${inFlightAtKill} requests in flight on it: ${counts(load.outcomes)}; ${load.received.length} certificates received, all in the database (${inDb.size} rows)`,
       );
       assert.deepEqual(
         load.outcomes.filter((o) => o.kind === 'other'),
@@ -180,21 +249,10 @@ test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { t
       for (const [i, s] of cluster.instances.entries())
         if (i !== victim) assert.equal(s.exited(), false, `${label(i)} survived its peer's death`);
 
-      // Work that must happen once still happens: a CRL with a new revocation, whoever held the lock.
+      // Work that must happen once still happens, whoever held the CRL lock: a revocation through
+      // a survivor reaches the survivors' OCSP and CRLs.
       const target = load.received.find((r) => r.instance !== victim)!;
-      const revoked = await revokeVia(cluster, cluster.instances[1]!, target.serial);
-      assert.equal(revoked.status, 200, `revoke at B after the kill: ${revoked.text}`);
-      const since = Date.now();
-      for (const i of [1, 2]) {
-        await pollUntil(
-          `${label(i)}'s CRL to list ${target.serial}`,
-          async () => ((await fetchCrl(cluster.instances[i]!)).entries.has(target.serial) ? true : undefined),
-          { timeoutMs: CRL_BOUND_MS + 15_000, intervalMs: 100 },
-        );
-        const ms = Date.now() - since;
-        t.diagnostic(`${label(i)}'s CRL listed the revocation ${ms} ms after it returned (a peer was killed)`);
-        assert.ok(ms <= CRL_BOUND_MS, `${label(i)}'s CRL listed it after ${ms} ms (bound ${CRL_BOUND_MS} ms)`);
-      }
+      await assertRevocationReaches(t, cluster, target, 1, [1, 2], 'a peer was killed');
 
       const restarted = await cluster.restart(victim);
       const back = await sign(cluster, restarted, {
@@ -270,6 +328,21 @@ test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { t
         ),
       );
       t.diagnostic(`what the instances logged (warn/error, distinct): ${[...logged].join(' | ')}`);
+      const failedAt = new Set(
+        cluster.instances.flatMap((s) =>
+          s
+            .logs()
+            .filter((l) => l.event === 'request_failed' && typeof l.stack === 'string')
+            .map((l) =>
+              (l.stack as string)
+                .split('\n')
+                .slice(1, 4)
+                .map((f) => f.trim())
+                .join(' < '),
+            ),
+        ),
+      );
+      if (failedAt.size > 0) t.diagnostic(`where requests failed (500): ${[...failedAt].join(' | ')}`);
       t.diagnostic(
         `PostgreSQL restart under load: ${counts(load.outcomes)}; first 201 after the database returned: ${recovery.map((ms, i) => `${label(i)} +${ms} ms`).join(', ')}`,
       );
@@ -293,6 +366,14 @@ test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { t
           [],
           `${label(i)} logged no error other than the database being unavailable`,
         );
+    },
+  );
+
+  await t.test(
+    'after the restart, a revocation through one instance still reaches every OCSP within 1 s and every CRL within 5 s (change notices re-established or polled)',
+    async (t) => {
+      const leaf = await issue(cluster, cluster.instances[2]!, 'after-restart.ha.test');
+      await assertRevocationReaches(t, cluster, leaf, 0, [0, 1, 2], 'after a PostgreSQL restart');
     },
   );
 

@@ -21,6 +21,7 @@ import {
   crlWatcher,
   issue,
   issuedOf,
+  msUntil,
   newAccountKey,
   newCsr,
   newNonce,
@@ -34,7 +35,7 @@ import {
   type Issued,
 } from './helpers/ha.js';
 import { assertProblem, request, type HttpResult } from './helpers/http.js';
-import { pollUntil, type RunningServer } from './helpers/server.js';
+import type { RunningServer } from './helpers/server.js';
 
 const INSTANCES = 3;
 /** Issue 14: a revocation through any instance is answered `revoked` by every OCSP responder within 1 s… */
@@ -64,22 +65,6 @@ function assertAcmeProblem(res: HttpResult, status: number, type: string, what: 
   const p = res.json<{ type: string; detail: string }>();
   assert.equal(p.type, `${ACME_ERROR}${type}`, where);
   return p;
-}
-
-/**
- * Polls `check` every `intervalMs` until it returns a time (when the answer that settled it
- * arrived), for at most bound + OVERRUN_MS so a late answer is measured before it is refused, and
- * returns the milliseconds from `since` to that time.
- */
-async function timeUntil(
-  what: string,
-  since: number,
-  boundMs: number,
-  intervalMs: number,
-  check: () => Promise<number | undefined>,
-): Promise<number> {
-  const at = await pollUntil(what, check, { timeoutMs: boundMs + OVERRUN_MS, intervalMs });
-  return at - since;
 }
 
 test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_000 }, async (t) => {
@@ -250,20 +235,22 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
   ) => {
     const times = await Promise.all(
       all().map(async (_, i) => {
-        const ocspMs = timeUntil(
+        const ocspMs = msUntil(
           `${label(i)}'s OCSP to answer revoked for ${serial}`,
-          since,
-          OCSP_BOUND_MS,
-          10,
-          async () => {
-            const look = await watchers[i]!.look();
-            return look.value === 'revoked' ? look.arrivedAt : undefined;
+          watchers[i]!,
+          (v) => v === 'revoked',
+          {
+            since,
+            timeoutMs: OCSP_BOUND_MS + OVERRUN_MS,
+            intervalMs: 10,
           },
         );
-        const crlMs = timeUntil(`${label(i)}'s CRL to list ${serial}`, since, CRL_BOUND_MS, 50, async () => {
-          const look = await crlLook(i);
-          return look.value.entries.has(serial) ? look.arrivedAt : undefined;
-        });
+        const crlMs = msUntil(
+          `${label(i)}'s CRL to list ${serial}`,
+          { look: () => crlLook(i) },
+          (crl) => crl.entries.has(serial),
+          { since, timeoutMs: CRL_BOUND_MS + OVERRUN_MS, intervalMs: 50 },
+        );
         return { ocsp: await ocspMs, crl: await crlMs };
       }),
     );
@@ -369,14 +356,21 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       const since = Date.now();
       const seen = await Promise.all(
         all().map((s, i) =>
-          timeUntil(`${label(i)}'s /health to name ${NEXT}`, since, ACTIVATION_BOUND_MS, 20, async () => {
-            const res = await request(`${s.api}/health`, {
-              ca: rootPem(cluster),
-              servername: 'localhost',
-              freshConnection: true,
-            });
-            return res.json<{ issuer?: string }>().issuer === NEXT ? Date.now() : undefined;
-          }),
+          msUntil(
+            `${label(i)}'s /health to name ${NEXT}`,
+            {
+              look: async () => {
+                const res = await request(`${s.api}/health`, {
+                  ca: rootPem(cluster),
+                  servername: 'localhost',
+                  freshConnection: true,
+                });
+                return { arrivedAt: Date.now(), value: res.json<{ issuer?: string }>().issuer };
+              },
+            },
+            (issuer) => issuer === NEXT,
+            { since, timeoutMs: ACTIVATION_BOUND_MS + OVERRUN_MS, intervalMs: 20 },
+          ),
         ),
       );
       t.diagnostic(`activation seen after ${seen.map((ms, i) => `${label(i)} ${ms} ms`).join(', ')}`);
@@ -396,15 +390,16 @@ test(`${INSTANCES} shortleaf serve instances on one PostgreSQL`, { timeout: 300_
       }
       const https = await Promise.all(
         all().map((s, i) =>
-          timeUntil(
+          msUntil(
             `${label(i)}'s HTTPS certificate to come from ${NEXT}`,
-            since,
-            HTTPS_FOLLOW_BOUND_MS,
-            100,
-            async () => {
-              const served = await servedCertificate(cluster, s.apiPort);
-              return cnOf(served.cert.issuer) === NEXT_CN ? served.arrivedAt : undefined;
+            {
+              look: async () => {
+                const served = await servedCertificate(cluster, s.apiPort);
+                return { arrivedAt: served.arrivedAt, value: cnOf(served.cert.issuer) };
+              },
             },
+            (issuerCn) => issuerCn === NEXT_CN,
+            { since, timeoutMs: HTTPS_FOLLOW_BOUND_MS + OVERRUN_MS, intervalMs: 100 },
           ),
         ),
       );

@@ -15,7 +15,7 @@ import { shortleafOk, tempDir } from './cli.js';
 import { request, type HttpResult } from './http.js';
 import { openssl } from './openssl.js';
 import { crlInfo, normalizeSerial, ocsp, type CrlInfo, type OcspResult } from './revocation.js';
-import { freePort, startServer, type RunningServer } from './server.js';
+import { freePort, pollUntil, startServer, type RunningServer } from './server.js';
 import { jose, mintToken } from './workspace.js';
 
 export interface ClusterOptions {
@@ -319,6 +319,28 @@ export function crlWatcher(
       return { arrivedAt, value: last };
     },
   };
+}
+
+/**
+ * Looks every `intervalMs` until `settled` accepts a look, for at most `timeoutMs`, and returns the
+ * milliseconds from `since` to when that look's answer arrived: a bound is then judged on the
+ * instance's delay, and a late answer is measured before it is refused.
+ */
+export async function msUntil<T>(
+  what: string,
+  watcher: { look(): Promise<StatusLook<T>> },
+  settled: (value: T) => boolean,
+  opts: { since: number; timeoutMs: number; intervalMs: number },
+): Promise<number> {
+  const at = await pollUntil(
+    what,
+    async () => {
+      const look = await watcher.look();
+      return settled(look.value) ? look.arrivedAt : undefined;
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs },
+  );
+  return at - opts.since;
 }
 
 /** GET PATH (default the active intermediate's CRL, /crl) from one instance's status listener, parsed by OpenSSL. */
