@@ -11,6 +11,7 @@ const OCSP_OUTCOMES: readonly OcspOutcome[] = [
   'malformedRequest',
   'unauthorized',
   'internalError',
+  'tryLater',
 ];
 const FRONT_DOORS: readonly FrontDoor[] = ['rest', 'acme', 'internal'];
 const ORDER_STATES = ['pending', 'processing', 'valid', 'invalid'] as const;

@@ -43,6 +43,51 @@ async function issuersFingerprint(store: Store): Promise<string> {
 }
 
 /**
+ * Runs `look` on every `tick` (the poll, or a store notice), never twice at once: ticks arriving
+ * while it runs make one more run after it, so a burst of notices costs two runs, not one each.
+ * A failure, such as the database being down, is logged when it starts and when it ends, not on
+ * every tick in between.
+ */
+function startWatch(look: () => Promise<void>, logger: IssuerServicesDeps['logger']) {
+  let running = false;
+  let again = false;
+  let failing = false;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    void (async () => {
+      do {
+        again = false;
+        try {
+          await look();
+          if (failing) logger.info('revocation_watch_recovered', {});
+          failing = false;
+        } catch (err) {
+          if (!failing)
+            logger.error('revocation_watch_failed', {
+              error: (err as Error).message,
+              note: 'OCSP answers from memory; retrying every second',
+            });
+          failing = true;
+        }
+      } while (again && !stopped);
+      running = false;
+    })();
+  };
+  return {
+    tick,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+/**
  * Wires revocation for `serve` across every intermediate in service (staged, active, and retired
  * ones whose certificates have not all expired): one CRL publisher and OCSP responder each, an
  * OCSP router that picks the responder from the request's CertID, the revoker that tells the
@@ -239,35 +284,36 @@ export async function startRevocationServices(
     logger.info('root_crl_loaded', { number: latest.number.toString(), nextUpdate: latest.nextUpdate.toISOString() });
   }
 
-  // Another process may write revocations, import a root CRL, or import or activate an
-  // intermediate: look every second.
+  // Another process may write revocations, import a root CRL, import or activate an
+  // intermediate, or publish a CRL: look every second, and at once when the store sends a notice.
   let revocationCursor = await store.revocations.changeCursor();
   let lastReconcile = clock.now().getTime();
-  let watching = false;
-  const watcher = setInterval(() => {
-    if (watching) return;
-    watching = true;
-    void (async () => {
-      if (
-        (await issuersFingerprint(store)) !== fingerprint ||
-        clock.now().getTime() >= nextReview ||
-        clock.now().getTime() - lastReconcile >= RECONCILE_INTERVAL_MS
-      ) {
-        lastReconcile = clock.now().getTime();
-        await reconcile().catch((err: Error) =>
-          logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }),
-        );
-      }
-      for (const r of await store.revocations.changes(revocationCursor)) {
-        revocationCursor = r.cursor;
-        if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
-      }
-      await watchRootCrls();
-    })()
-      .catch((err: Error) => logger.error('revocation_watch_failed', { error: err.message }))
-      .finally(() => (watching = false));
-  }, WATCH_INTERVAL_MS);
+  async function look(): Promise<void> {
+    if (
+      (await issuersFingerprint(store)) !== fingerprint ||
+      clock.now().getTime() >= nextReview ||
+      clock.now().getTime() - lastReconcile >= RECONCILE_INTERVAL_MS
+    ) {
+      lastReconcile = clock.now().getTime();
+      await reconcile().catch((err: Error) =>
+        logger.error('issuer_reconcile_failed', { error: err.message, note: 'the intermediate in use is unchanged' }),
+      );
+    }
+    // The cursor moves past a revocation once it is handled: one that fails (the database went
+    // away mid-way) is handled again on the next look.
+    for (const r of await store.revocations.changes(revocationCursor)) {
+      if (!handledHere.delete(r.serial)) await onRevoked(r.serial);
+      revocationCursor = r.cursor;
+    }
+    await watchRootCrls();
+    // The CRL another instance built after a revocation or on schedule: every instance serves it.
+    for (const unit of units.values()) await unit.crls.follow();
+  }
+  const watch = startWatch(look, logger);
+  const watcher = setInterval(watch.tick, WATCH_INTERVAL_MS);
   watcher.unref();
+  const topics = ['revocations', 'issuers', 'crls'] as const;
+  const unsubscribe = await Promise.all(topics.map((topic) => store.coordination.subscribe(topic, watch.tick)));
 
   const refresher = setInterval(() => {
     for (const unit of units.values())
@@ -309,6 +355,8 @@ export async function startRevocationServices(
     rootCrlOf: (fingerprint: string): RootCrlRow | null => rootCrls.get(fingerprint) ?? null,
     warnings,
     stop(): void {
+      for (const off of unsubscribe) off();
+      watch.stop();
       clearInterval(watcher);
       clearInterval(refresher);
       clearInterval(warner);

@@ -1,70 +1,26 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
-import { encodePem, generateKeyPair, parseCrl, parseCsr, publicKeyOf } from '@shortleaf/pki';
-import { openStore, type Store } from '@shortleaf/store';
+import { generateKeyPair, parseCrl, publicKeyOf } from '@shortleaf/pki';
 import { startPostgres, testDatabaseUrl } from '@shortleaf/store/postgres-testing';
 import { createAuthority } from './authority.js';
 import { createCrlPublisher } from './crl-publisher.js';
-import { createIntermediateKey, importIntermediate, loadActiveIssuer } from './issuer.js';
+import { loadActiveIssuer } from './issuer.js';
 import { createRevoker } from './revoke.js';
-import {
-  DAY,
-  HOUR,
-  T0,
-  URLS,
-  at,
-  makeRoot,
-  memoryLogger,
-  movableClock,
-  passphraseSealer,
-  signIntermediate,
-} from './test-fixtures.js';
-
-/** Opens the database again, as another instance would (SQLite: one process, one store). */
-type Database = (t: TestContext) => Promise<() => Promise<Store>>;
-
-const sqlite: Database = async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shortleaf-crl-'));
-  const store = await openStore({ engine: 'sqlite', path: join(dir, 'ca.db') });
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return async () => store;
-};
-
-const postgresAt =
-  (url: (t: TestContext) => Promise<string>): Database =>
-  async (t) => {
-    const database = await url(t);
-    return async () => {
-      const store = await openStore({ engine: 'postgres', url: database });
-      t.after(() => store.close());
-      return store;
-    };
-  };
+import { DAY, HOUR, T0, URLS, memoryLogger, movableClock, passphraseSealer } from './test-fixtures.js';
+import { postgresDatabase, setUpIntermediate, sqliteDatabase, type TestDatabase } from './test-instances.js';
 
 /**
  * A CA on the database and `count` instances of it, each with its own store connection, logger
  * and CRL publisher (1 s refresh when `refreshAfterMs` is 0), all on one movable clock.
  */
-async function instances(t: TestContext, database: Database, count: number, refreshAfterMs = 8 * HOUR) {
+async function instances(t: TestContext, database: TestDatabase, count: number, refreshAfterMs = 8 * HOUR) {
   const open = await database(t);
   const clock = movableClock(T0);
   const sealer = passphraseSealer();
   const first = await open();
-  const root = makeRoot({ now: T0 });
-  const csr = await createIntermediateKey(first, sealer, clock, { id: 'int-1', name: 'primary', commonName: 'CA' });
-  await importIntermediate(first, clock, {
-    name: 'primary',
-    certificatePem: encodePem('CERTIFICATE', signIntermediate(root, parseCsr(csr).publicKey, { now: T0 })),
-    rootPem: root.pem,
-  });
+  await setUpIntermediate(first, sealer, clock);
   const all = [];
   for (let i = 0; i < count; i++) {
     const store = i === 0 ? first : await open();
@@ -127,7 +83,7 @@ function assertNumbering(all: Instance[]): bigint[] {
   return numbers;
 }
 
-function publisherSuite(engine: string, database: Database) {
+function publisherSuite(engine: string, database: TestDatabase) {
   describe(`CRL publisher on several instances, ${engine}`, () => {
     it('builds one CRL at a time: rebuilds raced from two instances take distinct, growing numbers', async (t) => {
       const { all } = await instances(t, database, 2);
@@ -198,8 +154,8 @@ function publisherSuite(engine: string, database: Database) {
   });
 }
 
-publisherSuite('sqlite', sqlite);
-publisherSuite('postgres', postgresAt(testDatabaseUrl));
+publisherSuite('sqlite', sqliteDatabase);
+publisherSuite('postgres', postgresDatabase(testDatabaseUrl));
 
 // A database outage must not stop the schedule: the failed rebuild is logged and tried again
 // until the database is back (before, a failed refresh was never rescheduled).
@@ -209,7 +165,7 @@ describe('CRL publisher through a PostgreSQL restart', () => {
     t.after(() => server.destroy());
     const { clock, all } = await instances(
       t,
-      postgresAt(() => server.createDatabase()),
+      postgresDatabase(() => server.createDatabase()),
       1,
     );
     const [a] = all as [Instance];

@@ -15,13 +15,15 @@ import {
   type OcspCertStatus,
   type OcspHash,
 } from '@shortleaf/pki';
+import { StoreError } from '@shortleaf/store/contracts';
 import type { LoadedIssuer } from './issuer.js';
 import { DEFAULT_OCSP_CACHE_BYTES, createOcspCache, keyOf, requestKey, type CachedResponse } from './ocsp-cache.js';
 import type { ManagedResponder } from './ocsp-signers.js';
 import type { AuthorityStore, Clock, Logger } from './ports.js';
 import { rootFingerprint } from './root-crl.js';
 
-export type OcspOutcome = 'good' | 'revoked' | 'unknown' | 'malformedRequest' | 'unauthorized' | 'internalError';
+export type OcspOutcome =
+  'good' | 'revoked' | 'unknown' | 'malformedRequest' | 'unauthorized' | 'internalError' | 'tryLater';
 
 /** What the HTTP layer needs to answer: the bytes, and for cacheable answers their validity. */
 export interface OcspAnswer {
@@ -180,7 +182,7 @@ export function createOcspResponder(opts: OcspResponderOptions) {
     cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag },
     hit,
   });
-  const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer => ({
+  const error = (outcome: 'malformedRequest' | 'unauthorized' | 'internalError' | 'tryLater'): OcspAnswer => ({
     body: ocspErrorResponse(outcome),
     outcome,
     cache: null,
@@ -213,11 +215,19 @@ export function createOcspResponder(opts: OcspResponderOptions) {
       throw err;
     }
     const { certIds, nonce } = request;
-    if (certIds.length > 1 || nonce !== null) return answerEach(certIds, nonce);
-    const certId = certIds[0]!;
-    // The same question in another form (requestorName, unknown extensions, a signature, an
-    // explicit version): the same pre-signed answer, found by its CertID.
-    return lookupKey(keyOf(certId)) ?? answer(certId);
+    try {
+      if (certIds.length > 1 || nonce !== null) return await answerEach(certIds, nonce);
+      const certId = certIds[0]!;
+      // The same question in another form (requestorName, unknown extensions, a signature, an
+      // explicit version): the same pre-signed answer, found by its CertID.
+      return lookupKey(keyOf(certId)) ?? (await answer(certId));
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'storageUnavailable')) throw err;
+      // The database is down (a restart, a failover): a pre-signed answer past its refresh point
+      // but still valid beats none, and otherwise the client is told to ask again (RFC 6960 §2.3).
+      const kept = certIds.length === 1 && nonce === null ? cache.get(keyOf(certIds[0]!)) : undefined;
+      return kept !== undefined && clock.now() < kept.nextUpdate ? toAnswer(kept, true) : error('tryLater');
+    }
   }
 
   /**
