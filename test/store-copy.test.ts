@@ -163,6 +163,10 @@ test('store copy moves a SQLite CA into PostgreSQL, and serve --database carries
 
   // ---- serve --database on the copy ----------------------------------------------------------
   ca.server = await startServer({ data, args: ['--config', config, '--database', url] });
+  assert.ok(
+    ca.server.logs().some((l) => l.event === 'sqlite_database_ignored'),
+    'the server says it runs on PostgreSQL, not on the SQLite database beside it',
+  );
   assert.equal(await ocspStatus(ca, revoked.leaf), 'revoked');
   assert.equal(await ocspStatus(ca, renewed.leaf), 'good');
   assert.equal(await ocspStatus(ca, acme.leaf), 'good');

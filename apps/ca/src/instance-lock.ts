@@ -16,7 +16,9 @@ export interface InstanceLock {
  * it disappears with its process however that process ends, so a server killed with SIGKILL
  * leaves nothing to clean up. `DATA/serve.pid` only names the holder in the message. The CLI's
  * own verbs (revoke, provisioner add, certs list) do not take it: they write through SQLite's
- * usual locking while the server runs.
+ * usual locking while the server runs; `restore` and `store copy` do, so no server writes while
+ * they replace or read the whole database. On PostgreSQL nothing takes it: any number of servers
+ * share the database and coordinate through it.
  */
 export function acquireInstanceLock(dataDir: string, now: Date = new Date()): InstanceLock {
   const lockPath = join(dataDir, 'serve.lock');

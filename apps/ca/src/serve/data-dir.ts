@@ -79,6 +79,12 @@ async function openSqlite(dataDir: string, opts: OpenOptions): Promise<OpenedSto
  * reached is waited for (see `openWhenReachable`).
  */
 async function openPostgres(location: PostgresLocation, opts: OpenOptions): Promise<OpenedStore> {
+  // Left behind by `store copy`, most likely: say it is not what this server runs on.
+  if (location.dataDir !== undefined && existsSync(dataLayout(location.dataDir).database))
+    opts.logger.warn('sqlite_database_ignored', {
+      path: dataLayout(location.dataDir).database,
+      note: 'this server runs on PostgreSQL; never serve the SQLite copy beside it',
+    });
   const store = await openWhenReachable(location, opts.logger);
   try {
     if ((await store.getActiveIssuer()) === null)
