@@ -167,7 +167,7 @@ test('serve on an empty PostgreSQL database refuses to make a CA and names the c
   const r = await serveExpectingFailure({ data, args: ['--database', url], timeoutMs: 60_000 });
   assert.ok(!r.listened && !r.timedOut, r.stderr);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /holds no CA yet.*shortleaf init --data DIR --database URL/);
+  assert.match(r.stderr, /has no active intermediate.*Run, once: shortleaf init --data DIR --database URL/);
   assertNoPassword(r, 'serve');
   // Nothing was initialised: no CA in the database, nothing written to --data.
   assert.equal((await counts(url)).issuers, 0);

@@ -89,7 +89,7 @@ async function openPostgres(location: PostgresLocation, opts: OpenOptions): Prom
   try {
     if ((await store.getActiveIssuer()) === null)
       throw new Error(
-        `${describeLocation(location)} holds no CA yet; serve never creates one there (instances starting together would each make their own). Run, once: shortleaf init --data DIR --database URL`,
+        `${describeLocation(location)} has no active intermediate, and serve never makes a CA in a shared database (instances starting together would each make their own). Run, once: shortleaf init --data DIR --database URL (development), or finish the ceremony with shortleaf intermediate import --database URL`,
       );
   } catch (err) {
     await store.close();
