@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { openStore, type Store } from '@shortleaf/store';
+import { StoreError, openStore, type Store } from '@shortleaf/store';
+import { startPostgres, testDatabaseUrl } from '@shortleaf/store/postgres-testing';
 import { passphraseSealer } from '../../authority/src/test-fixtures.js';
 import {
   NONCE_CLOCK_SKEW_MS,
@@ -29,6 +30,17 @@ const sqliteDatabase: SharedDatabase = async (t) => {
     return store;
   };
 };
+
+const postgresDatabase =
+  (url: (t: TestContext) => Promise<string>): SharedDatabase =>
+  async (t) => {
+    const database = await url(t);
+    return async () => {
+      const store = await openStore({ engine: 'postgres', url: database });
+      t.after(() => store.close());
+      return store;
+    };
+  };
 
 /** One instance: its own store connection, the shared key from the database, its own pool. */
 async function instance(open: () => Promise<Store>, now: () => number) {
@@ -131,3 +143,32 @@ function sharedPoolSuite(engine: string, database: SharedDatabase) {
 }
 
 sharedPoolSuite('sqlite', sqliteDatabase);
+sharedPoolSuite('postgres', postgresDatabase(testDatabaseUrl));
+
+// While the database is down a nonce cannot be spent, so the request fails as the CA being
+// unavailable (a 503 the client retries, acmeErrorFor), never as badNonce; issuing goes on.
+describe('shared nonce pool through a PostgreSQL restart', () => {
+  it('issues throughout, refuses to spend with storageUnavailable while down, and spends once it is back', async (t) => {
+    const server = await startPostgres();
+    t.after(() => server.destroy());
+    const open = await postgresDatabase(() => server.createDatabase())(t);
+    const a = await instance(open, () => 1_750_000_000_000);
+    const before = a.pool.issue();
+    await server.stop();
+    const during = a.pool.issue();
+    await assert.rejects(
+      a.pool.consume(before),
+      (err) => err instanceof StoreError && err.code === 'storageUnavailable',
+    );
+    await server.start();
+    const deadline = Date.now() + 30_000;
+    let spent: boolean | undefined;
+    while (spent === undefined && Date.now() < deadline)
+      spent = await a.pool.consume(during).catch(async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    assert.equal(spent, true);
+    assert.equal(await a.pool.consume(before), true, 'the refused attempt spent nothing');
+  });
+});

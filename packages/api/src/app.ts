@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { AuthorityError, type Authority, type IssuedCertificate, type Logger, type Revoke } from '@shortleaf/authority';
 import { encodeCertificates, encodePem, normalizeSerial } from '@shortleaf/pki';
 import { readJsonObject } from './body.js';
-import { ApiError, toProblem } from './problems.js';
+import { ApiError, RETRY_AFTER_SECONDS, toProblem } from './problems.js';
 
 export interface ApiAppOptions {
   authority: Authority;
@@ -70,6 +70,8 @@ export function createApiApp(opts: ApiAppOptions): Hono {
     if (internal) opts.logger.error('request_failed', { path: c.req.path, error: err.message, stack: err.stack });
     // A refused oversized body is never read to its end: close rather than leave the socket paused.
     if (problem.status === 413) c.header('connection', 'close');
+    // A 503 is the database or the intermediate being unavailable for a moment: say when to retry.
+    if (problem.status === 503) c.header('retry-after', String(RETRY_AFTER_SECONDS));
     c.header('content-type', 'application/problem+json');
     return c.body(JSON.stringify(problem), problem.status as 400);
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AuthorityError, type AuthorityErrorCode } from '@shortleaf/authority';
 import { PkiError, type PkiErrorCode } from '@shortleaf/pki';
+import { StoreError } from '@shortleaf/store/contracts';
 import {
   ApiError,
   PROBLEMS,
@@ -141,5 +142,18 @@ describe('REST problem table', () => {
     assert.equal(internal, true);
     assert.equal(problem.status, 500);
     assert.ok(!problem.detail.includes('SQLITE'));
+  });
+
+  // A read the authority does not translate (a provisioner, a certificate) meets the database in
+  // a restart: the client is told to retry, as for the authority's own storageUnavailable.
+  it("the store's outage, raised by any read, is a retriable 503, not a 500", () => {
+    const { problem, internal } = toProblem(new StoreError('storageUnavailable', 'connection refused to 10.0.0.5'));
+    assert.equal(internal, false);
+    assert.deepEqual(
+      { type: problem.type, status: problem.status },
+      { type: `${PROBLEM_TYPE_PREFIX}storageUnavailable`, status: 503 },
+    );
+    assert.ok(!problem.detail.includes('10.0.0.5'), 'the store message stays in the log');
+    assert.equal(toProblem(new StoreError('conflict', 'x')).internal, true, 'other store failures are internal');
   });
 });

@@ -1,4 +1,4 @@
-import { AuthorityError, type AuthorityErrorCode } from '@shortleaf/authority';
+import { AuthorityError, isStorageUnavailable, type AuthorityErrorCode } from '@shortleaf/authority';
 import { PROBLEM_TYPE_PREFIX, problemType } from '@shortleaf/client';
 import { PkiError, type PkiErrorCode } from '@shortleaf/pki';
 
@@ -111,12 +111,21 @@ const INTERNAL: Problem = {
   detail: 'the server failed to handle this request; the cause is in its log',
 };
 
+/** Seconds a client is told to wait before retrying a 503 (the store or the intermediate unavailable). */
+export const RETRY_AFTER_SECONDS = 5;
+
 /**
  * Turns any error into a problem document. Known codes keep their message (written for the
  * client); internal codes and anything else are a 500 with a generic detail, and the caller logs
  * the cause.
  */
 export function toProblem(err: unknown): { problem: Problem; internal: boolean } {
+  // The store's outage surfaces untranslated from a read (a provisioner, a certificate): it is
+  // the same retriable 503 as the authority's own storageUnavailable.
+  if (isStorageUnavailable(err) && !(err instanceof AuthorityError))
+    return toProblem(
+      new AuthorityError('storageUnavailable', 'the certificate store is unavailable; try again shortly'),
+    );
   if (!(err instanceof ApiError || err instanceof AuthorityError || err instanceof PkiError))
     return { problem: { ...INTERNAL }, internal: true };
   const row = PROBLEMS[err.code];

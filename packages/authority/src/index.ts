@@ -17,6 +17,7 @@ export type {
   Telemetry,
 } from './ports.js';
 export { NO_TELEMETRY } from './ports.js';
+export { isStorageUnavailable } from './store-errors.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { POLICY_DEFAULTS, parsePolicy, type Policy, type PolicyDocument } from './policy.js';
 export {

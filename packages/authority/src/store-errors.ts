@@ -61,3 +61,15 @@ export function fromStoreError(cause: unknown, write: StoreWrite): unknown {
     ? new AuthorityError('internal', 'issuance failed; nothing was issued', { cause })
     : cause;
 }
+
+/**
+ * Whether `err` is the certificate store being unavailable (a database restart or failover), as
+ * the store raised it on a read or the authority translated it on a write: every front door
+ * answers it as retriable (a 503 with Retry-After), never as an internal error.
+ */
+export function isStorageUnavailable(err: unknown): boolean {
+  return (
+    (err instanceof StoreError && err.code === 'storageUnavailable') ||
+    (err instanceof AuthorityError && err.code === 'storageUnavailable')
+  );
+}
