@@ -194,10 +194,15 @@ async function assertNothingLost(cluster: Cluster, received: Array<Issued & { in
 
 test(`faults with ${INSTANCES} instances on a PostgreSQL of the test's own`, { timeout: 300_000 }, async (t) => {
   const postgres: PostgresServer = await startPostgres({ logStatements: true });
-  // Registered before the cluster's own cleanup, so it runs after the instances have stopped;
-  // destroy() copies the statement log into the run's secret scan.
-  t.after(() => postgres.destroy());
-  const cluster = await startCluster(t, { instances: INSTANCES, databaseUrl: await postgres.createDatabase() });
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster(t, { instances: INSTANCES, databaseUrl: await postgres.createDatabase() });
+  } finally {
+    // After hooks run in the order they were registered: this one, after the cluster's (which
+    // startCluster registers first thing), stops PostgreSQL once the instances have stopped;
+    // destroy() copies the statement log into the run's secret scan.
+    t.after(() => postgres.destroy());
+  }
 
   await t.test(
     'kill -9 of one instance under load: every certificate a client received is in the database, no serial twice',
