@@ -152,7 +152,14 @@ export function createValidationRunner(opts: {
     keyAuthorization: string,
   ): Promise<void> {
     // A restart's leftover may be resumed by a read that raced its own completion: check first.
-    if ((await opts.store.getChallenge(challenge.id))?.status !== 'processing') return;
+    // The database may be down (a restart): the challenge stays processing, and the client's next
+    // poll of its authorization resumes it. A rejection here would go unhandled and end the process.
+    try {
+      if ((await opts.store.getChallenge(challenge.id))?.status !== 'processing') return;
+    } catch (cause) {
+      opts.logger.error('acme_validation_record_failed', { challenge: challenge.id, error: (cause as Error).message });
+      return;
+    }
     let error: AcmeProblem | null = null;
     let detail: string | undefined;
     try {

@@ -19,6 +19,9 @@ export interface ManagedResponder extends OcspResponder {
 
 export const ocspSignerSealContext = (id: string): string => `ocsp-signer:${id}`;
 
+/** A failed rotation is tried again after this. */
+const ROTATION_RETRY_MS = 60_000;
+
 /**
  * Keeps the intermediate's delegated OCSP responder current: a fresh in-memory key and a short-lived
  * certificate from the authority, rotated at two thirds of its life. The key is never stored.
@@ -60,14 +63,16 @@ export function createOcspSignerManager(opts: {
   function schedule(notAfter: Date): void {
     if (stopped) return;
     const delay = Math.max(1_000, notAfter.getTime() - Date.now() - opts.lifetimeMs / 3);
-    timer = setTimeout(
-      () =>
-        void rotate().catch((err: Error) => {
-          opts.logger.error('ocsp_signer_rotation_failed', { error: err.message });
-          if (!stopped) timer = setTimeout(() => void rotate().catch(() => undefined), 60_000);
-        }),
-      Math.min(delay, 2 ** 31 - 1),
-    );
+    // Retried every minute for as long as it fails (the database down for a while): the responder
+    // certificate in use stays valid for a third of its lifetime after rotation falls due.
+    const attempt = (): void =>
+      void rotate().catch((err: Error) => {
+        opts.logger.error('ocsp_signer_rotation_failed', { error: err.message, retryInMs: ROTATION_RETRY_MS });
+        if (stopped) return;
+        timer = setTimeout(attempt, ROTATION_RETRY_MS);
+        timer.unref();
+      });
+    timer = setTimeout(attempt, Math.min(delay, 2 ** 31 - 1));
     timer.unref();
   }
 
