@@ -37,7 +37,8 @@ interface CrlRow {
   number: number | bigint;
   this_update: string;
   next_update: string;
-  entries: number;
+  /** A bigint: the query reads safe integers for the CRL number. */
+  entries: number | bigint;
   der: Buffer;
 }
 interface RootCrlRow {
@@ -62,7 +63,7 @@ const toCrl = (r: CrlRow): CrlRecord => ({
   number: BigInt(r.number),
   thisUpdate: fromText(r.this_update),
   nextUpdate: fromText(r.next_update),
-  entries: r.entries,
+  entries: Number(r.entries),
   der: r.der,
 });
 const toRootCrl = (r: RootCrlRow): RootCrlRecord => ({

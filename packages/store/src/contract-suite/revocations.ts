@@ -79,7 +79,9 @@ export function revocationsContract(engine: string, open: StoreOpener): void {
           der: bytes(`crl-${number}`),
         });
       }
-      assert.equal((await store.revocations.latestCrl('int-1'))?.number, 2n ** 60n + 1n);
+      const latest = await store.revocations.latestCrl('int-1');
+      assert.equal(latest?.number, 2n ** 60n + 1n);
+      assert.equal(latest?.entries, 0, 'entries is a number on every engine');
       await store.revocations.pruneCrls('int-1', 2);
       await store.revocations.insertCrl({
         issuerId: 'int-1',
