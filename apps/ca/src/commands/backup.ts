@@ -16,7 +16,8 @@ import { out, parse, UsageError } from '../cli.js';
 import { cliOperator } from '../config.js';
 import { LOCATION_FLAGS, storeLocation } from '../data.js';
 import { acquireInstanceLock } from '../instance-lock.js';
-import { CRL_NUMBER_FLOOR_SETTING, dataLayout } from '../layout.js';
+import { recordRestore } from '../crl-floor.js';
+import { dataLayout } from '../layout.js';
 
 const NOT_INCLUDED =
   'the backup holds the sealed keys but not the passphrase that unseals them (DATA/password or SHORTLEAF_PASSWORD): keep that separately';
@@ -127,20 +128,10 @@ export async function restoreCommand(args: string[]): Promise<void> {
           );
         throw err;
       }
-      const floor = BigInt(Date.now()) * 1000n;
       // Opening migrates a backup taken by an older version; a newer one was refused above.
       const store = await SqliteStore.open(tmp);
       try {
-        const previous = await store.getSetting(CRL_NUMBER_FLOOR_SETTING);
-        const kept = previous !== null && /^\d+$/.test(previous) && BigInt(previous) > floor ? BigInt(previous) : floor;
-        await store.setSetting(CRL_NUMBER_FLOOR_SETTING, kept.toString());
-        await store.appendAudit({
-          at: new Date(),
-          action: 'restore',
-          actor: `operator:${cliOperator().name}`,
-          serial: null,
-          detail: { from, crlNumberFloor: kept.toString() },
-        });
+        await recordRestore(store, from, new Date());
       } finally {
         await store.close();
       }

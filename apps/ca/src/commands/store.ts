@@ -4,10 +4,12 @@ import type { Store } from '@shortleaf/store';
 import { out, parse, UsageError } from '../cli.js';
 import { databaseUrlProblem, redactDatabaseUrl } from '../database-url.js';
 import { describeLocation, sqliteAt, storeSealer, withStore, type StoreLocation } from '../data.js';
+import { recordRestore } from '../crl-floor.js';
 import { acquireInstanceLock } from '../instance-lock.js';
 import { dataLayout } from '../layout.js';
 
-const USAGE = 'usage: shortleaf store copy --from-data DIR --to URL [--password-file FILE]';
+const USAGE =
+  'usage: shortleaf store copy --from-data DIR --to URL [--password-file FILE] | shortleaf store restored --database URL --from WHAT';
 
 /**
  * Whether the active intermediate of `store` unseals with the data passphrase: its name, or null
@@ -34,6 +36,7 @@ async function unsealActive(
  */
 export async function storeCommand(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
+  if (verb === 'restored') return restoredCommand(rest);
   if (verb !== 'copy') throw new UsageError(USAGE);
   const { values } = parse(
     rest,
@@ -83,4 +86,22 @@ export async function storeCommand(args: string[]): Promise<void> {
   } finally {
     lock.release();
   }
+}
+
+/**
+ * `shortleaf store restored --database URL --from WHAT`: run once after PostgreSQL's own restore
+ * (pg_restore of a dump, a point-in-time recovery) and before any instance serves from it. Does
+ * for a PostgreSQL CA what `shortleaf restore` does for SQLite's file: records the floor of the
+ * next CRL number (crl-floor.ts), audited as `restore` with WHAT (the dump or the recovery target).
+ */
+async function restoredCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { database: { type: 'string' }, from: { type: 'string' } }, ['database', 'from']);
+  const url = values.database!;
+  const problem = databaseUrlProblem(url, '--database');
+  if (problem !== null) throw new UsageError(problem);
+  const location: StoreLocation = { engine: 'postgres', url };
+  const floor = await withStore(location, (store) => recordRestore(store, values.from!, new Date()));
+  out(
+    `recorded the restore of ${values.from} in ${describeLocation(location)}: the next CRL number will be at least ${floor}`,
+  );
 }
