@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { AuthorityError, type Authority, type IssuedCertificate, type Logger, type Revoke } from '@shortleaf/authority';
 import { encodeCertificates, encodePem, normalizeSerial } from '@shortleaf/pki';
 import { readJsonObject } from './body.js';
+import { provisionerInfo, type StoredProvisioner } from './provisioner-info.js';
 import { ApiError, RETRY_AFTER_SECONDS, toProblem } from './problems.js';
 
 export interface ApiAppOptions {
@@ -30,6 +31,11 @@ export interface ApiAppOptions {
   revokeAudiences?: readonly string[];
   /** Conditions an operator should act on soon (a root CRL about to lapse…), for /health. */
   warnings?: () => string[];
+  /**
+   * Reads a provisioner, for `GET /api/v1/provisioners/NAME` (what `shortleaf login` learns an
+   * OpenID provider from); absent, that route answers 404.
+   */
+  getProvisioner?: (name: string) => Promise<StoredProvisioner | null>;
 }
 
 function normalizeRequestSerial(serial: string): string {
@@ -168,6 +174,17 @@ export function createApiApp(opts: ApiAppOptions): Hono {
         },
         200,
       );
+    });
+  }
+
+  const getProvisioner = opts.getProvisioner;
+  if (getProvisioner !== undefined) {
+    // Public by design (a browser sees the same in the IdP's login URL); no credential needed.
+    app.get('/api/v1/provisioners/:name', async (c) => {
+      const name = c.req.param('name');
+      const row = await getProvisioner(name);
+      if (row === null) throw new ApiError('notFound', `no provisioner named ${JSON.stringify(name.slice(0, 100))}`);
+      return c.json(provisionerInfo(row), 200);
     });
   }
 

@@ -8,3 +8,4 @@ export {
   type ProblemCode,
 } from './problems.js';
 export { MAX_JSON_DEPTH } from './body.js';
+export { DEFAULT_OIDC_SCOPES, provisionerInfo, type OidcLoginInfo, type ProvisionerInfo } from './provisioner-info.js';

@@ -40,6 +40,7 @@ export function createFrontDoors(deps: FrontDoorDeps): { root: Hono<NodeEnv>; cl
     revokeAudiences: audiences(config.publicUrl, deps.names, deps.apiPort, '/api/v1/revoke'),
     revoke: revocation.revoke,
     warnings: revocation.warnings,
+    getProvisioner: (name) => deps.store.getProvisioner(name),
     clientCertificate,
     requester,
     roots: revocation.roots,
