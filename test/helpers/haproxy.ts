@@ -152,6 +152,11 @@ frontend acme
 backend acme
   mode http
   balance roundrobin
+  # A request on a kept-alive connection to an instance that dies before answering is sent again
+  # to another one (HAProxy would otherwise close the client's connection without an answer).
+  # Safe for ACME: every request is a JWS with a single-use nonce, so a resent request the dead
+  # instance had already handled is refused (badNonce), never done twice.
+  retry-on conn-failure empty-response
   option httpchk GET /health
   http-check send hdr Host localhost
   http-check expect status 200
@@ -168,6 +173,8 @@ frontend status
 backend status
   mode http
   balance roundrobin
+  # OCSP and CRL requests only read: resending one is always safe.
+  retry-on conn-failure empty-response
   option httpchk GET /health
   http-check send hdr Host 127.0.0.1
   http-check expect status 200
