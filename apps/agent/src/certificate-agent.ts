@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CaProblemError, createClient, problemCode, type IssuedResponse } from '@shortleaf/client';
 import {
   createCsr,
@@ -22,6 +22,7 @@ import type { AgentStatus } from './health.js';
 import { runHook, type Hook } from './hooks.js';
 import type { AgentLogger } from './log.js';
 import { backoffDelay, renewalTime, timeInWindow } from './schedule.js';
+import { readTokenFile, tokenFileStamp, type TokenFileReading } from './token-file.js';
 
 export type TokenSource = { kind: 'value'; value: string } | { kind: 'file'; path: string };
 
@@ -35,7 +36,11 @@ export interface CertificateAgentOptions {
    */
   rootFile?: string;
   paths: CredentialPaths;
-  /** The one-time token for the first certificate (and after expiry, from a file that changed). */
+  /**
+   * The token for the first certificate. A file is read again each time the agent must
+   * authenticate (after a revocation, an expiry, a lineage that aged out), as its owner replaces
+   * it: a kubelet rotates a projected service-account token, tooling renames a new one-time token over it.
+   */
   token: TokenSource | null;
   /** Instead of a token, get the first certificate (and any after expiry) over ACME. */
   acme: Omit<AcmeBootstrapOptions, 'rootPem' | 'names' | 'keyType'> | null;
@@ -102,7 +107,8 @@ const describe = (err: unknown): string =>
  * Keeps a key and certificate current with no human in the loop: the first certificate from a
  * one-time token, then renewal over mutual TLS with the current certificate, at two-thirds of its
  * life (or in the window the CA's renewalInfo suggests), with backoff on failure. The files stay
- * in place while the certificate is valid; once it expired or was revoked, only a new token helps.
+ * in place while the certificate is valid; once it expired or was revoked, only a token helps:
+ * a `--token-file` is read again and tried as it is now, otherwise the agent waits for one.
  */
 export function createCertificateAgent(opts: CertificateAgentOptions, deps: AgentDeps) {
   const { logger } = deps;
@@ -149,25 +155,22 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     status.notAfter = leaf.notAfter;
   }
 
-  function readToken(): string | null {
-    if (opts.token === null) return null;
-    if (opts.token.kind === 'value') return opts.token.value;
-    try {
-      return readFileSync(opts.token.path, 'utf8').trim() || null;
-    } catch {
-      return null;
-    }
+  /** The token to authenticate with now: `--token`, or the token file as it is at this moment. */
+  function readToken(): TokenFileReading {
+    if (opts.token === null) return { error: 'there is no certificate yet and no --token or --token-file' };
+    if (opts.token.kind === 'value') return { token: opts.token.value };
+    return readTokenFile(opts.token.path);
   }
 
-  const tokenStamp = (): string => {
-    if (opts.token?.kind !== 'file') return '';
-    try {
-      const s = statSync(opts.token.path);
-      return `${s.mtimeMs}:${s.size}:${s.ino}`;
-    } catch {
-      return 'missing';
-    }
-  };
+  const tokenStamp = (): string => (opts.token?.kind === 'file' ? tokenFileStamp(opts.token.path) : '');
+
+  /** Sleeps `ms`, cut short when the token file changes from `seen`; false once stopping. */
+  async function sleepUnlessTokenChanges(ms: number, seen: string): Promise<boolean> {
+    const until = deps.now().getTime() + ms;
+    for (let left = ms; left > 0 && tokenStamp() === seen; left = until - deps.now().getTime())
+      if (!(await deps.sleep(Math.min(left, opts.tokenPollMs)))) return false;
+    return true;
+  }
 
   /** Records a new certificate (already adopted) and runs the hook. */
   async function afterWrite(event: 'bootstrapped' | 'renewed'): Promise<void> {
@@ -281,7 +284,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
    * Only a new token helps now. With `--token-file`, waits for the file to change and starts
    * over with it; otherwise stops with exit code 2 and says so.
    */
-  async function awaitNewToken(reason: string): Promise<boolean> {
+  async function awaitNewToken(reason: string, seen = tokenStamp()): Promise<boolean> {
     if (opts.acme !== null) {
       logger.warn('bootstrapping_again', { reason, via: 'acme' });
       return true;
@@ -294,7 +297,6 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       throw new AgentExit(2, `${reason}; a new token is needed`);
     }
     logger.error('waiting_for_new_token', { reason, tokenFile: opts.token.path });
-    const seen = tokenStamp();
     while (tokenStamp() === seen) if (!(await deps.sleep(opts.tokenPollMs))) return false;
     return true;
   }
@@ -308,20 +310,37 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
     return status.lastError;
   }
 
-  /** Bootstraps, retrying transient failures; a refused token waits for a new one (or exits). */
-  async function bootstrapWithRetries(): Promise<boolean> {
+  /**
+   * Bootstraps, retrying transient failures. A token file that is missing, unreadable or empty
+   * is retried with backoff (sooner once it changes); a refused token waits for a new one (or
+   * exits). `why` says what made the agent authenticate again, for the log.
+   */
+  async function bootstrapWithRetries(why: string | null = null): Promise<boolean> {
+    const because = (text: string): string => (why === null ? text : `${why}; ${text}`);
     for (let attempt = 1; ; attempt++) {
-      const token = opts.acme === null ? readToken() : null;
-      if (opts.acme === null && token === null) {
-        const reason =
-          opts.token?.kind === 'file'
-            ? `the token file ${opts.token.path} is empty or missing`
-            : 'there is no certificate yet and no --token or --token-file';
-        if (!(await awaitNewToken(reason))) return false;
+      // Stamped before reading: a token written while the CA looks at this one is not missed.
+      const seen = tokenStamp();
+      const reading = opts.acme === null ? readToken() : null;
+      if (reading !== null && 'error' in reading) {
+        if (opts.token?.kind !== 'file') {
+          if (!(await awaitNewToken(because(reading.error)))) return false;
+          continue;
+        }
+        status.failures++;
+        status.lastError = reading.error;
+        const delay = retryDelay(attempt);
+        logger.error('token_file_unreadable', {
+          attempt,
+          tokenFile: opts.token.path,
+          error: reading.error,
+          retryInMs: delay,
+          ...(why === null ? {} : { reason: why }),
+        });
+        if (!(await sleepUnlessTokenChanges(delay, seen))) return false;
         continue;
       }
       try {
-        if (opts.acme === null) await bootstrap(token!);
+        if (reading !== null) await bootstrap(reading.token);
         else await bootstrapOverAcme();
         return true;
       } catch (err) {
@@ -329,7 +348,7 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
         const via = opts.acme === null ? 'token' : 'acme';
         if (via === 'token' && isRefusal(err)) {
           logger.error('bootstrap_failed', { attempt, via, error });
-          if (!(await awaitNewToken(`the CA refused the token: ${error}`))) return false;
+          if (!(await awaitNewToken(because(`the CA refused the token: ${error}`), seen))) return false;
           continue;
         }
         const delay = retryDelay(attempt);
@@ -381,10 +400,17 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
   async function reauthenticate(reason: string): Promise<boolean> {
     if (opts.acme === null && opts.token?.kind !== 'file') return bootstrapAfter(reason);
     logger.warn('reauthenticating', { reason, via: opts.acme === null ? 'token-file' : 'acme' });
-    return bootstrapWithRetries();
+    return bootstrapWithRetries(reason);
   }
 
+  /**
+   * The certificate was revoked or expired. A token file is tried at once as it is now: a
+   * projected service-account token is a bearer token valid until its `exp`, so a sidecar gets a
+   * certificate back without waiting for the kubelet's next rotation; a spent one-time token is
+   * refused, and then the agent waits for the file to change.
+   */
   async function bootstrapAfter(reason: string): Promise<boolean> {
+    if (opts.acme === null && opts.token?.kind === 'file') return reauthenticate(reason);
     if (!(await awaitNewToken(reason))) return false;
     return bootstrapWithRetries();
   }
@@ -416,17 +442,21 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
       await bootstrapOverAcme();
       return 'bootstrapped';
     }
-    const token = opts.token?.kind === 'file' ? readToken() : null;
-    if (token === null) {
+    const reading = opts.token?.kind === 'file' ? readToken() : null;
+    if (reading === null || 'error' in reading) {
       logger.error('new_token_needed', {
         reason: error,
+        ...(reading === null ? {} : { tokenFileError: reading.error }),
         note: 'renewal needs the original credential again: run the agent with a fresh token (--token-file)',
       });
-      throw new AgentExit(2, `renewal refused (${error}); a new token is needed`);
+      throw new AgentExit(
+        2,
+        `renewal refused (${error})${reading === null ? '' : ` and ${reading.error}`}; a new token is needed`,
+      );
     }
     logger.warn('reauthenticating', { reason: error, via: 'token-file' });
     try {
-      await bootstrap(token);
+      await bootstrap(reading.token);
     } catch (err) {
       logger.error('bootstrap_failed', { attempt: 1, via: 'token', error: describe(err) });
       throw new AgentExit(
@@ -459,9 +489,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
           await bootstrapOverAcme();
           return 'bootstrapped';
         }
-        const token = readToken();
-        if (token === null) throw new AgentExit(2, 'there is no certificate yet and no token to get one');
-        await bootstrap(token);
+        const reading = readToken();
+        if ('error' in reading)
+          throw new AgentExit(2, `there is no certificate yet and no token to get one: ${reading.error}`);
+        await bootstrap(reading.token);
         return 'bootstrapped';
       }
       adopt(creds);
@@ -480,7 +511,10 @@ export function createCertificateAgent(opts: CertificateAgentOptions, deps: Agen
           serial: current!.leaf.serial,
           keptFiles: true,
         });
-        if (code !== null && REAUTHENTICATE.has(code)) return reauthenticateOnce(describe(err));
+        // A token file is read again after a revocation too: it may hold a valid bearer token.
+        const tokenFile = opts.acme === null && opts.token?.kind === 'file';
+        if (code !== null && (REAUTHENTICATE.has(code) || (tokenFile && NEEDS_NEW_TOKEN.has(code))))
+          return reauthenticateOnce(describe(err));
         throw new AgentExit(code !== null && NEEDS_NEW_TOKEN.has(code) ? 2 : 1, `renewal failed: ${describe(err)}`);
       }
       return 'renewed';
