@@ -13,6 +13,7 @@ import { backupCommand, restoreCommand } from './commands/backup.js';
 import { certificateCommand, renewCommand } from './commands/certificate.js';
 import { initCommand } from './commands/init.js';
 import { intermediateCommand } from './commands/intermediate.js';
+import { loginCommand } from './commands/login.js';
 import { migrateCommand } from './commands/migrate.js';
 import { provisionerCommand } from './commands/provisioner.js';
 import { certsCommand, revokeCommand, rootCrlCommand } from './commands/revocation.js';
@@ -30,6 +31,7 @@ const VERBS: Record<string, (args: string[]) => Promise<void>> = {
   provisioner: provisionerCommand,
   token: tokenCommand,
   certificate: certificateCommand,
+  login: loginCommand,
   renew: renewCommand,
   revoke: revokeCommand,
   certs: certsCommand,
@@ -80,6 +82,10 @@ Clients:
   shortleaf token SUBJECT --provisioner NAME --key FILE --ca URL [--san NAME]... [--claim KEY=VALUE]...
   shortleaf token SERIAL --revoke --provisioner NAME --key FILE --ca URL    a token for POST /api/v1/revoke
   shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT [--kty EC|RSA|OKP] [--not-after 1h]
+  shortleaf certificate SUBJECT --ca URL --root FILE --provisioner OIDC_NAME --cert OUT --key OUT [--san NAME]... [--open] [--client-secret-file F]
+                                            signs in at the provisioner's identity provider first; names come from its template
+  shortleaf login --provisioner OIDC_NAME --ca URL --root FILE [--open] [--client-secret-file F] [--login-timeout 5m]
+                                            single sign-on check: prints who you are and the claims templates can use
   shortleaf renew --ca URL --root FILE --cert FILE --key FILE [--rekey]
 `;
 

@@ -20,6 +20,13 @@ export class CaProblemError extends Error {
   }
 }
 
+/** `GET /api/v1/provisioners/NAME`: a provisioner's type and, for an oidc one, how to sign in for its tokens. */
+export interface ProvisionerInfoResponse {
+  name: string;
+  type: string;
+  oidc?: { issuer: string; clientId: string; scopes: string[] };
+}
+
 export interface ClientOptions {
   caUrl: string;
   /** PEM of the roots to trust for the CA's HTTPS listener. */
@@ -84,6 +91,8 @@ export function createClient(opts: ClientOptions) {
       (await call<IssuedResponse>('POST', '/api/v1/sign', input)).body,
     renew: async (input: { csr?: string } = {}) =>
       (await call<IssuedResponse>('POST', '/api/v1/renew', input.csr === undefined ? undefined : input)).body,
+    provisioner: async (name: string) =>
+      (await call<ProvisionerInfoResponse>('GET', `/api/v1/provisioners/${encodeURIComponent(name)}`)).body,
     roots: async () => (await call<string>('GET', '/roots.pem')).body,
     health: async () => (await call<{ status: string }>('GET', '/health')).body,
   };

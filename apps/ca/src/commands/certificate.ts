@@ -3,12 +3,17 @@ import { createClient } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, importPrivateKeyPem, parseName, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
 import { writeFileAtomic, writeSecretFile } from '../files.js';
+import { LOGIN_FLAGS, loginForProvisioner } from './login.js';
 
 const KTY: Record<string, KeyTypeName> = { EC: 'EC-P256', RSA: 'RSA', OKP: 'Ed25519' };
 
 /**
  * `shortleaf certificate SUBJECT`: makes a key and CSR locally (the key never leaves this
  * machine), sends the CSR with a token, writes the key (0600) and the leaf followed by its chain.
+ * With `--provisioner NAME` (an oidc provisioner) instead of `--token`, it signs the engineer in
+ * at the identity provider first and sends the ID token, as `step ca certificate` does; the
+ * certificate's names then come from the provisioner's template, so the CSR asks for none but
+ * the `--san` given (SUBJECT is its common name only).
  */
 export async function certificateCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -22,21 +27,27 @@ export async function certificateCommand(args: string[]): Promise<void> {
       kty: { type: 'string' },
       'not-after': { type: 'string' },
       san: { type: 'string', multiple: true },
+      ...LOGIN_FLAGS,
     },
-    ['ca', 'root', 'token', 'cert', 'key'],
+    ['ca', 'root', 'cert', 'key'],
   );
   const subject = positionals[0];
-  if (subject === undefined)
-    throw new UsageError('usage: shortleaf certificate SUBJECT --ca URL --root FILE --token T --cert OUT --key OUT');
+  if (subject === undefined || (values.token === undefined) === (values.provisioner === undefined))
+    throw new UsageError(
+      'usage: shortleaf certificate SUBJECT --ca URL --root FILE (--token T | --provisioner OIDC_NAME) --cert OUT --key OUT',
+    );
   const keyType = KTY[values.kty ?? 'EC'];
   if (keyType === undefined) throw new UsageError('--kty is EC, RSA or OKP');
+  const sso = values.provisioner !== undefined;
+  // Sign in before making the key: a sign-in abandoned at the provider leaves nothing behind.
+  const token = sso ? (await loginForProvisioner(values)).idToken : values.token!;
   const { privateKey } = generateKeyPair(keyType);
-  const names = [subject, ...(values.san ?? [])].map((n) => parseName(n));
+  const names = [...(sso ? [] : [subject]), ...(values.san ?? [])].map((n) => parseName(n));
   const csr = csrToPem(createCsr(privateKey, { commonName: subject }, names));
   const client = createClient({ caUrl: values.ca!, rootPem: readFileSync(values.root!, 'utf8') });
   const issued = await client.sign({
     csr,
-    token: values.token!,
+    token,
     ...(values['not-after'] ? { notAfter: values['not-after'] } : {}),
   });
   writeSecretFile(values.key!, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
