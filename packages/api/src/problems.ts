@@ -66,6 +66,16 @@ export const PROBLEMS: ProblemTable = {
   tokenAudience: { status: 401, title: 'Token audience mismatch' },
   tokenLifetime: { status: 401, title: 'Token lifetime too long' },
   tokenReplayed: { status: 401, title: 'Token already used' },
+  tokenUnsigned: { status: 401, title: 'Unsigned token (alg none)' },
+  tokenSymmetric: { status: 401, title: 'Token signed with a shared secret (HS*)' },
+  tokenKeyMismatch: { status: 401, title: 'Token algorithm does not fit its key' },
+  tokenUnknownKey: { status: 401, title: 'Token signed by a key the issuer does not publish' },
+  tokenIssuer: { status: 401, title: 'Token issuer mismatch' },
+  tokenTooOld: { status: 401, title: 'Token too old' },
+  // The identity provider's keys cannot be fetched: try again later (an outage, not bad input).
+  keysUnavailable: { status: 503, title: "Token issuer's keys unavailable" },
+  // The provisioner's template gives these tokens no names: the operator's to fix.
+  noNames: { status: 403, title: 'Credential grants no names' },
   unknownProvisioner: { status: 401, title: 'Unknown provisioner' },
   nameNotAllowed: { status: 403, title: 'Name not allowed by policy' },
   // The provisioner's certificate template needs a token claim the token lacks, or cannot use its value.

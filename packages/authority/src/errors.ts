@@ -6,6 +6,22 @@ export type AuthorityErrorCode =
   | 'tokenAudience'
   | 'tokenLifetime'
   | 'tokenReplayed'
+  /** `alg: none`: an unsigned token proves nothing. */
+  | 'tokenUnsigned'
+  /** `HS256` and kin: a shared secret the CA would have to hold; only asymmetric algorithms. */
+  | 'tokenSymmetric'
+  /** The token's `alg` does not fit the key its `kid` names (RS256 on an EC key). */
+  | 'tokenKeyMismatch'
+  /** No key in the issuer's key set (JWKS) has the token's `kid`, even after fetching it again. */
+  | 'tokenUnknownKey'
+  /** The token's `iss` is not the issuer its provisioner trusts. */
+  | 'tokenIssuer'
+  /** The token was issued (`iat`) longer ago than its provisioner's maximum token age. */
+  | 'tokenTooOld'
+  /** The issuer's key set (JWKS) or discovery document cannot be fetched or read. */
+  | 'keysUnavailable'
+  /** The credential names no certificate names of its own and its provisioner's template gives none. */
+  | 'noNames'
   | 'unknownProvisioner'
   /** A provisioner type no registry row declares (provisioners/registry.ts). */
   | 'unknownProvisionerType'

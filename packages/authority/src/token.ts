@@ -85,6 +85,15 @@ export function readTokenHeader(token: unknown, algorithms: readonly string[] = 
   } catch (cause) {
     throw new AuthorityError('tokenMalformed', 'the token is not a JWT', { cause });
   }
+  // Two classic forgeries get codes of their own: an unsigned token, and a token MACed with a
+  // secret (an attacker who knows a public key can "sign" HS256 with it if a verifier lets them).
+  if (alg.toLowerCase() === 'none')
+    throw new AuthorityError('tokenUnsigned', 'token algorithm "none" is refused: a token must be signed');
+  if (/^HS\d+$/i.test(alg))
+    throw new AuthorityError(
+      'tokenSymmetric',
+      `token algorithm ${JSON.stringify(alg)} is refused: only asymmetric signatures (${algorithms.join(', ')})`,
+    );
   if (!algorithms.includes(alg))
     throw new AuthorityError(
       'tokenMalformed',
