@@ -23,10 +23,10 @@ describe('addProvisioner', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("knows jwk and acme; ACME options are checked by the ACME front door's parser", () => {
+  it("knows the authority's types; ACME options are checked by the ACME front door's parser", () => {
     assert.deepEqual(
       PROVISIONER_TYPES.types.map((t) => t.type),
-      ['jwk', 'acme'],
+      ['jwk', 'acme', 'kubernetes', 'oidc'],
     );
     assert.throws(
       () => PROVISIONER_TYPES.get('acme').parse({ publicJwk: null, options: { requireEab: 'yes' } }),
@@ -42,7 +42,7 @@ describe('addProvisioner', () => {
     const publicJwk = JSON.stringify(generateKeyPair('EC-P256').publicKey.export({ format: 'jwk' }));
     const privateJwk = JSON.stringify(generateKeyPair('EC-P256').privateKey.export({ format: 'jwk' }));
     await assert.rejects(
-      addProvisioner(store, { name: 'k8s', type: 'kubernetes', policy: {} }),
+      addProvisioner(store, { name: 'k8s', type: 'k8s', policy: {} }),
       code('unknownProvisionerType'),
     );
     await assert.rejects(

@@ -1,9 +1,9 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { parseAcmeOptions, type AcmeOptions } from '@shortleaf/acme';
 import {
+  BUILT_IN_PROVISIONERS,
   acmeProvisioner,
   createProvisionerRegistry,
-  jwkProvisioner,
   parsePolicy,
   type AuthorityStore,
   type PolicyDocument,
@@ -13,13 +13,13 @@ import { generateKeyPair } from '@shortleaf/pki';
 import { writeSecretFile } from './files.js';
 
 /**
- * The provisioner types this CA knows: the authority's, with ACME's options checked by the ACME
- * front door's own parser, so a provisioner is refused at `add` for what the door would refuse.
+ * The provisioner types this CA knows: the authority's own table (one list of types), with ACME's
+ * options checked by the ACME front door's parser, so a provisioner is refused at `add` for what
+ * the door would refuse.
  */
-export const PROVISIONER_TYPES: ProvisionerRegistry = createProvisionerRegistry([
-  jwkProvisioner,
-  acmeProvisioner(parseAcmeOptions),
-]);
+export const PROVISIONER_TYPES: ProvisionerRegistry = createProvisionerRegistry(
+  BUILT_IN_PROVISIONERS.types.map((t) => (t.type === 'acme' ? acmeProvisioner(parseAcmeOptions) : t)),
+);
 
 /** What creating a provisioner needs of the store. */
 export type ProvisionerStore = Pick<AuthorityStore, 'getProvisioner' | 'addProvisioner'>;

@@ -98,6 +98,7 @@ export function createAuthority(opts: AuthorityOptions) {
   const tokens = createTokenAuthorizer({
     registry: provisioners,
     getProvisioner: (name) => store.getProvisioner(name),
+    listProvisioners: () => store.listProvisioners(),
     now: () => clock.now(),
     maxNames: opts.maxNames ?? MAX_TOKEN_NAMES,
   });
@@ -269,6 +270,13 @@ export function createAuthority(opts: AuthorityOptions) {
         : renderTemplateUris(template, claims.claims).filter((n) => !seen.has(nameToString(n)));
     checkNames(templated, policy, claims.provisioner);
     const names = [...claims.names, ...templated];
+    // A credential that states only who its holder is (a service-account or ID token) gets names
+    // from the template alone; a template that gives none is the operator's to fix.
+    if (names.length === 0)
+      throw new AuthorityError(
+        'noNames',
+        `provisioner ${claims.provisioner}'s tokens name no certificate names; its template (templates.${claims.provisioner}) must give uris or dnsNames`,
+      );
     checkCsrNames(csr, names);
     const now = clock.now();
     const lifetimeMs = resolveLifetime(input.notAfter, policy, now);
@@ -279,7 +287,7 @@ export function createAuthority(opts: AuthorityOptions) {
       action: 'issue',
       frontDoor: 'rest',
       started,
-      commonName: commonNameFor(claims.subject),
+      commonName: commonNameFor(claims.subject ?? names.find((n) => n.kind === 'dns') ?? names[0]!),
       names,
       publicKey: csr.publicKey,
       lifetimeMs,

@@ -73,14 +73,14 @@ describe('parseTemplate', () => {
 
   it('accepts an empty template, which changes nothing', () => {
     const t = parse({});
-    assert.deepEqual(t, { where: WHERE, subject: {}, uris: [] });
+    assert.deepEqual(t, { where: WHERE, subject: {}, uris: [], dnsNames: [] });
   });
 
   it('names an unknown key exactly, with the known ones', () => {
     throwsCode(
       () => parse({ ...GOOD, lifetme: '8h' }),
       'badTemplate',
-      'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, lifetime)',
+      'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, dnsNames, lifetime)',
     );
   });
 
@@ -165,7 +165,7 @@ describe('parseTemplate', () => {
       ['spiffe://example.org/ns/{}', /\{\} is not a claim placeholder/],
       ['spiffe://example.org/ns/{name-space}', /\{name-space\} is not a claim placeholder/],
       ['spiffe://example.org/ns/{a{b}}', /\{a\{b\} is not a claim placeholder/],
-      ['spiffe://example.org/ns/{sub}', /\{sub\} names a registered token claim/],
+      ['spiffe://example.org/ns/{jti}', /\{jti\} names a registered token claim/],
       ['{scheme}://example.org/x', /must start with a literal scheme such as "spiffe:\/\/"/],
       ['example.org/{namespace}', /must start with a literal scheme/],
       ['spiffe://example.org/ns/{namespace} x', /is not a valid URI|whitespace/],
@@ -248,6 +248,25 @@ describe('renderTemplateUris', () => {
       () => renderTemplateUris(td, { domain: 'Example.org', namespace: 'prod' }),
       'templateClaimInvalid',
       /make templates\.services\.uris\[0\] an invalid URI: .*lower-case/,
+    );
+  });
+
+  it('puts each claim into a DNS template as exactly one label, and accepts {sub}', () => {
+    const dns = parse({ dnsNames: ['{sub}.{namespace}.svc.example.org'] });
+    assert.deepEqual(renderTemplateUris(dns, { sub: 'API', namespace: 'prod' }).map(nameToString), [
+      'dns:api.prod.svc.example.org',
+    ]);
+    // A value with a dot would add a label (and could climb out of svc.example.org); a "*" make a wildcard.
+    for (const value of ['evil.com', 'a.b', '*', '-a', 'a_b', 'a/b', ''])
+      throwsCode(
+        () => renderTemplateUris(dns, { sub: value, namespace: 'prod' }),
+        'templateClaimInvalid',
+        /must be one DNS label/,
+      );
+    throwsCode(
+      () => parse({ dnsNames: ['{namespace}..example.org'] }),
+      'badTemplate',
+      /^template key "templates\.services\.dnsNames\[0\]"/,
     );
   });
 

@@ -23,8 +23,12 @@ import { REGISTERED_CLAIMS } from './token.js';
 /** One piece of a URI template: literal text, or the value of a token claim. */
 type UriPart = { literal: string } | { claim: string };
 
-/** A URI SAN built from the token's claims, e.g. `spiffe://example.org/ns/{namespace}/sa/{service}`. */
+/**
+ * A SAN built from the token's claims: a URI (`spiffe://example.org/ns/{namespace}/sa/{service}`)
+ * or a DNS name (`{serviceaccount}.{namespace}.svc.example.org`).
+ */
 export interface UriTemplate {
+  kind: 'uri' | 'dns';
   /** As configured, for messages. */
   text: string;
   /** Where it was configured, e.g. `templates.services.uris[0]`. */
@@ -43,11 +47,13 @@ export interface CertificateTemplate {
   /** The leaf's extended key usages; absent keeps the default (serverAuth, clientAuth). */
   extKeyUsage?: readonly ExtKeyUsageName[];
   uris: readonly UriTemplate[];
+  /** DNS names, each placeholder standing for exactly one label. */
+  dnsNames: readonly UriTemplate[];
   /** Replaces the provisioner policy's default lifetime; a requested notAfter still wins within min..max. */
   lifetimeMs?: number;
 }
 
-const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'lifetime'] as const;
+const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'dnsNames', 'lifetime'] as const;
 
 // Keys someone might reach for to make a CA or change the key usage: refused with the reason.
 const CA_KEYS = new Set([
@@ -69,6 +75,15 @@ export const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * can never climb out of its segment (`..`), reach another host, or change how the URI parses.
  */
 export const CLAIM_VALUE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * What a claim value must look like to be put into a DNS name: exactly one label (RFC 1035), so
+ * a value can never add a label (`evil.com`) or make the name a wildcard.
+ */
+export const DNS_CLAIM_VALUE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Registered claims a template may not use; `sub` it may, for tokens whose `sub` is an identity (OIDC). */
+const REFUSED_PLACEHOLDERS = REGISTERED_CLAIMS.filter((c) => c !== 'sub');
 
 function fail(message: string): never {
   throw new AuthorityError('badTemplate', message);
@@ -105,6 +120,7 @@ export function parseTemplate(doc: unknown, where: string): CertificateTemplate 
     where,
     subject: parseSubject(doc.subject, `${where}.subject`),
     uris: parseUris(doc.uris, `${where}.uris`),
+    dnsNames: parseDnsNames(doc.dnsNames, `${where}.dnsNames`),
   };
   if (doc.extKeyUsage !== undefined) template.extKeyUsage = parseExtKeyUsage(doc.extKeyUsage, `${where}.extKeyUsage`);
   if (doc.lifetime !== undefined) template.lifetimeMs = parseLifetime(doc.lifetime, `${where}.lifetime`);
@@ -173,8 +189,17 @@ function parseUris(doc: unknown, where: string): UriTemplate[] {
   return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`));
 }
 
+function parseDnsNames(doc: unknown, where: string): UriTemplate[] {
+  if (doc === undefined) return [];
+  if (!Array.isArray(doc))
+    return fail(
+      `template key "${where}" must be a list of DNS name templates such as "{serviceaccount}.{namespace}.svc"`,
+    );
+  return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`, 'dns'));
+}
+
 /** Splits `spiffe://example.org/ns/{namespace}` into literals and claims; any stray brace is an error. */
-function parseUriTemplate(text: unknown, where: string): UriTemplate {
+function parseUriTemplate(text: unknown, where: string, kind: 'uri' | 'dns' = 'uri'): UriTemplate {
   if (typeof text !== 'string') return fail(`template key "${where}" must be a string`);
   const parts: UriPart[] = [];
   let rest = text;
@@ -195,7 +220,7 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
       fail(
         `template key "${where}": {${claim}} is not a claim placeholder; write {name} with a claim name of letters, digits and "_"`,
       );
-    if (REGISTERED_CLAIMS.includes(claim))
+    if (REFUSED_PLACEHOLDERS.includes(claim))
       fail(
         `template key "${where}": {${claim}} names a registered token claim; a template may use only the token's own claims (shortleaf token --claim KEY=VALUE)`,
       );
@@ -203,16 +228,19 @@ function parseUriTemplate(text: unknown, where: string): UriTemplate {
     rest = rest.slice(end + 1);
   }
   const first = parts[0];
-  if (first === undefined || !('literal' in first) || !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(first.literal)) {
+  if (
+    kind === 'uri' &&
+    (first === undefined || !('literal' in first) || !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(first.literal))
+  ) {
     fail(`template key "${where}": ${JSON.stringify(text)} must start with a literal scheme such as "spiffe://"`);
   }
-  const template: UriTemplate = { text, where, parts };
+  const template: UriTemplate = { kind, text, where, parts };
   // With a harmless value in every placeholder, the result must already be a valid URI name: the
   // literal parts alone cannot add a dot segment, a query to a SPIFFE ID, or anything else a name
   // is refused for.
   try {
     parseNameOfKind(
-      'uri',
+      kind,
       render(template, () => 'x'),
     );
   } catch (cause) {
@@ -231,10 +259,11 @@ function render(t: UriTemplate, value: (claim: string) => string): string {
  * caller still checks the results against the provisioner's name policy.
  */
 export function renderTemplateUris(
-  template: CertificateTemplate,
+  template: Pick<CertificateTemplate, 'uris'> & Partial<Pick<CertificateTemplate, 'dnsNames'>>,
   claims: Readonly<Record<string, string>>,
 ): SubjectName[] {
-  return template.uris.map((t) => {
+  return [...template.uris, ...(template.dnsNames ?? [])].map((t) => {
+    const dns = t.kind === 'dns';
     const uri = render(t, (claim) => {
       const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
       if (typeof value !== 'string')
@@ -242,20 +271,22 @@ export function renderTemplateUris(
           'templateClaimMissing',
           `the token has no "${claim}" claim, which ${t.where} (${t.text}) needs; mint it with --claim ${claim}=VALUE`,
         );
-      if (!CLAIM_VALUE.test(value)) {
+      if (dns ? !DNS_CLAIM_VALUE.test(value) : !CLAIM_VALUE.test(value)) {
         throw new AuthorityError(
           'templateClaimInvalid',
-          `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`,
+          dns
+            ? `the token claim "${claim}" cannot go into ${t.where}: it must be one DNS label, 1 to 63 letters, digits or "-" (no ".")`
+            : `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`,
         );
       }
       return value;
     });
     try {
-      return parseNameOfKind('uri', uri);
+      return parseNameOfKind(t.kind, uri);
     } catch (cause) {
       throw new AuthorityError(
         'templateClaimInvalid',
-        `the token's claims make ${t.where} an invalid URI: ${(cause as Error).message}`,
+        `the token's claims make ${t.where} an invalid ${dns ? 'DNS name' : 'URI'}: ${(cause as Error).message}`,
         { cause },
       );
     }
@@ -278,7 +309,9 @@ export function applyTemplateLifetime(policy: Policy, template: CertificateTempl
  * than at every issuance; each rendered URI is still parsed and matched by whole segments then.
  */
 function couldPass(t: UriTemplate, names: NamePolicy): string | null {
-  if (t.parts.every((p) => 'literal' in p)) return policyRefusal(parseName(t.text), names);
+  if (t.parts.every((p) => 'literal' in p)) return policyRefusal(parseNameOfKind(t.kind, t.text), names);
+  // A DNS template's placeholders may sit anywhere; each rendering meets the policy at issuance.
+  if (t.kind === 'dns') return null;
   const rules = (names.dns?.length ?? 0) + (names.ip?.length ?? 0) + (names.uri?.length ?? 0);
   if (rules === 0) return null;
   const first = t.parts[0];
@@ -321,12 +354,12 @@ export async function assertTemplatesFitProvisioners(
         `template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`,
       );
     }
-    if (row.type === 'acme' && t.uris.length > 0) {
+    if (row.type === 'acme' && (t.uris.length > 0 || t.dnsNames.length > 0)) {
       fail(
-        `template key "${t.where}.uris" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
+        `template key "${t.where}.${t.uris.length > 0 ? 'uris' : 'dnsNames'}" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
       );
     }
-    for (const u of t.uris) {
+    for (const u of [...t.uris, ...t.dnsNames]) {
       const refusal = couldPass(u, policy.names);
       if (refusal !== null)
         fail(`template key "${u.where}" can never pass provisioner ${name}'s name policy: ${refusal}`);

@@ -20,14 +20,14 @@ const refusedWith = (code: string, fragment: string) => (err: unknown) => {
 };
 
 describe('provisioner registry', () => {
-  it('knows jwk and acme, and refuses an unknown type with unknownProvisionerType naming the types', () => {
+  it('knows jwk, acme, kubernetes and oidc, and refuses an unknown type with unknownProvisionerType naming the types', () => {
     assert.equal(BUILT_IN_PROVISIONERS.get('jwk'), jwkProvisioner);
     assert.equal(BUILT_IN_PROVISIONERS.get('acme').type, 'acme');
     assert.deepEqual(
       BUILT_IN_PROVISIONERS.types.map((t) => t.type),
-      ['jwk', 'acme'],
+      ['jwk', 'acme', 'kubernetes', 'oidc'],
     );
-    for (const unknown of ['kubernetes', 'JWK', '', '__proto__', 'constructor']) {
+    for (const unknown of ['k8s', 'JWK', '', '__proto__', 'constructor']) {
       assert.throws(
         () => BUILT_IN_PROVISIONERS.get(unknown),
         refusedWith('unknownProvisionerType', 'the types are jwk, acme'),
@@ -41,8 +41,16 @@ describe('provisioner registry', () => {
   });
 
   it('reads tokens with the algorithms of the types that take them, and names those types', () => {
-    assert.deepEqual(BUILT_IN_PROVISIONERS.tokenAlgorithms, ['ES256', 'EdDSA']);
-    assert.equal(BUILT_IN_PROVISIONERS.tokenLabels, 'JWK');
+    assert.deepEqual(BUILT_IN_PROVISIONERS.tokenAlgorithms, [
+      'ES256',
+      'EdDSA',
+      'RS256',
+      'RS384',
+      'RS512',
+      'PS256',
+      'ES384',
+    ]);
+    assert.equal(BUILT_IN_PROVISIONERS.tokenLabels, 'JWK or Kubernetes or OIDC');
     // A new token type widens both, without touching the authority.
     const bearer: ProvisionerType = {
       type: 'bearer',

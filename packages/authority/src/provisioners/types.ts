@@ -10,8 +10,11 @@ import type { TokenHeader, TokenUse } from '../token.js';
  */
 export interface SignAuthorization {
   provisioner: string;
-  /** The name the subject CN comes from; one of `names`. */
-  subject: SubjectName;
+  /**
+   * The name the subject CN comes from; one of `names`. Null for a credential that names nothing
+   * itself (a service-account or ID token): its names come only from the provisioner's template.
+   */
+  subject: SubjectName | null;
   names: SubjectName[];
   /** String claims a template may put into names (`{namespace}`); never registered claims. */
   claims: Record<string, string>;
@@ -78,5 +81,14 @@ export interface ProvisionerType<Config = unknown> {
    * Absent for a type that takes no tokens (ACME: its front door proves names by challenges).
    * `algorithms` are the JWS algorithms its tokens may be signed with.
    */
-  readonly tokens?: { algorithms: readonly string[]; create(deps: TokenAuthorizerDeps): TokenAuthorizer };
+  readonly tokens?: {
+    algorithms: readonly string[];
+    create(deps: TokenAuthorizerDeps): TokenAuthorizer;
+    /**
+     * For a type whose tokens come from someone else (a cluster, an IdP), `iss` is theirs, not a
+     * provisioner's name: the audience this row wants if it takes tokens from `iss`, else null.
+     * Absent: the token's `iss` is the provisioner's name (JWK).
+     */
+    identifies?(row: ProvisionerRow, iss: string): { audience: string } | null;
+  };
 }
