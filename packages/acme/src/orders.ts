@@ -1,7 +1,7 @@
 import { PkiError, encodeCertificates, parseCsr, type ParsedCsr } from '@shortleaf/pki';
 import { StoreError } from '@shortleaf/store/contracts';
 import { newId, type AcmeContext, type AcmeServices } from './context.js';
-import { AcmeError, acmeErrorFor, type Subproblem } from './errors.js';
+import { AcmeError, acmeErrorFor, type AcmeProblem, type Subproblem } from './errors.js';
 import {
   authorizationIdentifier,
   checkCsrMatchesOrder,
@@ -225,6 +225,35 @@ export async function getOrder(c: AcmeContext, s: AcmeServices): Promise<Respons
   return orderResponse(c, s, await ownOrder(s, account, c.req.param('id') ?? ''));
 }
 
+const SETTLE_FIRST_RETRY_MS = 1_000;
+const SETTLE_MAX_RETRY_MS = 30_000;
+
+/**
+ * Moves an order whose issuance failed from `processing` to `invalid`. The failure is often the
+ * database going away (a restart, a failover), and then this write fails too: left there, the
+ * order would stay `processing` until it expires, the client polling it for a day. So it is tried
+ * again in the background, backing off to every 30 s, until it is written or the order expires.
+ */
+export async function settleInvalid(
+  s: Pick<AcmeServices, 'store' | 'telemetry' | 'clock' | 'logger'>,
+  order: OrderRecord,
+  problem: AcmeProblem,
+): Promise<void> {
+  let delay = SETTLE_FIRST_RETRY_MS;
+  const attempt = async (): Promise<void> => {
+    try {
+      if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }))
+        s.telemetry.orderState('invalid');
+    } catch (err) {
+      if (s.clock.now().getTime() >= order.expires.getTime()) return;
+      s.logger.warn('acme_order_settle_retry', { order: order.id, error: (err as Error).message, retryInMs: delay });
+      setTimeout(() => void attempt(), delay).unref();
+      delay = Math.min(delay * 2, SETTLE_MAX_RETRY_MS);
+    }
+  };
+  await attempt();
+}
+
 /**
  * finalize (RFC 8555 §7.4): only a ready order; the CSR must name exactly its identifiers. The
  * certificate is issued before the response, so the order comes back valid. A refused CSR leaves
@@ -277,8 +306,7 @@ export async function finalize(c: AcmeContext, s: AcmeServices): Promise<Respons
       'serverInternal',
       'issuance failed; the order is invalid, create a new one',
     ).toProblem();
-    if (await s.store.transitionOrder(order.id, 'processing', { status: 'invalid', error: problem }).catch(() => false))
-      s.telemetry.orderState('invalid');
+    await settleInvalid(s, order, problem);
     throw cause;
   }
   return orderResponse(c, s, (await s.store.getOrder(order.id))!);
