@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { decodeJwt } from 'jose';
 import { createClient } from '@shortleaf/client';
 import { createCsr, csrToPem, generateKeyPair, importPrivateKeyPem, parseName, type KeyTypeName } from '@shortleaf/pki';
 import { out, parse, UsageError } from '../cli.js';
@@ -8,12 +9,27 @@ import { LOGIN_FLAGS, loginForProvisioner } from './login.js';
 const KTY: Record<string, KeyTypeName> = { EC: 'EC-P256', RSA: 'RSA', OKP: 'Ed25519' };
 
 /**
+ * Whether a token was minted by someone else's issuer (an ID token from an OpenID provider, a CI
+ * system's token): its `iss` is a URL, where a one-time token's is a provisioner's name. Such a
+ * token names nothing itself, the provisioner's template does, so the CSR must not ask for
+ * SUBJECT. Read without verifying: it only shapes the request, the CA verifies the token.
+ */
+function mintedByIdp(token: string): boolean {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' && /^https?:\/\//.test(iss);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * `shortleaf certificate SUBJECT`: makes a key and CSR locally (the key never leaves this
  * machine), sends the CSR with a token, writes the key (0600) and the leaf followed by its chain.
  * With `--provisioner NAME` (an oidc provisioner) instead of `--token`, it signs the engineer in
- * at the identity provider first and sends the ID token, as `step ca certificate` does; the
- * certificate's names then come from the provisioner's template, so the CSR asks for none but
- * the `--san` given (SUBJECT is its common name only).
+ * at the identity provider first and sends the ID token, as `step ca certificate` does. With an
+ * ID token, signed in or given (a CI job's), the names come from the provisioner's template, so
+ * the CSR asks for none but the `--san` given (SUBJECT is its common name only).
  */
 export async function certificateCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -38,11 +54,10 @@ export async function certificateCommand(args: string[]): Promise<void> {
     );
   const keyType = KTY[values.kty ?? 'EC'];
   if (keyType === undefined) throw new UsageError('--kty is EC, RSA or OKP');
-  const sso = values.provisioner !== undefined;
   // Sign in before making the key: a sign-in abandoned at the provider leaves nothing behind.
-  const token = sso ? (await loginForProvisioner(values)).idToken : values.token!;
+  const token = values.provisioner !== undefined ? (await loginForProvisioner(values)).idToken : values.token!;
   const { privateKey } = generateKeyPair(keyType);
-  const names = [...(sso ? [] : [subject]), ...(values.san ?? [])].map((n) => parseName(n));
+  const names = [...(mintedByIdp(token) ? [] : [subject]), ...(values.san ?? [])].map((n) => parseName(n));
   const csr = csrToPem(createCsr(privateKey, { commonName: subject }, names));
   const client = createClient({ caUrl: values.ca!, rootPem: readFileSync(values.root!, 'utf8') });
   const issued = await client.sign({
