@@ -1,3 +1,4 @@
+import { StoreError } from '@shortleaf/store/contracts';
 import type { Clock, Logger } from '@shortleaf/authority';
 import { AcmeError, type AcmeProblem } from './errors.js';
 import { ACME_ERROR_PREFIX } from './errors.js';
@@ -203,7 +204,15 @@ export function createValidationRunner(opts: {
         ...(detail === undefined ? {} : { detail }),
       });
     } catch (cause) {
-      opts.logger.error('acme_validation_record_failed', { challenge: challenge.id, error: (cause as Error).message });
+      // Several instances: a client polling another instance made it resume the same challenge,
+      // and that validation recorded its outcome first. The first outcome stands; nothing failed.
+      if (cause instanceof StoreError && cause.code === 'conflict')
+        opts.logger.info('acme_validation_settled_elsewhere', { challenge: challenge.id });
+      else
+        opts.logger.error('acme_validation_record_failed', {
+          challenge: challenge.id,
+          error: (cause as Error).message,
+        });
     }
   }
 
