@@ -1,11 +1,15 @@
 // `shortleaf agent --token-file`: the agent reads its token from a file every time it must
 // authenticate, because the file's owner (a kubelet, an operator's tooling) replaces it. A real CA,
 // real agent processes; the file is missing, empty, rotated and the certificate revoked under the
-// agent. No token ever reaches the agent's log. Every wait is bounded.
+// agent. On Kubernetes the test plays the cluster's token issuer (projected service-account tokens,
+// RS256, a signing key rotated mid-test) and real nginx checks each certificate the agent holds.
+// No token ever reaches the agent's log. Every wait is bounded.
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import {
   addShortLivedProvisioner,
   leafOf,
@@ -17,6 +21,9 @@ import {
 } from './helpers/agent.js';
 import { shortleafOk, tempDir } from './helpers/cli.js';
 import { startDevCa, type DevCa } from './helpers/dev-ca.js';
+import { curl } from './helpers/http.js';
+import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from './helpers/nginx.js';
+import { freePort, pollUntil } from './helpers/server.js';
 
 const PROVISIONER = 'short';
 const SUBJECT = 'svc.test';
@@ -197,6 +204,262 @@ describe('shortleaf agent --token-file with one-time JWK tokens', () => {
         from: waiting.index,
         timeoutMs: 30_000,
       });
+    },
+  );
+});
+
+/** What the API server writes into a projected service-account token (kubelet's TokenRequest). */
+interface Pod {
+  namespace: string;
+  serviceaccount: string;
+  pod: string;
+}
+
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
+/**
+ * The cluster's token issuer, played by the test: RS256 keys published as a JWKS (what
+ * `kubectl get --raw /openid/v1/jwks` prints) and tokens in exactly the projected format.
+ */
+async function clusterKey(kid: string): Promise<{ kid: string; privateKey: PrivateKey; jwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } };
+}
+
+const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+const AUDIENCE = 'shortleaf';
+
+/** A token as a kubelet mounts it for `expirationSeconds: 3600` and `audience: shortleaf`. */
+async function projectedToken(key: { kid: string; privateKey: PrivateKey }, who: Pod): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const uid = () => randomUUID();
+  return new SignJWT({
+    aud: [AUDIENCE],
+    exp: now + 3600,
+    iat: now,
+    iss: ISSUER,
+    jti: uid(),
+    'kubernetes.io': {
+      namespace: who.namespace,
+      node: { name: 'node-1', uid: uid() },
+      pod: { name: who.pod, uid: uid() },
+      serviceaccount: { name: who.serviceaccount, uid: uid() },
+    },
+    nbf: now,
+    sub: `system:serviceaccount:${who.namespace}:${who.serviceaccount}`,
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: key.kid })
+    .sign(key.privateKey);
+}
+
+describe('a sidecar on Kubernetes: projected service-account tokens, rotated, and nginx in front', () => {
+  const dir = tempDir();
+  const f = (name: string) => dir.file(name);
+  let devCa: DevCa | undefined;
+  let upstream: EchoUpstream | undefined;
+  let nginx: RunningNginx | undefined;
+  const agents: RunningAgent[] = [];
+  const tokens: string[] = [];
+  const keys: Awaited<ReturnType<typeof clusterKey>>[] = [];
+  const ca = () => {
+    assert.ok(devCa, 'the CA did not start');
+    return devCa;
+  };
+  const api: Pod = { namespace: 'payments', serviceaccount: 'api', pod: 'api-7d9f8b6c4-x2kqz' };
+  const SPIFFE_ID = 'spiffe://example.org/ns/payments/sa/api';
+
+  before(async () => {
+    // Both keys are in the JWKS from the start (a provisioner's JWKS file is read when it is
+    // added); the cluster signs with the first, then rotates to the second mid-test.
+    keys.push(await clusterKey('sa-key-2026-01'), await clusterKey('sa-key-2026-02'));
+    writeFileSync(f('jwks.json'), JSON.stringify({ keys: keys.map((k) => k.jwk) }));
+    writeFileSync(
+      f('shortleaf.json'),
+      JSON.stringify({
+        templates: { k8s: { uris: ['spiffe://example.org/ns/{namespace}/sa/{serviceaccount}'] } },
+      }),
+    );
+    devCa = await startDevCa(dir.path, {
+      beforeServe: async (data) => {
+        await shortleafOk([
+          'provisioner',
+          'add',
+          'k8s',
+          '--type',
+          'kubernetes',
+          '--issuer',
+          ISSUER,
+          '--audience',
+          AUDIENCE,
+          '--jwks-file',
+          f('jwks.json'),
+          '--data',
+          data,
+          '--allow-uri',
+          'spiffe://example.org/ns/*',
+          '--default-lifetime',
+          '1m',
+          '--min-lifetime',
+          '1m',
+          '--max-lifetime',
+          '5m',
+        ]);
+      },
+      serve: { args: ['--config', f('shortleaf.json')] },
+    });
+    const server = await devCa.issue('localhost', 'nginx-server', { sans: ['127.0.0.1'] });
+    writeFileSync(f('client-ca.pem'), readFileSync(devCa.roots, 'utf8') + readFileSync(devCa.intermediates, 'utf8'));
+    upstream = await startEchoUpstream();
+    nginx = await startNginx({
+      dir: f('nginx'),
+      port: await freePort(),
+      serverCert: server.cert,
+      serverKey: server.key,
+      clientCa: f('client-ca.pem'),
+      upstreamPort: upstream.port,
+      revocation: { ocspResponder: `http://127.0.0.1:${devCa.server.statusPort}/ocsp` },
+    });
+  });
+
+  after(async () => {
+    try {
+      for (const a of agents) await a.stop();
+      for (const a of agents)
+        for (const t of tokens) assert.ok(!a.stderr().includes(t), 'a token was written to the agent log');
+      await nginx?.stop();
+      await upstream?.close();
+      if (devCa)
+        assert.deepEqual(
+          devCa.server.logs().filter((l) => l.level === 'error'),
+          [],
+          'no internal error logged',
+        );
+      await devCa?.server.stop();
+    } finally {
+      dir.remove();
+    }
+  });
+
+  /** The kubelet writing a (new) token into the pod's projected volume. */
+  const kubelet = async (file: string, key: (typeof keys)[number], who: Pod) => {
+    const t = await projectedToken(key, who);
+    tokens.push(t);
+    rotate(file, t);
+  };
+  /** GET through nginx with these client credentials, on a new connection. */
+  const viaNginx = (cert: string, key: string) =>
+    curl([
+      '--resolve',
+      `localhost:${nginx!.site.port}:127.0.0.1`,
+      '--cacert',
+      ca().roots,
+      '--cert',
+      cert,
+      '--key',
+      key,
+      `https://localhost:${nginx!.site.port}/whoami`,
+    ]);
+  const accepted = async (cert: string, key: string, serial: string) => {
+    const res = await viaNginx(cert, key);
+    assert.equal(res.status, 200, `${res.text}\n${nginx?.errorLog()}`);
+    const seen = res.json<Record<string, string>>();
+    assert.equal(seen['x-client-verify'], 'SUCCESS');
+    assert.equal(seen['x-client-serial']?.toLowerCase().replace(/^0+/, ''), serial);
+  };
+  const launch = (w: { cert: string; key: string; tokenFile: string }) => {
+    const agent = startAgent([
+      '--ca',
+      ca().server.publicUrl,
+      '--root',
+      ca().roots,
+      '--cert',
+      w.cert,
+      '--key',
+      w.key,
+      '--token-file',
+      w.tokenFile,
+      '--not-after',
+      '1m',
+      '--renew-at',
+      '0.6',
+      '--jitter',
+      '0',
+      '--no-ari',
+      '--retry-min',
+      '1s',
+      '--retry-max',
+      '4s',
+      '--token-poll',
+      '200ms',
+    ]);
+    agents.push(agent);
+    return agent;
+  };
+
+  it(
+    'bootstraps from the token file, renews, re-bootstraps with the rotated token after a revocation, and comes back after a pod restart; nginx accepts each certificate',
+    { timeout: 240_000 },
+    async (t) => {
+      mkdirSync(f('pod'));
+      const w = { cert: f('pod/tls.crt'), key: f('pod/tls.key'), tokenFile: f('pod/token') };
+      await kubelet(w.tokenFile, keys[0]!, api);
+      const agent = launch(w);
+
+      const boot = await agent.waitFor('the first certificate', is('bootstrapped'), { timeoutMs: 30_000 });
+      const leaf0 = leafOf(w.cert);
+      assert.equal(leaf0.sans, `URI:${SPIFFE_ID}`, 'the names come from the template, filled from the token');
+      const v = await verifyLeaf(w.cert, ca().roots, ca().intermediates);
+      assert.ok(v.ok, v.output);
+      await accepted(w.cert, w.key, leaf0.serial);
+
+      const renewed = await agent.waitFor('a renewal over mutual TLS', is('renewed'), {
+        from: boot.index,
+        timeoutMs: 60_000,
+      });
+      const leaf1 = leafOf(w.cert);
+      assert.notEqual(leaf1.serial, leaf0.serial);
+      assert.equal(leaf1.sans, leaf0.sans);
+      await accepted(w.cert, w.key, leaf1.serial);
+
+      // The cluster rotates its signing key; the kubelet's next token is signed with the new one.
+      await kubelet(w.tokenFile, keys[1]!, api);
+      copyFileSync(w.cert, f('revoked.crt'));
+      copyFileSync(w.key, f('revoked.key'));
+      await shortleafOk(['revoke', leaf1.serial, '--reason', 'keyCompromise', '--data', ca().data]);
+      const reauth = await agent.waitFor('the agent to authenticate again', is('reauthenticating'), {
+        from: renewed.index + 1,
+        timeoutMs: 60_000,
+      });
+      assert.equal(reauth.log.via, 'token-file');
+      assert.match(String(reauth.log.reason), /certificateRevoked/);
+      const again = await agent.waitFor('a certificate from the rotated token', is('bootstrapped'), {
+        from: reauth.index,
+        timeoutMs: 30_000,
+      });
+      const leaf2 = leafOf(w.cert);
+      assert.equal(leaf2.serial, String(again.log.serial).toLowerCase().replace(/^0+/, ''));
+      assert.notEqual(leaf2.serial, leaf1.serial);
+      assert.equal(leaf2.sans, `URI:${SPIFFE_ID}`);
+      assert.deepEqual(agent.logs().filter(is('bootstrap_failed')), [], 'the rotated token was accepted at once');
+      await accepted(w.cert, w.key, leaf2.serial);
+      await pollUntil(
+        'nginx to refuse the revoked certificate',
+        async () => ((await viaNginx(f('revoked.crt'), f('revoked.key'))).status === 400 ? true : undefined),
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      assert.deepEqual(await agent.stop(), { code: 0, signal: null }, agent.stderr());
+
+      // The pod is deleted and its Deployment starts another: a new pod name, empty volumes, a new
+      // token for the same service account. No human step: the same identity comes back.
+      mkdirSync(f('pod2'));
+      const w2 = { cert: f('pod2/tls.crt'), key: f('pod2/tls.key'), tokenFile: f('pod2/token') };
+      await kubelet(w2.tokenFile, keys[1]!, { ...api, pod: 'api-7d9f8b6c4-p8wzn' });
+      const restarted = launch(w2);
+      await restarted.waitFor('the restarted pod to get its certificate', is('bootstrapped'), { timeoutMs: 30_000 });
+      const leaf3 = leafOf(w2.cert);
+      assert.equal(leaf3.sans, `URI:${SPIFFE_ID}`);
+      await accepted(w2.cert, w2.key, leaf3.serial);
+      t.diagnostic(`serials: ${[leaf0, leaf1, leaf2, leaf3].map((l) => l.serial).join(' → ')}`);
     },
   );
 });
