@@ -85,7 +85,11 @@ export class PostgresStore implements Store {
     const config: pg.ClientConfig = {
       connectionString: url,
       connectionTimeoutMillis: connectTimeoutMs,
+      // Probes after 10 s idle, so a connection to a database host that vanished (a network cut,
+      // a failover by moving an address) is noticed in about a minute, not the kernel's two hours:
+      // the notice connection reconnects and a lock's holder learns it lost the lock.
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'shortleaf',
     };
     const pool = new pg.Pool({ ...config, max: opts.poolSize ?? defaultPoolSize });
