@@ -1,5 +1,6 @@
 import type { PolicyDocument } from '@shortleaf/authority';
 import type { KeyTypeName } from '@shortleaf/pki';
+import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { cliAdmin, type Admin } from '../admin/index.js';
 import { out, parse, UsageError, type Values } from '../cli.js';
@@ -33,9 +34,79 @@ const ADD_FLAGS = {
   'terms-of-service': { type: 'string' },
   'orders-per-hour': { type: 'string' },
   'failed-validations-per-hour': { type: 'string' },
+  issuer: { type: 'string' },
+  audience: { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-url': { type: 'string' },
+  'max-token-age': { type: 'string' },
+  scopes: { type: 'string' },
 } satisfies NonNullable<ParseArgsConfig['options']>;
 
 type AddValues = Values<typeof ADD_FLAGS>;
+
+/** Flags that belong to one family of types, so another type refuses them rather than ignore them. */
+const ACME_FLAGS = ['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const;
+const IDP_FLAGS = ['issuer', 'audience', 'jwks-file', 'jwks-url', 'max-token-age', 'scopes'] as const;
+
+function refuseFlags(values: AddValues, flags: readonly (keyof AddValues)[], belongsTo: string): void {
+  const found = flags.find((k) => values[k] !== undefined);
+  if (found !== undefined) throw new UsageError(`--${String(found)} applies to ${belongsTo}`);
+}
+
+/**
+ * The options of a provisioner that trusts someone else's tokens, from its flags: the key set a
+ * `--jwks-file` holds is stored with it (the file is not read again), a `--jwks-url` is fetched.
+ */
+function idpOptions(values: AddValues, type: 'kubernetes' | 'oidc'): Record<string, unknown> {
+  if (values.issuer === undefined || values.audience === undefined)
+    throw new UsageError(
+      type === 'kubernetes'
+        ? "a Kubernetes provisioner needs --issuer ISS (the cluster's service-account issuer) and --audience AUD (the audience pods request)"
+        : 'an OIDC provisioner needs --issuer URL and --audience CLIENT_ID',
+    );
+  if (values['jwks-file'] !== undefined && values['jwks-url'] !== undefined)
+    throw new UsageError('give --jwks-file or --jwks-url, not both');
+  if (type === 'kubernetes' && values['jwks-file'] === undefined && values['jwks-url'] === undefined)
+    throw new UsageError(
+      "a Kubernetes provisioner needs the cluster's keys: --jwks-file FILE (kubectl get --raw /openid/v1/jwks > FILE) or --jwks-url URL",
+    );
+  if (type === 'kubernetes' && values.scopes !== undefined)
+    throw new UsageError('--scopes applies to OIDC provisioners (--type oidc)');
+  let jwks: unknown;
+  if (values['jwks-file'] !== undefined) {
+    try {
+      jwks = JSON.parse(readFileSync(values['jwks-file'], 'utf8'));
+    } catch (cause) {
+      throw new UsageError(`--jwks-file ${values['jwks-file']}: ${(cause as Error).message}`);
+    }
+  }
+  return {
+    issuer: values.issuer,
+    audience: values.audience,
+    ...(jwks === undefined ? {} : { jwks }),
+    ...(values['jwks-url'] === undefined ? {} : { jwksUrl: values['jwks-url'] }),
+    ...(values['max-token-age'] === undefined ? {} : { maxTokenAge: values['max-token-age'] }),
+    ...(values.scopes === undefined ? {} : { scopes: values.scopes.split(',').map((x) => x.trim()) }),
+  };
+}
+
+/** How `provisioner add` makes a Kubernetes or OIDC provisioner, and what it prints. */
+function idpMaker(type: 'kubernetes' | 'oidc') {
+  return {
+    check(values: AddValues) {
+      refuseFlags(values, ACME_FLAGS, 'ACME provisioners (--type acme)');
+      refuseFlags(values, ['key-out', 'kty'], 'JWK provisioners (--type jwk)');
+      idpOptions(values, type);
+    },
+    async add(admin: Admin, name: string, policy: PolicyDocument, values: AddValues) {
+      const options = idpOptions(values, type);
+      await admin.addProvisioner(cliOperator(), { name, type, policy, options });
+      out(
+        `${type === 'kubernetes' ? 'Kubernetes' : 'OIDC'} provisioner ${name} added: tokens from ${values.issuer} for audience ${values.audience}; its certificates carry only the names its template (templates.${name}) makes`,
+      );
+    },
+  };
+}
 
 /**
  * How `provisioner add` makes each type from its flags: usage checks before the store opens, then
@@ -55,10 +126,8 @@ const ADD_BY_TYPE: Readonly<
     check(values) {
       if (values['key-out'] === undefined)
         throw new UsageError('a JWK provisioner needs --key-out FILE for its private key');
-      const acmeOnly = (
-        ['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const
-      ).find((k) => values[k] !== undefined);
-      if (acmeOnly !== undefined) throw new UsageError(`--${acmeOnly} applies to ACME provisioners (--type acme)`);
+      refuseFlags(values, ACME_FLAGS, 'ACME provisioners (--type acme)');
+      refuseFlags(values, IDP_FLAGS, 'Kubernetes and OIDC provisioners (--type kubernetes, --type oidc)');
     },
     async add(admin, name, policy, values) {
       const { kid } = await admin.addJwkProvisioner(cliOperator(), {
@@ -71,7 +140,9 @@ const ADD_BY_TYPE: Readonly<
     },
   },
   acme: {
-    check() {},
+    check(values) {
+      refuseFlags(values, IDP_FLAGS, 'Kubernetes and OIDC provisioners (--type kubernetes, --type oidc)');
+    },
     async add(admin, name, policy, values) {
       const count = (flag: 'orders-per-hour' | 'failed-validations-per-hour') => {
         const v = values[flag];
@@ -93,7 +164,25 @@ const ADD_BY_TYPE: Readonly<
       );
     },
   },
+  kubernetes: idpMaker('kubernetes'),
+  oidc: idpMaker('oidc'),
 };
+
+/**
+ * A provisioner's options as `list` shows them: as stored, except a stored key set, which is
+ * summarised by its key ids (public keys, but pages of base64 say nothing to a reader).
+ */
+function listedOptions(type: string, options: string | undefined): string {
+  if (type !== 'kubernetes' && type !== 'oidc') return options ?? '{}';
+  try {
+    const doc = JSON.parse(options ?? '{}') as { jwks?: { keys?: { kid?: unknown }[] } };
+    if (doc.jwks === undefined) return options ?? '{}';
+    const kids = (doc.jwks.keys ?? []).map((k) => (typeof k.kid === 'string' ? k.kid : '(no kid)'));
+    return JSON.stringify({ ...doc, jwks: `${kids.length} key(s): ${kids.join(', ')}` });
+  } catch {
+    return options ?? '{}';
+  }
+}
 
 /** `shortleaf provisioner add|list`: who may ask for certificates, and for which names. */
 export async function provisionerCommand(args: string[]): Promise<void> {
@@ -104,7 +193,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const type = values.type ?? 'jwk';
     if (name === undefined)
       throw new UsageError(
-        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme) [--allow-dns PATTERN]...',
+        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme | --type kubernetes --issuer ISS --audience AUD (--jwks-file FILE | --jwks-url URL) | --type oidc --issuer URL --audience CLIENT_ID [--jwks-url URL]) [--allow-dns PATTERN]... [--max-token-age D]',
       );
     // The registry says which types exist; ADD_BY_TYPE how to make each from flags.
     if (PROVISIONER_TYPES.find(type) === undefined)
@@ -145,7 +234,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
       }
       out('NAME\tTYPE\tPOLICY\tOPTIONS');
       for (const p of provisioners)
-        out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'acme' ? `\t${p.options}` : ''}`);
+        out(`${p.name}\t${p.type}\t${p.policy}${p.type === 'jwk' ? '' : `\t${listedOptions(p.type, p.options)}`}`);
     } finally {
       await store.close();
     }
