@@ -16,6 +16,7 @@ import { createCsr, csrToPem, generateKeyPair } from '@shortleaf/pki';
 import { shortleaf, shortleafArgs, shortleafOk, tempDir, track } from './helpers/cli.js';
 import { startDevCa, type DevCa } from './helpers/dev-ca.js';
 import { x509TextOfFile } from './helpers/openssl.js';
+import { recordSecret } from './helpers/secret-log.js';
 import {
   launchChromium,
   rsaSigningKey,
@@ -26,6 +27,8 @@ import {
 } from './helpers/oidc.js';
 
 const CLIENT_ID = 'shortleaf-cli';
+/** A provider that insists on a client secret for desktop apps: `--client-secret-file`. */
+const CONFIDENTIAL = { clientId: 'shortleaf-confidential', secret: 'confidential-client-secret-0123456789' };
 const ALICE: IdpUser = {
   login: 'alice',
   claims: { email: 'alice@example.com', email_verified: true, preferred_username: 'alice', name: 'Alice Example' },
@@ -43,7 +46,9 @@ let ca: DevCa;
 let browser: Browser | undefined;
 
 before(async () => {
-  idp = await startIdp({ clientId: CLIENT_ID, users: [ALICE] });
+  idp = await startIdp({ clientId: CLIENT_ID, users: [ALICE], confidential: [CONFIDENTIAL] });
+  writeFileSync(dir.file('client-secret'), `${CONFIDENTIAL.secret}\n`, { mode: 0o600 });
+  recordSecret(CONFIDENTIAL.secret); // the run's secret scan checks no log shows it
   const issuer = idp.issuer;
   writeFileSync(dir.file('config.json'), JSON.stringify({ templates: { engineers: TEMPLATE } }));
   ca = await startDevCa(dir.path, {
@@ -64,6 +69,22 @@ before(async () => {
         '*.eng.example',
         '--allow-uri',
         'spiffe://example.org/engineer/*',
+      ]);
+      // The same provider, another client: its tokens' audience picks this provisioner.
+      await shortleafOk([
+        'provisioner',
+        'add',
+        'contractors',
+        '--type',
+        'oidc',
+        '--data',
+        data,
+        '--issuer',
+        issuer,
+        '--audience',
+        CONFIDENTIAL.clientId,
+        '--allow-dns',
+        '*.eng.example',
       ]);
     },
     serve: { args: ['--config', dir.file('config.json')] },
@@ -192,6 +213,20 @@ describe('shortleaf login and certificate --provisioner through a real browser',
     const san = /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(text)?.[1];
     assert.deepEqual(san?.split(', ').sort(), ['DNS:alice.eng.example', 'URI:spiffe://example.org/engineer/alice']);
     assert.match(readFileSync(key, 'utf8'), /BEGIN PRIVATE KEY/);
+  });
+
+  it('login --client-secret-file: a confidential client authenticates at the token endpoint, PKCE still on', async () => {
+    const args = ['login', '--provisioner', 'contractors', '--ca', ca.server.publicUrl, '--root', ca.roots];
+    const { authorization, result } = await withSignIn([...args, '--client-secret-file', dir.file('client-secret')]);
+    assert.equal(authorization.searchParams.get('client_id'), CONFIDENTIAL.clientId);
+    assert.equal(authorization.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(authorization.searchParams.get('client_secret'), null);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^signed in as alice@example\.com /m);
+    // Without its secret the provider will not redeem the code: the sign-in fails, saying why.
+    const without = await withSignIn(args);
+    assert.equal(without.result.code, 1, without.result.stderr);
+    assert.match(without.result.stderr, /token endpoint refused: HTTP 401 invalid_client/);
   });
 
   it('login gives up when no sign-in comes back in time, and says so', async () => {

@@ -42,10 +42,15 @@ export async function rsaSigningKey(kid: string): Promise<SigningKey> {
 /**
  * panva's oidc-provider (a certified OpenID Provider) on a loopback port, with one public native
  * client (no secret, PKCE required, any loopback port for `http://127.0.0.1/callback`: RFC 8252
- * §7.3), the given users, and its development login and consent pages. Claims the scopes grant
+ * §7.3), optionally confidential ones, the given users, and its development login and consent pages. Claims the scopes grant
  * go into the ID token itself, as Google, Okta and Entra ID do, since that is what the CA reads.
  */
-export async function startIdp(opts: { clientId: string; users: readonly IdpUser[] }): Promise<TestIdp> {
+export async function startIdp(opts: {
+  clientId: string;
+  users: readonly IdpUser[];
+  /** Confidential native clients besides: they authenticate at the token endpoint with client_secret_basic. */
+  confidential?: ReadonlyArray<{ clientId: string; secret: string }>;
+}): Promise<TestIdp> {
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -64,6 +69,15 @@ export async function startIdp(opts: { clientId: string; users: readonly IdpUser
         grant_types: ['authorization_code'],
         response_types: ['code'],
       },
+      ...(opts.confidential ?? []).map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.secret,
+        application_type: 'native',
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      })),
     ],
     // Only the listed users exist: any other login at the form fails the sign-in.
     findAccount: async (_ctx, id) => {
