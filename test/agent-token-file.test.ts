@@ -6,6 +6,8 @@
 // No token ever reaches the agent's log. Every wait is bounded.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -230,11 +232,15 @@ const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const AUDIENCE = 'shortleaf';
 
 /** A token as a kubelet mounts it for `expirationSeconds: 3600` and `audience: shortleaf`. */
-async function projectedToken(key: { kid: string; privateKey: PrivateKey }, who: Pod): Promise<string> {
+async function projectedToken(
+  key: { kid: string; privateKey: PrivateKey },
+  who: Pod,
+  audience = AUDIENCE,
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const uid = () => randomUUID();
   return new SignJWT({
-    aud: [AUDIENCE],
+    aud: [audience],
     exp: now + 3600,
     iat: now,
     iss: ISSUER,
@@ -267,43 +273,55 @@ describe('a sidecar on Kubernetes: projected service-account tokens, rotated, an
   };
   const api: Pod = { namespace: 'payments', serviceaccount: 'api', pod: 'api-7d9f8b6c4-x2kqz' };
   const SPIFFE_ID = 'spiffe://example.org/ns/payments/sa/api';
+  /** The API server's /openid/v1/jwks, played by the test for the `--jwks-url` provisioner: what it publishes now, and how often it was asked. */
+  const published = { keys: [] as JWK[], fetches: 0 };
+  let jwksServer: Server | undefined;
+  const URL_AUDIENCE = 'shortleaf-url';
+  const SPIFFE_TEMPLATE = { uris: ['spiffe://example.org/ns/{namespace}/sa/{serviceaccount}'] };
 
   before(async () => {
-    // Both keys are in the JWKS from the start (a provisioner's JWKS file is read when it is
-    // added); the cluster signs with the first, then rotates to the second mid-test.
+    // For `--jwks-file` both keys are in the file from the start (the provisioner stores the keys
+    // the file holds when it is added and cannot be updated in place); the cluster signs with the
+    // first, then rotates to the second mid-test. The `--jwks-url` provisioner sees the second key
+    // only when the cluster publishes it, mid-test.
     keys.push(await clusterKey('sa-key-2026-01'), await clusterKey('sa-key-2026-02'));
     writeFileSync(f('jwks.json'), JSON.stringify({ keys: keys.map((k) => k.jwk) }));
+    published.keys = [keys[0]!.jwk];
+    jwksServer = createServer((req, res) => {
+      published.fetches++;
+      res.writeHead(req.url === '/openid/v1/jwks' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: published.keys }));
+    });
+    await new Promise<void>((resolve) => jwksServer!.listen(0, '127.0.0.1', resolve));
+    const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/openid/v1/jwks`;
     writeFileSync(
       f('shortleaf.json'),
-      JSON.stringify({
-        templates: { k8s: { uris: ['spiffe://example.org/ns/{namespace}/sa/{serviceaccount}'] } },
-      }),
+      JSON.stringify({ templates: { k8s: SPIFFE_TEMPLATE, 'k8s-url': SPIFFE_TEMPLATE } }),
     );
+    const policy = ['--allow-uri', 'spiffe://example.org/ns/*', '--default-lifetime', '1m', '--min-lifetime', '1m'];
     devCa = await startDevCa(dir.path, {
       beforeServe: async (data) => {
-        await shortleafOk([
-          'provisioner',
-          'add',
-          'k8s',
-          '--type',
-          'kubernetes',
-          '--issuer',
-          ISSUER,
-          '--audience',
-          AUDIENCE,
-          '--jwks-file',
-          f('jwks.json'),
-          '--data',
-          data,
-          '--allow-uri',
-          'spiffe://example.org/ns/*',
-          '--default-lifetime',
-          '1m',
-          '--min-lifetime',
-          '1m',
-          '--max-lifetime',
-          '5m',
-        ]);
+        for (const [name, audience, keySource] of [
+          ['k8s', AUDIENCE, ['--jwks-file', f('jwks.json')]],
+          ['k8s-url', URL_AUDIENCE, ['--jwks-url', jwksUrl]],
+        ] as const)
+          await shortleafOk([
+            'provisioner',
+            'add',
+            name,
+            '--type',
+            'kubernetes',
+            '--issuer',
+            ISSUER,
+            '--audience',
+            audience,
+            ...keySource,
+            '--data',
+            data,
+            ...policy,
+            '--max-lifetime',
+            '5m',
+          ]);
       },
       serve: { args: ['--config', f('shortleaf.json')] },
     });
@@ -335,14 +353,15 @@ describe('a sidecar on Kubernetes: projected service-account tokens, rotated, an
           'no internal error logged',
         );
       await devCa?.server.stop();
+      await new Promise((resolve) => (jwksServer === undefined ? resolve(undefined) : jwksServer.close(resolve)));
     } finally {
       dir.remove();
     }
   });
 
   /** The kubelet writing a (new) token into the pod's projected volume. */
-  const kubelet = async (file: string, key: (typeof keys)[number], who: Pod) => {
-    const t = await projectedToken(key, who);
+  const kubelet = async (file: string, key: (typeof keys)[number], who: Pod, audience = AUDIENCE) => {
+    const t = await projectedToken(key, who, audience);
     tokens.push(t);
     rotate(file, t);
   };
@@ -460,6 +479,42 @@ describe('a sidecar on Kubernetes: projected service-account tokens, rotated, an
       assert.equal(leaf3.sans, `URI:${SPIFFE_ID}`);
       await accepted(w2.cert, w2.key, leaf3.serial);
       t.diagnostic(`serials: ${[leaf0, leaf1, leaf2, leaf3].map((l) => l.serial).join(' → ')}`);
+    },
+  );
+
+  it(
+    "--jwks-url: the cluster rotates its signing key and the CA picks the new key up from the cluster's JWKS without a restart",
+    { timeout: 240_000 },
+    async () => {
+      mkdirSync(f('pod-url'));
+      const w = { cert: f('pod-url/tls.crt'), key: f('pod-url/tls.key'), tokenFile: f('pod-url/token') };
+      await kubelet(w.tokenFile, keys[0]!, api, URL_AUDIENCE);
+      const agent = launch(w);
+      const boot = await agent.waitFor('the first certificate', is('bootstrapped'), { timeoutMs: 30_000 });
+      const bootAt = Date.parse(String(boot.log.time));
+      // An unknown kid makes the CA fetch the key set again at most once a minute: the agent keeps
+      // renewing (every 12 s) until a minute has passed since the fetch its bootstrap made.
+      const later = await agent.waitFor(
+        'a renewal a minute after the bootstrap',
+        (l) => l.event === 'renewed' && Date.parse(String(l.time)) > bootAt + 61_000,
+        { from: boot.index, timeoutMs: 120_000 },
+      );
+      const fetchesBefore = published.fetches;
+      const revoked = leafOf(w.cert);
+
+      published.keys = [keys[0]!.jwk, keys[1]!.jwk];
+      await kubelet(w.tokenFile, keys[1]!, api, URL_AUDIENCE);
+      await shortleafOk(['revoke', revoked.serial, '--data', ca().data]);
+      const again = await agent.waitFor('a certificate from the token signed with the new key', is('bootstrapped'), {
+        from: later.index + 1,
+        timeoutMs: 60_000,
+      });
+      assert.deepEqual(agent.logs().filter(is('bootstrap_failed')), [], 'the new key was known at the first try');
+      assert.ok(published.fetches > fetchesBefore, 'the CA fetched the JWKS again for the new kid');
+      const leaf = leafOf(w.cert);
+      assert.equal(leaf.serial, String(again.log.serial).toLowerCase().replace(/^0+/, ''));
+      assert.equal(leaf.sans, `URI:${SPIFFE_ID}`);
+      await accepted(w.cert, w.key, leaf.serial);
     },
   );
 });
