@@ -141,7 +141,7 @@ function exited(child: ChildProcess, ms: number): Promise<{ code: number | null;
  * Starts a CLI verb that signs in, waits for the authorization URL it prints, lets chromium sign
  * ALICE in there, and returns how the command ended and what the browser's last page said.
  */
-async function withSignIn(args: string[]) {
+async function withSignIn(args: string[], as: 'alice' | 'cancel' = 'alice') {
   const child = track(process.execPath, shortleafArgs(args), {});
   child.stdin!.end();
   const done = exited(child, SIGN_IN_MS);
@@ -154,7 +154,11 @@ async function withSignIn(args: string[]) {
   });
   assert.equal(forged.status, 400);
   assert.match(await forged.text(), /not started by this shortleaf login/);
-  const page = await signInWithBrowser(browser!, url!, { login: ALICE.login, password: 'correct horse' });
+  const page = await signInWithBrowser(
+    browser!,
+    url!,
+    as === 'cancel' ? 'cancel' : { login: ALICE.login, password: 'correct horse' },
+  );
   return { authorization, page, result: await done };
 }
 
@@ -227,6 +231,17 @@ describe('shortleaf login and certificate --provisioner through a real browser',
     const without = await withSignIn(args);
     assert.equal(without.result.code, 1, without.result.stderr);
     assert.match(without.result.stderr, /token endpoint refused: HTTP 401 invalid_client/);
+  });
+
+  it('login reports a sign-in the engineer cancelled at the provider (access_denied) and exits 1', async () => {
+    const { page, result } = await withSignIn(
+      ['login', '--provisioner', 'engineers', '--ca', ca.server.publicUrl, '--root', ca.roots],
+      'cancel',
+    );
+    assert.deepEqual(page.steps, ['cancel']);
+    assert.match(page.text, /Sign-in failed: access_denied/);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /shortleaf login: the identity provider refused the sign-in: access_denied/);
   });
 
   it('login gives up when no sign-in comes back in time, and says so', async () => {

@@ -120,12 +120,28 @@ export async function startIdp(opts: {
   };
 }
 
-/** Debian's chromium, headless; no sandbox because tests run as root. */
+/**
+ * Debian's chromium, headless; no sandbox because tests run as root. It reaches this machine
+ * only: every host name resolves to nothing (the tests use 127.0.0.1 literals), so neither a page's
+ * external resource (the provider's pages @import a web font) nor the browser's own background
+ * services send a packet elsewhere.
+ */
 export function launchChromium(): Promise<Browser> {
   return puppeteer.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--disable-gpu',
+      '--no-first-run',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-domain-reliability',
+      '--disable-sync',
+      '--no-pings',
+    ],
     timeout: 60_000,
   });
 }
@@ -133,23 +149,35 @@ export function launchChromium(): Promise<Browser> {
 /**
  * Opens `url` (an authorization URL printed by `shortleaf login`) in a new tab and completes the
  * provider's pages as a person would: types the login and password into its sign-in form, then
- * presses Continue on its consent page, until the provider redirects to the loopback callback.
+ * presses Continue on its consent page (or, given 'cancel', presses Cancel on the first page),
+ * until the provider redirects to the loopback callback.
  * Returns the text the callback page shows. Every step waits at most `timeoutMs`.
  */
 export async function signInWithBrowser(
   browser: Browser,
   url: string,
-  user: { login: string; password: string },
+  user: { login: string; password: string } | 'cancel',
   timeoutMs = 30_000,
 ): Promise<{ callbackUrl: string; text: string; steps: string[] }> {
   const page = await browser.newPage();
   page.setDefaultTimeout(timeoutMs);
   page.setDefaultNavigationTimeout(timeoutMs);
   const steps: string[] = [];
+  // Only loopback requests leave the page; anything else (a web font) is refused before it is sent.
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (new URL(request.url()).hostname === '127.0.0.1') void request.continue();
+    else void request.abort('blockedbyclient');
+  });
   try {
     await page.goto(url, { waitUntil: 'load' });
     // Login, then consent: a provider asks at most these two before redirecting.
     for (let i = 0; i < 4 && new URL(page.url()).pathname.startsWith('/interaction/'); i++) {
+      if (user === 'cancel') {
+        steps.push('cancel');
+        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('a[href$="/abort"]')]);
+        continue;
+      }
       const form = (await page.$('input[name="login"]')) === null ? 'consent' : 'login';
       steps.push(form);
       if (form === 'login') {
