@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -16,6 +16,7 @@ import {
   addShortLivedProvisioner,
   leafOf,
   mintTokenCli,
+  runAgent,
   startAgent,
   verifyLeaf,
   type AgentLog,
@@ -82,30 +83,31 @@ describe('shortleaf agent --token-file with one-time JWK tokens', () => {
     mkdirSync(d);
     return { cert: join(d, 'cert.pem'), key: join(d, 'key.pem'), tokenFile: join(d, 'token') };
   };
+  const argsFor = (w: ReturnType<typeof workdir>, extra: string[] = []) => [
+    '--ca',
+    ca().server.publicUrl,
+    '--root',
+    ca().roots,
+    '--cert',
+    w.cert,
+    '--key',
+    w.key,
+    '--token-file',
+    w.tokenFile,
+    ...SANS.flatMap((s) => ['--san', s]),
+    '--not-after',
+    '1m',
+    '--renew-at',
+    '0.6',
+    '--jitter',
+    '0',
+    '--no-ari',
+    '--token-poll',
+    '200ms',
+    ...extra,
+  ];
   const launch = (w: ReturnType<typeof workdir>, extra: string[] = []) => {
-    const agent = startAgent([
-      '--ca',
-      ca().server.publicUrl,
-      '--root',
-      ca().roots,
-      '--cert',
-      w.cert,
-      '--key',
-      w.key,
-      '--token-file',
-      w.tokenFile,
-      ...SANS.flatMap((s) => ['--san', s]),
-      '--not-after',
-      '1m',
-      '--renew-at',
-      '0.6',
-      '--jitter',
-      '0',
-      '--no-ari',
-      '--token-poll',
-      '200ms',
-      ...extra,
-    ]);
+    const agent = startAgent(argsFor(w, extra));
     agents.push(agent);
     return agent;
   };
@@ -206,6 +208,44 @@ describe('shortleaf agent --token-file with one-time JWK tokens', () => {
         from: waiting.index,
         timeoutMs: 30_000,
       });
+    },
+  );
+
+  it(
+    '--once after a revocation: bootstraps again from the token file (exit 0), exits 2 saying why when its token is spent or the file is gone',
+    { timeout: 120_000 },
+    async () => {
+      const w = workdir('once');
+      const once = async () => {
+        const r = await runAgent([...argsFor(w), '--once', '--force'], { timeoutMs: 60_000 });
+        for (const t of tokens) assert.ok(!r.stderr.includes(t), 'a token was written to the agent log');
+        return r;
+      };
+      rotate(w.tokenFile, await token());
+      const first = await once();
+      assert.equal(first.code, 0, first.stderr);
+      const leaf0 = leafOf(w.cert);
+      await shortleafOk(['revoke', leaf0.serial, '--data', ca().data]);
+
+      rotate(w.tokenFile, await token());
+      const again = await once();
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.logs.find(is('reauthenticating'))?.via, 'token-file', again.stderr);
+      const leaf1 = leafOf(w.cert);
+      assert.notEqual(leaf1.serial, leaf0.serial);
+      await shortleafOk(['revoke', leaf1.serial, '--data', ca().data]);
+
+      const spent = await once();
+      assert.equal(spent.code, 2, spent.stderr);
+      assert.match(spent.stderr, /^shortleaf agent: .*the token file did not help.*a new token is needed$/m);
+      rmSync(w.tokenFile);
+      const gone = await once();
+      assert.equal(gone.code, 2, gone.stderr);
+      assert.match(
+        gone.stderr,
+        new RegExp(`cannot read the token file ${w.tokenFile}: it does not exist; a new token is needed`),
+      );
+      assert.equal(leafOf(w.cert).serial, leaf1.serial, 'the files stay');
     },
   );
 });

@@ -105,10 +105,11 @@ const describe = (err: unknown): string =>
 
 /**
  * Keeps a key and certificate current with no human in the loop: the first certificate from a
- * one-time token, then renewal over mutual TLS with the current certificate, at two-thirds of its
- * life (or in the window the CA's renewalInfo suggests), with backoff on failure. The files stay
- * in place while the certificate is valid; once it expired or was revoked, only a token helps:
- * a `--token-file` is read again and tried as it is now, otherwise the agent waits for one.
+ * token (one-time, or a pod's service-account token from a file), then renewal over mutual TLS
+ * with the current certificate, at two-thirds of its life (or in the window the CA's renewalInfo
+ * suggests), with backoff on failure. The files stay in place while the certificate is valid;
+ * once it expired or was revoked, only a token helps: a `--token-file` is read again and tried as
+ * it is now, a spent `--token` ends the agent with exit code 2.
  */
 export function createCertificateAgent(opts: CertificateAgentOptions, deps: AgentDeps) {
   const { logger } = deps;

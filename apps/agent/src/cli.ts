@@ -12,7 +12,8 @@ export class AgentUsageError extends Error {
 
 export const AGENT_USAGE = `shortleaf agent: keeps a certificate current, or a CRL file fresh, with no human in the loop
 
-Certificates (bootstrap once with a one-time token, then renew over mutual TLS):
+Certificates (bootstrap with a token, then renew over mutual TLS; a --token-file, such as a
+Kubernetes projected service-account token, is read again whenever the agent must authenticate again):
   shortleaf agent --ca URL --root FILE --cert OUT --key OUT [--chain OUT]
                   (--token T | --token-file F | --acme DIRECTORY [--http-01-addr 0.0.0.0:80]
                    [--eab-kid K (--eab-hmac-file F | env SHORTLEAF_EAB_HMAC | --eab-hmac H)] [--email E]) [--san NAME]... [--kty EC|RSA|OKP] [--not-after 8h]
