@@ -58,6 +58,8 @@ interface Entry {
   fetchedAt: number;
   /** When the last fetch started, successful or not: the rate limit. */
   attemptAt: number;
+  /** Why the last fetch failed, answered again until the rate limit allows another. */
+  failure: AuthorityError | null;
   inflight: Promise<void> | null;
 }
 
@@ -187,17 +189,31 @@ export function createJwksCache(opts: JwksCacheOptions) {
   async function refresh(name: string, source: JwksSource, sourceText: string): Promise<Entry> {
     let entry = entries.get(name);
     if (entry === undefined || entry.source !== sourceText) {
-      entry = { source: sourceText, keys: [], fetchedAt: -Infinity, attemptAt: -Infinity, inflight: null };
+      entry = {
+        source: sourceText,
+        keys: [],
+        fetchedAt: -Infinity,
+        attemptAt: -Infinity,
+        failure: null,
+        inflight: null,
+      };
       entries.set(name, entry);
     }
     const e = entry;
     if (e.inflight === null) {
       e.attemptAt = opts.now().getTime();
       e.inflight = load(source)
-        .then((keys) => {
-          e.keys = keys;
-          e.fetchedAt = opts.now().getTime();
-        })
+        .then(
+          (keys) => {
+            e.keys = keys;
+            e.fetchedAt = opts.now().getTime();
+            e.failure = null;
+          },
+          (err: unknown) => {
+            if (err instanceof AuthorityError) e.failure = err;
+            throw err;
+          },
+        )
         .finally(() => {
           e.inflight = null;
         });
@@ -219,9 +235,14 @@ export function createJwksCache(opts: JwksCacheOptions) {
   ): Promise<CandidateKey[]> {
     const sourceText = JSON.stringify(source);
     const now = opts.now().getTime();
-    let entry = entries.get(name);
-    if (entry === undefined || entry.source !== sourceText || now - entry.fetchedAt > maxAgeMs)
-      entry = await refresh(name, source, sourceText);
+    const cached = entries.get(name);
+    let entry: Entry;
+    if (cached === undefined || cached.source !== sourceText) entry = await refresh(name, source, sourceText);
+    else if (now - cached.fetchedAt <= maxAgeMs) entry = cached;
+    // An IdP that is down is asked again at most once per minRefetchMs, however many tokens arrive.
+    else if (cached.failure !== null && now - cached.attemptAt < minRefetchMs)
+      throw new AuthorityError('keysUnavailable', cached.failure.message);
+    else entry = await refresh(name, source, sourceText);
     const named = (e: Entry) => e.keys.filter((k) => header.kid === undefined || k.kid === header.kid);
     let matching = named(entry);
     if (matching.length === 0 && source.kind !== 'inline' && now - entry.attemptAt >= minRefetchMs) {

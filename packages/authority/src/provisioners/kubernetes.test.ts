@@ -204,6 +204,13 @@ describe('the Kubernetes provisioner fetches the cluster keys from a URL', () =>
   it('says the keys are unavailable when the URL does not serve a key set', async () => {
     s.rows.set('cluster', row('cluster', { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `${s.idp.url}/missing` }));
     await rejectsWith(s.tokens.authorizeSign(await s.token(idpKey('RS256')), []), 'keysUnavailable', 'HTTP 404');
+    // While it is down, the IdP is asked once a minute, not once a token.
+    for (let i = 0; i < 3; i++)
+      await rejectsWith(s.tokens.authorizeSign(await s.token(idpKey('RS256')), []), 'keysUnavailable', 'HTTP 404');
+    assert.equal(s.idp.requests.get('/missing'), 1);
+    s.clock.now += 60_000;
+    await rejectsWith(s.tokens.authorizeSign(await s.token(idpKey('RS256')), []), 'keysUnavailable', 'HTTP 404');
+    assert.equal(s.idp.requests.get('/missing'), 2);
   });
 });
 
