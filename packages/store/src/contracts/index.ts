@@ -47,11 +47,4 @@ export type {
   AcmeProblemRecord,
   AcmeValidationOutcome,
 } from './acme.js';
-export type {
-  AcmeEngine,
-  CoordinationEngine,
-  HeldLock,
-  NoticeTopic,
-  RevocationsEngine,
-  Store,
-} from './store.js';
+export type { AcmeEngine, CoordinationEngine, HeldLock, NoticeTopic, RevocationsEngine, Store } from './store.js';
