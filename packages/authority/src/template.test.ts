@@ -324,6 +324,33 @@ describe('assertTemplatesFitProvisioners', () => {
 
   const fit = (docs: Record<string, unknown>) => assertTemplatesFitProvisioners(parseTemplates(docs), ca.store);
 
+  it("refuses a placeholder a Kubernetes provisioner's tokens never carry", async () => {
+    await ca.store.addProvisioner({
+      name: 'cluster',
+      type: 'kubernetes',
+      publicJwk: null,
+      policy: '{}',
+      options: JSON.stringify({
+        issuer: 'https://k8s.example',
+        audience: 'shortleaf',
+        jwksUrl: 'https://k8s.example/jwks',
+      }),
+      createdAt: T0,
+    });
+    await fit({
+      cluster: { uris: ['spiffe://example.org/ns/{namespace}/sa/{serviceaccount}'], dnsNames: ['{pod}.pods.example'] },
+    });
+    await assert.rejects(
+      fit({ cluster: { uris: [SPIFFE] } }),
+      (err) =>
+        err instanceof AuthorityError &&
+        err.code === 'badTemplate' &&
+        /templates\.cluster\.uris\[0\]": \{service\} is never in provisioner cluster's tokens \(kubernetes tokens offer \{namespace\}, \{serviceaccount\}, \{pod\}\)/.test(
+          err.message,
+        ),
+    );
+  });
+
   it('accepts templates that fit their provisioners', async () => {
     await fit({
       services: GOOD,

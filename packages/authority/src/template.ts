@@ -17,6 +17,7 @@ import {
 import { formatDuration, parseDuration } from './duration.js';
 import { AuthorityError } from './errors.js';
 import { parsePolicy, type Policy } from './policy.js';
+import { BUILT_IN_PROVISIONERS } from './provisioners/index.js';
 import type { AuthorityStore } from './ports.js';
 import { REGISTERED_CLAIMS } from './token.js';
 
@@ -359,7 +360,13 @@ export async function assertTemplatesFitProvisioners(
         `template key "${t.where}.${t.uris.length > 0 ? 'uris' : 'dnsNames'}" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
       );
     }
+    const offered = BUILT_IN_PROVISIONERS.find(row.type)?.templateClaims;
     for (const u of [...t.uris, ...t.dnsNames]) {
+      const claim = u.parts.find((p) => 'claim' in p && offered !== undefined && !offered.includes(p.claim));
+      if (claim !== undefined && 'claim' in claim)
+        fail(
+          `template key "${u.where}": {${claim.claim}} is never in provisioner ${name}'s tokens (${row.type} tokens offer ${offered!.map((c) => `{${c}}`).join(', ')})`,
+        );
       const refusal = couldPass(u, policy.names);
       if (refusal !== null)
         fail(`template key "${u.where}" can never pass provisioner ${name}'s name policy: ${refusal}`);

@@ -90,6 +90,7 @@ export const kubernetesProvisioner: ProvisionerType<KubernetesProvisionerConfig>
   label: 'Kubernetes',
   summary: 'kubernetes (projected service-account tokens)',
   parse: parseKubernetes,
+  templateClaims: ['namespace', 'serviceaccount', 'pod'],
   singleUse: false,
   mtlsRenewalByDefault: true,
   authenticateAgain: "get a new certificate with the pod's current service-account token",

@@ -71,6 +71,12 @@ export interface ProvisionerType<Config = unknown> {
    * parsed; refuses with `badProvisionerOptions` (or the type's own error) what it cannot use.
    */
   parse(material: ProvisionerMaterial): Config;
+  /**
+   * The claims its credentials always offer a template, when that set is fixed (a service-account
+   * token's namespace, service account and pod), so a template naming any other is refused at
+   * start-up instead of failing every issuance. Absent: the claims vary by token (JWK, OIDC).
+   */
+  readonly templateClaims?: readonly string[];
   /** Whether each credential is spent on use, so a replay is refused (a one-time token is). */
   readonly singleUse: boolean;
   /** Whether its certificates renew over mutual TLS when the policy does not say (`mtlsRenewal`). */
