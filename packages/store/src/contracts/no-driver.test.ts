@@ -51,12 +51,13 @@ describe('@shortleaf/store/contracts', () => {
     }
   });
 
-  it('is all the authority and ACME import from the store (their tests and fixtures may open an engine)', () => {
+  it('is all the authority and ACME import from the store (their tests and test-*.ts support may open an engine)', () => {
     const packages = fileURLToPath(new URL('../../../', import.meta.url));
     for (const pkg of ['authority', 'acme']) {
       const src = join(packages, pkg, 'src');
       const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
-        (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('test-fixtures.ts'),
+        // Test support (`test-fixtures.ts`, `test-instances.ts`, …) is imported by tests only.
+        (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !/(^|\/)test-[a-z-]+\.ts$/.test(f),
       );
       assert.ok(files.length > 5, `found the ${pkg} sources`);
       for (const file of files) {
