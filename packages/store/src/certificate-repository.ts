@@ -1,7 +1,12 @@
 import { StoreError } from './errors.js';
-import type { CertificateRecord, ListCertificatesOptions, ReserveCertificateInput } from './contracts/records.js';
+import type {
+  CertificateRecord,
+  CertificatesSince,
+  ListCertificatesOptions,
+  ReserveCertificateInput,
+} from './contracts/records.js';
 import { GroupCommitter } from './group-commit.js';
-import { toCertificateRecord, toText } from './rows.js';
+import { fromText, toCertificateRecord, toText } from './rows.js';
 import type { CertificateRow } from './rows.js';
 import { checkLimit, type RepositoryContext } from './sqlite-context.js';
 import { isForeignKeyViolation, isUniqueViolation, toStorageError } from './sqlite-errors.js';
@@ -148,6 +153,19 @@ export class CertificateRepository {
     // One SQL text per combination of filters, so each is prepared once and can use its index.
     const sql = `SELECT * FROM certificates ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid LIMIT @limit`;
     return this.ctx.guard(() => (this.ctx.stmt(sql).all(params) as CertificateRow[]).map(toCertificateRecord));
+  }
+
+  /** Certificates `provisioner` recorded for `requester` after `since`, and the oldest of them (index 0010). */
+  async countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
+    return this.ctx.guard(() => {
+      const row = this.ctx
+        .stmt(
+          `SELECT COUNT(*) AS count, MIN(created_at) AS oldest FROM certificates
+           WHERE provisioner = ? AND requester = ? AND created_at > ?`,
+        )
+        .get(provisioner, requester, toText(since)) as { count: number; oldest: string | null };
+      return { count: row.count, oldest: row.oldest === null ? null : fromText(row.oldest) };
+    });
   }
 
   /**

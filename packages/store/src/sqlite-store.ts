@@ -11,6 +11,7 @@ import { ProvisionerRepository } from './provisioner-repository.js';
 import type {
   AuditEntry,
   CertificateRecord,
+  CertificatesSince,
   IssuerRecord,
   ListAuditOptions,
   ListCertificatesOptions,
@@ -205,6 +206,9 @@ export class SqliteStore implements Store {
   }
   pruneTokenUses(now: Date): Promise<number> {
     return this.certificates.pruneTokenUses(now);
+  }
+  countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
+    return this.certificates.countCertificatesSince(provisioner, requester, since);
   }
   /** The block on a public key (by key digest), or null when the key is not blocked. */
   getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {

@@ -227,6 +227,33 @@ export function coreContract(engine: string, open: StoreOpener): void {
       await assert.rejects(store.listCertificates({ limit: -1 }), RangeError);
     });
 
+    it('counts the certificates one provisioner recorded for one requester after a time, reserved or issued', async (t) => {
+      const store = await open(t);
+      await activeIssuer(store);
+      const reserve = (serial: string, at: number, overrides: Partial<CertificateReservation> = {}) =>
+        store.reserveCertificate({
+          certificate: reservation(serial, { createdAt: minutes(at), requester: 'sa:web', ...overrides }),
+          audit: audit('r'),
+        });
+      await reserve('21', 1);
+      await reserve('22', 2);
+      await reserve('23', 3);
+      await store.completeCertificate('22', bytes('der'), minutes(2));
+      await reserve('24', 2, { requester: 'sa:db' });
+      await reserve('25', 2, { provisioner: 'other' });
+
+      assert.deepEqual(await store.countCertificatesSince('ops', 'sa:web', t0), { count: 3, oldest: minutes(1) });
+      // The window starts after `since`: a certificate reserved at that instant has left it.
+      assert.deepEqual(await store.countCertificatesSince('ops', 'sa:web', minutes(1)), {
+        count: 2,
+        oldest: minutes(2),
+      });
+      assert.deepEqual(await store.countCertificatesSince('ops', 'sa:web', minutes(3)), { count: 0, oldest: null });
+      assert.deepEqual(await store.countCertificatesSince('ops', 'sa:db', t0), { count: 1, oldest: minutes(2) });
+      assert.deepEqual(await store.countCertificatesSince('other', 'sa:web', t0), { count: 1, oldest: minutes(2) });
+      assert.deepEqual(await store.countCertificatesSince('ops', 'nobody', t0), { count: 0, oldest: null });
+    });
+
     it('prunes only token uses that have expired', async (t) => {
       const store = await open(t);
       await activeIssuer(store);

@@ -10,6 +10,7 @@ export type {
   AuditEntry,
   CertificateRecord,
   CertificateReservation,
+  CertificatesSince,
   IssuerRecord,
   LineageFields,
   ListAuditOptions,

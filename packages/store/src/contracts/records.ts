@@ -95,6 +95,13 @@ export interface ReserveCertificateInput {
   audit: AuditEntry;
 }
 
+/** How many certificates one requester got from one provisioner in a window, and when the oldest of them was reserved. */
+export interface CertificatesSince {
+  count: number;
+  /** Null when there are none: the window is empty. */
+  oldest: Date | null;
+}
+
 /** Filters for `listCertificates`. */
 export interface ListCertificatesOptions {
   status?: 'reserved' | 'issued';

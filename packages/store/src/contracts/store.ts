@@ -21,6 +21,7 @@ import type {
   NewProvisioner,
   ProvisionerRecord,
   ReserveCertificateInput,
+  CertificatesSince,
   TokenUse,
 } from './records.js';
 import type {
@@ -176,6 +177,11 @@ export interface Store {
   /** In the order they were reserved (equal `createdAt`: insertion order, as `listLineage`). */
   listCertificates(opts?: ListCertificatesOptions): Promise<CertificateRecord[]>;
   pruneTokenUses(now: Date): Promise<number>;
+  /**
+   * Certificates (reserved or issued) `provisioner` recorded for `requester` after `since`, counted
+   * in the database so a per-identity limit holds across every instance sharing it.
+   */
+  countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince>;
 
   appendAudit(e: AuditEntry): Promise<void>;
   /** In the order they were written. */

@@ -1,5 +1,10 @@
 import { StoreError } from '../contracts/errors.js';
-import type { CertificateRecord, ListCertificatesOptions, ReserveCertificateInput } from '../contracts/records.js';
+import type {
+  CertificateRecord,
+  CertificatesSince,
+  ListCertificatesOptions,
+  ReserveCertificateInput,
+} from '../contracts/records.js';
 import type { PgContext, Queryable } from './pg-context.js';
 import { isForeignKeyViolation, isUniqueViolation } from './pg-errors.js';
 import { certificateColumns, checkLimit, toCertificateRecord, type CertificateRow } from './pg-rows.js';
@@ -132,6 +137,16 @@ export class PgCertificateRepository {
       params,
     );
     return rows.map(toCertificateRecord);
+  }
+
+  /** Certificates `provisioner` recorded for `requester` after `since`, and the oldest of them (index 0004). */
+  async countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
+    const [row] = await this.ctx.query<{ count: number; oldest: Date | null }>(
+      `SELECT count(*)::int AS count, min(created_at) AS oldest FROM certificates
+       WHERE provisioner = $1 AND requester = $2 AND created_at > $3`,
+      [provisioner, requester, since],
+    );
+    return { count: row?.count ?? 0, oldest: row?.oldest ?? null };
   }
 
   /**

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { AuditEntry, ListAuditOptions, ListCertificatesOptions } from '../contracts/records.js';
 import type {
   CertificateRecord,
+  CertificatesSince,
   IssuerRecord,
   NewIssuer,
   NewProvisioner,
@@ -180,6 +181,9 @@ export class PostgresStore implements Store {
   }
   pruneTokenUses(now: Date): Promise<number> {
     return this.certificates.pruneTokenUses(now);
+  }
+  countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
+    return this.certificates.countCertificatesSince(provisioner, requester, since);
   }
   /** The block on a public key (by key digest), or null when the key is not blocked. */
   getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
