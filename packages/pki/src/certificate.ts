@@ -27,6 +27,8 @@ export interface CertificateInfo {
   names: SubjectName[];
   permittedDns: string[];
   permittedUri: string[];
+  /** rfc822Name subtrees: a mailbox, a host, or `.domain` for every host below it. */
+  permittedEmail: string[];
   selfSigned: boolean;
 }
 
@@ -52,7 +54,7 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
     const nc = cert.getExtension('2.5.29.30');
     const subjectDer = tbs.subarray(subject.start, subject.end);
     const issuerDer = tbs.subarray(issuer.start, issuer.end);
-    const constraints = nc === null ? { dns: [], uri: [] } : readNameConstraints(new Uint8Array(nc.value));
+    const constraints = nc === null ? { dns: [], uri: [], email: [] } : readNameConstraints(new Uint8Array(nc.value));
     return {
       der,
       serial: serialToHex(new Uint8Array(Buffer.from(cert.serialNumber, 'hex'))),
@@ -72,6 +74,7 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
       ),
       permittedDns: constraints.dns,
       permittedUri: constraints.uri,
+      permittedEmail: constraints.email,
       selfSigned: Buffer.from(subjectDer).equals(issuerDer),
     };
   } catch (cause) {
@@ -81,7 +84,7 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
 }
 
 // @peculiar/x509's GeneralName types for the kinds we issue.
-const SAN_KINDS: Record<string, NameKind> = { dns: 'dns', ip: 'ip', url: 'uri' };
+const SAN_KINDS: Record<string, NameKind> = { dns: 'dns', ip: 'ip', url: 'uri', email: 'email' };
 
 /**
  * A SAN name of the kind its tag says. Reading is not issuing: a certificate already in the field
@@ -97,9 +100,10 @@ function readName(kind: NameKind, value: string): SubjectName {
   }
 }
 
-function readNameConstraints(value: Uint8Array): { dns: string[]; uri: string[] } {
+function readNameConstraints(value: Uint8Array): { dns: string[]; uri: string[]; email: string[] } {
   const dns: string[] = [];
   const uri: string[] = [];
+  const email: string[] = [];
   for (const subtrees of readChildren(value, readTlv(value, 0))) {
     if (subtrees.tag !== 0xa0) continue; // only permittedSubtrees; we never write excluded ones
     for (const subtree of readChildren(value, subtrees)) {
@@ -108,9 +112,10 @@ function readNameConstraints(value: Uint8Array): { dns: string[]; uri: string[] 
       const text = Buffer.from(value.subarray(base.contentStart, base.end)).toString('ascii');
       if (base.tag === 0x82) dns.push(text);
       if (base.tag === 0x86) uri.push(text);
+      if (base.tag === 0x81) email.push(text);
     }
   }
-  return { dns, uri };
+  return { dns, uri, email };
 }
 
 /** Reads one certificate from PEM or DER. */
@@ -153,6 +158,7 @@ export function issuerInfo(cert: CertificateInfo, signer: Signer): IssuerInfo {
     notAfter: cert.notAfter,
     permittedDns: cert.permittedDns,
     permittedUri: cert.permittedUri,
+    permittedEmail: cert.permittedEmail,
     signer,
   };
 }

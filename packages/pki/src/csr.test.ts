@@ -156,11 +156,26 @@ describe('parseCsr', () => {
 
   it('refuses a name type we do not issue', () => {
     const der = opensslCsr(
+      'othername',
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-subj', '/CN=x', '-addext', 'subjectAltName=RID:1.2.3.4'],
+    );
+    assertPkiError(() => parseCsr(der), 'badCsr', 'only DNS, IP, URI and email');
+  });
+
+  it('reads an email SAN as an email name, its domain lower-cased, and refuses a malformed one', () => {
+    const der = opensslCsr(
       'email',
       ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
-      ['-subj', '/CN=x', '-addext', 'subjectAltName=email:a@example.org'],
+      ['-subj', '/CN=x', '-addext', 'subjectAltName=email:Alice@Eng.Example'],
     );
-    assertPkiError(() => parseCsr(der), 'badCsr', 'only DNS, IP and URI');
+    assert.deepEqual(parseCsr(der).requestedNames, [{ kind: 'email', value: 'Alice@eng.example' }]);
+    const bad = opensslCsr(
+      'bademail',
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ['-subj', '/CN=x', '-addext', 'subjectAltName=email:a@b.example@evil.example'],
+    );
+    assertPkiError(() => parseCsr(bad), 'badCsr', 'exactly one "@"');
   });
 
   it('refuses a malformed requested name with badCsr, naming it', () => {

@@ -15,6 +15,7 @@ export interface IssuerInfo {
   /** The issuer's own name constraints (RFC 5280 §4.2.1.10), so we never sign a name that fails them. */
   permittedDns: readonly string[];
   permittedUri: readonly string[];
+  permittedEmail: readonly string[];
   signer: Signer;
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { describe, it } from 'node:test';
 import { generateKeyPair } from './crypto.js';
 import { createCsr, parseCsr } from './csr.js';
@@ -11,12 +12,16 @@ describe('decodeGeneralNames', () => {
       { kind: 'dns', value: 'api.example' },
       { kind: 'uri', value: 'spiffe://example.org/x' },
       { kind: 'ip', value: '10.0.0.1' },
+      { kind: 'email', value: 'alice@eng.example' },
     ]);
     assert.deepEqual(decodeGeneralNames(der), [
       { kind: 'dns', value: 'api.example' },
       { kind: 'uri', value: 'spiffe://example.org/x' },
       { kind: 'ip', value: '10.0.0.1' },
+      { kind: 'email', value: 'alice@eng.example' },
     ]);
+    // rfc822Name is [1] IA5String: context tag 0x81, the address as written.
+    assert.ok(Buffer.from(der).includes(Buffer.from([0x81, 17, ...Buffer.from('alice@eng.example')])));
   });
 
   it('never reclassifies a name by its text (issue 12: URI:attacker.test was read as DNS:attacker.test)', () => {
@@ -25,6 +30,8 @@ describe('decodeGeneralNames', () => {
       [{ kind: 'dns', value: '10.0.0.1' }, 'looks like an IPv4 address'],
       [{ kind: 'dns', value: 'spiffe://example.org/x' }, 'is not a valid DNS name'],
       [{ kind: 'uri', value: 'spiffe://example.org/ns/payments/../admin' }, 'dot segment'],
+      [{ kind: 'email', value: 'eng.example' }, 'exactly one "@"'],
+      [{ kind: 'dns', value: 'alice@eng.example' }, 'is not a valid DNS name'],
     ];
     for (const [name, message] of cases) {
       assert.throws(

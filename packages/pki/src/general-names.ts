@@ -4,14 +4,17 @@ import { PkiError } from './errors.js';
 import { formatIp, parseIp } from './ip.js';
 import { parseNameOfKind, type SubjectName } from './names.js';
 
-// GeneralName context tags (RFC 5280 §4.2.1.6), implicit and primitive for the three we issue.
+// GeneralName context tags (RFC 5280 §4.2.1.6), implicit and primitive for the four we issue.
+const EMAIL = 0x81;
 const DNS = 0x82;
 const URI = 0x86;
 const IP = 0x87;
 
-/** Encodes one GeneralName for a DNS name, IP address or URI. */
+/** Encodes one GeneralName for a DNS name, IP address, URI or email address (rfc822Name). */
 export function encodeGeneralName(n: SubjectName): Uint8Array {
   switch (n.kind) {
+    case 'email':
+      return tlv(EMAIL, Buffer.from(n.value, 'ascii'));
     case 'dns':
       return tlv(DNS, Buffer.from(n.value, 'ascii'));
     case 'uri':
@@ -33,8 +36,8 @@ function ascii(buf: Uint8Array, t: Tlv): string {
 }
 
 /**
- * Decodes GeneralNames holding only the types Shortleaf issues. Any other type (email, directory
- * name, otherName…) is refused by name rather than dropped: silently ignoring a requested name
+ * Decodes GeneralNames holding only the types Shortleaf issues. Any other type (directory name,
+ * otherName, SmtpUTF8Mailbox…) is refused by name rather than dropped: silently ignoring a requested name
  * would hand back a certificate that differs from what was asked without saying so.
  */
 export function decodeGeneralNames(buf: Uint8Array): SubjectName[] {
@@ -48,13 +51,18 @@ export function decodeGeneralNames(buf: Uint8Array): SubjectName[] {
         return parseNameOfKind('dns', ascii(buf, t));
       case URI:
         return parseNameOfKind('uri', ascii(buf, t));
+      case EMAIL:
+        return parseNameOfKind('email', ascii(buf, t));
       case IP: {
         const len = t.end - t.contentStart;
         if (len !== 4 && len !== 16) throw new PkiError('badName', 'an iPAddress name has 4 or 16 bytes');
         return { kind: 'ip', value: formatIp(buf.subarray(t.contentStart, t.end)) };
       }
       default:
-        throw new PkiError('badName', `name type [${t.tag & 0x1f}] is not issued here (only DNS, IP and URI names)`);
+        throw new PkiError(
+          'badName',
+          `name type [${t.tag & 0x1f}] is not issued here (only DNS, IP, URI and email names)`,
+        );
     }
   });
 }

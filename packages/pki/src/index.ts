@@ -38,8 +38,10 @@ export {
   type SpecialAddressKind,
 } from './ip.js';
 export {
+  EMAIL_LOCAL_PART,
   MAX_NAME_LENGTH,
   nameToString,
+  namePolicyRuleCount,
   parseName,
   parseNameOfKind,
   policyRefusal,

@@ -88,6 +88,7 @@ function subjectName(n: GeneralName, unexpected: string[]): SubjectName[] {
     if (n.iPAddress !== undefined) return [parseNameOfKind('ip', n.iPAddress)];
     if (n.uniformResourceIdentifier !== undefined)
       return canonical(parseNameOfKind('uri', n.uniformResourceIdentifier), n.uniformResourceIdentifier);
+    if (n.rfc822Name !== undefined) return canonical(parseNameOfKind('email', n.rfc822Name), n.rfc822Name);
   } catch (cause) {
     unexpected.push(`subject alternative name cannot be read: ${(cause as Error).message}`);
     return [];

@@ -19,8 +19,8 @@ export function serverNames(
   const wanted = new Set(['localhost', '127.0.0.1', '::1', ...config.dnsNames]);
   if (listenHost !== '0.0.0.0' && listenHost !== '::') wanted.add(listenHost);
   if (config.publicUrl !== null) wanted.add(new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ''));
-  const { permittedDns, permittedUri } = issuer.certificate;
-  const names = [...wanted].filter((n) => withinConstraints(parseName(n), permittedDns, permittedUri));
+  const { permittedDns, permittedUri, permittedEmail } = issuer.certificate;
+  const names = [...wanted].filter((n) => withinConstraints(parseName(n), permittedDns, permittedUri, permittedEmail));
   const dropped = [...wanted].filter((n) => !names.includes(n));
   if (dropped.length > 0)
     logger.warn('server_names_outside_constraints', {

@@ -58,8 +58,35 @@ function uriHost(uri: string): string | null {
   }
 }
 
-/** Whether a name satisfies an issuer's permitted subtrees, judged as OpenSSL and RFC 5280 §4.2.1.10 do. */
-export function withinConstraints(n: SubjectName, dns: readonly string[], uri: readonly string[]): boolean {
+/**
+ * Whether an address lies in an rfc822Name subtree (RFC 5280 §4.2.1.10): a subtree with `@` is one
+ * mailbox (local part as written, domain without case), `.domain` every host below domain, and a
+ * bare host every mailbox at exactly that host.
+ */
+function emailWithin(address: string, base: string): boolean {
+  const at = address.lastIndexOf('@');
+  const domain = address.slice(at + 1).toLowerCase();
+  if (base.includes('@')) {
+    const bAt = base.lastIndexOf('@');
+    return address.slice(0, at) === base.slice(0, bAt) && domain === base.slice(bAt + 1).toLowerCase();
+  }
+  const b = base.toLowerCase();
+  return b.startsWith('.') ? domain.endsWith(b) : domain === b;
+}
+
+/**
+ * Whether a name satisfies an issuer's permitted subtrees, judged as OpenSSL and RFC 5280 §4.2.1.10
+ * do: each name form is restricted only by subtrees of its own form, so an intermediate whose
+ * permitted subtrees name no email (a DNS-only constraint) leaves email addresses unrestricted,
+ * and one with any rfc822Name subtree admits only addresses inside one of them.
+ */
+export function withinConstraints(
+  n: SubjectName,
+  dns: readonly string[],
+  uri: readonly string[],
+  email: readonly string[],
+): boolean {
+  if (n.kind === 'email') return email.length === 0 || email.some((b) => emailWithin(n.value, b));
   // RFC 5280 §4.2.1.10: a constraint restricts only names of its own type; URI constraints match the host.
   if (n.kind === 'dns') return dns.length === 0 || dns.some((b) => dnsWithin(n.value, b.replace(/^\*\./, '.')));
   if (n.kind === 'uri') {
@@ -79,8 +106,8 @@ export const namesWithinIssuerConstraints: Lint = {
   name: 'names_within_issuer_constraints',
   check: (d, ctx) => {
     if (ctx.issuer === null) return null;
-    const { permittedDns, permittedUri } = ctx.issuer;
-    const bad = d.subjectAltNames.find((n) => !withinConstraints(n, permittedDns, permittedUri));
+    const { permittedDns, permittedUri, permittedEmail } = ctx.issuer;
+    const bad = d.subjectAltNames.find((n) => !withinConstraints(n, permittedDns, permittedUri, permittedEmail));
     return bad === undefined ? null : `${nameToString(bad)} is outside the issuer's name constraints`;
   },
 };
