@@ -218,7 +218,7 @@ describe('parsePolicy', () => {
 
   it('refuses unknown keys, naming them', () => {
     bad({ maxLifetme: '1h' }, '"maxLifetme"');
-    bad({ names: { email: ['a@b'] } }, '"names.email"');
+    bad({ names: { rfc822: ['a@b.example'] } }, '"names.rfc822"');
   });
 
   it('refuses malformed name rules', () => {

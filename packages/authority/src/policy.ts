@@ -46,7 +46,7 @@ const POLICY_KEYS = new Set([
   'maxLineageAge',
   'mtlsRenewal',
 ]);
-const NAME_KEYS = new Set(['dns', 'ip', 'uri']);
+const NAME_KEYS = new Set(['dns', 'ip', 'uri', 'email']);
 
 /**
  * Validates a stored or configured policy; an unknown key or bad value names itself in the error.

@@ -73,14 +73,14 @@ describe('parseTemplate', () => {
 
   it('accepts an empty template, which changes nothing', () => {
     const t = parse({});
-    assert.deepEqual(t, { where: WHERE, subject: {}, uris: [], dnsNames: [] });
+    assert.deepEqual(t, { where: WHERE, subject: {}, uris: [], dnsNames: [], emails: [] });
   });
 
   it('names an unknown key exactly, with the known ones', () => {
     throwsCode(
       () => parse({ ...GOOD, lifetme: '8h' }),
       'badTemplate',
-      'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, dnsNames, lifetime)',
+      'unknown template key "templates.services.lifetme" (known keys: subject, extKeyUsage, uris, dnsNames, emails, lifetime)',
     );
   });
 

@@ -1,9 +1,11 @@
 import {
+  EMAIL_LOCAL_PART,
   EXT_KEY_USAGE_NAMES,
   PkiError,
   SUBJECT_ATTRIBUTE_NAMES,
   encodeName,
   extKeyUsageOid,
+  namePolicyRuleCount,
   parseName,
   parseNameOfKind,
   parseUriPattern,
@@ -25,11 +27,12 @@ import { REGISTERED_CLAIMS } from './token.js';
 type UriPart = { literal: string } | { claim: string };
 
 /**
- * A SAN built from the token's claims: a URI (`spiffe://example.org/ns/{namespace}/sa/{service}`)
- * or a DNS name (`{serviceaccount}.{namespace}.svc.example.org`).
+ * A SAN built from the token's claims: a URI (`spiffe://example.org/ns/{namespace}/sa/{service}`),
+ * a DNS name (`{serviceaccount}.{namespace}.svc.example.org`) or an email address (`{email}`,
+ * `{preferred_username}@eng.example`).
  */
 export interface UriTemplate {
-  kind: 'uri' | 'dns';
+  kind: 'uri' | 'dns' | 'email';
   /** As configured, for messages. */
   text: string;
   /** Where it was configured, e.g. `templates.services.uris[0]`. */
@@ -50,11 +53,13 @@ export interface CertificateTemplate {
   uris: readonly UriTemplate[];
   /** DNS names, each placeholder standing for exactly one label. */
   dnsNames: readonly UriTemplate[];
+  /** Email addresses: a placeholder is the whole address, one dot-atom before `@`, or one label after it. */
+  emails: readonly UriTemplate[];
   /** Replaces the provisioner policy's default lifetime; a requested notAfter still wins within min..max. */
   lifetimeMs?: number;
 }
 
-const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'dnsNames', 'lifetime'] as const;
+const TEMPLATE_KEYS = ['subject', 'extKeyUsage', 'uris', 'dnsNames', 'emails', 'lifetime'] as const;
 
 // Keys someone might reach for to make a CA or change the key usage: refused with the reason.
 const CA_KEYS = new Set([
@@ -122,6 +127,7 @@ export function parseTemplate(doc: unknown, where: string): CertificateTemplate 
     subject: parseSubject(doc.subject, `${where}.subject`),
     uris: parseUris(doc.uris, `${where}.uris`),
     dnsNames: parseDnsNames(doc.dnsNames, `${where}.dnsNames`),
+    emails: parseEmails(doc.emails, `${where}.emails`),
   };
   if (doc.extKeyUsage !== undefined) template.extKeyUsage = parseExtKeyUsage(doc.extKeyUsage, `${where}.extKeyUsage`);
   if (doc.lifetime !== undefined) template.lifetimeMs = parseLifetime(doc.lifetime, `${where}.lifetime`);
@@ -199,8 +205,40 @@ function parseDnsNames(doc: unknown, where: string): UriTemplate[] {
   return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`, 'dns'));
 }
 
+function parseEmails(doc: unknown, where: string): UriTemplate[] {
+  if (doc === undefined) return [];
+  if (!Array.isArray(doc))
+    return fail(
+      `template key "${where}" must be a list of email templates such as "{email}" or "{preferred_username}@eng.example"`,
+    );
+  return doc.map((text: unknown, i) => parseUriTemplate(text, `${where}[${i}]`, 'email'));
+}
+
+/**
+ * Where a placeholder sits, which decides what its value may be: a URI path segment, a DNS label,
+ * an email address's local part or one label of its domain, or a whole email address.
+ */
+type PlaceholderRole = 'segment' | 'label' | 'local' | 'domain' | 'address';
+
+/**
+ * The role of each part of a template (literals too, unused). An email template is one
+ * placeholder standing for the whole address, or has exactly one literal `@`: placeholders before
+ * it fill the local part, after it the domain, so no value decides which side of `@` it lands on.
+ */
+function placeholderRoles(kind: UriTemplate['kind'], parts: readonly UriPart[], where: string): PlaceholderRole[] {
+  if (kind === 'uri') return parts.map(() => 'segment');
+  if (kind === 'dns') return parts.map(() => 'label');
+  if (parts.length === 1 && 'claim' in parts[0]!) return ['address'];
+  const ats = parts.flatMap((p, i) => ('literal' in p ? [...p.literal].flatMap((c) => (c === '@' ? [i] : [])) : []));
+  if (ats.length !== 1)
+    fail(
+      `template key "${where}": an email template is one placeholder for the whole address ("{email}") or has exactly one literal "@" ("{preferred_username}@eng.example")`,
+    );
+  return parts.map((_, i) => (i < ats[0]! ? 'local' : 'domain'));
+}
+
 /** Splits `spiffe://example.org/ns/{namespace}` into literals and claims; any stray brace is an error. */
-function parseUriTemplate(text: unknown, where: string, kind: 'uri' | 'dns' = 'uri'): UriTemplate {
+function parseUriTemplate(text: unknown, where: string, kind: UriTemplate['kind'] = 'uri'): UriTemplate {
   if (typeof text !== 'string') return fail(`template key "${where}" must be a string`);
   const parts: UriPart[] = [];
   let rest = text;
@@ -235,14 +273,15 @@ function parseUriTemplate(text: unknown, where: string, kind: 'uri' | 'dns' = 'u
   ) {
     fail(`template key "${where}": ${JSON.stringify(text)} must start with a literal scheme such as "spiffe://"`);
   }
+  placeholderRoles(kind, parts, where); // an email template's "@" must be literal, and only one
   const template: UriTemplate = { kind, text, where, parts };
-  // With a harmless value in every placeholder, the result must already be a valid URI name: the
-  // literal parts alone cannot add a dot segment, a query to a SPIFFE ID, or anything else a name
-  // is refused for.
+  // With a harmless value in every placeholder, the result must already be a valid name: the
+  // literal parts alone cannot add a dot segment, a query to a SPIFFE ID, a second "@", or
+  // anything else a name is refused for.
   try {
     parseNameOfKind(
       kind,
-      render(template, () => 'x'),
+      render(template, (_, role) => (role === 'address' ? 'x@x.example' : 'x')),
     );
   } catch (cause) {
     fail(`template key "${where}": ${(cause as Error).message}`);
@@ -250,36 +289,59 @@ function parseUriTemplate(text: unknown, where: string, kind: 'uri' | 'dns' = 'u
   return template;
 }
 
-function render(t: UriTemplate, value: (claim: string) => string): string {
-  return t.parts.map((p) => ('literal' in p ? p.literal : value(p.claim))).join('');
+function render(t: UriTemplate, value: (claim: string, role: PlaceholderRole) => string): string {
+  const roles = placeholderRoles(t.kind, t.parts, t.where);
+  return t.parts.map((p, i) => ('literal' in p ? p.literal : value(p.claim, roles[i]!))).join('');
+}
+
+/** Null when a claim value fits its place in a name, else what it must look like. */
+function placeholderRefusal(value: string, role: PlaceholderRole): string | null {
+  switch (role) {
+    case 'segment':
+      return CLAIM_VALUE.test(value)
+        ? null
+        : 'it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")';
+    case 'label':
+    case 'domain':
+      return DNS_CLAIM_VALUE.test(value) ? null : 'it must be one DNS label, 1 to 63 letters, digits or "-" (no ".")';
+    case 'local':
+      return value.length <= 64 && EMAIL_LOCAL_PART.test(value)
+        ? null
+        : 'it must be one local part of an address: at most 64 letters, digits and !#$%&*+/=?^_{|}~- in dot-separated words (no "@", quotes or spaces)';
+    case 'address':
+      try {
+        parseNameOfKind('email', value);
+        return null;
+      } catch (cause) {
+        if (!(cause instanceof PkiError)) throw cause;
+        return `it must be one email address: ${cause.message}`;
+      }
+  }
 }
 
 /**
- * Builds a template's URI SANs from a token's claims. A claim the template names but the token
- * lacks is `templateClaimMissing`; a value outside CLAIM_VALUE is `templateClaimInvalid`. The
- * caller still checks the results against the provisioner's name policy.
+ * Builds a template's SANs from a token's claims. A claim the template names but the token lacks
+ * is `templateClaimMissing`; a value that does not fit its place (see `placeholderRefusal`) is
+ * `templateClaimInvalid`. The caller still checks the results against the provisioner's name policy.
  */
 export function renderTemplateUris(
-  template: Pick<CertificateTemplate, 'uris'> & Partial<Pick<CertificateTemplate, 'dnsNames'>>,
+  template: Pick<CertificateTemplate, 'uris'> & Partial<Pick<CertificateTemplate, 'dnsNames' | 'emails'>>,
   claims: Readonly<Record<string, string>>,
 ): SubjectName[] {
-  return [...template.uris, ...(template.dnsNames ?? [])].map((t) => {
-    const dns = t.kind === 'dns';
-    const uri = render(t, (claim) => {
+  return [...template.uris, ...(template.dnsNames ?? []), ...(template.emails ?? [])].map((t) => {
+    const uri = render(t, (claim, role) => {
       const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
       if (typeof value !== 'string')
         throw new AuthorityError(
           'templateClaimMissing',
           `the token has no "${claim}" claim, which ${t.where} (${t.text}) needs; mint it with --claim ${claim}=VALUE`,
         );
-      if (dns ? !DNS_CLAIM_VALUE.test(value) : !CLAIM_VALUE.test(value)) {
+      const refusal = placeholderRefusal(value, role);
+      if (refusal !== null)
         throw new AuthorityError(
           'templateClaimInvalid',
-          dns
-            ? `the token claim "${claim}" cannot go into ${t.where}: it must be one DNS label, 1 to 63 letters, digits or "-" (no ".")`
-            : `the token claim "${claim}" cannot go into ${t.where}: it must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit (no "/", "%", "@" or ":")`,
+          `the token claim "${claim}" cannot go into ${t.where}: ${refusal}`,
         );
-      }
       return value;
     });
     try {
@@ -287,12 +349,14 @@ export function renderTemplateUris(
     } catch (cause) {
       throw new AuthorityError(
         'templateClaimInvalid',
-        `the token's claims make ${t.where} an invalid ${dns ? 'DNS name' : 'URI'}: ${(cause as Error).message}`,
+        `the token's claims make ${t.where} an invalid ${KIND_WORDS[t.kind]}: ${(cause as Error).message}`,
         { cause },
       );
     }
   });
 }
+
+const KIND_WORDS = { uri: 'URI', dns: 'DNS name', email: 'email address' } as const;
 
 /** The provisioner's policy with the template's lifetime as its default, kept within min..max. */
 export function applyTemplateLifetime(policy: Policy, template: CertificateTemplate | undefined): Policy {
@@ -311,10 +375,9 @@ export function applyTemplateLifetime(policy: Policy, template: CertificateTempl
  */
 function couldPass(t: UriTemplate, names: NamePolicy): string | null {
   if (t.parts.every((p) => 'literal' in p)) return policyRefusal(parseNameOfKind(t.kind, t.text), names);
-  // A DNS template's placeholders may sit anywhere; each rendering meets the policy at issuance.
-  if (t.kind === 'dns') return null;
-  const rules = (names.dns?.length ?? 0) + (names.ip?.length ?? 0) + (names.uri?.length ?? 0);
-  if (rules === 0) return null;
+  // A DNS or email template's placeholders may sit anywhere; each rendering meets the policy at issuance.
+  if (t.kind !== 'uri') return null;
+  if (namePolicyRuleCount(names) === 0) return null;
   const first = t.parts[0];
   const prefix = first !== undefined && 'literal' in first ? first.literal : '';
   const ok = (names.uri ?? []).some((p) => {
@@ -355,13 +418,14 @@ export async function assertTemplatesFitProvisioners(
         `template key "${t.where}.lifetime" (${formatDuration(t.lifetimeMs)}) is outside provisioner ${name}'s policy: ${formatDuration(policy.minLifetimeMs)} to ${formatDuration(policy.maxLifetimeMs)}`,
       );
     }
-    if (row.type === 'acme' && (t.uris.length > 0 || t.dnsNames.length > 0)) {
+    const named = (['uris', 'dnsNames', 'emails'] as const).find((key) => t[key].length > 0);
+    if (row.type === 'acme' && named !== undefined) {
       fail(
-        `template key "${t.where}.${t.uris.length > 0 ? 'uris' : 'dnsNames'}" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
+        `template key "${t.where}.${named}" is not allowed: ${name} is an ACME provisioner, whose names must be proven by challenges`,
       );
     }
     const offered = BUILT_IN_PROVISIONERS.find(row.type)?.templateClaims;
-    for (const u of [...t.uris, ...t.dnsNames]) {
+    for (const u of [...t.uris, ...t.dnsNames, ...t.emails]) {
       const claim = u.parts.find((p) => 'claim' in p && offered !== undefined && !offered.includes(p.claim));
       if (claim !== undefined && 'claim' in claim)
         fail(
