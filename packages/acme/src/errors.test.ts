@@ -18,6 +18,7 @@ const EXPECTED: Record<AuthorityErrorCode, AcmeErrorType | 'unavailable' | null>
   keyBlocked: 'badPublicKey',
   badRevocationReason: 'badRevocationReason',
   storageUnavailable: 'unavailable',
+  rateLimited: 'rateLimited',
   tokenMalformed: null,
   tokenSignature: null,
   tokenExpired: null,
@@ -94,5 +95,11 @@ describe('domain errors as ACME errors', () => {
     assert.equal(acmeErrorFor(new TypeError('x')), null);
     const own = new AcmeError('rateLimited', 'slow down');
     assert.equal(acmeErrorFor(own), own);
+  });
+
+  it("an authority's rateLimited keeps its Retry-After", () => {
+    const acme = acmeErrorFor(new AuthorityError('rateLimited', 'the limit is 2/1h', { retryAfterS: 90 }));
+    assert.equal(acme?.status, 429);
+    assert.deepEqual(acme?.headers, { 'Retry-After': '90' });
   });
 });

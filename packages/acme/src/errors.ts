@@ -140,6 +140,8 @@ export const AUTHORITY_TO_ACME: { readonly [C in AuthorityErrorCode]: AcmeErrorT
   keyBlocked: 'badPublicKey',
   badRevocationReason: 'badRevocationReason',
   storageUnavailable: 'unavailable',
+  // A token door's limit; ACME counts its own (orders per account), but the type fits either.
+  rateLimited: 'rateLimited',
   // Not reached through ACME, or ours to fix: the token and mutual-TLS doors' refusals, the
   // operator's (policy, template, ceremony) and the CA's own failures.
   tokenMalformed: null,
@@ -198,5 +200,9 @@ export function acmeErrorFor(err: unknown): AcmeError | null {
       headers: { 'Retry-After': '5' },
       cause: err,
     });
-  return new AcmeError(row, (err as Error).message, { cause: err });
+  const retryAfterS = err instanceof AuthorityError ? err.retryAfterS : undefined;
+  return new AcmeError(row, (err as Error).message, {
+    cause: err,
+    ...(retryAfterS === undefined ? {} : { headers: { 'Retry-After': String(retryAfterS) } }),
+  });
 }

@@ -72,12 +72,13 @@ export function createApiApp(opts: ApiAppOptions): Hono {
   const intermediatesPem = () => encodeCertificates(opts.intermediates?.() ?? opts.authority.chain);
 
   app.onError((err, c) => {
-    const { problem, internal } = toProblem(err);
+    const { problem, internal, retryAfterS } = toProblem(err);
     if (internal) opts.logger.error('request_failed', { path: c.req.path, error: err.message, stack: err.stack });
     // A refused oversized body is never read to its end: close rather than leave the socket paused.
     if (problem.status === 413) c.header('connection', 'close');
     // A 503 is the database or the intermediate being unavailable for a moment: say when to retry.
     if (problem.status === 503) c.header('retry-after', String(RETRY_AFTER_SECONDS));
+    if (retryAfterS !== undefined) c.header('retry-after', String(retryAfterS));
     c.header('content-type', 'application/problem+json');
     return c.body(JSON.stringify(problem), problem.status as 400);
   });

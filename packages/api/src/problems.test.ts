@@ -23,6 +23,7 @@ const API_CODES: Record<ApiErrorCode, true> = {
   methodNotAllowed: true,
 };
 const AUTHORITY_CODES: Record<AuthorityErrorCode, true> = {
+  rateLimited: true,
   tokenMalformed: true,
   tokenSignature: true,
   tokenExpired: true,

@@ -98,6 +98,8 @@ export const PROBLEMS: ProblemTable = {
   lineageExpired: { status: 403, title: 'Lineage too old to renew; authenticate again' },
   renewalNotAllowed: { status: 403, title: 'Renewal over this door not allowed for this provisioner' },
   notAuthorized: { status: 403, title: 'Not authorized' },
+  // One identity's certificates per window (--max-certificates-per-identity); sent with Retry-After.
+  rateLimited: { status: 429, title: 'Too many certificates for this identity' },
   // Operator input (a policy, a template, an intermediate or root to import) that the operator can
   // correct: today only the CLI meets these, the admin API and console next (issue 16).
   badPolicy: { status: 400, title: 'Invalid policy' },
@@ -127,9 +129,9 @@ export const RETRY_AFTER_SECONDS = 5;
 /**
  * Turns any error into a problem document. Known codes keep their message (written for the
  * client); internal codes and anything else are a 500 with a generic detail, and the caller logs
- * the cause.
+ * the cause. `retryAfterS` is the refusal's own Retry-After (`rateLimited`).
  */
-export function toProblem(err: unknown): { problem: Problem; internal: boolean } {
+export function toProblem(err: unknown): { problem: Problem; internal: boolean; retryAfterS?: number } {
   // The store's outage surfaces untranslated from a read (a provisioner, a certificate): it is
   // the same retriable 503 as the authority's own storageUnavailable.
   if (isStorageUnavailable(err) && !(err instanceof AuthorityError))
@@ -143,5 +145,6 @@ export function toProblem(err: unknown): { problem: Problem; internal: boolean }
   return {
     problem: { type: problemType(err.code), title: row.title, status: row.status, detail: err.message },
     internal: false,
+    ...(err instanceof AuthorityError && err.retryAfterS !== undefined ? { retryAfterS: err.retryAfterS } : {}),
   };
 }

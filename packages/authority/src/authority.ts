@@ -23,6 +23,7 @@ import {
 import { StoreError, keyDigest } from '@shortleaf/store/contracts';
 import { AuthorityError } from './errors.js';
 import type { LoadedIssuer } from './issuer.js';
+import { checkIdentityLimit } from './identity-limit.js';
 import { checkRenewalDoor } from './lineage.js';
 import { parsePolicy, type Policy } from './policy.js';
 import { NO_TELEMETRY, type AuthorityStore, type Clock, type FrontDoor, type Logger, type Telemetry } from './ports.js';
@@ -123,6 +124,8 @@ export function createAuthority(opts: AuthorityOptions) {
     issuer?: LoadedIssuer;
     provisioner: string;
     requester: string;
+    /** Where the request came from, when `requester` names an identity instead; kept in the audit entry. */
+    address?: string;
     actor: string;
     action: 'issue' | 'renew';
     frontDoor: FrontDoor;
@@ -222,7 +225,12 @@ export function createAuthority(opts: AuthorityOptions) {
             action: req.action,
             actor: req.actor,
             serial: serial.hex,
-            detail: { names, notAfter: notAfter.toISOString(), requester: req.requester },
+            detail: {
+              names,
+              notAfter: notAfter.toISOString(),
+              requester: req.requester,
+              ...(req.address === undefined ? {} : { address: req.address }),
+            },
           },
         });
       } catch (cause) {
@@ -255,6 +263,12 @@ export function createAuthority(opts: AuthorityOptions) {
   }): Promise<IssuedCertificate> {
     const started = performance.now();
     const claims = await tokens.authorizeSign(input.token, input.audiences);
+    // A reusable bearer token's certificates are recorded under the identity it names, so the
+    // limit on that identity is counted from the database by whichever instance is asked.
+    const identity = claims.perIdentity?.identity;
+    const limit = claims.perIdentity?.limit ?? null;
+    if (identity !== undefined && limit !== null)
+      await checkIdentityLimit(store, { provisioner: claims.provisioner, identity, limit }, clock.now());
     const policy = await policyOf(claims.provisioner);
     if (typeof input.csr !== 'string') throw new PkiError('badCsr', 'csr must be a PEM string');
     const csr = parseCsr(input.csr);
@@ -282,7 +296,8 @@ export function createAuthority(opts: AuthorityOptions) {
     const lifetimeMs = resolveLifetime(input.notAfter, policy, now);
     return issue({
       provisioner: claims.provisioner,
-      requester: input.requester,
+      requester: identity ?? input.requester,
+      ...(identity === undefined ? {} : { address: input.requester }),
       actor: `provisioner:${claims.provisioner}`,
       action: 'issue',
       frontDoor: 'rest',

@@ -53,6 +53,8 @@ export type AuthorityErrorCode =
   | 'lineageExpired'
   | 'renewalNotAllowed'
   | 'notAuthorized'
+  /** One identity got as many certificates from its provisioner as it may in the window; `retryAfterS` says when room comes back. */
+  | 'rateLimited'
   | 'storageUnavailable'
   | 'internal';
 
@@ -63,9 +65,12 @@ export type AuthorityErrorCode =
 export class AuthorityError extends Error {
   override readonly name = 'AuthorityError';
   readonly code: AuthorityErrorCode;
+  /** Seconds until asking again can succeed (`rateLimited`); front doors send it as Retry-After. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: AuthorityErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: AuthorityErrorCode, message: string, options?: { cause?: unknown; retryAfterS?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.retryAfterS = options?.retryAfterS;
   }
 }

@@ -93,6 +93,12 @@ export interface AuthorityStore {
   completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRow | null>;
   pruneTokenUses(now: Date): Promise<number>;
+  /** Certificates `provisioner` recorded for `requester` after `since`, and the oldest of them. */
+  countCertificatesSince(
+    provisioner: string,
+    requester: string,
+    since: Date,
+  ): Promise<{ count: number; oldest: Date | null }>;
 }
 
 /**

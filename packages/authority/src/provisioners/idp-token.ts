@@ -1,6 +1,7 @@
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { formatDuration, parseDuration } from '../duration.js';
 import { AuthorityError } from '../errors.js';
+import { DEFAULT_IDENTITY_LIMIT, parseIdentityLimit, type IdentityLimit } from '../identity-limit.js';
 import type { ProvisionerRow } from '../ports.js';
 import { TOKEN_CLOCK_SKEW_S, type TokenHeader } from '../token.js';
 import { IDP_ALGORITHMS, checkKeyUrl, parseJwks, type JwksCache, type JwksSource } from './jwks.js';
@@ -19,6 +20,8 @@ export interface IdpTokenConfig {
   keys: JwksSource;
   /** Tokens issued (`iat`) longer ago than this are refused, whatever their `exp` says. */
   maxTokenAgeMs: number;
+  /** How many certificates one identity may get per window; null: no limit. */
+  identityLimit: IdentityLimit | null;
 }
 
 /** One hour: a projected token's default life, and the usual ID token's. */
@@ -32,7 +35,8 @@ function bad(message: string): never {
 
 /**
  * Parses the options both types share: `issuer`, `audience`, `jwks` (a stored key set) or
- * `jwksUrl`, `maxTokenAge` (a duration). `noKeys` says what to do without either: discover them
+ * `jwksUrl`, `maxTokenAge` (a duration), `maxCertificatesPerIdentity` (`N/PERIOD` or `none`;
+ * DEFAULT_IDENTITY_LIMIT when absent). `noKeys` says what to do without either: discover them
  * from the issuer (OIDC) or refuse (Kubernetes). Unknown keys are refused, as everywhere.
  */
 export function parseIdpOptions(
@@ -42,7 +46,7 @@ export function parseIdpOptions(
   noKeys: (issuer: string) => JwksSource,
 ): IdpTokenConfig & { options: Record<string, unknown> } {
   if (!isObject(options)) bad(`${label} provisioner options must be a JSON object`);
-  const known = ['issuer', 'audience', 'jwks', 'jwksUrl', 'maxTokenAge', ...extraKeys];
+  const known = ['issuer', 'audience', 'jwks', 'jwksUrl', 'maxTokenAge', 'maxCertificatesPerIdentity', ...extraKeys];
   const unknown = Object.keys(options).find((k) => !known.includes(k));
   if (unknown !== undefined)
     bad(`unknown ${label} provisioner option ${JSON.stringify(unknown)} (known: ${known.join(', ')})`);
@@ -69,7 +73,11 @@ export function parseIdpOptions(
     if (maxTokenAgeMs <= 0 || maxTokenAgeMs > 24 * 60 * 60 * 1000)
       bad('--max-token-age must be longer than 0s and at most 24h');
   }
-  return { issuer, audience, keys, maxTokenAgeMs, options };
+  const identityLimit =
+    options.maxCertificatesPerIdentity === undefined
+      ? DEFAULT_IDENTITY_LIMIT
+      : parseIdentityLimit(options.maxCertificatesPerIdentity);
+  return { issuer, audience, keys, maxTokenAgeMs, identityLimit, options };
 }
 
 /**

@@ -18,13 +18,18 @@ function parseKubernetes(material: ProvisionerMaterial): KubernetesProvisionerCo
       'badProvisionerOptions',
       "a Kubernetes provisioner has no key of its own: it trusts the cluster's key set (--jwks-file or --jwks-url)",
     );
-  const { issuer, audience, keys, maxTokenAgeMs } = parseIdpOptions(material.options, 'Kubernetes', [], () => {
-    throw new AuthorityError(
-      'badProvisionerOptions',
-      "a Kubernetes provisioner needs the cluster's service-account keys: --jwks-file FILE (kubectl get --raw /openid/v1/jwks) or --jwks-url URL",
-    );
-  });
-  return { issuer, audience, keys, maxTokenAgeMs };
+  const { issuer, audience, keys, maxTokenAgeMs, identityLimit } = parseIdpOptions(
+    material.options,
+    'Kubernetes',
+    [],
+    () => {
+      throw new AuthorityError(
+        'badProvisionerOptions',
+        "a Kubernetes provisioner needs the cluster's service-account keys: --jwks-file FILE (kubectl get --raw /openid/v1/jwks) or --jwks-url URL",
+      );
+    },
+  );
+  return { issuer, audience, keys, maxTokenAgeMs, identityLimit };
 }
 
 /** The stored options of a row, parsed once per distinct text. */
@@ -65,14 +70,35 @@ export function kubernetesClaims(payload: Record<string, unknown>): Record<strin
   return claims;
 }
 
+/**
+ * Whom the per-identity limit counts: the pod when the token is bound to one (a kubelet's projected
+ * token always is), else the service account. One leaked token names one pod, so it is bounded
+ * either way; counting per service account instead would refuse a rollout of a deployment with
+ * more replicas than the limit, whose pods all bootstrap within minutes. Kubernetes names hold no
+ * `/`, so the two forms cannot meet.
+ */
+export function kubernetesIdentity(claims: Record<string, string>): string {
+  const account = `system:serviceaccount:${claims.namespace}:${claims.serviceaccount}`;
+  return claims.pod === undefined ? account : `${account}/pod/${claims.pod}`;
+}
+
 function createKubernetesAuthorizer(deps: TokenAuthorizerDeps): TokenAuthorizer {
   const jwks = createJwksCache({ now: deps.now });
   const configs = new Map<string, { text: string; config: KubernetesProvisionerConfig }>();
   return {
     async authorizeSign(header, row) {
-      const payload = await verifyIdpToken(header, row, configOf(configs, row), jwks, deps);
+      const config = configOf(configs, row);
+      const payload = await verifyIdpToken(header, row, config, jwks, deps);
+      const claims = kubernetesClaims(payload);
       // Names come only from the provisioner's template: the token states who, the CA says what.
-      return { provisioner: row.name, subject: null, names: [], claims: kubernetesClaims(payload), use: null };
+      return {
+        provisioner: row.name,
+        subject: null,
+        names: [],
+        claims,
+        use: null,
+        perIdentity: { identity: kubernetesIdentity(claims), limit: config.identityLimit },
+      };
     },
     authorizeRevoke: () => refuseRevoke('Kubernetes service-account'),
   };
@@ -82,7 +108,8 @@ function createKubernetesAuthorizer(deps: TokenAuthorizerDeps): TokenAuthorizer 
  * Projected service-account tokens (the JWT a kubelet mounts into a pod), verified against the
  * cluster's keys. They are bearer tokens the pod reuses until the kubelet rotates them, so they are
  * not single-use: what bounds a replay is their audience (minted for this CA only), their short
- * life and the maximum token age, and the fresh key every CSR proves. Their certificates carry only
+ * life and the maximum token age, the fresh key every CSR proves, and the per-identity limit
+ * (`maxCertificatesPerIdentity`, counted per pod). Their certificates carry only
  * the names the provisioner's template makes from the namespace, service account and pod.
  */
 export const kubernetesProvisioner: ProvisionerType<KubernetesProvisionerConfig> = {

@@ -32,12 +32,13 @@ function parseOidc(material: ProvisionerMaterial): OidcProvisionerConfig {
   const scopes = parsed.options.scopes ?? ['openid', 'email', 'profile'];
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string' || !SCOPE.test(s)))
     throw new AuthorityError('badProvisionerOptions', '--scopes is a comma-separated list of OAuth scopes');
-  const { issuer, audience, keys, maxTokenAgeMs } = parsed;
+  const { issuer, audience, keys, maxTokenAgeMs, identityLimit } = parsed;
   return {
     issuer,
     audience,
     keys,
     maxTokenAgeMs,
+    identityLimit,
     clientId: audience,
     scopes: scopes.includes('openid') ? (scopes as string[]) : ['openid', ...(scopes as string[])],
   };
@@ -90,8 +91,19 @@ function createOidcAuthorizer(deps: TokenAuthorizerDeps): TokenAuthorizer {
   const configs = new Map<string, { text: string; config: OidcProvisionerConfig }>();
   return {
     async authorizeSign(header, row) {
-      const payload = await verifyIdpToken(header, row, configOf(configs, row), jwks, deps);
-      return { provisioner: row.name, subject: null, names: [], claims: oidcClaims(payload), use: null };
+      const config = configOf(configs, row);
+      const payload = await verifyIdpToken(header, row, config, jwks, deps);
+      if (typeof payload.sub !== 'string' || payload.sub === '')
+        throw new AuthorityError('tokenMalformed', 'the token "sub" must be a non-empty string');
+      return {
+        provisioner: row.name,
+        subject: null,
+        names: [],
+        claims: oidcClaims(payload),
+        use: null,
+        // OpenID Connect Core §2: `sub` is unique only within its issuer, so the two name one person or job.
+        perIdentity: { identity: `${config.issuer}#${payload.sub}`, limit: config.identityLimit },
+      };
     },
     authorizeRevoke: () => refuseRevoke('OIDC ID'),
   };
@@ -105,7 +117,8 @@ export function oidcConfigOf(row: Pick<ProvisionerRow, 'publicJwk' | 'options'>)
 /**
  * ID tokens of any OpenID Connect provider (Okta, Entra ID, Google, Keycloak, Dex) and CI systems
  * whose job tokens have the same shape (GitHub Actions, GitLab). Bearer tokens, not single-use:
- * their audience, their life and the maximum token age bound a replay (see kubernetes.ts).
+ * their audience, their life, the maximum token age and the per-identity limit (counted per
+ * `iss` and `sub`) bound a replay (see kubernetes.ts).
  */
 export const oidcProvisioner: ProvisionerType<OidcProvisionerConfig> = {
   type: 'oidc',

@@ -1,4 +1,5 @@
 import type { SubjectName } from '@shortleaf/pki';
+import type { IdentityLimit } from '../identity-limit.js';
 import type { ProvisionerRow } from '../ports.js';
 import type { TokenHeader, TokenUse } from '../token.js';
 
@@ -19,6 +20,12 @@ export interface SignAuthorization {
   /** String claims a template may put into names (`{namespace}`); never registered claims. */
   claims: Record<string, string>;
   use: TokenUse | null;
+  /**
+   * For a reusable bearer token (a service-account or ID token): who it names, recorded as the
+   * certificate's requester, and how many certificates that identity may get per window (null:
+   * no limit). Absent for a single-use credential, which is its own limit.
+   */
+  perIdentity?: { identity: string; limit: IdentityLimit | null };
 }
 
 /** What a revoke credential grants: the serial it names, and the use to spend (or none). */
