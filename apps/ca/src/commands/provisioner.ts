@@ -39,6 +39,7 @@ const ADD_FLAGS = {
   'jwks-file': { type: 'string' },
   'jwks-url': { type: 'string' },
   'max-token-age': { type: 'string' },
+  'max-certificates-per-identity': { type: 'string' },
   scopes: { type: 'string' },
 } satisfies NonNullable<ParseArgsConfig['options']>;
 
@@ -46,7 +47,15 @@ type AddValues = Values<typeof ADD_FLAGS>;
 
 /** Flags that belong to one family of types, so another type refuses them rather than ignore them. */
 const ACME_FLAGS = ['require-eab', 'terms-of-service', 'orders-per-hour', 'failed-validations-per-hour'] as const;
-const IDP_FLAGS = ['issuer', 'audience', 'jwks-file', 'jwks-url', 'max-token-age', 'scopes'] as const;
+const IDP_FLAGS = [
+  'issuer',
+  'audience',
+  'jwks-file',
+  'jwks-url',
+  'max-token-age',
+  'max-certificates-per-identity',
+  'scopes',
+] as const;
 
 function refuseFlags(values: AddValues, flags: readonly (keyof AddValues)[], belongsTo: string): void {
   const found = flags.find((k) => values[k] !== undefined);
@@ -86,6 +95,10 @@ function idpOptions(values: AddValues, type: 'kubernetes' | 'oidc'): Record<stri
     ...(jwks === undefined ? {} : { jwks }),
     ...(values['jwks-url'] === undefined ? {} : { jwksUrl: values['jwks-url'] }),
     ...(values['max-token-age'] === undefined ? {} : { maxTokenAge: values['max-token-age'] }),
+    // N/PERIOD or none; the type's default (100/1h) when not given.
+    ...(values['max-certificates-per-identity'] === undefined
+      ? {}
+      : { maxCertificatesPerIdentity: values['max-certificates-per-identity'] }),
     ...(values.scopes === undefined ? {} : { scopes: values.scopes.split(',').map((x) => x.trim()) }),
   };
 }
@@ -193,7 +206,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const type = values.type ?? 'jwk';
     if (name === undefined)
       throw new UsageError(
-        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme | --type kubernetes --issuer ISS --audience AUD (--jwks-file FILE | --jwks-url URL) | --type oidc --issuer URL --audience CLIENT_ID [--jwks-url URL]) [--allow-dns PATTERN]... [--max-token-age D]',
+        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme | --type kubernetes --issuer ISS --audience AUD (--jwks-file FILE | --jwks-url URL) | --type oidc --issuer URL --audience CLIENT_ID [--jwks-url URL]) [--allow-dns PATTERN]... [--max-token-age D] [--max-certificates-per-identity N/PERIOD]',
       );
     // The registry says which types exist; ADD_BY_TYPE how to make each from flags.
     if (PROVISIONER_TYPES.find(type) === undefined)
