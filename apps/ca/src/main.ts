@@ -65,7 +65,7 @@ with a URL, --data holds only local files: the development root, passphrase and 
   shortleaf migrate --data DIR|--database URL
   shortleaf store copy --from-data DIR --to URL [--password-file FILE]   move a SQLite CA into an empty PostgreSQL database
   shortleaf store restored --database URL --from WHAT   after pg_restore or point-in-time recovery: the next CRL number stays above every one published
-  shortleaf provisioner add NAME --data DIR|--database URL --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--max-lifetime 7d]
+  shortleaf provisioner add NAME --data DIR|--database URL --key-out FILE [--allow-dns P] [--allow-ip CIDR] [--allow-uri P] [--allow-email P] [--max-lifetime 7d]
   shortleaf provisioner add NAME --type acme --data DIR|--database URL [--require-eab] [--terms-of-service URL] [--orders-per-hour N] [--failed-validations-per-hour N] [--allow-dns P]...
   shortleaf provisioner list --data DIR|--database URL
   shortleaf acme eab add --provisioner NAME --data DIR|--database URL     prints a key id and HMAC key for one ACME account

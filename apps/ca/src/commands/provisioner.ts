@@ -22,6 +22,7 @@ const ADD_FLAGS = {
   'allow-dns': { type: 'string', multiple: true },
   'allow-uri': { type: 'string', multiple: true },
   'allow-ip': { type: 'string', multiple: true },
+  'allow-email': { type: 'string', multiple: true },
   'default-lifetime': { type: 'string' },
   'max-lifetime': { type: 'string' },
   'min-lifetime': { type: 'string' },
@@ -206,7 +207,7 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     const type = values.type ?? 'jwk';
     if (name === undefined)
       throw new UsageError(
-        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme | --type kubernetes --issuer ISS --audience AUD (--jwks-file FILE | --jwks-url URL) | --type oidc --issuer URL --audience CLIENT_ID [--jwks-url URL]) [--allow-dns PATTERN]... [--max-token-age D] [--max-certificates-per-identity N/PERIOD]',
+        'usage: shortleaf provisioner add NAME (--data DIR | --database URL) (--key-out FILE | --type acme | --type kubernetes --issuer ISS --audience AUD (--jwks-file FILE | --jwks-url URL) | --type oidc --issuer URL --audience CLIENT_ID [--jwks-url URL]) [--allow-dns PATTERN]... [--allow-email PATTERN]... [--max-token-age D] [--max-certificates-per-identity N/PERIOD]',
       );
     // The registry says which types exist; ADD_BY_TYPE how to make each from flags.
     if (PROVISIONER_TYPES.find(type) === undefined)
@@ -215,7 +216,13 @@ export async function provisionerCommand(args: string[]): Promise<void> {
     if (maker === undefined) throw new UsageError(`${type} provisioners cannot be added from the command line yet`);
     maker.check(values);
     const policy: PolicyDocument = {
-      names: { dns: values['allow-dns'] ?? [], ip: values['allow-ip'] ?? [], uri: values['allow-uri'] ?? [] },
+      names: {
+        dns: values['allow-dns'] ?? [],
+        ip: values['allow-ip'] ?? [],
+        uri: values['allow-uri'] ?? [],
+        // `*@DOMAIN` or an exact address; kept out of the stored policy when not given.
+        ...(values['allow-email'] === undefined ? {} : { email: values['allow-email'] }),
+      },
       ...(values['default-lifetime'] ? { defaultLifetime: values['default-lifetime'] } : {}),
       ...(values['max-lifetime'] ? { maxLifetime: values['max-lifetime'] } : {}),
       ...(values['min-lifetime'] ? { minLifetime: values['min-lifetime'] } : {}),
