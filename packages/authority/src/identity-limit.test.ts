@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createAuthority, type Authority } from './authority.js';
 import { AuthorityError } from './errors.js';
-import { formatIdentityLimit, parseIdentityLimit } from './identity-limit.js';
+import { DEFAULT_IDENTITY_LIMIT, formatIdentityLimit, parseIdentityLimit } from './identity-limit.js';
+import type { ProvisionerRow } from './ports.js';
+import { BUILT_IN_PROVISIONERS, createTokenAuthorizer } from './provisioners/index.js';
 import { kubernetesIdentity } from './provisioners/kubernetes.js';
 import { idpKey, kubeletClaims, mintIdpToken, type IdpKey } from './provisioners/test-idp.js';
 import { parseTemplates } from './template.js';
@@ -37,6 +39,45 @@ describe('a Kubernetes identity is its pod, or its service account when the toke
       'system:serviceaccount:prod:api/pod/api-1',
     );
     assert.equal(kubernetesIdentity({ namespace: 'prod', serviceaccount: 'api' }), 'system:serviceaccount:prod:api');
+  });
+});
+
+describe("an OIDC identity is the ID token's iss and sub", () => {
+  it("grants it with the provisioner's limit, the default when none is set, and none when lifted", async () => {
+    const key = idpKey('ES256');
+    const nowS = Math.floor(T0.getTime() / 1000);
+    const rows = new Map<string, ProvisionerRow>();
+    const add = (name: string, audience: string, extra: Record<string, unknown> = {}) =>
+      rows.set(name, {
+        name,
+        type: 'oidc',
+        publicJwk: null,
+        policy: '{}',
+        options: JSON.stringify({ issuer: 'https://idp.test', audience, jwks: { keys: [key.publicJwk] }, ...extra }),
+        createdAt: T0,
+      });
+    add('engineers', 'cli');
+    add('ci', 'ci', { maxCertificatesPerIdentity: '5/10m' });
+    add('open', 'open', { maxCertificatesPerIdentity: 'none' });
+    const tokens = createTokenAuthorizer({
+      registry: BUILT_IN_PROVISIONERS,
+      getProvisioner: async (name) => rows.get(name) ?? null,
+      listProvisioners: async () => [...rows.values()],
+      now: () => T0,
+      maxNames: 100,
+    });
+    const grantFor = async (aud: string, sub: unknown = 'repo:acme/api:ref:refs/heads/main') =>
+      tokens.authorizeSign(
+        await mintIdpToken(key, { iss: 'https://idp.test', aud, sub, iat: nowS, exp: nowS + 600 }),
+        [],
+      );
+    assert.deepEqual((await grantFor('cli')).perIdentity, {
+      identity: 'https://idp.test#repo:acme/api:ref:refs/heads/main',
+      limit: DEFAULT_IDENTITY_LIMIT,
+    });
+    assert.deepEqual((await grantFor('ci')).perIdentity?.limit, { max: 5, periodMs: 10 * 60_000 });
+    assert.equal((await grantFor('open')).perIdentity?.limit, null);
+    await rejectsWith(grantFor('cli', ''), 'tokenMalformed', 'sub');
   });
 });
 
