@@ -140,7 +140,16 @@ export async function startCluster(t: TestContext, opts: ClusterOptions): Promis
       await Promise.all(instances.map((s) => s.stop()));
     },
   };
-  for (let i = 0; i < opts.instances; i++) await cluster.add();
+  // Started together (each is mostly Node starting up), kept in a fixed order; every one that
+  // started is stopped after the test even when another failed to.
+  const started = await Promise.allSettled(Array.from({ length: opts.instances }, () => serve(0, 0)));
+  for (const result of started) {
+    if (result.status !== 'fulfilled') continue;
+    instances.push(result.value);
+    ports.push({ api: result.value.apiPort, status: result.value.statusPort });
+  }
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   return cluster;
 }
 
