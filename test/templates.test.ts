@@ -53,7 +53,7 @@ describe('a template mistake stops serve with exit 1, naming it', () => {
     [
       'an unknown template field',
       { services: { ...TEMPLATE, colour: 'blue' } },
-      /unknown template key "templates\.services\.colour" \(known keys: subject, extKeyUsage, uris, dnsNames, lifetime\)/,
+      /unknown template key "templates\.services\.colour" \(known keys: subject, extKeyUsage, uris, dnsNames, emails, lifetime\)/,
     ],
     [
       'a CA key',
