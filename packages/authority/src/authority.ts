@@ -289,7 +289,7 @@ export function createAuthority(opts: AuthorityOptions) {
     if (names.length === 0)
       throw new AuthorityError(
         'noNames',
-        `provisioner ${claims.provisioner}'s tokens name no certificate names; its template (templates.${claims.provisioner}) must give uris or dnsNames`,
+        `provisioner ${claims.provisioner}'s tokens name no certificate names; its template (templates.${claims.provisioner}) must give uris, dnsNames or emails`,
       );
     checkCsrNames(csr, names);
     const now = clock.now();
