@@ -35,6 +35,7 @@ export type {
   AcmeAuthorizationRecord,
   AcmeValidationOutcome,
 } from './contracts/acme.js';
+import { fromProblemText, problemText } from './engine-rules.js';
 
 interface AccountRow {
   id: string;
@@ -90,9 +91,6 @@ interface ChallengeRow {
 
 const nullableText = (date: Date | null): string | null => (date === null ? null : toText(date));
 const fromNullableText = (text: string | null): Date | null => (text === null ? null : fromText(text));
-const problemText = (p: AcmeProblemRecord | null | undefined): string | null => (p == null ? null : JSON.stringify(p));
-const fromProblemText = (text: string | null): AcmeProblemRecord | null =>
-  text === null ? null : (JSON.parse(text) as AcmeProblemRecord);
 
 const toAccount = (r: AccountRow): AcmeAccountRecord => ({
   id: r.id,

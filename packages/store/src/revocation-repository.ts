@@ -28,9 +28,9 @@ export type {
 import { fromText, toText } from './rows.js';
 import type { RepositoryContext } from './sqlite-context.js';
 import { isForeignKeyViolation, isUniqueViolation } from './sqlite-errors.js';
+import { parseChangeCursor, reasonUpgrades } from './engine-rules.js';
 
 /** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
-const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
 
 interface CrlRow {
   issuer_id: string;
@@ -89,14 +89,6 @@ const NO_REACH: RevocationReach = { lineage: false, key: false };
 // unique and a later change always has a larger one.
 const NEXT_REVISION = '(SELECT COALESCE(MAX(revision), 0) + 1 FROM revocations)';
 
-function parseCursor(cursor: ChangeCursor | null): number {
-  if (cursor === null) return 0;
-  const n = Number(cursor);
-  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n))
-    throw new RangeError(`not a revocation change cursor: ${cursor}`);
-  return n;
-}
-
 /**
  * Revocation state on the store's SQLite connection: revocations (first one wins, except that
  * keyCompromise may replace another reason), their reach over lineages and keys, blocked keys, the
@@ -151,7 +143,7 @@ export class RevocationRepository implements RevocationsEngine {
             )
             .run(r.serial, toText(r.revokedAt), r.reason, r.actor);
           record = r;
-        } else if (upgradesTo(existing.reason, r.reason)) {
+        } else if (reasonUpgrades(existing.reason, r.reason)) {
           record = this.upgrade(existing, r.actor);
           previousReason = existing.reason;
         } else {
@@ -171,7 +163,7 @@ export class RevocationRepository implements RevocationsEngine {
                 `INSERT INTO revocations (serial, revoked_at, reason, actor, revision) VALUES (?, ?, ?, ?, ${NEXT_REVISION})`,
               )
               .run(serial, toText(r.revokedAt), r.reason, r.actor);
-          } else if (upgradesTo(before.reason, r.reason)) {
+          } else if (reasonUpgrades(before.reason, r.reason)) {
             done = this.upgrade(before, r.actor);
           }
           if (done === null) continue;
@@ -329,7 +321,7 @@ export class RevocationRepository implements RevocationsEngine {
    * CLI's; null reads from the beginning. The cursor is the last revision seen, as decimal text.
    */
   async changes(cursor: ChangeCursor | null): Promise<RevocationChange[]> {
-    const after = parseCursor(cursor);
+    const after = parseChangeCursor(cursor);
     return this.ctx.guard(() => {
       const rows = this.ctx
         .stmt('SELECT revision, serial FROM revocations WHERE revision > ? ORDER BY revision')

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { AuditEntry } from './contracts/records.js';
 import type { NoticeTopic } from './contracts/store.js';
+import { checkedLimit } from './engine-rules.js';
 
 /**
  * What each SQLite repository borrows from the store: its one connection, the statement cache,
@@ -18,8 +19,5 @@ export interface RepositoryContext {
 
 /** A LIMIT for SQLite: a non-negative integer, or -1 (no limit) when none is given. */
 export function checkLimit(limit: number | undefined): number {
-  if (limit === undefined) return -1; // SQLite: a negative LIMIT means no limit
-  if (!Number.isSafeInteger(limit) || limit < 0)
-    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
-  return limit;
+  return checkedLimit(limit) ?? -1; // SQLite: a negative LIMIT means no limit
 }

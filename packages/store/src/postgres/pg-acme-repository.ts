@@ -18,6 +18,7 @@ import { StoreError } from '../contracts/errors.js';
 import type { AcmeEngine } from '../contracts/store.js';
 import type { PgContext } from './pg-context.js';
 import { isForeignKeyViolation, isUniqueViolation } from './pg-errors.js';
+import { fromProblemText, problemText } from '../engine-rules.js';
 
 interface AccountRow {
   id: string;
@@ -84,10 +85,6 @@ type PrefixedChallengeRow =
       c_validated: Date | null;
       c_error: string | null;
     };
-
-const problemText = (p: AcmeProblemRecord | null | undefined): string | null => (p == null ? null : JSON.stringify(p));
-const fromProblemText = (text: string | null): AcmeProblemRecord | null =>
-  text === null ? null : (JSON.parse(text) as AcmeProblemRecord);
 
 const toAccount = (r: AccountRow): AcmeAccountRecord => ({
   id: r.id,

@@ -16,9 +16,9 @@ import type {
 import type { RevocationsEngine } from '../contracts/store.js';
 import type { PgContext, Queryable } from './pg-context.js';
 import { isForeignKeyViolation } from './pg-errors.js';
+import { parseChangeCursor, reasonUpgrades } from '../engine-rules.js';
 
 /** Only keyCompromise replaces an earlier reason: it is the one relying parties must learn of. */
-const upgradesTo = (before: string, after: string): boolean => after === 'keyCompromise' && before !== 'keyCompromise';
 
 interface RevocationRow {
   serial: string;
@@ -101,14 +101,6 @@ const SIGNER_COLUMNS = 'id, issuer_id, sealed_key, csr_der, cert_der, created_at
 const LOCK_REVOCATIONS = 'LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE';
 const NEXT_REVISION = '(SELECT COALESCE(MAX(revision), 0) + 1 FROM revocations)';
 
-function parseCursor(cursor: ChangeCursor | null): number {
-  if (cursor === null) return 0;
-  const n = Number(cursor);
-  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n))
-    throw new RangeError(`not a revocation change cursor: ${cursor}`);
-  return n;
-}
-
 /**
  * Revocation state on PostgreSQL, shared by every instance on the database: revocations (first one
  * wins, except that keyCompromise may replace another reason), their reach over lineages and keys,
@@ -167,7 +159,7 @@ export class PgRevocationRepository implements RevocationsEngine {
       if (existing === null) {
         await insertRevocation(tx, r.serial, r);
         record = r;
-      } else if (upgradesTo(existing.reason, r.reason)) {
+      } else if (reasonUpgrades(existing.reason, r.reason)) {
         record = await upgrade(tx, existing, r.actor);
         previousReason = existing.reason;
       } else {
@@ -184,7 +176,7 @@ export class PgRevocationRepository implements RevocationsEngine {
         if (before === null) {
           done = { serial, revokedAt: r.revokedAt, reason: r.reason, actor: r.actor };
           await insertRevocation(tx, serial, r);
-        } else if (upgradesTo(before.reason, r.reason)) {
+        } else if (reasonUpgrades(before.reason, r.reason)) {
           done = await upgrade(tx, before, r.actor);
         }
         if (done === null) continue;
@@ -259,7 +251,7 @@ export class PgRevocationRepository implements RevocationsEngine {
    * the beginning. The cursor is the last revision seen, as decimal text.
    */
   async changes(cursor: ChangeCursor | null): Promise<RevocationChange[]> {
-    const after = parseCursor(cursor);
+    const after = parseChangeCursor(cursor);
     const rows = await this.ctx.query<{ revision: string; serial: string }>(
       'SELECT revision, serial FROM revocations WHERE revision > $1 ORDER BY revision',
       [after],

@@ -1,4 +1,5 @@
 import type { AuditEntry, CertificateRecord, IssuerRecord, ProvisionerRecord } from '../contracts/records.js';
+import { checkedLimit } from '../engine-rules.js';
 
 // Rows as node-postgres returns them (snake_case, timestamptz as Date, bytea as Buffer, boolean
 // as boolean, JSON as text) and their conversion to records: the counterpart of rows.ts.
@@ -115,8 +116,5 @@ export function toAuditEntry(row: AuditRow): AuditEntry {
 
 /** A LIMIT for PostgreSQL: a non-negative integer, or null (`LIMIT NULL`: no limit) when none is given. */
 export function checkLimit(limit: number | undefined): number | null {
-  if (limit === undefined) return null;
-  if (!Number.isSafeInteger(limit) || limit < 0)
-    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
-  return limit;
+  return checkedLimit(limit) ?? null; // PostgreSQL: LIMIT NULL means no limit
 }
