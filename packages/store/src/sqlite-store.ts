@@ -1,26 +1,14 @@
 import Database from 'better-sqlite3';
+import { RepositoryStore } from './repository-store.js';
 import { AcmeRepository } from './acme-repository.js';
 import { AuditRepository, insertAudit } from './audit-repository.js';
 import { CertificateRepository } from './certificate-repository.js';
 import type { Store } from './contracts/store.js';
-import type { BlockedKeyRecord } from './contracts/revocations.js';
 import { StoreError } from './errors.js';
 import { IssuerRepository } from './issuer-repository.js';
 import { applyMigrations, loadMigrations, pendingMigrations } from './migrate.js';
 import { ProvisionerRepository } from './provisioner-repository.js';
-import type {
-  AuditEntry,
-  CertificateRecord,
-  CertificatesSince,
-  IssuerRecord,
-  ListAuditOptions,
-  ListCertificatesOptions,
-  NewIssuer,
-  NewProvisioner,
-  OpenOptions,
-  ProvisionerRecord,
-  ReserveCertificateInput,
-} from './records.js';
+import type { OpenOptions } from './records.js';
 import { RevocationRepository } from './revocation-repository.js';
 import { SettingsRepository } from './settings-repository.js';
 import { backfillKeyDigests } from './sqlite-backfill.js';
@@ -32,6 +20,37 @@ import { backupDatabase, prepareDatabaseFile, verifyDatabaseFile } from './sqlit
 const busyTimeoutMs = 5000;
 
 /**
+ * What the repositories share on one connection: statements compiled once per SQL text and
+ * reused (issuance is the hot path), the guard that turns disk-level SQLite failures into
+ * `storageUnavailable` (sync inside, so a throw becomes the calling async method's rejection),
+ * the audit insert, and the in-process notices.
+ */
+function sqliteContext(db: Database.Database, coordination: SqliteCoordination): RepositoryContext {
+  const statements = new Map<string, Database.Statement>();
+  const stmt = (sql: string): Database.Statement => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+  return {
+    db,
+    stmt,
+    guard: <T>(operation: () => T): T => {
+      try {
+        return operation();
+      } catch (err) {
+        throw toStorageError(err);
+      }
+    },
+    insertAudit: (e) => insertAudit(stmt, e),
+    notify: (topic) => coordination.notify(topic),
+  };
+}
+
+/**
  * Shortleaf's storage on one SQLite file: the SQLite engine of the `Store` contract
  * (contracts/store.ts). Every method is async although better-sqlite3 is synchronous, so the
  * authority is written against an interface a PostgreSQL engine can also satisfy. Each method is
@@ -40,36 +59,30 @@ const busyTimeoutMs = 5000;
  * on this one connection (issuers and roots, provisioners, certificates, audit, settings,
  * revocations, ACME); this class opens the file and hands each its part.
  */
-export class SqliteStore implements Store {
-  private readonly statements = new Map<string, Database.Statement>();
-  private readonly issuers: IssuerRepository;
-  private readonly provisioners: ProvisionerRepository;
-  private readonly certificates: CertificateRepository;
-  private readonly audit: AuditRepository;
-  private readonly settings: SettingsRepository;
-  /** Revocations, CRLs, root CRLs and root-delegated OCSP signers, on this same connection. */
-  readonly revocations: RevocationRepository;
-  /** ACME accounts, EAB keys, orders, authorizations and challenges, on this same connection. */
-  readonly acme: AcmeRepository;
-  /** Locks and notices within this process: one process owns a SQLite database. */
-  readonly coordination = new SqliteCoordination();
+export class SqliteStore extends RepositoryStore {
   readonly engine = 'sqlite';
+  /** Revocations, CRLs, root CRLs and root-delegated OCSP signers, on this same connection. */
+  declare readonly revocations: RevocationRepository;
+  /** ACME accounts, EAB keys, orders, authorizations and challenges, on this same connection. */
+  declare readonly acme: AcmeRepository;
+  /** Locks and notices within this process: one process owns a SQLite database. */
+  declare readonly coordination: SqliteCoordination;
 
-  private constructor(private readonly db: Database.Database) {
-    const context: RepositoryContext = {
-      db,
-      stmt: (sql) => this.stmt(sql),
-      guard: (op) => this.guard(op),
-      insertAudit: (e) => insertAudit((sql) => this.stmt(sql), e),
-      notify: (topic) => this.coordination.notify(topic),
-    };
-    this.issuers = new IssuerRepository(context);
-    this.provisioners = new ProvisionerRepository(context);
-    this.certificates = new CertificateRepository(context);
-    this.audit = new AuditRepository(context);
-    this.settings = new SettingsRepository(context);
-    this.revocations = new RevocationRepository(context);
-    this.acme = new AcmeRepository(context);
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly context: RepositoryContext,
+    coordination: SqliteCoordination,
+  ) {
+    super({
+      issuers: new IssuerRepository(context),
+      provisioners: new ProvisionerRepository(context),
+      certificates: new CertificateRepository(context),
+      audit: new AuditRepository(context),
+      settings: new SettingsRepository(context),
+      revocations: new RevocationRepository(context),
+      acme: new AcmeRepository(context),
+      coordination,
+    });
   }
 
   /**
@@ -114,123 +127,13 @@ export class SqliteStore implements Store {
       db.close();
       throw toStorageError(err);
     }
-    return new SqliteStore(db);
+    const coordination = new SqliteCoordination();
+    return new SqliteStore(db, sqliteContext(db, coordination), coordination);
   }
 
   /** Close the database; pending WAL content is checkpointed by SQLite. Idempotent. */
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
-  }
-
-  // Statements are compiled once per SQL text and reused: issuance is the hot path.
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  // Runs one store operation and converts disk-level SQLite failures; sync inside, so a throw
-  // becomes the rejection of the calling async method.
-  private guard<T>(operation: () => T): T {
-    try {
-      return operation();
-    } catch (err) {
-      throw toStorageError(err);
-    }
-  }
-
-  // ── issuers and roots (issuer-repository.ts) ───────────────────────────────────────────────
-
-  createIssuer(r: NewIssuer): Promise<void> {
-    return this.issuers.createIssuer(r);
-  }
-  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void> {
-    return this.issuers.setIssuerCertificate(id, certDer);
-  }
-  getIssuer(id: string): Promise<IssuerRecord | null> {
-    return this.issuers.getIssuer(id);
-  }
-  getIssuerByName(name: string): Promise<IssuerRecord | null> {
-    return this.issuers.getIssuerByName(name);
-  }
-  getActiveIssuer(): Promise<IssuerRecord | null> {
-    return this.issuers.getActiveIssuer();
-  }
-  listIssuers(): Promise<IssuerRecord[]> {
-    return this.issuers.listIssuers();
-  }
-  activateIssuer(id: string, at: Date): Promise<void> {
-    return this.issuers.activateIssuer(id, at);
-  }
-  lastCertificateExpiry(issuerId: string, exceptProvisioners: readonly string[] = []): Promise<Date | null> {
-    return this.issuers.lastCertificateExpiry(issuerId, exceptProvisioners);
-  }
-  addRoot(certDer: Uint8Array, at: Date): Promise<string> {
-    return this.issuers.addRoot(certDer, at);
-  }
-  listRoots(): Promise<Uint8Array[]> {
-    return this.issuers.listRoots();
-  }
-
-  // ── provisioners (provisioner-repository.ts) ───────────────────────────────────────────────
-
-  addProvisioner(r: NewProvisioner): Promise<void> {
-    return this.provisioners.addProvisioner(r);
-  }
-  getProvisioner(name: string): Promise<ProvisionerRecord | null> {
-    return this.provisioners.getProvisioner(name);
-  }
-  listProvisioners(): Promise<ProvisionerRecord[]> {
-    return this.provisioners.listProvisioners();
-  }
-
-  // ── certificates and token uses (certificate-repository.ts) ────────────────────────────────
-
-  reserveCertificate(input: ReserveCertificateInput): Promise<void> {
-    return this.certificates.reserveCertificate(input);
-  }
-  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> {
-    return this.certificates.completeCertificate(serial, der, issuedAt);
-  }
-  getCertificate(serial: string): Promise<CertificateRecord | null> {
-    return this.certificates.getCertificate(serial);
-  }
-  listLineage(lineage: string): Promise<CertificateRecord[]> {
-    return this.certificates.listLineage(lineage);
-  }
-  listCertificates(opts: ListCertificatesOptions = {}): Promise<CertificateRecord[]> {
-    return this.certificates.listCertificates(opts);
-  }
-  pruneTokenUses(now: Date): Promise<number> {
-    return this.certificates.pruneTokenUses(now);
-  }
-  countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
-    return this.certificates.countCertificatesSince(provisioner, requester, since);
-  }
-  /** The block on a public key (by key digest), or null when the key is not blocked. */
-  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
-    return this.revocations.blockedKey(spkiSha256);
-  }
-
-  // ── audit and settings (audit-repository.ts, settings-repository.ts) ───────────────────────
-
-  appendAudit(e: AuditEntry): Promise<void> {
-    return this.audit.appendAudit(e);
-  }
-  listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> {
-    return this.audit.listAudit(opts);
-  }
-  getSetting(key: string): Promise<string | null> {
-    return this.settings.getSetting(key);
-  }
-  setSetting(key: string, value: string): Promise<void> {
-    return this.settings.setSetting(key, value);
-  }
-  settingOnce(key: string, value: string): Promise<string> {
-    return this.settings.settingOnce(key, value);
   }
 
   // ── the file (sqlite-file.ts) ──────────────────────────────────────────────────────────────
@@ -252,8 +155,9 @@ export class SqliteStore implements Store {
    * operators check that a refused request left the database exactly as it was.
    */
   async counts(): Promise<Record<string, number>> {
-    return this.guard(() => {
-      const tables = this.stmt(
+    const { guard, stmt } = this.context;
+    return guard(() => {
+      const tables = stmt(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
       )
         .pluck()
@@ -261,7 +165,7 @@ export class SqliteStore implements Store {
       const counts: Record<string, number> = {};
       for (const table of tables) {
         const quoted = `"${table.replaceAll('"', '""')}"`;
-        counts[table] = this.stmt(`SELECT COUNT(*) FROM ${quoted}`).pluck().get() as number;
+        counts[table] = stmt(`SELECT COUNT(*) FROM ${quoted}`).pluck().get() as number;
       }
       return counts;
     });

@@ -1,16 +1,4 @@
 import pg from 'pg';
-import type { AuditEntry, ListAuditOptions, ListCertificatesOptions } from '../contracts/records.js';
-import type {
-  CertificateRecord,
-  CertificatesSince,
-  IssuerRecord,
-  NewIssuer,
-  NewProvisioner,
-  ProvisionerRecord,
-  ReserveCertificateInput,
-} from '../contracts/records.js';
-import type { BlockedKeyRecord } from '../contracts/revocations.js';
-import type { Store } from '../contracts/store.js';
 import { PgAcmeRepository } from './pg-acme-repository.js';
 import { PgAuditRepository } from './pg-audit-repository.js';
 import { PgCertificateRepository } from './pg-certificate-repository.js';
@@ -23,6 +11,7 @@ import { applyPgMigrations, loadPgMigrations } from './pg-migrate.js';
 import { PgProvisionerRepository } from './pg-provisioner-repository.js';
 import { PgRevocationRepository } from './pg-revocation-repository.js';
 import { PgSettingsRepository } from './pg-settings-repository.js';
+import { RepositoryStore } from '../repository-store.js';
 
 /** Options for `PostgresStore.open`. */
 export interface PgOpenOptions {
@@ -46,33 +35,30 @@ const defaultPoolSize = 10;
  * cannot be reached is `storageUnavailable` within seconds. The work is done by one repository per
  * concern on one pool; this class opens the pool, migrates, and hands each its part.
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends RepositoryStore {
   readonly engine = 'postgres';
-  private readonly issuers: PgIssuerRepository;
-  private readonly provisioners: PgProvisionerRepository;
-  private readonly certificates: PgCertificateRepository;
-  private readonly audit: PgAuditRepository;
-  private readonly settings: PgSettingsRepository;
   /** Revocations, blocked keys, CRLs, root CRLs and root-delegated OCSP signers. */
-  readonly revocations: PgRevocationRepository;
+  declare readonly revocations: PgRevocationRepository;
   /** ACME accounts, EAB keys, orders, authorizations, challenges and spent nonces. */
-  readonly acme: PgAcmeRepository;
+  declare readonly acme: PgAcmeRepository;
   /** Advisory locks and LISTEN/NOTIFY among every instance on this database. */
-  readonly coordination: PgCoordination;
+  declare readonly coordination: PgCoordination;
   private closing: Promise<void> | null = null;
 
   private constructor(
     private readonly ctx: PgContext,
     coordination: PgCoordination,
   ) {
-    this.issuers = new PgIssuerRepository(ctx);
-    this.provisioners = new PgProvisionerRepository(ctx);
-    this.certificates = new PgCertificateRepository(ctx);
-    this.audit = new PgAuditRepository(ctx);
-    this.settings = new PgSettingsRepository(ctx);
-    this.revocations = new PgRevocationRepository(ctx);
-    this.acme = new PgAcmeRepository(ctx);
-    this.coordination = coordination;
+    super({
+      issuers: new PgIssuerRepository(ctx),
+      provisioners: new PgProvisionerRepository(ctx),
+      certificates: new PgCertificateRepository(ctx),
+      audit: new PgAuditRepository(ctx),
+      settings: new PgSettingsRepository(ctx),
+      revocations: new PgRevocationRepository(ctx),
+      acme: new PgAcmeRepository(ctx),
+      coordination,
+    });
   }
 
   /**
@@ -115,97 +101,6 @@ export class PostgresStore implements Store {
       await this.ctx.pool.end();
     })();
     return this.closing;
-  }
-
-  // ── issuers and roots (pg-issuer-repository.ts) ────────────────────────────────────────────
-
-  createIssuer(r: NewIssuer): Promise<void> {
-    return this.issuers.createIssuer(r);
-  }
-  setIssuerCertificate(id: string, certDer: Uint8Array): Promise<void> {
-    return this.issuers.setIssuerCertificate(id, certDer);
-  }
-  getIssuer(id: string): Promise<IssuerRecord | null> {
-    return this.issuers.getIssuer(id);
-  }
-  getIssuerByName(name: string): Promise<IssuerRecord | null> {
-    return this.issuers.getIssuerByName(name);
-  }
-  getActiveIssuer(): Promise<IssuerRecord | null> {
-    return this.issuers.getActiveIssuer();
-  }
-  listIssuers(): Promise<IssuerRecord[]> {
-    return this.issuers.listIssuers();
-  }
-  activateIssuer(id: string, at: Date): Promise<void> {
-    return this.issuers.activateIssuer(id, at);
-  }
-  lastCertificateExpiry(issuerId: string, exceptProvisioners: readonly string[] = []): Promise<Date | null> {
-    return this.issuers.lastCertificateExpiry(issuerId, exceptProvisioners);
-  }
-  addRoot(certDer: Uint8Array, at: Date): Promise<string> {
-    return this.issuers.addRoot(certDer, at);
-  }
-  listRoots(): Promise<Uint8Array[]> {
-    return this.issuers.listRoots();
-  }
-
-  // ── provisioners (pg-provisioner-repository.ts) ────────────────────────────────────────────
-
-  addProvisioner(r: NewProvisioner): Promise<void> {
-    return this.provisioners.addProvisioner(r);
-  }
-  getProvisioner(name: string): Promise<ProvisionerRecord | null> {
-    return this.provisioners.getProvisioner(name);
-  }
-  listProvisioners(): Promise<ProvisionerRecord[]> {
-    return this.provisioners.listProvisioners();
-  }
-
-  // ── certificates and token uses (pg-certificate-repository.ts) ─────────────────────────────
-
-  reserveCertificate(input: ReserveCertificateInput): Promise<void> {
-    return this.certificates.reserveCertificate(input);
-  }
-  completeCertificate(serial: string, der: Uint8Array, issuedAt: Date): Promise<void> {
-    return this.certificates.completeCertificate(serial, der, issuedAt);
-  }
-  getCertificate(serial: string): Promise<CertificateRecord | null> {
-    return this.certificates.getCertificate(serial);
-  }
-  listLineage(lineage: string): Promise<CertificateRecord[]> {
-    return this.certificates.listLineage(lineage);
-  }
-  listCertificates(opts: ListCertificatesOptions = {}): Promise<CertificateRecord[]> {
-    return this.certificates.listCertificates(opts);
-  }
-  pruneTokenUses(now: Date): Promise<number> {
-    return this.certificates.pruneTokenUses(now);
-  }
-  countCertificatesSince(provisioner: string, requester: string, since: Date): Promise<CertificatesSince> {
-    return this.certificates.countCertificatesSince(provisioner, requester, since);
-  }
-  /** The block on a public key (by key digest), or null when the key is not blocked. */
-  getBlockedKey(spkiSha256: string): Promise<BlockedKeyRecord | null> {
-    return this.revocations.blockedKey(spkiSha256);
-  }
-
-  // ── audit and settings (pg-audit-repository.ts, pg-settings-repository.ts) ─────────────────
-
-  appendAudit(e: AuditEntry): Promise<void> {
-    return this.audit.appendAudit(e);
-  }
-  listAudit(opts: ListAuditOptions = {}): Promise<AuditEntry[]> {
-    return this.audit.listAudit(opts);
-  }
-  getSetting(key: string): Promise<string | null> {
-    return this.settings.getSetting(key);
-  }
-  setSetting(key: string, value: string): Promise<void> {
-    return this.settings.setSetting(key, value);
-  }
-  settingOnce(key: string, value: string): Promise<string> {
-    return this.settings.settingOnce(key, value);
   }
 
   // ── diagnostics ────────────────────────────────────────────────────────────────────────────
